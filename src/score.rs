@@ -1,0 +1,257 @@
+//! The scoring pipeline: text → tokens (with offsets) → first-token policy → sliding windows →
+//! a backend's forward pass → per-token metrics. Both backends meet here, through [`Forward`].
+
+use std::sync::Arc;
+
+use crate::error::{DensiError, Result};
+use crate::metrics::{
+    char_offsets, display_bytes, Alternative, BosPolicy, RowStats, ScoreSettings, Summary, TextScore, TokenScore,
+    LN_2,
+};
+use crate::model::Model;
+
+/// A forward pass that reduces logits to per-position statistics on the spot.
+pub trait Forward: Send {
+    /// `cpu` or `gpu`.
+    fn backend(&self) -> &'static str;
+    /// The device, for provenance: e.g. `cpu, 2 threads`, `NVIDIA H200 (Vulkan)`.
+    fn device(&self) -> String;
+    /// One causal forward pass over `window` (positions 0..len, no cache). Returns, for each
+    /// i in `score_from..window.len()`, the statistics of the distribution at position i − 1 with
+    /// respect to the target `window[i]`. `1 <= score_from <= window.len()`.
+    fn score_window(&mut self, window: &[u32], score_from: usize, top_k: usize) -> Result<Vec<RowStats>>;
+}
+
+/// Which backend to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BackendChoice {
+    /// A real GPU adapter when there is one, else the CPU. A GPU failure mid-run falls back to the CPU.
+    #[default]
+    Auto,
+    /// The wgpu path, even on a software adapter; GPU failures are errors.
+    Gpu,
+    Cpu,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScoreOptions {
+    pub bos: BosPolicy,
+    /// Window length W in tokens (including a prepended BOS); `None` = the model's context length.
+    pub window: Option<usize>,
+    /// Stride S; `None` = W/2.
+    pub stride: Option<usize>,
+    /// Alternatives kept per token.
+    pub top_k: usize,
+}
+
+impl Default for ScoreOptions {
+    fn default() -> Self {
+        ScoreOptions { bos: BosPolicy::Auto, window: None, stride: None, top_k: 5 }
+    }
+}
+
+/// Progress of one text: tokens scored so far out of all.
+pub type ProgressFn = dyn FnMut(usize, usize) + Send;
+
+pub struct Scorer {
+    model: Arc<Model>,
+    backend: Box<dyn Forward>,
+    options: ScoreOptions,
+    bos_token: Option<u32>,
+    window: usize,
+    stride: usize,
+    /// When set, a GPU failure switches to this (lazily built CPU) backend instead of failing.
+    fallback_to_cpu: bool,
+    warnings: Vec<String>,
+}
+
+impl Scorer {
+    /// Validates the options against the model. `fallback_to_cpu`: on a GPU error, finish on the CPU.
+    pub fn new(model: Arc<Model>, backend: Box<dyn Forward>, options: ScoreOptions, fallback_to_cpu: bool) -> Result<Scorer> {
+        let bos_token = resolve_bos(&model, &options.bos)?;
+        let ctx = model.config.context_length.max(2);
+        let window = match options.window {
+            Some(w) if w < 2 => {
+                return Err(DensiError::InvalidOption { option: "--window", reason: format!("{w} is too small (at least 2 tokens)") });
+            }
+            Some(w) if w > ctx => {
+                return Err(DensiError::InvalidOption {
+                    option: "--window",
+                    reason: format!("{w} is longer than the model's context of {ctx} tokens"),
+                });
+            }
+            Some(w) => w,
+            None => ctx,
+        };
+        let stride = options.stride.unwrap_or((window / 2).max(1));
+        if stride == 0 || stride >= window {
+            return Err(DensiError::InvalidOption {
+                option: "--stride",
+                reason: format!("{stride} must be at least 1 and less than the window ({window})"),
+            });
+        }
+        Ok(Scorer { model, backend, options, bos_token, window, stride, fallback_to_cpu, warnings: Vec::new() })
+    }
+
+    pub fn model(&self) -> &Arc<Model> {
+        &self.model
+    }
+
+    pub fn options(&self) -> &ScoreOptions {
+        &self.options
+    }
+
+    /// `cpu` or `gpu`: the backend in use now (after any fallback).
+    pub fn backend_name(&self) -> &'static str {
+        self.backend.backend()
+    }
+
+    pub fn device(&self) -> String {
+        self.backend.device()
+    }
+
+    /// Warnings collected so far (e.g. a GPU failure that made the scorer fall back to the CPU); drained.
+    pub fn take_warnings(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.warnings)
+    }
+
+    pub fn score(&mut self, id: &str, text: &str) -> Result<TextScore> {
+        self.score_with_progress(id, text, &mut |_, _| {})
+    }
+
+    /// Scores one text; `progress(done, total)` is called after every window.
+    pub fn score_with_progress(&mut self, id: &str, text: &str, progress: &mut ProgressFn) -> Result<TextScore> {
+        if text.is_empty() {
+            return Err(DensiError::Input { what: id.to_string(), reason: "empty text".into() });
+        }
+        let enc = self.model.tokenizer.encode(text)?;
+        let n = enc.ids.len();
+        // The sequence the model sees: optional BOS, then the text's tokens. offset = index of text token 0.
+        let mut seq = Vec::with_capacity(n + 1);
+        seq.extend(self.bos_token);
+        seq.extend_from_slice(&enc.ids);
+        let offset = seq.len() - n;
+        let mut rows: Vec<Option<(RowStats, usize, usize)>> = vec![None; seq.len()];
+
+        // Hugging Face's sliding-window method: windows are slices [begin, begin+W) of the sequence,
+        // positions restart at 0, and each window scores only the tokens no earlier window scored.
+        let total = seq.len().saturating_sub(1);
+        let (mut begin, mut prev_end, mut windows) = (0usize, 0usize, 0usize);
+        while seq.len() > 1 {
+            let end = (begin + self.window).min(seq.len());
+            let first = prev_end.max(begin + 1);
+            if first < end {
+                let stats = self.run_window(&seq[begin..end], first - begin)?;
+                for (j, st) in stats.into_iter().enumerate() {
+                    rows[first + j] = Some((st, windows, first + j - begin));
+                }
+                progress(end - 1, total);
+            }
+            windows += 1;
+            prev_end = end;
+            if end == seq.len() {
+                break;
+            }
+            begin += self.stride;
+        }
+
+        let char_offs = char_offsets(text, &enc.byte_offsets);
+        let tok = &self.model.tokenizer;
+        let tokens: Vec<TokenScore> = (0..n)
+            .map(|i| {
+                let id = enc.ids[i];
+                let (byte_start, byte_end) = enc.byte_offsets[i];
+                let (char_start, char_end) = char_offs[i];
+                let bytes = tok.token_bytes(id).to_vec();
+                let mut t = TokenScore {
+                    index: i,
+                    id,
+                    token: display_bytes(&bytes),
+                    bytes,
+                    byte_start,
+                    byte_end,
+                    char_start,
+                    char_end,
+                    scored: false,
+                    surprisal_bits: f64::NAN,
+                    probability: f64::NAN,
+                    entropy_bits: f64::NAN,
+                    varentropy_bits2: f64::NAN,
+                    rank: 0,
+                    top: Vec::new(),
+                    window: 0,
+                    context_len: 0,
+                };
+                if let Some((st, window, context_len)) = &rows[offset + i] {
+                    t.scored = true;
+                    t.surprisal_bits = -st.target_logprob / LN_2;
+                    t.probability = st.target_logprob.exp();
+                    t.entropy_bits = st.entropy / LN_2;
+                    t.varentropy_bits2 = st.varentropy / (LN_2 * LN_2);
+                    t.rank = st.rank;
+                    t.top = st
+                        .top
+                        .iter()
+                        .map(|&(id, probability)| Alternative { id, token: tok.token_display(id), probability })
+                        .collect();
+                    t.window = *window;
+                    t.context_len = *context_len;
+                }
+                t
+            })
+            .collect();
+        let summary = Summary::of(&tokens, text);
+        Ok(TextScore {
+            id: id.to_string(),
+            text: text.to_string(),
+            tokens,
+            summary,
+            settings: ScoreSettings {
+                bos_policy: self.options.bos.clone(),
+                bos_token: self.bos_token,
+                window: self.window,
+                stride: self.stride,
+                windows,
+                top_k: self.options.top_k,
+                backend: self.backend.backend().to_string(),
+                device: self.backend.device(),
+            },
+        })
+    }
+
+    fn run_window(&mut self, window: &[u32], score_from: usize) -> Result<Vec<RowStats>> {
+        match self.backend.score_window(window, score_from, self.options.top_k) {
+            Err(DensiError::Gpu(msg)) if self.fallback_to_cpu => {
+                self.warnings.push(format!("GPU failed ({msg}); finishing on the CPU"));
+                self.backend = Box::new(crate::cpu::CpuForward::new(self.model.clone(), None)?);
+                self.backend.score_window(window, score_from, self.options.top_k)
+            }
+            r => r,
+        }
+    }
+}
+
+/// The token prepended as the first token's context, per policy.
+fn resolve_bos(model: &Model, policy: &BosPolicy) -> Result<Option<u32>> {
+    let tok = &model.tokenizer;
+    let vocab = model.config.vocab_size;
+    let check = |id: u32| {
+        if (id as usize) < vocab {
+            Ok(Some(id))
+        } else {
+            Err(DensiError::InvalidOption { option: "--bos", reason: format!("token id {id} is outside the vocabulary (size {vocab})") })
+        }
+    };
+    match policy {
+        BosPolicy::None => Ok(None),
+        BosPolicy::Auto => Ok(match (tok.add_bos, tok.bos_id) {
+            (true, Some(bos)) => Some(bos),
+            _ => tok.doc_separator,
+        }),
+        BosPolicy::Id(id) => check(*id),
+        BosPolicy::Token(s) => match tok.token_to_id(s) {
+            Some(id) => check(id),
+            None => Err(DensiError::InvalidOption { option: "--bos", reason: format!("`{s}` is not a token of this model") }),
+        },
+    }
+}

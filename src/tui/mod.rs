@@ -1,0 +1,2 @@
+//! `densi tui`: the interactive terminal UI.
+//! TODO(tui helper): implement.
