@@ -359,9 +359,11 @@ mod tests {
         let logits: Vec<f32> = (0..777).map(|i| ((i as f32) * 0.37).cos() * 12.0 - (i % 13) as f32).collect();
         let whole = LogitSums::of(&logits);
         let merged = logits.chunks(100).map(LogitSums::of).fold(LogitSums::EMPTY, LogitSums::merge);
-        assert!((whole.log_normalizer() - merged.log_normalizer()).abs() < 1e-9);
-        assert!((whole.entropy() - merged.entropy()).abs() < 1e-9);
-        assert!((whole.varentropy() - merged.varentropy()).abs() < 1e-8);
+        // Each block exponentiates in f32 around its own max (≈1e-7 relative per term), so the two
+        // orders agree to f32 rounding, not to f64's.
+        assert!((whole.log_normalizer() - merged.log_normalizer()).abs() < 1e-6);
+        assert!((whole.entropy() - merged.entropy()).abs() < 1e-6);
+        assert!((whole.varentropy() - merged.varentropy()).abs() < 1e-5);
     }
 
     #[test]
