@@ -674,16 +674,7 @@ pub fn load(path: &Path) -> Result<Model> {
     let file = GgufFile::open(path)?;
     let config = config_from_metadata(&file)?;
     let tokenizer = TextTokenizer::from_gguf(path, &vocab_from_metadata(&file)?)?;
-    if tokenizer.vocab_size() > config.vocab_size {
-        return Err(DensiError::Tokenizer {
-            path: path.to_path_buf(),
-            reason: format!(
-                "the tokenizer has {} tokens but the model's vocabulary has only {}",
-                tokenizer.vocab_size(),
-                config.vocab_size
-            ),
-        });
-    }
+    tokenizer.check_fits(path, config.vocab_size)?;
     let weights = match config.architecture {
         Architecture::Llama | Architecture::Qwen2 => llama_weights(&file, &config)?,
         Architecture::Gpt2 => gpt2_weights(&file, &config)?,

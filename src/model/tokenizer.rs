@@ -80,6 +80,22 @@ impl TextTokenizer {
     pub fn vocab_size(&self) -> usize {
         self.token_bytes.len()
     }
+
+    /// Errors unless every token id is a row of the model's `[vocab_size, hidden]` embedding.
+    pub fn check_fits(&self, path: &Path, model_vocab_size: usize) -> Result<()> {
+        if self.vocab_size() > model_vocab_size {
+            return Err(tok_err(
+                path,
+                format!(
+                    "the tokenizer has {} tokens (ids up to {}) but the model's vocabulary has only {}",
+                    self.vocab_size(),
+                    self.vocab_size() - 1,
+                    model_vocab_size
+                ),
+            ));
+        }
+        Ok(())
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
