@@ -16,6 +16,7 @@
 //! # Ok::<(), densi::DensiError>(())
 //! ```
 
+pub mod backend;
 pub mod cpu;
 pub mod error;
 pub mod export;

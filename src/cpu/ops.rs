@@ -1,0 +1,167 @@
+//! CPU reference kernels. Each is a plain function over row-major f32 slices with its shapes in a
+//! comment; the GPU kernels are tested against these.
+
+use rayon::prelude::*;
+
+use crate::model::{Linear, Norm, NormKind};
+
+/// out[t, out_f] = x[t, in_f] · Wᵀ + b, with W = `w.weight` [out_f, in_f].
+pub fn linear(x: &[f32], t: usize, w: &Linear, out: &mut [f32]) {
+    let (k, n) = (w.in_features, w.out_features);
+    assert_eq!(x.len(), t * k);
+    assert_eq!(out.len(), t * n);
+    matmul_transposed(x, t, k, &w.weight, n, out);
+    if let Some(b) = &w.bias {
+        out.par_chunks_mut(n).for_each(|row| row.iter_mut().zip(b).for_each(|(o, b)| *o += b));
+    }
+}
+
+/// out[m, n] = a[m, k] · bᵀ with b [n, k] row-major (the nn.Linear layout), using the `gemm` crate's
+/// AVX2/FMA kernels on rayon's pool.
+pub fn matmul_transposed(a: &[f32], m: usize, k: usize, b: &[f32], n: usize, out: &mut [f32]) {
+    assert!(a.len() >= m * k && b.len() >= n * k && out.len() >= m * n);
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        out[..m * n].fill(0.0);
+        return;
+    }
+    let threads = rayon::current_num_threads();
+    let par = if threads > 1 { gemm::Parallelism::Rayon(threads) } else { gemm::Parallelism::None };
+    // SAFETY: the asserts above keep every index the strides describe inside the three slices:
+    // dst[i, j] at i·n + j, lhs[i, l] at i·k + l, rhs[l, j] = b[j, l] at j·k + l.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            out.as_mut_ptr(),
+            1,
+            n as isize,
+            false,
+            a.as_ptr(),
+            1,
+            k as isize,
+            b.as_ptr(),
+            k as isize,
+            1,
+            0.0,
+            1.0,
+            false,
+            false,
+            false,
+            par,
+        );
+    }
+}
+
+/// out[t, h] = norm(x[t, h]); LayerNorm or RMSNorm per `norm.kind`, per row in f32 with a two-pass
+/// mean/variance (as PyTorch does).
+pub fn norm(x: &[f32], h: usize, norm: &Norm, out: &mut [f32]) {
+    out.par_chunks_mut(h).zip(x.par_chunks(h)).for_each(|(o, x)| match norm.kind {
+        NormKind::RmsNorm => {
+            let ms = x.iter().map(|v| v * v).sum::<f32>() / h as f32;
+            let inv = 1.0 / (ms + norm.eps).sqrt();
+            for ((o, x), w) in o.iter_mut().zip(x).zip(&norm.weight) {
+                *o = x * inv * w;
+            }
+        }
+        NormKind::LayerNorm => {
+            let mean = x.iter().sum::<f32>() / h as f32;
+            let var = x.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / h as f32;
+            let inv = 1.0 / (var + norm.eps).sqrt();
+            let bias = norm.bias.as_deref();
+            for (i, (o, x)) in o.iter_mut().zip(x).enumerate() {
+                *o = (x - mean) * inv * norm.weight[i] + bias.map_or(0.0, |b| b[i]);
+            }
+        }
+    });
+}
+
+/// Rotary tables for positions 0..t: cos/sin [t, head_dim/2], angle = pos · theta^(−2i/head_dim),
+/// computed in f64 so long positions keep their precision.
+pub fn rope_tables(t: usize, head_dim: usize, theta: f32) -> (Vec<f32>, Vec<f32>) {
+    let half = head_dim / 2;
+    let mut cos = vec![0.0; t * half];
+    let mut sin = vec![0.0; t * half];
+    for p in 0..t {
+        for i in 0..half {
+            let inv_freq = (theta as f64).powf(-(2.0 * i as f64) / head_dim as f64);
+            let a = p as f64 * inv_freq;
+            cos[p * half + i] = a.cos() as f32;
+            sin[p * half + i] = a.sin() as f32;
+        }
+    }
+    (cos, sin)
+}
+
+/// In-place rotate-half RoPE (Hugging Face layout) on x[t, heads·head_dim]:
+/// (x_i, x_{i+d/2}) ← (x_i cos − x_{i+d/2} sin, x_{i+d/2} cos + x_i sin).
+pub fn rope(x: &mut [f32], heads: usize, head_dim: usize, cos: &[f32], sin: &[f32]) {
+    let half = head_dim / 2;
+    x.par_chunks_mut(heads * head_dim).enumerate().for_each(|(p, row)| {
+        let (c, s) = (&cos[p * half..(p + 1) * half], &sin[p * half..(p + 1) * half]);
+        for head in row.chunks_mut(head_dim) {
+            let (a, b) = head.split_at_mut(half);
+            for i in 0..half {
+                let (x0, x1) = (a[i], b[i]);
+                a[i] = x0 * c[i] - x1 * s[i];
+                b[i] = x1 * c[i] + x0 * s[i];
+            }
+        }
+    });
+}
+
+/// Causal multi-head attention with grouped KV heads.
+/// q [t, nh·hd], k/v [t, nkv·hd] → out [t, nh·hd]; query head h reads KV head h / (nh/nkv).
+/// softmax(q·kᵀ/√hd) over keys 0..=i, one query row at a time (never a T×T matrix).
+pub fn attention(q: &[f32], k: &[f32], v: &[f32], t: usize, nh: usize, nkv: usize, hd: usize, out: &mut [f32]) {
+    let group = nh / nkv;
+    let scale = 1.0 / (hd as f32).sqrt();
+    let (qs, kvs) = (nh * hd, nkv * hd);
+    assert!(q.len() == t * qs && out.len() == t * qs && k.len() == t * kvs && v.len() == t * kvs);
+    out.par_chunks_mut(qs).enumerate().for_each(|(i, out_row)| {
+        let mut scores = vec![0.0f32; i + 1];
+        for h in 0..nh {
+            let kh = h / group;
+            let qh = &q[i * qs + h * hd..i * qs + (h + 1) * hd];
+            let mut max = f32::NEG_INFINITY;
+            for (j, s) in scores.iter_mut().enumerate() {
+                let kj = &k[j * kvs + kh * hd..j * kvs + (kh + 1) * hd];
+                *s = qh.iter().zip(kj).map(|(a, b)| a * b).sum::<f32>() * scale;
+                max = max.max(*s);
+            }
+            let mut sum = 0.0;
+            for s in scores.iter_mut() {
+                *s = (*s - max).exp();
+                sum += *s;
+            }
+            let o = &mut out_row[h * hd..(h + 1) * hd];
+            o.fill(0.0);
+            for (j, s) in scores.iter().enumerate() {
+                let w = s / sum;
+                let vj = &v[j * kvs + kh * hd..j * kvs + (kh + 1) * hd];
+                for (o, v) in o.iter_mut().zip(vj) {
+                    *o += w * v;
+                }
+            }
+        }
+    });
+}
+
+/// GPT-2's tanh approximation of GELU ("gelu_new"), in place.
+pub fn gelu_new(x: &mut [f32]) {
+    const C: f32 = 0.797_884_6; // sqrt(2/π)
+    x.par_iter_mut().for_each(|v| *v = 0.5 * *v * (1.0 + (C * (*v + 0.044715 * *v * *v * *v)).tanh()));
+}
+
+/// gate ← silu(gate) · up, elementwise (SwiGLU).
+pub fn silu_mul(gate: &mut [f32], up: &[f32]) {
+    gate.par_iter_mut().zip(up).for_each(|(g, u)| *g = *g / (1.0 + (-*g).exp()) * u);
+}
+
+/// x ← x + y, elementwise (residual).
+pub fn add_in_place(x: &mut [f32], y: &[f32]) {
+    x.par_iter_mut().zip(y).for_each(|(a, b)| *a += b);
+}
