@@ -270,6 +270,9 @@ impl TextTokenizer {
         }
         inner.add_special_tokens(special).map_err(|e| tok_err(path, format!("adding control tokens: {e}")))?;
         inner.add_tokens(user).map_err(|e| tok_err(path, format!("adding user-defined tokens: {e}")))?;
+        // Control tokens written in the text stay text (llama.cpp's `parse_special = false`);
+        // user-defined tokens are still matched, as llama.cpp always does.
+        inner.set_encode_special_tokens(true);
 
         let dec = byte_decoder();
         let token_bytes = v
@@ -361,6 +364,8 @@ impl TextTokenizer {
                 }
             })
             .collect();
+        // As for GGUF: special tokens written in the text are text, not control tokens.
+        inner.set_encode_special_tokens(true);
         inner.with_truncation(None).map_err(|e| tok_err(&tok_path, e.to_string()))?;
         inner.with_padding(None);
         let doc_separator = inner.token_to_id("<|endoftext|>");
