@@ -924,7 +924,7 @@ pub(crate) fn split_rows3(l: &Linear) -> [Linear; 3] {
 }
 
 /// The `tokenizer.ggml.*` metadata, checked for types and consistency.
-fn vocab_from_metadata(file: &GgufFile) -> Result<GgufVocab> {
+pub fn vocab_from_metadata(file: &GgufFile) -> Result<GgufVocab> {
     let tok_err = |reason: String| DensiError::Tokenizer { path: file.path.clone(), reason };
     let model = file
         .meta_str("tokenizer.ggml.model")?
