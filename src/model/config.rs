@@ -93,9 +93,15 @@ impl ModelConfig {
             ("intermediate_size", self.intermediate_size),
             ("context_length", self.context_length),
         ];
+        // A bound far above any real model keeps every product of two dimensions within 2^48,
+        // so the loaders' shape arithmetic cannot overflow on a hostile file.
+        const MAX_DIM: usize = 1 << 24;
         for (name, v) in nonzero {
             if v == 0 {
                 return Err(format!("{name} is 0"));
+            }
+            if v > MAX_DIM {
+                return Err(format!("{name} = {v} is absurd (more than {MAX_DIM})"));
             }
         }
         if self.num_heads % self.num_kv_heads != 0 {

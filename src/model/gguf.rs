@@ -566,11 +566,26 @@ fn dequant_q4_1(d: &[u8], out: &mut [f32]) {
 // The mapped file
 // ---------------------------------------------------------------------------------------------
 
-/// A memory-mapped GGUF file with its parsed header.
+/// A GGUF file's bytes (memory-mapped, or in memory for the fuzzer) with its parsed header.
 pub struct GgufFile {
     pub path: std::path::PathBuf,
-    mmap: memmap2::Mmap,
+    bytes: Bytes,
     pub header: GgufHeader,
+}
+
+enum Bytes {
+    Mapped(memmap2::Mmap),
+    Owned(Vec<u8>),
+}
+
+impl std::ops::Deref for Bytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            Bytes::Mapped(m) => m,
+            Bytes::Owned(v) => v,
+        }
+    }
 }
 
 impl GgufFile {
@@ -579,8 +594,17 @@ impl GgufFile {
         // SAFETY: the map is read-only and private to this process. As with every mmap-based model
         // loader, a file truncated by another process while mapped would fault; we accept that.
         let mmap = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| DensiError::io(path, e))?;
-        let header = parse_gguf_header(&mmap).map_err(|reason| invalid(path, reason))?;
-        Ok(GgufFile { path: path.to_path_buf(), mmap, header })
+        Self::from_bytes(path, Bytes::Mapped(mmap))
+    }
+
+    /// A GGUF file already in memory; `path` only names it in errors.
+    pub fn from_vec(path: &Path, bytes: Vec<u8>) -> Result<GgufFile> {
+        Self::from_bytes(path, Bytes::Owned(bytes))
+    }
+
+    fn from_bytes(path: &Path, bytes: Bytes) -> Result<GgufFile> {
+        let header = parse_gguf_header(&bytes).map_err(|reason| invalid(path, reason))?;
+        Ok(GgufFile { path: path.to_path_buf(), bytes, header })
     }
 
     fn meta(&self, key: &str) -> Option<&Value> {
@@ -651,7 +675,7 @@ impl GgufFile {
         }
         let n_bytes = t.n_bytes.ok_or_else(unsupported)?;
         // In bounds: checked by parse_gguf_header.
-        let data = &self.mmap[t.offset..t.offset + n_bytes];
+        let data = &self.bytes[t.offset..t.offset + n_bytes];
         dequantize(t.ggml_type, data, t.n_elements()).ok_or_else(unsupported)
     }
 
@@ -671,7 +695,18 @@ fn invalid(path: &Path, reason: String) -> DensiError {
 /// Loads a GGUF model: config from `{arch}.*` metadata, f32 weights, and the tokenizer from
 /// `tokenizer.ggml.*`.
 pub fn load(path: &Path) -> Result<Model> {
-    let file = GgufFile::open(path)?;
+    load_file(GgufFile::open(path)?)
+}
+
+/// Loads a model from a GGUF file already in memory (the fuzzer's entry point; `name` only
+/// names it in errors).
+pub fn load_bytes(name: &Path, bytes: Vec<u8>) -> Result<Model> {
+    load_file(GgufFile::from_vec(name, bytes)?)
+}
+
+fn load_file(file: GgufFile) -> Result<Model> {
+    let path = file.path.clone();
+    let path = path.as_path();
     let config = config_from_metadata(&file)?;
     let tokenizer = TextTokenizer::from_gguf(path, &vocab_from_metadata(&file)?)?;
     tokenizer.check_fits(path, config.vocab_size)?;
@@ -846,7 +881,8 @@ fn llama_weights(file: &GgufFile, c: &ModelConfig) -> Result<Weights> {
     let token_embedding = file.tensor_f32("token_embd.weight", &[c.vocab_size, h])?;
     // Qwen2's Q/K biases are required; Llama may carry biases too (attention_bias), loaded if present.
     let qkv_bias = (c.architecture == Architecture::Qwen2).then_some(true);
-    let mut blocks = Vec::with_capacity(c.num_layers);
+    // Not preallocated: num_layers comes from the file; each block's tensors must exist.
+    let mut blocks = Vec::new();
     for l in 0..c.num_layers {
         let p = format!("blk.{l}");
         let mut q = linear(file, &format!("{p}.attn_q"), q_dim, h, qkv_bias)?;
@@ -884,7 +920,8 @@ fn llama_weights(file: &GgufFile, c: &ModelConfig) -> Result<Weights> {
 /// `attn_qkv` is c_attn with rows q, k, v.
 fn gpt2_weights(file: &GgufFile, c: &ModelConfig) -> Result<Weights> {
     let (h, i) = (c.hidden_size, c.intermediate_size);
-    let mut blocks = Vec::with_capacity(c.num_layers);
+    // Not preallocated: num_layers comes from the file; each block's tensors must exist.
+    let mut blocks = Vec::new();
     for l in 0..c.num_layers {
         let p = format!("blk.{l}");
         let qkv = linear(file, &format!("{p}.attn_qkv"), 3 * h, h, Some(true))?;

@@ -361,7 +361,8 @@ fn norm(ck: &Checkpoint, prefix: &str, c: &ModelConfig, kind: NormKind) -> Resul
 fn gpt2_weights(ck: &Checkpoint, c: &ModelConfig) -> Result<Weights> {
     let p = if ck.has("transformer.wte.weight") { "transformer." } else { "" };
     let (h, i) = (c.hidden_size, c.intermediate_size);
-    let mut blocks = Vec::with_capacity(c.num_layers);
+    // Not preallocated: num_layers comes from the file; each block's tensors must exist.
+    let mut blocks = Vec::new();
     for l in 0..c.num_layers {
         let b = format!("{p}h.{l}");
         // c_attn: [h, 3h] → [3h, h], rows q, k, v.
@@ -395,7 +396,8 @@ fn llama_weights(ck: &Checkpoint, c: &ModelConfig) -> Result<Weights> {
     let (h, hd, i) = (c.hidden_size, c.head_dim, c.intermediate_size);
     let (q_dim, kv_dim) = (c.num_heads * hd, c.num_kv_heads * hd);
     let qkv_bias = (c.architecture == Architecture::Qwen2).then_some(true);
-    let mut blocks = Vec::with_capacity(c.num_layers);
+    // Not preallocated: num_layers comes from the file; each block's tensors must exist.
+    let mut blocks = Vec::new();
     for l in 0..c.num_layers {
         let p = format!("model.layers.{l}");
         blocks.push(Block {

@@ -258,7 +258,7 @@ impl TextTokenizer {
         inner.with_decoder(Some(ByteLevel::new(false, false, false)));
 
         let types = v.token_types.as_deref();
-        let ty = |id: usize| types.map_or(1, |t| t[id]);
+        let ty = |id: usize| types.and_then(|t| t.get(id).copied()).unwrap_or(1);
         let mut special = Vec::new();
         let mut user = Vec::new();
         for (id, tok) in v.tokens.iter().enumerate() {
