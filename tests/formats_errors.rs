@@ -512,3 +512,37 @@ fn broken_tokenizer_json() {
     assert!(matches!(err, DensiError::Tokenizer { .. }), "{err:?}");
     assert_names(&err, &path, &[]);
 }
+
+#[test]
+fn gguf_unsupported_tokenizer_model() {
+    let mut b = gguf_f32();
+    let p = after_gguf_string(&b, "tokenizer.ggml.model");
+    replace_same_len(&mut b[p..], b"gpt2", b"rwkv");
+    let (_d, path, err) = load_bytes("m.gguf", &b);
+    assert!(matches!(err, DensiError::Tokenizer { .. }), "{err:?}");
+    assert_names(&err, &path, &["rwkv", "gpt2"]);
+}
+
+#[test]
+fn gguf_duplicate_token() {
+    // Token 2 made equal to token 1 ("a" → the same string): llama.cpp rejects such a vocabulary too.
+    let b = gguf_f32();
+    let h = densi::model::gguf::parse_gguf_header(&b).unwrap();
+    let toks = h.get("tokenizer.ggml.tokens").unwrap().as_array().unwrap();
+    let (t1, t2) = (toks[1].as_str().unwrap(), toks[2].as_str().unwrap());
+    if t1.len() != t2.len() {
+        eprintln!("SKIPPED gguf_duplicate_token: tokens 1 and 2 differ in length");
+        return;
+    }
+    let mut b2 = b.clone();
+    let mut n1 = (t1.len() as u64).to_le_bytes().to_vec();
+    n1.extend_from_slice(t1.as_bytes());
+    let mut n2 = (t2.len() as u64).to_le_bytes().to_vec();
+    n2.extend_from_slice(t2.as_bytes());
+    let at = find(&b, &n1) + n1.len();
+    let p = at + find(&b[at..], &n2);
+    b2[p..p + n2.len()].copy_from_slice(&n1);
+    let (_d, path, err) = load_bytes("m.gguf", &b2);
+    assert!(matches!(err, DensiError::Tokenizer { .. }), "{err:?}");
+    assert_names(&err, &path, &["appears twice"]);
+}
