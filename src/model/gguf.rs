@@ -1,5 +1,6 @@
-//! GGUF v2/v3: header, metadata, tensor infos, alignment; F32/F16/BF16/Q8_0/Q4_0/Q4_1 dequantized
-//! to f32; arch `llama`, `qwen2` and `gpt2` mapped to [`ModelConfig`] + [`Weights`].
+//! GGUF v2/v3: header, metadata, tensor infos, alignment; F32/F16/BF16/Q8_0/Q4_0/Q4_1 (and the
+//! Q5_0/Q5_1/Q4_K/Q5_K/Q6_K of common `Q4_K_M`-style files) dequantized to f32; arch `llama`,
+//! `qwen2` and `gpt2` mapped to [`ModelConfig`] + [`Weights`].
 //!
 //! File layout (all little-endian), as ggml's `gguf.cpp` writes it:
 //!
@@ -149,11 +150,16 @@ impl GgmlType {
     pub const F16: GgmlType = GgmlType(1);
     pub const Q4_0: GgmlType = GgmlType(2);
     pub const Q4_1: GgmlType = GgmlType(3);
+    pub const Q5_0: GgmlType = GgmlType(6);
+    pub const Q5_1: GgmlType = GgmlType(7);
     pub const Q8_0: GgmlType = GgmlType(8);
+    pub const Q4_K: GgmlType = GgmlType(12);
+    pub const Q5_K: GgmlType = GgmlType(13);
+    pub const Q6_K: GgmlType = GgmlType(14);
     pub const BF16: GgmlType = GgmlType(30);
 
     /// The types this loader dequantizes.
-    pub const SUPPORTED: &'static str = "F32, F16, BF16, Q8_0, Q4_0, Q4_1";
+    pub const SUPPORTED: &'static str = "F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K";
 
     /// Name and block layout `(elements per block, bytes per block)` of the ggml types whose
     /// layout is known, so their byte sizes can be bounds-checked even when we cannot dequantize
@@ -192,7 +198,20 @@ impl GgmlType {
     }
 
     pub fn is_supported(self) -> bool {
-        matches!(self, Self::F32 | Self::F16 | Self::BF16 | Self::Q8_0 | Self::Q4_0 | Self::Q4_1)
+        matches!(
+            self,
+            Self::F32
+                | Self::F16
+                | Self::BF16
+                | Self::Q8_0
+                | Self::Q4_0
+                | Self::Q4_1
+                | Self::Q5_0
+                | Self::Q5_1
+                | Self::Q4_K
+                | Self::Q5_K
+                | Self::Q6_K
+        )
     }
 }
 
@@ -490,6 +509,11 @@ pub fn dequantize(ty: GgmlType, data: &[u8], n: usize) -> Option<Vec<f32>> {
         GgmlType::Q8_0 => dequant_q8_0,
         GgmlType::Q4_0 => dequant_q4_0,
         GgmlType::Q4_1 => dequant_q4_1,
+        GgmlType::Q5_0 => dequant_q5_0,
+        GgmlType::Q5_1 => dequant_q5_1,
+        GgmlType::Q4_K => dequant_q4_k,
+        GgmlType::Q5_K => dequant_q5_k,
+        GgmlType::Q6_K => dequant_q6_k,
         _ => return None,
     };
     debug_assert_eq!(data.len(), n / block * bytes);
@@ -558,6 +582,119 @@ fn dequant_q4_1(d: &[u8], out: &mut [f32]) {
             let q = b[4 + j];
             lo[j] = (q & 0x0F) as f32 * scale + min;
             hi[j] = (q >> 4) as f32 * scale + min;
+        }
+    }
+}
+
+/// Q5_0, 32 elements in 22 bytes: `{ f16 d; u8 qh[4]; u8 qs[16]; }`. Nibbles as in Q4_0; bit j of
+/// the little-endian u32 `qh` is the 5th bit of element j (j < 32); y = d · (q − 16).
+fn dequant_q5_0(d: &[u8], out: &mut [f32]) {
+    for (y, b) in out.chunks_exact_mut(32).zip(d.chunks_exact(22)) {
+        let scale = f16_at(b, 0);
+        let qh = u32::from_le_bytes([b[2], b[3], b[4], b[5]]);
+        let (lo, hi) = y.split_at_mut(16);
+        for j in 0..16 {
+            let q = b[6 + j];
+            let h0 = ((qh >> j) << 4) & 0x10;
+            let h1 = (qh >> (j + 12)) & 0x10;
+            lo[j] = (((q & 0x0F) as u32 | h0) as i32 - 16) as f32 * scale;
+            hi[j] = (((q >> 4) as u32 | h1) as i32 - 16) as f32 * scale;
+        }
+    }
+}
+
+/// Q5_1, 32 elements in 24 bytes: `{ f16 d; f16 m; u8 qh[4]; u8 qs[16]; }`; y = d · q + m.
+fn dequant_q5_1(d: &[u8], out: &mut [f32]) {
+    for (y, b) in out.chunks_exact_mut(32).zip(d.chunks_exact(24)) {
+        let (scale, min) = (f16_at(b, 0), f16_at(b, 2));
+        let qh = u32::from_le_bytes([b[4], b[5], b[6], b[7]]);
+        let (lo, hi) = y.split_at_mut(16);
+        for j in 0..16 {
+            let q = b[8 + j];
+            let h0 = ((qh >> j) << 4) & 0x10;
+            let h1 = (qh >> (j + 12)) & 0x10;
+            lo[j] = ((q & 0x0F) as u32 | h0) as f32 * scale + min;
+            hi[j] = ((q >> 4) as u32 | h1) as f32 * scale + min;
+        }
+    }
+}
+
+/// The 6-bit scale and min of sub-block `j` (0..8) packed in the K-quants' 12 `scales` bytes
+/// (ggml's `get_scale_min_k4`): bytes 0..4 hold scales 0..4 (low 6 bits), bytes 4..8 mins 0..4,
+/// bytes 8..12 the low nibbles of scales/mins 4..8 whose top 2 bits sit in bytes 0..8's top bits.
+fn scale_min_k4(j: usize, q: &[u8]) -> (f32, f32) {
+    if j < 4 {
+        ((q[j] & 63) as f32, (q[j + 4] & 63) as f32)
+    } else {
+        let sc = (q[j + 4] & 0x0F) | ((q[j - 4] >> 6) << 4);
+        let m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
+        (sc as f32, m as f32)
+    }
+}
+
+/// Q4_K, 256 elements in 144 bytes: `{ f16 d; f16 dmin; u8 scales[12]; u8 qs[128]; }`. Eight
+/// sub-blocks of 32 with 6-bit scale/min; each 32 bytes of `qs` hold two sub-blocks (low nibbles
+/// first); y = d·sc · q − dmin·m.
+fn dequant_q4_k(d: &[u8], out: &mut [f32]) {
+    for (y, b) in out.chunks_exact_mut(256).zip(d.chunks_exact(144)) {
+        let (dd, dmin) = (f16_at(b, 0), f16_at(b, 2));
+        let (scales, qs) = (&b[4..16], &b[16..144]);
+        for (k, (y, q)) in y.chunks_exact_mut(64).zip(qs.chunks_exact(32)).enumerate() {
+            let (sc1, m1) = scale_min_k4(2 * k, scales);
+            let (sc2, m2) = scale_min_k4(2 * k + 1, scales);
+            let (d1, m1, d2, m2) = (dd * sc1, dmin * m1, dd * sc2, dmin * m2);
+            for l in 0..32 {
+                y[l] = d1 * (q[l] & 0x0F) as f32 - m1;
+                y[l + 32] = d2 * (q[l] >> 4) as f32 - m2;
+            }
+        }
+    }
+}
+
+/// Q5_K, 256 elements in 176 bytes: `{ f16 d; f16 dmin; u8 scales[12]; u8 qh[32]; u8 qs[128]; }`:
+/// Q4_K plus a 5th bit per element, bit 2k (low nibbles) / 2k+1 (high) of `qh[l]` for pair k.
+fn dequant_q5_k(d: &[u8], out: &mut [f32]) {
+    for (y, b) in out.chunks_exact_mut(256).zip(d.chunks_exact(176)) {
+        let (dd, dmin) = (f16_at(b, 0), f16_at(b, 2));
+        let (scales, qh, qs) = (&b[4..16], &b[16..48], &b[48..176]);
+        for (k, (y, q)) in y.chunks_exact_mut(64).zip(qs.chunks_exact(32)).enumerate() {
+            let (sc1, m1) = scale_min_k4(2 * k, scales);
+            let (sc2, m2) = scale_min_k4(2 * k + 1, scales);
+            let (d1, m1, d2, m2) = (dd * sc1, dmin * m1, dd * sc2, dmin * m2);
+            let (u1, u2) = (1u8 << (2 * k), 2u8 << (2 * k));
+            for l in 0..32 {
+                let h1 = if qh[l] & u1 != 0 { 16 } else { 0 };
+                let h2 = if qh[l] & u2 != 0 { 16 } else { 0 };
+                y[l] = d1 * ((q[l] & 0x0F) + h1) as f32 - m1;
+                y[l + 32] = d2 * ((q[l] >> 4) + h2) as f32 - m2;
+            }
+        }
+    }
+}
+
+/// Q6_K, 256 elements in 210 bytes: `{ u8 ql[128]; u8 qh[64]; i8 scales[16]; f16 d; }`. Two halves
+/// of 128; in each, element l + 32·i (i < 4) takes 4 low bits from `ql` (bytes l, l+32; low then
+/// high nibbles) and 2 high bits from `qh[l]` bits 2i..2i+2; 16 sub-blocks of 16 with an i8
+/// scale; y = d · scale · (q − 32).
+fn dequant_q6_k(d: &[u8], out: &mut [f32]) {
+    for (y, b) in out.chunks_exact_mut(256).zip(d.chunks_exact(210)) {
+        let dd = f16_at(b, 208);
+        for half in 0..2 {
+            let ql = &b[64 * half..64 * half + 64];
+            let qh = &b[128 + 32 * half..128 + 32 * half + 32];
+            let sc = &b[192 + 8 * half..192 + 8 * half + 8];
+            let y = &mut y[128 * half..128 * half + 128];
+            for l in 0..32 {
+                let is = l / 16;
+                let q1 = ((ql[l] & 0x0F) | ((qh[l] & 3) << 4)) as i32 - 32;
+                let q2 = ((ql[l + 32] & 0x0F) | (((qh[l] >> 2) & 3) << 4)) as i32 - 32;
+                let q3 = ((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) as i32 - 32;
+                let q4 = ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) as i32 - 32;
+                y[l] = dd * (sc[is] as i8) as f32 * q1 as f32;
+                y[l + 32] = dd * (sc[is + 2] as i8) as f32 * q2 as f32;
+                y[l + 64] = dd * (sc[is + 4] as i8) as f32 * q3 as f32;
+                y[l + 96] = dd * (sc[is + 6] as i8) as f32 * q4 as f32;
+            }
         }
     }
 }
