@@ -240,6 +240,14 @@ pub fn cpu_lm_head(hidden: &[f32], h: usize, head: &[f32], vocab: usize, bias: O
 pub fn assert_rows_close(what: &str, gpu: &[RowStats], cpu: &CpuRows, bits: f64) {
     assert_eq!(gpu.len(), cpu.rows.len(), "{what}: row count");
     let ln2 = std::f64::consts::LN_2;
+    let worst = |f: &dyn Fn(&densi::metrics::RowStats) -> f64| {
+        gpu.iter().zip(&cpu.rows).map(|(g, c)| (f(g) - f(c)).abs() / ln2).fold(0.0f64, f64::max)
+    };
+    eprintln!(
+        "{what}: max |Δ surprisal| {:.2e} bits, max |Δ entropy| {:.2e} bits",
+        worst(&|r| r.target_logprob),
+        worst(&|r| r.entropy)
+    );
     for (i, (g, c)) in gpu.iter().zip(&cpu.rows).enumerate() {
         let ds = (g.target_logprob - c.target_logprob).abs() / ln2;
         let dh = (g.entropy - c.entropy).abs() / ln2;
