@@ -8,7 +8,7 @@ use ratatui::text::Line;
 use ratatui::widgets::{Block, Widget};
 
 use crate::tui::app::{App, ListKind};
-use crate::tui::widgets::{accent, faint, fit, visible};
+use crate::tui::widgets::{accent, faint, fit, visible, visible_breaks};
 
 /// The first item shown so that item `sel` is visible in `height` rows.
 pub fn first_visible(sel: usize, height: usize) -> usize {
@@ -47,7 +47,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
             .map(|s| {
                 let a = score.tokens[s.first].byte_start;
                 let b = score.tokens[s.last].byte_end;
-                let text = visible(score.text[a..b].trim());
+                let text = visible_breaks(score.text[a..b].trim());
                 format!("{:6.1} {:6.2}  {}", s.bits, s.bits / s.scored.max(1) as f64, text)
             })
             .collect(),

@@ -42,18 +42,11 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         lines.push(vec![("not scored: no context before the first token (--bos none)".into(), faint(app))]);
     } else {
         lines.push(vec![(
-            format!("surprisal {:6.2} bits   p {:7.3}%   rank {}", t.surprisal_bits, t.probability * 100.0, t.rank),
+            format!("surprisal {:6.2} bits   p {:.3}%   rank {}", t.surprisal_bits, t.probability * 100.0, t.rank),
             Style::default(),
         )]);
-        lines.push(vec![(
-            format!(
-                "entropy   {:6.2} bits   varentropy {:.2} bits²   S−H {:+.2}",
-                t.entropy_bits,
-                t.varentropy_bits2,
-                t.surprisal_bits - t.entropy_bits
-            ),
-            Style::default(),
-        )]);
+        lines.push(vec![(format!("entropy   {:6.2} bits   varentropy {:.2} bits²", t.entropy_bits, t.varentropy_bits2), Style::default())]);
+        lines.push(vec![(format!("surprisal − entropy {:+.2} bits", t.surprisal_bits - t.entropy_bits), Style::default())]);
         if is_think_point(t) {
             let why = if t.entropy_bits >= THINK_ENTROPY_BITS && t.varentropy_bits2 >= THINK_VARENTROPY_BITS2 {
                 format!("H ≥ {THINK_ENTROPY_BITS} and V ≥ {THINK_VARENTROPY_BITS2}")

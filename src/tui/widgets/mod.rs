@@ -37,6 +37,11 @@ pub fn error_style(app: &App) -> Style {
     }
 }
 
+/// Text with only newlines, tabs and control characters made visible (spaces stay spaces).
+pub fn visible_breaks(s: &str) -> String {
+    s.chars().map(|c| if c == ' ' { ' ' } else { visible(&c.to_string()).chars().next().unwrap_or(c) }).collect()
+}
+
 /// A token's text with its invisible characters made visible: space `·`, newline `↵`, tab `→`,
 /// other control characters as their Unicode control pictures.
 pub fn visible(s: &str) -> String {

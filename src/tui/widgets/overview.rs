@@ -61,7 +61,9 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     if let Some(t) = p.cursor_token() {
         let n = surprisal.len().max(1);
         let c = if cols.len() < w { t * cols.len() / n } else { t * w / n };
-        buf.set_stringn(inner.x, inner.y + 2, "surprisal 0–20 b", w, faint(app));
+        let label = "surprisal, 0–20 bits";
+        let lx = inner.right().saturating_sub(label.chars().count() as u16);
+        buf.set_stringn(lx, inner.y + 2, label, w, faint(app));
         buf.set_string(inner.x + (c as u16).min(inner.width - 1), inner.y + 2, "▲", accent(app));
     }
 

@@ -16,19 +16,33 @@ use crate::tui::widgets::{accent, error_style, faint, fit};
 
 pub const SPINNER: [&str; 8] = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧"];
 
-fn summary_line(s: &Summary, first: Option<&Summary>) -> String {
-    let mut out = format!(
-        " {:.1} bits · {:.2} b/tok · {:.2} b/ch · ppl {:.1} ",
-        s.total_bits, s.mean_bits_per_token, s.bits_per_char, s.perplexity
-    );
-    if let Some(f) = first {
-        out.push_str(&format!(
+/// The pane's summary and its difference from the first pane; shorter forms for narrow panes.
+fn summary_line(s: &Summary, first: Option<&Summary>, width: usize) -> String {
+    let delta = |long: bool| match first {
+        Some(f) if long => format!(
             "· Δ1 {:+.1} bits {:+.2} b/tok ",
             s.total_bits - f.total_bits,
             s.mean_bits_per_token - f.mean_bits_per_token
-        ));
+        ),
+        Some(f) => format!("· Δ1 {:+.1} b ", s.total_bits - f.total_bits),
+        None => String::new(),
+    };
+    let long = format!(
+        " {:.1} bits · {:.2} b/tok {}· {:.2} b/ch · ppl {:.1} ",
+        s.total_bits,
+        s.mean_bits_per_token,
+        delta(true),
+        s.bits_per_char,
+        s.perplexity
+    );
+    if long.chars().count() <= width {
+        return long;
     }
-    out
+    let mid = format!(" {:.1} bits · {:.2} b/tok {}", s.total_bits, s.mean_bits_per_token, delta(true));
+    if mid.chars().count() <= width {
+        return mid;
+    }
+    format!(" {:.1} b · {:.2} b/t {}", s.total_bits, s.mean_bits_per_token, delta(false))
 }
 
 /// Draws pane `i`; returns where the terminal caret goes when the pane is being edited.
@@ -53,7 +67,8 @@ pub fn render(app: &App, i: usize, areas: &PaneAreas, buf: &mut Buffer) -> Optio
         block = block.title_bottom(Line::styled(fit(&format!(" {e} "), areas.outer.width.saturating_sub(4) as usize), error_style(app)));
     } else if let Some(s) = &p.score {
         let first = (i > 0).then(|| app.panes[0].score.as_ref().map(|s| &s.summary)).flatten();
-        block = block.title_bottom(Line::raw(fit(&summary_line(&s.summary, first), areas.outer.width.saturating_sub(4) as usize)));
+        let w = areas.outer.width.saturating_sub(4) as usize;
+        block = block.title_bottom(Line::raw(fit(&summary_line(&s.summary, first, w), w)));
     }
     let border = if focused { accent(app) } else { faint(app) };
     block.border_style(border).render(areas.outer, buf);
