@@ -474,9 +474,16 @@ fn move_lines(app: &mut App, delta: isize) {
     let lay = p.layout_for(p.text_area.width.max(1));
     let Some(&(line, x)) = lay.unit_pos.get(p.cursor) else { return };
     let n = lay.lines.len() as isize;
-    let mut target = (line as isize + delta).clamp(0, n - 1);
+    let mut target = line as isize + delta;
     let step = if delta < 0 { -1 } else { 1 };
     let mut found = None;
+    // Paging past the end lands on the last line (then on the last unit below).
+    if delta.abs() > 1 {
+        target = target.clamp(0, n - 1);
+        if target == line as isize {
+            target = -1; // already on the edge line: fall through to the first or last unit
+        }
+    }
     while (0..n).contains(&target) {
         if let Some(u) = lay.nearest_on_line(target as usize, x) {
             found = Some(u);
