@@ -492,8 +492,13 @@ impl App {
                 p.cursor = p.units.iter().position(|u| u.bytes.end > at_byte).unwrap_or(p.units.len().saturating_sub(1));
             }
             Err(e) => {
-                self.status = Some((format!("{}: {e}", p.name), true));
-                p.error = Some(e);
+                if matches!(&self.model, ModelState::Failed(m) if *m == e) {
+                    // Already on the status line once; the pane just says why it is plain.
+                    p.error = Some("not scored: the model did not load".into());
+                } else {
+                    self.status = Some((format!("{}: {e}", p.name), true));
+                    p.error = Some(e);
+                }
             }
         }
     }

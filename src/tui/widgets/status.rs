@@ -15,7 +15,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) -> Option<Position> {
     let (right, right_style) = match &app.model {
         ModelState::Loading(m) => (format!("{spin} loading {m} "), accent(app)),
         ModelState::Ready(d) => (format!("{d} "), faint(app)),
-        ModelState::Failed(e) => (format!("model: {e} "), error_style(app)),
+        ModelState::Failed(_) => ("model failed to load ".to_string(), error_style(app)),
     };
     let right = fit(&right, w / 2);
     let rw = right.chars().count();

@@ -51,7 +51,9 @@ pub fn render(app: &App, i: usize, areas: &PaneAreas, buf: &mut Buffer) -> Optio
     let focused = i == app.focus;
     let editing = focused && app.mode == Mode::Edit && p.edit.is_some();
 
-    let mut title = format!(" {} {} ", i + 1, p.name);
+    // A path is shown by its file name (the full name is in exports).
+    let short = std::path::Path::new(&p.name).file_name().map(|n| n.to_string_lossy()).filter(|_| p.name.contains('/'));
+    let mut title = format!(" {} {} ", i + 1, short.as_deref().unwrap_or(&p.name));
     if let Some(s) = &p.score {
         title.push_str(&format!("· {} tok ", s.summary.tokens));
     }
