@@ -1,0 +1,582 @@
+//! The fast CPU forward that [`super::CpuForward`] runs: the same math as the plain forward in
+//! [`super`], arranged for speed on a few cores.
+//!
+//! - q/k/v are one GEMM and gate/up one GEMM, over weights packed once at construction ([`Packed`]);
+//!   the o and down projections add into the residual stream inside the GEMM (no `proj` buffer).
+//! - Attention runs per block of query rows with keys stored transposed per KV head, so q·k is a
+//!   broadcast-FMA over 8 keys at a time and p·V an FMA over 8 dimensions ([`attention`]).
+//! - exp is a vectorised polynomial ([`x86::exp8`], ≈1 ulp) in SiLU, softmax and the lm-head reduction;
+//!   the reduction ([`reduce_logits_row`]) does max, f64 sums, rank count and top-k in two passes over a row.
+//! x86-64 with AVX2+FMA takes the SIMD kernels (checked at run time); anything else runs the plain
+//! [`ops`] versions of the same steps.
+
+use rayon::prelude::*;
+
+use crate::error::Result;
+use crate::metrics::{row_stats_from_parts, LogitSums, RowStats, TopK};
+use crate::model::{Architecture, Mlp, ModelConfig, Weights};
+
+use super::{ops, Profile, LM_HEAD_ROWS};
+
+/// AVX2 and FMA present (x86-64 only; checked once, cached by std).
+#[inline]
+pub fn simd_available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// Per-block weights repacked for fused GEMMs.
+pub struct PackedBlock {
+    /// `[q | k | v]` rows: `[(nh + 2·nkv)·hd, hidden]` (the three nn.Linear weights stacked).
+    pub qkv: Vec<f32>,
+    /// `[(nh + 2·nkv)·hd]` when the model has q/k/v biases.
+    pub qkv_bias: Option<Vec<f32>>,
+    /// SwiGLU only: `[gate | up]` rows, `[2·intermediate, hidden]`.
+    pub gate_up: Option<Vec<f32>>,
+}
+
+/// Weights repacked once at construction for the fused GEMMs.
+pub struct Packed {
+    pub blocks: Vec<PackedBlock>,
+}
+
+impl Packed {
+    pub fn new(_cfg: &ModelConfig, w: &Weights) -> Packed {
+        let blocks = w
+            .blocks
+            .iter()
+            .map(|b| {
+                let qkv = [&b.q.weight[..], &b.k.weight[..], &b.v.weight[..]].concat();
+                let qkv_bias = match (&b.q.bias, &b.k.bias, &b.v.bias) {
+                    (None, None, None) => None,
+                    (qb, kb, vb) => {
+                        let part = |o: &Option<Vec<f32>>, n: usize| o.clone().unwrap_or_else(|| vec![0.0; n]);
+                        Some([part(qb, b.q.out_features), part(kb, b.k.out_features), part(vb, b.v.out_features)].concat())
+                    }
+                };
+                let gate_up = match &b.mlp {
+                    Mlp::SwiGlu { gate, up, .. } => Some([&gate.weight[..], &up.weight[..]].concat()),
+                    Mlp::Gelu { .. } => None,
+                };
+                PackedBlock { qkv, qkv_bias, gate_up }
+            })
+            .collect();
+        Packed { blocks }
+    }
+}
+
+/// out[m, n] (row stride ldo) = a[m, k] (row stride lda) · b[n, k]ᵀ, plus out's old value when
+/// `accumulate` (a residual add fused into the GEMM). `gemm` crate, on the current rayon pool.
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_nt(a: &[f32], lda: usize, m: usize, k: usize, b: &[f32], n: usize, out: &mut [f32], ldo: usize, accumulate: bool) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    assert!(lda >= k && ldo >= n && k > 0);
+    assert!(a.len() >= (m - 1) * lda + k && b.len() >= n * k && out.len() >= (m - 1) * ldo + n);
+    let threads = rayon::current_num_threads();
+    let par = if threads > 1 { gemm::Parallelism::Rayon(threads) } else { gemm::Parallelism::None };
+    // SAFETY: the asserts keep every index inside the slices: dst[i, j] at i·ldo + j,
+    // lhs[i, l] at i·lda + l, rhs[l, j] = b[j, l] at j·k + l.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            out.as_mut_ptr(),
+            1,
+            ldo as isize,
+            accumulate,
+            a.as_ptr(),
+            1,
+            lda as isize,
+            b.as_ptr(),
+            k as isize,
+            1,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            par,
+        );
+    }
+}
+
+/// In-place rotate-half RoPE on `heads` heads starting at column `col` of each row of `x`
+/// (row stride `ld`), positions 0..rows: as [`ops::rope`], on a strided buffer.
+pub fn rope_strided(x: &mut [f32], ld: usize, col: usize, heads: usize, hd: usize, cos: &[f32], sin: &[f32]) {
+    let half = hd / 2;
+    x.par_chunks_mut(ld).enumerate().for_each(|(p, row)| {
+        let (c, s) = (&cos[p * half..(p + 1) * half], &sin[p * half..(p + 1) * half]);
+        for head in row[col..col + heads * hd].chunks_exact_mut(hd) {
+            let (a, b) = head.split_at_mut(half);
+            for i in 0..half {
+                let (x0, x1) = (a[i], b[i]);
+                a[i] = x0 * c[i] - x1 * s[i];
+                b[i] = x1 * c[i] + x0 * s[i];
+            }
+        }
+    });
+}
+
+/// Query rows per attention task.
+const ATT_ROWS: usize = 16;
+
+/// Causal GQA attention over a fused qkv buffer: qkv [t, (nh + 2·nkv)·hd] (q | k | v per row, RoPE
+/// applied) → out [t, nh·hd]. Same result as [`ops::attention`] up to f32 rounding order.
+pub fn attention(qkv: &[f32], t: usize, nh: usize, nkv: usize, hd: usize, out: &mut [f32]) {
+    let ld = (nh + 2 * nkv) * hd;
+    assert!(qkv.len() == t * ld && out.len() == t * nh * hd);
+    #[cfg(target_arch = "x86_64")]
+    if simd_available() && hd % 8 == 0 {
+        // kt [nkv][hd][tp]: keys transposed, zero-padded to tp (a multiple of 32) so 32-key loads stay inside.
+        // vh [nkv][t][hd]: values per KV head, contiguous.
+        let tp = t.div_ceil(32) * 32;
+        let mut kt = vec![0.0f32; nkv * hd * tp];
+        let mut vh = vec![0.0f32; nkv * t * hd];
+        kt.par_chunks_mut(hd * tp).zip(vh.par_chunks_mut(t * hd)).enumerate().for_each(|(g, (kt, vh))| {
+            let (kc, vc) = ((nh + g) * hd, (nh + nkv + g) * hd);
+            for j in 0..t {
+                let row = &qkv[j * ld..(j + 1) * ld];
+                for d in 0..hd {
+                    kt[d * tp + j] = row[kc + d];
+                }
+                vh[j * hd..(j + 1) * hd].copy_from_slice(&row[vc..vc + hd]);
+            }
+        });
+        let scale = 1.0 / (hd as f32).sqrt();
+        let group = nh / nkv;
+        out.par_chunks_mut(ATT_ROWS * nh * hd).enumerate().for_each(|(blk, out)| {
+            let i0 = blk * ATT_ROWS;
+            let mut scores = vec![0.0f32; tp];
+            for h in 0..nh {
+                let g = h / group;
+                let (kt, vh) = (&kt[g * hd * tp..(g + 1) * hd * tp], &vh[g * t * hd..(g + 1) * t * hd]);
+                for (r, orow) in out.chunks_exact_mut(nh * hd).enumerate() {
+                    let i = i0 + r;
+                    let q = &qkv[i * ld + h * hd..i * ld + (h + 1) * hd];
+                    // SAFETY: AVX2+FMA checked above; slices sized as attend_row requires.
+                    unsafe { x86::attend_row(q, kt, tp, vh, i + 1, scale, &mut scores, &mut orow[h * hd..(h + 1) * hd]) };
+                }
+            }
+        });
+        return;
+    }
+    // Plain path: split the fused buffer and run the reference op.
+    let (qs, kvs) = (nh * hd, nkv * hd);
+    let mut q = vec![0.0f32; t * qs];
+    let mut k = vec![0.0f32; t * kvs];
+    let mut v = vec![0.0f32; t * kvs];
+    for j in 0..t {
+        let row = &qkv[j * ld..(j + 1) * ld];
+        q[j * qs..(j + 1) * qs].copy_from_slice(&row[..qs]);
+        k[j * kvs..(j + 1) * kvs].copy_from_slice(&row[qs..qs + kvs]);
+        v[j * kvs..(j + 1) * kvs].copy_from_slice(&row[qs + kvs..]);
+    }
+    ops::attention(&q, &k, &v, t, nh, nkv, hd, out);
+}
+
+/// out[t, i] = silu(gu[t, 0..i]) · gu[t, i..2i] for gu = [gate | up] rows (SwiGLU), as [`ops::silu_mul`].
+pub fn silu_mul_fused(gu: &[f32], inter: usize, out: &mut [f32]) {
+    out.par_chunks_mut(inter).zip(gu.par_chunks(2 * inter)).for_each(|(o, gu)| {
+        let (g, u) = gu.split_at(inter);
+        #[cfg(target_arch = "x86_64")]
+        if simd_available() {
+            // SAFETY: AVX2+FMA checked; equal lengths.
+            unsafe { x86::silu_mul(g, u, o) };
+            return;
+        }
+        for ((o, g), u) in o.iter_mut().zip(g).zip(u) {
+            *o = *g / (1.0 + (-*g).exp()) * u;
+        }
+    });
+}
+
+/// One row of logits → [`RowStats`]: the same quantities as [`crate::metrics::reduce_logits_row`]
+/// (max, then f64 sums S₀ S₁ S₂ of e^(z−m), rank count and top-k in one more pass), vectorised.
+pub fn reduce_logits_row(logits: &[f32], target: u32, top_k: usize) -> RowStats {
+    #[cfg(target_arch = "x86_64")]
+    if simd_available() {
+        // SAFETY: AVX2+FMA checked.
+        return unsafe { x86::reduce_row(logits, target, top_k) };
+    }
+    crate::metrics::reduce_logits_row(logits, target, top_k)
+}
+
+/// The fast forward plus the lm-head reduction: stats for targets `ids[score_from..]`.
+#[allow(clippy::too_many_arguments)]
+pub fn forward_stats(
+    cfg: &ModelConfig,
+    w: &Weights,
+    packed: &Packed,
+    ids: &[u32],
+    score_from: usize,
+    top_k: usize,
+    mut prof: Option<&mut Profile>,
+) -> Result<Vec<RowStats>> {
+    assert!(score_from >= 1 && score_from <= ids.len());
+    let p = &mut prof;
+    let (t, h, inter) = (ids.len(), cfg.hidden_size, cfg.intermediate_size);
+    let (nh, nkv, hd) = (cfg.num_heads, cfg.num_kv_heads, cfg.head_dim);
+    let ldqkv = (nh + 2 * nkv) * hd;
+
+    // x [t, h] = token embedding (+ learned position embedding for GPT-2)
+    let mut x = vec![0.0f32; t * h];
+    x.par_chunks_mut(h).enumerate().for_each(|(p, row)| {
+        let id = ids[p] as usize;
+        row.copy_from_slice(&w.token_embedding[id * h..(id + 1) * h]);
+        if let Some(pos) = &w.position_embedding {
+            row.iter_mut().zip(&pos[p * h..(p + 1) * h]).for_each(|(a, b)| *a += b);
+        }
+    });
+    let rope = (cfg.architecture != Architecture::Gpt2).then(|| ops::rope_tables(t, hd, cfg.rope_theta));
+
+    let mut normed = vec![0.0f32; t * h];
+    let mut qkv = vec![0.0f32; t * ldqkv];
+    let mut att = vec![0.0f32; t * nh * hd];
+    let mut gu = vec![0.0f32; t * 2 * inter];
+    let mut act = vec![0.0f32; t * inter];
+
+    for (block, pb) in w.blocks.iter().zip(&packed.blocks) {
+        // Attention: x += o(attn(rope(q(n(x))), rope(k(n(x))), v(n(x))))
+        Profile::time(p, "norm", || ops::norm(&x, h, &block.attn_norm, &mut normed));
+        Profile::time(p, "qkv gemm", || {
+            gemm_nt(&normed, h, t, h, &pb.qkv, ldqkv, &mut qkv, ldqkv, false);
+            if let Some(b) = &pb.qkv_bias {
+                add_bias_rows(&mut qkv, b);
+            }
+        });
+        if let Some((cos, sin)) = &rope {
+            Profile::time(p, "rope", || rope_strided(&mut qkv, ldqkv, 0, nh + nkv, hd, cos, sin));
+        }
+        Profile::time(p, "attention", || attention(&qkv, t, nh, nkv, hd, &mut att));
+        Profile::time(p, "o gemm", || {
+            gemm_nt(&att, nh * hd, t, nh * hd, &block.o.weight, h, &mut x, h, true);
+            if let Some(b) = &block.o.bias {
+                add_bias_rows(&mut x, b);
+            }
+        });
+
+        // MLP: x += mlp(n(x))
+        Profile::time(p, "norm", || ops::norm(&x, h, &block.mlp_norm, &mut normed));
+        match &block.mlp {
+            Mlp::SwiGlu { down, .. } => {
+                let gate_up = pb.gate_up.as_ref().expect("SwiGLU blocks are packed with gate_up");
+                Profile::time(p, "gate_up gemm", || gemm_nt(&normed, h, t, h, gate_up, 2 * inter, &mut gu, 2 * inter, false));
+                Profile::time(p, "silu", || silu_mul_fused(&gu, inter, &mut act));
+                Profile::time(p, "down gemm", || gemm_nt(&act, inter, t, inter, &down.weight, h, &mut x, h, true));
+            }
+            Mlp::Gelu { fc, proj } => {
+                Profile::time(p, "gate_up gemm", || {
+                    gemm_nt(&normed, h, t, h, &fc.weight, inter, &mut act, inter, false);
+                    if let Some(b) = &fc.bias {
+                        add_bias_rows(&mut act, b);
+                    }
+                });
+                Profile::time(p, "silu", || ops::gelu_new(&mut act));
+                Profile::time(p, "down gemm", || {
+                    gemm_nt(&act, inter, t, inter, &proj.weight, h, &mut x, h, true);
+                    if let Some(b) = &proj.bias {
+                        add_bias_rows(&mut x, b);
+                    }
+                });
+            }
+        }
+    }
+    Profile::time(p, "norm", || ops::norm(&x, h, &w.final_norm, &mut normed));
+
+    // lm-head, LM_HEAD_ROWS rows at a time, each block reduced on the spot.
+    let vocab = cfg.vocab_size;
+    let head = w.lm_head_weight();
+    let bias = w.lm_head_bias();
+    let mut out = Vec::with_capacity(t - score_from);
+    let mut logits = vec![0.0f32; LM_HEAD_ROWS.min(t) * vocab];
+    let mut start = score_from;
+    while start < t {
+        let rows = (t - start).min(LM_HEAD_ROWS);
+        // hidden row p predicts ids[p + 1]
+        let xr = &normed[(start - 1) * h..(start - 1 + rows) * h];
+        Profile::time(p, "lm_head gemm", || gemm_nt(xr, h, rows, h, head, vocab, &mut logits[..rows * vocab], vocab, false));
+        let block: Vec<RowStats> = Profile::time(p, "lm_head reduce", || {
+            logits[..rows * vocab]
+                .par_chunks_mut(vocab)
+                .enumerate()
+                .map(|(r, row)| {
+                    if let Some(b) = bias {
+                        row.iter_mut().zip(b).for_each(|(z, b)| *z += b);
+                    }
+                    reduce_logits_row(row, ids[start + r], top_k)
+                })
+                .collect()
+        });
+        out.extend(block);
+        start += rows;
+    }
+    Ok(out)
+}
+
+/// x[r, :] += b for every row r.
+fn add_bias_rows(x: &mut [f32], b: &[f32]) {
+    x.par_chunks_mut(b.len()).for_each(|row| row.iter_mut().zip(b).for_each(|(o, b)| *o += b));
+}
+
+#[cfg(target_arch = "x86_64")]
+pub mod x86 {
+    //! AVX2+FMA kernels. Every function here requires those features (callers check [`super::simd_available`]).
+    use std::arch::x86_64::*;
+
+    use super::{row_stats_from_parts, LogitSums, RowStats, TopK};
+
+    /// e^x on 8 lanes (Cephes expf: 2^n · p(r), r = x − n·ln2 in two parts, degree-6 polynomial), about
+    /// 1 ulp relative. x is clamped to [−87.3, 88]: inputs below give ≈ 1.2e−38, not 0, so callers mask
+    /// exact zeros themselves.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    pub fn exp8(x: __m256) -> __m256 {
+        let x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.336_54)), _mm256_set1_ps(88.0));
+        let n = _mm256_round_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(_mm256_mul_ps(
+            x,
+            _mm256_set1_ps(std::f32::consts::LOG2_E),
+        ));
+        let r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693_359_4), x);
+        let r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.121_944_4e-4), r);
+        let mut y = _mm256_set1_ps(1.987_569_1e-4);
+        y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(1.398_199_9e-3));
+        y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(8.333_452e-3));
+        y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(4.166_579_6e-2));
+        y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(0.166_666_65));
+        y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(0.5));
+        let r2 = _mm256_mul_ps(r, r);
+        y = _mm256_fmadd_ps(y, r2, _mm256_add_ps(r, _mm256_set1_ps(1.0)));
+        let pow2n = _mm256_slli_epi32::<23>(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)));
+        _mm256_mul_ps(y, _mm256_castsi256_ps(pow2n))
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn hmax(v: __m256) -> f32 {
+        let m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
+        let m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+        let m = _mm_max_ss(m, _mm_shuffle_ps::<1>(m, m));
+        _mm_cvtss_f32(m)
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn hsum(v: __m256) -> f32 {
+        let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
+        let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+        let s = _mm_add_ss(s, _mm_shuffle_ps::<1>(s, s));
+        _mm_cvtss_f32(s)
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn hsum_pd(v: __m256d) -> f64 {
+        let s = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd::<1>(v));
+        _mm_cvtsd_f64(_mm_add_sd(s, _mm_unpackhi_pd(s, s)))
+    }
+
+    /// One query row of causal attention against keys 0..n of one KV head:
+    /// out[hd] = softmax(scale · q·Kᵀ) · V, with kt [hd][ld] (keys transposed, zero beyond t, ld a
+    /// multiple of 32 and ≥ n), vh [≥n][hd], hd a multiple of 8, scores ≥ ld floats of scratch.
+    #[target_feature(enable = "avx2,fma")]
+    #[allow(clippy::too_many_arguments)]
+    pub fn attend_row(q: &[f32], kt: &[f32], ld: usize, vh: &[f32], n: usize, scale: f32, scores: &mut [f32], out: &mut [f32]) {
+        let hd = q.len();
+        assert!(hd % 8 == 0 && out.len() == hd && n >= 1 && n <= ld && ld % 32 == 0);
+        assert!(kt.len() >= hd * ld && vh.len() >= n * hd && scores.len() >= ld);
+        let nb = n.div_ceil(32) * 32;
+        // s[j] = scale · Σ_d q[d] kt[d][j], 32 keys at a time.
+        let (ktp, sp) = (kt.as_ptr(), scores.as_mut_ptr());
+        let sv = _mm256_set1_ps(scale);
+        let mut mx = _mm256_set1_ps(f32::NEG_INFINITY);
+        for j in (0..nb).step_by(32) {
+            let (mut a0, mut a1, mut a2, mut a3) =
+                (_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps());
+            for (d, &qd) in q.iter().enumerate() {
+                let qv = _mm256_set1_ps(qd);
+                // SAFETY: d < hd and j + 32 ≤ nb ≤ ld, so d·ld + j + 31 < hd·ld ≤ kt.len().
+                unsafe {
+                    let k = ktp.add(d * ld + j);
+                    a0 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k), a0);
+                    a1 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k.add(8)), a1);
+                    a2 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k.add(16)), a2);
+                    a3 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k.add(24)), a3);
+                }
+            }
+            // SAFETY: j + 32 ≤ nb ≤ ld ≤ scores.len().
+            unsafe {
+                _mm256_storeu_ps(sp.add(j), _mm256_mul_ps(a0, sv));
+                _mm256_storeu_ps(sp.add(j + 8), _mm256_mul_ps(a1, sv));
+                _mm256_storeu_ps(sp.add(j + 16), _mm256_mul_ps(a2, sv));
+                _mm256_storeu_ps(sp.add(j + 24), _mm256_mul_ps(a3, sv));
+            }
+        }
+        // max over the n real keys (the padded ones are masked out)
+        let full = n / 8 * 8;
+        for j in (0..full).step_by(8) {
+            // SAFETY: j + 8 ≤ n ≤ scores.len().
+            mx = _mm256_max_ps(mx, unsafe { _mm256_loadu_ps(sp.add(j)) });
+        }
+        let mut m = hmax(mx);
+        for &s in &scores[full..n] {
+            m = m.max(s);
+        }
+        // p[j] = e^(s[j] − m) for j < n, exactly 0 beyond; sum
+        let mv = _mm256_set1_ps(m);
+        let mut sum = _mm256_setzero_ps();
+        for j in (0..nb).step_by(8) {
+            // SAFETY: j + 8 ≤ nb ≤ scores.len().
+            unsafe {
+                let mut e = exp8(_mm256_sub_ps(_mm256_loadu_ps(sp.add(j)), mv));
+                if j + 8 > n {
+                    let lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+                    let keep = _mm256_cmpgt_epi32(_mm256_set1_epi32(n.saturating_sub(j) as i32), lane);
+                    e = _mm256_and_ps(e, _mm256_castsi256_ps(keep));
+                }
+                sum = _mm256_add_ps(sum, e);
+                _mm256_storeu_ps(sp.add(j), e);
+            }
+        }
+        let inv = 1.0 / hsum(sum);
+        // out = Σ_j p[j] v[j] / Σ p, 64 dimensions (8 accumulators) at a time.
+        let vp = vh.as_ptr();
+        let mut d0 = 0;
+        while d0 < hd {
+            let nv = ((hd - d0) / 8).min(8);
+            let mut acc = [_mm256_setzero_ps(); 8];
+            for (j, &pj) in scores[..n].iter().enumerate() {
+                let pv = _mm256_set1_ps(pj);
+                // SAFETY: j < n, d0 + 8·nv ≤ hd: inside vh's first n rows.
+                let v = unsafe { vp.add(j * hd + d0) };
+                macro_rules! lanes {
+                    ($($l:literal)*) => {$(
+                        if $l < nv {
+                            acc[$l] = _mm256_fmadd_ps(pv, unsafe { _mm256_loadu_ps(v.add(8 * $l)) }, acc[$l]);
+                        }
+                    )*};
+                }
+                lanes!(0 1 2 3 4 5 6 7);
+            }
+            let iv = _mm256_set1_ps(inv);
+            for (l, a) in acc.iter().enumerate().take(nv) {
+                // SAFETY: d0 + 8l + 8 ≤ hd = out.len().
+                unsafe { _mm256_storeu_ps(out.as_mut_ptr().add(d0 + 8 * l), _mm256_mul_ps(*a, iv)) };
+            }
+            d0 += 8 * nv;
+        }
+    }
+
+    /// o = g / (1 + e^(−g)) · u, elementwise (SiLU-gated product).
+    #[target_feature(enable = "avx2,fma")]
+    pub fn silu_mul(g: &[f32], u: &[f32], o: &mut [f32]) {
+        let n = o.len();
+        assert!(g.len() == n && u.len() == n);
+        let full = n / 8 * 8;
+        let one = _mm256_set1_ps(1.0);
+        for i in (0..full).step_by(8) {
+            // SAFETY: i + 8 ≤ n for all three slices.
+            unsafe {
+                let gv = _mm256_loadu_ps(g.as_ptr().add(i));
+                let e = exp8(_mm256_sub_ps(_mm256_setzero_ps(), gv));
+                let s = _mm256_div_ps(gv, _mm256_add_ps(one, e));
+                _mm256_storeu_ps(o.as_mut_ptr().add(i), _mm256_mul_ps(s, _mm256_loadu_ps(u.as_ptr().add(i))));
+            }
+        }
+        for i in full..n {
+            o[i] = g[i] / (1.0 + (-g[i]).exp()) * u[i];
+        }
+    }
+
+    /// As [`crate::metrics::reduce_logits_row`]: pass 1 the max; pass 2 e^(z−m) in f32, summed with
+    /// its first two moments in f64 lanes, the count of logits above the target's, and top-k (only
+    /// lanes at or above the current k-th best reach the scalar [`TopK`]).
+    #[target_feature(enable = "avx2,fma")]
+    pub fn reduce_row(z: &[f32], target: u32, top_k: usize) -> RowStats {
+        let n = z.len();
+        let full = n / 8 * 8;
+        let zp = z.as_ptr();
+        let mut mx = _mm256_set1_ps(f32::NEG_INFINITY);
+        for i in (0..full).step_by(8) {
+            // SAFETY: i + 8 ≤ n.
+            mx = _mm256_max_ps(mx, unsafe { _mm256_loadu_ps(zp.add(i)) });
+        }
+        let mut m = hmax(mx);
+        for &v in &z[full..] {
+            m = m.max(v);
+        }
+        let zt = z[target as usize];
+        let (mv, ztv) = (_mm256_set1_ps(m), _mm256_set1_ps(zt));
+        let (mut s0a, mut s0b, mut s1a, mut s1b, mut s2a, mut s2b) = (
+            _mm256_setzero_pd(),
+            _mm256_setzero_pd(),
+            _mm256_setzero_pd(),
+            _mm256_setzero_pd(),
+            _mm256_setzero_pd(),
+            _mm256_setzero_pd(),
+        );
+        let mut above = _mm256_setzero_si256();
+        let mut top = TopK::new(top_k);
+        // Lanes below the current k-th best can never enter the top-k.
+        let mut thr = if top_k == 0 { f32::INFINITY } else { f32::NEG_INFINITY };
+        let mut thrv = _mm256_set1_ps(thr);
+        for i in (0..full).step_by(8) {
+            // SAFETY: i + 8 ≤ n.
+            let x = unsafe { _mm256_loadu_ps(zp.add(i)) };
+            let d = _mm256_sub_ps(x, mv);
+            let e = exp8(d);
+            let (elo, ehi) = (_mm256_cvtps_pd(_mm256_castps256_ps128(e)), _mm256_cvtps_pd(_mm256_extractf128_ps::<1>(e)));
+            let (dlo, dhi) = (_mm256_cvtps_pd(_mm256_castps256_ps128(d)), _mm256_cvtps_pd(_mm256_extractf128_ps::<1>(d)));
+            s0a = _mm256_add_pd(s0a, elo);
+            s0b = _mm256_add_pd(s0b, ehi);
+            let (tlo, thi) = (_mm256_mul_pd(elo, dlo), _mm256_mul_pd(ehi, dhi));
+            s1a = _mm256_add_pd(s1a, tlo);
+            s1b = _mm256_add_pd(s1b, thi);
+            s2a = _mm256_fmadd_pd(tlo, dlo, s2a);
+            s2b = _mm256_fmadd_pd(thi, dhi, s2b);
+            // cmp mask lanes are −1: subtracting counts them
+            above = _mm256_sub_epi32(above, _mm256_castps_si256(_mm256_cmp_ps::<_CMP_GT_OQ>(x, ztv)));
+            let hit = _mm256_movemask_ps(_mm256_cmp_ps::<_CMP_GE_OQ>(x, thrv));
+            if hit != 0 {
+                for l in 0..8 {
+                    if hit & (1 << l) != 0 {
+                        top.push(z[i + l], (i + l) as u32);
+                    }
+                }
+                if top.items().len() == top_k {
+                    thr = top.items()[top_k - 1].0;
+                    thrv = _mm256_set1_ps(thr);
+                }
+            }
+        }
+        let (mut s0, mut s1, mut s2) = (
+            hsum_pd(_mm256_add_pd(s0a, s0b)),
+            hsum_pd(_mm256_add_pd(s1a, s1b)),
+            hsum_pd(_mm256_add_pd(s2a, s2b)),
+        );
+        let mut cnt = [0i32; 8];
+        // SAFETY: 8 i32 lanes into an 8-element array.
+        unsafe { _mm256_storeu_si256(cnt.as_mut_ptr().cast(), above) };
+        let mut above = cnt.iter().sum::<i32>() as u32;
+        for (i, &v) in z.iter().enumerate().skip(full) {
+            let d = v - m;
+            let e = d.exp() as f64;
+            let d = d as f64;
+            s0 += e;
+            s1 += e * d;
+            s2 += e * d * d;
+            above += (v > zt) as u32;
+            top.push(v, i as u32);
+        }
+        let sums = LogitSums { max: m as f64, s0, s1, s2 };
+        row_stats_from_parts(&sums, zt as f64, above, top.items())
+    }
+}
