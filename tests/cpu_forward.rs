@@ -31,7 +31,7 @@ fn check(cfg: ModelConfig, lengths: &[usize], threads: Option<usize>) {
         let ids = synthetic_tokens(t, cfg.vocab_size, t as u64);
         // Logits in f64 from the plain forward's hidden states: to know how many vocabulary entries lie
         // so close to a target that f32 rounding order may put them on either side of it.
-        let hidden = densi::cpu::hidden_states(&cfg, &w, &ids);
+        let hidden = densi::cpu::hidden_states_of(&cfg, &w, &ids);
         let h = cfg.hidden_size;
         let head = w.lm_head_weight();
         let near_ties = |p: usize, target: u32| -> u32 {
@@ -43,7 +43,7 @@ fn check(cfg: ModelConfig, lengths: &[usize], threads: Option<usize>) {
             z.iter().filter(|&&zv| (zv - zt).abs() <= 1e-4 && zv != zt).count() as u32
         };
         for score_from in [1, t.div_ceil(2)] {
-            let plain = densi::cpu::forward_stats(&cfg, &w, &ids, score_from, 5).unwrap();
+            let plain = densi::cpu::forward_stats_of(&cfg, &w, &ids, score_from, 5).unwrap();
             let fast = fwd.score_window(&ids, score_from, 5).unwrap();
             assert_eq!(plain.len(), fast.len());
             for (i, (a, b)) in plain.iter().zip(&fast).enumerate() {

@@ -72,9 +72,56 @@ impl Packed {
 }
 
 /// out[m, n] (row stride ldo) = a[m, k] (row stride lda) · b[n, k]ᵀ, plus out's old value when
-/// `accumulate` (a residual add fused into the GEMM). `gemm` crate, on the current rayon pool.
+/// `accumulate` (a residual add fused into the GEMM). b is an nn.Linear weight, used as stored.
+/// AVX2+FMA: [`x86::gemm_block`] tiles over rayon tasks of W-row blocks; elsewhere the `gemm` crate.
 #[allow(clippy::too_many_arguments)]
 pub fn gemm_nt(a: &[f32], lda: usize, m: usize, k: usize, b: &[f32], n: usize, out: &mut [f32], ldo: usize, accumulate: bool) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    assert!(lda >= k && ldo >= n && k > 0);
+    assert!(a.len() >= (m - 1) * lda + k && b.len() >= n * k && out.len() >= (m - 1) * ldo + n);
+    #[cfg(target_arch = "x86_64")]
+    if simd_available() {
+        // k in chunks of at most KC so a 4-row A tile and a block's W rows stay cache-resident;
+        // W rows in blocks of NB (NB·kc floats ≈ 128 KiB, in L2), one rayon task per block.
+        const KC: usize = 768;
+        let kchunks = k.div_ceil(KC);
+        let kc = k.div_ceil(kchunks).div_ceil(8) * 8;
+        let nb = (32768 / kc.max(1)).clamp(x86::GEMM_NR, 96) / x86::GEMM_NR * x86::GEMM_NR;
+        let blocks = n.div_ceil(nb);
+        let (ap, bp, op) = (SendPtr(a.as_ptr() as *mut f32), SendPtr(b.as_ptr() as *mut f32), SendPtr(out.as_mut_ptr()));
+        (0..blocks).into_par_iter().for_each(|blk| {
+            let (j0, j1) = (blk * nb, ((blk + 1) * nb).min(n));
+            let mut p0 = 0;
+            while p0 < k {
+                let kcur = kc.min(k - p0);
+                // SAFETY: AVX2+FMA checked; the asserts above bound rows 0..m of a and out and rows
+                // 0..n of b; tasks write disjoint column ranges j0..j1 of out.
+                unsafe { x86::gemm_block(ap.get(), lda, m, bp.get(), k, j0, j1, p0, kcur, op.get(), ldo, accumulate || p0 > 0) };
+                p0 += kcur;
+            }
+        });
+        return;
+    }
+    gemm_crate_nt(a, lda, m, k, b, n, out, ldo, accumulate);
+}
+
+/// A raw pointer shared by rayon tasks that touch disjoint parts of its buffer.
+#[derive(Clone, Copy)]
+struct SendPtr(*mut f32);
+// SAFETY: only used for buffers whose tasks read shared data or write disjoint ranges.
+unsafe impl Send for SendPtr {}
+unsafe impl Sync for SendPtr {}
+impl SendPtr {
+    fn get(self) -> *mut f32 {
+        self.0
+    }
+}
+
+/// [`gemm_nt`] through the `gemm` crate (its own packing and micro-kernels, on the current rayon pool).
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_crate_nt(a: &[f32], lda: usize, m: usize, k: usize, b: &[f32], n: usize, out: &mut [f32], ldo: usize, accumulate: bool) {
     if m == 0 || n == 0 {
         return;
     }
@@ -472,6 +519,115 @@ pub mod x86 {
                 unsafe { _mm256_storeu_ps(out.as_mut_ptr().add(d0 + 8 * l), _mm256_mul_ps(*a, iv)) };
             }
             d0 += 8 * nv;
+        }
+    }
+
+    /// One MR×NR tile of A·Wᵀ over k: c[i·ldc + j] (+)= Σ_p a[i·lda + p] · w[j·ldw + p].
+    /// Both operands are read along k (their natural row-major layout, no packing): each of the MR·NR
+    /// sums runs in an 8-lane accumulator, reduced horizontally at the end. 4×3 keeps 12 accumulators,
+    /// 3 W vectors and 1 A vector in the 16 ymm registers: 7 loads per 12 FMAs.
+    ///
+    /// SAFETY: the caller guarantees rows 0..MR of a (k floats each, stride lda), rows 0..NR of w
+    /// (stride ldw) and the MR×NR tile of c (stride ldc) are in bounds.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn tile<const MR: usize, const NR: usize>(
+        a: *const f32,
+        lda: usize,
+        w: *const f32,
+        ldw: usize,
+        k: usize,
+        c: *mut f32,
+        ldc: usize,
+        add: bool,
+    ) {
+        let mut acc = [[_mm256_setzero_ps(); NR]; MR];
+        let k8 = k / 8 * 8;
+        let mut p = 0;
+        while p < k8 {
+            let mut wv = [_mm256_setzero_ps(); NR];
+            for (j, wv) in wv.iter_mut().enumerate() {
+                *wv = unsafe { _mm256_loadu_ps(w.add(j * ldw + p)) };
+            }
+            for (i, acc) in acc.iter_mut().enumerate() {
+                let av = unsafe { _mm256_loadu_ps(a.add(i * lda + p)) };
+                for j in 0..NR {
+                    acc[j] = _mm256_fmadd_ps(av, wv[j], acc[j]);
+                }
+            }
+            p += 8;
+        }
+        for (i, acc) in acc.iter().enumerate() {
+            for (j, acc) in acc.iter().enumerate() {
+                let mut s = hsum(*acc);
+                for q in k8..k {
+                    s += unsafe { *a.add(i * lda + q) * *w.add(j * ldw + q) };
+                }
+                let cp = unsafe { c.add(i * ldc + j) };
+                unsafe { *cp = if add { *cp + s } else { s } };
+            }
+        }
+    }
+
+    /// [`tile`] for a partial tile at the edges (mr ≤ 4 rows, nr ≤ 3 columns).
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn tile_dyn(mr: usize, nr: usize, a: *const f32, lda: usize, w: *const f32, ldw: usize, k: usize, c: *mut f32, ldc: usize, add: bool) {
+        macro_rules! go {
+            ($($m:literal $n:literal),*) => {
+                match (mr, nr) {
+                    $(($m, $n) => unsafe { tile::<$m, $n>(a, lda, w, ldw, k, c, ldc, add) },)*
+                    _ => unreachable!("tile {mr}x{nr}"),
+                }
+            };
+        }
+        go!(4 3, 4 2, 4 1, 3 3, 3 2, 3 1, 2 3, 2 2, 2 1, 1 3, 1 2, 1 1)
+    }
+
+    /// Rows of A per tile, rows of W per tile.
+    pub const GEMM_MR: usize = 4;
+    pub const GEMM_NR: usize = 3;
+
+    /// c[m × (j0..j1)] (+)= a · w[j0..j1]ᵀ over k columns p0..p0+kc: one task's block of columns.
+    /// Tiles run row-tile outer, column-tile inner, so a 4-row slice of A stays in L1 while the block's
+    /// W rows (sized by the caller to sit in L2) stream past it.
+    ///
+    /// SAFETY: a [m, ≥p0+kc] (stride lda), w [≥j1, ≥p0+kc] (stride ldw), c [m, ≥j1] (stride ldc) in bounds.
+    #[target_feature(enable = "avx2,fma")]
+    #[allow(clippy::too_many_arguments)]
+    pub unsafe fn gemm_block(
+        a: *const f32,
+        lda: usize,
+        m: usize,
+        w: *const f32,
+        ldw: usize,
+        j0: usize,
+        j1: usize,
+        p0: usize,
+        kc: usize,
+        c: *mut f32,
+        ldc: usize,
+        add: bool,
+    ) {
+        let mut i = 0;
+        while i < m {
+            let mr = (m - i).min(GEMM_MR);
+            let mut j = j0;
+            while j < j1 {
+                let nr = (j1 - j).min(GEMM_NR);
+                unsafe {
+                    let (ap, wp, cp) = (a.add(i * lda + p0), w.add(j * ldw + p0), c.add(i * ldc + j));
+                    if mr == GEMM_MR && nr == GEMM_NR {
+                        tile::<GEMM_MR, GEMM_NR>(ap, lda, wp, ldw, kc, cp, ldc, add);
+                    } else {
+                        tile_dyn(mr, nr, ap, lda, wp, ldw, kc, cp, ldc, add);
+                    }
+                }
+                j += nr;
+            }
+            i += mr;
         }
     }
 

@@ -2,7 +2,8 @@
 //! and the oracle every GPU kernel is tested against.
 //!
 //! Two forwards live here:
-//! - [`hidden_states`] / [`forward_stats`]: the plain one, one [`ops`] call per layer step; the reference.
+//! - [`hidden_states`] / [`forward_stats`] (and `*_of` on bare weights): the plain one, one [`ops`]
+//!   call per layer step; the reference.
 //! - [`CpuForward`]: the fast one the backend runs. Same math, with q/k/v and gate/up fused into one
 //!   GEMM each (weights packed once at construction), blocked attention with online softmax, residual
 //!   adds fused into the GEMMs, and a vectorised lm-head reduction ([`fast`]). Tests keep it equal to the
@@ -174,7 +175,12 @@ pub fn process_cpu_seconds() -> f64 {
 
 /// Final hidden states for every position of `ids`: [t, hidden], after the final norm. The plain
 /// reference forward (one [`ops`] call per step).
-pub fn hidden_states(cfg: &ModelConfig, w: &Weights, ids: &[u32]) -> Vec<f32> {
+pub fn hidden_states(model: &Model, ids: &[u32]) -> Vec<f32> {
+    hidden_states_of(&model.config, &model.weights, ids)
+}
+
+/// [`hidden_states`] on bare weights (no tokenizer needed).
+pub fn hidden_states_of(cfg: &ModelConfig, w: &Weights, ids: &[u32]) -> Vec<f32> {
     let (t, h) = (ids.len(), cfg.hidden_size);
     let (nh, nkv, hd) = (cfg.num_heads, cfg.num_kv_heads, cfg.head_dim);
 
@@ -234,15 +240,25 @@ pub fn hidden_states(cfg: &ModelConfig, w: &Weights, ids: &[u32]) -> Vec<f32> {
 }
 
 /// The plain forward plus the lm-head reduction: stats for targets `ids[score_from..]`.
-pub fn forward_stats(cfg: &ModelConfig, w: &Weights, ids: &[u32], score_from: usize, top_k: usize) -> Result<Vec<RowStats>> {
+pub fn forward_stats(model: &Model, ids: &[u32], score_from: usize, top_k: usize) -> Result<Vec<RowStats>> {
+    forward_stats_of(&model.config, &model.weights, ids, score_from, top_k)
+}
+
+/// [`forward_stats`] on bare weights.
+pub fn forward_stats_of(cfg: &ModelConfig, w: &Weights, ids: &[u32], score_from: usize, top_k: usize) -> Result<Vec<RowStats>> {
     assert!(score_from >= 1 && score_from <= ids.len());
-    let hidden = hidden_states(cfg, w, ids);
-    Ok(lm_head_stats(cfg, w, &hidden, ids, score_from, top_k))
+    let hidden = hidden_states_of(cfg, w, ids);
+    Ok(lm_head_stats_of(cfg, w, &hidden, ids, score_from, top_k))
 }
 
 /// Applies the lm-head to positions score_from−1 .. len−2 in blocks of [`LM_HEAD_ROWS`] rows and reduces
 /// each row of logits on the spot: the [tokens × vocab] logits never exist at once.
-pub fn lm_head_stats(cfg: &ModelConfig, w: &Weights, hidden: &[f32], ids: &[u32], score_from: usize, top_k: usize) -> Vec<RowStats> {
+pub fn lm_head_stats(model: &Model, hidden: &[f32], ids: &[u32], score_from: usize, top_k: usize) -> Vec<RowStats> {
+    lm_head_stats_of(&model.config, &model.weights, hidden, ids, score_from, top_k)
+}
+
+/// [`lm_head_stats`] on bare weights.
+pub fn lm_head_stats_of(cfg: &ModelConfig, w: &Weights, hidden: &[f32], ids: &[u32], score_from: usize, top_k: usize) -> Vec<RowStats> {
     let h = cfg.hidden_size;
     let vocab = cfg.vocab_size;
     let head = w.lm_head_weight();
