@@ -183,7 +183,8 @@ pub fn attention(qkv: &[f32], t: usize, nh: usize, nkv: usize, hd: usize, out: &
     assert!(qkv.len() == t * ld && out.len() == t * nh * hd);
     #[cfg(target_arch = "x86_64")]
     if simd_available() && hd % 8 == 0 {
-        // kt [nkv][hd][tp]: keys transposed, zero-padded to tp (a multiple of 32) so 32-key loads stay inside.
+        // kt [nkv][tp/32][hd][32]: keys transposed within blocks of 32 keys (one contiguous 8 KiB tile
+        // per block at hd 64, so the d loop stays on two pages), zero-padded to tp keys.
         // vh [nkv][t][hd]: values per KV head, contiguous.
         let tp = t.div_ceil(32) * 32;
         let mut kt = vec![0.0f32; nkv * hd * tp];
@@ -192,8 +193,9 @@ pub fn attention(qkv: &[f32], t: usize, nh: usize, nkv: usize, hd: usize, out: &
             let (kc, vc) = ((nh + g) * hd, (nh + nkv + g) * hd);
             for j in 0..t {
                 let row = &qkv[j * ld..(j + 1) * ld];
+                let blk = &mut kt[(j / 32) * hd * 32..(j / 32 + 1) * hd * 32];
                 for d in 0..hd {
-                    kt[d * tp + j] = row[kc + d];
+                    blk[d * 32 + j % 32] = row[kc + d];
                 }
                 vh[j * hd..(j + 1) * hd].copy_from_slice(&row[vc..vc + hd]);
             }
@@ -202,15 +204,28 @@ pub fn attention(qkv: &[f32], t: usize, nh: usize, nkv: usize, hd: usize, out: &
         let group = nh / nkv;
         out.par_chunks_mut(ATT_ROWS * nh * hd).enumerate().for_each(|(blk, out)| {
             let i0 = blk * ATT_ROWS;
-            let mut scores = vec![0.0f32; tp];
+            let mut scores = vec![0.0f32; 2 * tp];
+            let rows = out.len() / (nh * hd);
             for h in 0..nh {
                 let g = h / group;
                 let (kt, vh) = (&kt[g * hd * tp..(g + 1) * hd * tp], &vh[g * t * hd..(g + 1) * t * hd]);
-                for (r, orow) in out.chunks_exact_mut(nh * hd).enumerate() {
+                let q = |i: usize| &qkv[i * ld + h * hd..i * ld + (h + 1) * hd];
+                // Rows in pairs (query i sees keys 0..=i), then a last odd row.
+                let mut r = 0;
+                while r < rows {
                     let i = i0 + r;
-                    let q = &qkv[i * ld + h * hd..i * ld + (h + 1) * hd];
-                    // SAFETY: AVX2+FMA checked above; slices sized as attend_row requires.
-                    unsafe { x86::attend_row(q, kt, tp, vh, i + 1, scale, &mut scores, &mut orow[h * hd..(h + 1) * hd]) };
+                    if r + 1 < rows {
+                        let (a, b) = out[r * nh * hd..(r + 2) * nh * hd].split_at_mut(nh * hd);
+                        let o = [&mut a[h * hd..(h + 1) * hd], &mut b[h * hd..(h + 1) * hd]];
+                        // SAFETY: AVX2+FMA checked above; slices sized as attend_rows requires.
+                        unsafe { x86::attend_rows::<2>([q(i), q(i + 1)], kt, tp, vh, [i + 1, i + 2], scale, &mut scores, o) };
+                        r += 2;
+                    } else {
+                        let o = [&mut out[r * nh * hd + h * hd..r * nh * hd + (h + 1) * hd]];
+                        // SAFETY: as above.
+                        unsafe { x86::attend_rows::<1>([q(i)], kt, tp, vh, [i + 1], scale, &mut scores, o) };
+                        r += 1;
+                    }
                 }
             }
         });
@@ -431,92 +446,120 @@ pub mod x86 {
         _mm_cvtsd_f64(_mm_add_sd(s, _mm_unpackhi_pd(s, s)))
     }
 
-    /// One query row of causal attention against keys 0..n of one KV head:
-    /// out[hd] = softmax(scale · q·Kᵀ) · V, with kt [hd][ld] (keys transposed, zero beyond t, ld a
-    /// multiple of 32 and ≥ n), vh [≥n][hd], hd a multiple of 8, scores ≥ ld floats of scratch.
+    /// R query rows (R = 1 or 2, consecutive positions) of causal attention against one KV head:
+    /// out_r[hd] = softmax(scale · q_r·Kᵀ over keys 0..n_r) · V, with kt [ld/32][hd][32] (keys transposed
+    /// within blocks of 32, zero beyond t, ld a multiple of 32 and ≥ every n_r), vh [≥ max n][hd], hd a multiple of 8,
+    /// scores ≥ R·ld floats of scratch. Two rows share every K and V load: 6 loads per 8 FMAs.
     #[target_feature(enable = "avx2,fma")]
     #[allow(clippy::too_many_arguments)]
-    pub fn attend_row(q: &[f32], kt: &[f32], ld: usize, vh: &[f32], n: usize, scale: f32, scores: &mut [f32], out: &mut [f32]) {
-        let hd = q.len();
-        assert!(hd % 8 == 0 && out.len() == hd && n >= 1 && n <= ld && ld % 32 == 0);
-        assert!(kt.len() >= hd * ld && vh.len() >= n * hd && scores.len() >= ld);
-        let nb = n.div_ceil(32) * 32;
-        // s[j] = scale · Σ_d q[d] kt[d][j], 32 keys at a time.
+    pub fn attend_rows<const R: usize>(
+        q: [&[f32]; R],
+        kt: &[f32],
+        ld: usize,
+        vh: &[f32],
+        n: [usize; R],
+        scale: f32,
+        scores: &mut [f32],
+        out: [&mut [f32]; R],
+    ) {
+        let hd = q[0].len();
+        let nmax = n.iter().copied().max().unwrap_or(0);
+        assert!(hd % 8 == 0 && nmax <= ld && ld % 32 == 0 && n.iter().all(|&n| n >= 1));
+        assert!(q.iter().all(|q| q.len() == hd) && out.iter().all(|o| o.len() == hd));
+        assert!(kt.len() >= hd * ld && vh.len() >= nmax * hd && scores.len() >= R * ld);
+        let nb = nmax.div_ceil(32) * 32;
         let (ktp, sp) = (kt.as_ptr(), scores.as_mut_ptr());
         let sv = _mm256_set1_ps(scale);
-        let mut mx = _mm256_set1_ps(f32::NEG_INFINITY);
+        // s_r[j] = scale · Σ_d q_r[d] kt[d][j], 32 keys × R rows at a time.
         for j in (0..nb).step_by(32) {
-            let (mut a0, mut a1, mut a2, mut a3) =
-                (_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps());
-            for (d, &qd) in q.iter().enumerate() {
-                let qv = _mm256_set1_ps(qd);
-                // SAFETY: d < hd and j + 32 ≤ nb ≤ ld, so d·ld + j + 31 < hd·ld ≤ kt.len().
+            let mut acc = [[_mm256_setzero_ps(); 4]; R];
+            for d in 0..hd {
+                // SAFETY: d < hd and j + 32 ≤ nb ≤ ld, so j·hd + 32·d + 31 < hd·ld ≤ kt.len().
+                let k = unsafe { ktp.add(j * hd + d * 32) };
+                let kv = unsafe { [_mm256_loadu_ps(k), _mm256_loadu_ps(k.add(8)), _mm256_loadu_ps(k.add(16)), _mm256_loadu_ps(k.add(24))] };
+                for r in 0..R {
+                    let qv = _mm256_set1_ps(q[r][d]);
+                    for v in 0..4 {
+                        acc[r][v] = _mm256_fmadd_ps(qv, kv[v], acc[r][v]);
+                    }
+                }
+            }
+            for (r, acc) in acc.iter().enumerate() {
+                for (v, a) in acc.iter().enumerate() {
+                    // SAFETY: r·ld + j + 32 ≤ R·ld ≤ scores.len().
+                    unsafe { _mm256_storeu_ps(sp.add(r * ld + j + 8 * v), _mm256_mul_ps(*a, sv)) };
+                }
+            }
+        }
+        // Per row: max over its n_r keys, p = e^(s − max) (exactly 0 beyond n_r, up to nb), 1/Σp.
+        let mut inv = [0.0f32; R];
+        for r in 0..R {
+            let s = &mut scores[r * ld..r * ld + nb];
+            let nr = n[r];
+            let full = nr / 8 * 8;
+            let mut mx = _mm256_set1_ps(f32::NEG_INFINITY);
+            for j in (0..full).step_by(8) {
+                // SAFETY: j + 8 ≤ nr ≤ s.len().
+                mx = _mm256_max_ps(mx, unsafe { _mm256_loadu_ps(s.as_ptr().add(j)) });
+            }
+            let mut m = hmax(mx);
+            for &x in &s[full..nr] {
+                m = m.max(x);
+            }
+            let mv = _mm256_set1_ps(m);
+            let mut sum = _mm256_setzero_ps();
+            let lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+            for j in (0..nb).step_by(8) {
+                // SAFETY: j + 8 ≤ nb = s.len().
                 unsafe {
-                    let k = ktp.add(d * ld + j);
-                    a0 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k), a0);
-                    a1 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k.add(8)), a1);
-                    a2 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k.add(16)), a2);
-                    a3 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k.add(24)), a3);
+                    let mut e = exp8(_mm256_sub_ps(_mm256_loadu_ps(s.as_ptr().add(j)), mv));
+                    if j + 8 > nr {
+                        let keep = _mm256_cmpgt_epi32(_mm256_set1_epi32(nr.saturating_sub(j) as i32), lane);
+                        e = _mm256_and_ps(e, _mm256_castsi256_ps(keep));
+                    }
+                    sum = _mm256_add_ps(sum, e);
+                    _mm256_storeu_ps(s.as_mut_ptr().add(j), e);
                 }
             }
-            // SAFETY: j + 32 ≤ nb ≤ ld ≤ scores.len().
-            unsafe {
-                _mm256_storeu_ps(sp.add(j), _mm256_mul_ps(a0, sv));
-                _mm256_storeu_ps(sp.add(j + 8), _mm256_mul_ps(a1, sv));
-                _mm256_storeu_ps(sp.add(j + 16), _mm256_mul_ps(a2, sv));
-                _mm256_storeu_ps(sp.add(j + 24), _mm256_mul_ps(a3, sv));
-            }
+            inv[r] = 1.0 / hsum(sum);
         }
-        // max over the n real keys (the padded ones are masked out)
-        let full = n / 8 * 8;
-        for j in (0..full).step_by(8) {
-            // SAFETY: j + 8 ≤ n ≤ scores.len().
-            mx = _mm256_max_ps(mx, unsafe { _mm256_loadu_ps(sp.add(j)) });
-        }
-        let mut m = hmax(mx);
-        for &s in &scores[full..n] {
-            m = m.max(s);
-        }
-        // p[j] = e^(s[j] − m) for j < n, exactly 0 beyond; sum
-        let mv = _mm256_set1_ps(m);
-        let mut sum = _mm256_setzero_ps();
-        for j in (0..nb).step_by(8) {
-            // SAFETY: j + 8 ≤ nb ≤ scores.len().
-            unsafe {
-                let mut e = exp8(_mm256_sub_ps(_mm256_loadu_ps(sp.add(j)), mv));
-                if j + 8 > n {
-                    let lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-                    let keep = _mm256_cmpgt_epi32(_mm256_set1_epi32(n.saturating_sub(j) as i32), lane);
-                    e = _mm256_and_ps(e, _mm256_castsi256_ps(keep));
-                }
-                sum = _mm256_add_ps(sum, e);
-                _mm256_storeu_ps(sp.add(j), e);
-            }
-        }
-        let inv = 1.0 / hsum(sum);
-        // out = Σ_j p[j] v[j] / Σ p, 64 dimensions (8 accumulators) at a time.
+        // out_r = Σ_j p_r[j] v[j] / Σ p_r, 32 dimensions (4 accumulators per row) at a time.
         let vp = vh.as_ptr();
         let mut d0 = 0;
         while d0 < hd {
-            let nv = ((hd - d0) / 8).min(8);
-            let mut acc = [_mm256_setzero_ps(); 8];
-            for (j, &pj) in scores[..n].iter().enumerate() {
-                let pv = _mm256_set1_ps(pj);
-                // SAFETY: j < n, d0 + 8·nv ≤ hd: inside vh's first n rows.
-                let v = unsafe { vp.add(j * hd + d0) };
-                macro_rules! lanes {
-                    ($($l:literal)*) => {$(
-                        if $l < nv {
-                            acc[$l] = _mm256_fmadd_ps(pv, unsafe { _mm256_loadu_ps(v.add(8 * $l)) }, acc[$l]);
+            let nv = ((hd - d0) / 8).min(4);
+            macro_rules! pv {
+                ($nv:literal) => {{
+                    let mut acc = [[_mm256_setzero_ps(); $nv]; R];
+                    for j in 0..nmax {
+                        // SAFETY: j < nmax, d0 + 8·nv ≤ hd: inside vh's first nmax rows.
+                        let v = unsafe { vp.add(j * hd + d0) };
+                        let mut vv = [_mm256_setzero_ps(); $nv];
+                        for (l, vv) in vv.iter_mut().enumerate() {
+                            *vv = unsafe { _mm256_loadu_ps(v.add(8 * l)) };
                         }
-                    )*};
-                }
-                lanes!(0 1 2 3 4 5 6 7);
+                        for r in 0..R {
+                            // SAFETY: j < nb ≤ ld: inside row r of the scratch.
+                            let pv = _mm256_set1_ps(unsafe { *sp.add(r * ld + j) });
+                            for l in 0..$nv {
+                                acc[r][l] = _mm256_fmadd_ps(pv, vv[l], acc[r][l]);
+                            }
+                        }
+                    }
+                    for r in 0..R {
+                        let iv = _mm256_set1_ps(inv[r]);
+                        for l in 0..$nv {
+                            // SAFETY: d0 + 8l + 8 ≤ hd = out[r].len().
+                            unsafe { _mm256_storeu_ps(out[r].as_mut_ptr().add(d0 + 8 * l), _mm256_mul_ps(acc[r][l], iv)) };
+                        }
+                    }
+                }};
             }
-            let iv = _mm256_set1_ps(inv);
-            for (l, a) in acc.iter().enumerate().take(nv) {
-                // SAFETY: d0 + 8l + 8 ≤ hd = out.len().
-                unsafe { _mm256_storeu_ps(out.as_mut_ptr().add(d0 + 8 * l), _mm256_mul_ps(*a, iv)) };
+            match nv {
+                4 => pv!(4),
+                3 => pv!(3),
+                2 => pv!(2),
+                _ => pv!(1),
             }
             d0 += 8 * nv;
         }
