@@ -5,7 +5,7 @@
 //
 // Three entry points:
 //  - `target_logit`: z_t[r] = x[row0 + r] · W[target[r]] + b; one workgroup per row, in the chunk that holds the target.
-//  - `tile`: a 256-thread workgroup owns 64 rows × (NT · 64) vocabulary columns. Each 64 × 64 logit
+//  - `tile`: a workgroup of 16·RG threads owns BM = 4·RG rows × (NT · 64) vocabulary columns. Each BM × 64 logit
 //    tile is computed exactly as matmul.wgsl does (4 × 4 register micro-tiles, K in steps of 16 through
 //    workgroup memory), staged once through workgroup memory (zs, 16 KiB), and then thread (row, cg)
 //    folds the 16 logits of columns cg·16 .. cg·16+15 of its row into its running record:
@@ -195,7 +195,10 @@ fn fold4(c: u32, v: vec4<f32>) {
     }
 }
 
-@compute @workgroup_size(256)
+// Row groups of 4 rows per tile, as in matmul.wgsl: BM = 4·RG rows, 16·RG threads.
+override RG: u32 = 16u;
+
+@compute @workgroup_size(16u * RG)
 fn tile(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     // GEMM phase: thread (ty, tx) computes rows ty·4 .. +3 × columns tx·4 .. +3 of the 64 × 64 tile.
     let tx = lid % 16u;
@@ -203,7 +206,9 @@ fn tile(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     // Fold phase: thread (row, cg) folds columns cg·16 .. cg·16 + 15 of one row into its record.
     let row = lid / 4u;
     let cg = lid % 4u;
-    let m0 = wid.y * 64u;
+    let BM = 4u * RG;
+    let nt = 16u * RG;
+    let m0 = wid.y * BM;
     let r = m0 + row;
     let live = r < p.r;
     zt_r = 0.0;
@@ -228,8 +233,7 @@ fn tile(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         var a2 = vec4<f32>(0.0);
         var a3 = vec4<f32>(0.0);
         for (var k0 = 0u; k0 < p.h; k0 += 16u) {
-            for (var q = 0u; q < 4u; q++) {
-                let e = lid + q * 256u;
+            for (var e = lid; e < BM * 16u; e += nt) {
                 let rr = e / 16u;
                 let kk = e % 16u;
                 let gk = k0 + kk;
@@ -238,6 +242,11 @@ fn tile(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
                     xv = x[(p.row0 + m0 + rr) * p.h + gk];
                 }
                 xs[kk * 16u + rr / 4u][rr % 4u] = xv;
+            }
+            for (var e = lid; e < 64u * 16u; e += nt) {
+                let rr = e / 16u;
+                let kk = e % 16u;
+                let gk = k0 + kk;
                 var wv = 0.0;
                 if (c0 + rr < p.vc && gk < p.h) {
                     wv = wload((c0 + rr) * p.h + gk);

@@ -6,8 +6,8 @@
 // out [M, N] row-major. act: 0 = none, 1 = gelu_new, 2 = silu(v) · aux[m, n] (SwiGLU: aux holds up(x)).
 // flags bit 0: add bias; bit 1: accumulate into out (the residual add: out is the residual stream).
 //
-// Tiling: a 256-thread workgroup computes a 64 × 64 output tile; each thread a 4 × 4 micro-tile in
-// registers. K is walked in steps of 16 through two shared-memory tiles (x: 64 × 16, W: 64 × 16, stored
+// Tiling: a workgroup of 16·RG threads computes a (4·RG) × 64 output tile; each thread a 4 × 4
+// micro-tile in four vec4 registers. K is walked in steps of 16 through two shared-memory tiles (x: 64 × 16, W: 64 × 16, stored
 // k-major so the inner loop reads 4 + 4 contiguous values per 16 FMAs). Edges (M, nc, K not multiples of
 // the tile) load zeros and skip the stores.
 
@@ -28,11 +28,13 @@ struct Params {
 @group(0) @binding(4) var<storage, read> aux: array<f32>;
 @group(0) @binding(5) var<storage, read_write> out: array<f32>;
 
-const BM: u32 = 64u;
+// RG row groups of 4 rows: the tile is BM = 4·RG rows × 64 columns, computed by 16·RG threads
+// (RG = 16: 64 × 64 tiles for long windows; RG = 4: 16 × 64 tiles, less padding for short ones).
+override RG: u32 = 16u;
 const BN: u32 = 64u;
 const BK: u32 = 16u;
 
-// Shared tiles as vec4 so the inner loop does two 16-byte loads per 16 FMAs: [BK][BM/4] and [BK][BN/4].
+// Shared tiles as vec4 so the inner loop does two 16-byte loads per 16 FMAs: [BK][BM/4] (BM ≤ 64) and [BK][BN/4].
 var<workgroup> xs: array<vec4<f32>, 256>;
 var<workgroup> ws: array<vec4<f32>, 256>;
 
@@ -73,10 +75,12 @@ fn epilogue(gm: u32, j: u32, acc: vec4<f32>) {
     }
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(16u * RG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let tx = lid % 16u; // column group: cols tx*4 .. tx*4+3
     let ty = lid / 16u; // row group: rows ty*4 .. ty*4+3
+    let BM = 4u * RG;
+    let nt = 16u * RG;
     let m0 = wid.y * BM;
     let j0 = wid.x * BN;
     // The 4 × 4 micro-tile as four vec4 rows: plain registers, no indexed private array.
@@ -85,9 +89,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     var acc2 = vec4<f32>(0.0);
     var acc3 = vec4<f32>(0.0);
     for (var k0 = 0u; k0 < p.k; k0 += BK) {
-        // 1024 values per tile, 4 per thread; consecutive threads read consecutive k (coalesced).
-        for (var r = 0u; r < 4u; r++) {
-            let e = lid + r * 256u;
+        // BM × 16 values of x and 64 × 16 of W per step; consecutive threads read consecutive k (coalesced).
+        for (var e = lid; e < BM * BK; e += nt) {
             let row = e / BK;
             let kk = e % BK;
             let gk = k0 + kk;
@@ -97,6 +100,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
                 xv = x[gm * p.k + gk];
             }
             xs[kk * 16u + row / 4u][row % 4u] = xv;
+        }
+        for (var e = lid; e < BN * BK; e += nt) {
+            let row = e / BK;
+            let kk = e % BK;
+            let gk = k0 + kk;
             let gj = j0 + row;
             var wv = 0.0;
             if (gj < p.nc && gk < p.k) {
