@@ -192,7 +192,7 @@ impl Op {
         match *self {
             Op::Embed { h, row0, rows, has_pos } => {
                 p[..5].copy_from_slice(&[s.t, h, row0, rows, b(has_pos)]);
-                grid = [h.div_ceil(WG), s.t, 1];
+                grid = [h.div_ceil(WG), s.t.min(65535), s.t.div_ceil(65535)];
             }
             Op::Norm { h, layer_norm, has_bias, eps } => {
                 p[..5].copy_from_slice(&[s.t, h, b(layer_norm), b(has_bias), eps.to_bits()]);
@@ -205,7 +205,7 @@ impl Op {
             }
             Op::Rope { stride, nh, nkv, hd, koff } => {
                 p[..6].copy_from_slice(&[s.t, stride, nh, nkv, hd, koff]);
-                grid = [((nh + nkv) * hd / 2).div_ceil(WG), s.t, 1];
+                grid = [((nh + nkv) * hd / 2).div_ceil(WG), s.t.min(65535), s.t.div_ceil(65535)];
             }
             Op::Attention { nh, nkv, hd, stride, koff, voff } => {
                 let scale = 1.0f32 / (hd as f32).sqrt();
