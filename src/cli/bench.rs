@@ -38,7 +38,7 @@ pub fn run(args: BenchArgs, progress: &Progress) -> Result<()> {
     let (mut forward, _) = densi::backend::open(&model, &args.scoring.backend.options())?;
     let mut out = std::io::stdout().lock();
     writeln!(out, "model: {} ({} parameters)", model.source.path.display(), model.config.parameter_count())?;
-    writeln!(out, "backend: {}, {}", forward.backend(), forward.device())?;
+    writeln!(out, "backend: {} ({})", forward.backend(), forward.device())?;
     writeln!(out, "best of {} runs after 1 warm-up; top-k {}", args.repeats.max(1), args.scoring.top_k)?;
     let peak = args.peak_gflops.map_or(String::new(), |_| format!("  {:>7}", "of peak"));
     writeln!(out, "{:>7}  {:>10}  {:>10}  {:>9}{peak}", "tokens", "seconds", "tokens/s", "GFLOP/s")?;

@@ -3,7 +3,7 @@
 //!
 //! TODO(when the GPU path lands): take the list from `densi::gpu::adapters()` so that the indices are
 //! by construction the ones `GpuForward` uses; until then it is enumerated here the same way
-//! (wgpu's instance from the environment, all backends, in wgpu's order).
+//! (Vulkan, Metal, DX12 and GL adapters, GL last).
 
 use anyhow::Result;
 
@@ -14,8 +14,13 @@ pub struct AdapterLine {
 }
 
 pub fn adapters() -> Vec<AdapterLine> {
-    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
-    let adapters = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()));
+    // The same backends and order as the GPU path (Vulkan/Metal/DX12 first, GL last), so indices agree.
+    let backends = wgpu::Backends::VULKAN | wgpu::Backends::METAL | wgpu::Backends::DX12 | wgpu::Backends::GL;
+    let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
+    desc.backends = backends;
+    let instance = wgpu::Instance::new(desc);
+    let mut adapters = pollster::block_on(instance.enumerate_adapters(backends));
+    adapters.sort_by_key(|a| (a.get_info().backend == wgpu::Backend::Gl) as u8);
     adapters
         .iter()
         .map(|a| {
