@@ -3,7 +3,7 @@
 use std::io::Write;
 
 use anyhow::Result;
-use densi::export::words::densest_sentence;
+use densi::export::words::{densest_sentence, words};
 use densi::export::{Level, Provenance, Units};
 use densi::metrics::{TextScore, TokenScore};
 use serde::Serialize;
@@ -29,6 +29,17 @@ impl TokenBrief {
     fn of(t: &TokenScore) -> TokenBrief {
         TokenBrief { index: t.index, token: t.token.clone(), surprisal_bits: t.surprisal_bits, entropy_bits: t.entropy_bits, rank: t.rank }
     }
+}
+
+/// A word (tokens summed), briefly.
+#[derive(Debug, Serialize)]
+struct WordBrief {
+    index: usize,
+    word: String,
+    tokens: usize,
+    surprisal_bits: f64,
+    /// Entropy before the word's first token.
+    entropy_bits: f64,
 }
 
 #[derive(Debug, Serialize)]
@@ -63,6 +74,8 @@ struct Compared {
     perplexity: f64,
     /// The text's last token: how predictable its ending was.
     last_token: Option<TokenBrief>,
+    /// The last word with a letter or digit in it (punctuation after it skipped): the "answer" of a prompt.
+    last_word: Option<WordBrief>,
     /// The token before which the model was least sure (highest entropy).
     most_uncertain: Option<TokenBrief>,
     /// The most surprising token.
@@ -96,6 +109,17 @@ fn compared(t: &TextScore, first: &TextScore) -> Compared {
         bits_per_char: s.bits_per_char,
         perplexity: s.perplexity,
         last_token: t.tokens.last().filter(|t| t.scored).map(TokenBrief::of),
+        last_word: words(&t.text, &t.tokens)
+            .into_iter()
+            .rev()
+            .find(|w| w.scored && w.text.chars().any(char::is_alphanumeric))
+            .map(|w| WordBrief {
+                index: w.index,
+                tokens: w.tokens(),
+                surprisal_bits: w.surprisal_bits,
+                entropy_bits: w.entropy_bits,
+                word: w.text,
+            }),
         most_uncertain: max_by(&t.tokens, |t| t.entropy_bits),
         densest_token: max_by(&t.tokens, |t| t.surprisal_bits),
         densest_sentence: densest_sentence(&t.text, &t.tokens).map(|d| SentenceBrief {
@@ -201,13 +225,13 @@ fn write_table(out: &mut dyn Write, rows: &[Compared]) -> std::io::Result<()> {
         num_row("mean bits/token", &|r| r.mean_bits_per_token, &|r| r.diff_from_first.mean_bits_per_token, 2),
         num_row("bits/char", &|r| r.bits_per_char, &|r| r.diff_from_first.bits_per_char, 3),
         num_row("perplexity", &|r| r.perplexity, &|r| r.diff_from_first.perplexity, 2),
-        ("last token".into(), rows.iter().map(|r| tok(&r.last_token)).collect()),
-        ("  surprisal".into(), rows.iter().map(|r| bits(r.last_token.as_ref().map(|t| t.surprisal_bits))).collect()),
-        ("  entropy before it".into(), rows.iter().map(|r| bits(r.last_token.as_ref().map(|t| t.entropy_bits))).collect()),
+        ("last word".into(), rows.iter().map(|r| r.last_word.as_ref().map_or("-".into(), |w| quote(&w.word, MAX_COL))).collect()),
+        ("  surprisal".into(), rows.iter().map(|r| bits(r.last_word.as_ref().map(|w| w.surprisal_bits))).collect()),
+        ("  entropy before it".into(), rows.iter().map(|r| bits(r.last_word.as_ref().map(|w| w.entropy_bits))).collect()),
         ("densest token".into(), rows.iter().map(|r| tok(&r.densest_token)).collect()),
         ("  surprisal".into(), rows.iter().map(|r| bits(r.densest_token.as_ref().map(|t| t.surprisal_bits))).collect()),
-        ("most uncertain before".into(), rows.iter().map(|r| tok(&r.most_uncertain)).collect()),
-        ("  entropy".into(), rows.iter().map(|r| bits(r.most_uncertain.as_ref().map(|t| t.entropy_bits))).collect()),
+        ("highest entropy before".into(), rows.iter().map(|r| tok(&r.most_uncertain)).collect()),
+        ("  entropy before it".into(), rows.iter().map(|r| bits(r.most_uncertain.as_ref().map(|t| t.entropy_bits))).collect()),
         (
             "densest sentence".into(),
             rows.iter()

@@ -1,9 +1,6 @@
 //! `densi devices`: the compute devices densi can use: the GPU adapters wgpu sees (the index is what
 //! `--device N` takes) and the CPU.
 //!
-//! TODO(when the GPU path lands): take the list from `densi::gpu::adapters()` so that the indices are
-//! by construction the ones `GpuForward` uses; until then it is enumerated here the same way
-//! (wgpu's instance from the environment, all backends, in wgpu's order).
 
 use anyhow::Result;
 
@@ -13,42 +10,32 @@ pub struct AdapterLine {
     pub details: Vec<String>,
 }
 
+/// The adapters as the GPU path numbers them (`densi::gpu::adapters`), so `--device N` means line N.
 pub fn adapters() -> Vec<AdapterLine> {
-    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
-    let adapters = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()));
-    adapters
-        .iter()
-        .map(|a| {
-            let info = a.get_info();
-            let limits = a.limits();
-            let features = a.features();
-            let wanted = [
-                ("SHADER_F16", wgpu::Features::SHADER_F16),
-                ("SUBGROUP", wgpu::Features::SUBGROUP),
-                ("TIMESTAMP_QUERY", wgpu::Features::TIMESTAMP_QUERY),
-            ];
-            let have: Vec<&str> = wanted.iter().filter(|(_, f)| features.contains(*f)).map(|(n, _)| *n).collect();
-            let software = info.device_type == wgpu::DeviceType::Cpu;
-            AdapterLine {
-                summary: format!(
-                    "{} ({:?}, {:?}{})",
-                    info.name,
-                    info.backend,
-                    info.device_type,
-                    if software { ", software: used only with --backend gpu" } else { "" }
+    densi::gpu::adapters()
+        .into_iter()
+        .map(|a| AdapterLine {
+            summary: format!(
+                "{} ({}, {}{})",
+                a.name,
+                a.backend,
+                a.device_type,
+                if a.is_software { ", software: used only with --backend gpu" } else { "" }
+            ),
+            details: vec![
+                format!("driver: {} {}", a.driver, a.driver_info).trim_end().to_string(),
+                format!(
+                    "limits: storage binding {} MiB, buffer {} MiB, workgroup storage {} KiB, {} invocations/workgroup",
+                    a.max_storage_buffer_binding_size >> 20,
+                    a.max_buffer_size >> 20,
+                    a.max_compute_workgroup_storage_size >> 10,
+                    a.max_compute_invocations_per_workgroup
                 ),
-                details: vec![
-                    format!("driver: {} {}", info.driver, info.driver_info).trim_end().to_string(),
-                    format!(
-                        "limits: storage binding {} MiB, buffer {} MiB, workgroup storage {} KiB, {} invocations/workgroup",
-                        limits.max_storage_buffer_binding_size >> 20,
-                        limits.max_buffer_size >> 20,
-                        limits.max_compute_workgroup_storage_size >> 10,
-                        limits.max_compute_invocations_per_workgroup
-                    ),
-                    format!("features: {}", if have.is_empty() { "none of SHADER_F16, SUBGROUP, TIMESTAMP_QUERY".into() } else { have.join(", ") }),
-                ],
-            }
+                format!(
+                    "features: {}",
+                    if a.features.is_empty() { "none of SHADER_F16, SUBGROUP, TIMESTAMP_QUERY".into() } else { a.features.join(", ") }
+                ),
+            ],
         })
         .collect()
 }

@@ -70,9 +70,13 @@ fn write_table(out: &mut dyn Write, t: &TextScore) -> std::io::Result<()> {
 
 /// `6 tokens, 18.52 bits, 3.09 bits/token, 0.74 bits/char, perplexity 8.5`.
 pub fn summary_line(s: &Summary) -> String {
+    let plural = if s.tokens == 1 { "" } else { "s" };
+    if s.scored_tokens == 0 {
+        return format!("summary: {} token{plural}, none scored (the first token has no context with --bos none)", s.tokens);
+    }
     let scored = if s.scored_tokens != s.tokens { format!(" ({} scored)", s.scored_tokens) } else { String::new() };
     format!(
-        "summary: {} tokens{scored}, {:.2} bits, {:.2} bits/token, {:.3} bits/char, perplexity {:.2}",
+        "summary: {} token{plural}{scored}, {:.2} bits, {:.2} bits/token, {:.3} bits/char, perplexity {:.2}",
         s.tokens, s.total_bits, s.mean_bits_per_token, s.bits_per_char, s.perplexity
     )
 }

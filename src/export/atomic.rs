@@ -60,9 +60,13 @@ impl AtomicFile {
         let name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "densi".into());
         let inner = match mode {
             OutputMode::Atomic => {
-                let tmp = tempfile::Builder::new()
-                    .prefix(&format!(".{name}."))
-                    .suffix(".tmp")
+                let prefix = format!(".{name}.");
+                let mut builder = tempfile::Builder::new();
+                builder.prefix(&prefix).suffix(".tmp");
+                // An ordinary file in the end (0666 less the umask), not the temp file's private 0600.
+                #[cfg(unix)]
+                builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
+                let tmp = builder
                     .tempfile_in(&dir)
                     .map_err(|e| out_err(format!("cannot write here: {e}")))?;
                 Inner::Temp(BufWriter::new(tmp))

@@ -93,9 +93,9 @@ impl Units {
         }
     }
 
-    /// Converts an information value given in bits.
+    /// Converts an information value given in bits (an empty sum's −0 becomes 0).
     pub fn info(self, bits: f64) -> f64 {
-        bits * self.per_bit()
+        bits * self.per_bit() + 0.0
     }
 
     /// Converts a varentropy given in bits².
