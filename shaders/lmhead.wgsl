@@ -1,0 +1,291 @@
+// The fused lm-head and its reductions (prepended: weights_f32.wgsl or weights_f16.wgsl, binding `w` =
+// one row-chunk [vc, h] of the output projection holding vocabulary ids v0 .. v0+vc).
+// The [rows × vocab] logits never exist in memory: each workgroup computes logit tiles and folds them
+// at once into per-row running statistics.
+//
+// Three entry points:
+//  - `target_logit`: z_t[r] = x[row0 + r] · W[target[r]] + b; one workgroup per row, in the chunk that holds the target.
+//  - `tile`: a 256-thread workgroup owns 64 rows × (NT · 64) vocabulary columns. Per 64 × 64 logit tile
+//    (K walked in steps of 16 through shared memory, as in matmul.wgsl), thread (row, cg) holds the 16
+//    logits of columns cg + 4j and folds them into its running record for that row:
+//      m (max), S0 = Σ e^(z−m), S1 = Σ e^(z−m)(z−m), S2 = Σ e^(z−m)(z−m)², the count of z > z_t
+//      (the target itself excluded), and its top-k (logit, id) list (ties to the lower id).
+//    When m grows by c = m_old − m_new < 0 the sums move with r = e^c:
+//      S0 ← r S0, S1 ← r (S1 + c S0), S2 ← r (S2 + 2c S1 + c² S0)   (LogitSums::merge's formulas).
+//    Each thread writes its record: records per row = 4 × (vocabulary blocks of NT · 64).
+//  - `merge`: one thread per row folds that row's records (same formulas, top-k by insertion) and
+//    writes [m, S0, S1, S2, count, z_t, k × (logit, id)]; the host turns them into entropy, etc. in f64.
+// Ids and counts travel through f32 arrays as bit patterns (bitcast).
+
+struct Params {
+    r: u32,      // rows (scored positions)
+    h: u32,      // hidden size
+    row0: u32,   // hidden row of the first scored position
+    v0: u32,     // first vocabulary id of this chunk
+    vc: u32,     // vocabulary ids in this chunk
+    block0: u32, // first vocabulary block of this chunk (tile) / total records per row (merge: nrec)
+    nrec: u32,   // records per row
+    k: u32,      // top-k
+    has_bias: u32,
+    _p0: u32,
+    _p1: u32,
+    _p2: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<storage, read> targets: array<u32>;
+@group(0) @binding(5) var<storage, read_write> zt: array<f32>;
+@group(0) @binding(6) var<storage, read_write> part: array<f32>;
+@group(0) @binding(7) var<storage, read_write> merged: array<f32>;
+
+const NT: u32 = 32u;     // 64-column tiles per workgroup: each workgroup covers 2048 vocabulary ids
+const KMAX: u32 = 16u;   // largest top-k the kernels keep
+const NEG: f32 = -3.0e38;
+const NO_ID: u32 = 0xffffffffu;
+
+var<workgroup> xs: array<f32, 1024>; // [16][64]
+var<workgroup> ws: array<f32, 1024>; // [16][64]
+var<workgroup> red: array<f32, 256>;
+
+// ---- target logits ----
+
+@compute @workgroup_size(256)
+fn target_logit(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let r = wid.x + wid.y * 65535u;
+    if (r >= p.r) {
+        return;
+    }
+    let id = targets[r];
+    if (id < p.v0 || id >= p.v0 + p.vc) {
+        return; // uniform: another chunk's dispatch owns this row
+    }
+    var s = 0.0;
+    for (var i = lid; i < p.h; i += 256u) {
+        s += x[(p.row0 + r) * p.h + i] * wload((id - p.v0) * p.h + i);
+    }
+    red[lid] = s;
+    workgroupBarrier();
+    for (var st = 128u; st > 0u; st = st / 2u) {
+        if (lid < st) {
+            red[lid] += red[lid + st];
+        }
+        workgroupBarrier();
+    }
+    if (lid == 0u) {
+        var z = red[0];
+        if (p.has_bias != 0u) {
+            z += bias[id];
+        }
+        zt[r] = z;
+    }
+}
+
+// ---- running state shared by `tile` and `merge` ----
+
+struct Sums {
+    m: f32,
+    s0: f32,
+    s1: f32,
+    s2: f32,
+}
+
+// Moves `a` onto max `mn` (≥ a.m).
+fn recentre(a: Sums, mn: f32) -> Sums {
+    if (a.s0 == 0.0) {
+        return Sums(mn, 0.0, 0.0, 0.0);
+    }
+    let c = a.m - mn;
+    let r = exp(c);
+    return Sums(mn, r * a.s0, r * (a.s1 + c * a.s0), r * (a.s2 + 2.0 * c * a.s1 + c * c * a.s0));
+}
+
+fn merge_sums(a: Sums, b: Sums) -> Sums {
+    if (b.s0 == 0.0) {
+        return a;
+    }
+    if (a.s0 == 0.0) {
+        return b;
+    }
+    let mn = max(a.m, b.m);
+    let x = recentre(a, mn);
+    let y = recentre(b, mn);
+    return Sums(mn, x.s0 + y.s0, x.s1 + y.s1, x.s2 + y.s2);
+}
+
+var<private> tz: array<f32, 16>;
+var<private> ti: array<u32, 16>;
+
+fn better(z: f32, id: u32, z2: f32, id2: u32) -> bool {
+    return z > z2 || (z == z2 && id < id2);
+}
+
+// Inserts (z, id) into the sorted private list tz/ti of length k if it belongs there.
+fn topk_push(z: f32, id: u32, k: u32) {
+    if (k == 0u || !better(z, id, tz[k - 1u], ti[k - 1u])) {
+        return;
+    }
+    var i = k - 1u;
+    loop {
+        if (i == 0u || !better(z, id, tz[i - 1u], ti[i - 1u])) {
+            break;
+        }
+        tz[i] = tz[i - 1u];
+        ti[i] = ti[i - 1u];
+        i -= 1u;
+    }
+    tz[i] = z;
+    ti[i] = id;
+}
+
+fn topk_clear() {
+    for (var i = 0u; i < KMAX; i++) {
+        tz[i] = NEG;
+        ti[i] = NO_ID;
+    }
+}
+
+// ---- logit tiles reduced on the spot ----
+
+@compute @workgroup_size(256)
+fn tile(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let row = lid / 4u; // 0..63
+    let cg = lid % 4u;  // columns cg + 4j
+    let r = wid.y * 64u + row;
+    let live = r < p.r;
+    let hrow = p.row0 + r;
+    var zt_r = 0.0;
+    var tgt = NO_ID;
+    if (live) {
+        zt_r = zt[r];
+        tgt = targets[r];
+    }
+    var st = Sums(NEG, 0.0, 0.0, 0.0);
+    var above = 0u;
+    topk_clear();
+    let vblock = wid.x * NT * 64u; // chunk-local first column of this workgroup
+
+    for (var vt = 0u; vt < NT; vt++) {
+        let c0 = vblock + vt * 64u;
+        if (c0 >= p.vc) {
+            break; // uniform
+        }
+        var acc: array<f32, 16>;
+        for (var j = 0u; j < 16u; j++) {
+            acc[j] = 0.0;
+        }
+        for (var k0 = 0u; k0 < p.h; k0 += 16u) {
+            for (var q = 0u; q < 4u; q++) {
+                let e = lid + q * 256u;
+                let rr = e / 16u;
+                let kk = e % 16u;
+                let gk = k0 + kk;
+                var xv = 0.0;
+                if (wid.y * 64u + rr < p.r && gk < p.h) {
+                    xv = x[(p.row0 + wid.y * 64u + rr) * p.h + gk];
+                }
+                xs[kk * 64u + rr] = xv;
+                var wv = 0.0;
+                if (c0 + rr < p.vc && gk < p.h) {
+                    wv = wload((c0 + rr) * p.h + gk);
+                }
+                ws[kk * 64u + rr] = wv;
+            }
+            workgroupBarrier();
+            for (var kk = 0u; kk < 16u; kk++) {
+                let a = xs[kk * 64u + row];
+                for (var j = 0u; j < 16u; j++) {
+                    acc[j] += a * ws[kk * 64u + cg + 4u * j];
+                }
+            }
+            workgroupBarrier();
+        }
+        if (live) {
+            // Tile max first, so the running sums move at most once per tile.
+            var mt = NEG;
+            for (var j = 0u; j < 16u; j++) {
+                let c = c0 + cg + 4u * j;
+                if (c < p.vc) {
+                    var z = acc[j];
+                    if (p.has_bias != 0u) {
+                        z += bias[p.v0 + c];
+                    }
+                    acc[j] = z;
+                    mt = max(mt, z);
+                }
+            }
+            if (mt > st.m) {
+                st = recentre(st, mt);
+            }
+            for (var j = 0u; j < 16u; j++) {
+                let c = c0 + cg + 4u * j;
+                if (c < p.vc) {
+                    let z = acc[j];
+                    let id = p.v0 + c;
+                    let d = z - st.m;
+                    let e = exp(d);
+                    st.s0 += e;
+                    st.s1 += e * d;
+                    st.s2 += e * d * d;
+                    if (z > zt_r && id != tgt) {
+                        above += 1u;
+                    }
+                    topk_push(z, id, p.k);
+                }
+            }
+        }
+    }
+    if (live) {
+        let stride = 5u + 2u * p.k;
+        let rec = r * p.nrec + (p.block0 + wid.x) * 4u + cg;
+        let b = rec * stride;
+        part[b] = st.m;
+        part[b + 1u] = st.s0;
+        part[b + 2u] = st.s1;
+        part[b + 3u] = st.s2;
+        part[b + 4u] = bitcast<f32>(above);
+        for (var i = 0u; i < p.k; i++) {
+            part[b + 5u + 2u * i] = tz[i];
+            part[b + 6u + 2u * i] = bitcast<f32>(ti[i]);
+        }
+    }
+}
+
+// ---- merge of the vocabulary blocks ----
+
+@compute @workgroup_size(64)
+fn merge(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let r = gid.x;
+    if (r >= p.r) {
+        return;
+    }
+    let stride = 5u + 2u * p.k;
+    var st = Sums(NEG, 0.0, 0.0, 0.0);
+    var above = 0u;
+    topk_clear();
+    for (var q = 0u; q < p.nrec; q++) {
+        let b = (r * p.nrec + q) * stride;
+        st = merge_sums(st, Sums(part[b], part[b + 1u], part[b + 2u], part[b + 3u]));
+        above += bitcast<u32>(part[b + 4u]);
+        for (var i = 0u; i < p.k; i++) {
+            let id = bitcast<u32>(part[b + 6u + 2u * i]);
+            if (id == NO_ID) {
+                break;
+            }
+            topk_push(part[b + 5u + 2u * i], id, p.k);
+        }
+    }
+    let os = 6u + 2u * p.k;
+    let o = r * os;
+    merged[o] = st.m;
+    merged[o + 1u] = st.s0;
+    merged[o + 2u] = st.s1;
+    merged[o + 3u] = st.s2;
+    merged[o + 4u] = bitcast<f32>(above);
+    merged[o + 5u] = zt[r];
+    for (var i = 0u; i < p.k; i++) {
+        merged[o + 6u + 2u * i] = tz[i];
+        merged[o + 7u + 2u * i] = bitcast<f32>(ti[i]);
+    }
+}
