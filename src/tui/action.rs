@@ -360,7 +360,7 @@ pub fn apply(app: &mut App, action: Action) -> Vec<Effect> {
         Action::Open => app.mode = Mode::Prompt(Prompt { kind: PromptKind::Open, input: String::new() }),
         Action::Export { all } => {
             let name = if all { "all".to_string() } else { slug(&app.pane().name) };
-            let input = format!("densi-{name}.json");
+            let input = crate::tui::unused_name(&format!("densi-{name}"), "csv");
             app.mode = Mode::Prompt(Prompt { kind: PromptKind::Export { all }, input });
         }
         Action::PromptInsert(c) => {
