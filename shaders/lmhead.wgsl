@@ -24,7 +24,7 @@ struct Params {
     row0: u32,   // hidden row of the first scored position
     v0: u32,     // first vocabulary id of this chunk
     vc: u32,     // vocabulary ids in this chunk
-    block0: u32, // first vocabulary block of this chunk (tile) / total records per row (merge: nrec)
+    block0: u32, // first 2048-id vocabulary block of this chunk (tile)
     nrec: u32,   // records per row
     k: u32,      // top-k
     has_bias: u32,
