@@ -24,7 +24,7 @@ struct Params {
     row0: u32,   // hidden row of the first scored position
     v0: u32,     // first vocabulary id of this chunk
     vc: u32,     // vocabulary ids in this chunk
-    block0: u32, // first vocabulary block of this chunk (tile) / total records per row (merge: nrec)
+    block0: u32, // first 2048-id vocabulary block of this chunk (tile)
     nrec: u32,   // records per row
     k: u32,      // top-k
     has_bias: u32,
@@ -197,6 +197,9 @@ fn fold4(c: u32, v: vec4<f32>) {
 
 // Row groups of 4 rows per tile, as in matmul.wgsl: BM = 4·RG rows, 16·RG threads.
 override RG: u32 = 16u;
+// Software adapters: compute the logit micro-tiles straight from the buffers (no x/W tiles in workgroup
+// memory, no barriers in the K loop), as matmul.wgsl's `direct`.
+override DIRECT: bool = false;
 
 @compute @workgroup_size(16u * RG)
 fn tile(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
@@ -232,37 +235,58 @@ fn tile(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         var a1 = vec4<f32>(0.0);
         var a2 = vec4<f32>(0.0);
         var a3 = vec4<f32>(0.0);
-        for (var k0 = 0u; k0 < p.h; k0 += 16u) {
-            for (var e = lid; e < BM * 16u; e += nt) {
-                let rr = e / 16u;
-                let kk = e % 16u;
-                let gk = k0 + kk;
-                var xv = 0.0;
-                if (m0 + rr < p.r && gk < p.h) {
-                    xv = x[(p.row0 + m0 + rr) * p.h + gk];
+        if (DIRECT) {
+            let last_m = p.r - 1u;
+            let last_c = p.vc - 1u;
+            let x0 = (p.row0 + min(m0 + ty * 4u, last_m)) * p.h;
+            let x1 = (p.row0 + min(m0 + ty * 4u + 1u, last_m)) * p.h;
+            let x2 = (p.row0 + min(m0 + ty * 4u + 2u, last_m)) * p.h;
+            let x3 = (p.row0 + min(m0 + ty * 4u + 3u, last_m)) * p.h;
+            let cj = c0 + tx * 4u;
+            let w0 = min(cj, last_c) * p.h;
+            let w1 = min(cj + 1u, last_c) * p.h;
+            let w2 = min(cj + 2u, last_c) * p.h;
+            let w3 = min(cj + 3u, last_c) * p.h;
+            for (var k = 0u; k < p.h; k++) {
+                let b = vec4<f32>(wload(w0 + k), wload(w1 + k), wload(w2 + k), wload(w3 + k));
+                a0 += x[x0 + k] * b;
+                a1 += x[x1 + k] * b;
+                a2 += x[x2 + k] * b;
+                a3 += x[x3 + k] * b;
+            }
+        } else {
+            for (var k0 = 0u; k0 < p.h; k0 += 16u) {
+                for (var e = lid; e < BM * 16u; e += nt) {
+                    let rr = e / 16u;
+                    let kk = e % 16u;
+                    let gk = k0 + kk;
+                    var xv = 0.0;
+                    if (m0 + rr < p.r && gk < p.h) {
+                        xv = x[(p.row0 + m0 + rr) * p.h + gk];
+                    }
+                    xs[kk * 16u + rr / 4u][rr % 4u] = xv;
                 }
-                xs[kk * 16u + rr / 4u][rr % 4u] = xv;
-            }
-            for (var e = lid; e < 64u * 16u; e += nt) {
-                let rr = e / 16u;
-                let kk = e % 16u;
-                let gk = k0 + kk;
-                var wv = 0.0;
-                if (c0 + rr < p.vc && gk < p.h) {
-                    wv = wload((c0 + rr) * p.h + gk);
+                for (var e = lid; e < 64u * 16u; e += nt) {
+                    let rr = e / 16u;
+                    let kk = e % 16u;
+                    let gk = k0 + kk;
+                    var wv = 0.0;
+                    if (c0 + rr < p.vc && gk < p.h) {
+                        wv = wload((c0 + rr) * p.h + gk);
+                    }
+                    ws[kk * 16u + rr / 4u][rr % 4u] = wv;
                 }
-                ws[kk * 16u + rr / 4u][rr % 4u] = wv;
+                workgroupBarrier();
+                for (var kk = 0u; kk < 16u; kk++) {
+                    let a = xs[kk * 16u + ty];
+                    let b = ws[kk * 16u + tx];
+                    a0 += a.x * b;
+                    a1 += a.y * b;
+                    a2 += a.z * b;
+                    a3 += a.w * b;
+                }
+                workgroupBarrier();
             }
-            workgroupBarrier();
-            for (var kk = 0u; kk < 16u; kk++) {
-                let a = xs[kk * 16u + ty];
-                let b = ws[kk * 16u + tx];
-                a0 += a.x * b;
-                a1 += a.y * b;
-                a2 += a.z * b;
-                a3 += a.w * b;
-            }
-            workgroupBarrier();
         }
         // The logit tile goes through workgroup memory once, from the GEMM layout to the fold layout.
         zs[(ty * 4u) * 16u + tx] = a0;

@@ -130,3 +130,42 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     epilogue(gm + 2u, j, acc2);
     epilogue(gm + 3u, j, acc3);
 }
+
+// Variant for software adapters (lavapipe, WARP): no workgroup memory and no barriers, which a CPU
+// driver emulates slowly; each thread reads its 4 rows of x and 4 rows of W straight from the buffers
+// (edges clamped to valid rows, stores skipped). Same micro-tile and epilogue; tile (4·RG) × 64.
+@compute @workgroup_size(16u * RG)
+fn direct(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let tx = lid % 16u;
+    let ty = lid / 16u;
+    let gm = wid.y * 4u * RG + ty * 4u;
+    let j = wid.x * BN + tx * 4u;
+    if (gm >= p.m || j >= p.nc) {
+        return;
+    }
+    let last_m = p.m - 1u;
+    let last_j = p.nc - 1u;
+    let x0 = min(gm, last_m) * p.k;
+    let x1 = min(gm + 1u, last_m) * p.k;
+    let x2 = min(gm + 2u, last_m) * p.k;
+    let x3 = min(gm + 3u, last_m) * p.k;
+    let w0 = min(j, last_j) * p.k;
+    let w1 = min(j + 1u, last_j) * p.k;
+    let w2 = min(j + 2u, last_j) * p.k;
+    let w3 = min(j + 3u, last_j) * p.k;
+    var acc0 = vec4<f32>(0.0);
+    var acc1 = vec4<f32>(0.0);
+    var acc2 = vec4<f32>(0.0);
+    var acc3 = vec4<f32>(0.0);
+    for (var k = 0u; k < p.k; k++) {
+        let b = vec4<f32>(wload(w0 + k), wload(w1 + k), wload(w2 + k), wload(w3 + k));
+        acc0 += x[x0 + k] * b;
+        acc1 += x[x1 + k] * b;
+        acc2 += x[x2 + k] * b;
+        acc3 += x[x3 + k] * b;
+    }
+    epilogue(gm, j, acc0);
+    epilogue(gm + 1u, j, acc1);
+    epilogue(gm + 2u, j, acc2);
+    epilogue(gm + 3u, j, acc3);
+}

@@ -16,10 +16,19 @@ fn gpu_ops() -> Option<GpuOps> {
     gpu_ctx().map(|c| GpuOps::new(c, WeightType::F32).expect("kernels compile"))
 }
 
-/// Matmul (x·Wᵀ + b) with each fused epilogue, one- and multi-chunk weights: 1e-5.
+/// Matmul (x·Wᵀ + b) with each fused epilogue, one- and multi-chunk weights, both the tiled
+/// (workgroup memory; 16- and 64-row tiles) and the direct (software adapter) variants: 1e-5.
 #[test]
 fn matmul_matches_cpu() {
-    let Some(g) = gpu_ops() else { return };
+    let Some(mut g) = gpu_ops() else { return };
+    for direct in [false, true] {
+        g.set_direct(direct);
+        matmul_cases(&g, direct);
+    }
+}
+
+fn matmul_cases(g: &GpuOps, direct: bool) {
+    eprintln!("matmul, direct = {direct}");
     let mut rng = Rng::new(1);
     for &(t, k, n) in &[(1, 7, 5), (7, 33, 65), (33, 64, 64), (65, 100, 130), (127, 48, 33)] {
         for bias in [false, true] {
@@ -62,16 +71,17 @@ fn matmul_f16_weights_match_cpu() {
         eprintln!("SKIPPED: the adapter has no SHADER_F16");
         return;
     }
-    let g = GpuOps::new(ctx, WeightType::F16).unwrap();
+    let mut g = GpuOps::new(ctx, WeightType::F16).unwrap();
     let mut rng = Rng::new(2);
-    for &(t, k, n) in &[(7, 33, 65), (65, 64, 127)] {
+    for &(t, k, n, direct) in &[(7, 33, 65, false), (65, 64, 127, false), (65, 64, 127, true)] {
+        g.set_direct(direct);
         let mut l = linear(&mut rng, n, k, true);
         l.weight.iter_mut().for_each(|w| *w = half::f16::from_f32(*w).to_f32());
         let x = rng.vec(t * k, 1.0);
         let mut want = vec![0.0; t * n];
         ops::linear(&x, t, &l, &mut want);
         let got = g.linear(&x, t, &l, Act::None, None, None, None).unwrap();
-        assert_close(&format!("f16 matmul t={t} k={k} n={n}"), &got, &want, 1e-5);
+        assert_close(&format!("f16 matmul t={t} k={k} n={n} direct={direct}"), &got, &want, 1e-5);
     }
 }
 
@@ -154,10 +164,17 @@ fn attention_matches_cpu() {
 
 /// The fused lm-head (tiles reduced on the spot + block merge) against full logits rows reduced by
 /// `metrics::reduce_logits_row`: 1e-5 bits for surprisal/entropy (f32 sums of ≤ 5000 terms),
-/// ranks and top-k equal up to near-ties.
+/// ranks and top-k equal up to near-ties. Tiled (16- and 64-row) and direct variants.
 #[test]
 fn lm_head_matches_reduce_logits_row() {
-    let Some(g) = gpu_ops() else { return };
+    let Some(mut g) = gpu_ops() else { return };
+    for direct in [false, true] {
+        g.set_direct(direct);
+        lm_head_cases(&g, direct);
+    }
+}
+
+fn lm_head_cases(g: &GpuOps, direct: bool) {
     let mut rng = Rng::new(7);
     let (vocab, h) = (5000, 48); // 5000 = 2 full 2048-id blocks + a partial one
     let head = rng.vec(vocab * h, 0.6);
@@ -174,7 +191,7 @@ fn lm_head_matches_reduce_logits_row() {
         let b = with_bias.then_some(&bias[..]);
         let want = cpu_lm_head(&hidden, h, &head, vocab, b, &ids, score_from, k);
         let got = g.lm_head(&hidden, h, &head, vocab, b, &ids, score_from, k, split).unwrap();
-        assert_rows_close(&format!("lm-head t={t} from={score_from} k={k} split={split:?}"), &got, &want, 1e-5);
+        assert_rows_close(&format!("lm-head t={t} from={score_from} k={k} split={split:?} direct={direct}"), &got, &want, 1e-5);
     }
 }
 

@@ -13,10 +13,18 @@ use densi::gpu::GpuModel;
 use densi::model::Architecture;
 
 fn check(name: &str, arch: Architecture, nh: usize, nkv: usize, tied: bool, split: Option<usize>, seed: u64) {
+    check_variant(name, arch, nh, nkv, tied, split, seed, None);
+}
+
+#[allow(clippy::too_many_arguments)]
+fn check_variant(name: &str, arch: Architecture, nh: usize, nkv: usize, tied: bool, split: Option<usize>, seed: u64, direct: Option<bool>) {
     let Some(ctx) = gpu_ctx() else { return };
     // vocab 3001 (prime): one full 2048-id lm-head block and a partial one.
     let (cfg, w) = random_model(arch, 3001, 64, 2, nh, nkv, 96, 160, tied, seed);
     let mut gpu = GpuModel::with_split(ctx, &cfg, &w, WeightType::F32, split).expect("upload");
+    if let Some(d) = direct {
+        gpu.set_direct(d);
+    }
     let mut rng = Rng::new(seed + 100);
     // Lengths grow and shrink on the same model: buffers are grown once and reused.
     for &(t, score_from, k) in &[(7usize, 1usize, 5usize), (65, 1, 5), (1, 1, 5), (33, 10, 3), (127, 60, 16), (7, 7, 5)] {
@@ -35,6 +43,12 @@ fn gpt2_matches_cpu() {
 #[test]
 fn llama_gqa_matches_cpu() {
     check("llama-gqa", Architecture::Llama, 4, 2, false, None, 12);
+}
+
+/// The tiled matmul / lm-head variants (what real GPUs run) through the whole model.
+#[test]
+fn llama_gqa_tiled_matches_cpu() {
+    check_variant("llama-gqa tiled", Architecture::Llama, 4, 2, false, None, 12, Some(false));
 }
 
 #[test]

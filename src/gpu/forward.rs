@@ -315,6 +315,11 @@ impl GpuModel {
         })
     }
 
+    /// Matmul / lm-head variant: without workgroup memory (`true`, the default on software adapters) or tiled.
+    pub fn set_direct(&mut self, direct: bool) {
+        self.kernels.direct = direct;
+    }
+
     /// Time every kernel with timestamp queries (one compute pass per dispatch) when the adapter can.
     pub fn set_timing(&mut self, on: bool) {
         if self.timing != on {
@@ -444,7 +449,7 @@ impl GpuModel {
         }
         let acts = self.acts.as_mut().unwrap();
         let r = t - score_from;
-        let shape = RunShape { t: t as u32, r: r as u32, row0: (score_from - 1) as u32, k: top_k as u32 };
+        let shape = RunShape { t: t as u32, r: r as u32, row0: (score_from - 1) as u32, k: top_k as u32, direct: self.kernels.direct };
         self.ctx.queue.write_buffer(&acts.ids, 0, bytemuck::cast_slice(window));
         self.ctx.queue.write_buffer(&acts.targets, 0, bytemuck::cast_slice(&window[score_from..]));
         let out_stride = 6 + 2 * top_k;

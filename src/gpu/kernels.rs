@@ -54,6 +54,8 @@ impl WeightType {
 pub enum Pipe {
     Matmul,
     MatmulSmall,
+    /// Software adapters: no workgroup memory (matmul.wgsl `direct`).
+    MatmulDirect,
     Embed,
     Norm,
     Rope,
@@ -61,12 +63,16 @@ pub enum Pipe {
     LmTarget,
     LmTile,
     LmTileSmall,
+    LmTileDirect,
     LmMerge,
 }
 
 pub struct Kernels {
     pipes: Vec<(Pipe, wgpu::ComputePipeline)>,
     pub wtype: WeightType,
+    /// Matmuls without workgroup memory: the default on software adapters, where workgroup memory and
+    /// barriers are emulated slowly; `DENSI_GPU_MATMUL=tiled|direct` overrides.
+    pub direct: bool,
 }
 
 impl Kernels {
@@ -84,9 +90,11 @@ impl Kernels {
         let with_w = |src: &str| format!("{wsrc}\n{src}");
         let wg = [("WG", WG as f64)];
         let (big, small) = ([("RG", (MM_TILE / 4) as f64)], [("RG", (MM_TILE_SMALL / 4) as f64)]);
+        let small_direct = [("RG", (MM_TILE_SMALL / 4) as f64), ("DIRECT", 1.0)];
         let specs: Vec<(Pipe, String, &str, &[(&str, f64)])> = vec![
             (Pipe::Matmul, with_w(MATMUL), "main", &big),
             (Pipe::MatmulSmall, with_w(MATMUL), "main", &small),
+            (Pipe::MatmulDirect, with_w(MATMUL), "direct", &small),
             (Pipe::Embed, with_w(EMBEDDING), "main", &wg),
             (Pipe::Norm, NORMS.to_string(), "main", &wg),
             (Pipe::Rope, ROPE.to_string(), "main", &wg),
@@ -94,6 +102,7 @@ impl Kernels {
             (Pipe::LmTarget, with_w(LMHEAD), "target_logit", &[]),
             (Pipe::LmTile, with_w(LMHEAD), "tile", &big),
             (Pipe::LmTileSmall, with_w(LMHEAD), "tile", &small),
+            (Pipe::LmTileDirect, with_w(LMHEAD), "tile", &small_direct),
             (Pipe::LmMerge, with_w(LMHEAD), "merge", &[]),
         ];
         let pipes = ctx.scoped("compiling the kernels", || {
@@ -127,7 +136,12 @@ impl Kernels {
                 })
                 .collect::<Vec<_>>()
         })?;
-        Ok(Kernels { pipes, wtype })
+        let direct = match std::env::var("DENSI_GPU_MATMUL").as_deref() {
+            Ok("direct") => true,
+            Ok("tiled") => false,
+            _ => ctx.info.is_software,
+        };
+        Ok(Kernels { pipes, wtype, direct })
     }
 
     pub fn pipeline(&self, p: Pipe) -> &wgpu::ComputePipeline {
@@ -157,6 +171,8 @@ pub struct RunShape {
     pub r: u32,
     pub row0: u32,
     pub k: u32,
+    /// Use the matmul variant without workgroup memory (software adapters).
+    pub direct: bool,
 }
 
 fn b(v: bool) -> u32 {
@@ -174,8 +190,10 @@ impl Op {
         match self {
             Op::Embed { .. } => Pipe::Embed,
             Op::Norm { .. } => Pipe::Norm,
+            Op::Matmul { .. } if s.direct => Pipe::MatmulDirect,
             Op::Matmul { .. } if s.t <= SMALL_M => Pipe::MatmulSmall,
             Op::Matmul { .. } => Pipe::Matmul,
+            Op::LmTile { .. } if s.direct => Pipe::LmTileDirect,
             Op::LmTile { .. } if s.r <= SMALL_M => Pipe::LmTileSmall,
             Op::Rope { .. } => Pipe::Rope,
             Op::Attention { .. } => Pipe::Attention,
@@ -200,7 +218,7 @@ impl Op {
             }
             Op::Matmul { n, k, n0, nc, act, has_bias, acc } => {
                 p[..7].copy_from_slice(&[s.t, n, k, n0, nc, act, b(has_bias) | (b(acc) << 1)]);
-                let bm = if s.t <= SMALL_M { MM_TILE_SMALL } else { MM_TILE };
+                let bm = if s.t <= SMALL_M || s.direct { MM_TILE_SMALL } else { MM_TILE };
                 grid = [nc.div_ceil(MM_TILE), s.t.div_ceil(bm), 1];
             }
             Op::Rope { stride, nh, nkv, hd, koff } => {
@@ -218,7 +236,7 @@ impl Op {
             }
             Op::LmTile { h, v0, vc, block0, nrec, has_bias } => {
                 p[..9].copy_from_slice(&[s.r, h, s.row0, v0, vc, block0, nrec, s.k, b(has_bias)]);
-                let bm = if s.r <= SMALL_M { MM_TILE_SMALL } else { MM_TILE };
+                let bm = if s.r <= SMALL_M || s.direct { MM_TILE_SMALL } else { MM_TILE };
                 grid = [vc.div_ceil(LM_VBLOCK), s.r.div_ceil(bm), 1];
             }
             Op::LmMerge { nrec } => {
@@ -305,10 +323,13 @@ impl Program {
                 .iter()
                 .enumerate()
                 .map(|(i, st)| {
-                    let mut pipes = vec![st.op.pipe(&RunShape { t: u32::MAX, r: u32::MAX, row0: 0, k: 0 })];
-                    let small = st.op.pipe(&RunShape { t: 1, r: 1, row0: 0, k: 0 });
-                    if small != pipes[0] {
-                        pipes.push(small);
+                    // Every pipeline the op may take (tile sizes, direct variant).
+                    let mut pipes: Vec<Pipe> = Vec::new();
+                    for (t, direct) in [(u32::MAX, false), (1, false), (1, true)] {
+                        let p = st.op.pipe(&RunShape { t, r: t, row0: 0, k: 0, direct });
+                        if !pipes.contains(&p) {
+                            pipes.push(p);
+                        }
                     }
                     let groups = pipes
                         .into_iter()

@@ -41,8 +41,13 @@ impl GpuOps {
         Ok(raw.chunks_exact(4).take(n).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect())
     }
 
-    fn shape(t: usize) -> RunShape {
-        RunShape { t: t as u32, r: 0, row0: 0, k: 0 }
+    fn shape(&self, t: usize) -> RunShape {
+        RunShape { t: t as u32, r: 0, row0: 0, k: 0, direct: self.kernels.direct }
+    }
+
+    /// Matmuls without workgroup memory (the software-adapter variant) or tiled.
+    pub fn set_direct(&mut self, direct: bool) {
+        self.kernels.direct = direct;
     }
 
     /// out[t, n] = act(x[t, k] · Wᵀ + b) (+ residual); W split into chunks of `max_rows` rows if given.
@@ -75,7 +80,7 @@ impl GpuOps {
             Act::GeluNew => 1,
             Act::SiluMul => 2,
         };
-        self.run(lin.steps(&xb, &out, auxb.as_ref(), code, residual.is_some(), &self.dummy), Self::shape(t))?;
+        self.run(lin.steps(&xb, &out, auxb.as_ref(), code, residual.is_some(), &self.dummy), self.shape(t))?;
         self.read(&out, t * n)
     }
 
@@ -84,7 +89,7 @@ impl GpuOps {
         let n = GpuNorm::upload(&self.ctx, norm, "norm")?;
         let xb = upload_f32(&self.ctx, x, "x")?;
         let out = work_buffer(&self.ctx, t * h, "out")?;
-        self.run(vec![n.step(&xb, &out, &self.dummy)], Self::shape(t))?;
+        self.run(vec![n.step(&xb, &out, &self.dummy)], self.shape(t))?;
         self.read(&out, t * h)
     }
 
@@ -104,7 +109,7 @@ impl GpuOps {
                 buffers: vec![(1, idb.clone()), (2, buf.clone()), (3, pb.clone().unwrap_or_else(|| self.dummy.clone())), (4, out.clone())],
             })
             .collect();
-        self.run(steps, Self::shape(t))?;
+        self.run(steps, self.shape(t))?;
         self.read(&out, t * h)
     }
 
@@ -130,7 +135,7 @@ impl GpuOps {
             op: Op::Rope { stride: stride as u32, nh: nh as u32, nkv: nkv as u32, hd: hd as u32, koff: qd as u32 },
             buffers: vec![(1, qkv.clone()), (2, c), (3, s)],
         };
-        self.run(vec![step], Self::shape(t))?;
+        self.run(vec![step], self.shape(t))?;
         let all = self.read(&qkv, t * stride)?;
         let (mut qo, mut ko) = (Vec::new(), Vec::new());
         for row in all.chunks(stride) {
@@ -157,7 +162,7 @@ impl GpuOps {
             },
             buffers: vec![(1, qkv), (2, out.clone())],
         };
-        self.run(vec![step], Self::shape(t))?;
+        self.run(vec![step], self.shape(t))?;
         self.read(&out, t * qd)
     }
 
@@ -188,7 +193,7 @@ impl GpuOps {
         let part = work_buffer(&self.ctx, r * nrec as usize * (5 + 2 * top_k), "part")?;
         let merged = work_buffer(&self.ctx, r * (6 + 2 * top_k), "merged")?;
         let steps = lm_head_steps(&w, bb.as_ref(), &xb, &targets, &zt, &part, &merged, nrec, &self.dummy);
-        let shape = RunShape { t: t as u32, r: r as u32, row0: (score_from - 1) as u32, k: top_k as u32 };
+        let shape = RunShape { t: t as u32, r: r as u32, row0: (score_from - 1) as u32, k: top_k as u32, direct: self.kernels.direct };
         let mut prog = Program::new(&self.ctx, &self.kernels, steps, false)?;
         prog.run(&self.ctx, &self.kernels, &shape, |_| {})?;
         let raw = self.ctx.read_back(&merged, (r * (6 + 2 * top_k) * 4) as u64)?;
