@@ -12,7 +12,6 @@ use std::sync::Arc;
 
 use common::*;
 use densi::backend::{BackendOptions, GpuDtype};
-use densi::cpu::CpuForward;
 use densi::gpu::GpuForward;
 use densi::model::Model;
 use densi::score::{BackendChoice, Forward};
@@ -29,9 +28,9 @@ fn compare(name: &str, model: Arc<Model>, text: &str, max_tokens: usize) {
     assert!(ids.len() >= 2, "{name}: text too short");
     let k = 5;
 
-    let mut cpu = CpuForward::new(model.clone(), None).unwrap();
-    let cpu_rows = cpu.score_window(&ids, 1, k).unwrap();
-    // Near-ties from the CPU's full logits rows (the same hidden states CpuForward uses).
+    // The oracle is the plain CPU forward (tests/cpu_forward.rs keeps the fast CpuForward equal to it);
+    // near-ties come from its full logits rows, computed from the very same hidden states.
+    let cpu_rows = densi::cpu::forward_stats(&model, &ids, 1, k).unwrap();
     let hidden = densi::cpu::hidden_states(&model, &ids);
     let w = &model.weights;
     let full = cpu_lm_head(&hidden, model.config.hidden_size, w.lm_head_weight(), model.config.vocab_size, w.lm_head_bias(), &ids, 1, k);

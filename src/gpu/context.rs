@@ -32,23 +32,33 @@ pub struct AdapterSummary {
     pub features: Vec<String>,
 }
 
-const BACKENDS: wgpu::Backends =
-    wgpu::Backends::VULKAN.union(wgpu::Backends::METAL).union(wgpu::Backends::DX12).union(wgpu::Backends::GL);
+/// Vulkan, Metal and DX12 are probed first. GL (EGL on Linux) is probed only when none of them has an
+/// adapter: on a headless Linux box Mesa's EGL prints "XDG_RUNTIME_DIR is invalid" to stderr while
+/// probing, and every GPU that has a GL driver there has a Vulkan one too. `WGPU_BACKEND=gl` (wgpu's
+/// own variable; also `vulkan`, `metal`, `dx12`) picks backends explicitly.
+const PRIMARY_BACKENDS: wgpu::Backends =
+    wgpu::Backends::VULKAN.union(wgpu::Backends::METAL).union(wgpu::Backends::DX12);
 
 /// The optional features densi asks for when present; every kernel also works without them.
 fn wanted_features() -> wgpu::Features {
     wgpu::Features::SHADER_F16 | wgpu::Features::SUBGROUP | wgpu::Features::TIMESTAMP_QUERY
 }
 
-fn instance() -> wgpu::Instance {
+fn adapters_on(backends: wgpu::Backends) -> Vec<wgpu::Adapter> {
     let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
-    desc.backends = BACKENDS;
-    wgpu::Instance::new(desc)
+    desc.backends = backends;
+    pollster::block_on(wgpu::Instance::new(desc).enumerate_adapters(backends))
 }
 
 /// Adapters in a stable order (as enumerated), Vulkan/Metal/DX12 first, GL last.
 fn enumerate() -> Vec<wgpu::Adapter> {
-    let mut list = pollster::block_on(instance().enumerate_adapters(BACKENDS));
+    let mut list = match wgpu::Backends::from_env() {
+        Some(backends) => adapters_on(backends),
+        None => {
+            let primary = adapters_on(PRIMARY_BACKENDS);
+            if primary.is_empty() { adapters_on(wgpu::Backends::GL) } else { primary }
+        }
+    };
     list.sort_by_key(|a| (a.get_info().backend == wgpu::Backend::Gl) as u8);
     list
 }
