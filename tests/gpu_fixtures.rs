@@ -34,8 +34,12 @@ fn compare(name: &str, model: Arc<Model>, text: &str, max_tokens: usize) {
     let hidden = densi::cpu::hidden_states(&model, &ids);
     let w = &model.weights;
     let full = cpu_lm_head(&hidden, model.config.hidden_size, w.lm_head_weight(), model.config.vocab_size, w.lm_head_bias(), &ids, 1, k);
-    for (a, b) in full.rows.iter().zip(&cpu_rows) {
-        assert!((a.target_logprob - b.target_logprob).abs() < 1e-6, "{name}: CPU oracle self-check");
+    // The two CPU lm-head paths multiply in different blockings (1 row vs 64-row GEMM tiles), so their f32
+    // logits differ by rounding (~1e-6); the check only guards that the near-tie counts describe the same
+    // rows, so it sits 10x below the 1e-3-bit GPU tolerance rather than at rounding level.
+    for (i, (a, b)) in full.rows.iter().zip(&cpu_rows).enumerate() {
+        let d = (a.target_logprob - b.target_logprob).abs();
+        assert!(d < 1e-4, "{name}: CPU oracle self-check, row {i}: {} vs {} nats", a.target_logprob, b.target_logprob);
     }
     let want = CpuRows { rows: cpu_rows, near_target: full.near_target };
 
