@@ -3,7 +3,8 @@
 //! random weights of SmolLM2-135M's shapes when the model file is absent (labelled as such), and prints
 //! tokens/s, achieved GFLOP/s and a per-step time breakdown.
 //! Env: DENSI_THREADS (default: all cores), DENSI_REPS (default 3), DENSI_WARMUP (default 1),
-//! DENSI_PLAIN=1 times the plain reference forward (`densi::cpu::forward_stats`) instead.
+//! DENSI_PLAIN=1 times the plain reference forward (`densi::cpu::forward_stats`) instead,
+//! DENSI_GEMM=crate runs the fast forward's GEMMs through the `gemm` crate instead of its own kernel.
 
 use std::sync::Arc;
 
@@ -43,6 +44,10 @@ fn main() -> anyhow::Result<()> {
     let threads = env_usize("DENSI_THREADS");
     let reps = env_usize("DENSI_REPS").unwrap_or(3);
     let warmup = env_usize("DENSI_WARMUP").unwrap_or(1);
+    if std::env::var("DENSI_GEMM").is_ok_and(|v| v == "crate") {
+        densi::cpu::fast::GEMM_CRATE.store(true, std::sync::atomic::Ordering::Relaxed);
+        println!("GEMMs through the gemm crate (DENSI_GEMM=crate)");
+    }
     if let Some(n) = threads {
         rayon::ThreadPoolBuilder::new().num_threads(n).build_global()?;
     }

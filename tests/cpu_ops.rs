@@ -88,14 +88,21 @@ fn attention_fast_and_reference_match_f64() {
 #[test]
 fn gemm_nt_matches_f64_with_strides_and_accumulate() {
     let mut rng = Rng(2);
-    for &(m, k, n) in &[(1, 1, 1), (7, 13, 5), (33, 576, 960), (65, 100, 3), (127, 37, 129), (200, 576, 1536)] {
+    // k = 1541 takes the own kernel's k-chunking (chunks ≤ 768) with a ragged tail.
+    for &(m, k, n) in &[(1, 1, 1), (7, 13, 5), (33, 576, 960), (65, 100, 3), (127, 37, 129), (200, 576, 1536), (9, 1541, 7)] {
         for accumulate in [false, true] {
             let (lda, ldo) = (k + 3, n + 5);
             let a = rng.vec(m * lda, 1.0);
             let b = rng.vec(n * k, 1.0);
             let init = rng.vec(m * ldo, 1.0);
+            // The dispatcher, this crate's own kernel and the gemm crate path, each on every shape.
+            for (which, f) in [
+                ("gemm_nt", fast::gemm_nt as fn(&[f32], usize, usize, usize, &[f32], usize, &mut [f32], usize, bool)),
+                ("gemm_own_nt", fast::gemm_own_nt),
+                ("gemm_crate_nt", fast::gemm_crate_nt),
+            ] {
             let mut out = init.clone();
-            fast::gemm_nt(&a, lda, m, k, &b, n, &mut out, ldo, accumulate);
+            f(&a, lda, m, k, &b, n, &mut out, ldo, accumulate);
             for i in 0..m {
                 for j in 0..n {
                     let dot: f64 = (0..k).map(|l| a[i * lda + l] as f64 * b[j * k + l] as f64).sum();
@@ -103,12 +110,13 @@ fn gemm_nt_matches_f64_with_strides_and_accumulate() {
                     let want = dot + if accumulate { init[i * ldo + j] as f64 } else { 0.0 };
                     let got = out[i * ldo + j] as f64;
                     // f32 accumulation over k terms: a few ulps of Σ|a·b| (k·2⁻²⁴ is the worst case).
-                    assert!((got - want).abs() <= 1e-6 * (bound + 1.0) * (k as f64).sqrt().max(4.0), "m={m} k={k} n={n} ({i},{j}): {got} vs {want}");
+                    assert!((got - want).abs() <= 1e-6 * (bound + 1.0) * (k as f64).sqrt().max(4.0), "{which} m={m} k={k} n={n} ({i},{j}): {got} vs {want}");
                 }
                 // Padding columns of out are never written.
                 for j in n..ldo {
-                    assert_eq!(out[i * ldo + j], init[i * ldo + j]);
+                    assert_eq!(out[i * ldo + j], init[i * ldo + j], "{which}");
                 }
+            }
             }
         }
     }

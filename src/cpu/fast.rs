@@ -1,8 +1,9 @@
 //! The fast CPU forward that [`super::CpuForward`] runs: the same math as the plain forward in
 //! [`super`], arranged for speed on a few cores.
 //!
-//! - q/k/v are one GEMM and gate/up one GEMM, over weights packed once at construction ([`Packed`]);
-//!   the o and down projections add into the residual stream inside the GEMM (no `proj` buffer).
+//! - q, k, v write side by side into one [t, (nh + 2·nkv)·hd] buffer (and gate, up into one
+//!   [t, 2·intermediate] buffer) straight from the checkpoint's weights: no repacked copies; the o and
+//!   down projections add into the residual stream inside the GEMM (no `proj` buffer).
 //! - Attention runs per block of query rows with keys stored transposed per KV head, so q·k is a
 //!   broadcast-FMA over 8 keys at a time and p·V an FMA over 8 dimensions ([`attention`]).
 //! - exp is a vectorised polynomial ([`x86::exp8`], ≈1 ulp) in SiLU, softmax and the lm-head reduction;
@@ -31,51 +32,22 @@ pub fn simd_available() -> bool {
     }
 }
 
-/// Per-block weights repacked for fused GEMMs.
-pub struct PackedBlock {
-    /// `[q | k | v]` rows: `[(nh + 2·nkv)·hd, hidden]` (the three nn.Linear weights stacked).
-    pub qkv: Vec<f32>,
-    /// `[(nh + 2·nkv)·hd]` when the model has q/k/v biases.
-    pub qkv_bias: Option<Vec<f32>>,
-    /// SwiGLU only: `[gate | up]` rows, `[2·intermediate, hidden]`.
-    pub gate_up: Option<Vec<f32>>,
-}
-
-/// Weights repacked once at construction for the fused GEMMs.
-pub struct Packed {
-    pub blocks: Vec<PackedBlock>,
-}
-
-impl Packed {
-    pub fn new(_cfg: &ModelConfig, w: &Weights) -> Packed {
-        let blocks = w
-            .blocks
-            .iter()
-            .map(|b| {
-                let qkv = [&b.q.weight[..], &b.k.weight[..], &b.v.weight[..]].concat();
-                let qkv_bias = match (&b.q.bias, &b.k.bias, &b.v.bias) {
-                    (None, None, None) => None,
-                    (qb, kb, vb) => {
-                        let part = |o: &Option<Vec<f32>>, n: usize| o.clone().unwrap_or_else(|| vec![0.0; n]);
-                        Some([part(qb, b.q.out_features), part(kb, b.k.out_features), part(vb, b.v.out_features)].concat())
-                    }
-                };
-                let gate_up = match &b.mlp {
-                    Mlp::SwiGlu { gate, up, .. } => Some([&gate.weight[..], &up.weight[..]].concat()),
-                    Mlp::Gelu { .. } => None,
-                };
-                PackedBlock { qkv, qkv_bias, gate_up }
-            })
-            .collect();
-        Packed { blocks }
+/// out[m, n] (row stride ldo) = a[m, k] (row stride lda) · b[n, k]ᵀ, plus out's old value when
+/// `accumulate` (a residual add fused into the GEMM). b is an nn.Linear weight, used as stored.
+/// Short A (m < [`OWN_GEMM_MAX_M`]) goes to [`gemm_own_nt`], the rest to [`gemm_crate_nt`].
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_nt(a: &[f32], lda: usize, m: usize, k: usize, b: &[f32], n: usize, out: &mut [f32], ldo: usize, accumulate: bool) {
+    if m < OWN_GEMM_MAX_M && !GEMM_CRATE.load(std::sync::atomic::Ordering::Relaxed) {
+        gemm_own_nt(a, lda, m, k, b, n, out, ldo, accumulate)
+    } else {
+        gemm_crate_nt(a, lda, m, k, b, n, out, ldo, accumulate)
     }
 }
 
-/// out[m, n] (row stride ldo) = a[m, k] (row stride lda) · b[n, k]ᵀ, plus out's old value when
-/// `accumulate` (a residual add fused into the GEMM). b is an nn.Linear weight, used as stored.
-/// AVX2+FMA: [`x86::gemm_block`] tiles over rayon tasks of W-row blocks; elsewhere the `gemm` crate.
+/// [`gemm_nt`] through this module's kernel: AVX2+FMA [`x86::gemm_block`] tiles over rayon tasks
+/// of W-row blocks, reading both operands in place (no packing); the `gemm` crate without AVX2+FMA.
 #[allow(clippy::too_many_arguments)]
-pub fn gemm_nt(a: &[f32], lda: usize, m: usize, k: usize, b: &[f32], n: usize, out: &mut [f32], ldo: usize, accumulate: bool) {
+pub fn gemm_own_nt(a: &[f32], lda: usize, m: usize, k: usize, b: &[f32], n: usize, out: &mut [f32], ldo: usize, accumulate: bool) {
     if m == 0 || n == 0 {
         return;
     }
@@ -106,6 +78,14 @@ pub fn gemm_nt(a: &[f32], lda: usize, m: usize, k: usize, b: &[f32], n: usize, o
     }
     gemm_crate_nt(a, lda, m, k, b, n, out, ldo, accumulate);
 }
+
+/// Up to this many rows of A, [`gemm_nt`] runs its own kernel; from here on the `gemm` crate, whose
+/// packed BLIS-style kernels measured 5–10 % faster on SmolLM2's [512 × 576 × 1536] shapes, while the
+/// own kernel (no packing) is faster on short ones: the lm-head's 64-row blocks and short windows.
+pub const OWN_GEMM_MAX_M: usize = 128;
+
+/// When set, [`gemm_nt`] always uses the `gemm` crate (for benchmarking one against the other).
+pub static GEMM_CRATE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// A raw pointer shared by rayon tasks that touch disjoint parts of its buffer.
 #[derive(Clone, Copy)]
@@ -277,7 +257,6 @@ pub fn reduce_logits_row(logits: &[f32], target: u32, top_k: usize) -> RowStats 
 pub fn forward_stats(
     cfg: &ModelConfig,
     w: &Weights,
-    packed: &Packed,
     ids: &[u32],
     score_from: usize,
     top_k: usize,
@@ -306,13 +285,18 @@ pub fn forward_stats(
     let mut gu = vec![0.0f32; t * 2 * inter];
     let mut act = vec![0.0f32; t * inter];
 
-    for (block, pb) in w.blocks.iter().zip(&packed.blocks) {
+    for block in &w.blocks {
         // Attention: x += o(attn(rope(q(n(x))), rope(k(n(x))), v(n(x))))
         Profile::time(p, "norm", || ops::norm(&x, h, &block.attn_norm, &mut normed));
+        // q, k and v written side by side into the rows of one [t, (nh + 2·nkv)·hd] buffer.
         Profile::time(p, "qkv gemm", || {
-            gemm_nt(&normed, h, t, h, &pb.qkv, ldqkv, &mut qkv, ldqkv, false);
-            if let Some(b) = &pb.qkv_bias {
-                add_bias_rows(&mut qkv, b);
+            let mut col = 0;
+            for lin in [&block.q, &block.k, &block.v] {
+                gemm_nt(&normed, h, t, h, &lin.weight, lin.out_features, &mut qkv[col..], ldqkv, false);
+                if let Some(b) = &lin.bias {
+                    add_bias_cols(&mut qkv, ldqkv, col, b);
+                }
+                col += lin.out_features;
             }
         });
         if let Some((cos, sin)) = &rope {
@@ -329,9 +313,12 @@ pub fn forward_stats(
         // MLP: x += mlp(n(x))
         Profile::time(p, "norm", || ops::norm(&x, h, &block.mlp_norm, &mut normed));
         match &block.mlp {
-            Mlp::SwiGlu { down, .. } => {
-                let gate_up = pb.gate_up.as_ref().expect("SwiGLU blocks are packed with gate_up");
-                Profile::time(p, "gate_up gemm", || gemm_nt(&normed, h, t, h, gate_up, 2 * inter, &mut gu, 2 * inter, false));
+            Mlp::SwiGlu { gate, up, down } => {
+                // gate and up side by side in the rows of one [t, 2·intermediate] buffer.
+                Profile::time(p, "gate_up gemm", || {
+                    gemm_nt(&normed, h, t, h, &gate.weight, inter, &mut gu, 2 * inter, false);
+                    gemm_nt(&normed, h, t, h, &up.weight, inter, &mut gu[inter..], 2 * inter, false);
+                });
                 Profile::time(p, "silu", || silu_mul_fused(&gu, inter, &mut act));
                 Profile::time(p, "down gemm", || gemm_nt(&act, inter, t, inter, &down.weight, h, &mut x, h, true));
             }
@@ -387,6 +374,11 @@ pub fn forward_stats(
 /// x[r, :] += b for every row r.
 fn add_bias_rows(x: &mut [f32], b: &[f32]) {
     x.par_chunks_mut(b.len()).for_each(|row| row.iter_mut().zip(b).for_each(|(o, b)| *o += b));
+}
+
+/// x[r, col..col + b.len()] += b for every row r of x (row stride ld).
+fn add_bias_cols(x: &mut [f32], ld: usize, col: usize, b: &[f32]) {
+    x.par_chunks_mut(ld).for_each(|row| row[col..col + b.len()].iter_mut().zip(b).for_each(|(o, b)| *o += b));
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -601,9 +593,22 @@ pub mod x86 {
             }
             p += 8;
         }
-        for (i, acc) in acc.iter().enumerate() {
-            for (j, acc) in acc.iter().enumerate() {
-                let mut s = hsum(*acc);
+        // Horizontal sums four accumulators at a time (row-major over the tile, MR·NR ≤ 12).
+        let mut flat = [_mm256_setzero_ps(); 12];
+        for i in 0..MR {
+            for j in 0..NR {
+                flat[i * NR + j] = acc[i][j];
+            }
+        }
+        let mut sums = [0.0f32; 12];
+        for g in (0..MR * NR).step_by(4) {
+            let r = hsum4(flat[g], flat[g + 1], flat[g + 2], flat[g + 3]);
+            // SAFETY: g + 4 ≤ 12.
+            unsafe { _mm_storeu_ps(sums.as_mut_ptr().add(g), r) };
+        }
+        for i in 0..MR {
+            for j in 0..NR {
+                let mut s = sums[i * NR + j];
                 for q in k8..k {
                     s += unsafe { *a.add(i * lda + q) * *w.add(j * ldw + q) };
                 }
@@ -611,6 +616,14 @@ pub mod x86 {
                 unsafe { *cp = if add { *cp + s } else { s } };
             }
         }
+    }
+
+    /// [Σa, Σb, Σc, Σd] over the 8 lanes of each (three horizontal adds and one 128-bit add).
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn hsum4(a: __m256, b: __m256, c: __m256, d: __m256) -> __m128 {
+        let t = _mm256_hadd_ps(_mm256_hadd_ps(a, b), _mm256_hadd_ps(c, d));
+        _mm_add_ps(_mm256_castps256_ps128(t), _mm256_extractf128_ps::<1>(t))
     }
 
     /// [`tile`] for a partial tile at the edges (mr ≤ 4 rows, nr ≤ 3 columns).

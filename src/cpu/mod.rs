@@ -4,10 +4,9 @@
 //! Two forwards live here:
 //! - [`hidden_states`] / [`forward_stats`] (and `*_of` on bare weights): the plain one, one [`ops`]
 //!   call per layer step; the reference.
-//! - [`CpuForward`]: the fast one the backend runs. Same math, with q/k/v and gate/up fused into one
-//!   GEMM each (weights packed once at construction), blocked attention with online softmax, residual
-//!   adds fused into the GEMMs, and a vectorised lm-head reduction ([`fast`]). Tests keep it equal to the
-//!   plain forward.
+//! - [`CpuForward`]: the fast one the backend runs ([`fast`]). Same math, with q/k/v (and gate/up)
+//!   written into one buffer, residual adds fused into the GEMMs, SIMD attention over blocks of query
+//!   rows, vectorised exp, and a vectorised lm-head reduction. Tests keep it equal to the plain forward.
 
 pub mod fast;
 pub mod ops;
@@ -33,7 +32,6 @@ enum Source {
 
 pub struct CpuForward {
     source: Source,
-    packed: fast::Packed,
     pool: Option<rayon::ThreadPool>,
     threads: usize,
     profile: Option<Profile>,
@@ -42,17 +40,15 @@ pub struct CpuForward {
 impl CpuForward {
     /// `threads`: None = rayon's global pool (all cores, or RAYON_NUM_THREADS).
     pub fn new(model: Arc<Model>, threads: Option<usize>) -> Result<CpuForward> {
-        let packed = fast::Packed::new(&model.config, &model.weights);
-        Self::build(Source::Model(model), packed, threads)
+        Self::build(Source::Model(model), threads)
     }
 
     /// A forward over bare weights (no tokenizer): for benchmarks and tests with random weights.
     pub fn from_weights(config: ModelConfig, weights: Weights, threads: Option<usize>) -> Result<CpuForward> {
-        let packed = fast::Packed::new(&config, &weights);
-        Self::build(Source::Bare(Box::new((config, weights))), packed, threads)
+        Self::build(Source::Bare(Box::new((config, weights))), threads)
     }
 
-    fn build(source: Source, packed: fast::Packed, threads: Option<usize>) -> Result<CpuForward> {
+    fn build(source: Source, threads: Option<usize>) -> Result<CpuForward> {
         let pool = match threads {
             Some(n) => Some(
                 rayon::ThreadPoolBuilder::new()
@@ -63,7 +59,7 @@ impl CpuForward {
             None => None,
         };
         let threads = pool.as_ref().map_or_else(rayon::current_num_threads, |p| p.current_num_threads());
-        Ok(CpuForward { source, packed, pool, threads, profile: None })
+        Ok(CpuForward { source, pool, threads, profile: None })
     }
 
     pub fn config(&self) -> &ModelConfig {
@@ -105,9 +101,8 @@ impl Forward for CpuForward {
             Source::Model(m) => (&m.config, &m.weights),
             Source::Bare(b) => (&b.0, &b.1),
         };
-        let packed = &self.packed;
         let profile = self.profile.as_mut();
-        let run = move || fast::forward_stats(cfg, w, packed, window, score_from, top_k, profile);
+        let run = move || fast::forward_stats(cfg, w, window, score_from, top_k, profile);
         match &self.pool {
             Some(pool) => pool.install(run),
             None => run(),
