@@ -5,9 +5,10 @@
 //
 // Three entry points:
 //  - `target_logit`: z_t[r] = x[row0 + r] · W[target[r]] + b; one workgroup per row, in the chunk that holds the target.
-//  - `tile`: a 256-thread workgroup owns 64 rows × (NT · 64) vocabulary columns. Per 64 × 64 logit tile
-//    (K walked in steps of 16 through shared memory, as in matmul.wgsl), thread (row, cg) holds the 16
-//    logits of columns cg + 4j and folds them into its running record for that row:
+//  - `tile`: a workgroup of 16·RG threads owns BM = 4·RG rows × (NT · 64) vocabulary columns. Each BM × 64 logit
+//    tile is computed exactly as matmul.wgsl does (4 × 4 register micro-tiles, K in steps of 16 through
+//    workgroup memory), staged once through workgroup memory (zs, 16 KiB), and then thread (row, cg)
+//    folds the 16 logits of columns cg·16 .. cg·16+15 of its row into its running record:
 //      m (max), S0 = Σ e^(z−m), S1 = Σ e^(z−m)(z−m), S2 = Σ e^(z−m)(z−m)², the count of z > z_t
 //      (the target itself excluded), and its top-k (logit, id) list (ties to the lower id).
 //    When m grows by c = m_old − m_new < 0 the sums move with r = e^c:
@@ -45,8 +46,9 @@ const KMAX: u32 = 16u;   // largest top-k the kernels keep
 const NEG: f32 = -3.0e38;
 const NO_ID: u32 = 0xffffffffu;
 
-var<workgroup> xs: array<f32, 1024>; // [16][64]
-var<workgroup> ws: array<f32, 1024>; // [16][64]
+var<workgroup> xs: array<vec4<f32>, 256>; // x tile [16 k][64 rows / 4]
+var<workgroup> ws: array<vec4<f32>, 256>; // W tile [16 k][64 columns / 4]
+var<workgroup> zs: array<vec4<f32>, 1024>; // logit tile [64 rows][64 columns / 4]
 var<workgroup> red: array<f32, 256>;
 
 // ---- target logits ----
@@ -148,22 +150,77 @@ fn topk_clear() {
 
 // ---- logit tiles reduced on the spot ----
 
-@compute @workgroup_size(256)
+// The running record of this thread's row (module-scope so the fold helpers can update it).
+var<private> st: Sums;
+var<private> above: u32;
+var<private> zt_r: f32;
+var<private> tgt: u32;
+var<private> worst: f32; // tz[k − 1]: most logits are rejected by one compare against it
+
+
+// Masked max of 4 logits at chunk-local columns c .. c+3 (bias added in place).
+fn prep4(c: u32, v: ptr<function, vec4<f32>>) -> f32 {
+    var m = NEG;
+    for (var i = 0u; i < 4u; i++) {
+        if (c + i < p.vc) {
+            var z = (*v)[i];
+            if (p.has_bias != 0u) {
+                z += bias[p.v0 + c + i];
+                (*v)[i] = z;
+            }
+            m = max(m, z);
+        }
+    }
+    return m;
+}
+
+fn fold4(c: u32, v: vec4<f32>) {
+    for (var i = 0u; i < 4u; i++) {
+        if (c + i < p.vc) {
+            let z = v[i];
+            let id = p.v0 + c + i;
+            let d = z - st.m;
+            let e = exp(d);
+            st.s0 += e;
+            st.s1 += e * d;
+            st.s2 += e * d * d;
+            if (z > zt_r && id != tgt) {
+                above += 1u;
+            }
+            if (p.k > 0u && z >= worst) {
+                topk_push(z, id, p.k);
+                worst = tz[p.k - 1u];
+            }
+        }
+    }
+}
+
+// Row groups of 4 rows per tile, as in matmul.wgsl: BM = 4·RG rows, 16·RG threads.
+override RG: u32 = 16u;
+
+@compute @workgroup_size(16u * RG)
 fn tile(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let row = lid / 4u; // 0..63
-    let cg = lid % 4u;  // columns cg + 4j
-    let r = wid.y * 64u + row;
+    // GEMM phase: thread (ty, tx) computes rows ty·4 .. +3 × columns tx·4 .. +3 of the 64 × 64 tile.
+    let tx = lid % 16u;
+    let ty = lid / 16u;
+    // Fold phase: thread (row, cg) folds columns cg·16 .. cg·16 + 15 of one row into its record.
+    let row = lid / 4u;
+    let cg = lid % 4u;
+    let BM = 4u * RG;
+    let nt = 16u * RG;
+    let m0 = wid.y * BM;
+    let r = m0 + row;
     let live = r < p.r;
-    let hrow = p.row0 + r;
-    var zt_r = 0.0;
-    var tgt = NO_ID;
+    zt_r = 0.0;
+    tgt = NO_ID;
     if (live) {
         zt_r = zt[r];
         tgt = targets[r];
     }
-    var st = Sums(NEG, 0.0, 0.0, 0.0);
-    var above = 0u;
+    st = Sums(NEG, 0.0, 0.0, 0.0);
+    above = 0u;
     topk_clear();
+    worst = NEG;
     let vblock = wid.x * NT * 64u; // chunk-local first column of this workgroup
 
     for (var vt = 0u; vt < NT; vt++) {
@@ -171,70 +228,65 @@ fn tile(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         if (c0 >= p.vc) {
             break; // uniform
         }
-        var acc: array<f32, 16>;
-        for (var j = 0u; j < 16u; j++) {
-            acc[j] = 0.0;
-        }
+        var a0 = vec4<f32>(0.0);
+        var a1 = vec4<f32>(0.0);
+        var a2 = vec4<f32>(0.0);
+        var a3 = vec4<f32>(0.0);
         for (var k0 = 0u; k0 < p.h; k0 += 16u) {
-            for (var q = 0u; q < 4u; q++) {
-                let e = lid + q * 256u;
+            for (var e = lid; e < BM * 16u; e += nt) {
                 let rr = e / 16u;
                 let kk = e % 16u;
                 let gk = k0 + kk;
                 var xv = 0.0;
-                if (wid.y * 64u + rr < p.r && gk < p.h) {
-                    xv = x[(p.row0 + wid.y * 64u + rr) * p.h + gk];
+                if (m0 + rr < p.r && gk < p.h) {
+                    xv = x[(p.row0 + m0 + rr) * p.h + gk];
                 }
-                xs[kk * 64u + rr] = xv;
+                xs[kk * 16u + rr / 4u][rr % 4u] = xv;
+            }
+            for (var e = lid; e < 64u * 16u; e += nt) {
+                let rr = e / 16u;
+                let kk = e % 16u;
+                let gk = k0 + kk;
                 var wv = 0.0;
                 if (c0 + rr < p.vc && gk < p.h) {
                     wv = wload((c0 + rr) * p.h + gk);
                 }
-                ws[kk * 64u + rr] = wv;
+                ws[kk * 16u + rr / 4u][rr % 4u] = wv;
             }
             workgroupBarrier();
             for (var kk = 0u; kk < 16u; kk++) {
-                let a = xs[kk * 64u + row];
-                for (var j = 0u; j < 16u; j++) {
-                    acc[j] += a * ws[kk * 64u + cg + 4u * j];
-                }
+                let a = xs[kk * 16u + ty];
+                let b = ws[kk * 16u + tx];
+                a0 += a.x * b;
+                a1 += a.y * b;
+                a2 += a.z * b;
+                a3 += a.w * b;
             }
             workgroupBarrier();
         }
+        // The logit tile goes through workgroup memory once, from the GEMM layout to the fold layout.
+        zs[(ty * 4u) * 16u + tx] = a0;
+        zs[(ty * 4u + 1u) * 16u + tx] = a1;
+        zs[(ty * 4u + 2u) * 16u + tx] = a2;
+        zs[(ty * 4u + 3u) * 16u + tx] = a3;
+        workgroupBarrier();
         if (live) {
+            var z0 = zs[row * 16u + cg * 4u];
+            var z1 = zs[row * 16u + cg * 4u + 1u];
+            var z2 = zs[row * 16u + cg * 4u + 2u];
+            var z3 = zs[row * 16u + cg * 4u + 3u];
             // Tile max first, so the running sums move at most once per tile.
-            var mt = NEG;
-            for (var j = 0u; j < 16u; j++) {
-                let c = c0 + cg + 4u * j;
-                if (c < p.vc) {
-                    var z = acc[j];
-                    if (p.has_bias != 0u) {
-                        z += bias[p.v0 + c];
-                    }
-                    acc[j] = z;
-                    mt = max(mt, z);
-                }
-            }
+            let c = c0 + cg * 16u;
+            let mt = max(max(prep4(c, &z0), prep4(c + 4u, &z1)), max(prep4(c + 8u, &z2), prep4(c + 12u, &z3)));
             if (mt > st.m) {
                 st = recentre(st, mt);
             }
-            for (var j = 0u; j < 16u; j++) {
-                let c = c0 + cg + 4u * j;
-                if (c < p.vc) {
-                    let z = acc[j];
-                    let id = p.v0 + c;
-                    let d = z - st.m;
-                    let e = exp(d);
-                    st.s0 += e;
-                    st.s1 += e * d;
-                    st.s2 += e * d * d;
-                    if (z > zt_r && id != tgt) {
-                        above += 1u;
-                    }
-                    topk_push(z, id, p.k);
-                }
-            }
+            fold4(c, z0);
+            fold4(c + 4u, z1);
+            fold4(c + 8u, z2);
+            fold4(c + 12u, z3);
         }
+        workgroupBarrier();
     }
     if (live) {
         let stride = 5u + 2u * p.k;

@@ -6,8 +6,8 @@
 // out [M, N] row-major. act: 0 = none, 1 = gelu_new, 2 = silu(v) · aux[m, n] (SwiGLU: aux holds up(x)).
 // flags bit 0: add bias; bit 1: accumulate into out (the residual add: out is the residual stream).
 //
-// Tiling: a 256-thread workgroup computes a 64 × 64 output tile; each thread a 4 × 4 micro-tile in
-// registers. K is walked in steps of 16 through two shared-memory tiles (x: 64 × 16, W: 64 × 16, stored
+// Tiling: a workgroup of 16·RG threads computes a (4·RG) × 64 output tile; each thread a 4 × 4
+// micro-tile in four vec4 registers. K is walked in steps of 16 through two shared-memory tiles (x: 64 × 16, W: 64 × 16, stored
 // k-major so the inner loop reads 4 + 4 contiguous values per 16 FMAs). Edges (M, nc, K not multiples of
 // the tile) load zeros and skip the stores.
 
@@ -28,12 +28,15 @@ struct Params {
 @group(0) @binding(4) var<storage, read> aux: array<f32>;
 @group(0) @binding(5) var<storage, read_write> out: array<f32>;
 
-const BM: u32 = 64u;
+// RG row groups of 4 rows: the tile is BM = 4·RG rows × 64 columns, computed by 16·RG threads
+// (RG = 16: 64 × 64 tiles for long windows; RG = 4: 16 × 64 tiles, less padding for short ones).
+override RG: u32 = 16u;
 const BN: u32 = 64u;
 const BK: u32 = 16u;
 
-var<workgroup> xs: array<f32, 1024>; // [BK][BM]
-var<workgroup> ws: array<f32, 1024>; // [BK][BN]
+// Shared tiles as vec4 so the inner loop does two 16-byte loads per 16 FMAs: [BK][BM/4] (BM ≤ 64) and [BK][BN/4].
+var<workgroup> xs: array<vec4<f32>, 256>;
+var<workgroup> ws: array<vec4<f32>, 256>;
 
 fn gelu_new(v: f32) -> f32 {
     // GPT-2's tanh approximation; tanh written via exp of a clamped argument (tanh(±10) = ±1 in f32).
@@ -46,20 +49,48 @@ fn silu(v: f32) -> f32 {
     return v / (1.0 + exp(-v));
 }
 
-@compute @workgroup_size(256)
+fn epilogue(gm: u32, j: u32, acc: vec4<f32>) {
+    if (gm >= p.m) {
+        return;
+    }
+    for (var c = 0u; c < 4u; c++) {
+        let gj = j + c;
+        if (gj < p.nc) {
+            let n = p.n0 + gj;
+            let o = gm * p.n + n;
+            var v = acc[c];
+            if ((p.flags & 1u) != 0u) {
+                v += bias[n];
+            }
+            if (p.act == 1u) {
+                v = gelu_new(v);
+            } else if (p.act == 2u) {
+                v = silu(v) * aux[o];
+            }
+            if ((p.flags & 2u) != 0u) {
+                v += out[o];
+            }
+            out[o] = v;
+        }
+    }
+}
+
+@compute @workgroup_size(16u * RG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let tx = lid % 16u; // column group: cols tx*4 .. tx*4+3
     let ty = lid / 16u; // row group: rows ty*4 .. ty*4+3
+    let BM = 4u * RG;
+    let nt = 16u * RG;
     let m0 = wid.y * BM;
     let j0 = wid.x * BN;
-    var acc: array<f32, 16>;
-    for (var i = 0u; i < 16u; i++) {
-        acc[i] = 0.0;
-    }
+    // The 4 × 4 micro-tile as four vec4 rows: plain registers, no indexed private array.
+    var acc0 = vec4<f32>(0.0);
+    var acc1 = vec4<f32>(0.0);
+    var acc2 = vec4<f32>(0.0);
+    var acc3 = vec4<f32>(0.0);
     for (var k0 = 0u; k0 < p.k; k0 += BK) {
-        // 1024 values per tile, 4 per thread; consecutive threads read consecutive k (coalesced).
-        for (var r = 0u; r < 4u; r++) {
-            let e = lid + r * 256u;
+        // BM × 16 values of x and 64 × 16 of W per step; consecutive threads read consecutive k (coalesced).
+        for (var e = lid; e < BM * BK; e += nt) {
             let row = e / BK;
             let kk = e % BK;
             let gk = k0 + kk;
@@ -68,48 +99,34 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
             if (gm < p.m && gk < p.k) {
                 xv = x[gm * p.k + gk];
             }
-            xs[kk * BM + row] = xv;
+            xs[kk * 16u + row / 4u][row % 4u] = xv;
+        }
+        for (var e = lid; e < BN * BK; e += nt) {
+            let row = e / BK;
+            let kk = e % BK;
+            let gk = k0 + kk;
             let gj = j0 + row;
             var wv = 0.0;
             if (gj < p.nc && gk < p.k) {
                 wv = wload(gj * p.k + gk);
             }
-            ws[kk * BN + row] = wv;
+            ws[kk * 16u + row / 4u][row % 4u] = wv;
         }
         workgroupBarrier();
         for (var kk = 0u; kk < BK; kk++) {
-            let a = vec4<f32>(xs[kk * BM + ty * 4u], xs[kk * BM + ty * 4u + 1u], xs[kk * BM + ty * 4u + 2u], xs[kk * BM + ty * 4u + 3u]);
-            let b = vec4<f32>(ws[kk * BN + tx * 4u], ws[kk * BN + tx * 4u + 1u], ws[kk * BN + tx * 4u + 2u], ws[kk * BN + tx * 4u + 3u]);
-            for (var i = 0u; i < 4u; i++) {
-                acc[i * 4u + 0u] += a[i] * b[0];
-                acc[i * 4u + 1u] += a[i] * b[1];
-                acc[i * 4u + 2u] += a[i] * b[2];
-                acc[i * 4u + 3u] += a[i] * b[3];
-            }
+            let a = xs[kk * 16u + ty];
+            let b = ws[kk * 16u + tx];
+            acc0 += a.x * b;
+            acc1 += a.y * b;
+            acc2 += a.z * b;
+            acc3 += a.w * b;
         }
         workgroupBarrier();
     }
-    for (var i = 0u; i < 4u; i++) {
-        let gm = m0 + ty * 4u + i;
-        for (var j = 0u; j < 4u; j++) {
-            let gj = j0 + tx * 4u + j;
-            if (gm < p.m && gj < p.nc) {
-                let n = p.n0 + gj;
-                let o = gm * p.n + n;
-                var v = acc[i * 4u + j];
-                if ((p.flags & 1u) != 0u) {
-                    v += bias[n];
-                }
-                if (p.act == 1u) {
-                    v = gelu_new(v);
-                } else if (p.act == 2u) {
-                    v = silu(v) * aux[o];
-                }
-                if ((p.flags & 2u) != 0u) {
-                    v += out[o];
-                }
-                out[o] = v;
-            }
-        }
-    }
+    let gm = m0 + ty * 4u;
+    let j = j0 + tx * 4u;
+    epilogue(gm, j, acc0);
+    epilogue(gm + 1u, j, acc1);
+    epilogue(gm + 2u, j, acc2);
+    epilogue(gm + 3u, j, acc3);
 }

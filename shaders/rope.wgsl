@@ -3,7 +3,7 @@
 //   (x_i, x_{i+hd/2}) ← (x_i cos − x_{i+hd/2} sin, x_{i+hd/2} cos + x_i sin)
 // cos/sin come from tables [t, hd/2] computed on the host in f64 (pos · theta^(−2i/hd)): f32 sin/cos of
 // angles in the thousands of radians would lose ~1e-4 of precision.
-// Grid: (ceil((nh + nkv) · hd/2 / WG), t).
+// Grid: (ceil((nh + nkv) · hd/2 / WG), t), t folded as y + 65535·z past the per-dimension limit.
 
 struct Params {
     t: u32,
@@ -25,7 +25,7 @@ override WG: u32 = 256u;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let tok = wid.y;
+    let tok = wid.y + wid.z * 65535u;
     let half = p.hd / 2u;
     let e = wid.x * WG + lid;
     if (tok >= p.t || e >= (p.nh + p.nkv) * half) {

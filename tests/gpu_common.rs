@@ -10,9 +10,11 @@ use densi::model::{Architecture, Block, Linear, Mlp, ModelConfig, Norm, NormKind
 /// neighbours may swap places in the ranking (f32 logits of these models differ by ~1e-5).
 pub const TIE: f64 = 1e-3;
 
-/// The test adapter (lavapipe in CI). Without one: a loud skip, or a failure under DENSI_REQUIRE_GPU=1.
+/// The test adapter (lavapipe in CI; `DENSI_TEST_ADAPTER=N` picks adapter N of `densi devices`).
+/// Without one: a loud skip, or a failure under DENSI_REQUIRE_GPU=1.
 pub fn gpu_ctx() -> Option<GpuContext> {
-    match GpuContext::new(None, true) {
+    let index = std::env::var("DENSI_TEST_ADAPTER").ok().and_then(|v| v.parse().ok());
+    match GpuContext::new(index, true) {
         Ok(c) => {
             eprintln!("GPU tests on {} ({})", c.describe(), c.info.device_type);
             Some(c)

@@ -53,3 +53,41 @@ fn bad_token_id_is_an_error() {
     assert!(gpu.score_window(&[1, 2, 3], 1, 17).is_err(), "top-k above the kernel's 16");
     assert_eq!(gpu.score_window(&[1, 2, 3], 1, 5).unwrap().len(), 2);
 }
+
+/// `--dtype f16`: matrices stored as f16, f32 arithmetic. Against the CPU on the same f16-rounded
+/// matrices (norms, biases and positions stay f32 on both sides): 1e-3 bits.
+#[test]
+fn f16_weights_match_cpu_on_rounded_weights() {
+    let Some(ctx) = gpu_ctx() else { return };
+    if !ctx.has(wgpu::Features::SHADER_F16) {
+        eprintln!("SKIPPED: the adapter has no SHADER_F16");
+        return;
+    }
+    let (cfg, mut w) = random_model(Architecture::Gpt2, 1000, 64, 2, 4, 4, 96, 64, false, 15);
+    let round = |v: &mut Vec<f32>| v.iter_mut().for_each(|x| *x = half::f16::from_f32(*x).to_f32());
+    round(&mut w.token_embedding);
+    for b in &mut w.blocks {
+        for l in [&mut b.q, &mut b.k, &mut b.v, &mut b.o] {
+            round(&mut l.weight);
+        }
+        match &mut b.mlp {
+            densi::model::Mlp::Gelu { fc, proj } => {
+                round(&mut fc.weight);
+                round(&mut proj.weight);
+            }
+            densi::model::Mlp::SwiGlu { gate, up, down } => {
+                round(&mut gate.weight);
+                round(&mut up.weight);
+                round(&mut down.weight);
+            }
+        }
+    }
+    if let Some(l) = &mut w.lm_head {
+        round(&mut l.weight);
+    }
+    let mut gpu = GpuModel::new(ctx, &cfg, &w, WeightType::F16).unwrap();
+    let ids: Vec<u32> = (0..40).map(|i| (i * 37 % 1000) as u32).collect();
+    let want = cpu_forward_stats(&cfg, &w, &ids, 1, 5);
+    let got = gpu.score_window(&ids, 1, 5).unwrap();
+    assert_rows_close("gpt2 f16", &got, &want, 1e-3);
+}

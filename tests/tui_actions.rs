@@ -314,12 +314,37 @@ fn think_points_and_sentence_list() {
     assert!(p.sentences.windows(2).all(|w| w[0].bits >= w[1].bits));
 }
 
+/// Provenance as an export would carry it (written by hand here: there is no model in these tests).
+fn provenance() -> densi::export::Provenance {
+    densi::export::Provenance {
+        densi_version: "densi test".into(),
+        model_path: "none (reference values)".into(),
+        model_format: "gguf".into(),
+        model_sha256: "0".repeat(64),
+        architecture: "llama".into(),
+        parameters: 0,
+        weight_dtype: "Q4_1".into(),
+        tokenizer: "test".into(),
+        backend: "cpu".into(),
+        device: "test".into(),
+        bos_policy: densi::metrics::BosPolicy::Auto,
+        bos_token: Some(0),
+        bos_token_text: Some("<|endoftext|>".into()),
+        window: 8192,
+        stride: 4096,
+        top_k: 5,
+        units: "bits".into(),
+        level: "token".into(),
+        date: "2026-11-29T00:00:00Z".into(),
+    }
+}
+
 #[test]
-fn export_writes_a_json_file_atomically() {
+fn export_writes_the_cli_formats_atomically() {
     let mut app = app_with(vec![wei_color(), wei_models()], ColorSupport::TrueColor);
     key(&mut app, KeyCode::Char('e'));
     let Mode::Prompt(p) = &app.mode else { panic!() };
-    assert_eq!(p.input, "densi-wei_color.json");
+    assert_eq!(p.input, "densi-wei_color.csv");
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("out.json");
     // Replace the suggested name.
@@ -332,16 +357,32 @@ fn export_writes_a_json_file_atomically() {
     let fx = key(&mut app, KeyCode::Enter);
     let Some(Effect::Export { path: out, panes }) = fx.into_iter().next() else { panic!("no export") };
     assert_eq!((out.as_path(), panes.as_slice()), (path.as_path(), &[0usize][..]));
-    let scores: Vec<_> = panes.iter().map(|&i| app.panes[i].score.as_ref().unwrap()).collect();
-    densi::tui::export_json(&out, &scores).unwrap();
+    let owned_first: Vec<densi::metrics::TextScore> = panes.iter().map(|&i| app.panes[i].score.clone().unwrap()).collect();
+    let scores: Vec<&densi::metrics::TextScore> = owned_first.iter().collect();
+    let f = densi::tui::export_file(&out, &scores, densi::export::Level::Token, provenance()).unwrap();
+    assert_eq!(f, densi::export::Format::Json);
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-    assert_eq!(v["id"], "wei_color");
-    assert_eq!(v["tokens"].as_array().unwrap().len(), 5);
-    assert_eq!(v["tokens"][4]["token"], " blue");
+    let text = serde_json::to_string(&v).unwrap();
+    assert!(text.contains("wei_color") && text.contains(" blue") && text.contains("3.11172292"), "{text}");
     // Only the target is left in the directory (no temporary file).
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
-    // A directory that does not exist: a typed error naming the path, nothing written.
+    // An existing file is not overwritten.
+    assert!(densi::tui::export_file(&out, &scores, densi::export::Level::Token, provenance()).is_err());
+    // All panes as CSV, one row per word: the same bytes as the library's exporter.
+    key(&mut app, KeyCode::Char('E'));
+    let Mode::Prompt(p) = &app.mode else { panic!() };
+    assert_eq!(p.input, "densi-all.csv");
+    let csv = dir.path().join("all.csv");
+    let all: Vec<_> = app.panes.iter().map(|p| p.score.as_ref().unwrap()).collect();
+    densi::tui::export_file(&csv, &all, densi::export::Level::Word, provenance()).unwrap();
+    let owned: Vec<densi::metrics::TextScore> = all.iter().map(|s| (*s).clone()).collect();
+    let opts = densi::export::ExportOptions { format: densi::export::Format::Csv, units: densi::export::Units::Bits, level: densi::export::Level::Word };
+    assert_eq!(std::fs::read(&csv).unwrap(), densi::export::export_to_vec(&owned, opts, provenance()).unwrap());
+    // A name without a known extension, or in a missing directory: a typed error naming the path, nothing written.
+    let err = densi::tui::export_file(&dir.path().join("out.txt"), &scores, densi::export::Level::Token, provenance()).unwrap_err().to_string();
+    assert!(err.contains("out.txt") && err.contains(".csv"), "{err}");
     let bad = dir.path().join("missing/out.json");
-    let err = densi::tui::export_json(&bad, &scores).unwrap_err().to_string();
+    let err = densi::tui::export_file(&bad, &scores, densi::export::Level::Token, provenance()).unwrap_err().to_string();
     assert!(err.contains("missing/out.json"), "{err}");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
 }

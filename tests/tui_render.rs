@@ -106,9 +106,9 @@ fn detail_panel_for_the_token_under_the_cursor() {
     let s = screen(&buf);
     // Values from the reference (wei_color.json, token 4).
     for want in [
-        "'·blue'  id 4461  #4  bytes 20..25  chars 20..25",
-        "surprisal   3.11 bits   p 11.569%   rank 2",
-        "entropy     7.20 bits   varentropy 13.71 bits²",
+        "'·blue'  id 4461 · #4 · bytes 20..25",
+        "surprisal   3.11 bits · p 11.569% · rank 2",
+        "entropy     7.20 bits · varentropy 13.71 bits²",
         "surprisal − entropy -4.09 bits",
         "◆ think point (H ≥ 6 and V ≥ 12)",
         "top 5 alternatives:",
@@ -228,4 +228,35 @@ fn scoring_in_progress_keeps_the_old_result_visible() {
     // The old text and its colours are still there.
     assert!(row(&buf, 3).contains("My favorite color is blue"));
     assert_ne!(buf[token_cell(&app, 0, 4)].bg, Color::Reset);
+}
+
+#[test]
+fn long_text_scrolls_and_draws_only_what_is_visible() {
+    // 40 000 tokens: a sentence of 8 words repeated, one token per word.
+    let sentence = "The quick brown fox jumps over lazy dogs. ";
+    let text = sentence.repeat(5000);
+    let cuts: Vec<usize> = text.match_indices(' ').map(|(i, _)| i).filter(|&i| i > 0).collect();
+    let score = cut("long", &text, &cuts);
+    assert!(score.tokens.len() >= 40_000);
+    let mut app = app_with(vec![score], ColorSupport::TrueColor);
+    let t0 = std::time::Instant::now();
+    draw(&mut app, 120, 40);
+    let first = t0.elapsed();
+    // Jump to the end: the last token is on screen; the first is not.
+    apply(&mut app, Action::End);
+    let t1 = std::time::Instant::now();
+    let buf = draw(&mut app, 120, 40);
+    let frame = t1.elapsed();
+    let last = app.pane().units.len() - 1;
+    let (x, y) = token_cell(&app, 0, last);
+    let pa = app.pane().text_area;
+    assert!(y >= pa.y && y < pa.bottom() && buf[(x, y)].modifier.contains(Modifier::REVERSED));
+    assert!(app.pane().scroll > 1000);
+    // Paging up moves one screen of lines.
+    let before = app.pane().scroll;
+    apply(&mut app, Action::PageUp);
+    draw(&mut app, 120, 40);
+    assert!(before - app.pane().scroll >= (pa.height as usize) - 2, "{before} → {}", app.pane().scroll);
+    eprintln!("40k tokens: first layout+draw {first:?}, a frame after moving {frame:?}");
+    assert!(frame < std::time::Duration::from_millis(500), "a frame took {frame:?}");
 }

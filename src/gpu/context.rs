@@ -174,9 +174,10 @@ impl GpuContext {
                 g.lost = Some(format!("device lost ({reason:?}): {msg}"));
             });
         }
-        if limits.max_compute_workgroup_storage_size < 16384 || limits.max_compute_invocations_per_workgroup < 256 {
+        // The lm-head tile kernel holds 24 KiB of workgroup memory (x, W and logit tiles).
+        if limits.max_compute_workgroup_storage_size < 24576 || limits.max_compute_invocations_per_workgroup < 256 {
             return Err(DensiError::Gpu(format!(
-                "{}: too small for densi's kernels (needs 16 KiB workgroup memory and 256 invocations per workgroup)",
+                "{}: too small for densi's kernels (needs 24 KiB workgroup memory and 256 invocations per workgroup)",
                 info.name
             )));
         }

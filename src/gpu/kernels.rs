@@ -17,8 +17,11 @@ const LMHEAD: &str = include_str!("../../shaders/lmhead.wgsl");
 
 /// Workgroup size of the simple kernels (norms, embedding, rope): WGSL `override WG`.
 pub const WG: u32 = 256;
-/// Matmul output tile (matmul.wgsl: BM × BN).
+/// Matmul / lm-head tile columns (matmul.wgsl: BN) and rows of the large tile (BM = 4·RG, RG = 16).
 pub const MM_TILE: u32 = 64;
+/// Rows of the small tile (RG = 4), used when a dispatch has at most [`SMALL_M`] rows.
+pub const MM_TILE_SMALL: u32 = 16;
+pub const SMALL_M: u32 = 32;
 /// Attention query rows per workgroup (attention.wgsl: BQ).
 pub const ATT_BQ: u32 = 64;
 /// Largest head_dim attention.wgsl keeps in registers.
@@ -50,12 +53,14 @@ impl WeightType {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Pipe {
     Matmul,
+    MatmulSmall,
     Embed,
     Norm,
     Rope,
     Attention,
     LmTarget,
     LmTile,
+    LmTileSmall,
     LmMerge,
 }
 
@@ -78,14 +83,17 @@ impl Kernels {
         };
         let with_w = |src: &str| format!("{wsrc}\n{src}");
         let wg = [("WG", WG as f64)];
+        let (big, small) = ([("RG", (MM_TILE / 4) as f64)], [("RG", (MM_TILE_SMALL / 4) as f64)]);
         let specs: Vec<(Pipe, String, &str, &[(&str, f64)])> = vec![
-            (Pipe::Matmul, with_w(MATMUL), "main", &[]),
+            (Pipe::Matmul, with_w(MATMUL), "main", &big),
+            (Pipe::MatmulSmall, with_w(MATMUL), "main", &small),
             (Pipe::Embed, with_w(EMBEDDING), "main", &wg),
             (Pipe::Norm, NORMS.to_string(), "main", &wg),
             (Pipe::Rope, ROPE.to_string(), "main", &wg),
             (Pipe::Attention, ATTENTION.to_string(), "main", &[]),
             (Pipe::LmTarget, with_w(LMHEAD), "target_logit", &[]),
-            (Pipe::LmTile, with_w(LMHEAD), "tile", &[]),
+            (Pipe::LmTile, with_w(LMHEAD), "tile", &big),
+            (Pipe::LmTileSmall, with_w(LMHEAD), "tile", &small),
             (Pipe::LmMerge, with_w(LMHEAD), "merge", &[]),
         ];
         let pipes = ctx.scoped("compiling the kernels", || {
@@ -161,11 +169,14 @@ fn rows_grid(n: u32) -> [u32; 3] {
 }
 
 impl Op {
-    pub fn pipe(&self) -> Pipe {
+    /// The pipeline for this op at this shape (short windows take the 16-row tiles).
+    pub fn pipe(&self, s: &RunShape) -> Pipe {
         match self {
             Op::Embed { .. } => Pipe::Embed,
             Op::Norm { .. } => Pipe::Norm,
+            Op::Matmul { .. } if s.t <= SMALL_M => Pipe::MatmulSmall,
             Op::Matmul { .. } => Pipe::Matmul,
+            Op::LmTile { .. } if s.r <= SMALL_M => Pipe::LmTileSmall,
             Op::Rope { .. } => Pipe::Rope,
             Op::Attention { .. } => Pipe::Attention,
             Op::LmTarget { .. } => Pipe::LmTarget,
@@ -181,7 +192,7 @@ impl Op {
         match *self {
             Op::Embed { h, row0, rows, has_pos } => {
                 p[..5].copy_from_slice(&[s.t, h, row0, rows, b(has_pos)]);
-                grid = [h.div_ceil(WG), s.t, 1];
+                grid = [h.div_ceil(WG), s.t.min(65535), s.t.div_ceil(65535)];
             }
             Op::Norm { h, layer_norm, has_bias, eps } => {
                 p[..5].copy_from_slice(&[s.t, h, b(layer_norm), b(has_bias), eps.to_bits()]);
@@ -189,11 +200,12 @@ impl Op {
             }
             Op::Matmul { n, k, n0, nc, act, has_bias, acc } => {
                 p[..7].copy_from_slice(&[s.t, n, k, n0, nc, act, b(has_bias) | (b(acc) << 1)]);
-                grid = [nc.div_ceil(MM_TILE), s.t.div_ceil(MM_TILE), 1];
+                let bm = if s.t <= SMALL_M { MM_TILE_SMALL } else { MM_TILE };
+                grid = [nc.div_ceil(MM_TILE), s.t.div_ceil(bm), 1];
             }
             Op::Rope { stride, nh, nkv, hd, koff } => {
                 p[..6].copy_from_slice(&[s.t, stride, nh, nkv, hd, koff]);
-                grid = [((nh + nkv) * hd / 2).div_ceil(WG), s.t, 1];
+                grid = [((nh + nkv) * hd / 2).div_ceil(WG), s.t.min(65535), s.t.div_ceil(65535)];
             }
             Op::Attention { nh, nkv, hd, stride, koff, voff } => {
                 let scale = 1.0f32 / (hd as f32).sqrt();
@@ -206,7 +218,8 @@ impl Op {
             }
             Op::LmTile { h, v0, vc, block0, nrec, has_bias } => {
                 p[..9].copy_from_slice(&[s.r, h, s.row0, v0, vc, block0, nrec, s.k, b(has_bias)]);
-                grid = [vc.div_ceil(LM_VBLOCK), s.r.div_ceil(64), 1];
+                let bm = if s.r <= SMALL_M { MM_TILE_SMALL } else { MM_TILE };
+                grid = [vc.div_ceil(LM_VBLOCK), s.r.div_ceil(bm), 1];
             }
             Op::LmMerge { nrec } => {
                 p[..9].copy_from_slice(&[s.r, 0, s.row0, 0, 0, 0, nrec, s.k, 0]);
@@ -260,7 +273,8 @@ pub struct Step {
 
 /// A fixed list of dispatches with their bind groups, built once and re-run with new shapes.
 pub struct Program {
-    steps: Vec<(Op, wgpu::BindGroup)>,
+    /// (op, bind group per pipeline the op may use: auto layouts are not shared between pipelines).
+    steps: Vec<(Op, Vec<(Pipe, wgpu::BindGroup)>)>,
     params: wgpu::Buffer,
     slot: u64,
     timing: Option<Timing>,
@@ -291,25 +305,36 @@ impl Program {
                 .iter()
                 .enumerate()
                 .map(|(i, st)| {
-                    let layout = kernels.pipeline(st.op.pipe()).get_bind_group_layout(0);
-                    let mut entries = vec![wgpu::BindGroupEntry {
-                        binding: 0,
-                        resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                            buffer: &params,
-                            offset: slot * i as u64,
-                            size: wgpu::BufferSize::new(PARAM_BYTES),
-                        }),
-                    }];
-                    entries.extend(st.buffers.iter().map(|(b, buf)| wgpu::BindGroupEntry {
-                        binding: *b,
-                        resource: buf.as_entire_binding(),
-                    }));
-                    let bg = ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
-                        label: Some(st.op.name()),
-                        layout: &layout,
-                        entries: &entries,
-                    });
-                    (st.op, bg)
+                    let mut pipes = vec![st.op.pipe(&RunShape { t: u32::MAX, r: u32::MAX, row0: 0, k: 0 })];
+                    let small = st.op.pipe(&RunShape { t: 1, r: 1, row0: 0, k: 0 });
+                    if small != pipes[0] {
+                        pipes.push(small);
+                    }
+                    let groups = pipes
+                        .into_iter()
+                        .map(|pipe| {
+                            let layout = kernels.pipeline(pipe).get_bind_group_layout(0);
+                            let mut entries = vec![wgpu::BindGroupEntry {
+                                binding: 0,
+                                resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                                    buffer: &params,
+                                    offset: slot * i as u64,
+                                    size: wgpu::BufferSize::new(PARAM_BYTES),
+                                }),
+                            }];
+                            entries.extend(st.buffers.iter().map(|(b, buf)| wgpu::BindGroupEntry {
+                                binding: *b,
+                                resource: buf.as_entire_binding(),
+                            }));
+                            let bg = ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
+                                label: Some(st.op.name()),
+                                layout: &layout,
+                                entries: &entries,
+                            });
+                            (pipe, bg)
+                        })
+                        .collect::<Vec<_>>();
+                    (st.op, groups)
                 })
                 .collect::<Vec<_>>();
             let timing = (timing && ctx.has(wgpu::Features::TIMESTAMP_QUERY)).then(|| {
@@ -355,8 +380,10 @@ impl Program {
     ) -> Result<()> {
         let mut bytes = vec![0u8; (self.slot * self.steps.len().max(1) as u64) as usize];
         let mut todo = Vec::with_capacity(self.steps.len());
-        for (i, (op, bg)) in self.steps.iter().enumerate() {
+        for (i, (op, groups)) in self.steps.iter().enumerate() {
             if let Some((p, grid)) = op.params(shape) {
+                let pipe = op.pipe(shape);
+                let bg = &groups.iter().find(|(q, _)| *q == pipe).expect("a bind group per pipeline").1;
                 if grid.iter().any(|&g| g > ctx.limits.max_compute_workgroups_per_dimension) {
                     return Err(DensiError::Gpu(format!(
                         "{}: a grid of {grid:?} workgroups exceeds the adapter's limit of {} per dimension",
@@ -366,7 +393,7 @@ impl Program {
                 }
                 let at = i * self.slot as usize;
                 bytes[at..at + 64].copy_from_slice(bytemuck::cast_slice(&p));
-                todo.push((op, bg, grid));
+                todo.push((op, pipe, bg, grid));
             }
         }
         let timing = self.timing.as_ref();
@@ -377,14 +404,14 @@ impl Program {
                 None => {
                     let mut pass =
                         enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("forward"), timestamp_writes: None });
-                    for (op, bg, g) in &todo {
-                        pass.set_pipeline(kernels.pipeline(op.pipe()));
+                    for (_, pipe, bg, g) in &todo {
+                        pass.set_pipeline(kernels.pipeline(*pipe));
                         pass.set_bind_group(0, *bg, &[]);
                         pass.dispatch_workgroups(g[0], g[1], g[2]);
                     }
                 }
                 Some(t) => {
-                    for (i, (op, bg, g)) in todo.iter().enumerate() {
+                    for (i, (op, pipe, bg, g)) in todo.iter().enumerate() {
                         let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
                             label: Some(op.name()),
                             timestamp_writes: Some(wgpu::ComputePassTimestampWrites {
@@ -393,7 +420,7 @@ impl Program {
                                 end_of_pass_write_index: Some(2 * i as u32 + 1),
                             }),
                         });
-                        pass.set_pipeline(kernels.pipeline(op.pipe()));
+                        pass.set_pipeline(kernels.pipeline(*pipe));
                         pass.set_bind_group(0, *bg, &[]);
                         pass.dispatch_workgroups(g[0], g[1], g[2]);
                     }
@@ -411,7 +438,7 @@ impl Program {
             let raw = ctx.map_read(&t.readback, 8 * n as u64)?;
             let ticks: Vec<u64> = raw.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().unwrap())).collect();
             let mut agg: Vec<(String, f64)> = Vec::new();
-            for (i, (op, _, _)) in todo.iter().enumerate() {
+            for (i, (op, _, _, _)) in todo.iter().enumerate() {
                 let s = ticks[2 * i + 1].saturating_sub(ticks[2 * i]) as f64 * t.period_ns * 1e-9;
                 match agg.iter_mut().find(|(n, _)| n == op.name()) {
                     Some(e) => e.1 += s,

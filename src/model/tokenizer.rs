@@ -5,7 +5,17 @@
 //! Offsets are computed from the tokens' raw bytes (byte-level BPE tiles the text exactly), so a
 //! token that holds only part of a UTF-8 character still gets exact byte offsets.
 
-use crate::error::Result;
+use std::collections::HashMap;
+use std::path::Path;
+
+use tokenizers::decoders::byte_level::ByteLevel;
+use tokenizers::models::bpe::{BPE, Merges, Vocab};
+use tokenizers::pre_tokenizers::PreTokenizerWrapper;
+use tokenizers::pre_tokenizers::sequence::Sequence;
+use tokenizers::pre_tokenizers::split::{Split, SplitPattern};
+use tokenizers::{AddedToken, SplitDelimiterBehavior};
+
+use crate::error::{DensiError, Result};
 
 /// Token ids for a text, with exact byte offsets.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,5 +79,383 @@ impl TextTokenizer {
 
     pub fn vocab_size(&self) -> usize {
         self.token_bytes.len()
+    }
+
+    /// Errors unless every token id is a row of the model's `[vocab_size, hidden]` embedding.
+    pub fn check_fits(&self, path: &Path, model_vocab_size: usize) -> Result<()> {
+        if self.vocab_size() > model_vocab_size {
+            return Err(tok_err(
+                path,
+                format!(
+                    "the tokenizer has {} tokens (ids up to {}) but the model's vocabulary has only {}",
+                    self.vocab_size(),
+                    self.vocab_size() - 1,
+                    model_vocab_size
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Construction
+// ---------------------------------------------------------------------------------------------
+
+/// The `tokenizer.ggml.*` metadata of a GGUF file (read and type-checked by `gguf.rs`).
+#[derive(Debug, Clone)]
+pub struct GgufVocab {
+    /// `tokenizer.ggml.model`: only `gpt2` (byte-level BPE) is supported.
+    pub model: String,
+    /// `tokenizer.ggml.pre`: the pre-tokenizer (split regexes) llama.cpp applies.
+    pub pre: Option<String>,
+    pub tokens: Vec<String>,
+    /// llama.cpp token types: 1 normal, 2 unknown, 3 control, 4 user-defined, 5 unused, 6 byte.
+    pub token_types: Option<Vec<i32>>,
+    /// `"left right"` pairs, highest priority first.
+    pub merges: Vec<String>,
+    pub bos_id: Option<u32>,
+    pub eos_id: Option<u32>,
+    pub unk_id: Option<u32>,
+    pub pad_id: Option<u32>,
+    pub add_bos: Option<bool>,
+}
+
+const TOKEN_TYPE_UNKNOWN: i32 = 2;
+const TOKEN_TYPE_CONTROL: i32 = 3;
+const TOKEN_TYPE_USER_DEFINED: i32 = 4;
+
+/// `tokenizer.ggml.pre` values we reproduce (llama.cpp's names, aliases in parentheses).
+pub const GGUF_PRE_SUPPORTED: &str = "smollm, gpt2 (gpt-2), llama-bpe (llama3, llama-v3), qwen2, default";
+
+/// GPT-2's split regex (llama.cpp's LLAMA_VOCAB_PRE_TYPE_GPT2; HF ByteLevel's `use_regex`).
+const RE_GPT2: &str = r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+";
+/// Llama-3's split regex, with llama.cpp's ASCII-only spelling of `(?i:'s|'t|...)`.
+const RE_LLAMA3: &str = r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
+/// Qwen2's: Llama-3's with single digits.
+const RE_QWEN2: &str = r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
+
+/// How llama.cpp pre-tokenizes for a `tokenizer.ggml.pre` value (llama-vocab.cpp): the regexes
+/// it applies one after the other (each splits the pieces of the previous one, keeping the
+/// unmatched stretches as pieces too — HF's `Split(.., Isolated)`), whether whole words found in
+/// the vocabulary skip the merges (`ignore_merges`), and the `add_bos` default.
+struct PreTokenizerSpec {
+    regexes: &'static [&'static str],
+    ignore_merges: bool,
+    add_bos_default: bool,
+}
+
+fn gguf_pre_spec(pre: Option<&str>) -> std::result::Result<PreTokenizerSpec, String> {
+    let spec = |regexes, ignore_merges, add_bos_default| PreTokenizerSpec { regexes, ignore_merges, add_bos_default };
+    Ok(match pre.unwrap_or("default") {
+        // SMOLLM (also starcoder, refact...): every digit on its own, then GPT-2's regex.
+        "smollm" => spec(&[r"\p{N}", RE_GPT2], false, false),
+        // llama.cpp spells it `gpt-2`; `gpt2` is accepted as the same pre-tokenizer.
+        "gpt2" | "gpt-2" => spec(&[RE_GPT2], false, false),
+        "llama-bpe" | "llama3" | "llama-v3" => spec(&[RE_LLAMA3], true, true),
+        "qwen2" => spec(&[RE_QWEN2], false, false),
+        "default" => spec(&[r"[\p{P}\$\+<=>\^~\|]+", RE_GPT2, r"\p{N}+", "[0-9][0-9][0-9]"], false, false),
+        other => return Err(format!("unknown pre-tokenizer `tokenizer.ggml.pre` = `{other}` (supported: {GGUF_PRE_SUPPORTED})")),
+    })
+}
+
+/// GPT-2's byte ↔ printable-char table (`bytes_to_unicode`): printable Latin-1 bytes map to
+/// themselves, the other 68 bytes to U+0100.. in order.
+fn byte_decoder() -> HashMap<char, u8> {
+    let mut printable: Vec<u32> = (b'!' as u32..=b'~' as u32).collect();
+    printable.extend(0xA1..=0xAC);
+    printable.extend(0xAE..=0xFF);
+    let mut map = HashMap::with_capacity(256);
+    let mut next = 0u32;
+    for b in 0..=255u32 {
+        let c = if printable.contains(&b) {
+            b
+        } else {
+            next += 1;
+            255 + next
+        };
+        map.insert(char::from_u32(c).expect("valid code point"), b as u8);
+    }
+    map
+}
+
+/// A byte-level BPE token's raw bytes; a char outside the table (not byte-level) keeps its UTF-8.
+fn byte_level_bytes(token: &str, dec: &HashMap<char, u8>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(token.len());
+    for c in token.chars() {
+        match dec.get(&c) {
+            Some(&b) => out.push(b),
+            None => out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes()),
+        }
+    }
+    out
+}
+
+/// A SentencePiece-style token's raw bytes: `▁` is a space, `<0xNN>` is byte NN.
+fn metaspace_bytes(token: &str) -> Vec<u8> {
+    if token.len() == 6 && token.starts_with("<0x") && token.ends_with('>') {
+        if let Ok(b) = u8::from_str_radix(&token[3..5], 16) {
+            return vec![b];
+        }
+    }
+    token.replace('\u{2581}', " ").into_bytes()
+}
+
+fn tok_err(path: &Path, reason: impl Into<String>) -> DensiError {
+    DensiError::Tokenizer { path: path.to_path_buf(), reason: reason.into() }
+}
+
+/// Byte-level BPE pre-tokenizer: the split regexes, then ByteLevel's byte → char mapping.
+fn byte_level_pre_tokenizer(regexes: &[&str]) -> std::result::Result<PreTokenizerWrapper, String> {
+    let mut steps: Vec<PreTokenizerWrapper> = Vec::with_capacity(regexes.len() + 1);
+    for re in regexes {
+        let split = Split::new(SplitPattern::Regex(re.to_string()), SplitDelimiterBehavior::Isolated, false)
+            .map_err(|e| format!("split regex {re:?}: {e}"))?;
+        steps.push(split.into());
+    }
+    steps.push(ByteLevel::new(false, false, false).into());
+    Ok(Sequence::new(steps).into())
+}
+
+impl TextTokenizer {
+    /// Builds the tokenizer that llama.cpp builds from GGUF metadata (`tokenizer.ggml.model` =
+    /// `gpt2`): byte-level BPE with the file's vocabulary and merges, the pre-tokenizer named by
+    /// `tokenizer.ggml.pre`, control / user-defined tokens as added tokens matched in the text.
+    pub fn from_gguf(path: &Path, v: &GgufVocab) -> Result<TextTokenizer> {
+        if v.model != "gpt2" {
+            return Err(tok_err(
+                path,
+                format!("tokenizer.ggml.model `{}` is not supported (supported: gpt2, byte-level BPE)", v.model),
+            ));
+        }
+        let spec = gguf_pre_spec(v.pre.as_deref()).map_err(|r| tok_err(path, r))?;
+
+        let mut vocab: Vocab = Vocab::default();
+        vocab.reserve(v.tokens.len());
+        for (id, tok) in v.tokens.iter().enumerate() {
+            if vocab.insert(tok.clone(), id as u32).is_some() {
+                return Err(tok_err(path, format!("token {tok:?} appears twice in tokenizer.ggml.tokens (again at id {id})")));
+            }
+        }
+        let mut merges: Merges = Vec::with_capacity(v.merges.len());
+        for (i, m) in v.merges.iter().enumerate() {
+            // llama.cpp splits at the first space after position 0.
+            // (A space byte is never inside a multi-byte char, so `p` is a char boundary.)
+            let cut = m.bytes().skip(1).position(|b| b == b' ').map(|p| p + 1);
+            match cut {
+                Some(p) => merges.push((m[..p].to_string(), m[p + 1..].to_string())),
+                None => return Err(tok_err(path, format!("merge #{i} {m:?} is not two tokens separated by a space"))),
+            }
+        }
+        let bpe = BPE::builder()
+            .vocab_and_merges(vocab, merges)
+            .ignore_merges(spec.ignore_merges)
+            .build()
+            .map_err(|e| tok_err(path, format!("building the BPE model: {e}")))?;
+
+        let mut inner = tokenizers::Tokenizer::new(bpe);
+        inner.with_pre_tokenizer(Some(byte_level_pre_tokenizer(spec.regexes).map_err(|r| tok_err(path, r))?));
+        inner.with_decoder(Some(ByteLevel::new(false, false, false)));
+
+        let types = v.token_types.as_deref();
+        let ty = |id: usize| types.and_then(|t| t.get(id).copied()).unwrap_or(1);
+        let mut special = Vec::new();
+        let mut user = Vec::new();
+        for (id, tok) in v.tokens.iter().enumerate() {
+            match ty(id) {
+                TOKEN_TYPE_CONTROL | TOKEN_TYPE_UNKNOWN => special.push(AddedToken::from(tok.clone(), true).normalized(false)),
+                TOKEN_TYPE_USER_DEFINED => user.push(AddedToken::from(tok.clone(), false).normalized(false)),
+                _ => {}
+            }
+        }
+        inner.add_special_tokens(special).map_err(|e| tok_err(path, format!("adding control tokens: {e}")))?;
+        inner.add_tokens(user).map_err(|e| tok_err(path, format!("adding user-defined tokens: {e}")))?;
+        // Control tokens written in the text stay text (llama.cpp's `parse_special = false`);
+        // user-defined tokens are still matched, as llama.cpp always does.
+        inner.set_encode_special_tokens(true);
+
+        let dec = byte_decoder();
+        let token_bytes = v
+            .tokens
+            .iter()
+            .enumerate()
+            .map(|(id, tok)| match ty(id) {
+                TOKEN_TYPE_CONTROL | TOKEN_TYPE_UNKNOWN | TOKEN_TYPE_USER_DEFINED => tok.as_bytes().to_vec(),
+                _ => byte_level_bytes(tok, &dec),
+            })
+            .collect();
+        let doc_separator = inner.token_to_id("<|endoftext|>");
+        Ok(TextTokenizer {
+            inner,
+            token_bytes,
+            bos_id: v.bos_id,
+            eos_id: v.eos_id,
+            add_bos: v.add_bos.unwrap_or(spec.add_bos_default),
+            doc_separator,
+            description: format!(
+                "gguf gpt2 byte-level BPE, pre={}, {} tokens, {} merges",
+                v.pre.as_deref().unwrap_or("default"),
+                v.tokens.len(),
+                v.merges.len()
+            ),
+        })
+    }
+
+    /// Loads a Hugging Face tokenizer from a model directory: `tokenizer.json`, or GPT-2's
+    /// `vocab.json` + `merges.txt`; BOS/EOS and `add_bos_token` from `tokenizer_config.json`,
+    /// `special_tokens_map.json`, `generation_config.json` and `config.json` where present.
+    pub fn from_hf_dir(dir: &Path, config: &serde_json::Value) -> Result<TextTokenizer> {
+        let tokenizer_json = dir.join("tokenizer.json");
+        let tok_config = read_json_opt(&dir.join("tokenizer_config.json"))?;
+        let special_map = read_json_opt(&dir.join("special_tokens_map.json"))?;
+        let gen_config = read_json_opt(&dir.join("generation_config.json"))?;
+
+        let (mut inner, what, tok_path) = if tokenizer_json.is_file() {
+            let t = tokenizers::Tokenizer::from_file(&tokenizer_json).map_err(|e| tok_err(&tokenizer_json, e.to_string()))?;
+            (t, "tokenizer.json", tokenizer_json.clone())
+        } else {
+            let (vocab, merges) = (dir.join("vocab.json"), dir.join("merges.txt"));
+            if !(vocab.is_file() && merges.is_file()) {
+                return Err(tok_err(dir, "no tokenizer.json, and no vocab.json + merges.txt"));
+            }
+            (gpt2_from_vocab_merges(&vocab, &merges, tok_config.as_ref())?, "vocab.json + merges.txt", vocab)
+        };
+
+        // Special tokens named in the configs are matched as a whole in the text (as transformers does).
+        let named = |key: &str| -> Option<String> {
+            [tok_config.as_ref(), special_map.as_ref()].into_iter().flatten().find_map(|j| token_content(j.get(key)?))
+        };
+        if what != "tokenizer.json" {
+            let names: Vec<AddedToken> = ["bos_token", "eos_token", "unk_token", "pad_token"]
+                .iter()
+                .filter_map(|k| named(k))
+                .filter(|t| inner.token_to_id(t).is_some())
+                .map(|t| AddedToken::from(t, true).normalized(false))
+                .collect();
+            inner.add_special_tokens(names).map_err(|e| tok_err(&tok_path, e.to_string()))?;
+        }
+        let id_from_configs = |key: &str| -> Option<u32> {
+            [gen_config.as_ref(), Some(config)].into_iter().flatten().find_map(|j| {
+                let v = j.get(key)?;
+                v.as_u64().or_else(|| v.as_array()?.first()?.as_u64()).map(|x| x as u32)
+            })
+        };
+        let bos_id = named("bos_token").and_then(|t| inner.token_to_id(&t)).or_else(|| id_from_configs("bos_token_id"));
+        let eos_id = named("eos_token").and_then(|t| inner.token_to_id(&t)).or_else(|| id_from_configs("eos_token_id"));
+        let add_bos = match tok_config.as_ref().and_then(|j| j.get("add_bos_token")).and_then(|v| v.as_bool()) {
+            Some(b) => b,
+            // No explicit setting: ask the tokenizer's own post-processor.
+            None => probe_adds_bos(&inner, bos_id),
+        };
+
+        let n = inner.get_vocab(true).values().map(|&id| id as usize + 1).max().unwrap_or(0);
+        let added = inner.get_added_tokens_decoder();
+        let byte_level = is_byte_level(&inner);
+        let dec = byte_decoder();
+        let token_bytes = (0..n as u32)
+            .map(|id| {
+                if let Some(t) = added.get(&id) {
+                    return t.content.as_bytes().to_vec();
+                }
+                match inner.id_to_token(id) {
+                    Some(tok) if byte_level => byte_level_bytes(&tok, &dec),
+                    Some(tok) => metaspace_bytes(&tok),
+                    None => Vec::new(),
+                }
+            })
+            .collect();
+        // As for GGUF: special tokens written in the text are text, not control tokens.
+        inner.set_encode_special_tokens(true);
+        inner.with_truncation(None).map_err(|e| tok_err(&tok_path, e.to_string()))?;
+        inner.with_padding(None);
+        let doc_separator = inner.token_to_id("<|endoftext|>");
+        Ok(TextTokenizer {
+            inner,
+            token_bytes,
+            bos_id,
+            eos_id,
+            add_bos,
+            doc_separator,
+            description: format!("{what} ({n} tokens{})", if byte_level { ", byte-level" } else { "" }),
+        })
+    }
+}
+
+/// GPT-2's slow-tokenizer files: BPE from vocab.json + merges.txt, byte-level with GPT-2's regex,
+/// plus `added_tokens_decoder` entries from tokenizer_config.json.
+fn gpt2_from_vocab_merges(vocab: &Path, merges: &Path, tok_config: Option<&serde_json::Value>) -> Result<tokenizers::Tokenizer> {
+    let as_str = |p: &Path| p.to_str().map(str::to_string).ok_or_else(|| tok_err(p, "path is not UTF-8"));
+    let bpe = BPE::from_file(&as_str(vocab)?, &as_str(merges)?)
+        .build()
+        .map_err(|e| tok_err(vocab, format!("vocab.json + merges.txt: {e}")))?;
+    let mut t = tokenizers::Tokenizer::new(bpe);
+    t.with_pre_tokenizer(Some(byte_level_pre_tokenizer(&[RE_GPT2]).map_err(|r| tok_err(vocab, r))?));
+    t.with_decoder(Some(ByteLevel::new(false, false, false)));
+    if let Some(added) = tok_config.and_then(|j| j.get("added_tokens_decoder")).and_then(|a| a.as_object()) {
+        let mut entries: Vec<(u64, &serde_json::Value)> =
+            added.iter().filter_map(|(id, v)| Some((id.parse().ok()?, v))).collect();
+        entries.sort_by_key(|e| e.0);
+        for (id, v) in entries {
+            let Some(content) = v.get("content").and_then(|c| c.as_str()) else { continue };
+            let special = v.get("special").and_then(|s| s.as_bool()).unwrap_or(false);
+            let tok = AddedToken::from(content.to_string(), special).normalized(false);
+            if special {
+                t.add_special_tokens([tok])
+            } else {
+                t.add_tokens([tok])
+            }
+            .map_err(|e| tok_err(vocab, e.to_string()))?;
+            if t.token_to_id(content) != Some(id as u32) {
+                return Err(tok_err(vocab, format!("added token {content:?} should have id {id}")));
+            }
+        }
+    }
+    Ok(t)
+}
+
+fn read_json_opt(path: &Path) -> Result<Option<serde_json::Value>> {
+    if !path.is_file() {
+        return Ok(None);
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| DensiError::io(path, e))?;
+    serde_json::from_str(&text)
+        .map(Some)
+        .map_err(|e| DensiError::Config { path: path.to_path_buf(), reason: format!("not valid JSON: {e}") })
+}
+
+/// `"<s>"` or `{"content": "<s>", ...}`.
+fn token_content(v: &serde_json::Value) -> Option<String> {
+    v.as_str().or_else(|| v.get("content")?.as_str()).map(str::to_string)
+}
+
+fn probe_adds_bos(t: &tokenizers::Tokenizer, bos_id: Option<u32>) -> bool {
+    let (Some(bos), Ok(with), Ok(without)) = (bos_id, t.encode("a", true), t.encode("a", false)) else { return false };
+    with.get_ids().len() == without.get_ids().len() + 1 && with.get_ids().first() == Some(&bos)
+}
+
+/// Whether tokens are byte-level (GPT-2 char table) rather than SentencePiece-style.
+fn is_byte_level(t: &tokenizers::Tokenizer) -> bool {
+    let has = |v: serde_json::Result<String>| v.map(|s| s.contains("\"ByteLevel\"")).unwrap_or(false);
+    has(serde_json::to_string(&t.get_decoder())) || has(serde_json::to_string(&t.get_pre_tokenizer()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn byte_decoder_is_gpt2s_table() {
+        let d = byte_decoder();
+        assert_eq!(d.len(), 256);
+        // From GPT-2's encoder.py: space is 'Ġ' (U+0120), newline 'Ċ' (U+010A), 'a' is itself.
+        assert_eq!(d[&'\u{120}'], b' ');
+        assert_eq!(d[&'\u{10A}'], b'\n');
+        assert_eq!(d[&'a'], b'a');
+    }
+
+    #[test]
+    fn unknown_pre_is_named() {
+        let e = gguf_pre_spec(Some("tekken")).err().unwrap();
+        assert!(e.contains("tekken") && e.contains("smollm"), "{e}");
     }
 }

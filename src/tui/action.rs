@@ -184,13 +184,15 @@ pub fn apply(app: &mut App, action: Action) -> Vec<Effect> {
         Action::End => move_to(app, |p, _| p.units.len().checked_sub(1)),
         Action::Up => move_lines(app, -1),
         Action::Down => move_lines(app, 1),
-        Action::PageUp => {
+        Action::PageUp | Action::PageDown => {
+            // The view moves a page and the cursor with it (to the same screen row).
             let h = app.pane().text_area.height.max(2) as isize - 1;
-            move_lines(app, -h)
-        }
-        Action::PageDown => {
-            let h = app.pane().text_area.height.max(2) as isize - 1;
-            move_lines(app, h)
+            let d = if action == Action::PageUp { -h } else { h };
+            let p = app.pane_mut();
+            let lines = p.wrapped.as_ref().map_or(0, |l| l.lines.len()) as isize;
+            let max_top = (lines - p.text_area.height as isize).max(0);
+            p.scroll = (p.scroll as isize + d).clamp(0, max_top) as usize;
+            move_lines(app, d)
         }
         Action::NextDense | Action::PrevDense => {
             let fwd = action == Action::NextDense;
@@ -358,7 +360,7 @@ pub fn apply(app: &mut App, action: Action) -> Vec<Effect> {
         Action::Open => app.mode = Mode::Prompt(Prompt { kind: PromptKind::Open, input: String::new() }),
         Action::Export { all } => {
             let name = if all { "all".to_string() } else { slug(&app.pane().name) };
-            let input = format!("densi-{name}.json");
+            let input = crate::tui::unused_name(&format!("densi-{name}"), "csv");
             app.mode = Mode::Prompt(Prompt { kind: PromptKind::Export { all }, input });
         }
         Action::PromptInsert(c) => {

@@ -578,7 +578,7 @@ impl App {
     pub fn handle_worker(&mut self, msg: crate::tui::event::WorkerMsg) {
         use crate::tui::event::WorkerMsg;
         match msg {
-            WorkerMsg::Ready { device } => self.model = ModelState::Ready(device),
+            WorkerMsg::Ready { device, .. } => self.model = ModelState::Ready(device),
             WorkerMsg::LoadFailed(e) => {
                 self.model = ModelState::Failed(e.clone());
                 self.status = Some((e, true));

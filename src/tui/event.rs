@@ -9,10 +9,9 @@ use ratatui::crossterm::event::{self as ct, Event as CtEvent};
 use crate::metrics::TextScore;
 
 /// What the worker reports.
-#[derive(Debug)]
 pub enum WorkerMsg {
-    /// The model is ready; the backend's device description.
-    Ready { device: String },
+    /// The model is loaded (kept by the event loop for exports' provenance); the backend's device.
+    Ready { device: String, model: std::sync::Arc<crate::model::Model> },
     LoadFailed(String),
     /// `done` of `total` tokens of a pane's text scored.
     Progress { pane_id: u64, generation: u64, done: usize, total: usize },
@@ -21,7 +20,6 @@ pub enum WorkerMsg {
     Warning(String),
 }
 
-#[derive(Debug)]
 pub enum Event {
     Terminal(CtEvent),
     Worker(WorkerMsg),

@@ -150,13 +150,26 @@ pub fn wrap(text: &str, units: &[Unit], width: u16) -> TextLayout {
         pieces.push((None, at..text.len()));
     }
 
+    // Word wrap: a run is a piece that starts with whitespace (or follows a line break) and the
+    // pieces up to the next such piece, so `((8-2)*3` moves to the next line as one. run_w[i] is
+    // the width of the run starting at piece i, up to its first newline.
+    let starts_run = |i: usize| {
+        i == 0 || text[pieces[i].1.clone()].starts_with(char::is_whitespace) || text[pieces[i - 1].1.clone()].ends_with(char::is_whitespace)
+    };
+    let mut run_w = vec![0u16; pieces.len()];
+    for i in (0..pieces.len()).rev() {
+        let s = &text[pieces[i].1.clone()];
+        let head: u32 = s.chars().take_while(|&c| c != '\n').map(|c| visible(c).2 as u32).sum();
+        let rest = if !s.contains('\n') && i + 1 < pieces.len() && !starts_run(i + 1) { run_w[i + 1] as u32 } else { 0 };
+        run_w[i] = (head + rest).min(u16::MAX as u32) as u16;
+    }
+
     let mut lay = TextLayout { width, lines: vec![Vec::new()], unit_pos: vec![(0, 0); units.len()] };
     let mut x: u16 = 0;
-    for (unit, range) in pieces {
+    for (k, (unit, range)) in pieces.iter().cloned().enumerate() {
         let s = &text[range];
-        // Word wrap: the piece's width up to its first newline.
-        let first_w: u16 = s.chars().take_while(|&c| c != '\n').map(|c| visible(c).2).sum();
-        if x > 0 && x + first_w > width && first_w <= width {
+        let first_w = if starts_run(k) { run_w[k] } else { 0 };
+        if x > 0 && first_w > 0 && x + first_w > width && first_w <= width {
             lay.lines.push(Vec::new());
             x = 0;
         }
@@ -246,6 +259,15 @@ mod tests {
         let words = word_units(text, &toks);
         assert_eq!(words.len(), 1);
         assert_eq!((words[0].first, words[0].last), (0, 2));
+    }
+
+    #[test]
+    fn wrap_keeps_runs_of_tokens_without_spaces_together() {
+        let text = "ab ((8-2)*3 cd";
+        let toks = [tok(text, 0, 2), tok(text, 2, 5), tok(text, 5, 6), tok(text, 6, 8), tok(text, 8, 10), tok(text, 10, 11), tok(text, 11, 14)];
+        let lay = wrap(text, &token_units(text, &toks), 9);
+        let lines: Vec<String> = lay.lines.iter().map(|l| l.iter().map(|s| s.text.as_str()).collect()).collect();
+        assert_eq!(lines, vec!["ab", " ((8-2)*3", " cd"]);
     }
 
     #[test]

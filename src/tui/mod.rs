@@ -15,6 +15,7 @@ pub mod widgets;
 pub mod worker;
 
 use std::io::{Stdout, Write};
+use std::sync::Arc;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -29,7 +30,9 @@ use ratatui::Terminal;
 
 use crate::backend::BackendOptions;
 use crate::error::{DensiError, Result};
+use crate::export::{AtomicFile, ExportOptions, Exporter, Format, Level, OutputMode, Provenance, Units};
 use crate::metrics::TextScore;
+use crate::model::Model;
 use crate::score::ScoreOptions;
 use action::{Action, Effect};
 use app::{App, ModelState};
@@ -76,25 +79,37 @@ pub fn example_inputs() -> Result<Vec<(String, String)>> {
     Ok(out)
 }
 
-/// Writes the scores as JSON (one object, or an array for several texts) atomically: a temporary
-/// file next to the target, renamed into place, so a failure never leaves a half-written file.
-/// (Stands in for `densi::export` until the CLI's exporters are merged.)
-pub fn export_json(path: &Path, scores: &[&TextScore]) -> Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| DensiError::io(path, e))?;
-    let res = if scores.len() == 1 {
-        serde_json::to_writer_pretty(&mut tmp, scores[0])
-    } else {
-        serde_json::to_writer_pretty(&mut tmp, scores)
-    };
-    res.map_err(|e| DensiError::io(path, std::io::Error::other(e)))?;
-    tmp.write_all(b"\n").map_err(|e| DensiError::io(path, e))?;
-    tmp.as_file().sync_all().map_err(|e| DensiError::io(path, e))?;
-    tmp.persist(path).map_err(|e| DensiError::io(path, e.error))?;
-    Ok(())
+/// The export format a file name asks for, by its extension.
+pub fn format_for(path: &Path) -> Result<Format> {
+    let ext = path.extension().map(|e| e.to_string_lossy().to_ascii_lowercase()).unwrap_or_default();
+    ext.parse::<Format>().map_err(|_| DensiError::Input {
+        what: path.display().to_string(),
+        reason: "name the file .csv, .tsv, .json or .jsonl to choose the export format".into(),
+    })
+}
+
+/// Writes scored texts to `path` with the CLI's exporters (same bytes as `densi export`), in the
+/// format its extension names, atomically: a complete file or none. Refuses to overwrite a file.
+pub fn export_file(path: &Path, texts: &[&TextScore], level: Level, provenance: Provenance) -> Result<Format> {
+    let format = format_for(path)?;
+    let options = ExportOptions { format, units: Units::Bits, level };
+    let file = AtomicFile::create(path, OutputMode::Atomic, false)?;
+    let write_err = |e: std::io::Error| DensiError::io(path, e);
+    let mut e = Exporter::begin(file, options, provenance)?;
+    for t in texts {
+        e.write_text(t).map_err(write_err)?;
+    }
+    e.finish().map_err(write_err)?.commit()?;
+    Ok(format)
+}
+
+/// A file name that does not exist yet: `stem.ext`, else `stem-2.ext`, `stem-3.ext`, ...
+pub fn unused_name(stem: &str, ext: &str) -> String {
+    let first = format!("{stem}.{ext}");
+    if !Path::new(&first).exists() {
+        return first;
+    }
+    (2..).map(|i| format!("{stem}-{i}.{ext}")).find(|n| !Path::new(n).exists()).unwrap()
 }
 
 fn term_err(e: std::io::Error) -> DensiError {
@@ -147,8 +162,9 @@ pub fn run(options: TuiOptions) -> Result<()> {
 
     let (_guard, mut terminal) = setup_terminal()?;
     let mut events = EventSource::new(rx);
+    let mut session = Session { worker, model: None, sha256: None };
     let first = app.initial_jobs();
-    execute_effects(&mut app, &worker, first);
+    execute_effects(&mut app, &mut session, first);
     while !app.quit {
         let size = terminal.size().map_err(term_err)?;
         app.relayout(Rect::new(0, 0, size.width, size.height));
@@ -159,6 +175,9 @@ pub fn run(options: TuiOptions) -> Result<()> {
             Event::Terminal(CtEvent::Paste(s)) if app.mode == app::Mode::Edit => vec![Action::EditPaste(s)],
             Event::Terminal(_) => vec![],
             Event::Worker(m) => {
+                if let event::WorkerMsg::Ready { model, .. } = &m {
+                    session.model = Some(model.clone());
+                }
                 app.handle_worker(m);
                 vec![]
             }
@@ -170,22 +189,30 @@ pub fn run(options: TuiOptions) -> Result<()> {
                 app.status = None;
             }
             let fx = action::apply(&mut app, a);
-            execute_effects(&mut app, &worker, fx);
+            execute_effects(&mut app, &mut session, fx);
         }
     }
     drop(terminal);
     drop(_guard);
-    drop(worker.jobs);
+    drop(session);
     Ok(())
 }
 
+/// What the event loop holds besides the app state: the worker, and the loaded model (for exports' provenance).
+struct Session {
+    worker: worker::Worker,
+    model: Option<Arc<Model>>,
+    /// The model file's sha256, computed at the first export.
+    sha256: Option<String>,
+}
+
 /// Carries out what the actions asked for: jobs to the worker, file reads and exports.
-fn execute_effects(app: &mut App, worker: &worker::Worker, effects: Vec<Effect>) {
+fn execute_effects(app: &mut App, session: &mut Session, effects: Vec<Effect>) {
     let mut queue = std::collections::VecDeque::from(effects);
     while let Some(fx) = queue.pop_front() {
         match fx {
             Effect::Score { pane_id, generation, name, text } => {
-                let _ = worker.jobs.send(worker::Job { pane_id, generation, name, text });
+                let _ = session.worker.jobs.send(worker::Job { pane_id, generation, name, text });
             }
             Effect::Open { path } => {
                 let read = std::fs::read(&path)
@@ -194,12 +221,25 @@ fn execute_effects(app: &mut App, worker: &worker::Worker, effects: Vec<Effect>)
                 queue.extend(app.open_loaded(&path, read));
             }
             Effect::Export { path, panes } => {
-                let scores: Vec<&TextScore> = panes.iter().filter_map(|&i| app.panes.get(i)?.score.as_ref()).collect();
-                app.status = Some(match export_json(&path, &scores) {
-                    Ok(()) => (format!("wrote {} ({} text{})", path.display(), scores.len(), if scores.len() == 1 { "" } else { "s" }), false),
+                app.status = Some(match export_panes(app, session, &path, &panes) {
+                    Ok(msg) => (msg, false),
                     Err(e) => (e.to_string(), true),
                 });
             }
         }
     }
+}
+
+fn export_panes(app: &App, session: &mut Session, path: &Path, panes: &[usize]) -> Result<String> {
+    let scores: Vec<&TextScore> = panes.iter().filter_map(|&i| app.panes.get(i)?.score.as_ref()).collect();
+    let model = session.model.clone().ok_or_else(|| DensiError::Other("no model loaded: nothing to export".into()))?;
+    format_for(path)?;
+    if session.sha256.is_none() {
+        session.sha256 = Some(model.sha256()?);
+    }
+    let level = if app.view == layout::View::Words { Level::Word } else { Level::Token };
+    let prov = Provenance::new(&model, session.sha256.clone().unwrap_or_default(), &scores[0].settings, Units::Bits, level);
+    let format = export_file(path, &scores, level, prov)?;
+    let n = scores.len();
+    Ok(format!("wrote {} ({n} text{}, {}, one row per {})", path.display(), if n == 1 { "" } else { "s" }, format.name(), level.name()))
 }

@@ -41,7 +41,8 @@ fn run(model: Option<PathBuf>, backend: BackendOptions, score: ScoreOptions, rx:
         .and_then(|m| crate::backend::scorer(&Arc::new(m), &backend, score));
     let mut scorer = match scorer {
         Ok(s) => {
-            let _ = out.send(WorkerMsg::Ready { device: format!("{} · {}", s.backend_name(), s.device()) });
+            let device = format!("{} · {}", s.backend_name(), s.device());
+            let _ = out.send(WorkerMsg::Ready { device, model: s.model().clone() });
             s
         }
         Err(e) => {

@@ -25,11 +25,10 @@ fn settings() -> ScoreSettings {
     }
 }
 
+/// A token at bytes a..b; char offsets are filled in by [`with_char_offsets`].
 fn token(text: &str, index: usize, a: usize, b: usize, id: u32, s: f64, h: f64, v: f64, rank: u32, top: Vec<Alternative>) -> TokenScore {
     let bytes = text.as_bytes()[a..b].to_vec();
-    let cs = text.char_indices().filter(|&(i, c)| i + c.len_utf8() <= a).count();
-    // A token ending inside a character covers that character (the offset-mapping convention).
-    let ce = text.char_indices().take_while(|&(i, _)| i < b).count();
+    let (cs, ce) = (0, 0);
     TokenScore {
         index,
         id,
@@ -51,6 +50,16 @@ fn token(text: &str, index: usize, a: usize, b: usize, id: u32, s: f64, h: f64, 
     }
 }
 
+/// Code point offsets by the library's own rule (a token inside a character covers it).
+fn with_char_offsets(text: &str, mut tokens: Vec<TokenScore>) -> Vec<TokenScore> {
+    let bytes: Vec<(usize, usize)> = tokens.iter().map(|t| (t.byte_start, t.byte_end)).collect();
+    for (t, (cs, ce)) in tokens.iter_mut().zip(densi::metrics::char_offsets(text, &bytes)) {
+        t.char_start = cs;
+        t.char_end = ce;
+    }
+    tokens
+}
+
 /// A scored text from reference rows (see reference.rs for where the numbers come from).
 pub fn from_reference(id: &str, rows: &[reference::Ref]) -> TextScore {
     let text: String = rows.iter().map(|r| r.1).collect();
@@ -65,6 +74,7 @@ pub fn from_reference(id: &str, rows: &[reference::Ref]) -> TextScore {
             t
         })
         .collect::<Vec<_>>();
+    let tokens = with_char_offsets(&text, tokens);
     let summary = Summary::of(&tokens, &text);
     TextScore { id: id.into(), text, tokens, summary, settings: settings() }
 }
@@ -90,6 +100,7 @@ pub fn cut(id: &str, text: &str, bounds: &[usize]) -> TextScore {
         .enumerate()
         .map(|(i, w)| token(text, i, w[0], w[1], 1000 + i as u32, i as f64 + 1.0, i as f64 + 1.0, 1.0, 1 + i as u32, vec![]))
         .collect();
+    let tokens = with_char_offsets(text, tokens);
     let summary = Summary::of(&tokens, text);
     TextScore { id: id.into(), text: text.into(), tokens, summary, settings: settings() }
 }

@@ -23,7 +23,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     };
     let block = Block::bordered()
         .title_top(Line::styled(title, accent(app)))
-        .title_top(Line::styled(" t: switch · [ ]: jump ", faint(app)).right_aligned())
+        .title_top(Line::styled(" t · [ ] ", faint(app)).right_aligned())
         .border_style(faint(app));
     let inner = block.inner(area);
     block.render(area, buf);
@@ -37,32 +37,15 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     };
     let header = match app.list {
         ListKind::Sentences => "  bits  b/tok  sentence",
-        ListKind::ThinkPoints => "   #  token          H     V   S−H",
+        ListKind::ThinkPoints => "   # token           H     V   S−H",
     };
     buf.set_stringn(inner.x, inner.y, header, w, faint(app));
-    let rows: Vec<String> = match app.list {
-        ListKind::Sentences => p
-            .sentences
-            .iter()
-            .map(|s| {
-                let a = score.tokens[s.first].byte_start;
-                let b = score.tokens[s.last].byte_end;
-                let text = visible_breaks(score.text[a..b].trim());
-                format!("{:6.1} {:6.2}  {}", s.bits, s.bits / s.scored.max(1) as f64, text)
-            })
-            .collect(),
-        ListKind::ThinkPoints => p
-            .think
-            .iter()
-            .map(|&i| {
-                let t = &score.tokens[i];
-                let tok = fit(&format!("'{}'", visible(&t.token)), 12);
-                format!("{i:4}  {tok:<12} {:5.2} {:5.1} {:+5.1}", t.entropy_bits, t.varentropy_bits2, t.surprisal_bits - t.entropy_bits)
-            })
-            .collect(),
-    };
     let list_h = (inner.height - 1) as usize;
-    if rows.is_empty() {
+    let n = match app.list {
+        ListKind::Sentences => p.sentences.len(),
+        ListKind::ThinkPoints => p.think.len(),
+    };
+    if n == 0 {
         let msg = match app.list {
             ListKind::Sentences => "no sentences",
             ListKind::ThinkPoints => "no think points (see ? for the rule)",
@@ -70,10 +53,27 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         buf.set_stringn(inner.x, inner.y + 1, msg, w, faint(app));
         return;
     }
+    // Only the visible rows are formatted (a long text has thousands of sentences).
+    let row_text = |k: usize| match app.list {
+        ListKind::Sentences => {
+            let s = &p.sentences[k];
+            let a = score.tokens[s.first].byte_start;
+            let b = score.tokens[s.last].byte_end;
+            let text = visible_breaks(score.text[a..b].trim());
+            format!("{:6.1} {:6.2}  {}", s.bits, s.bits / s.scored.max(1) as f64, fit(&text, w))
+        }
+        ListKind::ThinkPoints => {
+            let i = p.think[k];
+            let t = &score.tokens[i];
+            let tok = fit(&format!("'{}'", visible(&t.token)), 12);
+            format!("{i:4} {tok:<12}{:5.1} {:5.1} {:+5.1}", t.entropy_bits, t.varentropy_bits2, t.surprisal_bits - t.entropy_bits)
+        }
+    };
     let first = first_visible(app.list_sel, list_h);
-    for (k, row) in rows.iter().enumerate().skip(first).take(list_h) {
+    for k in (first..n).take(list_h) {
+        let row = row_text(k);
         let y = inner.y + 1 + (k - first) as u16;
         let st = if k == app.list_sel { Style::default().add_modifier(Modifier::REVERSED) } else { Style::default() };
-        buf.set_stringn(inner.x, y, fit(row, w), w, st);
+        buf.set_stringn(inner.x, y, fit(&row, w), w, st);
     }
 }

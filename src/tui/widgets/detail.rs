@@ -36,16 +36,25 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     }
     lines.push(vec![
         (format!("'{}'", visible(&t.token)), bold),
-        (format!("  id {}  #{}  bytes {}..{}  chars {}..{}", t.id, t.index, t.byte_start, t.byte_end, t.char_start, t.char_end), faint(app)),
+        (
+            {
+                let mut s = format!("  id {} · #{} · bytes {}..{}", t.id, t.index, t.byte_start, t.byte_end);
+                if (t.char_start, t.char_end) != (t.byte_start, t.byte_end) {
+                    s.push_str(&format!(" · chars {}..{}", t.char_start, t.char_end));
+                }
+                s
+            },
+            faint(app),
+        ),
     ]);
     if !t.scored {
         lines.push(vec![("not scored: no context before the first token (--bos none)".into(), faint(app))]);
     } else {
         lines.push(vec![(
-            format!("surprisal {:6.2} bits   p {:.3}%   rank {}", t.surprisal_bits, t.probability * 100.0, t.rank),
+            format!("surprisal {:6.2} bits · p {:.3}% · rank {}", t.surprisal_bits, t.probability * 100.0, t.rank),
             Style::default(),
         )]);
-        lines.push(vec![(format!("entropy   {:6.2} bits   varentropy {:.2} bits²", t.entropy_bits, t.varentropy_bits2), Style::default())]);
+        lines.push(vec![(format!("entropy   {:6.2} bits · varentropy {:.2} bits²", t.entropy_bits, t.varentropy_bits2), Style::default())]);
         lines.push(vec![(format!("surprisal − entropy {:+.2} bits", t.surprisal_bits - t.entropy_bits), Style::default())]);
         if is_think_point(t) {
             let why = if t.entropy_bits >= THINK_ENTROPY_BITS && t.varentropy_bits2 >= THINK_VARENTROPY_BITS2 {

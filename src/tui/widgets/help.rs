@@ -14,10 +14,10 @@ pub const KEYS: &[(&str, &str)] = &[
     ("↑ ↓ / k j", "line up / down"),
     ("Home End / g G", "first / last token"),
     ("PgUp PgDn / Space", "page up / down"),
-    ("mouse", "click: move the cursor (and focus the pane); hover: move it in the focused pane; wheel: scroll"),
+    ("mouse", "click: cursor (and focus); hover: cursor in the focused pane; wheel: scroll"),
     ("n / N", "next / previous token at or above the threshold of the current metric"),
     ("+ / -", "raise / lower that threshold"),
-    ("m / M", "next / previous metric: surprisal, entropy, varentropy, surprisal − entropy, rank bucket"),
+    ("m / M", "next / previous metric: surprisal, entropy, varentropy, surprisal − entropy, rank"),
     ("s", "scale: fitted to all panes (one shared scale) / fixed (0–20 bits)"),
     ("c", "colour the background / the text"),
     ("w", "word view / token view"),
@@ -51,7 +51,7 @@ pub fn render(app: &App, size: Rect, buf: &mut Buffer) {
     Clear.render(area, buf);
     let mut lines: Vec<Line> = Vec::new();
     for (k, v) in KEYS {
-        lines.push(Line::from(vec![ratatui::text::Span::styled(format!("{k:>26}  "), accent(app)), ratatui::text::Span::raw(*v)]));
+        lines.push(Line::from(vec![ratatui::text::Span::styled(format!("{k:>25}  "), accent(app)), ratatui::text::Span::raw(*v)]));
     }
     lines.push(Line::raw(""));
     for r in rules() {

@@ -25,8 +25,8 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) -> Option<Position> {
         Mode::Prompt(p) => {
             let label = match p.kind {
                 PromptKind::Open => "open file: ".to_string(),
-                PromptKind::Export { all: false } => "export this pane to (.json; Enter writes, Esc cancels): ".to_string(),
-                PromptKind::Export { all: true } => "export all panes to (.json; Enter writes, Esc cancels): ".to_string(),
+                PromptKind::Export { all: false } => "export this pane (.csv .tsv .json .jsonl; Enter writes, Esc cancels): ".to_string(),
+                PromptKind::Export { all: true } => "export all panes (.csv .tsv .json .jsonl; Enter writes, Esc cancels): ".to_string(),
             };
             let x = buf.set_stringn(area.x, area.y, &label, left_w, accent(app)).0;
             let x = buf.set_stringn(x, area.y, &p.input, left_w.saturating_sub(label.chars().count()), Style::default()).0;

@@ -1,0 +1,24 @@
+//! densi's GGML dequantizers against gguf-py's reference (`gguf.quants.dequantize`, a port of
+//! ggml's `dequantize_row_*`) on random blocks: tests/formats_data/dequant_vectors.gguf, made by
+//! tests/formats_data/make_dequant_vectors.py (gguf 0.19.0, numpy 2.4.6). Both sides do the same
+//! f32 operations in the same order, so the results must be bit-identical.
+
+use std::path::Path;
+
+use densi::model::gguf::GgufFile;
+
+#[test]
+fn dequantizers_match_ggml_reference() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/formats_data/dequant_vectors.gguf");
+    let f = GgufFile::open(&path).unwrap();
+    let types = ["Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "Q4_K", "Q5_K", "Q6_K"];
+    for ty in types {
+        let t = f.header.tensor(ty).unwrap_or_else(|| panic!("no tensor {ty}"));
+        assert_eq!(t.ggml_type.name(), ty);
+        let got = f.tensor_f32(ty, &[2, 512]).unwrap();
+        let want = f.tensor_f32(&format!("{ty}.expected"), &[2, 512]).unwrap();
+        let bad: Vec<usize> = (0..got.len()).filter(|&i| got[i].to_bits() != want[i].to_bits()).collect();
+        assert!(bad.is_empty(), "{ty}: {} of 1024 differ, first at {}: {} vs {}", bad.len(), bad[0], got[bad[0]], want[bad[0]]);
+        assert!(want.iter().any(|&x| x != 0.0), "{ty}: degenerate vector");
+    }
+}
