@@ -150,6 +150,8 @@ fn existing_output_needs_force_and_stays_untouched() {
 fn bad_option_values_name_the_option() {
     let Some(model) = fixture("llama") else { return };
     let m = s(&model);
+    // `--backend cpu`: these are about option checks, not about adapter discovery.
+    let run = |args: &[&str]| run(&[args, &["--backend", "cpu"]].concat());
     assert_error(&run(&["score", "--text", "abc", "--model", m, "--window", "1"]), 1, &["--window", "too small"]);
     assert_error(&run(&["score", "--text", "abc", "--model", m, "--window", "100000"]), 1, &["--window", "context"]);
     assert_error(&run(&["score", "--text", "abc", "--model", m, "--window", "8", "--stride", "8"]), 1, &["--stride"]);

@@ -278,7 +278,7 @@ pub struct BenchArgs {
     #[arg(long, value_name = "N,N,...", value_delimiter = ',', default_values_t = [128usize, 512, 1024])]
     pub tokens: Vec<usize>,
 
-    /// Timed runs per length (after one warm-up run); the fastest is reported
+    /// Timed runs per length (after one warm-up run); the median is reported, and the fastest
     #[arg(long, value_name = "N", default_value_t = 3)]
     pub repeats: usize,
 
@@ -289,7 +289,7 @@ pub struct BenchArgs {
     #[command(flatten)]
     pub model: ModelArgs,
     #[command(flatten)]
-    pub scoring: ScoringArgs,
+    pub backend: BackendArgs,
 }
 
 #[derive(Args, Debug)]

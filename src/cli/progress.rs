@@ -41,7 +41,7 @@ impl Progress {
         }
         let pb = ProgressBar::new(total);
         pb.set_style(
-            ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} tokens, {msg} ({eta} left)")
+            ProgressStyle::with_template("{spinner} {prefix} [{bar:30}] {pos}/{len} tokens {msg} ({elapsed})")
                 .unwrap_or_else(|_| ProgressStyle::default_bar())
                 .progress_chars("=> "),
         );

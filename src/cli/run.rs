@@ -79,7 +79,7 @@ pub fn score_inputs(
             b.set_position(pos);
             let secs = start.elapsed().as_secs_f64();
             if secs > 0.0 {
-                b.set_message(format!("{:.0} tokens/s", pos as f64 / secs));
+                b.set_message(format!("· {:.0} tokens/s", pos as f64 / secs));
             }
         };
         let result = session.scorer.score_with_progress(&input.id, &input.text, &mut on_progress);
