@@ -17,6 +17,7 @@
 //! ```
 
 pub mod backend;
+pub mod bench;
 pub mod cpu;
 pub mod error;
 pub mod export;

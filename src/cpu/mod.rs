@@ -1,29 +1,54 @@
-//! The native CPU forward pass: one plain function per layer (in [`ops`]), multi-threaded with
-//! rayon, f32 throughout. It is the fallback backend and the oracle every GPU kernel is tested against.
+//! The native CPU forward pass, f32 throughout, multi-threaded with rayon. It is the fallback backend
+//! and the oracle every GPU kernel is tested against.
+//!
+//! Two forwards live here:
+//! - [`hidden_states`] / [`forward_stats`] (and `*_of` on bare weights): the plain one, one [`ops`]
+//!   call per layer step; the reference.
+//! - [`CpuForward`]: the fast one the backend runs ([`fast`]). Same math, with q/k/v (and gate/up)
+//!   written into one buffer, residual adds fused into the GEMMs, SIMD attention over blocks of query
+//!   rows, vectorised exp, and a vectorised lm-head reduction. Tests keep it equal to the plain forward.
 
+pub mod fast;
 pub mod ops;
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use rayon::prelude::*;
 
 use crate::error::Result;
 use crate::metrics::{reduce_logits_row, RowStats};
-use crate::model::{Architecture, Mlp, Model};
+use crate::model::{Architecture, Mlp, Model, ModelConfig, Weights};
 use crate::score::Forward;
 
 /// Rows of logits materialised at once by the lm-head: bounds memory at LM_HEAD_ROWS × vocab floats.
 pub const LM_HEAD_ROWS: usize = 64;
 
+/// Where the weights come from: a loaded model (shared with the scorer), or bare weights (benchmarks, tests).
+enum Source {
+    Model(Arc<Model>),
+    Bare(Box<(ModelConfig, Weights)>),
+}
+
 pub struct CpuForward {
-    model: Arc<Model>,
+    source: Source,
     pool: Option<rayon::ThreadPool>,
     threads: usize,
+    profile: Option<Profile>,
 }
 
 impl CpuForward {
     /// `threads`: None = rayon's global pool (all cores, or RAYON_NUM_THREADS).
     pub fn new(model: Arc<Model>, threads: Option<usize>) -> Result<CpuForward> {
+        Self::build(Source::Model(model), threads)
+    }
+
+    /// A forward over bare weights (no tokenizer): for benchmarks and tests with random weights.
+    pub fn from_weights(config: ModelConfig, weights: Weights, threads: Option<usize>) -> Result<CpuForward> {
+        Self::build(Source::Bare(Box::new((config, weights))), threads)
+    }
+
+    fn build(source: Source, threads: Option<usize>) -> Result<CpuForward> {
         let pool = match threads {
             Some(n) => Some(
                 rayon::ThreadPoolBuilder::new()
@@ -34,7 +59,31 @@ impl CpuForward {
             None => None,
         };
         let threads = pool.as_ref().map_or_else(rayon::current_num_threads, |p| p.current_num_threads());
-        Ok(CpuForward { model, pool, threads })
+        Ok(CpuForward { source, pool, threads, profile: None })
+    }
+
+    pub fn config(&self) -> &ModelConfig {
+        match &self.source {
+            Source::Model(m) => &m.config,
+            Source::Bare(b) => &b.0,
+        }
+    }
+
+    pub fn threads(&self) -> usize {
+        self.threads
+    }
+
+    /// Starts (or with `false` stops) timing every step of the forward; see [`CpuForward::take_profile`].
+    pub fn set_profiling(&mut self, on: bool) {
+        self.profile = on.then(Profile::default);
+    }
+
+    /// Time per step, summed over the calls since profiling started (or since the last take).
+    pub fn take_profile(&mut self) -> Vec<StepTime> {
+        match &mut self.profile {
+            Some(p) => std::mem::take(&mut p.0),
+            None => Vec::new(),
+        }
     }
 }
 
@@ -48,7 +97,12 @@ impl Forward for CpuForward {
     }
 
     fn score_window(&mut self, window: &[u32], score_from: usize, top_k: usize) -> Result<Vec<RowStats>> {
-        let run = || forward_stats(&self.model, window, score_from, top_k);
+        let (cfg, w) = match &self.source {
+            Source::Model(m) => (&m.config, &m.weights),
+            Source::Bare(b) => (&b.0, &b.1),
+        };
+        let profile = self.profile.as_mut();
+        let run = move || fast::forward_stats(cfg, w, window, score_from, top_k, profile);
         match &self.pool {
             Some(pool) => pool.install(run),
             None => run(),
@@ -56,10 +110,72 @@ impl Forward for CpuForward {
     }
 }
 
-/// Final hidden states for every position of `ids`: [t, hidden], after the final norm.
+/// Time per named step of the forward, summed over calls.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepTime {
+    pub name: &'static str,
+    /// Wall seconds.
+    pub wall: f64,
+    /// CPU seconds of the whole process (all threads) during the step; Linux only (0 elsewhere).
+    /// On a machine shared with other work, this is the honest cost of a step; wall time includes waiting.
+    pub cpu: f64,
+}
+
+/// Wall and CPU time per named step.
+#[derive(Debug, Default)]
+pub struct Profile(pub Vec<StepTime>);
+
+impl Profile {
+    /// Runs `f`, adding its wall and CPU time to `name` when profiling (`p` is Some).
+    #[inline]
+    pub fn time<R>(p: &mut Option<&mut Profile>, name: &'static str, f: impl FnOnce() -> R) -> R {
+        match p {
+            None => f(),
+            Some(p) => {
+                let (t0, c0) = (Instant::now(), process_cpu_seconds());
+                let r = f();
+                let (wall, cpu) = (t0.elapsed().as_secs_f64(), process_cpu_seconds() - c0);
+                match p.0.iter_mut().find(|s| s.name == name) {
+                    Some(s) => {
+                        s.wall += wall;
+                        s.cpu += cpu;
+                    }
+                    None => p.0.push(StepTime { name, wall, cpu }),
+                }
+                r
+            }
+        }
+    }
+}
+
+/// CPU time of this process so far, all threads (Linux: /proc/self/task/*/schedstat, ns); 0 elsewhere.
+pub fn process_cpu_seconds() -> f64 {
+    #[cfg(target_os = "linux")]
+    {
+        let mut ns = 0u64;
+        if let Ok(dir) = std::fs::read_dir("/proc/self/task") {
+            for t in dir.flatten() {
+                if let Ok(s) = std::fs::read_to_string(t.path().join("schedstat")) {
+                    ns += s.split_whitespace().next().and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+                }
+            }
+        }
+        ns as f64 * 1e-9
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        0.0
+    }
+}
+
+/// Final hidden states for every position of `ids`: [t, hidden], after the final norm. The plain
+/// reference forward (one [`ops`] call per step).
 pub fn hidden_states(model: &Model, ids: &[u32]) -> Vec<f32> {
-    let cfg = &model.config;
-    let w = &model.weights;
+    hidden_states_of(&model.config, &model.weights, ids)
+}
+
+/// [`hidden_states`] on bare weights (no tokenizer needed).
+pub fn hidden_states_of(cfg: &ModelConfig, w: &Weights, ids: &[u32]) -> Vec<f32> {
     let (t, h) = (ids.len(), cfg.hidden_size);
     let (nh, nkv, hd) = (cfg.num_heads, cfg.num_kv_heads, cfg.head_dim);
 
@@ -118,20 +234,30 @@ pub fn hidden_states(model: &Model, ids: &[u32]) -> Vec<f32> {
     normed
 }
 
-/// The whole forward plus the lm-head reduction: stats for targets `ids[score_from..]`.
+/// The plain forward plus the lm-head reduction: stats for targets `ids[score_from..]`.
 pub fn forward_stats(model: &Model, ids: &[u32], score_from: usize, top_k: usize) -> Result<Vec<RowStats>> {
+    forward_stats_of(&model.config, &model.weights, ids, score_from, top_k)
+}
+
+/// [`forward_stats`] on bare weights.
+pub fn forward_stats_of(cfg: &ModelConfig, w: &Weights, ids: &[u32], score_from: usize, top_k: usize) -> Result<Vec<RowStats>> {
     assert!(score_from >= 1 && score_from <= ids.len());
-    let hidden = hidden_states(model, ids);
-    Ok(lm_head_stats(model, &hidden, ids, score_from, top_k))
+    let hidden = hidden_states_of(cfg, w, ids);
+    Ok(lm_head_stats_of(cfg, w, &hidden, ids, score_from, top_k))
 }
 
 /// Applies the lm-head to positions score_from−1 .. len−2 in blocks of [`LM_HEAD_ROWS`] rows and reduces
 /// each row of logits on the spot: the [tokens × vocab] logits never exist at once.
 pub fn lm_head_stats(model: &Model, hidden: &[f32], ids: &[u32], score_from: usize, top_k: usize) -> Vec<RowStats> {
-    let h = model.config.hidden_size;
-    let vocab = model.config.vocab_size;
-    let head = model.weights.lm_head_weight();
-    let bias = model.weights.lm_head_bias();
+    lm_head_stats_of(&model.config, &model.weights, hidden, ids, score_from, top_k)
+}
+
+/// [`lm_head_stats`] on bare weights.
+pub fn lm_head_stats_of(cfg: &ModelConfig, w: &Weights, hidden: &[f32], ids: &[u32], score_from: usize, top_k: usize) -> Vec<RowStats> {
+    let h = cfg.hidden_size;
+    let vocab = cfg.vocab_size;
+    let head = w.lm_head_weight();
+    let bias = w.lm_head_bias();
     let mut out = Vec::with_capacity(ids.len() - score_from);
     let mut logits = vec![0.0f32; LM_HEAD_ROWS * vocab];
     let mut start = score_from;

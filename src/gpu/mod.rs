@@ -1,24 +1,66 @@
-//! The GPU path: WGSL kernels from `shaders/` run through wgpu.
-//! TODO(gpu helper): implement. This stub keeps the API the rest of the crate calls.
+//! The GPU path: WGSL kernels from `shaders/` run through wgpu on any Vulkan, Metal, DX12 or GL adapter.
+//!
+//! - [`context`]: adapters, device setup (real limits, optional features), error capture.
+//! - [`kernels`]: the pipelines, the ops with their parameters/grids, and the one-pass executor.
+//! - [`forward`]: the model on the device (weights uploaded once, buffers reused) and the fused lm-head.
+//! - [`ops`]: single kernels on host data, for the kernel tests.
+//!
+//! See `docs/kernels.md` for each kernel's tiling, what it fuses and the lm-head's numerics.
+
+pub mod context;
+pub mod forward;
+pub mod kernels;
+pub mod ops;
 
 use std::sync::Arc;
 
-use crate::backend::BackendOptions;
-use crate::error::{DensiError, Result};
+use crate::backend::{BackendOptions, GpuDtype};
+use crate::error::Result;
 use crate::metrics::RowStats;
 use crate::model::Model;
 use crate::score::Forward;
 
+pub use context::{adapters, AdapterSummary, GpuContext};
+pub use forward::GpuModel;
+pub use kernels::WeightType;
+
 pub struct GpuForward {
     _model: Arc<Model>,
+    gpu: GpuModel,
+    device: String,
 }
 
 impl GpuForward {
     /// Uploads the model to the adapter chosen by `opts.device` (or the best one).
     /// `allow_software`: accept a software adapter (lavapipe) — `--backend gpu` does, `auto` does not.
     pub fn new(model: Arc<Model>, opts: &BackendOptions, allow_software: bool) -> Result<GpuForward> {
-        let _ = (model, opts, allow_software);
-        Err(DensiError::Gpu("the GPU path is not implemented yet".into()))
+        let ctx = GpuContext::new(opts.device, allow_software)?;
+        let device = ctx.describe();
+        let wtype = match opts.dtype {
+            GpuDtype::F32 => WeightType::F32,
+            GpuDtype::F16 => WeightType::F16,
+        };
+        let gpu = GpuModel::new(ctx, &model.config, &model.weights, wtype)?;
+        Ok(GpuForward { _model: model, gpu, device })
+    }
+
+    /// Time each kernel with timestamp queries from the next forward on (when the adapter has TIMESTAMP_QUERY).
+    pub fn set_timing(&mut self, on: bool) {
+        self.gpu.set_timing(on);
+    }
+
+    /// (kernel, seconds) of the last forward, summed per kernel kind; None without timing or TIMESTAMP_QUERY.
+    pub fn kernel_timings(&self) -> Option<Vec<(String, f64)>> {
+        self.gpu.kernel_timings()
+    }
+
+    /// FLOPs of the last forward.
+    pub fn last_flops(&self) -> f64 {
+        self.gpu.last_flops()
+    }
+
+    pub fn adapter(&self) -> &AdapterSummary {
+        &self.gpu.ctx.info
     }
 }
 
@@ -27,9 +69,9 @@ impl Forward for GpuForward {
         "gpu"
     }
     fn device(&self) -> String {
-        String::new()
+        self.device.clone()
     }
-    fn score_window(&mut self, _window: &[u32], _score_from: usize, _top_k: usize) -> Result<Vec<RowStats>> {
-        Err(DensiError::Gpu("not implemented".into()))
+    fn score_window(&mut self, window: &[u32], score_from: usize, top_k: usize) -> Result<Vec<RowStats>> {
+        self.gpu.score_window(window, score_from, top_k)
     }
 }

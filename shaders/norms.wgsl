@@ -1,0 +1,70 @@
+// LayerNorm and RMSNorm over the rows of x [rows, h]; one workgroup per row.
+//   RMSNorm:   out = x / sqrt(mean(x²) + eps) · weight
+//   LayerNorm: out = (x − mean) / sqrt(var + eps) · weight + bias   (two passes: mean, then var, as PyTorch)
+// kind: 0 = RMSNorm, 1 = LayerNorm. Sums are tree reductions in workgroup memory (WG must be a power of two ≤ 1024).
+
+struct Params {
+    rows: u32,
+    h: u32,
+    kind: u32,
+    has_bias: u32,
+    eps: f32,
+    _p0: u32,
+    _p1: u32,
+    _p2: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> weight: array<f32>;
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<storage, read_write> out: array<f32>;
+
+override WG: u32 = 256u;
+
+var<workgroup> red: array<f32, 1024>;
+
+fn reduce_sum(lid: u32, v: f32) -> f32 {
+    red[lid] = v;
+    workgroupBarrier();
+    for (var s = WG / 2u; s > 0u; s = s / 2u) {
+        if (lid < s) {
+            red[lid] += red[lid + s];
+        }
+        workgroupBarrier();
+    }
+    let total = red[0];
+    workgroupBarrier();
+    return total;
+}
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let row = wid.x + wid.y * 65535u;
+    if (row >= p.rows) {
+        return; // uniform across the workgroup
+    }
+    let base = row * p.h;
+    let hf = f32(p.h);
+    var mean = 0.0;
+    if (p.kind == 1u) {
+        var s = 0.0;
+        for (var i = lid; i < p.h; i += WG) {
+            s += x[base + i];
+        }
+        mean = reduce_sum(lid, s) / hf;
+    }
+    var s2 = 0.0;
+    for (var i = lid; i < p.h; i += WG) {
+        let d = x[base + i] - mean;
+        s2 += d * d;
+    }
+    let inv = 1.0 / sqrt(reduce_sum(lid, s2) / hf + p.eps);
+    for (var i = lid; i < p.h; i += WG) {
+        var v = (x[base + i] - mean) * inv * weight[i];
+        if (p.has_bias != 0u) {
+            v += bias[i];
+        }
+        out[base + i] = v;
+    }
+}

@@ -1,0 +1,160 @@
+//! Throughput benchmark of a forward backend: scores synthetic token sequences of given lengths after
+//! a warm-up and reports tokens/s and achieved GFLOP/s (FLOPs from [`ModelConfig::forward_flops`]).
+//! Also: SmolLM2-135M's shapes and random weights of any shape, so the forward can be timed (and
+//! tested) without a model file.
+
+use std::time::Instant;
+
+use crate::error::Result;
+use crate::model::{Architecture, Block, Linear, Mlp, ModelConfig, Norm, NormKind, Weights};
+use crate::score::Forward;
+
+/// One benchmarked length.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct BenchRow {
+    /// Tokens in the window (all but the first are scored).
+    pub tokens: usize,
+    /// Median wall time of one `score_window` call over the repetitions, seconds.
+    pub seconds: f64,
+    /// Fastest repetition, seconds.
+    pub min_seconds: f64,
+    pub repetitions: usize,
+    /// tokens / seconds (median).
+    pub tokens_per_s: f64,
+    /// forward_flops(tokens) / seconds (median), in 10⁹ FLOP/s.
+    pub gflops: f64,
+}
+
+/// A deterministic pseudo-random token sequence of `len` ids below `vocab` (splitmix64).
+pub fn synthetic_tokens(len: usize, vocab: usize, seed: u64) -> Vec<u32> {
+    let mut rng = SplitMix64(seed);
+    (0..len).map(|_| (rng.next() % vocab as u64) as u32).collect()
+}
+
+/// Scores one synthetic sequence per length: `warmup` untimed calls, then `repetitions` timed ones
+/// (at least 1); each call is one whole `score_window` (forward + lm-head reduction, top-5).
+pub fn bench_forward(
+    forward: &mut dyn Forward,
+    config: &ModelConfig,
+    lengths: &[usize],
+    warmup: usize,
+    repetitions: usize,
+) -> Result<Vec<BenchRow>> {
+    let mut rows = Vec::with_capacity(lengths.len());
+    for &len in lengths {
+        let len = len.max(2);
+        let ids = synthetic_tokens(len, config.vocab_size, 0x5EED ^ len as u64);
+        for _ in 0..warmup {
+            forward.score_window(&ids, 1, 5)?;
+        }
+        let mut times = Vec::with_capacity(repetitions.max(1));
+        for _ in 0..repetitions.max(1) {
+            let t0 = Instant::now();
+            let out = forward.score_window(&ids, 1, 5)?;
+            times.push(t0.elapsed().as_secs_f64());
+            std::hint::black_box(out);
+        }
+        times.sort_by(f64::total_cmp);
+        let seconds = times[times.len() / 2];
+        rows.push(BenchRow {
+            tokens: len,
+            seconds,
+            min_seconds: times[0],
+            repetitions: times.len(),
+            tokens_per_s: len as f64 / seconds,
+            gflops: config.forward_flops(len) / seconds / 1e9,
+        });
+    }
+    Ok(rows)
+}
+
+/// SmolLM2-135M(-Instruct)'s configuration (its config.json / GGUF metadata).
+pub fn smollm2_135m_config() -> ModelConfig {
+    ModelConfig {
+        architecture: Architecture::Llama,
+        vocab_size: 49152,
+        hidden_size: 576,
+        num_layers: 30,
+        num_heads: 9,
+        num_kv_heads: 3,
+        head_dim: 64,
+        intermediate_size: 1536,
+        context_length: 8192,
+        rope_theta: 100000.0,
+        norm_eps: 1e-5,
+        tie_word_embeddings: true,
+    }
+}
+
+/// Random weights of `config`'s shapes: matrices uniform with std 1/√in (so activations stay O(1)
+/// through the layers), embeddings with std 0.1 (logits with a spread like a trained model's), norm
+/// weights near 1, small biases where the architecture has them. Deterministic in `seed`.
+pub fn random_weights(config: &ModelConfig, seed: u64) -> Weights {
+    let rng = &mut SplitMix64(seed);
+    let (h, i) = (config.hidden_size, config.intermediate_size);
+    let (q, kv) = (config.num_heads * config.head_dim, config.num_kv_heads * config.head_dim);
+    let gpt2 = config.architecture == Architecture::Gpt2;
+    let qkv_bias = config.architecture != Architecture::Llama;
+    let kind = if gpt2 { NormKind::LayerNorm } else { NormKind::RmsNorm };
+    let norm = |rng: &mut SplitMix64| Norm {
+        kind,
+        weight: (0..h).map(|_| 0.8 + 0.4 * rng.unit()).collect(),
+        bias: gpt2.then(|| uniform(rng, h, 0.05)),
+        eps: config.norm_eps,
+    };
+    let blocks = (0..config.num_layers)
+        .map(|_| Block {
+            attn_norm: norm(rng),
+            q: linear(rng, q, h, qkv_bias),
+            k: linear(rng, kv, h, qkv_bias),
+            v: linear(rng, kv, h, qkv_bias),
+            o: linear(rng, h, q, gpt2),
+            mlp_norm: norm(rng),
+            mlp: if gpt2 {
+                Mlp::Gelu { fc: linear(rng, i, h, true), proj: linear(rng, h, i, true) }
+            } else {
+                Mlp::SwiGlu { gate: linear(rng, i, h, false), up: linear(rng, i, h, false), down: linear(rng, h, i, false) }
+            },
+        })
+        .collect();
+    Weights {
+        token_embedding: uniform(rng, config.vocab_size * h, 0.1),
+        position_embedding: gpt2.then(|| uniform(rng, config.context_length * h, 0.1)),
+        blocks,
+        final_norm: norm(rng),
+        lm_head: (!config.tie_word_embeddings).then(|| linear(rng, config.vocab_size, h, false)),
+    }
+}
+
+/// n values uniform on [−a, a] with standard deviation `std` (a = std·√3).
+fn uniform(rng: &mut SplitMix64, n: usize, std: f32) -> Vec<f32> {
+    let a = std * 3f32.sqrt();
+    (0..n).map(|_| (rng.unit() * 2.0 - 1.0) * a).collect()
+}
+
+fn linear(rng: &mut SplitMix64, out_f: usize, in_f: usize, bias: bool) -> Linear {
+    Linear {
+        weight: uniform(rng, out_f * in_f, 1.0 / (in_f as f32).sqrt()),
+        bias: bias.then(|| uniform(rng, out_f, 0.02)),
+        in_features: in_f,
+        out_features: out_f,
+    }
+}
+
+/// splitmix64: a tiny, fast, deterministic generator (no dependency needed for benchmark data).
+struct SplitMix64(u64);
+
+impl SplitMix64 {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in [0, 1).
+    fn unit(&mut self) -> f32 {
+        (self.next() >> 40) as f32 / (1u64 << 24) as f32
+    }
+}

@@ -1,0 +1,358 @@
+//! The command line, declared with clap's derive API.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use densi::metrics::BosPolicy;
+
+const ABOUT: &str = "Token information density: per-token surprisal, entropy, varentropy and rank from a real causal language model";
+
+const MAIN_EXAMPLES: &str = "\
+Examples:
+  densi compare docs/examples/*.txt            compare the example prompts side by side
+  densi score --text 'My favorite color is blue'
+  densi export essay.txt --format csv -o essay.csv
+  densi export --jsonl batch.jsonl --format jsonl -o scores.jsonl
+  densi info                                   what the model is, which devices there are
+  densi tui docs/examples/*.txt                the interactive view
+
+The model: --model PATH, else $DENSI_MODEL, else models/SmolLM2-135M-Instruct.Q4_1.gguf
+(run models/fetch.sh to download it). Exit codes: 0 ok, 1 failure, 2 usage error.";
+
+#[derive(Parser, Debug)]
+#[command(name = "densi", version, about = ABOUT, after_help = MAIN_EXAMPLES, propagate_version = true)]
+pub struct Cli {
+    /// No progress bars or warnings on stderr (errors are still reported)
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Score texts and print a per-token table (token, surprisal, entropy, rank, top alternative) and a summary per text
+    #[command(after_help = "\
+Examples:
+  densi score docs/examples/favorite_color.txt
+  densi score --text 'My favorite color is blue' --text 'My favorite color is green'
+  echo 'Hello world' | densi score -
+  densi score --jsonl batch.jsonl --backend cpu --threads 2")]
+    Score(ScoreArgs),
+
+    /// Write the full analysis as csv, tsv, json or jsonl (per token, or per word with --level word)
+    #[command(after_help = "\
+Examples:
+  densi export essay.txt --format csv -o essay.csv
+  densi export docs/examples/*.txt --format json -o examples.json
+  densi export --jsonl batch.jsonl --format jsonl -o scores.jsonl     (one line per text, streamed)
+  densi export essay.txt --format tsv --level word --units nats
+
+Columns (csv/tsv, one row per token):
+  text_id, token_index, token_id, token, byte_start, byte_end, char_start, char_end, surprisal_bits,
+  probability, entropy_bits, varentropy_bits2, rank, top1_token, top1_probability, scored
+With --units nats the three unit columns are surprisal_nats, entropy_nats, varentropy_nats2.
+With --level word: text_id, word_index, word, byte_start, byte_end, char_start, char_end, token_start,
+  token_end, tokens, surprisal_bits, probability, entropy_bits, scored.
+-o FILE is written to a temporary file and renamed into place (jsonl: FILE.partial, renamed at the end);
+an existing FILE is only replaced with --force. See README.md for formulas.")]
+    Export(ExportArgs),
+
+    /// Score two or more prompts and show them side by side, with each one's difference from the first
+    #[command(after_help = "\
+Examples:
+  densi compare docs/examples/*.txt
+  densi compare --text 'My favorite color is blue' --text 'My favorite colour is blue'
+  densi compare a.txt b.txt --format json")]
+    Compare(CompareArgs),
+
+    /// Show what the model is (architecture, sizes, parameters, dtype, sha256) and which compute devices there are
+    #[command(after_help = "\
+Examples:
+  densi info
+  densi info --model ~/models/gpt2")]
+    Info(InfoArgs),
+
+    /// List the GPU adapters (backend, type, driver, limits, features) and the CPU
+    #[command(after_help = "Examples:\n  densi devices\n  densi score --backend gpu --device 1 essay.txt")]
+    Devices(DevicesArgs),
+
+    /// Benchmark the forward pass on synthetic texts: tokens/s and GFLOP/s per length
+    #[command(after_help = "\
+Examples:
+  densi bench
+  densi bench --backend cpu --threads 2 --tokens 128,512
+  densi bench --backend gpu --tokens 1024 --peak-gflops 60000")]
+    Bench(BenchArgs),
+
+    /// The interactive terminal UI: texts colored by information density, side by side
+    #[command(after_help = "\
+Examples:
+  densi tui                         the example prompts of docs/examples/
+  densi tui essay.txt --text 'My favorite color is blue'")]
+    Tui(TuiArgs),
+}
+
+/// Which model to load.
+#[derive(Args, Debug, Clone)]
+pub struct ModelArgs {
+    /// Model: a GGUF file or a Hugging Face model directory [default: $DENSI_MODEL, else models/SmolLM2-135M-Instruct.Q4_1.gguf]
+    #[arg(long, short = 'm', value_name = "PATH")]
+    pub model: Option<PathBuf>,
+}
+
+/// How texts are scored.
+#[derive(Args, Debug, Clone)]
+pub struct ScoringArgs {
+    /// First token's context: auto (the model's BOS, else <|endoftext|>), none (first token unscored), a token id, or a token
+    #[arg(long, value_name = "POLICY", default_value = "auto", value_parser = parse_bos)]
+    pub bos: BosPolicy,
+
+    /// Sliding window length in tokens, including a prepended BOS [default: the model's context length]
+    #[arg(long, value_name = "TOKENS")]
+    pub window: Option<usize>,
+
+    /// Sliding window stride in tokens [default: window/2]
+    #[arg(long, value_name = "TOKENS")]
+    pub stride: Option<usize>,
+
+    /// Alternatives kept per token
+    #[arg(long, value_name = "K", default_value_t = 5)]
+    pub top_k: usize,
+
+    #[command(flatten)]
+    pub backend: BackendArgs,
+}
+
+fn parse_bos(s: &str) -> Result<BosPolicy, String> {
+    s.parse()
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct BackendArgs {
+    /// Compute backend: auto (a real GPU when there is one, else the CPU), gpu (wgpu, also on a software adapter), cpu
+    #[arg(long, value_enum, default_value_t = Backend::Auto)]
+    pub backend: Backend,
+
+    /// GPU adapter index, as listed by `densi devices`
+    #[arg(long, value_name = "N")]
+    pub device: Option<usize>,
+
+    /// GPU weight storage: f32, or f16 with f32 accumulation (needs the adapter's SHADER_F16)
+    #[arg(long, value_enum, default_value_t = Dtype::F32)]
+    pub dtype: Dtype,
+
+    /// CPU threads [default: all cores]
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Auto,
+    Gpu,
+    Cpu,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dtype {
+    F32,
+    F16,
+}
+
+/// The texts to score. Files, `-` (stdin) and `--text` are taken in the order given, then `--jsonl` batches.
+#[derive(Args, Debug, Clone)]
+pub struct InputArgs {
+    /// Text files to score; `-` reads stdin
+    #[arg(value_name = "INPUT")]
+    pub inputs: Vec<PathBuf>,
+
+    /// A text given on the command line (repeatable)
+    #[arg(long, short = 't', value_name = "TEXT")]
+    pub text: Vec<String>,
+
+    /// A batch: one {"id": ..., "text": ...} object per line (repeatable)
+    #[arg(long, value_name = "FILE")]
+    pub jsonl: Vec<PathBuf>,
+
+    /// Replace bytes that are not valid UTF-8 with U+FFFD instead of failing
+    #[arg(long)]
+    pub lossy: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ScoreArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+    #[command(flatten)]
+    pub model: ModelArgs,
+    #[command(flatten)]
+    pub scoring: ScoringArgs,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExportFormat {
+    Csv,
+    Tsv,
+    Json,
+    Jsonl,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnitsArg {
+    Bits,
+    Nats,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LevelArg {
+    Token,
+    Word,
+}
+
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+
+    /// Output format
+    #[arg(long, short = 'f', value_enum)]
+    pub format: ExportFormat,
+
+    /// Output file [default: stdout]
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// Overwrite an existing output file
+    #[arg(long)]
+    pub force: bool,
+
+    /// One row per token, or per word (tokens summed into words split on whitespace and punctuation)
+    #[arg(long, value_enum, default_value_t = LevelArg::Token)]
+    pub level: LevelArg,
+
+    /// Units of surprisal, entropy (and their square for varentropy)
+    #[arg(long, value_enum, default_value_t = UnitsArg::Bits)]
+    pub units: UnitsArg,
+
+    #[command(flatten)]
+    pub model: ModelArgs,
+    #[command(flatten)]
+    pub scoring: ScoringArgs,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CompareFormat {
+    Table,
+    Json,
+}
+
+#[derive(Args, Debug)]
+pub struct CompareArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+
+    /// table for people, json for machines
+    #[arg(long, short = 'f', value_enum, default_value_t = CompareFormat::Table)]
+    pub format: CompareFormat,
+
+    #[command(flatten)]
+    pub model: ModelArgs,
+    #[command(flatten)]
+    pub scoring: ScoringArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct InfoArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct DevicesArgs {}
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// Synthetic text lengths in tokens, comma-separated
+    #[arg(long, value_name = "N,N,...", value_delimiter = ',', default_values_t = [128usize, 512, 1024])]
+    pub tokens: Vec<usize>,
+
+    /// Timed runs per length (after one warm-up run); the median is reported, and the fastest
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub repeats: usize,
+
+    /// The device's peak GFLOP/s, to report the fraction achieved
+    #[arg(long, value_name = "GFLOPS")]
+    pub peak_gflops: Option<f64>,
+
+    #[command(flatten)]
+    pub model: ModelArgs,
+    #[command(flatten)]
+    pub backend: BackendArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct TuiArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+    #[command(flatten)]
+    pub model: ModelArgs,
+    #[command(flatten)]
+    pub scoring: ScoringArgs,
+}
+
+impl BackendArgs {
+    pub fn options(&self) -> densi::backend::BackendOptions {
+        use densi::backend::{BackendOptions, GpuDtype};
+        use densi::score::BackendChoice;
+        BackendOptions {
+            choice: match self.backend {
+                Backend::Auto => BackendChoice::Auto,
+                Backend::Gpu => BackendChoice::Gpu,
+                Backend::Cpu => BackendChoice::Cpu,
+            },
+            device: self.device,
+            dtype: match self.dtype {
+                Dtype::F32 => GpuDtype::F32,
+                Dtype::F16 => GpuDtype::F16,
+            },
+            threads: self.threads,
+        }
+    }
+}
+
+impl ScoringArgs {
+    pub fn score_options(&self) -> densi::score::ScoreOptions {
+        densi::score::ScoreOptions { bos: self.bos.clone(), window: self.window, stride: self.stride, top_k: self.top_k }
+    }
+}
+
+impl From<UnitsArg> for densi::export::Units {
+    fn from(u: UnitsArg) -> Self {
+        match u {
+            UnitsArg::Bits => densi::export::Units::Bits,
+            UnitsArg::Nats => densi::export::Units::Nats,
+        }
+    }
+}
+
+impl From<LevelArg> for densi::export::Level {
+    fn from(l: LevelArg) -> Self {
+        match l {
+            LevelArg::Token => densi::export::Level::Token,
+            LevelArg::Word => densi::export::Level::Word,
+        }
+    }
+}
+
+impl From<ExportFormat> for densi::export::Format {
+    fn from(f: ExportFormat) -> Self {
+        match f {
+            ExportFormat::Csv => densi::export::Format::Csv,
+            ExportFormat::Tsv => densi::export::Format::Tsv,
+            ExportFormat::Json => densi::export::Format::Json,
+            ExportFormat::Jsonl => densi::export::Format::Jsonl,
+        }
+    }
+}

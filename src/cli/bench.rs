@@ -1,0 +1,90 @@
+//! `densi bench`: times the forward pass (with the lm-head reduction) on synthetic token sequences
+//! of each requested length, after a warm-up, and prints tokens/s and achieved GFLOP/s (FLOPs from
+//! `ModelConfig::forward_flops`), the fraction of `--peak-gflops`, and on a GPU with timestamp queries
+//! the time per kernel. A benchmark, not a test.
+//!
+//! The timing itself is the library's [`densi::bench::bench_forward`] (median of the timed runs,
+//! each one whole `score_window` with the top-5 reduction).
+
+use std::io::Write;
+
+use anyhow::{bail, Result};
+use densi::bench::{bench_forward, synthetic_tokens};
+use densi::gpu::GpuForward;
+use densi::score::{BackendChoice, Forward};
+
+use super::args::BenchArgs;
+use super::progress::Progress;
+use super::run::load_model;
+
+/// The backend under test; the GPU one is kept concrete for its kernel timings.
+enum Bench {
+    Gpu(GpuForward),
+    Other(Box<dyn Forward>),
+}
+
+impl Bench {
+    fn forward(&mut self) -> &mut dyn Forward {
+        match self {
+            Bench::Gpu(g) => g,
+            Bench::Other(f) => f.as_mut(),
+        }
+    }
+}
+
+pub fn run(args: BenchArgs, progress: &Progress) -> Result<()> {
+    if args.tokens.is_empty() || args.tokens.iter().any(|&n| n < 2) {
+        return Err(super::UsageError("--tokens: each length must be at least 2".into()).into());
+    }
+    let model = load_model(&args.model, progress)?;
+    let ctx = model.config.context_length;
+    if let Some(&n) = args.tokens.iter().find(|&&n| n > ctx) {
+        bail!("--tokens: {n} is longer than the model's context of {ctx} tokens");
+    }
+    let opts = args.backend.options();
+    let mut bench = match opts.choice {
+        BackendChoice::Gpu => Bench::Gpu(GpuForward::new(model.clone(), &opts, true)?),
+        BackendChoice::Auto => match GpuForward::new(model.clone(), &opts, false) {
+            Ok(g) => Bench::Gpu(g),
+            Err(_) => Bench::Other(densi::backend::open(&model, &densi::backend::BackendOptions { choice: BackendChoice::Cpu, ..opts.clone() })?.0),
+        },
+        BackendChoice::Cpu => Bench::Other(densi::backend::open(&model, &opts)?.0),
+    };
+    let repeats = args.repeats.max(1);
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "model:   {} ({} parameters)", model.source.path.display(), model.config.parameter_count())?;
+    let f = bench.forward();
+    writeln!(out, "backend: {} ({})", f.backend(), f.device())?;
+    writeln!(out, "median of {repeats} runs after 1 warm-up; one forward pass and the top-5 lm-head reduction per run")?;
+    let peak = args.peak_gflops.map_or(String::new(), |_| format!("  {:>7}", "of peak"));
+    writeln!(out, "{:>7}  {:>10}  {:>10}  {:>10}  {:>9}{peak}", "tokens", "seconds", "min", "tokens/s", "GFLOP/s")?;
+    let mut kernel_tables = Vec::new();
+    for &n in &args.tokens {
+        let spinner = progress.spinner(format!("{n} tokens"));
+        let row = bench_forward(bench.forward(), &model.config, &[n], 1, repeats)?.remove(0);
+        // One more, untimed by us, with the GPU's timestamp queries on (they cost a little).
+        if let Bench::Gpu(g) = &mut bench {
+            g.set_timing(true);
+            g.score_window(&synthetic_tokens(n, model.config.vocab_size, 0x5EED ^ n as u64), 1, 5)?;
+            if let Some(t) = g.kernel_timings() {
+                kernel_tables.push((n, t));
+            }
+            g.set_timing(false);
+        }
+        spinner.finish_and_clear();
+        let frac = args.peak_gflops.map_or(String::new(), |p| format!("  {:>6.1}%", 100.0 * row.gflops / p));
+        writeln!(
+            out,
+            "{:>7}  {:>10.4}  {:>10.4}  {:>10.0}  {:>9.1}{frac}",
+            row.tokens, row.seconds, row.min_seconds, row.tokens_per_s, row.gflops
+        )?;
+    }
+    for (n, timings) in kernel_tables {
+        let total: f64 = timings.iter().map(|(_, s)| s).sum();
+        writeln!(out, "\nkernels at {n} tokens (GPU timestamps, {:.3} ms in all):", total * 1e3)?;
+        for (name, s) in timings {
+            writeln!(out, "  {name:<28} {:>9.3} ms  {:>5.1}%", s * 1e3, 100.0 * s / total.max(f64::MIN_POSITIVE))?;
+        }
+    }
+    Ok(())
+}

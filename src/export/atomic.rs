@@ -1,0 +1,214 @@
+//! Output files that are either complete or absent: never a half-written file where a good one stood.
+//!
+//! - [`OutputMode::Atomic`] (csv, tsv, json): the output goes to a hidden temporary file in the
+//!   target's directory (`.NAME.XXXXXX.tmp`, same filesystem, so the final step is a rename); on
+//!   success it is flushed, synced and renamed onto `NAME`; on any error it is deleted.
+//! - [`OutputMode::Streamed`] (jsonl): the output goes to `NAME.partial`, one flushed line per
+//!   finished text, and is renamed onto `NAME` at the end. A crash or an error keeps `NAME.partial`
+//!   with every text finished so far (nothing already written is lost), and `NAME` is untouched.
+//!
+//! An existing `NAME` is only replaced with `force` (checked up front, and again at the rename for
+//! the atomic mode).
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use crate::error::{DensiError, Result};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputMode {
+    Atomic,
+    Streamed,
+}
+
+enum Inner {
+    Temp(BufWriter<tempfile::NamedTempFile>),
+    Partial { file: BufWriter<File>, path: PathBuf },
+}
+
+pub struct AtomicFile {
+    inner: Inner,
+    dest: PathBuf,
+    force: bool,
+}
+
+/// `NAME.partial` for `NAME`.
+pub fn partial_path(dest: &Path) -> PathBuf {
+    let mut s = dest.as_os_str().to_owned();
+    s.push(".partial");
+    PathBuf::from(s)
+}
+
+impl AtomicFile {
+    /// Refuses an existing `dest` unless `force`; fails early (before any work) on an unwritable directory.
+    pub fn create(dest: &Path, mode: OutputMode, force: bool) -> Result<AtomicFile> {
+        let out_err = |reason: String| DensiError::Input { what: dest.display().to_string(), reason };
+        if dest.is_dir() {
+            return Err(out_err("is a directory".into()));
+        }
+        if dest.exists() && !force {
+            return Err(out_err("already exists (pass --force to overwrite it)".into()));
+        }
+        let dir = match dest.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        if !dir.is_dir() {
+            return Err(out_err(format!("cannot write here: directory {} does not exist", dir.display())));
+        }
+        let name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "densi".into());
+        let inner = match mode {
+            OutputMode::Atomic => {
+                let prefix = format!(".{name}.");
+                let mut builder = tempfile::Builder::new();
+                builder.prefix(&prefix).suffix(".tmp");
+                // An ordinary file in the end (0666 less the umask), not the temp file's private 0600.
+                #[cfg(unix)]
+                builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
+                let tmp = builder
+                    .tempfile_in(&dir)
+                    .map_err(|e| out_err(format!("cannot write here: {e}")))?;
+                Inner::Temp(BufWriter::new(tmp))
+            }
+            OutputMode::Streamed => {
+                let path = partial_path(dest);
+                let mut oo = OpenOptions::new();
+                oo.write(true);
+                if force {
+                    oo.create(true).truncate(true);
+                } else {
+                    oo.create_new(true);
+                }
+                let file = oo.open(&path).map_err(|e| {
+                    if e.kind() == std::io::ErrorKind::AlreadyExists {
+                        DensiError::Input {
+                            what: path.display().to_string(),
+                            reason: "already exists (left by an interrupted run?); remove it or pass --force".into(),
+                        }
+                    } else {
+                        out_err(format!("cannot write here: {e}"))
+                    }
+                })?;
+                Inner::Partial { file: BufWriter::new(file), path }
+            }
+        };
+        Ok(AtomicFile { inner, dest: dest.to_path_buf(), force })
+    }
+
+    pub fn dest(&self) -> &Path {
+        &self.dest
+    }
+
+    /// Where the bytes are going until [`commit`](Self::commit).
+    pub fn temp_path(&self) -> PathBuf {
+        match &self.inner {
+            Inner::Temp(t) => t.get_ref().path().to_path_buf(),
+            Inner::Partial { path, .. } => path.clone(),
+        }
+    }
+
+    /// Flushes, syncs and renames into place.
+    pub fn commit(self) -> Result<()> {
+        let dest = self.dest;
+        let io = |e: std::io::Error| DensiError::io(&dest, e);
+        match self.inner {
+            Inner::Temp(w) => {
+                let tmp = w.into_inner().map_err(|e| io(e.into_error()))?;
+                tmp.as_file().sync_all().map_err(io)?;
+                let persisted = if self.force { tmp.persist(&dest) } else { tmp.persist_noclobber(&dest) };
+                persisted.map_err(|e| {
+                    if e.error.kind() == std::io::ErrorKind::AlreadyExists {
+                        DensiError::Input { what: dest.display().to_string(), reason: "appeared while writing (pass --force to overwrite it)".into() }
+                    } else {
+                        io(e.error)
+                    }
+                })?;
+            }
+            Inner::Partial { file, path } => {
+                let f = file.into_inner().map_err(|e| DensiError::io(&path, e.into_error()))?;
+                f.sync_all().map_err(|e| DensiError::io(&path, e))?;
+                drop(f);
+                if !self.force && dest.exists() {
+                    return Err(DensiError::Input {
+                        what: dest.display().to_string(),
+                        reason: format!("appeared while writing; the output is in {}", path.display()),
+                    });
+                }
+                std::fs::rename(&path, &dest).map_err(io)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Write for AtomicFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match &mut self.inner {
+            Inner::Temp(w) => w.write(buf),
+            Inner::Partial { file, .. } => file.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match &mut self.inner {
+            Inner::Temp(w) => w.flush(),
+            Inner::Partial { file, .. } => file.flush(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn atomic_refuses_existing_and_replaces_with_force() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("out.csv");
+        std::fs::write(&dest, "old").unwrap();
+        assert!(matches!(AtomicFile::create(&dest, OutputMode::Atomic, false), Err(DensiError::Input { .. })));
+        let mut f = AtomicFile::create(&dest, OutputMode::Atomic, true).unwrap();
+        f.write_all(b"new").unwrap();
+        // Not visible before the commit.
+        assert_eq!(std::fs::read_to_string(&dest).unwrap(), "old");
+        f.commit().unwrap();
+        assert_eq!(std::fs::read_to_string(&dest).unwrap(), "new");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "no temporary file left");
+    }
+
+    #[test]
+    fn dropped_atomic_file_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("out.json");
+        let mut f = AtomicFile::create(&dest, OutputMode::Atomic, false).unwrap();
+        f.write_all(b"{").unwrap();
+        drop(f);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn streamed_keeps_partial_lines_until_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("out.jsonl");
+        let mut f = AtomicFile::create(&dest, OutputMode::Streamed, false).unwrap();
+        f.write_all(b"{\"id\":1}\n").unwrap();
+        f.flush().unwrap();
+        assert_eq!(std::fs::read_to_string(partial_path(&dest)).unwrap(), "{\"id\":1}\n");
+        assert!(!dest.exists());
+        drop(f); // as after an error: the partial file stays, with what was written
+        assert!(partial_path(&dest).exists());
+        assert!(AtomicFile::create(&dest, OutputMode::Streamed, false).is_err(), "a leftover .partial needs --force");
+        let mut f = AtomicFile::create(&dest, OutputMode::Streamed, true).unwrap();
+        f.write_all(b"x\n").unwrap();
+        f.commit().unwrap();
+        assert_eq!(std::fs::read_to_string(&dest).unwrap(), "x\n");
+        assert!(!partial_path(&dest).exists());
+    }
+
+    #[test]
+    fn missing_directory_is_an_error_naming_the_path() {
+        let err = AtomicFile::create(Path::new("/nonexistent-dir-densi/out.csv"), OutputMode::Atomic, false).err().unwrap();
+        assert!(err.to_string().starts_with("/nonexistent-dir-densi/out.csv: "), "{err}");
+    }
+}

@@ -1,0 +1,526 @@
+//! The whole forward pass on the GPU: weights uploaded once, activation buffers and the dispatch
+//! program built once per capacity (grown when a longer window or a larger top-k comes), one command
+//! encoder / compute pass per window, and only the merged per-token statistics read back.
+
+use wgpu::util::DeviceExt;
+
+use crate::error::{DensiError, Result};
+use crate::metrics::{row_stats_from_parts, LogitSums, RowStats};
+use crate::model::{Architecture, Linear, Mlp, ModelConfig, Norm, NormKind, Weights};
+
+use super::context::GpuContext;
+use super::kernels::{Kernels, Op, Program, RunShape, Step, WeightType, ATT_HD_MAX, LM_KMAX, LM_REC_PER_BLOCK, LM_VBLOCK};
+
+/// A [rows, cols] weight matrix split into row chunks that each fit one storage binding.
+pub struct GpuTensor {
+    /// (buffer, first row, rows).
+    pub chunks: Vec<(wgpu::Buffer, u32, u32)>,
+    pub rows: usize,
+    pub cols: usize,
+}
+
+/// Largest bytes one storage binding (and one buffer) may hold on this device.
+pub fn max_binding(ctx: &GpuContext) -> u64 {
+    (ctx.limits.max_storage_buffer_binding_size as u64).min(ctx.limits.max_buffer_size)
+}
+
+/// Uploads a row-major [rows, cols] matrix as `wtype`, split by rows when it exceeds one binding
+/// (or `max_rows` rows, to exercise the split on small tensors).
+pub fn upload_matrix(ctx: &GpuContext, data: &[f32], rows: usize, cols: usize, wtype: WeightType, label: &str) -> Result<GpuTensor> {
+    upload_matrix_split(ctx, data, rows, cols, wtype, label, None)
+}
+
+pub fn upload_matrix_split(
+    ctx: &GpuContext,
+    data: &[f32],
+    rows: usize,
+    cols: usize,
+    wtype: WeightType,
+    label: &str,
+    max_rows: Option<usize>,
+) -> Result<GpuTensor> {
+    assert_eq!(data.len(), rows * cols, "{label}: shape");
+    if rows == 0 || cols == 0 {
+        return Err(DensiError::Gpu(format!("{label}: empty tensor [{rows}, {cols}]")));
+    }
+    let row_bytes = cols as u64 * wtype.bytes();
+    // Keep 4 bytes of room for the padding of an odd f16 count.
+    let fit = ((max_binding(ctx).saturating_sub(4)) / row_bytes) as usize;
+    if fit == 0 {
+        return Err(DensiError::Gpu(format!(
+            "{label}: one row of {cols} values does not fit the adapter's largest storage binding ({} bytes)",
+            max_binding(ctx)
+        )));
+    }
+    let per_chunk = fit.min(max_rows.unwrap_or(usize::MAX)).max(1);
+    let mut chunks = Vec::new();
+    let mut row0 = 0usize;
+    while row0 < rows {
+        let n = per_chunk.min(rows - row0);
+        let slice = &data[row0 * cols..(row0 + n) * cols];
+        let contents: Vec<u8> = match wtype {
+            WeightType::F32 => bytemuck::cast_slice(slice).to_vec(),
+            WeightType::F16 => slice.iter().flat_map(|&v| half::f16::from_f32(v).to_le_bytes()).collect(),
+        };
+        let buf = ctx.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some(label),
+            contents: &contents,
+            usage: wgpu::BufferUsages::STORAGE,
+        });
+        chunks.push((buf, row0 as u32, n as u32));
+        row0 += n;
+    }
+    Ok(GpuTensor { chunks, rows, cols })
+}
+
+/// An f32 vector (norm weights, biases, tables) in one storage buffer.
+pub fn upload_f32(ctx: &GpuContext, data: &[f32], label: &str) -> Result<wgpu::Buffer> {
+    if data.len() as u64 * 4 > max_binding(ctx) {
+        return Err(DensiError::Gpu(format!("{label}: {} values exceed the adapter's largest storage binding", data.len())));
+    }
+    Ok(ctx.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+        label: Some(label),
+        contents: if data.is_empty() { &[0u8; 4] } else { bytemuck::cast_slice(data) },
+        usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC,
+    }))
+}
+
+/// A zeroed f32/u32 work buffer of `n` elements.
+pub fn work_buffer(ctx: &GpuContext, n: usize, label: &str) -> Result<wgpu::Buffer> {
+    let bytes = (n as u64 * 4).max(16);
+    if bytes > max_binding(ctx) {
+        return Err(DensiError::Gpu(format!(
+            "{label}: {bytes} bytes exceed the adapter's largest storage binding ({}); use a shorter --window",
+            max_binding(ctx)
+        )));
+    }
+    Ok(ctx.device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some(label),
+        size: bytes,
+        usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC,
+        mapped_at_creation: false,
+    }))
+}
+
+pub struct GpuLinear {
+    pub w: GpuTensor,
+    pub bias: Option<wgpu::Buffer>,
+    /// out_features, in_features.
+    pub n: usize,
+    pub k: usize,
+}
+
+impl GpuLinear {
+    pub fn upload(ctx: &GpuContext, l: &Linear, wtype: WeightType, label: &str) -> Result<GpuLinear> {
+        Ok(GpuLinear {
+            w: upload_matrix(ctx, &l.weight, l.out_features, l.in_features, wtype, label)?,
+            bias: l.bias.as_deref().map(|b| upload_f32(ctx, b, label)).transpose()?,
+            n: l.out_features,
+            k: l.in_features,
+        })
+    }
+
+    /// One matmul step per weight chunk: out (=|+=) act(x · Wᵀ + b).
+    pub fn steps(&self, x: &wgpu::Buffer, out: &wgpu::Buffer, aux: Option<&wgpu::Buffer>, act: u32, acc: bool, dummy: &wgpu::Buffer) -> Vec<Step> {
+        self.w
+            .chunks
+            .iter()
+            .map(|(buf, row0, rows)| Step {
+                op: Op::Matmul {
+                    n: self.n as u32,
+                    k: self.k as u32,
+                    n0: *row0,
+                    nc: *rows,
+                    act,
+                    has_bias: self.bias.is_some(),
+                    acc,
+                },
+                buffers: vec![
+                    (1, x.clone()),
+                    (2, buf.clone()),
+                    (3, self.bias.clone().unwrap_or_else(|| dummy.clone())),
+                    (4, aux.cloned().unwrap_or_else(|| dummy.clone())),
+                    (5, out.clone()),
+                ],
+            })
+            .collect()
+    }
+}
+
+pub struct GpuNorm {
+    pub weight: wgpu::Buffer,
+    pub bias: Option<wgpu::Buffer>,
+    pub layer_norm: bool,
+    pub eps: f32,
+    pub h: usize,
+}
+
+impl GpuNorm {
+    pub fn upload(ctx: &GpuContext, n: &Norm, label: &str) -> Result<GpuNorm> {
+        Ok(GpuNorm {
+            weight: upload_f32(ctx, &n.weight, label)?,
+            bias: n.bias.as_deref().map(|b| upload_f32(ctx, b, label)).transpose()?,
+            layer_norm: n.kind == NormKind::LayerNorm,
+            eps: n.eps,
+            h: n.weight.len(),
+        })
+    }
+
+    pub fn step(&self, x: &wgpu::Buffer, out: &wgpu::Buffer, dummy: &wgpu::Buffer) -> Step {
+        Step {
+            op: Op::Norm { h: self.h as u32, layer_norm: self.layer_norm, has_bias: self.bias.is_some(), eps: self.eps },
+            buffers: vec![
+                (1, x.clone()),
+                (2, self.weight.clone()),
+                (3, self.bias.clone().unwrap_or_else(|| dummy.clone())),
+                (4, out.clone()),
+            ],
+        }
+    }
+}
+
+enum GpuMlp {
+    Gelu { fc: GpuLinear, proj: GpuLinear },
+    SwiGlu { gate: GpuLinear, up: GpuLinear, down: GpuLinear },
+}
+
+struct GpuLayer {
+    attn_norm: GpuNorm,
+    /// q, k and v stacked into one [nh·hd + 2·nkv·hd, hidden] linear: one matmul instead of three.
+    qkv: GpuLinear,
+    o: GpuLinear,
+    mlp_norm: GpuNorm,
+    mlp: GpuMlp,
+}
+
+/// Stacks linears with the same in_features along out_features (missing biases become zeros).
+fn stack(parts: &[&Linear]) -> Linear {
+    let k = parts[0].in_features;
+    let mut weight = Vec::new();
+    let mut bias = Vec::new();
+    for p in parts {
+        assert_eq!(p.in_features, k);
+        weight.extend_from_slice(&p.weight);
+        match &p.bias {
+            Some(b) => bias.extend_from_slice(b),
+            None => bias.extend(std::iter::repeat_n(0.0, p.out_features)),
+        }
+    }
+    let any_bias = parts.iter().any(|p| p.bias.is_some());
+    let n = parts.iter().map(|p| p.out_features).sum();
+    Linear { weight, bias: any_bias.then_some(bias), in_features: k, out_features: n }
+}
+
+/// Buffers sized for up to `tcap` tokens and top-k ≤ `kcap`, and the program that uses them.
+struct Acts {
+    tcap: usize,
+    kcap: usize,
+    ids: wgpu::Buffer,
+    targets: wgpu::Buffer,
+    merged: wgpu::Buffer,
+    staging: wgpu::Buffer,
+    program: Program,
+}
+
+/// The model on one device.
+pub struct GpuModel {
+    pub ctx: GpuContext,
+    kernels: Kernels,
+    cfg: ModelConfig,
+    emb: GpuTensor,
+    pos: Option<wgpu::Buffer>,
+    /// None when tied to `emb`.
+    head: Option<GpuTensor>,
+    head_bias: Option<wgpu::Buffer>,
+    layers: Vec<GpuLayer>,
+    final_norm: GpuNorm,
+    dummy: wgpu::Buffer,
+    acts: Option<Acts>,
+    timing: bool,
+    last_flops: f64,
+}
+
+impl GpuModel {
+    /// Compiles the kernels and uploads the weights (once).
+    pub fn new(ctx: GpuContext, cfg: &ModelConfig, w: &Weights, wtype: WeightType) -> Result<GpuModel> {
+        GpuModel::with_split(ctx, cfg, w, wtype, None)
+    }
+
+    /// As [`GpuModel::new`], splitting the embedding / lm-head into chunks of at most `max_rows` rows
+    /// (tests use this to run the multi-chunk path on tiny models).
+    pub fn with_split(ctx: GpuContext, cfg: &ModelConfig, w: &Weights, wtype: WeightType, max_rows: Option<usize>) -> Result<GpuModel> {
+        if cfg.head_dim > ATT_HD_MAX || cfg.head_dim % 2 != 0 {
+            return Err(DensiError::Gpu(format!(
+                "head_dim {} is not supported by the attention kernel (even, at most {ATT_HD_MAX})",
+                cfg.head_dim
+            )));
+        }
+        if cfg.num_kv_heads == 0 || cfg.num_heads % cfg.num_kv_heads != 0 {
+            return Err(DensiError::Gpu(format!("{} heads do not group over {} KV heads", cfg.num_heads, cfg.num_kv_heads)));
+        }
+        let kernels = Kernels::new(&ctx, wtype)?;
+        let h = cfg.hidden_size;
+        let (emb, pos, head, head_bias, layers, final_norm, dummy) = ctx.scoped("uploading the weights", || -> Result<_> {
+            let emb = upload_matrix_split(&ctx, &w.token_embedding, cfg.vocab_size, h, wtype, "token_embedding", max_rows)?;
+            let pos = w.position_embedding.as_deref().map(|p| upload_f32(&ctx, p, "position_embedding")).transpose()?;
+            let head = w
+                .lm_head
+                .as_ref()
+                .map(|l| upload_matrix_split(&ctx, &l.weight, l.out_features, l.in_features, wtype, "lm_head", max_rows))
+                .transpose()?;
+            let head_bias = w.lm_head_bias().map(|b| upload_f32(&ctx, b, "lm_head.bias")).transpose()?;
+            let layers = w
+                .blocks
+                .iter()
+                .enumerate()
+                .map(|(i, b)| -> Result<GpuLayer> {
+                    let l = |s: &str| format!("blocks.{i}.{s}");
+                    Ok(GpuLayer {
+                        attn_norm: GpuNorm::upload(&ctx, &b.attn_norm, &l("attn_norm"))?,
+                        qkv: GpuLinear::upload(&ctx, &stack(&[&b.q, &b.k, &b.v]), wtype, &l("qkv"))?,
+                        o: GpuLinear::upload(&ctx, &b.o, wtype, &l("o"))?,
+                        mlp_norm: GpuNorm::upload(&ctx, &b.mlp_norm, &l("mlp_norm"))?,
+                        mlp: match &b.mlp {
+                            Mlp::Gelu { fc, proj } => GpuMlp::Gelu {
+                                fc: GpuLinear::upload(&ctx, fc, wtype, &l("fc"))?,
+                                proj: GpuLinear::upload(&ctx, proj, wtype, &l("proj"))?,
+                            },
+                            Mlp::SwiGlu { gate, up, down } => GpuMlp::SwiGlu {
+                                gate: GpuLinear::upload(&ctx, gate, wtype, &l("gate"))?,
+                                up: GpuLinear::upload(&ctx, up, wtype, &l("up"))?,
+                                down: GpuLinear::upload(&ctx, down, wtype, &l("down"))?,
+                            },
+                        },
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let final_norm = GpuNorm::upload(&ctx, &w.final_norm, "final_norm")?;
+            let dummy = upload_f32(&ctx, &[0.0; 64], "unused binding")?;
+            Ok((emb, pos, head, head_bias, layers, final_norm, dummy))
+        })??;
+        Ok(GpuModel {
+            ctx,
+            kernels,
+            cfg: cfg.clone(),
+            emb,
+            pos,
+            head,
+            head_bias,
+            layers,
+            final_norm,
+            dummy,
+            acts: None,
+            timing: false,
+            last_flops: 0.0,
+        })
+    }
+
+    /// Matmul / lm-head variant: without workgroup memory (`true`, the default on software adapters) or tiled.
+    pub fn set_direct(&mut self, direct: bool) {
+        self.kernels.direct = direct;
+    }
+
+    /// Time every kernel with timestamp queries (one compute pass per dispatch) when the adapter can.
+    pub fn set_timing(&mut self, on: bool) {
+        if self.timing != on {
+            self.timing = on;
+            self.acts = None;
+        }
+    }
+
+    /// (kernel, seconds) summed over the last forward, when timing is on and available.
+    pub fn kernel_timings(&self) -> Option<Vec<(String, f64)>> {
+        self.acts.as_ref().and_then(|a| a.program.last_timings.clone())
+    }
+
+    /// FLOPs of the last forward (matmuls, attention and lm-head), for `densi bench`.
+    pub fn last_flops(&self) -> f64 {
+        self.last_flops
+    }
+
+    fn build(&self, tcap: usize, kcap: usize) -> Result<Acts> {
+        let ctx = &self.ctx;
+        let cfg = &self.cfg;
+        let (h, nh, nkv, hd, inter) = (cfg.hidden_size, cfg.num_heads, cfg.num_kv_heads, cfg.head_dim, cfg.intermediate_size);
+        let (qd, kvd) = (nh * hd, nkv * hd);
+        let stride = qd + 2 * kvd;
+        let dummy = &self.dummy;
+        let head = self.head.as_ref().unwrap_or(&self.emb);
+        let nrec: u32 = head.chunks.iter().map(|(_, _, rows)| rows.div_ceil(LM_VBLOCK) * LM_REC_PER_BLOCK).sum();
+        let rec_stride = 5 + 2 * kcap;
+        let out_stride = 6 + 2 * kcap;
+
+        let ids = work_buffer(ctx, tcap, "ids")?;
+        let targets = work_buffer(ctx, tcap, "targets")?;
+        let x = work_buffer(ctx, tcap * h, "x")?;
+        let xn = work_buffer(ctx, tcap * h, "x_norm")?;
+        let qkv = work_buffer(ctx, tcap * stride, "qkv")?;
+        let att = work_buffer(ctx, tcap * qd, "attention")?;
+        let up = work_buffer(ctx, tcap * inter, "mlp_up")?;
+        let gate = work_buffer(ctx, tcap * inter, "mlp_gate")?;
+        let zt = work_buffer(ctx, tcap, "target_logits")?;
+        let part = work_buffer(ctx, tcap * nrec as usize * rec_stride, "lm_head_partials")?;
+        let merged = work_buffer(ctx, tcap * out_stride, "lm_head_merged")?;
+        let staging = ctx.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("results"),
+            size: (tcap * out_stride * 4) as u64,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+
+        let mut steps = Vec::new();
+        for (buf, row0, rows) in &self.emb.chunks {
+            steps.push(Step {
+                op: Op::Embed { h: h as u32, row0: *row0, rows: *rows, has_pos: self.pos.is_some() },
+                buffers: vec![(1, ids.clone()), (2, buf.clone()), (3, self.pos.clone().unwrap_or_else(|| dummy.clone())), (4, x.clone())],
+            });
+        }
+        let rope = if cfg.architecture != Architecture::Gpt2 {
+            let (c, s) = crate::cpu::ops::rope_tables(tcap, hd, cfg.rope_theta);
+            Some((upload_f32(ctx, &c, "rope_cos")?, upload_f32(ctx, &s, "rope_sin")?))
+        } else {
+            None
+        };
+        for layer in &self.layers {
+            steps.push(layer.attn_norm.step(&x, &xn, dummy));
+            steps.extend(layer.qkv.steps(&xn, &qkv, None, 0, false, dummy));
+            if let Some((c, s)) = &rope {
+                steps.push(Step {
+                    op: Op::Rope { stride: stride as u32, nh: nh as u32, nkv: nkv as u32, hd: hd as u32, koff: qd as u32 },
+                    buffers: vec![(1, qkv.clone()), (2, c.clone()), (3, s.clone())],
+                });
+            }
+            steps.push(Step {
+                op: Op::Attention {
+                    nh: nh as u32,
+                    nkv: nkv as u32,
+                    hd: hd as u32,
+                    stride: stride as u32,
+                    koff: qd as u32,
+                    voff: (qd + kvd) as u32,
+                },
+                buffers: vec![(1, qkv.clone()), (2, att.clone())],
+            });
+            steps.extend(layer.o.steps(&att, &x, None, 0, true, dummy));
+            steps.push(layer.mlp_norm.step(&x, &xn, dummy));
+            match &layer.mlp {
+                GpuMlp::Gelu { fc, proj } => {
+                    steps.extend(fc.steps(&xn, &up, None, 1, false, dummy));
+                    steps.extend(proj.steps(&up, &x, None, 0, true, dummy));
+                }
+                GpuMlp::SwiGlu { gate: g, up: u, down } => {
+                    steps.extend(u.steps(&xn, &up, None, 0, false, dummy));
+                    steps.extend(g.steps(&xn, &gate, Some(&up), 2, false, dummy));
+                    steps.extend(down.steps(&gate, &x, None, 0, true, dummy));
+                }
+            }
+        }
+        steps.push(self.final_norm.step(&x, &xn, dummy));
+        steps.extend(lm_head_steps(head, self.head_bias.as_ref(), &xn, &targets, &zt, &part, &merged, nrec, dummy));
+        let program = Program::new(ctx, &self.kernels, steps, self.timing)?;
+        Ok(Acts { tcap, kcap, ids, targets, merged, staging, program })
+    }
+
+    /// One causal forward over `window` and the statistics of targets `window[score_from..]`.
+    pub fn score_window(&mut self, window: &[u32], score_from: usize, top_k: usize) -> Result<Vec<RowStats>> {
+        let t = window.len();
+        if score_from < 1 || score_from > t {
+            return Err(DensiError::Other(format!("score_from {score_from} outside 1..={t}")));
+        }
+        if score_from == t {
+            return Ok(Vec::new());
+        }
+        if top_k > LM_KMAX {
+            return Err(DensiError::Gpu(format!("--top-k {top_k}: the GPU lm-head keeps at most {LM_KMAX} alternatives")));
+        }
+        if let Some(&bad) = window.iter().find(|&&id| id as usize >= self.cfg.vocab_size) {
+            return Err(DensiError::Other(format!("token id {bad} is outside the vocabulary ({})", self.cfg.vocab_size)));
+        }
+        if self.pos.is_some() && t > self.cfg.context_length {
+            return Err(DensiError::Other(format!("{t} tokens exceed the {} learned positions", self.cfg.context_length)));
+        }
+        self.ctx.check_faults()?;
+        let need_build = self.acts.as_ref().is_none_or(|a| a.tcap < t || a.kcap < top_k);
+        if need_build {
+            let tcap = t.next_power_of_two().max(64).min(self.cfg.context_length.max(t));
+            let kcap = top_k.max(self.acts.as_ref().map_or(5, |a| a.kcap));
+            self.acts = None; // free the old buffers first
+            self.acts = Some(self.build(tcap, kcap)?);
+        }
+        let acts = self.acts.as_mut().unwrap();
+        let r = t - score_from;
+        let shape = RunShape { t: t as u32, r: r as u32, row0: (score_from - 1) as u32, k: top_k as u32, direct: self.kernels.direct };
+        self.ctx.queue.write_buffer(&acts.ids, 0, bytemuck::cast_slice(window));
+        self.ctx.queue.write_buffer(&acts.targets, 0, bytemuck::cast_slice(&window[score_from..]));
+        let out_stride = 6 + 2 * top_k;
+        let bytes = (r * out_stride * 4) as u64;
+        let (merged, staging) = (acts.merged.clone(), acts.staging.clone());
+        acts.program.run(&self.ctx, &self.kernels, &shape, |enc| {
+            enc.copy_buffer_to_buffer(&merged, 0, &staging, 0, bytes);
+        })?;
+        self.last_flops = acts.program.flops(&shape);
+        let raw = self.ctx.map_read(&staging, bytes)?;
+        Ok(parse_merged(&raw, r, top_k))
+    }
+}
+
+/// The lm-head's three kinds of steps for a head split into chunks: target logits, tiles, merge.
+#[allow(clippy::too_many_arguments)]
+pub fn lm_head_steps(
+    head: &GpuTensor,
+    bias: Option<&wgpu::Buffer>,
+    hidden: &wgpu::Buffer,
+    targets: &wgpu::Buffer,
+    zt: &wgpu::Buffer,
+    part: &wgpu::Buffer,
+    merged: &wgpu::Buffer,
+    nrec: u32,
+    dummy: &wgpu::Buffer,
+) -> Vec<Step> {
+    let h = head.cols as u32;
+    let bias_buf = bias.cloned().unwrap_or_else(|| dummy.clone());
+    let mut steps = Vec::new();
+    for (buf, v0, vc) in &head.chunks {
+        steps.push(Step {
+            op: Op::LmTarget { h, v0: *v0, vc: *vc, has_bias: bias.is_some() },
+            buffers: vec![(1, hidden.clone()), (2, buf.clone()), (3, bias_buf.clone()), (4, targets.clone()), (5, zt.clone())],
+        });
+    }
+    let mut block0 = 0;
+    for (buf, v0, vc) in &head.chunks {
+        steps.push(Step {
+            op: Op::LmTile { h, v0: *v0, vc: *vc, block0, nrec, has_bias: bias.is_some() },
+            buffers: vec![
+                (1, hidden.clone()),
+                (2, buf.clone()),
+                (3, bias_buf.clone()),
+                (4, targets.clone()),
+                (5, zt.clone()),
+                (6, part.clone()),
+            ],
+        });
+        block0 += vc.div_ceil(LM_VBLOCK);
+    }
+    steps.push(Step { op: Op::LmMerge { nrec }, buffers: vec![(5, zt.clone()), (6, part.clone()), (7, merged.clone())] });
+    steps
+}
+
+/// Rows of [m, S0, S1, S2, count, z_t, k × (logit, id)] → RowStats, the final formulas in f64.
+pub fn parse_merged(raw: &[u8], r: usize, k: usize) -> Vec<RowStats> {
+    let words: Vec<u32> = raw.chunks_exact(4).map(|c| u32::from_le_bytes(c.try_into().unwrap())).collect();
+    let f = |i: usize| f32::from_bits(words[i]);
+    let stride = 6 + 2 * k;
+    (0..r)
+        .map(|row| {
+            let o = row * stride;
+            let sums = LogitSums { max: f(o) as f64, s0: f(o + 1) as f64, s1: f(o + 2) as f64, s2: f(o + 3) as f64 };
+            let above = words[o + 4];
+            let zt = f(o + 5) as f64;
+            let top: Vec<(f32, u32)> = (0..k)
+                .map(|i| (f(o + 6 + 2 * i), words[o + 7 + 2 * i]))
+                .filter(|&(_, id)| id != u32::MAX)
+                .collect();
+            row_stats_from_parts(&sums, zt, above, &top)
+        })
+        .collect()
+}

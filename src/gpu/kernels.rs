@@ -1,0 +1,473 @@
+//! The compute pipelines (one per kernel, from `shaders/*.wgsl`), the ops they run with their
+//! per-dispatch parameters and grids, and the executor that records a list of dispatches into one
+//! command encoder and one compute pass (or one pass per dispatch when timing them).
+
+use crate::error::{DensiError, Result};
+
+use super::context::GpuContext;
+
+const WEIGHTS_F32: &str = include_str!("../../shaders/weights_f32.wgsl");
+const WEIGHTS_F16: &str = include_str!("../../shaders/weights_f16.wgsl");
+const MATMUL: &str = include_str!("../../shaders/matmul.wgsl");
+const NORMS: &str = include_str!("../../shaders/norms.wgsl");
+const EMBEDDING: &str = include_str!("../../shaders/embedding.wgsl");
+const ROPE: &str = include_str!("../../shaders/rope.wgsl");
+const ATTENTION: &str = include_str!("../../shaders/attention.wgsl");
+const LMHEAD: &str = include_str!("../../shaders/lmhead.wgsl");
+
+/// Workgroup size of the simple kernels (norms, embedding, rope): WGSL `override WG`.
+pub const WG: u32 = 256;
+/// Matmul / lm-head tile columns (matmul.wgsl: BN) and rows of the large tile (BM = 4·RG, RG = 16).
+pub const MM_TILE: u32 = 64;
+/// Rows of the small tile (RG = 4), used when a dispatch has at most [`SMALL_M`] rows.
+pub const MM_TILE_SMALL: u32 = 16;
+pub const SMALL_M: u32 = 32;
+/// Attention query rows per workgroup (attention.wgsl: BQ).
+pub const ATT_BQ: u32 = 64;
+/// Largest head_dim attention.wgsl keeps in registers.
+pub const ATT_HD_MAX: usize = 128;
+/// Vocabulary ids per lm-head workgroup (lmhead.wgsl: NT × 64) and records per row per block.
+pub const LM_VBLOCK: u32 = 32 * 64;
+pub const LM_REC_PER_BLOCK: u32 = 4;
+/// Largest top-k the lm-head kernels keep (lmhead.wgsl: KMAX).
+pub const LM_KMAX: usize = 16;
+/// Bytes per parameter slot in the uniform buffer (all Params structs are ≤ 64 bytes).
+pub const PARAM_BYTES: u64 = 64;
+
+/// A weight storage type for the kernels that read weights.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WeightType {
+    F32,
+    F16,
+}
+
+impl WeightType {
+    pub fn bytes(self) -> u64 {
+        match self {
+            WeightType::F32 => 4,
+            WeightType::F16 => 2,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pipe {
+    Matmul,
+    MatmulSmall,
+    /// Software adapters: no workgroup memory (matmul.wgsl `direct`).
+    MatmulDirect,
+    Embed,
+    Norm,
+    Rope,
+    Attention,
+    LmTarget,
+    LmTile,
+    LmTileSmall,
+    LmTileDirect,
+    LmMerge,
+}
+
+pub struct Kernels {
+    pipes: Vec<(Pipe, wgpu::ComputePipeline)>,
+    pub wtype: WeightType,
+    /// Matmuls without workgroup memory: the default on software adapters, where workgroup memory and
+    /// barriers are emulated slowly; `DENSI_GPU_MATMUL=tiled|direct` overrides.
+    pub direct: bool,
+}
+
+impl Kernels {
+    pub fn new(ctx: &GpuContext, wtype: WeightType) -> Result<Kernels> {
+        if wtype == WeightType::F16 && !ctx.has(wgpu::Features::SHADER_F16) {
+            return Err(DensiError::Gpu(format!(
+                "--dtype f16 needs the SHADER_F16 feature, which {} does not have; use --dtype f32",
+                ctx.describe()
+            )));
+        }
+        let wsrc = match wtype {
+            WeightType::F32 => WEIGHTS_F32,
+            WeightType::F16 => WEIGHTS_F16,
+        };
+        let with_w = |src: &str| format!("{wsrc}\n{src}");
+        let wg = [("WG", WG as f64)];
+        let (big, small) = ([("RG", (MM_TILE / 4) as f64)], [("RG", (MM_TILE_SMALL / 4) as f64)]);
+        let small_direct = [("RG", (MM_TILE_SMALL / 4) as f64), ("DIRECT", 1.0)];
+        let specs: Vec<(Pipe, String, &str, &[(&str, f64)])> = vec![
+            (Pipe::Matmul, with_w(MATMUL), "main", &big),
+            (Pipe::MatmulSmall, with_w(MATMUL), "main", &small),
+            (Pipe::MatmulDirect, with_w(MATMUL), "direct", &small),
+            (Pipe::Embed, with_w(EMBEDDING), "main", &wg),
+            (Pipe::Norm, NORMS.to_string(), "main", &wg),
+            (Pipe::Rope, ROPE.to_string(), "main", &wg),
+            (Pipe::Attention, ATTENTION.to_string(), "main", &[]),
+            (Pipe::LmTarget, with_w(LMHEAD), "target_logit", &[]),
+            (Pipe::LmTile, with_w(LMHEAD), "tile", &big),
+            (Pipe::LmTileSmall, with_w(LMHEAD), "tile", &small),
+            (Pipe::LmTileDirect, with_w(LMHEAD), "tile", &small_direct),
+            (Pipe::LmMerge, with_w(LMHEAD), "merge", &[]),
+        ];
+        let pipes = ctx.scoped("compiling the kernels", || {
+            let mut modules: Vec<(String, wgpu::ShaderModule)> = Vec::new();
+            specs
+                .iter()
+                .map(|(pipe, src, entry, constants)| {
+                    let module = match modules.iter().find(|(s, _)| s == src) {
+                        Some((_, m)) => m.clone(),
+                        None => {
+                            let m = ctx.device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                                label: Some(&format!("{pipe:?}")),
+                                source: wgpu::ShaderSource::Wgsl(src.clone().into()),
+                            });
+                            modules.push((src.clone(), m.clone()));
+                            m
+                        }
+                    };
+                    let p = ctx.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                        label: Some(&format!("{pipe:?}")),
+                        layout: None,
+                        module: &module,
+                        entry_point: Some(entry),
+                        compilation_options: wgpu::PipelineCompilationOptions {
+                            constants,
+                            zero_initialize_workgroup_memory: false,
+                        },
+                        cache: None,
+                    });
+                    (*pipe, p)
+                })
+                .collect::<Vec<_>>()
+        })?;
+        let direct = match std::env::var("DENSI_GPU_MATMUL").as_deref() {
+            Ok("direct") => true,
+            Ok("tiled") => false,
+            _ => ctx.info.is_software,
+        };
+        Ok(Kernels { pipes, wtype, direct })
+    }
+
+    pub fn pipeline(&self, p: Pipe) -> &wgpu::ComputePipeline {
+        &self.pipes.iter().find(|(q, _)| *q == p).expect("every Pipe has a pipeline").1
+    }
+}
+
+/// What one dispatch computes; its parameters and grid follow from this and the run's [`RunShape`].
+#[derive(Debug, Clone, Copy)]
+pub enum Op {
+    /// Rows row0 .. row0+rows of the token embedding.
+    Embed { h: u32, row0: u32, rows: u32, has_pos: bool },
+    Norm { h: u32, layer_norm: bool, has_bias: bool, eps: f32 },
+    /// out[:, n0 .. n0+nc] of an [n, k] linear; act 0/1/2 (none, gelu_new, silu·aux); acc = residual add.
+    Matmul { n: u32, k: u32, n0: u32, nc: u32, act: u32, has_bias: bool, acc: bool },
+    Rope { stride: u32, nh: u32, nkv: u32, hd: u32, koff: u32 },
+    Attention { nh: u32, nkv: u32, hd: u32, stride: u32, koff: u32, voff: u32 },
+    LmTarget { h: u32, v0: u32, vc: u32, has_bias: bool },
+    LmTile { h: u32, v0: u32, vc: u32, block0: u32, nrec: u32, has_bias: bool },
+    LmMerge { nrec: u32 },
+}
+
+/// The sizes of one run: t tokens; r scored rows whose hidden states start at row0; top-k.
+#[derive(Debug, Clone, Copy)]
+pub struct RunShape {
+    pub t: u32,
+    pub r: u32,
+    pub row0: u32,
+    pub k: u32,
+    /// Use the matmul variant without workgroup memory (software adapters).
+    pub direct: bool,
+}
+
+fn b(v: bool) -> u32 {
+    v as u32
+}
+
+/// Grid for `n` workgroups laid out over (x ≤ 65535, y).
+fn rows_grid(n: u32) -> [u32; 3] {
+    [n.clamp(1, 65535), n.div_ceil(65535).max(1), 1]
+}
+
+impl Op {
+    /// The pipeline for this op at this shape (short windows take the 16-row tiles).
+    pub fn pipe(&self, s: &RunShape) -> Pipe {
+        match self {
+            Op::Embed { .. } => Pipe::Embed,
+            Op::Norm { .. } => Pipe::Norm,
+            Op::Matmul { .. } if s.direct => Pipe::MatmulDirect,
+            Op::Matmul { .. } if s.t <= SMALL_M => Pipe::MatmulSmall,
+            Op::Matmul { .. } => Pipe::Matmul,
+            Op::LmTile { .. } if s.direct => Pipe::LmTileDirect,
+            Op::LmTile { .. } if s.r <= SMALL_M => Pipe::LmTileSmall,
+            Op::Rope { .. } => Pipe::Rope,
+            Op::Attention { .. } => Pipe::Attention,
+            Op::LmTarget { .. } => Pipe::LmTarget,
+            Op::LmTile { .. } => Pipe::LmTile,
+            Op::LmMerge { .. } => Pipe::LmMerge,
+        }
+    }
+
+    /// The 16 u32 words of the kernel's Params struct and its dispatch grid; None = nothing to do.
+    pub fn params(&self, s: &RunShape) -> Option<([u32; 16], [u32; 3])> {
+        let mut p = [0u32; 16];
+        let grid;
+        match *self {
+            Op::Embed { h, row0, rows, has_pos } => {
+                p[..5].copy_from_slice(&[s.t, h, row0, rows, b(has_pos)]);
+                grid = [h.div_ceil(WG), s.t.min(65535), s.t.div_ceil(65535)];
+            }
+            Op::Norm { h, layer_norm, has_bias, eps } => {
+                p[..5].copy_from_slice(&[s.t, h, b(layer_norm), b(has_bias), eps.to_bits()]);
+                grid = rows_grid(s.t);
+            }
+            Op::Matmul { n, k, n0, nc, act, has_bias, acc } => {
+                p[..7].copy_from_slice(&[s.t, n, k, n0, nc, act, b(has_bias) | (b(acc) << 1)]);
+                let bm = if s.t <= SMALL_M || s.direct { MM_TILE_SMALL } else { MM_TILE };
+                grid = [nc.div_ceil(MM_TILE), s.t.div_ceil(bm), 1];
+            }
+            Op::Rope { stride, nh, nkv, hd, koff } => {
+                p[..6].copy_from_slice(&[s.t, stride, nh, nkv, hd, koff]);
+                grid = [((nh + nkv) * hd / 2).div_ceil(WG), s.t.min(65535), s.t.div_ceil(65535)];
+            }
+            Op::Attention { nh, nkv, hd, stride, koff, voff } => {
+                let scale = 1.0f32 / (hd as f32).sqrt();
+                p[..8].copy_from_slice(&[s.t, nh, nkv, hd, stride, koff, voff, scale.to_bits()]);
+                grid = [s.t.div_ceil(ATT_BQ), nh, 1];
+            }
+            Op::LmTarget { h, v0, vc, has_bias } => {
+                p[..9].copy_from_slice(&[s.r, h, s.row0, v0, vc, 0, 0, s.k, b(has_bias)]);
+                grid = rows_grid(s.r);
+            }
+            Op::LmTile { h, v0, vc, block0, nrec, has_bias } => {
+                p[..9].copy_from_slice(&[s.r, h, s.row0, v0, vc, block0, nrec, s.k, b(has_bias)]);
+                let bm = if s.r <= SMALL_M || s.direct { MM_TILE_SMALL } else { MM_TILE };
+                grid = [vc.div_ceil(LM_VBLOCK), s.r.div_ceil(bm), 1];
+            }
+            Op::LmMerge { nrec } => {
+                p[..9].copy_from_slice(&[s.r, 0, s.row0, 0, 0, 0, nrec, s.k, 0]);
+                grid = [s.r.div_ceil(64), 1, 1];
+            }
+        }
+        if s.t == 0 || grid.contains(&0) {
+            return None;
+        }
+        Some((p, grid))
+    }
+
+    /// Short name for kernel timings.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Op::Embed { .. } => "embedding",
+            Op::Norm { layer_norm: true, .. } => "layernorm",
+            Op::Norm { .. } => "rmsnorm",
+            Op::Matmul { act: 1, .. } => "matmul+gelu",
+            Op::Matmul { act: 2, .. } => "matmul+silu·up",
+            Op::Matmul { acc: true, .. } => "matmul+residual",
+            Op::Matmul { .. } => "matmul",
+            Op::Rope { .. } => "rope",
+            Op::Attention { .. } => "attention",
+            Op::LmTarget { .. } => "lm-head target logit",
+            Op::LmTile { .. } => "lm-head tiles",
+            Op::LmMerge { .. } => "lm-head merge",
+        }
+    }
+
+    /// Floating-point operations of this dispatch (for `densi bench`).
+    pub fn flops(&self, s: &RunShape) -> f64 {
+        match *self {
+            Op::Matmul { k, nc, .. } => 2.0 * s.t as f64 * k as f64 * nc as f64,
+            Op::LmTile { h, vc, .. } => 2.0 * s.r as f64 * h as f64 * vc as f64,
+            Op::Attention { nh, hd, .. } => {
+                let t = s.t as f64;
+                4.0 * nh as f64 * hd as f64 * t * (t + 1.0) / 2.0
+            }
+            _ => 0.0,
+        }
+    }
+}
+
+/// One dispatch: its op and the buffers of its bind group (binding index → buffer); binding 0 is
+/// always the op's parameter slot, added by [`Program::new`].
+pub struct Step {
+    pub op: Op,
+    pub buffers: Vec<(u32, wgpu::Buffer)>,
+}
+
+/// A fixed list of dispatches with their bind groups, built once and re-run with new shapes.
+pub struct Program {
+    /// (op, bind group per pipeline the op may use: auto layouts are not shared between pipelines).
+    steps: Vec<(Op, Vec<(Pipe, wgpu::BindGroup)>)>,
+    params: wgpu::Buffer,
+    slot: u64,
+    timing: Option<Timing>,
+    /// (name, seconds) of the last timed run.
+    pub last_timings: Option<Vec<(String, f64)>>,
+}
+
+struct Timing {
+    queries: wgpu::QuerySet,
+    resolve: wgpu::Buffer,
+    readback: wgpu::Buffer,
+    period_ns: f64,
+}
+
+impl Program {
+    pub fn new(ctx: &GpuContext, kernels: &Kernels, steps: Vec<Step>, timing: bool) -> Result<Program> {
+        let align = ctx.limits.min_uniform_buffer_offset_alignment as u64;
+        let slot = PARAM_BYTES.div_ceil(align) * align;
+        let n = steps.len().max(1) as u64;
+        ctx.scoped("building the kernel program", || {
+            let params = ctx.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("params"),
+                size: slot * n,
+                usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            });
+            let built = steps
+                .iter()
+                .enumerate()
+                .map(|(i, st)| {
+                    // Every pipeline the op may take (tile sizes, direct variant).
+                    let mut pipes: Vec<Pipe> = Vec::new();
+                    for (t, direct) in [(u32::MAX, false), (1, false), (1, true)] {
+                        let p = st.op.pipe(&RunShape { t, r: t, row0: 0, k: 0, direct });
+                        if !pipes.contains(&p) {
+                            pipes.push(p);
+                        }
+                    }
+                    let groups = pipes
+                        .into_iter()
+                        .map(|pipe| {
+                            let layout = kernels.pipeline(pipe).get_bind_group_layout(0);
+                            let mut entries = vec![wgpu::BindGroupEntry {
+                                binding: 0,
+                                resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                                    buffer: &params,
+                                    offset: slot * i as u64,
+                                    size: wgpu::BufferSize::new(PARAM_BYTES),
+                                }),
+                            }];
+                            entries.extend(st.buffers.iter().map(|(b, buf)| wgpu::BindGroupEntry {
+                                binding: *b,
+                                resource: buf.as_entire_binding(),
+                            }));
+                            let bg = ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
+                                label: Some(st.op.name()),
+                                layout: &layout,
+                                entries: &entries,
+                            });
+                            (pipe, bg)
+                        })
+                        .collect::<Vec<_>>();
+                    (st.op, groups)
+                })
+                .collect::<Vec<_>>();
+            let timing = (timing && ctx.has(wgpu::Features::TIMESTAMP_QUERY)).then(|| {
+                let count = 2 * n as u32;
+                Timing {
+                    queries: ctx.device.create_query_set(&wgpu::QuerySetDescriptor {
+                        label: Some("kernel timestamps"),
+                        ty: wgpu::QueryType::Timestamp,
+                        count,
+                    }),
+                    resolve: ctx.device.create_buffer(&wgpu::BufferDescriptor {
+                        label: Some("timestamps"),
+                        size: 8 * count as u64,
+                        usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
+                        mapped_at_creation: false,
+                    }),
+                    readback: ctx.device.create_buffer(&wgpu::BufferDescriptor {
+                        label: Some("timestamps readback"),
+                        size: 8 * count as u64,
+                        usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                        mapped_at_creation: false,
+                    }),
+                    period_ns: ctx.queue.get_timestamp_period() as f64,
+                }
+            });
+            Program { steps: built, params, slot, timing, last_timings: None }
+        })
+    }
+
+    /// FLOPs of one run of this program at `shape`.
+    pub fn flops(&self, shape: &RunShape) -> f64 {
+        self.steps.iter().map(|(op, _)| op.flops(shape)).sum()
+    }
+
+    /// Records every step for `shape` (one compute pass; one per step when timing), then `after`
+    /// (copies of results), submits, and waits for completion.
+    pub fn run(
+        &mut self,
+        ctx: &GpuContext,
+        kernels: &Kernels,
+        shape: &RunShape,
+        after: impl FnOnce(&mut wgpu::CommandEncoder),
+    ) -> Result<()> {
+        let mut bytes = vec![0u8; (self.slot * self.steps.len().max(1) as u64) as usize];
+        let mut todo = Vec::with_capacity(self.steps.len());
+        for (i, (op, groups)) in self.steps.iter().enumerate() {
+            if let Some((p, grid)) = op.params(shape) {
+                let pipe = op.pipe(shape);
+                let bg = &groups.iter().find(|(q, _)| *q == pipe).expect("a bind group per pipeline").1;
+                if grid.iter().any(|&g| g > ctx.limits.max_compute_workgroups_per_dimension) {
+                    return Err(DensiError::Gpu(format!(
+                        "{}: a grid of {grid:?} workgroups exceeds the adapter's limit of {} per dimension",
+                        op.name(),
+                        ctx.limits.max_compute_workgroups_per_dimension
+                    )));
+                }
+                let at = i * self.slot as usize;
+                bytes[at..at + 64].copy_from_slice(bytemuck::cast_slice(&p));
+                todo.push((op, pipe, bg, grid));
+            }
+        }
+        let timing = self.timing.as_ref();
+        ctx.scoped("running the forward pass", || {
+            ctx.queue.write_buffer(&self.params, 0, &bytes);
+            let mut enc = ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("forward") });
+            match timing {
+                None => {
+                    let mut pass =
+                        enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("forward"), timestamp_writes: None });
+                    for (_, pipe, bg, g) in &todo {
+                        pass.set_pipeline(kernels.pipeline(*pipe));
+                        pass.set_bind_group(0, *bg, &[]);
+                        pass.dispatch_workgroups(g[0], g[1], g[2]);
+                    }
+                }
+                Some(t) => {
+                    for (i, (op, pipe, bg, g)) in todo.iter().enumerate() {
+                        let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                            label: Some(op.name()),
+                            timestamp_writes: Some(wgpu::ComputePassTimestampWrites {
+                                query_set: &t.queries,
+                                beginning_of_pass_write_index: Some(2 * i as u32),
+                                end_of_pass_write_index: Some(2 * i as u32 + 1),
+                            }),
+                        });
+                        pass.set_pipeline(kernels.pipeline(*pipe));
+                        pass.set_bind_group(0, *bg, &[]);
+                        pass.dispatch_workgroups(g[0], g[1], g[2]);
+                    }
+                    let n = 2 * todo.len().max(1) as u32;
+                    enc.resolve_query_set(&t.queries, 0..n, &t.resolve, 0);
+                    enc.copy_buffer_to_buffer(&t.resolve, 0, &t.readback, 0, 8 * n as u64);
+                }
+            }
+            after(&mut enc);
+            ctx.queue.submit([enc.finish()]);
+        })?;
+        ctx.wait()?;
+        if let Some(t) = &self.timing {
+            let n = 2 * todo.len().max(1);
+            let raw = ctx.map_read(&t.readback, 8 * n as u64)?;
+            let ticks: Vec<u64> = raw.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().unwrap())).collect();
+            let mut agg: Vec<(String, f64)> = Vec::new();
+            for (i, (op, _, _, _)) in todo.iter().enumerate() {
+                let s = ticks[2 * i + 1].saturating_sub(ticks[2 * i]) as f64 * t.period_ns * 1e-9;
+                match agg.iter_mut().find(|(n, _)| n == op.name()) {
+                    Some(e) => e.1 += s,
+                    None => agg.push((op.name().to_string(), s)),
+                }
+            }
+            self.last_timings = Some(agg);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,202 @@
+//! Single kernels on host data, through the same pipelines, steps and executor as the model's
+//! forward pass. The kernel tests (`tests/gpu_kernels.rs`) compare these with `crate::cpu::ops`.
+
+use crate::error::Result;
+use crate::metrics::RowStats;
+use crate::model::{Linear, Norm};
+
+use super::context::GpuContext;
+use super::forward::{lm_head_steps, parse_merged, upload_f32, upload_matrix_split, work_buffer, GpuLinear, GpuNorm};
+use super::kernels::{Kernels, Op, Program, RunShape, Step, WeightType, LM_REC_PER_BLOCK, LM_VBLOCK};
+
+/// Fused activation of a matmul's epilogue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Act {
+    None,
+    GeluNew,
+    /// silu(x·Wᵀ + b) · aux
+    SiluMul,
+}
+
+pub struct GpuOps {
+    pub ctx: GpuContext,
+    kernels: Kernels,
+    dummy: wgpu::Buffer,
+}
+
+impl GpuOps {
+    pub fn new(ctx: GpuContext, wtype: WeightType) -> Result<GpuOps> {
+        let kernels = Kernels::new(&ctx, wtype)?;
+        let dummy = upload_f32(&ctx, &[0.0; 64], "unused binding")?;
+        Ok(GpuOps { ctx, kernels, dummy })
+    }
+
+    fn run(&self, steps: Vec<Step>, shape: RunShape) -> Result<()> {
+        let mut prog = Program::new(&self.ctx, &self.kernels, steps, false)?;
+        prog.run(&self.ctx, &self.kernels, &shape, |_| {})
+    }
+
+    fn read(&self, buf: &wgpu::Buffer, n: usize) -> Result<Vec<f32>> {
+        let raw = self.ctx.read_back(buf, n as u64 * 4)?;
+        Ok(raw.chunks_exact(4).take(n).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect())
+    }
+
+    fn shape(&self, t: usize) -> RunShape {
+        RunShape { t: t as u32, r: 0, row0: 0, k: 0, direct: self.kernels.direct }
+    }
+
+    /// Matmuls without workgroup memory (the software-adapter variant) or tiled.
+    pub fn set_direct(&mut self, direct: bool) {
+        self.kernels.direct = direct;
+    }
+
+    /// out[t, n] = act(x[t, k] · Wᵀ + b) (+ residual); W split into chunks of `max_rows` rows if given.
+    #[allow(clippy::too_many_arguments)]
+    pub fn linear(
+        &self,
+        x: &[f32],
+        t: usize,
+        l: &Linear,
+        act: Act,
+        aux: Option<&[f32]>,
+        residual: Option<&[f32]>,
+        max_rows: Option<usize>,
+    ) -> Result<Vec<f32>> {
+        let (n, k) = (l.out_features, l.in_features);
+        let lin = GpuLinear {
+            w: upload_matrix_split(&self.ctx, &l.weight, n, k, self.kernels.wtype, "w", max_rows)?,
+            bias: l.bias.as_deref().map(|b| upload_f32(&self.ctx, b, "b")).transpose()?,
+            n,
+            k,
+        };
+        let xb = upload_f32(&self.ctx, x, "x")?;
+        let out = match residual {
+            Some(r) => upload_f32(&self.ctx, r, "out")?,
+            None => work_buffer(&self.ctx, t * n, "out")?,
+        };
+        let auxb = aux.map(|a| upload_f32(&self.ctx, a, "aux")).transpose()?;
+        let code = match act {
+            Act::None => 0,
+            Act::GeluNew => 1,
+            Act::SiluMul => 2,
+        };
+        self.run(lin.steps(&xb, &out, auxb.as_ref(), code, residual.is_some(), &self.dummy), self.shape(t))?;
+        self.read(&out, t * n)
+    }
+
+    pub fn norm(&self, x: &[f32], h: usize, norm: &Norm) -> Result<Vec<f32>> {
+        let t = x.len() / h;
+        let n = GpuNorm::upload(&self.ctx, norm, "norm")?;
+        let xb = upload_f32(&self.ctx, x, "x")?;
+        let out = work_buffer(&self.ctx, t * h, "out")?;
+        self.run(vec![n.step(&xb, &out, &self.dummy)], self.shape(t))?;
+        self.read(&out, t * h)
+    }
+
+    /// out[t, h] = E[ids[t]] (+ P[t]); E [vocab, h] split into chunks of `max_rows` rows if given.
+    pub fn embed(&self, ids: &[u32], emb: &[f32], vocab: usize, h: usize, pos: Option<&[f32]>, max_rows: Option<usize>) -> Result<Vec<f32>> {
+        let t = ids.len();
+        let e = upload_matrix_split(&self.ctx, emb, vocab, h, self.kernels.wtype, "emb", max_rows)?;
+        let idb = work_buffer(&self.ctx, t, "ids")?;
+        self.ctx.queue.write_buffer(&idb, 0, bytemuck::cast_slice(ids));
+        let pb = pos.map(|p| upload_f32(&self.ctx, p, "pos")).transpose()?;
+        let out = work_buffer(&self.ctx, t * h, "out")?;
+        let steps = e
+            .chunks
+            .iter()
+            .map(|(buf, row0, rows)| Step {
+                op: Op::Embed { h: h as u32, row0: *row0, rows: *rows, has_pos: pos.is_some() },
+                buffers: vec![(1, idb.clone()), (2, buf.clone()), (3, pb.clone().unwrap_or_else(|| self.dummy.clone())), (4, out.clone())],
+            })
+            .collect();
+        self.run(steps, self.shape(t))?;
+        self.read(&out, t * h)
+    }
+
+    /// Packs q [t, nh·hd], k and v [t, nkv·hd] into the fused qkv layout [t, nh·hd + 2·nkv·hd].
+    fn pack_qkv(q: &[f32], k: &[f32], v: &[f32], t: usize, qd: usize, kvd: usize) -> Vec<f32> {
+        let mut out = Vec::with_capacity(t * (qd + 2 * kvd));
+        for p in 0..t {
+            out.extend_from_slice(&q[p * qd..(p + 1) * qd]);
+            out.extend_from_slice(&k[p * kvd..(p + 1) * kvd]);
+            out.extend_from_slice(&v[p * kvd..(p + 1) * kvd]);
+        }
+        out
+    }
+
+    /// RoPE on q [t, nh·hd] and k [t, nkv·hd] with the host tables (cos/sin [t, hd/2]); returns (q, k).
+    #[allow(clippy::too_many_arguments)]
+    pub fn rope(&self, q: &[f32], k: &[f32], t: usize, nh: usize, nkv: usize, hd: usize, cos: &[f32], sin: &[f32]) -> Result<(Vec<f32>, Vec<f32>)> {
+        let (qd, kvd) = (nh * hd, nkv * hd);
+        let stride = qd + 2 * kvd;
+        let qkv = upload_f32(&self.ctx, &Self::pack_qkv(q, k, &vec![0.0; t * kvd], t, qd, kvd), "qkv")?;
+        let (c, s) = (upload_f32(&self.ctx, cos, "cos")?, upload_f32(&self.ctx, sin, "sin")?);
+        let step = Step {
+            op: Op::Rope { stride: stride as u32, nh: nh as u32, nkv: nkv as u32, hd: hd as u32, koff: qd as u32 },
+            buffers: vec![(1, qkv.clone()), (2, c), (3, s)],
+        };
+        self.run(vec![step], self.shape(t))?;
+        let all = self.read(&qkv, t * stride)?;
+        let (mut qo, mut ko) = (Vec::new(), Vec::new());
+        for row in all.chunks(stride) {
+            qo.extend_from_slice(&row[..qd]);
+            ko.extend_from_slice(&row[qd..qd + kvd]);
+        }
+        Ok((qo, ko))
+    }
+
+    /// Causal GQA attention: q [t, nh·hd], k/v [t, nkv·hd] → [t, nh·hd].
+    #[allow(clippy::too_many_arguments)]
+    pub fn attention(&self, q: &[f32], k: &[f32], v: &[f32], t: usize, nh: usize, nkv: usize, hd: usize) -> Result<Vec<f32>> {
+        let (qd, kvd) = (nh * hd, nkv * hd);
+        let qkv = upload_f32(&self.ctx, &Self::pack_qkv(q, k, v, t, qd, kvd), "qkv")?;
+        let out = work_buffer(&self.ctx, t * qd, "out")?;
+        let step = Step {
+            op: Op::Attention {
+                nh: nh as u32,
+                nkv: nkv as u32,
+                hd: hd as u32,
+                stride: (qd + 2 * kvd) as u32,
+                koff: qd as u32,
+                voff: (qd + kvd) as u32,
+            },
+            buffers: vec![(1, qkv), (2, out.clone())],
+        };
+        self.run(vec![step], self.shape(t))?;
+        self.read(&out, t * qd)
+    }
+
+    /// The fused lm-head reduction: for each i in score_from..ids.len(), the statistics of
+    /// logits = hidden[i − 1] · headᵀ + bias with respect to ids[i]. hidden [t, h], head [vocab, h].
+    #[allow(clippy::too_many_arguments)]
+    pub fn lm_head(
+        &self,
+        hidden: &[f32],
+        h: usize,
+        head: &[f32],
+        vocab: usize,
+        bias: Option<&[f32]>,
+        ids: &[u32],
+        score_from: usize,
+        top_k: usize,
+        max_rows: Option<usize>,
+    ) -> Result<Vec<RowStats>> {
+        let t = ids.len();
+        let r = t - score_from;
+        let w = upload_matrix_split(&self.ctx, head, vocab, h, self.kernels.wtype, "head", max_rows)?;
+        let nrec: u32 = w.chunks.iter().map(|(_, _, rows)| rows.div_ceil(LM_VBLOCK) * LM_REC_PER_BLOCK).sum();
+        let xb = upload_f32(&self.ctx, hidden, "hidden")?;
+        let bb = bias.map(|b| upload_f32(&self.ctx, b, "bias")).transpose()?;
+        let targets = work_buffer(&self.ctx, r, "targets")?;
+        self.ctx.queue.write_buffer(&targets, 0, bytemuck::cast_slice(&ids[score_from..]));
+        let zt = work_buffer(&self.ctx, r, "zt")?;
+        let part = work_buffer(&self.ctx, r * nrec as usize * (5 + 2 * top_k), "part")?;
+        let merged = work_buffer(&self.ctx, r * (6 + 2 * top_k), "merged")?;
+        let steps = lm_head_steps(&w, bb.as_ref(), &xb, &targets, &zt, &part, &merged, nrec, &self.dummy);
+        let shape = RunShape { t: t as u32, r: r as u32, row0: (score_from - 1) as u32, k: top_k as u32, direct: self.kernels.direct };
+        let mut prog = Program::new(&self.ctx, &self.kernels, steps, false)?;
+        prog.run(&self.ctx, &self.kernels, &shape, |_| {})?;
+        let raw = self.ctx.read_back(&merged, (r * (6 + 2 * top_k) * 4) as u64)?;
+        Ok(parse_merged(&raw, r, top_k))
+    }
+}

@@ -1,0 +1,598 @@
+//! The UI's state as plain data: what is loaded, where each cursor is, which metric and scale.
+//! Changed only by [`crate::tui::action`] (user actions) and by worker messages; read by the draw function.
+
+use ratatui::layout::Rect;
+
+use crate::metrics::TextScore;
+use crate::tui::layout::{self, TextLayout, Unit, View};
+use crate::tui::scale::{ColorSupport, Paint};
+
+/// The metric that colours the text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Metric {
+    Surprisal,
+    Entropy,
+    Varentropy,
+    /// Surprisal minus entropy: how much more surprising the token was than the model itself expected.
+    Excess,
+    /// GLTR's rank buckets: 1, 2–10, 11–100, 101–1000, >1000.
+    Rank,
+}
+
+pub const RANK_BUCKETS: [&str; 5] = ["1", "2–10", "11–100", "101–1k", ">1k"];
+
+/// Bucket 0..=4 of a rank (GLTR).
+pub fn rank_bucket(rank: u32) -> usize {
+    match rank {
+        0..=1 => 0,
+        2..=10 => 1,
+        11..=100 => 2,
+        101..=1000 => 3,
+        _ => 4,
+    }
+}
+
+impl Metric {
+    pub const ALL: [Metric; 5] = [Metric::Surprisal, Metric::Entropy, Metric::Varentropy, Metric::Excess, Metric::Rank];
+
+    pub fn index(self) -> usize {
+        Metric::ALL.iter().position(|&m| m == self).unwrap()
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Metric::Surprisal => "surprisal",
+            Metric::Entropy => "entropy",
+            Metric::Varentropy => "varentropy",
+            Metric::Excess => "surprisal − entropy",
+            Metric::Rank => "rank bucket",
+        }
+    }
+
+    pub fn unit(self) -> &'static str {
+        match self {
+            Metric::Varentropy => "bits²",
+            Metric::Rank => "",
+            _ => "bits",
+        }
+    }
+
+    /// The fixed scale (`s` toggles between it and one fitted to the texts).
+    pub fn fixed_range(self) -> (f64, f64) {
+        match self {
+            Metric::Surprisal | Metric::Entropy => (0.0, 20.0),
+            Metric::Varentropy => (0.0, 40.0),
+            Metric::Excess => (-10.0, 10.0),
+            Metric::Rank => (0.0, 4.0),
+        }
+    }
+
+    /// Starting threshold for `n`/`N` (adjusted with `+`/`-` by [`Metric::threshold_step`]).
+    pub fn default_threshold(self) -> f64 {
+        match self {
+            Metric::Surprisal => 8.0,
+            Metric::Entropy => 6.0,
+            Metric::Varentropy => 12.0,
+            Metric::Excess => 4.0,
+            Metric::Rank => 3.0,
+        }
+    }
+
+    pub fn threshold_step(self) -> f64 {
+        match self {
+            Metric::Rank => 1.0,
+            Metric::Varentropy => 1.0,
+            _ => 0.5,
+        }
+    }
+
+    /// Formats a value of this metric (rank buckets by their label).
+    pub fn fmt(self, v: f64) -> String {
+        match self {
+            Metric::Rank => RANK_BUCKETS[(v.max(0.0) as usize).min(4)].to_string(),
+            _ => format!("{v:.2}"),
+        }
+    }
+}
+
+/// "Think points": where a model would benefit from reasoning before it answers. A token is one when
+/// the model was both uncertain and split between very different continuations — entropy ≥ 6 bits
+/// and varentropy ≥ 12 bits² — or when the token was far more surprising than the model expected:
+/// surprisal − entropy ≥ 8 bits. (Thresholds chosen on the three example prompts so that about one
+/// token in ten qualifies: ` blue`, ` Jason`, ` Wei`, ` researcher`, ` square`, ` ((`, ` [`, `A`.)
+pub const THINK_ENTROPY_BITS: f64 = 6.0;
+pub const THINK_VARENTROPY_BITS2: f64 = 12.0;
+pub const THINK_EXCESS_BITS: f64 = 8.0;
+
+pub fn is_think_point(t: &crate::metrics::TokenScore) -> bool {
+    t.scored
+        && ((t.entropy_bits >= THINK_ENTROPY_BITS && t.varentropy_bits2 >= THINK_VARENTROPY_BITS2)
+            || t.surprisal_bits - t.entropy_bits >= THINK_EXCESS_BITS)
+}
+
+/// The value of `metric` for a unit. Words: surprisal is the sum over the word's tokens (the
+/// chain rule); entropy, varentropy and rank are those before the word's first token (the
+/// uncertainty at the point where the word begins); surprisal − entropy uses both.
+pub fn unit_value(score: &TextScore, u: &Unit, metric: Metric) -> Option<f64> {
+    let toks = &score.tokens[u.first..=u.last];
+    let first = &toks[0];
+    let surprisal = || {
+        let scored: Vec<f64> = toks.iter().filter(|t| t.scored).map(|t| t.surprisal_bits).collect();
+        if scored.is_empty() { None } else { Some(scored.iter().sum::<f64>()) }
+    };
+    let v = match metric {
+        Metric::Surprisal => surprisal()?,
+        _ if !first.scored => return None,
+        Metric::Entropy => first.entropy_bits,
+        Metric::Varentropy => first.varentropy_bits2,
+        Metric::Excess => surprisal()? - first.entropy_bits,
+        Metric::Rank => rank_bucket(first.rank) as f64,
+    };
+    v.is_finite().then_some(v)
+}
+
+/// A sentence of a text: tokens first..=last, with its information.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sentence {
+    pub first: usize,
+    pub last: usize,
+    pub bits: f64,
+    pub scored: usize,
+}
+
+/// Sentences end after a token that contains a newline or ends with `.`, `!`, `?` or `;`
+/// (optionally followed by closing quotes or brackets). Sorted densest (most total bits) first.
+pub fn densest_sentences(score: &TextScore) -> Vec<Sentence> {
+    let mut out = Vec::new();
+    let mut first = 0usize;
+    let n = score.tokens.len();
+    for (i, t) in score.tokens.iter().enumerate() {
+        let s = t.token.trim_end_matches(['"', '\'', ')', ']', '»', '”', '’']);
+        let ends = t.token.contains('\n') || s.ends_with(['.', '!', '?', ';']) || i + 1 == n;
+        if ends {
+            let toks = &score.tokens[first..=i];
+            let scored = toks.iter().filter(|t| t.scored).count();
+            let bits = toks.iter().filter(|t| t.scored).map(|t| t.surprisal_bits).sum();
+            // Skip sentences that are only whitespace.
+            if score.text[score.tokens[first].byte_start..t.byte_end].trim().len() > 0 && scored > 0 {
+                out.push(Sentence { first, last: i, bits, scored });
+            }
+            first = i + 1;
+        }
+    }
+    out.sort_by(|a, b| b.bits.total_cmp(&a.bits).then(a.first.cmp(&b.first)));
+    out
+}
+
+/// Scoring in progress for a pane.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pending {
+    pub generation: u64,
+    pub done: usize,
+    pub total: usize,
+}
+
+/// In-place editing of a pane's text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EditState {
+    pub buffer: String,
+    /// Byte offset of the caret in `buffer`.
+    pub caret: usize,
+}
+
+pub struct Pane {
+    /// Stable identity (worker results name it; panes may be closed and reordered).
+    pub id: u64,
+    pub name: String,
+    /// The text as last entered; what is being or will be scored.
+    pub text: String,
+    /// The latest result. While a new text is being scored, the previous result stays here.
+    pub score: Option<TextScore>,
+    /// Incremented for every text sent to the worker; results of older generations are dropped.
+    pub generation: u64,
+    pub pending: Option<Pending>,
+    pub error: Option<String>,
+    pub edit: Option<EditState>,
+    /// Cursor: index into `units`.
+    pub cursor: usize,
+    /// First visible screen line.
+    pub scroll: usize,
+    /// Derived from `score` and the view (rebuilt by [`Pane::rebuild`]).
+    pub units: Vec<Unit>,
+    pub token_unit: Vec<usize>,
+    /// Metric value per unit for the app's current metric (NaN = none).
+    pub values: Vec<f64>,
+    pub sentences: Vec<Sentence>,
+    /// Token indices of think points, in text order.
+    pub think: Vec<usize>,
+    /// Wrapped text for the last known width (see [`App::relayout`]); the draw function re-wraps
+    /// on the fly when it is missing or stale.
+    pub wrapped: Option<TextLayout>,
+    /// Where the text was last drawn (for mouse hits and paging).
+    pub text_area: Rect,
+}
+
+impl Pane {
+    pub fn new(id: u64, name: String, text: String) -> Pane {
+        Pane {
+            id,
+            name,
+            text,
+            score: None,
+            generation: 0,
+            pending: None,
+            error: None,
+            edit: None,
+            cursor: 0,
+            scroll: 0,
+            units: Vec::new(),
+            token_unit: Vec::new(),
+            values: Vec::new(),
+            sentences: Vec::new(),
+            think: Vec::new(),
+            wrapped: None,
+            text_area: Rect::default(),
+        }
+    }
+
+    /// The text on screen: that of the result when there is one (offsets refer to it), else the entered text.
+    pub fn shown_text(&self) -> &str {
+        self.score.as_ref().map(|s| s.text.as_str()).unwrap_or(&self.text)
+    }
+
+    /// Rebuilds everything derived from the score, the view and the metric.
+    pub fn rebuild(&mut self, view: View, metric: Metric) {
+        match &self.score {
+            Some(s) => {
+                self.units = layout::units(&s.text, &s.tokens, view);
+                self.token_unit = layout::token_to_unit(&self.units, s.tokens.len());
+                self.sentences = densest_sentences(s);
+                self.think = s.tokens.iter().enumerate().filter(|(_, t)| is_think_point(t)).map(|(i, _)| i).collect();
+            }
+            None => {
+                self.units.clear();
+                self.token_unit.clear();
+                self.sentences.clear();
+                self.think.clear();
+            }
+        }
+        self.revalue(metric);
+        self.cursor = self.cursor.min(self.units.len().saturating_sub(1));
+        self.wrapped = None;
+    }
+
+    pub fn revalue(&mut self, metric: Metric) {
+        self.values = match &self.score {
+            Some(s) => self.units.iter().map(|u| unit_value(s, u, metric).unwrap_or(f64::NAN)).collect(),
+            None => Vec::new(),
+        };
+    }
+
+    /// The wrapped text at `width`: the cached one when it fits, else a fresh one.
+    pub fn layout_for(&self, width: u16) -> std::borrow::Cow<'_, TextLayout> {
+        match &self.wrapped {
+            Some(l) if l.width == width.max(1) => std::borrow::Cow::Borrowed(l),
+            _ => std::borrow::Cow::Owned(layout::wrap(self.shown_text(), &self.units, width)),
+        }
+    }
+
+    /// Token index under the cursor (the first token of a word in word view).
+    pub fn cursor_token(&self) -> Option<usize> {
+        self.units.get(self.cursor).map(|u| u.first)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.shown_text().is_empty() && self.text.is_empty()
+    }
+}
+
+/// Which list the side panel shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListKind {
+    Sentences,
+    ThinkPoints,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PromptKind {
+    /// Open a file into a new pane (or the focused empty one).
+    Open,
+    /// Export the focused pane, or all panes.
+    Export { all: bool },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prompt {
+    pub kind: PromptKind,
+    pub input: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mode {
+    Normal,
+    Help,
+    /// Editing the focused pane's text.
+    Edit,
+    Prompt(Prompt),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ModelState {
+    Loading(String),
+    Ready(String),
+    Failed(String),
+}
+
+/// The fixed or fitted colour scale.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScaleMode {
+    /// Each metric's fixed range (0–20 bits for surprisal and entropy).
+    Fixed,
+    /// Fitted to the values of all panes (one shared scale, so a colour means the same bits everywhere).
+    Fitted,
+}
+
+pub const MAX_PANES: usize = 4;
+
+pub struct App {
+    pub panes: Vec<Pane>,
+    pub focus: usize,
+    pub metric: Metric,
+    pub scale: ScaleMode,
+    pub paint: Paint,
+    pub view: View,
+    pub colors: ColorSupport,
+    /// `n`/`N` threshold per metric (indexed by [`Metric::index`]).
+    pub thresholds: [f64; 5],
+    pub sync_scroll: bool,
+    pub list: ListKind,
+    pub list_sel: usize,
+    pub mode: Mode,
+    /// A one-line message (and whether it is an error).
+    pub status: Option<(String, bool)>,
+    pub model: ModelState,
+    /// Animation counter for the progress spinner.
+    pub tick: u64,
+    pub next_id: u64,
+    pub quit: bool,
+    /// The terminal's area at the last [`App::relayout`].
+    pub screen: Rect,
+}
+
+impl App {
+    /// Panes from (name, text) pairs. Nothing is scored yet: see [`App::initial_jobs`].
+    pub fn new(inputs: Vec<(String, String)>, colors: ColorSupport) -> App {
+        let mut app = App {
+            panes: Vec::new(),
+            focus: 0,
+            metric: Metric::Surprisal,
+            scale: ScaleMode::Fitted,
+            paint: Paint::Background,
+            view: View::Tokens,
+            colors,
+            thresholds: Metric::ALL.map(Metric::default_threshold),
+            sync_scroll: false,
+            list: ListKind::Sentences,
+            list_sel: 0,
+            mode: Mode::Normal,
+            status: None,
+            model: ModelState::Loading("model".into()),
+            tick: 0,
+            next_id: 1,
+            quit: false,
+            screen: Rect::default(),
+        };
+        for (name, text) in inputs.into_iter().take(MAX_PANES) {
+            app.push_pane(name, text);
+        }
+        if app.panes.is_empty() {
+            app.push_pane("pane 1".into(), String::new());
+        }
+        app
+    }
+
+    pub fn push_pane(&mut self, name: String, text: String) -> usize {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.panes.push(Pane::new(id, name, text));
+        self.panes.len() - 1
+    }
+
+    pub fn size(&self) -> Rect {
+        self.screen
+    }
+
+    /// A file was read for `o`: it fills the focused pane when that is empty, else a new pane.
+    pub fn open_loaded(&mut self, path: &std::path::Path, result: Result<String, String>) -> Vec<crate::tui::action::Effect> {
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| path.display().to_string());
+        let text = match result {
+            Ok(t) if t.is_empty() => {
+                self.status = Some((format!("{}: empty file", path.display()), true));
+                return Vec::new();
+            }
+            Ok(t) => t,
+            Err(e) => {
+                self.status = Some((format!("{}: {e}", path.display()), true));
+                return Vec::new();
+            }
+        };
+        let i = if self.pane().is_empty() && self.pane().pending.is_none() {
+            self.focus
+        } else if self.panes.len() < MAX_PANES {
+            self.push_pane(String::new(), String::new())
+        } else {
+            self.status = Some((format!("at most {MAX_PANES} panes: close one (x) first"), true));
+            return Vec::new();
+        };
+        self.focus = i;
+        let p = &mut self.panes[i];
+        p.name = name;
+        p.text = text;
+        p.score = None;
+        p.cursor = 0;
+        p.scroll = 0;
+        p.rebuild(self.view, self.metric);
+        vec![self.rescore(i)]
+    }
+
+    pub fn pane(&self) -> &Pane {
+        &self.panes[self.focus]
+    }
+
+    pub fn pane_mut(&mut self) -> &mut Pane {
+        &mut self.panes[self.focus]
+    }
+
+    pub fn threshold(&self) -> f64 {
+        self.thresholds[self.metric.index()]
+    }
+
+    /// The colour scale's range: fixed, or fitted over every pane's values (min clamped to 0 for
+    /// non-negative metrics, so "dark" always means "near zero bits").
+    pub fn scale_range(&self) -> (f64, f64) {
+        if self.scale == ScaleMode::Fixed || self.metric == Metric::Rank {
+            return self.metric.fixed_range();
+        }
+        let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+        for v in self.panes.iter().flat_map(|p| p.values.iter()).filter(|v| v.is_finite()) {
+            lo = lo.min(*v);
+            hi = hi.max(*v);
+        }
+        if !lo.is_finite() {
+            return self.metric.fixed_range();
+        }
+        if self.metric != Metric::Excess {
+            lo = lo.min(0.0).max(0.0);
+        }
+        if hi - lo < 1e-6 {
+            hi = lo + 1.0;
+        }
+        (lo, hi)
+    }
+
+    /// Position of a value on the scale, 0..1.
+    pub fn scale_t(&self, v: f64, range: (f64, f64)) -> f64 {
+        ((v - range.0) / (range.1 - range.0)).clamp(0.0, 1.0)
+    }
+
+    /// Installs a scoring result (a stale generation is dropped). The cursor keeps its place in the text.
+    pub fn set_score(&mut self, pane_id: u64, generation: u64, result: Result<TextScore, String>) {
+        let (view, metric) = (self.view, self.metric);
+        let Some(p) = self.panes.iter_mut().find(|p| p.id == pane_id) else { return };
+        if generation != p.generation {
+            return;
+        }
+        p.pending = None;
+        match result {
+            Ok(score) => {
+                let at_byte = p.units.get(p.cursor).map(|u| u.bytes.start).unwrap_or(0);
+                p.score = Some(score);
+                p.error = None;
+                p.rebuild(view, metric);
+                p.cursor = p.units.iter().position(|u| u.bytes.end > at_byte).unwrap_or(p.units.len().saturating_sub(1));
+            }
+            Err(e) => {
+                if matches!(&self.model, ModelState::Failed(m) if *m == e) {
+                    // Already on the status line once; the pane just says why it is plain.
+                    p.error = Some("not scored: the model did not load".into());
+                } else {
+                    self.status = Some((format!("{}: {e}", p.name), true));
+                    p.error = Some(e);
+                }
+            }
+        }
+    }
+
+    /// Scoring jobs for every pane that has text and no current result.
+    pub fn initial_jobs(&mut self) -> Vec<crate::tui::action::Effect> {
+        let mut out = Vec::new();
+        for i in 0..self.panes.len() {
+            if !self.panes[i].text.is_empty() && self.panes[i].score.is_none() {
+                out.push(self.rescore(i));
+            }
+        }
+        out
+    }
+
+    /// Marks pane `i` as being rescored and returns the job for the worker.
+    pub fn rescore(&mut self, i: usize) -> crate::tui::action::Effect {
+        let p = &mut self.panes[i];
+        p.generation += 1;
+        p.pending = Some(Pending { generation: p.generation, done: 0, total: 0 });
+        p.error = None;
+        crate::tui::action::Effect::Score { pane_id: p.id, generation: p.generation, name: p.name.clone(), text: p.text.clone() }
+    }
+
+    /// Wraps every pane's text for the areas the draw function will use. Call before drawing and on resize.
+    pub fn relayout(&mut self, size: Rect) {
+        self.screen = size;
+        let areas = crate::tui::ui::areas(self, size);
+        for (p, a) in self.panes.iter_mut().zip(areas.panes.iter()) {
+            p.text_area = a.text;
+            let w = a.text.width.max(1);
+            if p.wrapped.as_ref().is_none_or(|l| l.width != w) {
+                p.wrapped = Some(layout::wrap(p.shown_text(), &p.units, w));
+            }
+        }
+        for i in 0..self.panes.len() {
+            if !self.sync_scroll || i == self.focus {
+                self.scroll_to_cursor(i);
+            }
+        }
+        self.sync_others();
+    }
+
+    /// Keeps pane i's cursor on screen.
+    pub fn scroll_to_cursor(&mut self, i: usize) {
+        let p = &mut self.panes[i];
+        let h = p.text_area.height.max(1) as usize;
+        let Some(lay) = &p.wrapped else { return };
+        let Some(&(line, _)) = lay.unit_pos.get(p.cursor) else {
+            p.scroll = p.scroll.min(lay.lines.len().saturating_sub(1));
+            return;
+        };
+        if line < p.scroll {
+            p.scroll = line;
+        } else if line >= p.scroll + h {
+            p.scroll = line + 1 - h;
+        }
+    }
+
+    /// When scrolling is synchronized, the other panes follow the focused pane's first line.
+    pub fn sync_others(&mut self) {
+        if !self.sync_scroll {
+            return;
+        }
+        let top = self.panes[self.focus].scroll;
+        for (i, p) in self.panes.iter_mut().enumerate() {
+            if i != self.focus {
+                let max = p.wrapped.as_ref().map(|l| l.lines.len().saturating_sub(1)).unwrap_or(0);
+                p.scroll = top.min(max);
+            }
+        }
+    }
+}
+
+impl App {
+    /// A message from the scoring worker.
+    pub fn handle_worker(&mut self, msg: crate::tui::event::WorkerMsg) {
+        use crate::tui::event::WorkerMsg;
+        match msg {
+            WorkerMsg::Ready { device, .. } => self.model = ModelState::Ready(device),
+            WorkerMsg::LoadFailed(e) => {
+                self.model = ModelState::Failed(e.clone());
+                self.status = Some((e, true));
+            }
+            WorkerMsg::Progress { pane_id, generation, done, total } => {
+                if let Some(p) = self.panes.iter_mut().find(|p| p.id == pane_id) {
+                    if let Some(pend) = p.pending.as_mut().filter(|x| x.generation == generation) {
+                        pend.done = done;
+                        pend.total = total;
+                    }
+                }
+            }
+            WorkerMsg::Scored { pane_id, generation, result } => self.set_score(pane_id, generation, result),
+            WorkerMsg::Warning(w) => self.status = Some((w, true)),
+        }
+    }
+}

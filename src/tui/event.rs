@@ -1,0 +1,61 @@
+//! Everything the event loop waits on: terminal events (keys, mouse, resize, paste) and messages
+//! from the scoring worker, merged into one stream.
+
+use std::sync::mpsc::{Receiver, TryRecvError};
+use std::time::{Duration, Instant};
+
+use ratatui::crossterm::event::{self as ct, Event as CtEvent};
+
+use crate::metrics::TextScore;
+
+/// What the worker reports.
+pub enum WorkerMsg {
+    /// The model is loaded (kept by the event loop for exports' provenance); the backend's device.
+    Ready { device: String, model: std::sync::Arc<crate::model::Model> },
+    LoadFailed(String),
+    /// `done` of `total` tokens of a pane's text scored.
+    Progress { pane_id: u64, generation: u64, done: usize, total: usize },
+    Scored { pane_id: u64, generation: u64, result: Result<TextScore, String> },
+    /// E.g. a GPU failure that made the scorer fall back to the CPU.
+    Warning(String),
+}
+
+pub enum Event {
+    Terminal(CtEvent),
+    Worker(WorkerMsg),
+    /// Nothing happened for a while (drives the spinner).
+    Tick,
+}
+
+pub struct EventSource {
+    worker: Receiver<WorkerMsg>,
+    worker_gone: bool,
+}
+
+impl EventSource {
+    pub fn new(worker: Receiver<WorkerMsg>) -> EventSource {
+        EventSource { worker, worker_gone: false }
+    }
+
+    /// The next event, or `Tick` after `timeout`. Worker messages are checked between short
+    /// terminal polls, so neither side waits on the other for more than ~20 ms.
+    pub fn next(&mut self, timeout: Duration) -> std::io::Result<Event> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if !self.worker_gone {
+                match self.worker.try_recv() {
+                    Ok(m) => return Ok(Event::Worker(m)),
+                    Err(TryRecvError::Disconnected) => self.worker_gone = true,
+                    Err(TryRecvError::Empty) => {}
+                }
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Ok(Event::Tick);
+            }
+            if ct::poll((deadline - now).min(Duration::from_millis(20)))? {
+                return Ok(Event::Terminal(ct::read()?));
+            }
+        }
+    }
+}

@@ -1,0 +1,158 @@
+//! Colour scales: a value in [0, 1] → a colour on a perceptually ordered map (matplotlib's inferno),
+//! rendered as truecolor, as the nearest xterm-256 colour, or (NO_COLOR) as a text attribute level.
+
+use ratatui::style::{Color, Modifier, Style};
+
+/// What the terminal can show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColorSupport {
+    TrueColor,
+    Ansi256,
+    /// `NO_COLOR` is set: levels are shown with dim / plain / bold / bold+underline.
+    None,
+}
+
+impl ColorSupport {
+    /// `NO_COLOR` (any non-empty value, per no-color.org) wins; `COLORTERM=truecolor|24bit` means 24-bit colour.
+    pub fn detect() -> ColorSupport {
+        Self::from_env(std::env::var("NO_COLOR").ok().as_deref(), std::env::var("COLORTERM").ok().as_deref())
+    }
+
+    pub fn from_env(no_color: Option<&str>, colorterm: Option<&str>) -> ColorSupport {
+        if no_color.is_some_and(|v| !v.is_empty()) {
+            ColorSupport::None
+        } else if matches!(colorterm, Some("truecolor") | Some("24bit")) {
+            ColorSupport::TrueColor
+        } else {
+            ColorSupport::Ansi256
+        }
+    }
+}
+
+/// matplotlib's `inferno` sampled at 0, 1/8, ..., 1 (its listed colormap, rounded to 8 bits).
+/// Dark for little information, bright yellow for a lot; lightness increases monotonically.
+const INFERNO: [(u8, u8, u8); 9] = [
+    (0, 0, 4),
+    (31, 12, 72),
+    (85, 15, 109),
+    (136, 34, 106),
+    (186, 54, 85),
+    (227, 89, 51),
+    (249, 140, 10),
+    (249, 201, 50),
+    (252, 255, 164),
+];
+
+/// The inferno colour at t ∈ [0, 1] (clamped), linearly interpolated between the samples.
+pub fn inferno(t: f64) -> (u8, u8, u8) {
+    let t = if t.is_finite() { t.clamp(0.0, 1.0) } else { 0.0 };
+    let x = t * (INFERNO.len() - 1) as f64;
+    let i = (x.floor() as usize).min(INFERNO.len() - 2);
+    let f = x - i as f64;
+    let (a, b) = (INFERNO[i], INFERNO[i + 1]);
+    let mix = |p: u8, q: u8| (p as f64 + (q as f64 - p as f64) * f).round() as u8;
+    (mix(a.0, b.0), mix(a.1, b.1), mix(a.2, b.2))
+}
+
+/// Relative luminance (sRGB weights, no gamma), 0..1: picks black or white text on a background.
+fn luminance((r, g, b): (u8, u8, u8)) -> f64 {
+    (0.2126 * r as f64 + 0.7152 * g as f64 + 0.0722 * b as f64) / 255.0
+}
+
+/// The nearest xterm-256 colour: the 6×6×6 cube (16..=231) or the grey ramp (232..=255).
+pub fn to_ansi256((r, g, b): (u8, u8, u8)) -> u8 {
+    const LEVELS: [u8; 6] = [0, 95, 135, 175, 215, 255];
+    let nearest = |c: u8| (0..6).min_by_key(|&i| (LEVELS[i] as i32 - c as i32).abs()).unwrap();
+    let (ri, gi, bi) = (nearest(r), nearest(g), nearest(b));
+    let cube = (LEVELS[ri], LEVELS[gi], LEVELS[bi]);
+    let dist = |(p, q, s): (u8, u8, u8)| {
+        let d = |x: u8, y: u8| (x as i32 - y as i32).pow(2);
+        d(p, r) + d(q, g) + d(s, b)
+    };
+    let avg = (r as i32 + g as i32 + b as i32) / 3;
+    let gi_ = ((avg - 8).max(0) / 10).min(23) as u8;
+    let grey = 8 + 10 * gi_;
+    if dist((grey, grey, grey)) < dist(cube) { 232 + gi_ } else { 16 + 36 * ri as u8 + 6 * gi as u8 + bi as u8 }
+}
+
+/// A colour in the terminal's colour space.
+pub fn color(rgb: (u8, u8, u8), support: ColorSupport) -> Color {
+    match support {
+        ColorSupport::TrueColor => Color::Rgb(rgb.0, rgb.1, rgb.2),
+        ColorSupport::Ansi256 => Color::Indexed(to_ansi256(rgb)),
+        ColorSupport::None => Color::Reset,
+    }
+}
+
+/// Levels used when there is no colour: t < 1/4 dim, < 1/2 plain, < 3/4 bold, else bold + underline.
+pub fn level(t: f64) -> usize {
+    if !t.is_finite() {
+        return 0;
+    }
+    ((t.clamp(0.0, 1.0) * 4.0) as usize).min(3)
+}
+
+pub fn level_modifier(level: usize) -> Modifier {
+    match level {
+        0 => Modifier::DIM,
+        1 => Modifier::empty(),
+        2 => Modifier::BOLD,
+        _ => Modifier::BOLD | Modifier::UNDERLINED,
+    }
+}
+
+/// Whether a metric colours the background (text stays readable) or the text itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Paint {
+    Background,
+    Foreground,
+}
+
+/// The style of a token whose value sits at t ∈ [0, 1] of the scale.
+pub fn style_for(t: f64, paint: Paint, support: ColorSupport) -> Style {
+    if support == ColorSupport::None {
+        return Style::default().add_modifier(level_modifier(level(t)));
+    }
+    match paint {
+        Paint::Background => {
+            let rgb = inferno(t);
+            let fg = if luminance(rgb) > 0.45 { (0, 0, 0) } else { (255, 255, 255) };
+            Style::default().bg(color(rgb, support)).fg(color(fg, support))
+        }
+        // Inferno's darkest quarter vanishes on a dark terminal: text uses its upper part.
+        Paint::Foreground => Style::default().fg(color(inferno(0.25 + 0.75 * t), support)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inferno_ends_and_monotone_lightness() {
+        assert_eq!(inferno(0.0), INFERNO[0]);
+        assert_eq!(inferno(1.0), INFERNO[8]);
+        assert_eq!(inferno(f64::NAN), INFERNO[0]);
+        let mut last = -1.0;
+        for i in 0..=100 {
+            let l = luminance(inferno(i as f64 / 100.0));
+            assert!(l >= last - 1e-9, "lightness drops at {i}");
+            last = l;
+        }
+    }
+
+    #[test]
+    fn ansi256_maps_cube_corners_and_greys() {
+        assert_eq!(to_ansi256((0, 0, 0)), 16);
+        assert_eq!(to_ansi256((255, 255, 255)), 231);
+        assert_eq!(to_ansi256((255, 0, 0)), 196);
+        assert_eq!(to_ansi256((128, 128, 128)), 244);
+    }
+
+    #[test]
+    fn no_color_wins() {
+        assert_eq!(ColorSupport::from_env(Some("1"), Some("truecolor")), ColorSupport::None);
+        assert_eq!(ColorSupport::from_env(Some(""), Some("truecolor")), ColorSupport::TrueColor);
+        assert_eq!(ColorSupport::from_env(None, None), ColorSupport::Ansi256);
+    }
+}

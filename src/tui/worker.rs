@@ -1,0 +1,85 @@
+//! The scoring worker: loads the model once on a background thread, then scores texts as they
+//! come, reporting progress and results over a channel. The UI never waits on it.
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::sync::mpsc::{Receiver, Sender};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use crate::backend::BackendOptions;
+use crate::model::Model;
+use crate::score::ScoreOptions;
+use crate::tui::event::WorkerMsg;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Job {
+    pub pane_id: u64,
+    pub generation: u64,
+    pub name: String,
+    pub text: String,
+}
+
+pub struct Worker {
+    pub jobs: Sender<Job>,
+    pub handle: JoinHandle<()>,
+}
+
+/// Starts the worker thread. It ends when `jobs`' sender is dropped.
+pub fn spawn(model: Option<PathBuf>, backend: BackendOptions, score: ScoreOptions, out: Sender<WorkerMsg>) -> Worker {
+    let (jobs, rx) = std::sync::mpsc::channel::<Job>();
+    let handle = std::thread::Builder::new()
+        .name("densi-score".into())
+        .spawn(move || run(model, backend, score, rx, out))
+        .expect("spawning the scoring thread");
+    Worker { jobs, handle }
+}
+
+fn run(model: Option<PathBuf>, backend: BackendOptions, score: ScoreOptions, rx: Receiver<Job>, out: Sender<WorkerMsg>) {
+    let scorer = Model::resolve_path(model.as_deref())
+        .and_then(|p| Model::load(&p))
+        .and_then(|m| crate::backend::scorer(&Arc::new(m), &backend, score));
+    let mut scorer = match scorer {
+        Ok(s) => {
+            let device = format!("{} · {}", s.backend_name(), s.device());
+            let _ = out.send(WorkerMsg::Ready { device, model: s.model().clone() });
+            s
+        }
+        Err(e) => {
+            let msg = e.to_string();
+            let _ = out.send(WorkerMsg::LoadFailed(msg.clone()));
+            // Answer every job with the load error so no pane waits forever.
+            for job in rx {
+                let _ = out.send(WorkerMsg::Scored { pane_id: job.pane_id, generation: job.generation, result: Err(msg.clone()) });
+            }
+            return;
+        }
+    };
+    let mut queue: VecDeque<Job> = VecDeque::new();
+    loop {
+        if queue.is_empty() {
+            match rx.recv() {
+                Ok(j) => queue.push_back(j),
+                Err(_) => return,
+            }
+        }
+        queue.extend(rx.try_iter());
+        let job = queue.pop_front().unwrap();
+        // A newer text for the same pane makes this one moot.
+        if queue.iter().any(|j| j.pane_id == job.pane_id) {
+            continue;
+        }
+        let (pane_id, generation) = (job.pane_id, job.generation);
+        let progress_out = out.clone();
+        let mut progress = move |done: usize, total: usize| {
+            let _ = progress_out.send(WorkerMsg::Progress { pane_id, generation, done, total });
+        };
+        let result = scorer.score_with_progress(&job.name, &job.text, &mut progress).map_err(|e| e.to_string());
+        for w in scorer.take_warnings() {
+            let _ = out.send(WorkerMsg::Warning(w));
+        }
+        if out.send(WorkerMsg::Scored { pane_id, generation, result }).is_err() {
+            return;
+        }
+    }
+}

@@ -1,0 +1,275 @@
+//! Shared helpers of the GPU tests (included with `#[path]`; as its own test target it holds no tests).
+#![allow(dead_code)]
+
+use densi::cpu::ops;
+use densi::gpu::GpuContext;
+use densi::metrics::{reduce_logits_row, RowStats};
+use densi::model::{Architecture, Block, Linear, Mlp, ModelConfig, Norm, NormKind, Weights};
+
+/// Logits closer than this (nats) count as tied: GPU and CPU sum in different orders, so such
+/// neighbours may swap places in the ranking (f32 logits of these models differ by ~1e-5).
+pub const TIE: f64 = 1e-3;
+
+/// The test adapter (lavapipe in CI; `DENSI_TEST_ADAPTER=N` picks adapter N of `densi devices`).
+/// Without one: a loud skip, or a failure under DENSI_REQUIRE_GPU=1.
+pub fn gpu_ctx() -> Option<GpuContext> {
+    let index = std::env::var("DENSI_TEST_ADAPTER").ok().and_then(|v| v.parse().ok());
+    match GpuContext::new(index, true) {
+        Ok(c) => {
+            eprintln!("GPU tests on {} ({})", c.describe(), c.info.device_type);
+            Some(c)
+        }
+        Err(e) => {
+            if std::env::var("DENSI_REQUIRE_GPU").as_deref() == Ok("1") {
+                panic!("DENSI_REQUIRE_GPU=1 but no GPU adapter: {e}");
+            }
+            eprintln!("SKIPPED: no GPU adapter ({e})");
+            None
+        }
+    }
+}
+
+/// Deterministic pseudo-random numbers (splitmix64) so failures reproduce.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed)
+    }
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    /// Uniform in [−1, 1).
+    pub fn uniform(&mut self) -> f32 {
+        ((self.next_u64() >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+    }
+    pub fn vec(&mut self, n: usize, scale: f32) -> Vec<f32> {
+        (0..n).map(|_| self.uniform() * scale).collect()
+    }
+    pub fn below(&mut self, n: u32) -> u32 {
+        (self.next_u64() % n as u64) as u32
+    }
+}
+
+/// Asserts max_i |got − want| / (|want_i| + rms(want)) ≤ rel: relative error, measured against the
+/// typical magnitude so that entries near zero (cancellation) do not dominate.
+pub fn assert_close(what: &str, got: &[f32], want: &[f32], rel: f64) {
+    assert_eq!(got.len(), want.len(), "{what}: lengths");
+    let rms = (want.iter().map(|&v| (v as f64).powi(2)).sum::<f64>() / want.len().max(1) as f64).sqrt().max(1e-30);
+    let mut worst = (0.0f64, 0usize);
+    for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
+        assert!(g.is_finite(), "{what}: element {i} is {g}");
+        let e = (g as f64 - w as f64).abs() / ((w as f64).abs() + rms);
+        if e > worst.0 {
+            worst = (e, i);
+        }
+    }
+    assert!(
+        worst.0 <= rel,
+        "{what}: relative error {:.3e} at {} (got {}, want {}) > {rel:e}",
+        worst.0,
+        worst.1,
+        got[worst.1],
+        want[worst.1]
+    );
+}
+
+pub fn linear(rng: &mut Rng, out_f: usize, in_f: usize, bias: bool) -> Linear {
+    let scale = 1.0 / (in_f as f32).sqrt();
+    Linear { weight: rng.vec(out_f * in_f, scale), bias: bias.then(|| rng.vec(out_f, 0.1)), in_features: in_f, out_features: out_f }
+}
+
+pub fn norm(rng: &mut Rng, h: usize, kind: NormKind) -> Norm {
+    Norm {
+        kind,
+        weight: (0..h).map(|_| 1.0 + 0.2 * rng.uniform()).collect(),
+        bias: (kind == NormKind::LayerNorm).then(|| rng.vec(h, 0.1)),
+        eps: 1e-5,
+    }
+}
+
+/// A small random model of the given architecture (GQA for Llama/Qwen2 when nkv < nh).
+#[allow(clippy::too_many_arguments)]
+pub fn random_model(
+    arch: Architecture,
+    vocab: usize,
+    hidden: usize,
+    layers: usize,
+    nh: usize,
+    nkv: usize,
+    inter: usize,
+    ctx: usize,
+    tied: bool,
+    seed: u64,
+) -> (ModelConfig, Weights) {
+    let mut rng = Rng::new(seed);
+    let hd = hidden / nh;
+    let gpt2 = arch == Architecture::Gpt2;
+    let kind = if gpt2 { NormKind::LayerNorm } else { NormKind::RmsNorm };
+    let qkv_bias = arch != Architecture::Llama;
+    let blocks = (0..layers)
+        .map(|_| Block {
+            attn_norm: norm(&mut rng, hidden, kind),
+            q: linear(&mut rng, nh * hd, hidden, qkv_bias),
+            k: linear(&mut rng, nkv * hd, hidden, qkv_bias),
+            v: linear(&mut rng, nkv * hd, hidden, qkv_bias),
+            o: linear(&mut rng, hidden, nh * hd, gpt2),
+            mlp_norm: norm(&mut rng, hidden, kind),
+            mlp: if gpt2 {
+                Mlp::Gelu { fc: linear(&mut rng, inter, hidden, true), proj: linear(&mut rng, hidden, inter, true) }
+            } else {
+                Mlp::SwiGlu {
+                    gate: linear(&mut rng, inter, hidden, false),
+                    up: linear(&mut rng, inter, hidden, false),
+                    down: linear(&mut rng, hidden, inter, false),
+                }
+            },
+        })
+        .collect();
+    let weights = Weights {
+        // Embedding entries up to ±0.5: logits spread over several nats, like a trained model's.
+        token_embedding: rng.vec(vocab * hidden, 0.5),
+        position_embedding: gpt2.then(|| rng.vec(ctx * hidden, 0.1)),
+        blocks,
+        final_norm: norm(&mut rng, hidden, kind),
+        lm_head: (!tied).then(|| linear(&mut rng, vocab, hidden, false)),
+    };
+    let cfg = ModelConfig {
+        architecture: arch,
+        vocab_size: vocab,
+        hidden_size: hidden,
+        num_layers: layers,
+        num_heads: nh,
+        num_kv_heads: nkv,
+        head_dim: hd,
+        intermediate_size: inter,
+        context_length: ctx,
+        rope_theta: 10000.0,
+        norm_eps: 1e-5,
+        tie_word_embeddings: tied,
+    };
+    (cfg, weights)
+}
+
+/// CPU row statistics plus, per row, how many other tokens' logits lie within [`TIE`] of the target's.
+pub struct CpuRows {
+    pub rows: Vec<RowStats>,
+    pub near_target: Vec<u32>,
+}
+
+/// The CPU forward on (config, weights), step for step as `densi::cpu::hidden_states` + `lm_head_stats`
+/// (which need a whole `Model`, tokenizer included): the oracle for random-weight models.
+pub fn cpu_forward_stats(cfg: &ModelConfig, w: &Weights, ids: &[u32], score_from: usize, top_k: usize) -> CpuRows {
+    let (t, h) = (ids.len(), cfg.hidden_size);
+    let (nh, nkv, hd) = (cfg.num_heads, cfg.num_kv_heads, cfg.head_dim);
+    let mut x = vec![0.0f32; t * h];
+    for (p, row) in x.chunks_mut(h).enumerate() {
+        let id = ids[p] as usize;
+        row.copy_from_slice(&w.token_embedding[id * h..(id + 1) * h]);
+        if let Some(pos) = &w.position_embedding {
+            row.iter_mut().zip(&pos[p * h..(p + 1) * h]).for_each(|(a, b)| *a += b);
+        }
+    }
+    let rope = (cfg.architecture != Architecture::Gpt2).then(|| ops::rope_tables(t, hd, cfg.rope_theta));
+    let mut normed = vec![0.0f32; t * h];
+    let mut q = vec![0.0f32; t * nh * hd];
+    let mut k = vec![0.0f32; t * nkv * hd];
+    let mut v = vec![0.0f32; t * nkv * hd];
+    let mut att = vec![0.0f32; t * nh * hd];
+    let mut proj = vec![0.0f32; t * h];
+    let mut up = vec![0.0f32; t * cfg.intermediate_size];
+    let mut gate = vec![0.0f32; t * cfg.intermediate_size];
+    for block in &w.blocks {
+        ops::norm(&x, h, &block.attn_norm, &mut normed);
+        ops::linear(&normed, t, &block.q, &mut q);
+        ops::linear(&normed, t, &block.k, &mut k);
+        ops::linear(&normed, t, &block.v, &mut v);
+        if let Some((cos, sin)) = &rope {
+            ops::rope(&mut q, nh, hd, cos, sin);
+            ops::rope(&mut k, nkv, hd, cos, sin);
+        }
+        ops::attention(&q, &k, &v, t, nh, nkv, hd, &mut att);
+        ops::linear(&att, t, &block.o, &mut proj);
+        ops::add_in_place(&mut x, &proj);
+        ops::norm(&x, h, &block.mlp_norm, &mut normed);
+        match &block.mlp {
+            Mlp::Gelu { fc, proj: out } => {
+                ops::linear(&normed, t, fc, &mut up);
+                ops::gelu_new(&mut up);
+                ops::linear(&up, t, out, &mut proj);
+            }
+            Mlp::SwiGlu { gate: g, up: u, down } => {
+                ops::linear(&normed, t, g, &mut gate);
+                ops::linear(&normed, t, u, &mut up);
+                ops::silu_mul(&mut gate, &up);
+                ops::linear(&gate, t, down, &mut proj);
+            }
+        }
+        ops::add_in_place(&mut x, &proj);
+    }
+    ops::norm(&x, h, &w.final_norm, &mut normed);
+    cpu_lm_head(&normed, h, w.lm_head_weight(), cfg.vocab_size, w.lm_head_bias(), ids, score_from, top_k)
+}
+
+/// The CPU lm-head: full logits rows, reduced by `metrics::reduce_logits_row`.
+#[allow(clippy::too_many_arguments)]
+pub fn cpu_lm_head(hidden: &[f32], h: usize, head: &[f32], vocab: usize, bias: Option<&[f32]>, ids: &[u32], score_from: usize, top_k: usize) -> CpuRows {
+    let mut rows = Vec::new();
+    let mut near_target = Vec::new();
+    for i in score_from..ids.len() {
+        let x = &hidden[(i - 1) * h..i * h];
+        let mut logits = vec![0.0f32; vocab];
+        ops::matmul_transposed(x, 1, h, head, vocab, &mut logits);
+        if let Some(b) = bias {
+            logits.iter_mut().zip(b).for_each(|(z, b)| *z += b);
+        }
+        let zt = logits[ids[i] as usize] as f64;
+        near_target.push(
+            logits.iter().enumerate().filter(|&(v, &z)| v != ids[i] as usize && (z as f64 - zt).abs() <= TIE).count() as u32,
+        );
+        rows.push(reduce_logits_row(&logits, ids[i], top_k));
+    }
+    CpuRows { rows, near_target }
+}
+
+/// Compares GPU and CPU row statistics: surprisal and entropy within `bits` bits, varentropy within
+/// `bits`·(1 + V); ranks equal unless other logits lie within [`TIE`] of the target's (then by at most
+/// that many); top-k probabilities within 1e-4 relative, ids equal unless the neighbours are within TIE.
+pub fn assert_rows_close(what: &str, gpu: &[RowStats], cpu: &CpuRows, bits: f64) {
+    assert_eq!(gpu.len(), cpu.rows.len(), "{what}: row count");
+    let ln2 = std::f64::consts::LN_2;
+    let worst = |f: &dyn Fn(&densi::metrics::RowStats) -> f64| {
+        gpu.iter().zip(&cpu.rows).map(|(g, c)| (f(g) - f(c)).abs() / ln2).fold(0.0f64, f64::max)
+    };
+    eprintln!(
+        "{what}: max |Δ surprisal| {:.2e} bits, max |Δ entropy| {:.2e} bits",
+        worst(&|r| r.target_logprob),
+        worst(&|r| r.entropy)
+    );
+    for (i, (g, c)) in gpu.iter().zip(&cpu.rows).enumerate() {
+        let ds = (g.target_logprob - c.target_logprob).abs() / ln2;
+        let dh = (g.entropy - c.entropy).abs() / ln2;
+        let dv = (g.varentropy - c.varentropy).abs() / (ln2 * ln2);
+        assert!(ds <= bits, "{what} row {i}: surprisal differs by {ds:.2e} bits (gpu {}, cpu {})", g.target_logprob, c.target_logprob);
+        assert!(dh <= bits, "{what} row {i}: entropy differs by {dh:.2e} bits (gpu {}, cpu {})", g.entropy, c.entropy);
+        assert!(
+            dv <= bits * (1.0 + c.varentropy),
+            "{what} row {i}: varentropy differs by {dv:.2e} (gpu {}, cpu {})",
+            g.varentropy,
+            c.varentropy
+        );
+        let near = cpu.near_target[i] as i64;
+        assert!((g.rank as i64 - c.rank as i64).abs() <= near, "{what} row {i}: rank gpu {} vs cpu {} ({near} near-ties)", g.rank, c.rank);
+        assert_eq!(g.top.len(), c.top.len(), "{what} row {i}: top-k length");
+        for (j, (a, b)) in g.top.iter().zip(&c.top).enumerate() {
+            assert!((a.1 - b.1).abs() <= 1e-4 * b.1.max(1e-3), "{what} row {i}: top {j} probability {} vs {}", a.1, b.1);
+            if a.0 != b.0 {
+                assert!((a.1.ln() - b.1.ln()).abs() <= TIE, "{what} row {i}: top {j} id {} vs {} (p {} vs {})", a.0, b.0, a.1, b.1);
+            }
+        }
+    }
+}

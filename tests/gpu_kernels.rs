@@ -1,0 +1,209 @@
+//! Each GPU kernel against its CPU counterpart in `densi::cpu::ops` on small random shapes,
+//! including odd sizes (1, 7, 33, 65, 127 tokens; widths that are not multiples of the 64-wide tiles).
+//! Tolerances (relative to the typical magnitude, see `assert_close`) are stated per kernel; they
+//! cover f32 summation in a different order, nothing more.
+
+#[path = "gpu_common.rs"]
+mod common;
+
+use common::*;
+use densi::cpu::ops;
+use densi::gpu::kernels::WeightType;
+use densi::gpu::ops::{Act, GpuOps};
+use densi::model::{Linear, NormKind};
+
+fn gpu_ops() -> Option<GpuOps> {
+    gpu_ctx().map(|c| GpuOps::new(c, WeightType::F32).expect("kernels compile"))
+}
+
+/// Matmul (x·Wᵀ + b) with each fused epilogue, one- and multi-chunk weights, both the tiled
+/// (workgroup memory; 16- and 64-row tiles) and the direct (software adapter) variants: 1e-5.
+#[test]
+fn matmul_matches_cpu() {
+    let Some(mut g) = gpu_ops() else { return };
+    for direct in [false, true] {
+        g.set_direct(direct);
+        matmul_cases(&g, direct);
+    }
+}
+
+fn matmul_cases(g: &GpuOps, direct: bool) {
+    eprintln!("matmul, direct = {direct}");
+    let mut rng = Rng::new(1);
+    for &(t, k, n) in &[(1, 7, 5), (7, 33, 65), (33, 64, 64), (65, 100, 130), (127, 48, 33)] {
+        for bias in [false, true] {
+            let l = linear(&mut rng, n, k, bias);
+            let x = rng.vec(t * k, 1.0);
+            let mut want = vec![0.0; t * n];
+            ops::linear(&x, t, &l, &mut want);
+            let got = g.linear(&x, t, &l, Act::None, None, None, None).unwrap();
+            assert_close(&format!("matmul t={t} k={k} n={n} bias={bias}"), &got, &want, 1e-5);
+
+            // Split into chunks of 20 output rows: the path of weights larger than one binding.
+            let got = g.linear(&x, t, &l, Act::None, None, None, Some(20)).unwrap();
+            assert_close(&format!("matmul chunked t={t} k={k} n={n}"), &got, &want, 1e-5);
+
+            let mut gelu = want.clone();
+            ops::gelu_new(&mut gelu);
+            let got = g.linear(&x, t, &l, Act::GeluNew, None, None, None).unwrap();
+            assert_close(&format!("matmul+gelu t={t} k={k} n={n}"), &got, &gelu, 1e-5);
+
+            let up = rng.vec(t * n, 1.0);
+            let mut swi = want.clone();
+            ops::silu_mul(&mut swi, &up);
+            let got = g.linear(&x, t, &l, Act::SiluMul, Some(&up), None, None).unwrap();
+            assert_close(&format!("matmul+silu·up t={t} k={k} n={n}"), &got, &swi, 1e-5);
+
+            let res = rng.vec(t * n, 1.0);
+            let mut sum = res.clone();
+            ops::add_in_place(&mut sum, &want);
+            let got = g.linear(&x, t, &l, Act::None, None, Some(&res), Some(40)).unwrap();
+            assert_close(&format!("matmul+residual t={t} k={k} n={n}"), &got, &sum, 1e-5);
+        }
+    }
+}
+
+/// f16 weight storage with f32 accumulation against the CPU on the same f16-rounded weights: 1e-5.
+#[test]
+fn matmul_f16_weights_match_cpu() {
+    let Some(ctx) = gpu_ctx() else { return };
+    if !ctx.has(wgpu::Features::SHADER_F16) {
+        eprintln!("SKIPPED: the adapter has no SHADER_F16");
+        return;
+    }
+    let mut g = GpuOps::new(ctx, WeightType::F16).unwrap();
+    let mut rng = Rng::new(2);
+    for &(t, k, n, direct) in &[(7, 33, 65, false), (65, 64, 127, false), (65, 64, 127, true)] {
+        g.set_direct(direct);
+        let mut l = linear(&mut rng, n, k, true);
+        l.weight.iter_mut().for_each(|w| *w = half::f16::from_f32(*w).to_f32());
+        let x = rng.vec(t * k, 1.0);
+        let mut want = vec![0.0; t * n];
+        ops::linear(&x, t, &l, &mut want);
+        let got = g.linear(&x, t, &l, Act::None, None, None, None).unwrap();
+        assert_close(&format!("f16 matmul t={t} k={k} n={n} direct={direct}"), &got, &want, 1e-5);
+    }
+}
+
+/// RMSNorm and LayerNorm (two-pass) per row: 1e-5.
+#[test]
+fn norms_match_cpu() {
+    let Some(g) = gpu_ops() else { return };
+    let mut rng = Rng::new(3);
+    for kind in [NormKind::RmsNorm, NormKind::LayerNorm] {
+        for &(t, h) in &[(1, 7), (7, 64), (33, 333), (65, 576)] {
+            let n = norm(&mut rng, h, kind);
+            // An offset, so LayerNorm's mean subtraction matters.
+            let x: Vec<f32> = rng.vec(t * h, 2.0).iter().map(|v| v + 0.5).collect();
+            let mut want = vec![0.0; t * h];
+            ops::norm(&x, h, &n, &mut want);
+            let got = g.norm(&x, h, &n).unwrap();
+            assert_close(&format!("{kind:?} t={t} h={h}"), &got, &want, 1e-5);
+        }
+    }
+}
+
+/// Embedding gather (+ learned positions), one and several chunks: exact (a copy and one f32 add).
+#[test]
+fn embedding_matches_cpu() {
+    let Some(g) = gpu_ops() else { return };
+    let mut rng = Rng::new(4);
+    let (vocab, h) = (50, 37);
+    let emb = rng.vec(vocab * h, 1.0);
+    for &t in &[1usize, 7, 33] {
+        let ids: Vec<u32> = (0..t).map(|_| rng.below(vocab as u32)).collect();
+        let pos = rng.vec(t * h, 1.0);
+        for with_pos in [false, true] {
+            let want: Vec<f32> = (0..t * h)
+                .map(|i| emb[ids[i / h] as usize * h + i % h] + if with_pos { pos[i] } else { 0.0 })
+                .collect();
+            for split in [None, Some(16)] {
+                let got = g.embed(&ids, &emb, vocab, h, with_pos.then_some(&pos[..]), split).unwrap();
+                assert_eq!(got, want, "embedding t={t} pos={with_pos} split={split:?}");
+            }
+        }
+    }
+}
+
+/// Rotate-half RoPE with the host's f64 tables: 1e-6 (the same two f32 products and one add).
+#[test]
+fn rope_matches_cpu() {
+    let Some(g) = gpu_ops() else { return };
+    let mut rng = Rng::new(5);
+    for &(t, nh, nkv, hd) in &[(1, 2, 1, 8), (65, 3, 1, 16), (127, 4, 2, 64)] {
+        let q = rng.vec(t * nh * hd, 1.0);
+        let k = rng.vec(t * nkv * hd, 1.0);
+        let (cos, sin) = ops::rope_tables(t, hd, 10000.0);
+        let (mut wq, mut wk) = (q.clone(), k.clone());
+        ops::rope(&mut wq, nh, hd, &cos, &sin);
+        ops::rope(&mut wk, nkv, hd, &cos, &sin);
+        let (gq, gk) = g.rope(&q, &k, t, nh, nkv, hd, &cos, &sin).unwrap();
+        assert_close(&format!("rope q t={t}"), &gq, &wq, 1e-6);
+        assert_close(&format!("rope k t={t}"), &gk, &wk, 1e-6);
+    }
+}
+
+/// Causal flash attention with GQA against the row-at-a-time CPU softmax: 1e-5.
+#[test]
+fn attention_matches_cpu() {
+    let Some(g) = gpu_ops() else { return };
+    let mut rng = Rng::new(6);
+    let mut cases: Vec<(usize, usize, usize, usize)> = [1, 7, 33, 65, 127].iter().map(|&t| (t, 4, 2, 16)).collect();
+    cases.extend([(33, 2, 1, 64), (70, 2, 2, 128), (9, 3, 3, 6)]);
+    for (t, nh, nkv, hd) in cases {
+        // Scale 2: peaked attention weights, so the online softmax's rescaling is exercised.
+        let q = rng.vec(t * nh * hd, 2.0);
+        let k = rng.vec(t * nkv * hd, 2.0);
+        let v = rng.vec(t * nkv * hd, 1.0);
+        let mut want = vec![0.0; t * nh * hd];
+        ops::attention(&q, &k, &v, t, nh, nkv, hd, &mut want);
+        let got = g.attention(&q, &k, &v, t, nh, nkv, hd).unwrap();
+        assert_close(&format!("attention t={t} nh={nh} nkv={nkv} hd={hd}"), &got, &want, 1e-5);
+    }
+}
+
+/// The fused lm-head (tiles reduced on the spot + block merge) against full logits rows reduced by
+/// `metrics::reduce_logits_row`: 1e-5 bits for surprisal/entropy (f32 sums of ≤ 5000 terms),
+/// ranks and top-k equal up to near-ties. Tiled (16- and 64-row) and direct variants.
+#[test]
+fn lm_head_matches_reduce_logits_row() {
+    let Some(mut g) = gpu_ops() else { return };
+    for direct in [false, true] {
+        g.set_direct(direct);
+        lm_head_cases(&g, direct);
+    }
+}
+
+fn lm_head_cases(g: &GpuOps, direct: bool) {
+    let mut rng = Rng::new(7);
+    let (vocab, h) = (5000, 48); // 5000 = 2 full 2048-id blocks + a partial one
+    let head = rng.vec(vocab * h, 0.6);
+    let bias = rng.vec(vocab, 0.5);
+    for &(t, score_from, k, split, with_bias) in &[
+        (2usize, 1usize, 5usize, None, false),
+        (33, 1, 5, None, true),
+        (65, 40, 16, Some(1500), false),
+        (7, 3, 0, Some(4096), true),
+        (127, 1, 1, None, false),
+    ] {
+        let hidden = rng.vec(t * h, 1.5);
+        let ids: Vec<u32> = (0..t).map(|_| rng.below(vocab as u32)).collect();
+        let b = with_bias.then_some(&bias[..]);
+        let want = cpu_lm_head(&hidden, h, &head, vocab, b, &ids, score_from, k);
+        let got = g.lm_head(&hidden, h, &head, vocab, b, &ids, score_from, k, split).unwrap();
+        assert_rows_close(&format!("lm-head t={t} from={score_from} k={k} split={split:?} direct={direct}"), &got, &want, 1e-5);
+    }
+}
+
+/// A weight matrix no bigger than a binding still gets split correctly when asked (1 row per chunk).
+#[test]
+fn one_row_chunks() {
+    let Some(g) = gpu_ops() else { return };
+    let mut rng = Rng::new(8);
+    let l: Linear = linear(&mut rng, 9, 13, true);
+    let x = rng.vec(5 * 13, 1.0);
+    let mut want = vec![0.0; 5 * 9];
+    ops::linear(&x, 5, &l, &mut want);
+    let got = g.linear(&x, 5, &l, Act::None, None, None, Some(1)).unwrap();
+    assert_close("matmul 1-row chunks", &got, &want, 1e-5);
+}
