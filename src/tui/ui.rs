@@ -56,11 +56,11 @@ pub fn areas(app: &App, size: Rect) -> Areas {
         .panes
         .iter()
         .zip(&provisional)
-        .map(|(p, r)| if p.edit.is_some() { usize::MAX / 4 } else { p.layout_for(r.width.saturating_sub(2)).lines.len() })
+        .map(|(p, r)| if p.edit.is_some() { size.height as usize } else { p.layout_for(r.width.saturating_sub(2)).lines.len() })
         .max()
         .unwrap_or(1)
         .max(3);
-    let panes_h_needed = ((need + 2) * rows_of_panes).min(u16::MAX as usize) as u16;
+    let panes_h_needed = need.saturating_add(2).saturating_mul(rows_of_panes).min(u16::MAX as usize) as u16;
     let spare = size.height.saturating_sub(3 + panes_h_needed);
     let bottom_h = (size.height * 2 / 5).clamp(9, 14).max(spare.min(20));
     let [header, legend, panes, bottom, status] = Layout::vertical([
