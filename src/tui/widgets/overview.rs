@@ -63,10 +63,15 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     if let Some(t) = p.cursor_token() {
         let n = surprisal.len().max(1);
         let c = if k > 1 { t * k + k / 2 } else { t * w / n };
+        let c = (c as u16).min(inner.width - 1);
+        // The label goes on the side away from the marker.
         let label = "surprisal, 0–20 bits";
-        let lx = inner.right().saturating_sub(label.chars().count() as u16);
-        buf.set_stringn(lx, inner.y + 2, label, w, faint(app));
-        buf.set_string(inner.x + (c as u16).min(inner.width - 1), inner.y + 2, "▲", accent(app));
+        let lw = label.chars().count() as u16;
+        let lx = if c < inner.width / 2 { inner.right().saturating_sub(lw) } else { inner.x };
+        if lw + 2 <= inner.width {
+            buf.set_stringn(lx, inner.y + 2, label, w, faint(app));
+        }
+        buf.set_string(inner.x + c, inner.y + 2, "▲", accent(app));
     }
 
     // Histogram of the current metric over the shared scale.
