@@ -260,3 +260,22 @@ fn long_text_scrolls_and_draws_only_what_is_visible() {
     eprintln!("40k tokens: first layout+draw {first:?}, a frame after moving {frame:?}");
     assert!(frame < std::time::Duration::from_millis(500), "a frame took {frame:?}");
 }
+
+#[test]
+fn edit_mode_shows_the_buffer_and_the_caret() {
+    let mut app = three(ColorSupport::TrueColor);
+    apply(&mut app, Action::Edit);
+    for c in " sky\nnext".chars() {
+        apply(&mut app, Action::EditInsert(c));
+    }
+    app.relayout(Rect::new(0, 0, 150, 40));
+    let mut t = ratatui::Terminal::new(ratatui::backend::TestBackend::new(150, 40)).unwrap();
+    t.draw(|f| ui::draw(f, &app)).unwrap();
+    let buf = t.backend().buffer().clone();
+    let pa = app.panes[0].text_area;
+    assert!(row(&buf, pa.y).contains("My favorite color is blue sky↵"), "{}", row(&buf, pa.y));
+    assert!(row(&buf, pa.y + 1).contains("next"));
+    assert!(row(&buf, pa.y - 1).contains("EDIT"));
+    // The caret is after "next" on the second line.
+    t.backend_mut().assert_cursor_position((pa.x + 4, pa.y + 1));
+}

@@ -3,7 +3,7 @@
 
 use std::ops::Range;
 
-use unicode_width::UnicodeWidthChar;
+use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
 use crate::metrics::TokenScore;
 
@@ -177,16 +177,29 @@ pub fn wrap(text: &str, units: &[Unit], width: u16) -> TextLayout {
             lay.unit_pos[u] = (lay.lines.len() - 1, x);
         }
         let mut seg = Seg { unit, x, width: 0, text: String::new() };
-        let flush = |lay: &mut TextLayout, seg: &mut Seg, next_x: u16| {
-            let done = std::mem::replace(seg, Seg { unit: seg.unit, x: next_x, width: 0, text: String::new() });
+        // A segment's width is what ratatui will draw: the width of its text taken as a whole (an
+        // emoji ZWJ sequence inside one token is one 2-cell grapheme, not the sum of its emoji).
+        // Returns where the next segment starts.
+        let flush = |lay: &mut TextLayout, seg: &mut Seg, next_x: Option<u16>| -> u16 {
+            let w = UnicodeWidthStr::width(seg.text.as_str()) as u16;
+            let after = seg.x + w;
+            let mut done = std::mem::replace(seg, Seg { unit: seg.unit, x: next_x.unwrap_or(after), width: 0, text: String::new() });
+            done.width = w;
             if !done.text.is_empty() {
                 lay.lines.last_mut().unwrap().push(done);
             }
+            next_x.unwrap_or(after)
         };
+        let mut prev = '\0';
         for c in s.chars() {
-            let (glyph, extra, w) = if c == '\n' { (Some(NEWLINE_GLYPH), "", 1) } else { visible(c) };
+            let (glyph, extra, mut w) = if c == '\n' { (Some(NEWLINE_GLYPH), "", 1) } else { visible(c) };
+            // Joined emoji and skin-tone modifiers take no cell of their own.
+            if prev == '\u{200d}' || ('\u{1F3FB}'..='\u{1F3FF}').contains(&c) {
+                w = 0;
+            }
+            prev = c;
             if w > 0 && x + w > width {
-                flush(&mut lay, &mut seg, 0);
+                flush(&mut lay, &mut seg, Some(0));
                 lay.lines.push(Vec::new());
                 x = 0;
             }
@@ -197,12 +210,12 @@ pub fn wrap(text: &str, units: &[Unit], width: u16) -> TextLayout {
             seg.width += w;
             x += w;
             if c == '\n' {
-                flush(&mut lay, &mut seg, 0);
+                flush(&mut lay, &mut seg, Some(0));
                 lay.lines.push(Vec::new());
                 x = 0;
             }
         }
-        flush(&mut lay, &mut seg, x);
+        x = flush(&mut lay, &mut seg, None);
     }
     lay
 }
@@ -268,6 +281,17 @@ mod tests {
         let lay = wrap(text, &token_units(text, &toks), 9);
         let lines: Vec<String> = lay.lines.iter().map(|l| l.iter().map(|s| s.text.as_str()).collect()).collect();
         assert_eq!(lines, vec!["ab", " ((8-2)*3", " cd"]);
+    }
+
+    #[test]
+    fn emoji_sequences_take_the_cells_ratatui_draws() {
+        // 👩‍👩‍👧 (ZWJ sequence) in one token, then "ok": ratatui draws the sequence as one 2-cell grapheme.
+        let text = "👩\u{200d}👩\u{200d}👧ok";
+        let split = text.len() - 2;
+        let toks = [tok(text, 0, split), tok(text, split, text.len())];
+        let lay = wrap(text, &token_units(text, &toks), 40);
+        assert_eq!(lay.lines[0][0].width, 2);
+        assert_eq!(lay.unit_pos[1], (0, 2));
     }
 
     #[test]

@@ -116,8 +116,61 @@ fn term_err(e: std::io::Error) -> DensiError {
     DensiError::Other(format!("terminal: {e}"))
 }
 
-/// Leaves raw mode and the alternate screen, shows the cursor. Safe to call twice.
+/// Native libraries the backends load (Vulkan and Wayland loaders, drivers) print to file
+/// descriptor 2 directly, which would scribble over the screen; while the UI runs, fd 2 points at
+/// /dev/null, and it is put back before anything is printed on exit or panic.
+#[cfg(unix)]
+mod quiet_stderr {
+    use std::os::fd::AsRawFd;
+    use std::os::raw::c_int;
+    use std::sync::atomic::{AtomicI32, Ordering};
+
+    unsafe extern "C" {
+        fn dup(fd: c_int) -> c_int;
+        fn dup2(from: c_int, to: c_int) -> c_int;
+        fn close(fd: c_int) -> c_int;
+    }
+
+    /// The real stderr while it is redirected; -1 otherwise.
+    static SAVED: AtomicI32 = AtomicI32::new(-1);
+
+    pub fn silence() {
+        let Ok(null) = std::fs::OpenOptions::new().write(true).open("/dev/null") else { return };
+        // SAFETY: plain descriptor calls on fds we own (2, a fresh dup of it, /dev/null's).
+        unsafe {
+            let saved = dup(2);
+            if saved < 0 {
+                return;
+            }
+            if dup2(null.as_raw_fd(), 2) < 0 {
+                close(saved);
+                return;
+            }
+            SAVED.store(saved, Ordering::SeqCst);
+        }
+    }
+
+    pub fn restore() {
+        let saved = SAVED.swap(-1, Ordering::SeqCst);
+        if saved >= 0 {
+            // SAFETY: `saved` is the dup of the original stderr taken by `silence`.
+            unsafe {
+                dup2(saved, 2);
+                close(saved);
+            }
+        }
+    }
+}
+
+#[cfg(not(unix))]
+mod quiet_stderr {
+    pub fn silence() {}
+    pub fn restore() {}
+}
+
+/// Leaves raw mode and the alternate screen, shows the cursor, gives stderr back. Safe to call twice.
 fn restore_terminal() {
+    quiet_stderr::restore();
     let _ = disable_raw_mode();
     let mut out = std::io::stdout();
     let _ = execute!(out, DisableBracketedPaste, DisableMouseCapture, LeaveAlternateScreen, cursor::Show);
@@ -142,6 +195,7 @@ fn setup_terminal() -> Result<(TerminalGuard, Terminal<CrosstermBackend<Stdout>>
     }));
     enable_raw_mode().map_err(term_err)?;
     let guard = TerminalGuard;
+    quiet_stderr::silence();
     execute!(std::io::stdout(), EnterAlternateScreen, EnableMouseCapture, EnableBracketedPaste).map_err(term_err)?;
     let terminal = Terminal::new(CrosstermBackend::new(std::io::stdout())).map_err(term_err)?;
     Ok((guard, terminal))
@@ -155,12 +209,13 @@ pub fn run(options: TuiOptions) -> Result<()> {
         .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
         .unwrap_or_else(|| "model".into());
 
-    let (tx, rx) = std::sync::mpsc::channel();
-    let worker = worker::spawn(options.model.clone(), options.backend.clone(), options.score.clone(), tx);
     let mut app = App::new(inputs, scale::ColorSupport::detect());
     app.model = ModelState::Loading(model_name);
 
     let (_guard, mut terminal) = setup_terminal()?;
+    // Started after stderr is silenced: loading probes GPU drivers, which may print.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let worker = worker::spawn(options.model.clone(), options.backend.clone(), options.score.clone(), tx);
     let mut events = EventSource::new(rx);
     let mut session = Session { worker, model: None, sha256: None };
     let first = app.initial_jobs();

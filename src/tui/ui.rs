@@ -47,7 +47,22 @@ pub fn areas(app: &App, size: Rect) -> Areas {
     if size.width < MIN_WIDTH || size.height < MIN_HEIGHT {
         return Areas { too_small: true, ..Default::default() };
     }
-    let bottom_h = (size.height * 2 / 5).clamp(9, 14);
+    // Short texts leave the panes mostly empty: give the spare rows to the panels below (up to 20).
+    // Pane widths do not depend on the height, so a provisional split tells each pane's line count.
+    let n = app.panes.len().max(1);
+    let provisional = pane_rects(Rect::new(size.x, 0, size.width, size.height), n);
+    let rows_of_panes = if provisional.iter().any(|r| r.y != provisional[0].y) { 2 } else { 1 };
+    let need = app
+        .panes
+        .iter()
+        .zip(&provisional)
+        .map(|(p, r)| if p.edit.is_some() { size.height as usize } else { p.layout_for(r.width.saturating_sub(2)).lines.len() })
+        .max()
+        .unwrap_or(1)
+        .max(3);
+    let panes_h_needed = need.saturating_add(2).saturating_mul(rows_of_panes).min(u16::MAX as usize) as u16;
+    let spare = size.height.saturating_sub(3 + panes_h_needed);
+    let bottom_h = (size.height * 2 / 5).clamp(9, 14).max(spare.min(20));
     let [header, legend, panes, bottom, status] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Length(1),
@@ -59,20 +74,7 @@ pub fn areas(app: &App, size: Rect) -> Areas {
     let [detail, overview, list] =
         Layout::horizontal([Constraint::Percentage(38), Constraint::Percentage(30), Constraint::Percentage(32)]).areas(bottom);
 
-    let n = app.panes.len().max(1);
-    // Side by side when every pane gets at least 30 columns, else a grid of two rows.
-    let rects: Vec<Rect> = if n == 1 || panes.width / n as u16 >= 30 {
-        Layout::horizontal(vec![Constraint::Ratio(1, n as u32); n]).split(panes).to_vec()
-    } else {
-        let cols = n.div_ceil(2);
-        let rows = Layout::vertical([Constraint::Ratio(1, 2); 2]).split(panes);
-        let mut out = Vec::new();
-        for (r, row) in rows.iter().enumerate() {
-            let in_row = if r == 0 { cols } else { n - cols };
-            out.extend(Layout::horizontal(vec![Constraint::Ratio(1, in_row as u32); in_row]).split(*row).iter().copied());
-        }
-        out
-    };
+    let rects = pane_rects(panes, n);
     let panes = rects
         .into_iter()
         .map(|outer| PaneAreas {
@@ -83,6 +85,22 @@ pub fn areas(app: &App, size: Rect) -> Areas {
     // List items: inside the border, below its one-line column header.
     let list_inner = (list.height > 3).then(|| Rect::new(list.x + 1, list.y + 2, list.width.saturating_sub(2), list.height - 3));
     Areas { too_small: false, header, legend, panes, detail, overview, list, list_inner, status }
+}
+
+/// Side by side when every pane gets at least 30 columns, else a grid of two rows.
+fn pane_rects(panes: Rect, n: usize) -> Vec<Rect> {
+    if n == 1 || panes.width / n as u16 >= 30 {
+        Layout::horizontal(vec![Constraint::Ratio(1, n as u32); n]).split(panes).to_vec()
+    } else {
+        let cols = n.div_ceil(2);
+        let rows = Layout::vertical([Constraint::Ratio(1, 2); 2]).split(panes);
+        let mut out = Vec::new();
+        for (r, row) in rows.iter().enumerate() {
+            let in_row = if r == 0 { cols } else { n - cols };
+            out.extend(Layout::horizontal(vec![Constraint::Ratio(1, in_row as u32); in_row]).split(*row).iter().copied());
+        }
+        out
+    }
 }
 
 /// Draws the whole screen.

@@ -64,11 +64,12 @@ fn run(model: Option<PathBuf>, backend: BackendOptions, score: ScoreOptions, rx:
             }
         }
         queue.extend(rx.try_iter());
-        let job = queue.pop_front().unwrap();
-        // A newer text for the same pane makes this one moot.
-        if queue.iter().any(|j| j.pane_id == job.pane_id) {
-            continue;
-        }
+        // A newer text for a pane makes its older ones moot.
+        let latest: Vec<Job> = queue.iter().filter(|j| !queue.iter().any(|k| k.pane_id == j.pane_id && k.generation > j.generation)).cloned().collect();
+        queue = latest.into();
+        // Shortest text first: a short prompt is not kept waiting behind a long document.
+        let i = (0..queue.len()).min_by_key(|&i| queue[i].text.len()).unwrap();
+        let job = queue.remove(i).unwrap();
         let (pane_id, generation) = (job.pane_id, job.generation);
         let progress_out = out.clone();
         let mut progress = move |done: usize, total: usize| {

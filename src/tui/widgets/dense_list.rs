@@ -8,7 +8,7 @@ use ratatui::text::Line;
 use ratatui::widgets::{Block, Widget};
 
 use crate::tui::app::{App, ListKind};
-use crate::tui::widgets::{accent, faint, fit, visible, visible_breaks};
+use crate::tui::widgets::{accent, faint, fit, token_text, visible_breaks};
 
 /// The first item shown so that item `sel` is visible in `height` rows.
 pub fn first_visible(sel: usize, height: usize) -> usize {
@@ -65,7 +65,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         ListKind::ThinkPoints => {
             let i = p.think[k];
             let t = &score.tokens[i];
-            let tok = fit(&format!("'{}'", visible(&t.token)), 12);
+            let tok = fit(&format!("'{}'", token_text(score, t)), 12);
             format!("{i:4} {tok:<12}{:5.1} {:5.1} {:+5.1}", t.entropy_bits, t.varentropy_bits2, t.surprisal_bits - t.entropy_bits)
         }
     };

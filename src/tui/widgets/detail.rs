@@ -9,7 +9,7 @@ use ratatui::widgets::{Block, Widget};
 
 use crate::tui::app::{is_think_point, App, THINK_ENTROPY_BITS, THINK_EXCESS_BITS, THINK_VARENTROPY_BITS2};
 use crate::tui::layout::View;
-use crate::tui::widgets::{accent, faint, fit, visible};
+use crate::tui::widgets::{accent, faint, fit, token_text, visible};
 
 pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     let p = app.pane();
@@ -36,6 +36,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     }
     lines.push(vec![
         (format!("'{}'", visible(&t.token)), bold),
+        (if std::str::from_utf8(&t.bytes).is_err() { format!(" (part of '{}')", token_text(score, t).trim_start_matches('~')) } else { String::new() }, faint(app)),
         (
             {
                 let mut s = format!("  id {} · #{} · bytes {}..{}", t.id, t.index, t.byte_start, t.byte_end);

@@ -79,3 +79,20 @@ pub fn fit(s: &str, w: usize) -> String {
     }
     out
 }
+
+/// The text a token stands for: its own bytes when they are valid UTF-8, else the characters of
+/// the source text it touches (a byte-level token can hold part of a character), marked with `~`.
+pub fn token_text(score: &crate::metrics::TextScore, t: &crate::metrics::TokenScore) -> String {
+    if std::str::from_utf8(&t.bytes).is_ok() || t.bytes.is_empty() {
+        return visible(&t.token);
+    }
+    let text = &score.text;
+    let (mut a, mut b) = (t.byte_start.min(text.len()), t.byte_end.min(text.len()));
+    while !text.is_char_boundary(a) {
+        a -= 1;
+    }
+    while !text.is_char_boundary(b) {
+        b += 1;
+    }
+    format!("~{}", visible(&text[a..b]))
+}

@@ -48,7 +48,9 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     }
     // Sparkline: surprisal per token on 0–20 bits, 2 rows, max per column.
     let surprisal: Vec<f64> = score.tokens.iter().map(|t| t.surprisal_bits).collect();
-    let cols = bucket_max(&surprisal, w);
+    // A short text gets k columns per token; a long one the max over the tokens of each column.
+    let k = (w / surprisal.len().max(1)).max(1);
+    let cols: Vec<f64> = bucket_max(&surprisal, w).into_iter().flat_map(|v| std::iter::repeat_n(v, k)).collect();
     for (c, v) in cols.iter().enumerate() {
         let f = v / 20.0;
         let st = scale::style_for(f, Paint::Foreground, app.colors);
@@ -60,11 +62,16 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     // Cursor marker under the sparkline.
     if let Some(t) = p.cursor_token() {
         let n = surprisal.len().max(1);
-        let c = if cols.len() < w { t * cols.len() / n } else { t * w / n };
+        let c = if k > 1 { t * k + k / 2 } else { t * w / n };
+        let c = (c as u16).min(inner.width - 1);
+        // The label goes on the side away from the marker.
         let label = "surprisal, 0–20 bits";
-        let lx = inner.right().saturating_sub(label.chars().count() as u16);
-        buf.set_stringn(lx, inner.y + 2, label, w, faint(app));
-        buf.set_string(inner.x + (c as u16).min(inner.width - 1), inner.y + 2, "▲", accent(app));
+        let lw = label.chars().count() as u16;
+        let lx = if c < inner.width / 2 { inner.right().saturating_sub(lw) } else { inner.x };
+        if lw + 2 <= inner.width {
+            buf.set_stringn(lx, inner.y + 2, label, w, faint(app));
+        }
+        buf.set_string(inner.x + c, inner.y + 2, "▲", accent(app));
     }
 
     // Histogram of the current metric over the shared scale.
