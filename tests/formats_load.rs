@@ -283,3 +283,14 @@ fn default_model_loads() {
     assert_eq!((t.bos_id, t.eos_id, t.add_bos, t.doc_separator), (Some(1), Some(2), false, Some(0)));
     assert_eq!(t.vocab_size(), 49152);
 }
+
+#[test]
+fn a_file_of_a_hf_directory_loads_its_directory() {
+    let dir = fixtures().join("llama");
+    let whole = load(&dir);
+    for file in ["model.safetensors", "config.json"] {
+        let m = load(&dir.join(file));
+        assert_eq!(m.config.hidden_size, whole.config.hidden_size, "{file}");
+        assert_eq!(max_abs_diff(&m.weights, &whole.weights), 0.0, "{file}");
+    }
+}

@@ -41,10 +41,13 @@ impl Model {
     /// Loads a GGUF file, or a Hugging Face model directory (also inside the hub cache layout).
     pub fn load(path: &Path) -> Result<Model> {
         let meta = std::fs::metadata(path).map_err(|e| DensiError::io(path, e))?;
-        if meta.is_dir() {
-            safetensors::load_dir(path)
-        } else {
-            gguf::load(path)
+        // A file of a Hugging Face directory (`model.safetensors`, `config.json`, a shard) means its directory.
+        let names_hf_file = path.extension().is_some_and(|e| e == "safetensors")
+            || path.file_name().is_some_and(|n| n == "config.json" || n == "model.safetensors.index.json");
+        match path.parent() {
+            _ if meta.is_dir() => safetensors::load_dir(path),
+            Some(dir) if names_hf_file => safetensors::load_dir(if dir.as_os_str().is_empty() { Path::new(".") } else { dir }),
+            _ => gguf::load(path),
         }
     }
 
