@@ -1,7 +1,7 @@
 //! Adapter listing and the `auto` / `gpu` choice: `auto` refuses a software adapter (so the CPU is
 //! used), `--backend gpu` takes it.
 
-#[path = "gpu_common.rs"]
+#[path = "gpu_common/mod.rs"]
 mod common;
 
 use densi::gpu::{adapters, GpuContext};

@@ -4,7 +4,7 @@
 //! 1e-3 bits; ranks and top-k equal except near-ties (judged on the CPU's full logits).
 //! A missing fixture or model, or one the loaders cannot read yet, is skipped loudly.
 
-#[path = "gpu_common.rs"]
+#[path = "gpu_common/mod.rs"]
 mod common;
 
 use std::path::{Path, PathBuf};

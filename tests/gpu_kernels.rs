@@ -3,7 +3,7 @@
 //! Tolerances (relative to the typical magnitude, see `assert_close`) are stated per kernel; they
 //! cover f32 summation in a different order, nothing more.
 
-#[path = "gpu_common.rs"]
+#[path = "gpu_common/mod.rs"]
 mod common;
 
 use common::*;

@@ -4,7 +4,7 @@
 //! windows of odd lengths on one reused `GpuModel`. Tolerance: 1e-3 bits (the issue's) for surprisal
 //! and entropy; ranks/top-k equal up to near-ties.
 
-#[path = "gpu_common.rs"]
+#[path = "gpu_common/mod.rs"]
 mod common;
 
 use common::*;
