@@ -161,58 +161,11 @@ pub struct CpuRows {
     pub near_target: Vec<u32>,
 }
 
-/// The CPU forward on (config, weights), step for step as `densi::cpu::hidden_states` + `lm_head_stats`
-/// (which need a whole `Model`, tokenizer included): the oracle for random-weight models.
+/// The plain CPU forward on (config, weights) (`densi::cpu::hidden_states_of`), then full logits rows
+/// reduced one by one: the oracle for random-weight models.
 pub fn cpu_forward_stats(cfg: &ModelConfig, w: &Weights, ids: &[u32], score_from: usize, top_k: usize) -> CpuRows {
-    let (t, h) = (ids.len(), cfg.hidden_size);
-    let (nh, nkv, hd) = (cfg.num_heads, cfg.num_kv_heads, cfg.head_dim);
-    let mut x = vec![0.0f32; t * h];
-    for (p, row) in x.chunks_mut(h).enumerate() {
-        let id = ids[p] as usize;
-        row.copy_from_slice(&w.token_embedding[id * h..(id + 1) * h]);
-        if let Some(pos) = &w.position_embedding {
-            row.iter_mut().zip(&pos[p * h..(p + 1) * h]).for_each(|(a, b)| *a += b);
-        }
-    }
-    let rope = (cfg.architecture != Architecture::Gpt2).then(|| ops::rope_tables(t, hd, cfg.rope_theta));
-    let mut normed = vec![0.0f32; t * h];
-    let mut q = vec![0.0f32; t * nh * hd];
-    let mut k = vec![0.0f32; t * nkv * hd];
-    let mut v = vec![0.0f32; t * nkv * hd];
-    let mut att = vec![0.0f32; t * nh * hd];
-    let mut proj = vec![0.0f32; t * h];
-    let mut up = vec![0.0f32; t * cfg.intermediate_size];
-    let mut gate = vec![0.0f32; t * cfg.intermediate_size];
-    for block in &w.blocks {
-        ops::norm(&x, h, &block.attn_norm, &mut normed);
-        ops::linear(&normed, t, &block.q, &mut q);
-        ops::linear(&normed, t, &block.k, &mut k);
-        ops::linear(&normed, t, &block.v, &mut v);
-        if let Some((cos, sin)) = &rope {
-            ops::rope(&mut q, nh, hd, cos, sin);
-            ops::rope(&mut k, nkv, hd, cos, sin);
-        }
-        ops::attention(&q, &k, &v, t, nh, nkv, hd, &mut att);
-        ops::linear(&att, t, &block.o, &mut proj);
-        ops::add_in_place(&mut x, &proj);
-        ops::norm(&x, h, &block.mlp_norm, &mut normed);
-        match &block.mlp {
-            Mlp::Gelu { fc, proj: out } => {
-                ops::linear(&normed, t, fc, &mut up);
-                ops::gelu_new(&mut up);
-                ops::linear(&up, t, out, &mut proj);
-            }
-            Mlp::SwiGlu { gate: g, up: u, down } => {
-                ops::linear(&normed, t, g, &mut gate);
-                ops::linear(&normed, t, u, &mut up);
-                ops::silu_mul(&mut gate, &up);
-                ops::linear(&gate, t, down, &mut proj);
-            }
-        }
-        ops::add_in_place(&mut x, &proj);
-    }
-    ops::norm(&x, h, &w.final_norm, &mut normed);
-    cpu_lm_head(&normed, h, w.lm_head_weight(), cfg.vocab_size, w.lm_head_bias(), ids, score_from, top_k)
+    let hidden = densi::cpu::hidden_states_of(cfg, w, ids);
+    cpu_lm_head(&hidden, cfg.hidden_size, w.lm_head_weight(), cfg.vocab_size, w.lm_head_bias(), ids, score_from, top_k)
 }
 
 /// The CPU lm-head: full logits rows, reduced by `metrics::reduce_logits_row`.
