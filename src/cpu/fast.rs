@@ -269,14 +269,7 @@ pub fn forward_stats(
     let ldqkv = (nh + 2 * nkv) * hd;
 
     // x [t, h] = token embedding (+ learned position embedding for GPT-2)
-    let mut x = vec![0.0f32; t * h];
-    x.par_chunks_mut(h).enumerate().for_each(|(p, row)| {
-        let id = ids[p] as usize;
-        row.copy_from_slice(&w.token_embedding[id * h..(id + 1) * h]);
-        if let Some(pos) = &w.position_embedding {
-            row.iter_mut().zip(&pos[p * h..(p + 1) * h]).for_each(|(a, b)| *a += b);
-        }
-    });
+    let mut x = ops::embed(ids, w, h);
     let rope = (cfg.architecture != Architecture::Gpt2).then(|| ops::rope_tables(t, hd, cfg.rope_theta));
 
     let mut normed = vec![0.0f32; t * h];

@@ -3,7 +3,7 @@
 
 use rayon::prelude::*;
 
-use crate::model::{Linear, Norm, NormKind};
+use crate::model::{Linear, Norm, NormKind, Weights};
 
 /// out[t, out_f] = x[t, in_f] · Wᵀ + b, with W = `w.weight` [out_f, in_f].
 pub fn linear(x: &[f32], t: usize, w: &Linear, out: &mut [f32]) {
@@ -148,6 +148,19 @@ pub fn attention(q: &[f32], k: &[f32], v: &[f32], t: usize, nh: usize, nkv: usiz
             }
         }
     });
+}
+
+/// x[t, h] = token_embedding[ids] (+ position_embedding[0..t] for GPT-2).
+pub fn embed(ids: &[u32], w: &Weights, h: usize) -> Vec<f32> {
+    let mut x = vec![0.0f32; ids.len() * h];
+    x.par_chunks_mut(h).enumerate().for_each(|(p, row)| {
+        let id = ids[p] as usize;
+        row.copy_from_slice(&w.token_embedding[id * h..(id + 1) * h]);
+        if let Some(pos) = &w.position_embedding {
+            row.iter_mut().zip(&pos[p * h..(p + 1) * h]).for_each(|(a, b)| *a += b);
+        }
+    });
+    x
 }
 
 /// GPT-2's tanh approximation of GELU ("gelu_new"), in place.
