@@ -9,7 +9,7 @@
 use std::sync::Arc;
 
 use densi::bench::{bench_forward, random_weights, smollm2_135m_config};
-use densi::cpu::{process_cpu_seconds, CpuForward};
+use densi::cpu::{CpuForward, process_cpu_seconds};
 use densi::metrics::RowStats;
 use densi::model::{Model, ModelConfig, Weights};
 use densi::score::Forward;
@@ -62,7 +62,10 @@ fn main() -> anyhow::Result<()> {
     println!("{label}");
     if std::env::var("DENSI_PLAIN").is_ok_and(|v| v == "1") {
         let mut plain = Plain { cfg: cfg.clone(), weights: Arc::new(weights) };
-        println!("PLAIN reference forward, {} threads, f32; warm-up {warmup}, {reps} timed repetitions (median)", rayon::current_num_threads());
+        println!(
+            "PLAIN reference forward, {} threads, f32; warm-up {warmup}, {reps} timed repetitions (median)",
+            rayon::current_num_threads()
+        );
         table(&mut plain, &cfg, &lengths, warmup, reps)?;
         return Ok(());
     }
@@ -93,8 +96,16 @@ fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-fn table(fwd: &mut dyn Forward, cfg: &ModelConfig, lengths: &[usize], warmup: usize, reps: usize) -> anyhow::Result<()> {
-    println!("(cpu s: CPU time per pass summed over threads, Linux only; on a busy machine wall time suffers, CPU time much less)");
+fn table(
+    fwd: &mut dyn Forward,
+    cfg: &ModelConfig,
+    lengths: &[usize],
+    warmup: usize,
+    reps: usize,
+) -> anyhow::Result<()> {
+    println!(
+        "(cpu s: CPU time per pass summed over threads, Linux only; on a busy machine wall time suffers, CPU time much less)"
+    );
     println!("{:>7} {:>9} {:>9} {:>9} {:>8} {:>8}", "tokens", "seconds", "min s", "tok/s", "GFLOP/s", "cpu s");
     for &len in lengths {
         let cpu0 = process_cpu_seconds();

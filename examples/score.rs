@@ -26,7 +26,10 @@ fn main() -> anyhow::Result<()> {
     for t in &result.tokens {
         let shown = format!("{:?}", t.token);
         if t.scored {
-            println!("{:>4}  {:<16} {:>7.3} b {:>8.3} b {:>6}", t.index, shown, t.surprisal_bits, t.entropy_bits, t.rank);
+            println!(
+                "{:>4}  {:<16} {:>7.3} b {:>8.3} b {:>6}",
+                t.index, shown, t.surprisal_bits, t.entropy_bits, t.rank
+            );
         } else {
             println!("{:>4}  {:<16} {:>10} {:>10} {:>6}", t.index, shown, "-", "-", "-");
         }

@@ -28,10 +28,18 @@ pub struct BackendOptions {
 
 /// Opens the backend. Returns it with whether a GPU failure should fall back to the CPU (`auto` only).
 pub fn open(model: &Arc<Model>, opts: &BackendOptions) -> Result<(Box<dyn Forward>, bool)> {
-    let cpu = || -> Result<Box<dyn Forward>> { Ok(Box::new(crate::cpu::CpuForward::new(model.clone(), opts.threads)?)) };
+    let cpu =
+        || -> Result<Box<dyn Forward>> { Ok(Box::new(crate::cpu::CpuForward::new(model.clone(), opts.threads)?)) };
     match opts.choice {
         BackendChoice::Cpu => Ok((cpu()?, false)),
+        #[cfg(feature = "gpu")]
         BackendChoice::Gpu => Ok((Box::new(crate::gpu::GpuForward::new(model.clone(), opts, true)?), false)),
+        #[cfg(not(feature = "gpu"))]
+        BackendChoice::Gpu => Err(crate::DensiError::InvalidOption {
+            option: "--backend",
+            reason: "gpu: this build of densi has no GPU backend (built without the `gpu` feature)".into(),
+        }),
+        #[cfg(feature = "gpu")]
         BackendChoice::Auto => {
             // Only a real (hardware) adapter is worth it; a software one is far slower than the native CPU path.
             match crate::gpu::GpuForward::new(model.clone(), opts, false) {
@@ -39,6 +47,8 @@ pub fn open(model: &Arc<Model>, opts: &BackendOptions) -> Result<(Box<dyn Forwar
                 Err(_) => Ok((cpu()?, false)),
             }
         }
+        #[cfg(not(feature = "gpu"))]
+        BackendChoice::Auto => Ok((cpu()?, false)),
     }
 }
 

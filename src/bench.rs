@@ -113,7 +113,11 @@ pub fn random_weights(config: &ModelConfig, seed: u64) -> Weights {
             mlp: if gpt2 {
                 Mlp::Gelu { fc: linear(rng, i, h, true), proj: linear(rng, h, i, true) }
             } else {
-                Mlp::SwiGlu { gate: linear(rng, i, h, false), up: linear(rng, i, h, false), down: linear(rng, h, i, false) }
+                Mlp::SwiGlu {
+                    gate: linear(rng, i, h, false),
+                    up: linear(rng, i, h, false),
+                    down: linear(rng, h, i, false),
+                }
             },
         })
         .collect();

@@ -19,12 +19,13 @@
 pub mod backend;
 pub mod bench;
 pub mod cpu;
+pub mod display;
 pub mod error;
 pub mod export;
+#[cfg(feature = "gpu")]
 pub mod gpu;
 pub mod metrics;
 pub mod model;
 pub mod score;
-pub mod tui;
 
 pub use error::{DensiError, Result};

@@ -3,6 +3,7 @@
 //! turns errors into one line on stderr and an exit code (0 ok, 1 failure, 2 usage).
 
 mod cli;
+mod tui;
 
 fn main() {
     // Mesa's Vulkan drivers look for a Wayland display when wgpu creates its instance, and libwayland

@@ -5,8 +5,7 @@ use std::sync::Arc;
 
 use crate::error::{DensiError, Result};
 use crate::metrics::{
-    char_offsets, display_bytes, Alternative, BosPolicy, RowStats, ScoreSettings, Summary, TextScore, TokenScore,
-    LN_2,
+    Alternative, BosPolicy, LN_2, RowStats, ScoreSettings, Summary, TextScore, TokenScore, char_offsets, display_bytes,
 };
 use crate::model::Model;
 
@@ -67,12 +66,20 @@ pub struct Scorer {
 
 impl Scorer {
     /// Validates the options against the model. `fallback_to_cpu`: on a GPU error, finish on the CPU.
-    pub fn new(model: Arc<Model>, backend: Box<dyn Forward>, options: ScoreOptions, fallback_to_cpu: bool) -> Result<Scorer> {
+    pub fn new(
+        model: Arc<Model>,
+        backend: Box<dyn Forward>,
+        options: ScoreOptions,
+        fallback_to_cpu: bool,
+    ) -> Result<Scorer> {
         let bos_token = resolve_bos(&model, &options.bos)?;
         let ctx = model.config.context_length.max(2);
         let window = match options.window {
             Some(w) if w < 2 => {
-                return Err(DensiError::InvalidOption { option: "--window", reason: format!("{w} is too small (at least 2 tokens)") });
+                return Err(DensiError::InvalidOption {
+                    option: "--window",
+                    reason: format!("{w} is too small (at least 2 tokens)"),
+                });
             }
             Some(w) if w > ctx => {
                 return Err(DensiError::InvalidOption {
@@ -239,7 +246,10 @@ fn resolve_bos(model: &Model, policy: &BosPolicy) -> Result<Option<u32>> {
         if (id as usize) < vocab {
             Ok(Some(id))
         } else {
-            Err(DensiError::InvalidOption { option: "--bos", reason: format!("token id {id} is outside the vocabulary (size {vocab})") })
+            Err(DensiError::InvalidOption {
+                option: "--bos",
+                reason: format!("token id {id} is outside the vocabulary (size {vocab})"),
+            })
         }
     };
     match policy {
@@ -251,7 +261,10 @@ fn resolve_bos(model: &Model, policy: &BosPolicy) -> Result<Option<u32>> {
         BosPolicy::Id(id) => check(*id),
         BosPolicy::Token(s) => match tok.token_to_id(s) {
             Some(id) => check(id),
-            None => Err(DensiError::InvalidOption { option: "--bos", reason: format!("`{s}` is not a token of this model") }),
+            None => Err(DensiError::InvalidOption {
+                option: "--bos",
+                reason: format!("`{s}` is not a token of this model"),
+            }),
         },
     }
 }

@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use densi::metrics::BosPolicy;
 
-const ABOUT: &str = "Token information density: per-token surprisal, entropy, varentropy and rank from a real causal language model";
+const ABOUT: &str =
+    "Token information density: per-token surprisal, entropy, varentropy and rank from a real causal language model";
 
 const MAIN_EXAMPLES: &str = "\
 Examples:
@@ -324,7 +325,12 @@ impl BackendArgs {
 
 impl ScoringArgs {
     pub fn score_options(&self) -> densi::score::ScoreOptions {
-        densi::score::ScoreOptions { bos: self.bos.clone(), window: self.window, stride: self.stride, top_k: self.top_k }
+        densi::score::ScoreOptions {
+            bos: self.bos.clone(),
+            window: self.window,
+            stride: self.stride,
+            top_k: self.top_k,
+        }
     }
 }
 

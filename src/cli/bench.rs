@@ -8,7 +8,7 @@
 
 use std::io::Write;
 
-use anyhow::{bail, Result};
+use anyhow::{Result, bail};
 use densi::bench::{bench_forward, synthetic_tokens};
 use densi::gpu::GpuForward;
 use densi::score::{BackendChoice, Forward};
@@ -46,7 +46,13 @@ pub fn run(args: BenchArgs, progress: &Progress) -> Result<()> {
         BackendChoice::Gpu => Bench::Gpu(GpuForward::new(model.clone(), &opts, true)?),
         BackendChoice::Auto => match GpuForward::new(model.clone(), &opts, false) {
             Ok(g) => Bench::Gpu(g),
-            Err(_) => Bench::Other(densi::backend::open(&model, &densi::backend::BackendOptions { choice: BackendChoice::Cpu, ..opts.clone() })?.0),
+            Err(_) => Bench::Other(
+                densi::backend::open(
+                    &model,
+                    &densi::backend::BackendOptions { choice: BackendChoice::Cpu, ..opts.clone() },
+                )?
+                .0,
+            ),
         },
         BackendChoice::Cpu => Bench::Other(densi::backend::open(&model, &opts)?.0),
     };
@@ -55,7 +61,10 @@ pub fn run(args: BenchArgs, progress: &Progress) -> Result<()> {
     writeln!(out, "model:   {} ({} parameters)", model.source.path.display(), model.config.parameter_count())?;
     let f = bench.forward();
     writeln!(out, "backend: {} ({})", f.backend(), f.device())?;
-    writeln!(out, "median of {repeats} runs after 1 warm-up; one forward pass and the top-5 lm-head reduction per run")?;
+    writeln!(
+        out,
+        "median of {repeats} runs after 1 warm-up; one forward pass and the top-5 lm-head reduction per run"
+    )?;
     let peak = args.peak_gflops.map_or(String::new(), |_| format!("  {:>7}", "of peak"));
     writeln!(out, "{:>7}  {:>10}  {:>10}  {:>10}  {:>9}{peak}", "tokens", "seconds", "min", "tokens/s", "GFLOP/s")?;
     let mut kernel_tables = Vec::new();

@@ -27,7 +27,13 @@ struct TokenBrief {
 
 impl TokenBrief {
     fn of(t: &TokenScore) -> TokenBrief {
-        TokenBrief { index: t.index, token: t.token.clone(), surprisal_bits: t.surprisal_bits, entropy_bits: t.entropy_bits, rank: t.rank }
+        TokenBrief {
+            index: t.index,
+            token: t.token.clone(),
+            surprisal_bits: t.surprisal_bits,
+            entropy_bits: t.entropy_bits,
+            rank: t.rank,
+        }
     }
 }
 
@@ -199,7 +205,11 @@ fn signed(x: f64, decimals: usize) -> String {
 fn write_table(out: &mut dyn Write, rows: &[Compared]) -> std::io::Result<()> {
     const LABEL: usize = 22;
     const MAX_COL: usize = 26;
-    let num_row = |label: &str, v: &dyn Fn(&Compared) -> f64, d: &dyn Fn(&Compared) -> f64, decimals: usize| -> (String, Vec<String>) {
+    let num_row = |label: &str,
+                   v: &dyn Fn(&Compared) -> f64,
+                   d: &dyn Fn(&Compared) -> f64,
+                   decimals: usize|
+     -> (String, Vec<String>) {
         let cells = rows
             .iter()
             .enumerate()
@@ -218,25 +228,34 @@ fn write_table(out: &mut dyn Write, rows: &[Compared]) -> std::io::Result<()> {
             "tokens".into(),
             rows.iter()
                 .enumerate()
-                .map(|(i, r)| if i == 0 { r.tokens.to_string() } else { format!("{} ({:+})", r.tokens, r.diff_from_first.tokens) })
+                .map(|(i, r)| {
+                    if i == 0 { r.tokens.to_string() } else { format!("{} ({:+})", r.tokens, r.diff_from_first.tokens) }
+                })
                 .collect(),
         ),
         num_row("total bits", &|r| r.total_bits, &|r| r.diff_from_first.total_bits, 2),
         num_row("mean bits/token", &|r| r.mean_bits_per_token, &|r| r.diff_from_first.mean_bits_per_token, 2),
         num_row("bits/char", &|r| r.bits_per_char, &|r| r.diff_from_first.bits_per_char, 3),
         num_row("perplexity", &|r| r.perplexity, &|r| r.diff_from_first.perplexity, 2),
-        ("last word".into(), rows.iter().map(|r| r.last_word.as_ref().map_or("-".into(), |w| quote(&w.word, MAX_COL))).collect()),
+        (
+            "last word".into(),
+            rows.iter().map(|r| r.last_word.as_ref().map_or("-".into(), |w| quote(&w.word, MAX_COL))).collect(),
+        ),
         ("  surprisal".into(), rows.iter().map(|r| bits(r.last_word.as_ref().map(|w| w.surprisal_bits))).collect()),
-        ("  entropy before it".into(), rows.iter().map(|r| bits(r.last_word.as_ref().map(|w| w.entropy_bits))).collect()),
+        (
+            "  entropy before it".into(),
+            rows.iter().map(|r| bits(r.last_word.as_ref().map(|w| w.entropy_bits))).collect(),
+        ),
         ("densest token".into(), rows.iter().map(|r| tok(&r.densest_token)).collect()),
         ("  surprisal".into(), rows.iter().map(|r| bits(r.densest_token.as_ref().map(|t| t.surprisal_bits))).collect()),
         ("highest entropy before".into(), rows.iter().map(|r| tok(&r.most_uncertain)).collect()),
-        ("  entropy before it".into(), rows.iter().map(|r| bits(r.most_uncertain.as_ref().map(|t| t.entropy_bits))).collect()),
+        (
+            "  entropy before it".into(),
+            rows.iter().map(|r| bits(r.most_uncertain.as_ref().map(|t| t.entropy_bits))).collect(),
+        ),
         (
             "densest sentence".into(),
-            rows.iter()
-                .map(|r| r.densest_sentence.as_ref().map_or("-".into(), |s| quote(&s.text, MAX_COL)))
-                .collect(),
+            rows.iter().map(|r| r.densest_sentence.as_ref().map_or("-".into(), |s| quote(&s.text, MAX_COL))).collect(),
         ),
         (
             "  bits/token".into(),

@@ -33,7 +33,11 @@ pub fn adapters() -> Vec<AdapterLine> {
                 ),
                 format!(
                     "features: {}",
-                    if a.features.is_empty() { "none of SHADER_F16, SUBGROUP, TIMESTAMP_QUERY".into() } else { a.features.join(", ") }
+                    if a.features.is_empty() {
+                        "none of SHADER_F16, SUBGROUP, TIMESTAMP_QUERY".into()
+                    } else {
+                        a.features.join(", ")
+                    }
                 ),
             ],
         })
@@ -54,7 +58,10 @@ fn cpu_name() -> Option<String> {
 pub fn print_devices(out: &mut dyn std::io::Write) -> std::io::Result<()> {
     let adapters = adapters();
     if adapters.is_empty() {
-        writeln!(out, "gpu: no adapter found (install a Vulkan driver, e.g. Debian's mesa-vulkan-drivers, for the software one)")?;
+        writeln!(
+            out,
+            "gpu: no adapter found (install a Vulkan driver, e.g. Debian's mesa-vulkan-drivers, for the software one)"
+        )?;
     }
     for (i, a) in adapters.iter().enumerate() {
         writeln!(out, "gpu {i}: {}", a.summary)?;

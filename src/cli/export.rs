@@ -2,7 +2,7 @@
 
 use std::io::{BufWriter, Write};
 
-use anyhow::{anyhow, Result};
+use anyhow::{Result, anyhow};
 use densi::export::{AtomicFile, ExportOptions, Exporter, Format, OutputMode, Provenance};
 
 use super::args::ExportArgs;

@@ -132,7 +132,8 @@ pub fn read_jsonl(path: &Path, lossy: bool) -> Result<Vec<Input>> {
         }
         let bad = |reason: String| DensiError::Input { what: at.clone(), reason };
         let v: serde_json::Value = serde_json::from_str(&line).map_err(|e| bad(format!("not valid JSON: {e}")))?;
-        let obj = v.as_object().ok_or_else(|| bad("expected a JSON object like {\"id\": ..., \"text\": ...}".into()))?;
+        let obj =
+            v.as_object().ok_or_else(|| bad("expected a JSON object like {\"id\": ..., \"text\": ...}".into()))?;
         let text = match obj.get("text") {
             Some(serde_json::Value::String(s)) => s.clone(),
             Some(_) => return Err(bad("\"text\" is not a string".into()).into()),

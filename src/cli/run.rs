@@ -57,10 +57,7 @@ pub fn score_inputs(
     // The bar counts tokens over all texts; knowing the total takes one extra tokenization, done only
     // when the bar is shown.
     let total: u64 = if progress.enabled() {
-        inputs
-            .iter()
-            .map(|i| session.model.tokenizer.encode(&i.text).map(|e| e.ids.len() as u64).unwrap_or(0))
-            .sum()
+        inputs.iter().map(|i| session.model.tokenizer.encode(&i.text).map(|e| e.ids.len() as u64).unwrap_or(0)).sum()
     } else {
         0
     };

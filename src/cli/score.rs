@@ -72,7 +72,10 @@ fn write_table(out: &mut dyn Write, t: &TextScore) -> std::io::Result<()> {
 pub fn summary_line(s: &Summary) -> String {
     let plural = if s.tokens == 1 { "" } else { "s" };
     if s.scored_tokens == 0 {
-        return format!("summary: {} token{plural}, none scored (the first token has no context with --bos none)", s.tokens);
+        return format!(
+            "summary: {} token{plural}, none scored (the first token has no context with --bos none)",
+            s.tokens
+        );
     }
     let scored = if s.scored_tokens != s.tokens { format!(" ({} scored)", s.scored_tokens) } else { String::new() };
     format!(

@@ -7,12 +7,12 @@ use super::input::read_inputs;
 
 pub fn run(args: TuiArgs, matches: Option<&clap::ArgMatches>) -> Result<()> {
     let inputs = read_inputs(&args.input, matches)?;
-    let options = densi::tui::TuiOptions {
+    let options = crate::tui::TuiOptions {
         inputs: inputs.into_iter().map(|i| (i.id, i.text)).collect(),
         model: args.model.model.clone(),
         backend: args.scoring.backend.options(),
         score: args.scoring.score_options(),
     };
-    densi::tui::run(options)?;
+    crate::tui::run(options)?;
     Ok(())
 }

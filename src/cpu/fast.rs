@@ -14,10 +14,10 @@
 use rayon::prelude::*;
 
 use crate::error::Result;
-use crate::metrics::{row_stats_from_parts, LogitSums, RowStats, TopK};
+use crate::metrics::{LogitSums, RowStats, TopK, row_stats_from_parts};
 use crate::model::{Architecture, Mlp, ModelConfig, Weights};
 
-use super::{ops, Profile, LM_HEAD_ROWS};
+use super::{LM_HEAD_ROWS, Profile, ops};
 
 /// AVX2 and FMA present (x86-64 only; checked once, cached by std).
 #[inline]
@@ -36,7 +36,17 @@ pub fn simd_available() -> bool {
 /// `accumulate` (a residual add fused into the GEMM). b is an nn.Linear weight, used as stored.
 /// Short A (m < [`OWN_GEMM_MAX_M`]) goes to [`gemm_own_nt`], the rest to [`gemm_crate_nt`].
 #[allow(clippy::too_many_arguments)]
-pub fn gemm_nt(a: &[f32], lda: usize, m: usize, k: usize, b: &[f32], n: usize, out: &mut [f32], ldo: usize, accumulate: bool) {
+pub fn gemm_nt(
+    a: &[f32],
+    lda: usize,
+    m: usize,
+    k: usize,
+    b: &[f32],
+    n: usize,
+    out: &mut [f32],
+    ldo: usize,
+    accumulate: bool,
+) {
     if m < OWN_GEMM_MAX_M && !GEMM_CRATE.load(std::sync::atomic::Ordering::Relaxed) {
         gemm_own_nt(a, lda, m, k, b, n, out, ldo, accumulate)
     } else {
@@ -47,7 +57,17 @@ pub fn gemm_nt(a: &[f32], lda: usize, m: usize, k: usize, b: &[f32], n: usize, o
 /// [`gemm_nt`] through this module's kernel: AVX2+FMA [`x86::gemm_block`] tiles over rayon tasks
 /// of W-row blocks, reading both operands in place (no packing); the `gemm` crate without AVX2+FMA.
 #[allow(clippy::too_many_arguments)]
-pub fn gemm_own_nt(a: &[f32], lda: usize, m: usize, k: usize, b: &[f32], n: usize, out: &mut [f32], ldo: usize, accumulate: bool) {
+pub fn gemm_own_nt(
+    a: &[f32],
+    lda: usize,
+    m: usize,
+    k: usize,
+    b: &[f32],
+    n: usize,
+    out: &mut [f32],
+    ldo: usize,
+    accumulate: bool,
+) {
     if m == 0 || n == 0 {
         return;
     }
@@ -62,7 +82,8 @@ pub fn gemm_own_nt(a: &[f32], lda: usize, m: usize, k: usize, b: &[f32], n: usiz
         let kc = k.div_ceil(kchunks).div_ceil(8) * 8;
         let nb = (32768 / kc.max(1)).clamp(x86::GEMM_NR, 96) / x86::GEMM_NR * x86::GEMM_NR;
         let blocks = n.div_ceil(nb);
-        let (ap, bp, op) = (SendPtr(a.as_ptr() as *mut f32), SendPtr(b.as_ptr() as *mut f32), SendPtr(out.as_mut_ptr()));
+        let (ap, bp, op) =
+            (SendPtr(a.as_ptr() as *mut f32), SendPtr(b.as_ptr() as *mut f32), SendPtr(out.as_mut_ptr()));
         (0..blocks).into_par_iter().for_each(|blk| {
             let (j0, j1) = (blk * nb, ((blk + 1) * nb).min(n));
             let mut p0 = 0;
@@ -70,7 +91,22 @@ pub fn gemm_own_nt(a: &[f32], lda: usize, m: usize, k: usize, b: &[f32], n: usiz
                 let kcur = kc.min(k - p0);
                 // SAFETY: AVX2+FMA checked; the asserts above bound rows 0..m of a and out and rows
                 // 0..n of b; tasks write disjoint column ranges j0..j1 of out.
-                unsafe { x86::gemm_block(ap.get(), lda, m, bp.get(), k, j0, j1, p0, kcur, op.get(), ldo, accumulate || p0 > 0) };
+                unsafe {
+                    x86::gemm_block(
+                        ap.get(),
+                        lda,
+                        m,
+                        bp.get(),
+                        k,
+                        j0,
+                        j1,
+                        p0,
+                        kcur,
+                        op.get(),
+                        ldo,
+                        accumulate || p0 > 0,
+                    )
+                };
                 p0 += kcur;
             }
         });
@@ -101,7 +137,17 @@ impl SendPtr {
 
 /// [`gemm_nt`] through the `gemm` crate (its own packing and micro-kernels, on the current rayon pool).
 #[allow(clippy::too_many_arguments)]
-pub fn gemm_crate_nt(a: &[f32], lda: usize, m: usize, k: usize, b: &[f32], n: usize, out: &mut [f32], ldo: usize, accumulate: bool) {
+pub fn gemm_crate_nt(
+    a: &[f32],
+    lda: usize,
+    m: usize,
+    k: usize,
+    b: &[f32],
+    n: usize,
+    out: &mut [f32],
+    ldo: usize,
+    accumulate: bool,
+) {
     if m == 0 || n == 0 {
         return;
     }
@@ -198,7 +244,9 @@ pub fn attention(qkv: &[f32], t: usize, nh: usize, nkv: usize, hd: usize, out: &
                         let (a, b) = out[r * nh * hd..(r + 2) * nh * hd].split_at_mut(nh * hd);
                         let o = [&mut a[h * hd..(h + 1) * hd], &mut b[h * hd..(h + 1) * hd]];
                         // SAFETY: AVX2+FMA checked above; slices sized as attend_rows requires.
-                        unsafe { x86::attend_rows::<2>([q(i), q(i + 1)], kt, tp, vh, [i + 1, i + 2], scale, &mut scores, o) };
+                        unsafe {
+                            x86::attend_rows::<2>([q(i), q(i + 1)], kt, tp, vh, [i + 1, i + 2], scale, &mut scores, o)
+                        };
                         r += 2;
                     } else {
                         let o = [&mut out[r * nh * hd + h * hd..r * nh * hd + (h + 1) * hd]];
@@ -345,7 +393,9 @@ pub fn forward_stats(
         let rows = (t - start).min(LM_HEAD_ROWS);
         // hidden row p predicts ids[p + 1]
         let xr = &normed[(start - 1) * h..(start - 1 + rows) * h];
-        Profile::time(p, "lm_head gemm", || gemm_nt(xr, h, rows, h, head, vocab, &mut logits[..rows * vocab], vocab, false));
+        Profile::time(p, "lm_head gemm", || {
+            gemm_nt(xr, h, rows, h, head, vocab, &mut logits[..rows * vocab], vocab, false)
+        });
         let block: Vec<RowStats> = Profile::time(p, "lm_head reduce", || {
             logits[..rows * vocab]
                 .par_chunks_mut(vocab)
@@ -379,7 +429,7 @@ pub mod x86 {
     //! AVX2+FMA kernels. Every function here requires those features (callers check [`super::simd_available`]).
     use std::arch::x86_64::*;
 
-    use super::{row_stats_from_parts, LogitSums, RowStats, TopK};
+    use super::{LogitSums, RowStats, TopK, row_stats_from_parts};
 
     /// e^x on 8 lanes (Cephes expf: 2^n · p(r), r = x − n·ln2 in two parts, degree-6 polynomial), about
     /// 1 ulp relative. x is clamped to [−87.3, 88]: inputs below give ≈ 1.2e−38, not 0, so callers mask
@@ -461,7 +511,14 @@ pub mod x86 {
             for d in 0..hd {
                 // SAFETY: d < hd and j + 32 ≤ nb ≤ ld, so j·hd + 32·d + 31 < hd·ld ≤ kt.len().
                 let k = unsafe { ktp.add(j * hd + d * 32) };
-                let kv = unsafe { [_mm256_loadu_ps(k), _mm256_loadu_ps(k.add(8)), _mm256_loadu_ps(k.add(16)), _mm256_loadu_ps(k.add(24))] };
+                let kv = unsafe {
+                    [
+                        _mm256_loadu_ps(k),
+                        _mm256_loadu_ps(k.add(8)),
+                        _mm256_loadu_ps(k.add(16)),
+                        _mm256_loadu_ps(k.add(24)),
+                    ]
+                };
                 for r in 0..R {
                     let qv = _mm256_set1_ps(q[r][d]);
                     for v in 0..4 {
@@ -535,7 +592,9 @@ pub mod x86 {
                         let iv = _mm256_set1_ps(inv[r]);
                         for l in 0..$nv {
                             // SAFETY: d0 + 8l + 8 ≤ hd = out[r].len().
-                            unsafe { _mm256_storeu_ps(out[r].as_mut_ptr().add(d0 + 8 * l), _mm256_mul_ps(acc[r][l], iv)) };
+                            unsafe {
+                                _mm256_storeu_ps(out[r].as_mut_ptr().add(d0 + 8 * l), _mm256_mul_ps(acc[r][l], iv))
+                            };
                         }
                     }
                 }};
@@ -623,7 +682,18 @@ pub mod x86 {
     #[inline]
     #[target_feature(enable = "avx2,fma")]
     #[allow(clippy::too_many_arguments)]
-    unsafe fn tile_dyn(mr: usize, nr: usize, a: *const f32, lda: usize, w: *const f32, ldw: usize, k: usize, c: *mut f32, ldc: usize, add: bool) {
+    unsafe fn tile_dyn(
+        mr: usize,
+        nr: usize,
+        a: *const f32,
+        lda: usize,
+        w: *const f32,
+        ldw: usize,
+        k: usize,
+        c: *mut f32,
+        ldc: usize,
+        add: bool,
+    ) {
         macro_rules! go {
             ($($m:literal $n:literal),*) => {
                 match (mr, nr) {
@@ -738,8 +808,10 @@ pub mod x86 {
             let x = unsafe { _mm256_loadu_ps(zp.add(i)) };
             let d = _mm256_sub_ps(x, mv);
             let e = exp8(d);
-            let (elo, ehi) = (_mm256_cvtps_pd(_mm256_castps256_ps128(e)), _mm256_cvtps_pd(_mm256_extractf128_ps::<1>(e)));
-            let (dlo, dhi) = (_mm256_cvtps_pd(_mm256_castps256_ps128(d)), _mm256_cvtps_pd(_mm256_extractf128_ps::<1>(d)));
+            let (elo, ehi) =
+                (_mm256_cvtps_pd(_mm256_castps256_ps128(e)), _mm256_cvtps_pd(_mm256_extractf128_ps::<1>(e)));
+            let (dlo, dhi) =
+                (_mm256_cvtps_pd(_mm256_castps256_ps128(d)), _mm256_cvtps_pd(_mm256_extractf128_ps::<1>(d)));
             s0a = _mm256_add_pd(s0a, elo);
             s0b = _mm256_add_pd(s0b, ehi);
             let (tlo, thi) = (_mm256_mul_pd(elo, dlo), _mm256_mul_pd(ehi, dhi));
@@ -762,11 +834,8 @@ pub mod x86 {
                 }
             }
         }
-        let (mut s0, mut s1, mut s2) = (
-            hsum_pd(_mm256_add_pd(s0a, s0b)),
-            hsum_pd(_mm256_add_pd(s1a, s1b)),
-            hsum_pd(_mm256_add_pd(s2a, s2b)),
-        );
+        let (mut s0, mut s1, mut s2) =
+            (hsum_pd(_mm256_add_pd(s0a, s0b)), hsum_pd(_mm256_add_pd(s1a, s1b)), hsum_pd(_mm256_add_pd(s2a, s2b)));
         let mut cnt = [0i32; 8];
         // SAFETY: 8 i32 lanes into an 8-element array.
         unsafe { _mm256_storeu_si256(cnt.as_mut_ptr().cast(), above) };

@@ -17,7 +17,7 @@ use std::time::Instant;
 use rayon::prelude::*;
 
 use crate::error::Result;
-use crate::metrics::{reduce_logits_row, RowStats};
+use crate::metrics::{RowStats, reduce_logits_row};
 use crate::model::{Architecture, Mlp, Model, ModelConfig, Weights};
 use crate::score::Forward;
 
@@ -233,7 +233,13 @@ pub fn forward_stats(model: &Model, ids: &[u32], score_from: usize, top_k: usize
 }
 
 /// [`forward_stats`] on bare weights.
-pub fn forward_stats_of(cfg: &ModelConfig, w: &Weights, ids: &[u32], score_from: usize, top_k: usize) -> Result<Vec<RowStats>> {
+pub fn forward_stats_of(
+    cfg: &ModelConfig,
+    w: &Weights,
+    ids: &[u32],
+    score_from: usize,
+    top_k: usize,
+) -> Result<Vec<RowStats>> {
     assert!(score_from >= 1 && score_from <= ids.len());
     let hidden = hidden_states_of(cfg, w, ids);
     Ok(lm_head_stats_of(cfg, w, &hidden, ids, score_from, top_k))
@@ -246,7 +252,14 @@ pub fn lm_head_stats(model: &Model, hidden: &[f32], ids: &[u32], score_from: usi
 }
 
 /// [`lm_head_stats`] on bare weights.
-pub fn lm_head_stats_of(cfg: &ModelConfig, w: &Weights, hidden: &[f32], ids: &[u32], score_from: usize, top_k: usize) -> Vec<RowStats> {
+pub fn lm_head_stats_of(
+    cfg: &ModelConfig,
+    w: &Weights,
+    hidden: &[f32],
+    ids: &[u32],
+    score_from: usize,
+    top_k: usize,
+) -> Vec<RowStats> {
     let h = cfg.hidden_size;
     let vocab = cfg.vocab_size;
     let head = w.lm_head_weight();

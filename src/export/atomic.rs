@@ -66,9 +66,7 @@ impl AtomicFile {
                 // An ordinary file in the end (0666 less the umask), not the temp file's private 0600.
                 #[cfg(unix)]
                 builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
-                let tmp = builder
-                    .tempfile_in(&dir)
-                    .map_err(|e| out_err(format!("cannot write here: {e}")))?;
+                let tmp = builder.tempfile_in(&dir).map_err(|e| out_err(format!("cannot write here: {e}")))?;
                 Inner::Temp(BufWriter::new(tmp))
             }
             OutputMode::Streamed => {
@@ -119,7 +117,10 @@ impl AtomicFile {
                 let persisted = if self.force { tmp.persist(&dest) } else { tmp.persist_noclobber(&dest) };
                 persisted.map_err(|e| {
                     if e.error.kind() == std::io::ErrorKind::AlreadyExists {
-                        DensiError::Input { what: dest.display().to_string(), reason: "appeared while writing (pass --force to overwrite it)".into() }
+                        DensiError::Input {
+                            what: dest.display().to_string(),
+                            reason: "appeared while writing (pass --force to overwrite it)".into(),
+                        }
                     } else {
                         io(e.error)
                     }
@@ -208,7 +209,8 @@ mod tests {
 
     #[test]
     fn missing_directory_is_an_error_naming_the_path() {
-        let err = AtomicFile::create(Path::new("/nonexistent-dir-densi/out.csv"), OutputMode::Atomic, false).err().unwrap();
+        let err =
+            AtomicFile::create(Path::new("/nonexistent-dir-densi/out.csv"), OutputMode::Atomic, false).err().unwrap();
         assert!(err.to_string().starts_with("/nonexistent-dir-densi/out.csv: "), "{err}");
     }
 }

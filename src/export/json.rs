@@ -92,7 +92,12 @@ fn write_token(out: &mut dyn Write, t: &TokenScore, u: Units) -> io::Result<()> 
 }
 
 /// One text object; `provenance` is written first when given (jsonl).
-pub fn write_text(out: &mut dyn Write, options: &ExportOptions, t: &TextScore, provenance: Option<&Provenance>) -> io::Result<()> {
+pub fn write_text(
+    out: &mut dyn Write,
+    options: &ExportOptions,
+    t: &TextScore,
+    provenance: Option<&Provenance>,
+) -> io::Result<()> {
     let u = options.units;
     let n = u.name();
     let mut o = Obj::new(out)?;

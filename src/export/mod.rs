@@ -19,11 +19,11 @@ use std::str::FromStr;
 use serde::Serialize;
 
 use crate::error::{DensiError, Result};
-use crate::metrics::{BosPolicy, ScoreSettings, TextScore, LN_2};
+use crate::metrics::{BosPolicy, LN_2, ScoreSettings, TextScore};
 use crate::model::Model;
 
 pub use atomic::{AtomicFile, OutputMode};
-pub use words::{aggregate, sentences, word_spans, Span, SpanScore};
+pub use words::{Span, SpanScore, aggregate, sentences, word_spans};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -267,10 +267,8 @@ pub fn export_to_vec(texts: &[TextScore], options: ExportOptions, provenance: Pr
 
 /// Now, UTC, as `YYYY-MM-DDTHH:MM:SSZ` (from the system clock; no time-zone database needed).
 pub fn utc_now_iso8601() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
+    let secs =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
     iso8601_from_unix(secs)
 }
 

@@ -20,7 +20,7 @@
 
 use serde::Serialize;
 
-use crate::metrics::{char_offsets, TokenScore};
+use crate::metrics::{TokenScore, char_offsets};
 
 /// A `[start, end)` byte range of a text.
 pub type Span = (usize, usize);
@@ -222,13 +222,13 @@ pub fn words(text: &str, tokens: &[TokenScore]) -> Vec<SpanScore> {
 
 /// The sentence with the highest mean surprisal per token (ties: the earlier one); only fully scored sentences.
 pub fn densest_sentence(text: &str, tokens: &[TokenScore]) -> Option<SpanScore> {
-    aggregate(text, tokens, &sentences(text))
-        .into_iter()
-        .filter(|s| s.scored)
-        .fold(None, |best: Option<SpanScore>, s| match best {
+    aggregate(text, tokens, &sentences(text)).into_iter().filter(|s| s.scored).fold(
+        None,
+        |best: Option<SpanScore>, s| match best {
             Some(b) if b.mean_bits_per_token() >= s.mean_bits_per_token() => Some(b),
             _ => Some(s),
-        })
+        },
+    )
 }
 
 #[cfg(test)]

@@ -134,7 +134,10 @@ impl GpuContext {
         let pick = match index {
             Some(i) => {
                 let a = list.get(i).ok_or_else(|| {
-                    DensiError::Gpu(format!("--device {i}: there are only {} adapters (see `densi devices`)", list.len()))
+                    DensiError::Gpu(format!(
+                        "--device {i}: there are only {} adapters (see `densi devices`)",
+                        list.len()
+                    ))
                 })?;
                 (i, a)
             }

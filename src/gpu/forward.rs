@@ -5,11 +5,13 @@
 use wgpu::util::DeviceExt;
 
 use crate::error::{DensiError, Result};
-use crate::metrics::{row_stats_from_parts, LogitSums, RowStats};
+use crate::metrics::{LogitSums, RowStats, row_stats_from_parts};
 use crate::model::{Architecture, Linear, Mlp, ModelConfig, Norm, NormKind, Weights};
 
 use super::context::GpuContext;
-use super::kernels::{Kernels, Op, Program, RunShape, Step, WeightType, ATT_HD_MAX, LM_KMAX, LM_REC_PER_BLOCK, LM_VBLOCK};
+use super::kernels::{
+    ATT_HD_MAX, Kernels, LM_KMAX, LM_REC_PER_BLOCK, LM_VBLOCK, Op, Program, RunShape, Step, WeightType,
+};
 
 /// A [rows, cols] weight matrix split into row chunks that each fit one storage binding.
 pub struct GpuTensor {
@@ -26,7 +28,14 @@ pub fn max_binding(ctx: &GpuContext) -> u64 {
 
 /// Uploads a row-major [rows, cols] matrix as `wtype`, split by rows when it exceeds one binding
 /// (or `max_rows` rows, to exercise the split on small tensors).
-pub fn upload_matrix(ctx: &GpuContext, data: &[f32], rows: usize, cols: usize, wtype: WeightType, label: &str) -> Result<GpuTensor> {
+pub fn upload_matrix(
+    ctx: &GpuContext,
+    data: &[f32],
+    rows: usize,
+    cols: usize,
+    wtype: WeightType,
+    label: &str,
+) -> Result<GpuTensor> {
     upload_matrix_split(ctx, data, rows, cols, wtype, label, None)
 }
 
@@ -76,7 +85,10 @@ pub fn upload_matrix_split(
 /// An f32 vector (norm weights, biases, tables) in one storage buffer.
 pub fn upload_f32(ctx: &GpuContext, data: &[f32], label: &str) -> Result<wgpu::Buffer> {
     if data.len() as u64 * 4 > max_binding(ctx) {
-        return Err(DensiError::Gpu(format!("{label}: {} values exceed the adapter's largest storage binding", data.len())));
+        return Err(DensiError::Gpu(format!(
+            "{label}: {} values exceed the adapter's largest storage binding",
+            data.len()
+        )));
     }
     Ok(ctx.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
         label: Some(label),
@@ -121,7 +133,15 @@ impl GpuLinear {
     }
 
     /// One matmul step per weight chunk: out (=|+=) act(x · Wᵀ + b).
-    pub fn steps(&self, x: &wgpu::Buffer, out: &wgpu::Buffer, aux: Option<&wgpu::Buffer>, act: u32, acc: bool, dummy: &wgpu::Buffer) -> Vec<Step> {
+    pub fn steps(
+        &self,
+        x: &wgpu::Buffer,
+        out: &wgpu::Buffer,
+        aux: Option<&wgpu::Buffer>,
+        act: u32,
+        acc: bool,
+        dummy: &wgpu::Buffer,
+    ) -> Vec<Step> {
         self.w
             .chunks
             .iter()
@@ -168,7 +188,12 @@ impl GpuNorm {
 
     pub fn step(&self, x: &wgpu::Buffer, out: &wgpu::Buffer, dummy: &wgpu::Buffer) -> Step {
         Step {
-            op: Op::Norm { h: self.h as u32, layer_norm: self.layer_norm, has_bias: self.bias.is_some(), eps: self.eps },
+            op: Op::Norm {
+                h: self.h as u32,
+                layer_norm: self.layer_norm,
+                has_bias: self.bias.is_some(),
+                eps: self.eps,
+            },
             buffers: vec![
                 (1, x.clone()),
                 (2, self.weight.clone()),
@@ -248,7 +273,13 @@ impl GpuModel {
 
     /// As [`GpuModel::new`], splitting the embedding / lm-head into chunks of at most `max_rows` rows
     /// (tests use this to run the multi-chunk path on tiny models).
-    pub fn with_split(ctx: GpuContext, cfg: &ModelConfig, w: &Weights, wtype: WeightType, max_rows: Option<usize>) -> Result<GpuModel> {
+    pub fn with_split(
+        ctx: GpuContext,
+        cfg: &ModelConfig,
+        w: &Weights,
+        wtype: WeightType,
+        max_rows: Option<usize>,
+    ) -> Result<GpuModel> {
         if cfg.head_dim > ATT_HD_MAX || cfg.head_dim % 2 != 0 {
             return Err(DensiError::Gpu(format!(
                 "head_dim {} is not supported by the attention kernel (even, at most {ATT_HD_MAX})",
@@ -256,48 +287,63 @@ impl GpuModel {
             )));
         }
         if cfg.num_kv_heads == 0 || cfg.num_heads % cfg.num_kv_heads != 0 {
-            return Err(DensiError::Gpu(format!("{} heads do not group over {} KV heads", cfg.num_heads, cfg.num_kv_heads)));
+            return Err(DensiError::Gpu(format!(
+                "{} heads do not group over {} KV heads",
+                cfg.num_heads, cfg.num_kv_heads
+            )));
         }
         let kernels = Kernels::new(&ctx, wtype)?;
         let h = cfg.hidden_size;
-        let (emb, pos, head, head_bias, layers, final_norm, dummy) = ctx.scoped("uploading the weights", || -> Result<_> {
-            let emb = upload_matrix_split(&ctx, &w.token_embedding, cfg.vocab_size, h, wtype, "token_embedding", max_rows)?;
-            let pos = w.position_embedding.as_deref().map(|p| upload_f32(&ctx, p, "position_embedding")).transpose()?;
-            let head = w
-                .lm_head
-                .as_ref()
-                .map(|l| upload_matrix_split(&ctx, &l.weight, l.out_features, l.in_features, wtype, "lm_head", max_rows))
-                .transpose()?;
-            let head_bias = w.lm_head_bias().map(|b| upload_f32(&ctx, b, "lm_head.bias")).transpose()?;
-            let layers = w
-                .blocks
-                .iter()
-                .enumerate()
-                .map(|(i, b)| -> Result<GpuLayer> {
-                    let l = |s: &str| format!("blocks.{i}.{s}");
-                    Ok(GpuLayer {
-                        attn_norm: GpuNorm::upload(&ctx, &b.attn_norm, &l("attn_norm"))?,
-                        qkv: GpuLinear::upload(&ctx, &stack(&[&b.q, &b.k, &b.v]), wtype, &l("qkv"))?,
-                        o: GpuLinear::upload(&ctx, &b.o, wtype, &l("o"))?,
-                        mlp_norm: GpuNorm::upload(&ctx, &b.mlp_norm, &l("mlp_norm"))?,
-                        mlp: match &b.mlp {
-                            Mlp::Gelu { fc, proj } => GpuMlp::Gelu {
-                                fc: GpuLinear::upload(&ctx, fc, wtype, &l("fc"))?,
-                                proj: GpuLinear::upload(&ctx, proj, wtype, &l("proj"))?,
-                            },
-                            Mlp::SwiGlu { gate, up, down } => GpuMlp::SwiGlu {
-                                gate: GpuLinear::upload(&ctx, gate, wtype, &l("gate"))?,
-                                up: GpuLinear::upload(&ctx, up, wtype, &l("up"))?,
-                                down: GpuLinear::upload(&ctx, down, wtype, &l("down"))?,
-                            },
-                        },
+        let (emb, pos, head, head_bias, layers, final_norm, dummy) =
+            ctx.scoped("uploading the weights", || -> Result<_> {
+                let emb = upload_matrix_split(
+                    &ctx,
+                    &w.token_embedding,
+                    cfg.vocab_size,
+                    h,
+                    wtype,
+                    "token_embedding",
+                    max_rows,
+                )?;
+                let pos =
+                    w.position_embedding.as_deref().map(|p| upload_f32(&ctx, p, "position_embedding")).transpose()?;
+                let head = w
+                    .lm_head
+                    .as_ref()
+                    .map(|l| {
+                        upload_matrix_split(&ctx, &l.weight, l.out_features, l.in_features, wtype, "lm_head", max_rows)
                     })
-                })
-                .collect::<Result<Vec<_>>>()?;
-            let final_norm = GpuNorm::upload(&ctx, &w.final_norm, "final_norm")?;
-            let dummy = upload_f32(&ctx, &[0.0; 64], "unused binding")?;
-            Ok((emb, pos, head, head_bias, layers, final_norm, dummy))
-        })??;
+                    .transpose()?;
+                let head_bias = w.lm_head_bias().map(|b| upload_f32(&ctx, b, "lm_head.bias")).transpose()?;
+                let layers = w
+                    .blocks
+                    .iter()
+                    .enumerate()
+                    .map(|(i, b)| -> Result<GpuLayer> {
+                        let l = |s: &str| format!("blocks.{i}.{s}");
+                        Ok(GpuLayer {
+                            attn_norm: GpuNorm::upload(&ctx, &b.attn_norm, &l("attn_norm"))?,
+                            qkv: GpuLinear::upload(&ctx, &stack(&[&b.q, &b.k, &b.v]), wtype, &l("qkv"))?,
+                            o: GpuLinear::upload(&ctx, &b.o, wtype, &l("o"))?,
+                            mlp_norm: GpuNorm::upload(&ctx, &b.mlp_norm, &l("mlp_norm"))?,
+                            mlp: match &b.mlp {
+                                Mlp::Gelu { fc, proj } => GpuMlp::Gelu {
+                                    fc: GpuLinear::upload(&ctx, fc, wtype, &l("fc"))?,
+                                    proj: GpuLinear::upload(&ctx, proj, wtype, &l("proj"))?,
+                                },
+                                Mlp::SwiGlu { gate, up, down } => GpuMlp::SwiGlu {
+                                    gate: GpuLinear::upload(&ctx, gate, wtype, &l("gate"))?,
+                                    up: GpuLinear::upload(&ctx, up, wtype, &l("up"))?,
+                                    down: GpuLinear::upload(&ctx, down, wtype, &l("down"))?,
+                                },
+                            },
+                        })
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                let final_norm = GpuNorm::upload(&ctx, &w.final_norm, "final_norm")?;
+                let dummy = upload_f32(&ctx, &[0.0; 64], "unused binding")?;
+                Ok((emb, pos, head, head_bias, layers, final_norm, dummy))
+            })??;
         Ok(GpuModel {
             ctx,
             kernels,
@@ -341,7 +387,8 @@ impl GpuModel {
     fn build(&self, tcap: usize, kcap: usize) -> Result<Acts> {
         let ctx = &self.ctx;
         let cfg = &self.cfg;
-        let (h, nh, nkv, hd, inter) = (cfg.hidden_size, cfg.num_heads, cfg.num_kv_heads, cfg.head_dim, cfg.intermediate_size);
+        let (h, nh, nkv, hd, inter) =
+            (cfg.hidden_size, cfg.num_heads, cfg.num_kv_heads, cfg.head_dim, cfg.intermediate_size);
         let (qd, kvd) = (nh * hd, nkv * hd);
         let stride = qd + 2 * kvd;
         let dummy = &self.dummy;
@@ -372,7 +419,12 @@ impl GpuModel {
         for (buf, row0, rows) in &self.emb.chunks {
             steps.push(Step {
                 op: Op::Embed { h: h as u32, row0: *row0, rows: *rows, has_pos: self.pos.is_some() },
-                buffers: vec![(1, ids.clone()), (2, buf.clone()), (3, self.pos.clone().unwrap_or_else(|| dummy.clone())), (4, x.clone())],
+                buffers: vec![
+                    (1, ids.clone()),
+                    (2, buf.clone()),
+                    (3, self.pos.clone().unwrap_or_else(|| dummy.clone())),
+                    (4, x.clone()),
+                ],
             });
         }
         let rope = if cfg.architecture != Architecture::Gpt2 {
@@ -386,7 +438,13 @@ impl GpuModel {
             steps.extend(layer.qkv.steps(&xn, &qkv, None, 0, false, dummy));
             if let Some((c, s)) = &rope {
                 steps.push(Step {
-                    op: Op::Rope { stride: stride as u32, nh: nh as u32, nkv: nkv as u32, hd: hd as u32, koff: qd as u32 },
+                    op: Op::Rope {
+                        stride: stride as u32,
+                        nh: nh as u32,
+                        nkv: nkv as u32,
+                        hd: hd as u32,
+                        koff: qd as u32,
+                    },
                     buffers: vec![(1, qkv.clone()), (2, c.clone()), (3, s.clone())],
                 });
             }
@@ -431,13 +489,21 @@ impl GpuModel {
             return Ok(Vec::new());
         }
         if top_k > LM_KMAX {
-            return Err(DensiError::Gpu(format!("--top-k {top_k}: the GPU lm-head keeps at most {LM_KMAX} alternatives")));
+            return Err(DensiError::Gpu(format!(
+                "--top-k {top_k}: the GPU lm-head keeps at most {LM_KMAX} alternatives"
+            )));
         }
         if let Some(&bad) = window.iter().find(|&&id| id as usize >= self.cfg.vocab_size) {
-            return Err(DensiError::Other(format!("token id {bad} is outside the vocabulary ({})", self.cfg.vocab_size)));
+            return Err(DensiError::Other(format!(
+                "token id {bad} is outside the vocabulary ({})",
+                self.cfg.vocab_size
+            )));
         }
         if self.pos.is_some() && t > self.cfg.context_length {
-            return Err(DensiError::Other(format!("{t} tokens exceed the {} learned positions", self.cfg.context_length)));
+            return Err(DensiError::Other(format!(
+                "{t} tokens exceed the {} learned positions",
+                self.cfg.context_length
+            )));
         }
         self.ctx.check_faults()?;
         let need_build = self.acts.as_ref().is_none_or(|a| a.tcap < t || a.kcap < top_k);
@@ -449,7 +515,13 @@ impl GpuModel {
         }
         let acts = self.acts.as_mut().unwrap();
         let r = t - score_from;
-        let shape = RunShape { t: t as u32, r: r as u32, row0: (score_from - 1) as u32, k: top_k as u32, direct: self.kernels.direct };
+        let shape = RunShape {
+            t: t as u32,
+            r: r as u32,
+            row0: (score_from - 1) as u32,
+            k: top_k as u32,
+            direct: self.kernels.direct,
+        };
         self.ctx.queue.write_buffer(&acts.ids, 0, bytemuck::cast_slice(window));
         self.ctx.queue.write_buffer(&acts.targets, 0, bytemuck::cast_slice(&window[score_from..]));
         let out_stride = 6 + 2 * top_k;
@@ -483,7 +555,13 @@ pub fn lm_head_steps(
     for (buf, v0, vc) in &head.chunks {
         steps.push(Step {
             op: Op::LmTarget { h, v0: *v0, vc: *vc, has_bias: bias.is_some() },
-            buffers: vec![(1, hidden.clone()), (2, buf.clone()), (3, bias_buf.clone()), (4, targets.clone()), (5, zt.clone())],
+            buffers: vec![
+                (1, hidden.clone()),
+                (2, buf.clone()),
+                (3, bias_buf.clone()),
+                (4, targets.clone()),
+                (5, zt.clone()),
+            ],
         });
     }
     let mut block0 = 0;
@@ -501,7 +579,10 @@ pub fn lm_head_steps(
         });
         block0 += vc.div_ceil(LM_VBLOCK);
     }
-    steps.push(Step { op: Op::LmMerge { nrec }, buffers: vec![(5, zt.clone()), (6, part.clone()), (7, merged.clone())] });
+    steps.push(Step {
+        op: Op::LmMerge { nrec },
+        buffers: vec![(5, zt.clone()), (6, part.clone()), (7, merged.clone())],
+    });
     steps
 }
 
@@ -516,10 +597,8 @@ pub fn parse_merged(raw: &[u8], r: usize, k: usize) -> Vec<RowStats> {
             let sums = LogitSums { max: f(o) as f64, s0: f(o + 1) as f64, s1: f(o + 2) as f64, s2: f(o + 3) as f64 };
             let above = words[o + 4];
             let zt = f(o + 5) as f64;
-            let top: Vec<(f32, u32)> = (0..k)
-                .map(|i| (f(o + 6 + 2 * i), words[o + 7 + 2 * i]))
-                .filter(|&(_, id)| id != u32::MAX)
-                .collect();
+            let top: Vec<(f32, u32)> =
+                (0..k).map(|i| (f(o + 6 + 2 * i), words[o + 7 + 2 * i])).filter(|&(_, id)| id != u32::MAX).collect();
             row_stats_from_parts(&sums, zt, above, &top)
         })
         .collect()

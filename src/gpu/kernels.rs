@@ -153,15 +153,60 @@ impl Kernels {
 #[derive(Debug, Clone, Copy)]
 pub enum Op {
     /// Rows row0 .. row0+rows of the token embedding.
-    Embed { h: u32, row0: u32, rows: u32, has_pos: bool },
-    Norm { h: u32, layer_norm: bool, has_bias: bool, eps: f32 },
+    Embed {
+        h: u32,
+        row0: u32,
+        rows: u32,
+        has_pos: bool,
+    },
+    Norm {
+        h: u32,
+        layer_norm: bool,
+        has_bias: bool,
+        eps: f32,
+    },
     /// out[:, n0 .. n0+nc] of an [n, k] linear; act 0/1/2 (none, gelu_new, silu·aux); acc = residual add.
-    Matmul { n: u32, k: u32, n0: u32, nc: u32, act: u32, has_bias: bool, acc: bool },
-    Rope { stride: u32, nh: u32, nkv: u32, hd: u32, koff: u32 },
-    Attention { nh: u32, nkv: u32, hd: u32, stride: u32, koff: u32, voff: u32 },
-    LmTarget { h: u32, v0: u32, vc: u32, has_bias: bool },
-    LmTile { h: u32, v0: u32, vc: u32, block0: u32, nrec: u32, has_bias: bool },
-    LmMerge { nrec: u32 },
+    Matmul {
+        n: u32,
+        k: u32,
+        n0: u32,
+        nc: u32,
+        act: u32,
+        has_bias: bool,
+        acc: bool,
+    },
+    Rope {
+        stride: u32,
+        nh: u32,
+        nkv: u32,
+        hd: u32,
+        koff: u32,
+    },
+    Attention {
+        nh: u32,
+        nkv: u32,
+        hd: u32,
+        stride: u32,
+        koff: u32,
+        voff: u32,
+    },
+    LmTarget {
+        h: u32,
+        v0: u32,
+        vc: u32,
+        has_bias: bool,
+    },
+    LmTile {
+        h: u32,
+        v0: u32,
+        vc: u32,
+        block0: u32,
+        nrec: u32,
+        has_bias: bool,
+    },
+    LmMerge {
+        nrec: u32,
+    },
 }
 
 /// The sizes of one run: t tokens; r scored rows whose hidden states start at row0; top-k.
@@ -423,8 +468,10 @@ impl Program {
             let mut enc = ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("forward") });
             match timing {
                 None => {
-                    let mut pass =
-                        enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("forward"), timestamp_writes: None });
+                    let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                        label: Some("forward"),
+                        timestamp_writes: None,
+                    });
                     for (_, pipe, bg, g) in &todo {
                         pass.set_pipeline(kernels.pipeline(*pipe));
                         pass.set_bind_group(0, *bg, &[]);

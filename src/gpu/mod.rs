@@ -20,7 +20,7 @@ use crate::metrics::RowStats;
 use crate::model::Model;
 use crate::score::Forward;
 
-pub use context::{adapters, AdapterSummary, GpuContext};
+pub use context::{AdapterSummary, GpuContext, adapters};
 pub use forward::GpuModel;
 pub use kernels::WeightType;
 

@@ -6,8 +6,8 @@ use crate::metrics::RowStats;
 use crate::model::{Linear, Norm};
 
 use super::context::GpuContext;
-use super::forward::{lm_head_steps, parse_merged, upload_f32, upload_matrix_split, work_buffer, GpuLinear, GpuNorm};
-use super::kernels::{Kernels, Op, Program, RunShape, Step, WeightType, LM_REC_PER_BLOCK, LM_VBLOCK};
+use super::forward::{GpuLinear, GpuNorm, lm_head_steps, parse_merged, upload_f32, upload_matrix_split, work_buffer};
+use super::kernels::{Kernels, LM_REC_PER_BLOCK, LM_VBLOCK, Op, Program, RunShape, Step, WeightType};
 
 /// Fused activation of a matmul's epilogue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,7 +94,15 @@ impl GpuOps {
     }
 
     /// out[t, h] = E[ids[t]] (+ P[t]); E [vocab, h] split into chunks of `max_rows` rows if given.
-    pub fn embed(&self, ids: &[u32], emb: &[f32], vocab: usize, h: usize, pos: Option<&[f32]>, max_rows: Option<usize>) -> Result<Vec<f32>> {
+    pub fn embed(
+        &self,
+        ids: &[u32],
+        emb: &[f32],
+        vocab: usize,
+        h: usize,
+        pos: Option<&[f32]>,
+        max_rows: Option<usize>,
+    ) -> Result<Vec<f32>> {
         let t = ids.len();
         let e = upload_matrix_split(&self.ctx, emb, vocab, h, self.kernels.wtype, "emb", max_rows)?;
         let idb = work_buffer(&self.ctx, t, "ids")?;
@@ -106,7 +114,12 @@ impl GpuOps {
             .iter()
             .map(|(buf, row0, rows)| Step {
                 op: Op::Embed { h: h as u32, row0: *row0, rows: *rows, has_pos: pos.is_some() },
-                buffers: vec![(1, idb.clone()), (2, buf.clone()), (3, pb.clone().unwrap_or_else(|| self.dummy.clone())), (4, out.clone())],
+                buffers: vec![
+                    (1, idb.clone()),
+                    (2, buf.clone()),
+                    (3, pb.clone().unwrap_or_else(|| self.dummy.clone())),
+                    (4, out.clone()),
+                ],
             })
             .collect();
         self.run(steps, self.shape(t))?;
@@ -126,7 +139,17 @@ impl GpuOps {
 
     /// RoPE on q [t, nh·hd] and k [t, nkv·hd] with the host tables (cos/sin [t, hd/2]); returns (q, k).
     #[allow(clippy::too_many_arguments)]
-    pub fn rope(&self, q: &[f32], k: &[f32], t: usize, nh: usize, nkv: usize, hd: usize, cos: &[f32], sin: &[f32]) -> Result<(Vec<f32>, Vec<f32>)> {
+    pub fn rope(
+        &self,
+        q: &[f32],
+        k: &[f32],
+        t: usize,
+        nh: usize,
+        nkv: usize,
+        hd: usize,
+        cos: &[f32],
+        sin: &[f32],
+    ) -> Result<(Vec<f32>, Vec<f32>)> {
         let (qd, kvd) = (nh * hd, nkv * hd);
         let stride = qd + 2 * kvd;
         let qkv = upload_f32(&self.ctx, &Self::pack_qkv(q, k, &vec![0.0; t * kvd], t, qd, kvd), "qkv")?;
@@ -147,7 +170,16 @@ impl GpuOps {
 
     /// Causal GQA attention: q [t, nh·hd], k/v [t, nkv·hd] → [t, nh·hd].
     #[allow(clippy::too_many_arguments)]
-    pub fn attention(&self, q: &[f32], k: &[f32], v: &[f32], t: usize, nh: usize, nkv: usize, hd: usize) -> Result<Vec<f32>> {
+    pub fn attention(
+        &self,
+        q: &[f32],
+        k: &[f32],
+        v: &[f32],
+        t: usize,
+        nh: usize,
+        nkv: usize,
+        hd: usize,
+    ) -> Result<Vec<f32>> {
         let (qd, kvd) = (nh * hd, nkv * hd);
         let qkv = upload_f32(&self.ctx, &Self::pack_qkv(q, k, v, t, qd, kvd), "qkv")?;
         let out = work_buffer(&self.ctx, t * qd, "out")?;
@@ -193,7 +225,13 @@ impl GpuOps {
         let part = work_buffer(&self.ctx, r * nrec as usize * (5 + 2 * top_k), "part")?;
         let merged = work_buffer(&self.ctx, r * (6 + 2 * top_k), "merged")?;
         let steps = lm_head_steps(&w, bb.as_ref(), &xb, &targets, &zt, &part, &merged, nrec, &self.dummy);
-        let shape = RunShape { t: t as u32, r: r as u32, row0: (score_from - 1) as u32, k: top_k as u32, direct: self.kernels.direct };
+        let shape = RunShape {
+            t: t as u32,
+            r: r as u32,
+            row0: (score_from - 1) as u32,
+            k: top_k as u32,
+            direct: self.kernels.direct,
+        };
         let mut prog = Program::new(&self.ctx, &self.kernels, steps, false)?;
         prog.run(&self.ctx, &self.kernels, &shape, |_| {})?;
         let raw = self.ctx.read_back(&merged, (r * (6 + 2 * top_k) * 4) as u64)?;

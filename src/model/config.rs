@@ -187,13 +187,16 @@ impl ModelConfig {
                 let rope = json.get("rope_parameters").filter(|v| !v.is_null());
                 let scaling = json.get("rope_scaling").filter(|v| !v.is_null()).or(rope);
                 if let Some(s) = scaling {
-                    let kind = s.get("rope_type").or_else(|| s.get("type")).and_then(|v| v.as_str()).unwrap_or("default");
+                    let kind =
+                        s.get("rope_type").or_else(|| s.get("type")).and_then(|v| v.as_str()).unwrap_or("default");
                     if kind != "default" {
                         return Err(err(format!("rope scaling `{kind}` is not supported")));
                     }
                 }
                 let rope_theta = match rope.and_then(|r| r.get("rope_theta")) {
-                    Some(v) => v.as_f64().ok_or_else(|| err("`rope_parameters.rope_theta` is not a number".into()))? as f32,
+                    Some(v) => {
+                        v.as_f64().ok_or_else(|| err("`rope_parameters.rope_theta` is not a number".into()))? as f32
+                    }
                     None => f.f32_or("rope_theta", 10000.0)?,
                 };
                 let default_ctx = if architecture == Architecture::Llama { 2048 } else { 32768 };
@@ -295,7 +298,9 @@ impl<E: Fn(String) -> crate::DensiError> HfFields<'_, E> {
     fn bool_or(&self, key: &str, default: bool) -> crate::Result<bool> {
         match self.get(key) {
             None => Ok(default),
-            Some(v) => v.as_bool().ok_or_else(|| (self.err)(format!("field `{key}` should be true or false, found {v}"))),
+            Some(v) => {
+                v.as_bool().ok_or_else(|| (self.err)(format!("field `{key}` should be true or false, found {v}")))
+            }
         }
     }
 

@@ -353,7 +353,8 @@ impl<'a> Reader<'a> {
                     return Err(format!("{what}: arrays nested deeper than {MAX_ARRAY_NESTING}"));
                 }
                 let elem_ty = self.u32(what)?;
-                let min = min_value_size(elem_ty).ok_or_else(|| format!("{what}: unknown array element type {elem_ty}"))?;
+                let min =
+                    min_value_size(elem_ty).ok_or_else(|| format!("{what}: unknown array element type {elem_ty}"))?;
                 let n = self.count(min, &format!("{what}: array length"))?;
                 let mut items = Vec::with_capacity(n);
                 for _ in 0..n {
@@ -387,7 +388,8 @@ fn min_value_size(ty: u32) -> Option<usize> {
 /// This is the fuzz target's entry point.
 pub fn parse_gguf_header(bytes: &[u8]) -> Result<GgufHeader, String> {
     let mut r = Reader { bytes, pos: 0 };
-    let magic = r.array::<4>("magic").map_err(|_| format!("file is {} bytes, too short for a GGUF header", bytes.len()))?;
+    let magic =
+        r.array::<4>("magic").map_err(|_| format!("file is {} bytes, too short for a GGUF header", bytes.len()))?;
     if &magic != MAGIC {
         return Err(format!("bad magic {:?} (expected \"GGUF\")", String::from_utf8_lossy(&magic)));
     }
@@ -450,7 +452,9 @@ pub fn parse_gguf_header(bytes: &[u8]) -> Result<GgufHeader, String> {
     for (name, ne, ggml_type, rel_offset) in infos {
         let n_bytes = tensor_byte_len(&name, &ne, ggml_type)?;
         if rel_offset % alignment != 0 {
-            return Err(format!("tensor `{name}` data offset {rel_offset} is not a multiple of the alignment {alignment}"));
+            return Err(format!(
+                "tensor `{name}` data offset {rel_offset} is not a multiple of the alignment {alignment}"
+            ));
         }
         let start = (data_offset as u64).checked_add(rel_offset);
         let end = start.and_then(|s| s.checked_add(n_bytes.unwrap_or(0) as u64));
@@ -476,9 +480,10 @@ pub fn parse_gguf_header(bytes: &[u8]) -> Result<GgufHeader, String> {
 fn tensor_byte_len(name: &str, ne: &[u64], ty: GgmlType) -> Result<Option<usize>, String> {
     let mut n: u64 = 1;
     for &d in ne {
-        n = n.checked_mul(d).filter(|&n| n <= isize::MAX as u64 / 8).ok_or_else(|| {
-            format!("tensor `{name}` has an absurd element count (dimensions {ne:?})")
-        })?;
+        n = n
+            .checked_mul(d)
+            .filter(|&n| n <= isize::MAX as u64 / 8)
+            .ok_or_else(|| format!("tensor `{name}` has an absurd element count (dimensions {ne:?})"))?;
     }
     let Some((_, block, size)) = ty.info() else { return Ok(None) };
     if ne[0] % block as u64 != 0 {
@@ -758,9 +763,7 @@ impl GgufFile {
     }
 
     fn meta_usize_req(&self, key: &str) -> Result<usize> {
-        self.meta_u64(key)?
-            .map(|v| v as usize)
-            .ok_or_else(|| self.config_err(format!("missing metadata `{key}`")))
+        self.meta_u64(key)?.map(|v| v as usize).ok_or_else(|| self.config_err(format!("missing metadata `{key}`")))
     }
 
     fn meta_f32(&self, key: &str) -> Result<Option<f32>> {
@@ -776,10 +779,9 @@ impl GgufFile {
     fn meta_str(&self, key: &str) -> Result<Option<&str>> {
         match self.meta(key) {
             None => Ok(None),
-            Some(v) => v
-                .as_str()
-                .map(Some)
-                .ok_or_else(|| self.config_err(format!("metadata `{key}` should be a string, found {}", v.type_name()))),
+            Some(v) => v.as_str().map(Some).ok_or_else(|| {
+                self.config_err(format!("metadata `{key}` should be a string, found {}", v.type_name()))
+            }),
         }
     }
 
@@ -1110,13 +1112,18 @@ pub fn vocab_from_metadata(file: &GgufFile) -> Result<GgufVocab> {
             Some(v) => {
                 let arr = v.as_array().ok_or_else(|| tok_err(format!("`{key}` should be an array of strings")))?;
                 arr.iter()
-                    .map(|s| s.as_str().map(str::to_string).ok_or_else(|| tok_err(format!("`{key}` should be an array of strings"))))
+                    .map(|s| {
+                        s.as_str()
+                            .map(str::to_string)
+                            .ok_or_else(|| tok_err(format!("`{key}` should be an array of strings")))
+                    })
                     .collect::<Result<Vec<_>>>()
                     .map(Some)
             }
         }
     };
-    let tokens = strings("tokenizer.ggml.tokens")?.ok_or_else(|| tok_err("missing metadata `tokenizer.ggml.tokens`".into()))?;
+    let tokens =
+        strings("tokenizer.ggml.tokens")?.ok_or_else(|| tok_err("missing metadata `tokenizer.ggml.tokens`".into()))?;
     let merges = strings("tokenizer.ggml.merges")?.unwrap_or_default();
     let token_types = match file.meta("tokenizer.ggml.token_type") {
         None => None,
@@ -1131,7 +1138,11 @@ pub fn vocab_from_metadata(file: &GgufFile) -> Result<GgufVocab> {
             }
             Some(
                 arr.iter()
-                    .map(|t| t.as_i64().map(|t| t as i32).ok_or_else(|| tok_err("`tokenizer.ggml.token_type` should hold integers".into())))
+                    .map(|t| {
+                        t.as_i64()
+                            .map(|t| t as i32)
+                            .ok_or_else(|| tok_err("`tokenizer.ggml.token_type` should hold integers".into()))
+                    })
                     .collect::<Result<Vec<_>>>()?,
             )
         }

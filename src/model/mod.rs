@@ -46,7 +46,9 @@ impl Model {
             || path.file_name().is_some_and(|n| n == "config.json" || n == "model.safetensors.index.json");
         match path.parent() {
             _ if meta.is_dir() => safetensors::load_dir(path),
-            Some(dir) if names_hf_file => safetensors::load_dir(if dir.as_os_str().is_empty() { Path::new(".") } else { dir }),
+            Some(dir) if names_hf_file => {
+                safetensors::load_dir(if dir.as_os_str().is_empty() { Path::new(".") } else { dir })
+            }
             _ => gguf::load(path),
         }
     }

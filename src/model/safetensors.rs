@@ -56,12 +56,12 @@ pub fn parse_safetensors_header(bytes: &[u8]) -> Result<Vec<StTensor>, String> {
 fn explain(e: &SafeTensorError, bytes: &[u8]) -> String {
     let header_len = bytes.get(..8).map(|b| u64::from_le_bytes(b.try_into().unwrap_or([0; 8])));
     match e {
-        SafeTensorError::HeaderTooSmall => format!("file is {} bytes, too short for the 8-byte header length", bytes.len()),
-        SafeTensorError::HeaderTooLarge | SafeTensorError::InvalidHeaderLength => format!(
-            "header length {} points past the end of the file ({} bytes)",
-            header_len.unwrap_or(0),
-            bytes.len()
-        ),
+        SafeTensorError::HeaderTooSmall => {
+            format!("file is {} bytes, too short for the 8-byte header length", bytes.len())
+        }
+        SafeTensorError::HeaderTooLarge | SafeTensorError::InvalidHeaderLength => {
+            format!("header length {} points past the end of the file ({} bytes)", header_len.unwrap_or(0), bytes.len())
+        }
         SafeTensorError::MetadataIncompleteBuffer => format!(
             "the header's tensors do not end where the file ends ({} bytes): truncated, or tensor data out of bounds",
             bytes.len()
@@ -209,8 +209,11 @@ impl Checkpoint {
             // SAFETY: read-only private map; a file truncated by another process while mapped would
             // fault, as with every mmap-based model loader.
             let mmap = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| DensiError::io(&path, e))?;
-            let parsed = parse_safetensors_header(&mmap)
-                .map_err(|reason| DensiError::InvalidModelFile { path: path.clone(), format: FORMAT, reason })?;
+            let parsed = parse_safetensors_header(&mmap).map_err(|reason| DensiError::InvalidModelFile {
+                path: path.clone(),
+                format: FORMAT,
+                reason,
+            })?;
             let idx = ck.files.len();
             for t in parsed {
                 if let Some((other, _)) = ck.tensors.insert(t.name.clone(), (idx, t.clone())) {

@@ -155,7 +155,11 @@ fn gguf_pre_spec(pre: Option<&str>) -> std::result::Result<PreTokenizerSpec, Str
         "llama-bpe" | "llama3" | "llama-v3" => spec(&[RE_LLAMA3], true, true),
         "qwen2" => spec(&[RE_QWEN2], false, false),
         "default" => spec(&[r"[\p{P}\$\+<=>\^~\|]+", RE_GPT2, r"\p{N}+", "[0-9][0-9][0-9]"], false, false),
-        other => return Err(format!("unknown pre-tokenizer `tokenizer.ggml.pre` = `{other}` (supported: {GGUF_PRE_SUPPORTED})")),
+        other => {
+            return Err(format!(
+                "unknown pre-tokenizer `tokenizer.ggml.pre` = `{other}` (supported: {GGUF_PRE_SUPPORTED})"
+            ));
+        }
     })
 }
 
@@ -234,7 +238,10 @@ impl TextTokenizer {
         vocab.reserve(v.tokens.len());
         for (id, tok) in v.tokens.iter().enumerate() {
             if vocab.insert(tok.clone(), id as u32).is_some() {
-                return Err(tok_err(path, format!("token {tok:?} appears twice in tokenizer.ggml.tokens (again at id {id})")));
+                return Err(tok_err(
+                    path,
+                    format!("token {tok:?} appears twice in tokenizer.ggml.tokens (again at id {id})"),
+                ));
             }
         }
         let mut merges: Merges = Vec::with_capacity(v.merges.len());
@@ -263,7 +270,9 @@ impl TextTokenizer {
         let mut user = Vec::new();
         for (id, tok) in v.tokens.iter().enumerate() {
             match ty(id) {
-                TOKEN_TYPE_CONTROL | TOKEN_TYPE_UNKNOWN => special.push(AddedToken::from(tok.clone(), true).normalized(false)),
+                TOKEN_TYPE_CONTROL | TOKEN_TYPE_UNKNOWN => {
+                    special.push(AddedToken::from(tok.clone(), true).normalized(false))
+                }
                 TOKEN_TYPE_USER_DEFINED => user.push(AddedToken::from(tok.clone(), false).normalized(false)),
                 _ => {}
             }
@@ -311,7 +320,8 @@ impl TextTokenizer {
         let gen_config = read_json_opt(&dir.join("generation_config.json"))?;
 
         let (mut inner, what, tok_path) = if tokenizer_json.is_file() {
-            let t = tokenizers::Tokenizer::from_file(&tokenizer_json).map_err(|e| tok_err(&tokenizer_json, e.to_string()))?;
+            let t = tokenizers::Tokenizer::from_file(&tokenizer_json)
+                .map_err(|e| tok_err(&tokenizer_json, e.to_string()))?;
             (t, "tokenizer.json", tokenizer_json.clone())
         } else {
             let (vocab, merges) = (dir.join("vocab.json"), dir.join("merges.txt"));
@@ -383,7 +393,11 @@ impl TextTokenizer {
 
 /// GPT-2's slow-tokenizer files: BPE from vocab.json + merges.txt, byte-level with GPT-2's regex,
 /// plus `added_tokens_decoder` entries from tokenizer_config.json.
-fn gpt2_from_vocab_merges(vocab: &Path, merges: &Path, tok_config: Option<&serde_json::Value>) -> Result<tokenizers::Tokenizer> {
+fn gpt2_from_vocab_merges(
+    vocab: &Path,
+    merges: &Path,
+    tok_config: Option<&serde_json::Value>,
+) -> Result<tokenizers::Tokenizer> {
     let as_str = |p: &Path| p.to_str().map(str::to_string).ok_or_else(|| tok_err(p, "path is not UTF-8"));
     let bpe = BPE::from_file(&as_str(vocab)?, &as_str(merges)?)
         .build()
@@ -399,12 +413,8 @@ fn gpt2_from_vocab_merges(vocab: &Path, merges: &Path, tok_config: Option<&serde
             let Some(content) = v.get("content").and_then(|c| c.as_str()) else { continue };
             let special = v.get("special").and_then(|s| s.as_bool()).unwrap_or(false);
             let tok = AddedToken::from(content.to_string(), special).normalized(false);
-            if special {
-                t.add_special_tokens([tok])
-            } else {
-                t.add_tokens([tok])
-            }
-            .map_err(|e| tok_err(vocab, e.to_string()))?;
+            if special { t.add_special_tokens([tok]) } else { t.add_tokens([tok]) }
+                .map_err(|e| tok_err(vocab, e.to_string()))?;
             if t.token_to_id(content) != Some(id as u32) {
                 return Err(tok_err(vocab, format!("added token {content:?} should have id {id}")));
             }

@@ -3,10 +3,12 @@
 
 use std::path::PathBuf;
 
-use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
+use ratatui::crossterm::event::{
+    KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseButton, MouseEvent, MouseEventKind,
+};
 use ratatui::layout::{Position, Rect};
 
-use crate::tui::app::{App, EditState, ListKind, Metric, Mode, Prompt, PromptKind, ScaleMode, MAX_PANES};
+use crate::tui::app::{App, EditState, ListKind, MAX_PANES, Metric, Mode, Prompt, PromptKind, ScaleMode};
 use crate::tui::layout::View;
 use crate::tui::scale::Paint;
 
@@ -40,15 +42,27 @@ pub enum Action {
     /// Ask for a file to open.
     Open,
     /// Ask where to export the focused pane, or all panes.
-    Export { all: bool },
+    Export {
+        all: bool,
+    },
     Help,
     CloseHelp,
     ToggleList,
     ListNext,
     ListPrev,
-    Click { col: u16, row: u16 },
-    Hover { col: u16, row: u16 },
-    Wheel { col: u16, row: u16, down: bool },
+    Click {
+        col: u16,
+        row: u16,
+    },
+    Hover {
+        col: u16,
+        row: u16,
+    },
+    Wheel {
+        col: u16,
+        row: u16,
+        down: bool,
+    },
     EditInsert(char),
     EditPaste(String),
     EditBackspace,
@@ -253,7 +267,8 @@ pub fn apply(app: &mut App, action: Action) -> Vec<Effect> {
         Action::ToggleSync => {
             app.sync_scroll = !app.sync_scroll;
             app.sync_others();
-            app.status = Some((format!("synchronized scrolling {}", if app.sync_scroll { "on" } else { "off" }), false));
+            app.status =
+                Some((format!("synchronized scrolling {}", if app.sync_scroll { "on" } else { "off" }), false));
         }
         Action::NextPane => {
             app.focus = (app.focus + 1) % app.panes.len();
@@ -404,7 +419,11 @@ pub fn apply(app: &mut App, action: Action) -> Vec<Effect> {
             let n = list_len(app);
             if n > 0 {
                 // The first press jumps to the selected item itself.
-                let sel = if action == Action::ListNext { (app.list_sel + 1).min(n - 1) } else { app.list_sel.saturating_sub(1) };
+                let sel = if action == Action::ListNext {
+                    (app.list_sel + 1).min(n - 1)
+                } else {
+                    app.list_sel.saturating_sub(1)
+                };
                 jump_to_list_item(app, sel);
             }
         }

@@ -3,112 +3,13 @@
 
 use ratatui::layout::Rect;
 
-use crate::metrics::TextScore;
 use crate::tui::layout::{self, TextLayout, Unit, View};
 use crate::tui::scale::{ColorSupport, Paint};
+use densi::metrics::TextScore;
 
-/// The metric that colours the text.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Metric {
-    Surprisal,
-    Entropy,
-    Varentropy,
-    /// Surprisal minus entropy: how much more surprising the token was than the model itself expected.
-    Excess,
-    /// GLTR's rank buckets: 1, 2–10, 11–100, 101–1000, >1000.
-    Rank,
-}
-
-pub const RANK_BUCKETS: [&str; 5] = ["1", "2–10", "11–100", "101–1k", ">1k"];
-
-/// Bucket 0..=4 of a rank (GLTR).
-pub fn rank_bucket(rank: u32) -> usize {
-    match rank {
-        0..=1 => 0,
-        2..=10 => 1,
-        11..=100 => 2,
-        101..=1000 => 3,
-        _ => 4,
-    }
-}
-
-impl Metric {
-    pub const ALL: [Metric; 5] = [Metric::Surprisal, Metric::Entropy, Metric::Varentropy, Metric::Excess, Metric::Rank];
-
-    pub fn index(self) -> usize {
-        Metric::ALL.iter().position(|&m| m == self).unwrap()
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Metric::Surprisal => "surprisal",
-            Metric::Entropy => "entropy",
-            Metric::Varentropy => "varentropy",
-            Metric::Excess => "surprisal − entropy",
-            Metric::Rank => "rank bucket",
-        }
-    }
-
-    pub fn unit(self) -> &'static str {
-        match self {
-            Metric::Varentropy => "bits²",
-            Metric::Rank => "",
-            _ => "bits",
-        }
-    }
-
-    /// The fixed scale (`s` toggles between it and one fitted to the texts).
-    pub fn fixed_range(self) -> (f64, f64) {
-        match self {
-            Metric::Surprisal | Metric::Entropy => (0.0, 20.0),
-            Metric::Varentropy => (0.0, 40.0),
-            Metric::Excess => (-10.0, 10.0),
-            Metric::Rank => (0.0, 4.0),
-        }
-    }
-
-    /// Starting threshold for `n`/`N` (adjusted with `+`/`-` by [`Metric::threshold_step`]).
-    pub fn default_threshold(self) -> f64 {
-        match self {
-            Metric::Surprisal => 8.0,
-            Metric::Entropy => 6.0,
-            Metric::Varentropy => 12.0,
-            Metric::Excess => 4.0,
-            Metric::Rank => 3.0,
-        }
-    }
-
-    pub fn threshold_step(self) -> f64 {
-        match self {
-            Metric::Rank => 1.0,
-            Metric::Varentropy => 1.0,
-            _ => 0.5,
-        }
-    }
-
-    /// Formats a value of this metric (rank buckets by their label).
-    pub fn fmt(self, v: f64) -> String {
-        match self {
-            Metric::Rank => RANK_BUCKETS[(v.max(0.0) as usize).min(4)].to_string(),
-            _ => format!("{v:.2}"),
-        }
-    }
-}
-
-/// "Think points": where a model would benefit from reasoning before it answers. A token is one when
-/// the model was both uncertain and split between very different continuations — entropy ≥ 6 bits
-/// and varentropy ≥ 12 bits² — or when the token was far more surprising than the model expected:
-/// surprisal − entropy ≥ 8 bits. (Thresholds chosen on the three example prompts so that about one
-/// token in ten qualifies: ` blue`, ` Jason`, ` Wei`, ` researcher`, ` square`, ` ((`, ` [`, `A`.)
-pub const THINK_ENTROPY_BITS: f64 = 6.0;
-pub const THINK_VARENTROPY_BITS2: f64 = 12.0;
-pub const THINK_EXCESS_BITS: f64 = 8.0;
-
-pub fn is_think_point(t: &crate::metrics::TokenScore) -> bool {
-    t.scored
-        && ((t.entropy_bits >= THINK_ENTROPY_BITS && t.varentropy_bits2 >= THINK_VARENTROPY_BITS2)
-            || t.surprisal_bits - t.entropy_bits >= THINK_EXCESS_BITS)
-}
+pub use densi::display::{
+    Metric, RANK_BUCKETS, THINK_ENTROPY_BITS, THINK_EXCESS_BITS, THINK_VARENTROPY_BITS2, is_think_point, rank_bucket,
+};
 
 /// The value of `metric` for a unit. Words: surprisal is the sum over the word's tokens (the
 /// chain rule); entropy, varentropy and rank are those before the word's first token (the
@@ -403,8 +304,13 @@ impl App {
     }
 
     /// A file was read for `o`: it fills the focused pane when that is empty, else a new pane.
-    pub fn open_loaded(&mut self, path: &std::path::Path, result: Result<String, String>) -> Vec<crate::tui::action::Effect> {
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| path.display().to_string());
+    pub fn open_loaded(
+        &mut self,
+        path: &std::path::Path,
+        result: Result<String, String>,
+    ) -> Vec<crate::tui::action::Effect> {
+        let name =
+            path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| path.display().to_string());
         let text = match result {
             Ok(t) if t.is_empty() => {
                 self.status = Some((format!("{}: empty file", path.display()), true));
@@ -489,7 +395,8 @@ impl App {
                 p.score = Some(score);
                 p.error = None;
                 p.rebuild(view, metric);
-                p.cursor = p.units.iter().position(|u| u.bytes.end > at_byte).unwrap_or(p.units.len().saturating_sub(1));
+                p.cursor =
+                    p.units.iter().position(|u| u.bytes.end > at_byte).unwrap_or(p.units.len().saturating_sub(1));
             }
             Err(e) => {
                 if matches!(&self.model, ModelState::Failed(m) if *m == e) {
@@ -520,7 +427,12 @@ impl App {
         p.generation += 1;
         p.pending = Some(Pending { generation: p.generation, done: 0, total: 0 });
         p.error = None;
-        crate::tui::action::Effect::Score { pane_id: p.id, generation: p.generation, name: p.name.clone(), text: p.text.clone() }
+        crate::tui::action::Effect::Score {
+            pane_id: p.id,
+            generation: p.generation,
+            name: p.name.clone(),
+            text: p.text.clone(),
+        }
     }
 
     /// Wraps every pane's text for the areas the draw function will use. Call before drawing and on resize.

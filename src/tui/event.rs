@@ -6,16 +6,28 @@ use std::time::{Duration, Instant};
 
 use ratatui::crossterm::event::{self as ct, Event as CtEvent};
 
-use crate::metrics::TextScore;
+use densi::metrics::TextScore;
 
 /// What the worker reports.
 pub enum WorkerMsg {
     /// The model is loaded (kept by the event loop for exports' provenance); the backend's device.
-    Ready { device: String, model: std::sync::Arc<crate::model::Model> },
+    Ready {
+        device: String,
+        model: std::sync::Arc<densi::model::Model>,
+    },
     LoadFailed(String),
     /// `done` of `total` tokens of a pane's text scored.
-    Progress { pane_id: u64, generation: u64, done: usize, total: usize },
-    Scored { pane_id: u64, generation: u64, result: Result<TextScore, String> },
+    Progress {
+        pane_id: u64,
+        generation: u64,
+        done: usize,
+        total: usize,
+    },
+    Scored {
+        pane_id: u64,
+        generation: u64,
+        result: Result<TextScore, String>,
+    },
     /// E.g. a GPU failure that made the scorer fall back to the CPU.
     Warning(String),
 }

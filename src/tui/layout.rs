@@ -5,7 +5,7 @@ use std::ops::Range;
 
 use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
-use crate::metrics::TokenScore;
+use densi::metrics::TokenScore;
 
 /// What the cursor moves over and what gets one colour.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -154,13 +154,16 @@ pub fn wrap(text: &str, units: &[Unit], width: u16) -> TextLayout {
     // pieces up to the next such piece, so `((8-2)*3` moves to the next line as one. run_w[i] is
     // the width of the run starting at piece i, up to its first newline.
     let starts_run = |i: usize| {
-        i == 0 || text[pieces[i].1.clone()].starts_with(char::is_whitespace) || text[pieces[i - 1].1.clone()].ends_with(char::is_whitespace)
+        i == 0
+            || text[pieces[i].1.clone()].starts_with(char::is_whitespace)
+            || text[pieces[i - 1].1.clone()].ends_with(char::is_whitespace)
     };
     let mut run_w = vec![0u16; pieces.len()];
     for i in (0..pieces.len()).rev() {
         let s = &text[pieces[i].1.clone()];
         let head: u32 = s.chars().take_while(|&c| c != '\n').map(|c| visible(c).2 as u32).sum();
-        let rest = if !s.contains('\n') && i + 1 < pieces.len() && !starts_run(i + 1) { run_w[i + 1] as u32 } else { 0 };
+        let rest =
+            if !s.contains('\n') && i + 1 < pieces.len() && !starts_run(i + 1) { run_w[i + 1] as u32 } else { 0 };
         run_w[i] = (head + rest).min(u16::MAX as u32) as u16;
     }
 
@@ -183,7 +186,10 @@ pub fn wrap(text: &str, units: &[Unit], width: u16) -> TextLayout {
         let flush = |lay: &mut TextLayout, seg: &mut Seg, next_x: Option<u16>| -> u16 {
             let w = UnicodeWidthStr::width(seg.text.as_str()) as u16;
             let after = seg.x + w;
-            let mut done = std::mem::replace(seg, Seg { unit: seg.unit, x: next_x.unwrap_or(after), width: 0, text: String::new() });
+            let mut done = std::mem::replace(
+                seg,
+                Seg { unit: seg.unit, x: next_x.unwrap_or(after), width: 0, text: String::new() },
+            );
             done.width = w;
             if !done.text.is_empty() {
                 lay.lines.last_mut().unwrap().push(done);
@@ -231,7 +237,15 @@ impl TextLayout {
         let segs = self.lines.get(line)?;
         segs.iter()
             .filter(|s| s.unit.is_some())
-            .min_by_key(|s| if x < s.x { s.x - x } else if x >= s.x + s.width { x + 1 - s.x - s.width } else { 0 })?
+            .min_by_key(|s| {
+                if x < s.x {
+                    s.x - x
+                } else if x >= s.x + s.width {
+                    x + 1 - s.x - s.width
+                } else {
+                    0
+                }
+            })?
             .unit
     }
 }
@@ -244,7 +258,7 @@ mod tests {
         TokenScore {
             index: 0,
             id: 0,
-            token: crate::metrics::display_bytes(&text.as_bytes()[a..b]),
+            token: densi::metrics::display_bytes(&text.as_bytes()[a..b]),
             bytes: text.as_bytes()[a..b].to_vec(),
             byte_start: a,
             byte_end: b,
@@ -277,7 +291,15 @@ mod tests {
     #[test]
     fn wrap_keeps_runs_of_tokens_without_spaces_together() {
         let text = "ab ((8-2)*3 cd";
-        let toks = [tok(text, 0, 2), tok(text, 2, 5), tok(text, 5, 6), tok(text, 6, 8), tok(text, 8, 10), tok(text, 10, 11), tok(text, 11, 14)];
+        let toks = [
+            tok(text, 0, 2),
+            tok(text, 2, 5),
+            tok(text, 5, 6),
+            tok(text, 6, 8),
+            tok(text, 8, 10),
+            tok(text, 10, 11),
+            tok(text, 11, 14),
+        ];
         let lay = wrap(text, &token_units(text, &toks), 9);
         let lines: Vec<String> = lay.lines.iter().map(|l| l.iter().map(|s| s.text.as_str()).collect()).collect();
         assert_eq!(lines, vec!["ab", " ((8-2)*3", " cd"]);

@@ -14,28 +14,31 @@ pub mod ui;
 pub mod widgets;
 pub mod worker;
 
+#[cfg(test)]
+mod tests;
+
 use std::io::{Stdout, Write};
-use std::sync::Arc;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
+use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
 use ratatui::crossterm::event::{
     DisableBracketedPaste, DisableMouseCapture, EnableBracketedPaste, EnableMouseCapture, Event as CtEvent,
 };
-use ratatui::crossterm::terminal::{disable_raw_mode, enable_raw_mode, EnterAlternateScreen, LeaveAlternateScreen};
+use ratatui::crossterm::terminal::{EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode};
 use ratatui::crossterm::{cursor, execute};
 use ratatui::layout::Rect;
-use ratatui::Terminal;
 
-use crate::backend::BackendOptions;
-use crate::error::{DensiError, Result};
-use crate::export::{AtomicFile, ExportOptions, Exporter, Format, Level, OutputMode, Provenance, Units};
-use crate::metrics::TextScore;
-use crate::model::Model;
-use crate::score::ScoreOptions;
 use action::{Action, Effect};
 use app::{App, ModelState};
+use densi::backend::BackendOptions;
+use densi::error::{DensiError, Result};
+use densi::export::{AtomicFile, ExportOptions, Exporter, Format, Level, OutputMode, Provenance, Units};
+use densi::metrics::TextScore;
+use densi::model::Model;
+use densi::score::ScoreOptions;
 use event::{Event, EventSource};
 
 /// What `densi tui` was asked to open.
@@ -74,7 +77,10 @@ pub fn example_inputs() -> Result<Vec<(String, String)>> {
         out.push((name, text));
     }
     if out.is_empty() {
-        return Err(DensiError::Input { what: dir.display().to_string(), reason: "no .txt example prompts in it".into() });
+        return Err(DensiError::Input {
+            what: dir.display().to_string(),
+            reason: "no .txt example prompts in it".into(),
+        });
     }
     Ok(out)
 }
@@ -204,7 +210,7 @@ fn setup_terminal() -> Result<(TerminalGuard, Terminal<CrosstermBackend<Stdout>>
 /// Runs the UI until the user quits; restores the terminal on every exit path.
 pub fn run(options: TuiOptions) -> Result<()> {
     let inputs = if options.inputs.is_empty() { example_inputs()? } else { options.inputs };
-    let model_name = crate::model::Model::resolve_path(options.model.as_deref())
+    let model_name = densi::model::Model::resolve_path(options.model.as_deref())
         .ok()
         .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
         .unwrap_or_else(|| "model".into());
@@ -293,8 +299,15 @@ fn export_panes(app: &App, session: &mut Session, path: &Path, panes: &[usize]) 
         session.sha256 = Some(model.sha256()?);
     }
     let level = if app.view == layout::View::Words { Level::Word } else { Level::Token };
-    let prov = Provenance::new(&model, session.sha256.clone().unwrap_or_default(), &scores[0].settings, Units::Bits, level);
+    let prov =
+        Provenance::new(&model, session.sha256.clone().unwrap_or_default(), &scores[0].settings, Units::Bits, level);
     let format = export_file(path, &scores, level, prov)?;
     let n = scores.len();
-    Ok(format!("wrote {} ({n} text{}, {}, one row per {})", path.display(), if n == 1 { "" } else { "s" }, format.name(), level.name()))
+    Ok(format!(
+        "wrote {} ({n} text{}, {}, one row per {})",
+        path.display(),
+        if n == 1 { "" } else { "s" },
+        format.name(),
+        level.name()
+    ))
 }

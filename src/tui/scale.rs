@@ -29,30 +29,9 @@ impl ColorSupport {
     }
 }
 
-/// matplotlib's `inferno` sampled at 0, 1/8, ..., 1 (its listed colormap, rounded to 8 bits).
-/// Dark for little information, bright yellow for a lot; lightness increases monotonically.
-const INFERNO: [(u8, u8, u8); 9] = [
-    (0, 0, 4),
-    (31, 12, 72),
-    (85, 15, 109),
-    (136, 34, 106),
-    (186, 54, 85),
-    (227, 89, 51),
-    (249, 140, 10),
-    (249, 201, 50),
-    (252, 255, 164),
-];
-
-/// The inferno colour at t ∈ [0, 1] (clamped), linearly interpolated between the samples.
-pub fn inferno(t: f64) -> (u8, u8, u8) {
-    let t = if t.is_finite() { t.clamp(0.0, 1.0) } else { 0.0 };
-    let x = t * (INFERNO.len() - 1) as f64;
-    let i = (x.floor() as usize).min(INFERNO.len() - 2);
-    let f = x - i as f64;
-    let (a, b) = (INFERNO[i], INFERNO[i + 1]);
-    let mix = |p: u8, q: u8| (p as f64 + (q as f64 - p as f64) * f).round() as u8;
-    (mix(a.0, b.0), mix(a.1, b.1), mix(a.2, b.2))
-}
+#[cfg(test)]
+use densi::display::INFERNO;
+pub use densi::display::inferno;
 
 /// Relative luminance (sRGB weights, no gamma), 0..1: picks black or white text on a background.
 fn luminance((r, g, b): (u8, u8, u8)) -> f64 {

@@ -11,8 +11,8 @@
 //! status line: messages, progress, model
 //! ```
 
-use ratatui::layout::{Constraint, Layout, Position, Rect};
 use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Position, Rect};
 
 use crate::tui::app::{App, Mode};
 use crate::tui::widgets;
@@ -52,14 +52,20 @@ pub fn areas(app: &App, size: Rect) -> Areas {
     let n = app.panes.len().max(1);
     let provisional = pane_rects(Rect::new(size.x, 0, size.width, size.height), n);
     let rows_of_panes = if provisional.iter().any(|r| r.y != provisional[0].y) { 2 } else { 1 };
-    let need = app
-        .panes
-        .iter()
-        .zip(&provisional)
-        .map(|(p, r)| if p.edit.is_some() { size.height as usize } else { p.layout_for(r.width.saturating_sub(2)).lines.len() })
-        .max()
-        .unwrap_or(1)
-        .max(3);
+    let need =
+        app.panes
+            .iter()
+            .zip(&provisional)
+            .map(|(p, r)| {
+                if p.edit.is_some() {
+                    size.height as usize
+                } else {
+                    p.layout_for(r.width.saturating_sub(2)).lines.len()
+                }
+            })
+            .max()
+            .unwrap_or(1)
+            .max(3);
     let panes_h_needed = need.saturating_add(2).saturating_mul(rows_of_panes).min(u16::MAX as usize) as u16;
     let spare = size.height.saturating_sub(3 + panes_h_needed);
     let bottom_h = (size.height * 2 / 5).clamp(9, 14).max(spare.min(20));
@@ -72,7 +78,8 @@ pub fn areas(app: &App, size: Rect) -> Areas {
     ])
     .areas(size);
     let [detail, overview, list] =
-        Layout::horizontal([Constraint::Percentage(38), Constraint::Percentage(30), Constraint::Percentage(32)]).areas(bottom);
+        Layout::horizontal([Constraint::Percentage(38), Constraint::Percentage(30), Constraint::Percentage(32)])
+            .areas(bottom);
 
     let rects = pane_rects(panes, n);
     let panes = rects
@@ -83,7 +90,8 @@ pub fn areas(app: &App, size: Rect) -> Areas {
         })
         .collect();
     // List items: inside the border, below its one-line column header.
-    let list_inner = (list.height > 3).then(|| Rect::new(list.x + 1, list.y + 2, list.width.saturating_sub(2), list.height - 3));
+    let list_inner =
+        (list.height > 3).then(|| Rect::new(list.x + 1, list.y + 2, list.width.saturating_sub(2), list.height - 3));
     Areas { too_small: false, header, legend, panes, detail, overview, list, list_inner, status }
 }
 
@@ -97,7 +105,9 @@ fn pane_rects(panes: Rect, n: usize) -> Vec<Rect> {
         let mut out = Vec::new();
         for (r, row) in rows.iter().enumerate() {
             let in_row = if r == 0 { cols } else { n - cols };
-            out.extend(Layout::horizontal(vec![Constraint::Ratio(1, in_row as u32); in_row]).split(*row).iter().copied());
+            out.extend(
+                Layout::horizontal(vec![Constraint::Ratio(1, in_row as u32); in_row]).split(*row).iter().copied(),
+            );
         }
         out
     }

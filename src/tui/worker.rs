@@ -3,14 +3,14 @@
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
-use std::sync::mpsc::{Receiver, Sender};
 use std::sync::Arc;
+use std::sync::mpsc::{Receiver, Sender};
 use std::thread::JoinHandle;
 
-use crate::backend::BackendOptions;
-use crate::model::Model;
-use crate::score::ScoreOptions;
 use crate::tui::event::WorkerMsg;
+use densi::backend::BackendOptions;
+use densi::model::Model;
+use densi::score::ScoreOptions;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Job {
@@ -35,10 +35,16 @@ pub fn spawn(model: Option<PathBuf>, backend: BackendOptions, score: ScoreOption
     Worker { jobs, handle }
 }
 
-fn run(model: Option<PathBuf>, backend: BackendOptions, score: ScoreOptions, rx: Receiver<Job>, out: Sender<WorkerMsg>) {
+fn run(
+    model: Option<PathBuf>,
+    backend: BackendOptions,
+    score: ScoreOptions,
+    rx: Receiver<Job>,
+    out: Sender<WorkerMsg>,
+) {
     let scorer = Model::resolve_path(model.as_deref())
         .and_then(|p| Model::load(&p))
-        .and_then(|m| crate::backend::scorer(&Arc::new(m), &backend, score));
+        .and_then(|m| densi::backend::scorer(&Arc::new(m), &backend, score));
     let mut scorer = match scorer {
         Ok(s) => {
             let device = format!("{} · {}", s.backend_name(), s.device());
@@ -50,7 +56,11 @@ fn run(model: Option<PathBuf>, backend: BackendOptions, score: ScoreOptions, rx:
             let _ = out.send(WorkerMsg::LoadFailed(msg.clone()));
             // Answer every job with the load error so no pane waits forever.
             for job in rx {
-                let _ = out.send(WorkerMsg::Scored { pane_id: job.pane_id, generation: job.generation, result: Err(msg.clone()) });
+                let _ = out.send(WorkerMsg::Scored {
+                    pane_id: job.pane_id,
+                    generation: job.generation,
+                    result: Err(msg.clone()),
+                });
             }
             return;
         }
@@ -65,7 +75,11 @@ fn run(model: Option<PathBuf>, backend: BackendOptions, score: ScoreOptions, rx:
         }
         queue.extend(rx.try_iter());
         // A newer text for a pane makes its older ones moot.
-        let latest: Vec<Job> = queue.iter().filter(|j| !queue.iter().any(|k| k.pane_id == j.pane_id && k.generation > j.generation)).cloned().collect();
+        let latest: Vec<Job> = queue
+            .iter()
+            .filter(|j| !queue.iter().any(|k| k.pane_id == j.pane_id && k.generation > j.generation))
+            .cloned()
+            .collect();
         queue = latest.into();
         // Shortest text first: a short prompt is not kept waiting behind a long document.
         let i = (0..queue.len()).min_by_key(|&i| queue[i].text.len()).unwrap();

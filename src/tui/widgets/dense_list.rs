@@ -66,7 +66,12 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
             let i = p.think[k];
             let t = &score.tokens[i];
             let tok = fit(&format!("'{}'", token_text(score, t)), 12);
-            format!("{i:4} {tok:<12}{:5.1} {:5.1} {:+5.1}", t.entropy_bits, t.varentropy_bits2, t.surprisal_bits - t.entropy_bits)
+            format!(
+                "{i:4} {tok:<12}{:5.1} {:5.1} {:+5.1}",
+                t.entropy_bits,
+                t.varentropy_bits2,
+                t.surprisal_bits - t.entropy_bits
+            )
         }
     };
     let first = first_visible(app.list_sel, list_h);

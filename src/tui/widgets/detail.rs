@@ -7,7 +7,7 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::Line;
 use ratatui::widgets::{Block, Widget};
 
-use crate::tui::app::{is_think_point, App, THINK_ENTROPY_BITS, THINK_EXCESS_BITS, THINK_VARENTROPY_BITS2};
+use crate::tui::app::{App, THINK_ENTROPY_BITS, THINK_EXCESS_BITS, THINK_VARENTROPY_BITS2, is_think_point};
 use crate::tui::layout::View;
 use crate::tui::widgets::{accent, faint, fit, token_text, visible};
 
@@ -36,7 +36,14 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     }
     lines.push(vec![
         (format!("'{}'", visible(&t.token)), bold),
-        (if std::str::from_utf8(&t.bytes).is_err() { format!(" (part of '{}')", token_text(score, t).trim_start_matches('~')) } else { String::new() }, faint(app)),
+        (
+            if std::str::from_utf8(&t.bytes).is_err() {
+                format!(" (part of '{}')", token_text(score, t).trim_start_matches('~'))
+            } else {
+                String::new()
+            },
+            faint(app),
+        ),
         (
             {
                 let mut s = format!("  id {} · #{} · bytes {}..{}", t.id, t.index, t.byte_start, t.byte_end);
@@ -55,8 +62,14 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
             format!("surprisal {:6.2} bits · p {:.3}% · rank {}", t.surprisal_bits, t.probability * 100.0, t.rank),
             Style::default(),
         )]);
-        lines.push(vec![(format!("entropy   {:6.2} bits · varentropy {:.2} bits²", t.entropy_bits, t.varentropy_bits2), Style::default())]);
-        lines.push(vec![(format!("surprisal − entropy {:+.2} bits", t.surprisal_bits - t.entropy_bits), Style::default())]);
+        lines.push(vec![(
+            format!("entropy   {:6.2} bits · varentropy {:.2} bits²", t.entropy_bits, t.varentropy_bits2),
+            Style::default(),
+        )]);
+        lines.push(vec![(
+            format!("surprisal − entropy {:+.2} bits", t.surprisal_bits - t.entropy_bits),
+            Style::default(),
+        )]);
         if is_think_point(t) {
             let why = if t.entropy_bits >= THINK_ENTROPY_BITS && t.varentropy_bits2 >= THINK_VARENTROPY_BITS2 {
                 format!("H ≥ {THINK_ENTROPY_BITS} and V ≥ {THINK_VARENTROPY_BITS2}")
@@ -100,7 +113,13 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         let mut x = inner.x;
         x = buf.set_stringn(x, y, format!("{}{name:<tok_w$}", if is_it { "▶" } else { " " }), w, st).0;
         x = buf.set_stringn(x + 1, y, format!("{bar:<bar_w$}"), bar_w, accent(app)).0;
-        buf.set_stringn(x, y, format!(" {:6.2}%", alt.probability * 100.0), (inner.right().saturating_sub(x)) as usize, st);
+        buf.set_stringn(
+            x,
+            y,
+            format!(" {:6.2}%", alt.probability * 100.0),
+            (inner.right().saturating_sub(x)) as usize,
+            st,
+        );
         y += 1;
     }
 }

@@ -51,7 +51,10 @@ pub fn render(app: &App, size: Rect, buf: &mut Buffer) {
     Clear.render(area, buf);
     let mut lines: Vec<Line> = Vec::new();
     for (k, v) in KEYS {
-        lines.push(Line::from(vec![ratatui::text::Span::styled(format!("{k:>25}  "), accent(app)), ratatui::text::Span::raw(*v)]));
+        lines.push(Line::from(vec![
+            ratatui::text::Span::styled(format!("{k:>25}  "), accent(app)),
+            ratatui::text::Span::raw(*v),
+        ]));
     }
     lines.push(Line::raw(""));
     for r in rules() {

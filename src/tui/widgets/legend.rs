@@ -4,7 +4,7 @@ use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::style::{Modifier, Style};
 
-use crate::tui::app::{App, Metric, ScaleMode, RANK_BUCKETS};
+use crate::tui::app::{App, Metric, RANK_BUCKETS, ScaleMode};
 use crate::tui::layout::View;
 use crate::tui::scale::{self, ColorSupport, Paint};
 use crate::tui::widgets::{accent, faint};
@@ -71,7 +71,11 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         let names = ["dim", "plain", "bold", "bold+underline"];
         for (i, name) in names.iter().enumerate() {
             let a = lo + (hi - lo) * i as f64 / 4.0;
-            let label = if i == 3 { format!("≥{}", m.fmt(a)) } else { format!("<{}", m.fmt(lo + (hi - lo) * (i + 1) as f64 / 4.0)) };
+            let label = if i == 3 {
+                format!("≥{}", m.fmt(a))
+            } else {
+                format!("<{}", m.fmt(lo + (hi - lo) * (i + 1) as f64 / 4.0))
+            };
             put(buf, &mut x, &format!("{name} {label}"), Style::default().add_modifier(scale::level_modifier(i)));
             put(buf, &mut x, "  ", Style::default());
         }

@@ -82,7 +82,7 @@ pub fn fit(s: &str, w: usize) -> String {
 
 /// The text a token stands for: its own bytes when they are valid UTF-8, else the characters of
 /// the source text it touches (a byte-level token can hold part of a character), marked with `~`.
-pub fn token_text(score: &crate::metrics::TextScore, t: &crate::metrics::TokenScore) -> String {
+pub fn token_text(score: &densi::metrics::TextScore, t: &densi::metrics::TokenScore) -> String {
     if std::str::from_utf8(&t.bytes).is_ok() || t.bytes.is_empty() {
         return visible(&t.token);
     }

@@ -100,7 +100,13 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     let hi = format!("{} {}", app.metric.fmt(range.1), app.metric.unit());
     buf.set_stringn(inner.x, axis_y, &lo, w, faint(app));
     let mid = "histogram".to_string();
-    buf.set_stringn(inner.x + (lo.len() as u16 + 1).min(inner.width), axis_y, &mid, w.saturating_sub(lo.len() + hi.len() + 2), faint(app));
+    buf.set_stringn(
+        inner.x + (lo.len() as u16 + 1).min(inner.width),
+        axis_y,
+        &mid,
+        w.saturating_sub(lo.len() + hi.len() + 2),
+        faint(app),
+    );
     let hx = inner.right().saturating_sub(hi.chars().count() as u16);
     buf.set_stringn(hx, axis_y, &hi, w, faint(app));
 

@@ -25,11 +25,16 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) -> Option<Position> {
         Mode::Prompt(p) => {
             let label = match p.kind {
                 PromptKind::Open => "open file: ".to_string(),
-                PromptKind::Export { all: false } => "export this pane (.csv .tsv .json .jsonl; Enter writes, Esc cancels): ".to_string(),
-                PromptKind::Export { all: true } => "export all panes (.csv .tsv .json .jsonl; Enter writes, Esc cancels): ".to_string(),
+                PromptKind::Export { all: false } => {
+                    "export this pane (.csv .tsv .json .jsonl; Enter writes, Esc cancels): ".to_string()
+                }
+                PromptKind::Export { all: true } => {
+                    "export all panes (.csv .tsv .json .jsonl; Enter writes, Esc cancels): ".to_string()
+                }
             };
             let x = buf.set_stringn(area.x, area.y, &label, left_w, accent(app)).0;
-            let x = buf.set_stringn(x, area.y, &p.input, left_w.saturating_sub(label.chars().count()), Style::default()).0;
+            let x =
+                buf.set_stringn(x, area.y, &p.input, left_w.saturating_sub(label.chars().count()), Style::default()).0;
             caret = Some(Position { x: x.min(area.right().saturating_sub(1)), y: area.y });
         }
         Mode::Edit => {
@@ -39,7 +44,9 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) -> Option<Position> {
             let (msg, st) = match &app.status {
                 Some((m, true)) => (m.clone(), error_style(app)),
                 Some((m, false)) => (m.clone(), Style::default()),
-                None => ("? keys · q quit · Tab pane · m metric · n/N dense · i edit · e export".to_string(), faint(app)),
+                None => {
+                    ("? keys · q quit · Tab pane · m metric · n/N dense · i edit · e export".to_string(), faint(app))
+                }
             };
             buf.set_stringn(area.x, area.y, fit(&msg, left_w), left_w, st);
         }

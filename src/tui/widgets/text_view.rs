@@ -7,12 +7,12 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::Line;
 use ratatui::widgets::{Block, Widget};
 
-use crate::metrics::Summary;
 use crate::tui::app::{App, Mode, Pane};
 use crate::tui::layout::{self, Unit};
 use crate::tui::scale::{self, ColorSupport};
 use crate::tui::ui::PaneAreas;
 use crate::tui::widgets::{accent, error_style, faint, fit};
+use densi::metrics::Summary;
 
 pub const SPINNER: [&str; 8] = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧"];
 
@@ -66,7 +66,10 @@ pub fn render(app: &App, i: usize, areas: &PaneAreas, buf: &mut Buffer) -> Optio
         block = block.title_top(Line::styled(" EDIT · Esc: done ", accent(app)).right_aligned());
     }
     if let Some(e) = &p.error {
-        block = block.title_bottom(Line::styled(fit(&format!(" {e} "), areas.outer.width.saturating_sub(4) as usize), error_style(app)));
+        block = block.title_bottom(Line::styled(
+            fit(&format!(" {e} "), areas.outer.width.saturating_sub(4) as usize),
+            error_style(app),
+        ));
     } else if let Some(s) = &p.score {
         let first = (i > 0).then(|| app.panes[0].score.as_ref().map(|s| &s.summary)).flatten();
         let w = areas.outer.width.saturating_sub(4) as usize;
@@ -119,7 +122,8 @@ fn display_cursor(p: &Pane) -> Option<usize> {
 /// A unit's style: colour (or NO_COLOR level) by its value, think points marked, the cursor reversed.
 pub fn unit_style(app: &App, p: &Pane, u: usize, range: (f64, f64), is_cursor: bool) -> Style {
     let v = p.values.get(u).copied().unwrap_or(f64::NAN);
-    let mut st = if v.is_finite() { scale::style_for(app.scale_t(v, range), app.paint, app.colors) } else { faint(app) };
+    let mut st =
+        if v.is_finite() { scale::style_for(app.scale_t(v, range), app.paint, app.colors) } else { faint(app) };
     if is_think_unit(p, &p.units[u]) {
         st = st.add_modifier(if app.colors == ColorSupport::None { Modifier::ITALIC } else { Modifier::UNDERLINED });
     }
@@ -146,7 +150,13 @@ fn render_editor(p: &Pane, area: ratatui::layout::Rect, buf: &mut Buffer) -> Opt
     let top = (caret_line + 1).saturating_sub(area.height as usize);
     for (row, line) in lay.lines.iter().skip(top).take(area.height as usize).enumerate() {
         for seg in line {
-            buf.set_stringn(area.x + seg.x, area.y + row as u16, &seg.text, (area.width - seg.x) as usize, Style::default());
+            buf.set_stringn(
+                area.x + seg.x,
+                area.y + row as u16,
+                &seg.text,
+                (area.width - seg.x) as usize,
+                Style::default(),
+            );
         }
     }
     Some(Position { x: area.x + caret_x, y: area.y + (caret_line - top) as u16 })

@@ -90,7 +90,9 @@ fn start(name: &str) -> Option<(Tmux, tempfile::TempDir)> {
 fn tui_starts_draws_takes_keys_and_restores_the_terminal() {
     let Some((tmux, _dir)) = start("keys") else { return };
     // First frame: header, the pane with the file's name and its text.
-    let s = tmux.wait_for("the first frame", 20, |s| s.contains("densi") && s.contains("color.txt") && s.contains("My favorite color is blue"));
+    let s = tmux.wait_for("the first frame", 20, |s| {
+        s.contains("densi") && s.contains("color.txt") && s.contains("My favorite color is blue")
+    });
     assert!(s.contains("surprisal [bits]"), "{s}");
     let flags = tmux.flags();
     assert!(flags.starts_with("1 1"), "alternate screen and mouse reporting while running: {flags}");
@@ -107,7 +109,9 @@ fn tui_starts_draws_takes_keys_and_restores_the_terminal() {
         assert!(s.contains("entropy [bits]") && s.contains("rank"), "{s}");
         eprintln!("tui_e2e: scored with the default model:\n{s}");
     } else {
-        eprintln!("\n*** tui_e2e: no model (models/SmolLM2-135M-Instruct.Q4_1.gguf): checking the UI without scores ***\n");
+        eprintln!(
+            "\n*** tui_e2e: no model (models/SmolLM2-135M-Instruct.Q4_1.gguf): checking the UI without scores ***\n"
+        );
         tmux.wait_for("the model error", 20, |s| s.contains("model failed to load"));
     }
     finish(&tmux);

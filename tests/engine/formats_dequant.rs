@@ -18,7 +18,14 @@ fn dequantizers_match_ggml_reference() {
         let got = f.tensor_f32(ty, &[2, 512]).unwrap();
         let want = f.tensor_f32(&format!("{ty}.expected"), &[2, 512]).unwrap();
         let bad: Vec<usize> = (0..got.len()).filter(|&i| got[i].to_bits() != want[i].to_bits()).collect();
-        assert!(bad.is_empty(), "{ty}: {} of 1024 differ, first at {}: {} vs {}", bad.len(), bad[0], got[bad[0]], want[bad[0]]);
+        assert!(
+            bad.is_empty(),
+            "{ty}: {} of 1024 differ, first at {}: {} vs {}",
+            bad.len(),
+            bad[0],
+            got[bad[0]],
+            want[bad[0]]
+        );
         assert!(want.iter().any(|&x| x != 0.0), "{ty}: degenerate vector");
     }
 }

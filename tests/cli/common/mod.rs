@@ -69,7 +69,10 @@ pub fn fixture(rel: &str) -> Option<PathBuf> {
     if p.exists() {
         Some(p)
     } else {
-        eprintln!("\n*** SKIPPED: fixture {} is missing (tests/fixtures comes from make_fixtures.py) ***\n", p.display());
+        eprintln!(
+            "\n*** SKIPPED: fixture {} is missing (tests/fixtures comes from make_fixtures.py) ***\n",
+            p.display()
+        );
         None
     }
 }

@@ -7,8 +7,7 @@
 //!
 //! Skipped loudly when the model is absent; with DENSI_REQUIRE_MODEL=1 (CI) its absence fails.
 
-mod cli_common;
-use cli_common::*;
+use crate::common::*;
 
 /// Tolerance in bits against the transformers reference (see the module doc).
 const TOL_BITS: f64 = 2e-3;
@@ -63,7 +62,8 @@ fn export_of_the_examples_matches_transformers() {
 fn compare_shows_the_motivating_differences() {
     let Some(model) = default_model() else { return };
     let (Some(color), Some(models)) = (reference("wei_color"), reference("wei_models")) else { return };
-    let mut args: Vec<String> = ["compare", "--format", "json", "--backend", "cpu", "--model", s(&model)].map(String::from).to_vec();
+    let mut args: Vec<String> =
+        ["compare", "--format", "json", "--backend", "cpu", "--model", s(&model)].map(String::from).to_vec();
     args.extend(EXAMPLES.iter().map(|(f, _)| format!("docs/examples/{f}")));
     let doc = json(&ok(&args.iter().map(String::as_str).collect::<Vec<_>>()));
     let texts = doc["texts"].as_array().unwrap();

@@ -1,10 +1,9 @@
 //! Adapter listing and the `auto` / `gpu` choice: `auto` refuses a software adapter (so the CPU is
 //! used), `--backend gpu` takes it.
 
-#[path = "gpu_common/mod.rs"]
-mod common;
+use crate::common;
 
-use densi::gpu::{adapters, GpuContext};
+use densi::gpu::{GpuContext, adapters};
 
 #[test]
 fn adapters_are_listed_and_software_is_refused_by_auto() {

@@ -49,7 +49,12 @@ fn check(cfg: ModelConfig, lengths: &[usize], threads: Option<usize>) {
             for (i, (a, b)) in plain.iter().zip(&fast).enumerate() {
                 let ctx = format!("{:?} t={t} from={score_from} row {i}", cfg.architecture);
                 // Same math in another f32 rounding order (fused GEMMs, SIMD dot products, polynomial exp).
-                assert!((a.target_logprob - b.target_logprob).abs() < 1e-4, "{ctx}: {} vs {}", a.target_logprob, b.target_logprob);
+                assert!(
+                    (a.target_logprob - b.target_logprob).abs() < 1e-4,
+                    "{ctx}: {} vs {}",
+                    a.target_logprob,
+                    b.target_logprob
+                );
                 assert!((a.entropy - b.entropy).abs() < 1e-4, "{ctx}: {} vs {}", a.entropy, b.entropy);
                 assert!((a.varentropy - b.varentropy).abs() < 1e-3 * a.varentropy.max(1.0), "{ctx}");
                 // Ranks agree up to the logits within 1e-4 of the target (with 49152 random logits a few
@@ -57,7 +62,12 @@ fn check(cfg: ModelConfig, lengths: &[usize], threads: Option<usize>) {
                 if a.rank != b.rank {
                     let p = score_from + i - 1;
                     let slack = near_ties(p, ids[p + 1]);
-                    assert!(a.rank.abs_diff(b.rank) <= slack, "{ctx}: rank {} vs {} with {slack} near ties", a.rank, b.rank);
+                    assert!(
+                        a.rank.abs_diff(b.rank) <= slack,
+                        "{ctx}: rank {} vs {} with {slack} near ties",
+                        a.rank,
+                        b.rank
+                    );
                 }
                 // Top-k: same ids in the same order, unless two neighbours have probabilities within 1e-4.
                 assert_eq!(a.top.len(), b.top.len(), "{ctx}");

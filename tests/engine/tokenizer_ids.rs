@@ -77,7 +77,8 @@ fn check_goldens(tok: &TextTokenizer, goldens: &[PathBuf], text_dir: &Path) -> u
 fn hf_fixture_tokenizers_match_transformers() {
     for dir in ["gpt2", "llama", "llama_untied", "qwen2"] {
         let m = Model::load(&fixtures().join(dir)).unwrap();
-        let n = check_goldens(&m.tokenizer, &json_files(&fixtures().join(dir).join("golden")), &fixtures().join("texts"));
+        let n =
+            check_goldens(&m.tokenizer, &json_files(&fixtures().join(dir).join("golden")), &fixtures().join("texts"));
         assert!(n >= 6, "{dir}: only {n} goldens");
     }
 }
@@ -86,7 +87,11 @@ fn hf_fixture_tokenizers_match_transformers() {
 fn gguf_fixture_tokenizers_match_transformers() {
     for name in ["tiny-llama-F32", "tiny-qwen2-F32"] {
         let tok = gguf_tokenizer(&fixtures().join("gguf").join(format!("{name}.gguf")));
-        let n = check_goldens(&tok, &json_files(&fixtures().join("gguf").join(name).join("golden")), &fixtures().join("texts"));
+        let n = check_goldens(
+            &tok,
+            &json_files(&fixtures().join("gguf").join(name).join("golden")),
+            &fixtures().join("texts"),
+        );
         assert!(n >= 6, "{name}: only {n} goldens");
     }
 }
@@ -164,7 +169,16 @@ fn gguf_tokenizer_matches_llamacpp_default_model() {
 #[test]
 fn token_bytes_tile_the_text() {
     let corpus = std::fs::read_to_string(fixtures().join("tokenizer_corpus.txt")).unwrap();
-    let texts = [corpus.as_str(), "", " ", "\n\n\t ", "東京は日本の首都です", "👩‍💻 🇯🇵 ❤️", "<|endoftext|>x<|endoftext|>", "a\u{0}b\r\n"];
+    let texts = [
+        corpus.as_str(),
+        "",
+        " ",
+        "\n\n\t ",
+        "東京は日本の首都です",
+        "👩‍💻 🇯🇵 ❤️",
+        "<|endoftext|>x<|endoftext|>",
+        "a\u{0}b\r\n",
+    ];
     let mut toks: Vec<(String, TextTokenizer)> = ["gpt2", "llama", "qwen2"]
         .iter()
         .map(|d| (d.to_string(), Model::load(&fixtures().join(d)).unwrap().tokenizer))

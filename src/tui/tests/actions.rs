@@ -1,18 +1,16 @@
 //! Action tests on the app state, without a terminal: cursor movement, dense-token jumps, metric
 //! cycling, panes, editing and rescoring through a fake worker channel, mouse, export.
 
-mod tui_common;
-
 use std::sync::mpsc;
 
-use densi::tui::action::{apply, from_key, Action, Effect};
-use densi::tui::app::{is_think_point, App, ListKind, Metric, Mode};
-use densi::tui::event::WorkerMsg;
-use densi::tui::layout::View;
-use densi::tui::scale::ColorSupport;
-use densi::tui::worker::Job;
+use super::common::*;
+use crate::tui::action::{Action, Effect, apply, from_key};
+use crate::tui::app::{App, ListKind, Metric, Mode, is_think_point};
+use crate::tui::event::WorkerMsg;
+use crate::tui::layout::View;
+use crate::tui::scale::ColorSupport;
+use crate::tui::worker::Job;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use tui_common::*;
 
 fn key(app: &mut App, code: KeyCode) -> Vec<Effect> {
     let a = from_key(app, KeyEvent::new(code, KeyModifiers::NONE)).unwrap_or_else(|| panic!("no action for {code:?}"));
@@ -43,7 +41,10 @@ fn cursor_moves_over_multibyte_characters_split_across_tokens() {
         .collect();
     // A token that only finishes a character paints nothing; the character belongs to the token that began it.
     let want: Vec<(usize, String)> =
-        [(0, "Zo"), (1, "ë"), (2, " 水"), (3, ""), (4, "👋"), (5, ""), (6, " Open"), (7, "AI")].iter().map(|&(i, s)| (i, s.to_string())).collect();
+        [(0, "Zo"), (1, "ë"), (2, " 水"), (3, ""), (4, "👋"), (5, ""), (6, " Open"), (7, "AI")]
+            .iter()
+            .map(|&(i, s)| (i, s.to_string()))
+            .collect();
     assert_eq!(seen, want);
     key(&mut app, KeyCode::Right);
     assert_eq!(app.pane().cursor, 7, "stops at the last token");
@@ -95,7 +96,10 @@ fn up_and_down_move_between_wrapped_lines() {
     key(&mut app, KeyCode::Down);
     assert_eq!(app.pane().cursor, 9, "one line: down goes to the last token");
     // Four panes in a 2×2 grid at 60 columns → 28-wide text areas: two lines.
-    let mut app = app_with(vec![cut("a", text, &cuts), cut("b", text, &cuts), cut("c", text, &cuts), cut("d", text, &cuts)], ColorSupport::TrueColor);
+    let mut app = app_with(
+        vec![cut("a", text, &cuts), cut("b", text, &cuts), cut("c", text, &cuts), cut("d", text, &cuts)],
+        ColorSupport::TrueColor,
+    );
     draw(&mut app, 60, 30);
     let lay = app.pane().wrapped.clone().unwrap();
     assert!(lay.lines.len() >= 2, "{:?}", lay.lines);
@@ -147,7 +151,10 @@ fn metric_cycling() {
             m
         })
         .collect();
-    assert_eq!(order, vec![Metric::Surprisal, Metric::Entropy, Metric::Varentropy, Metric::Excess, Metric::Rank, Metric::Surprisal]);
+    assert_eq!(
+        order,
+        vec![Metric::Surprisal, Metric::Entropy, Metric::Varentropy, Metric::Excess, Metric::Rank, Metric::Surprisal]
+    );
     key(&mut app, KeyCode::Char('M'));
     assert_eq!(app.metric, Metric::Surprisal);
     // Values follow the metric: ` blue` (reference: S 3.112, H 7.199, V 13.705, rank 2).
@@ -208,8 +215,12 @@ fn edit_then_rescore_through_the_worker_channel() {
             // Score: one token per word, surprisal = the word's length in bytes.
             let cuts: Vec<usize> = job.text.match_indices(' ').map(|(i, _)| i).collect();
             let score = cut(&job.name, &job.text, &cuts);
-            msg_tx.send(WorkerMsg::Progress { pane_id: job.pane_id, generation: job.generation, done: 1, total: 2 }).unwrap();
-            msg_tx.send(WorkerMsg::Scored { pane_id: job.pane_id, generation: job.generation, result: Ok(score) }).unwrap();
+            msg_tx
+                .send(WorkerMsg::Progress { pane_id: job.pane_id, generation: job.generation, done: 1, total: 2 })
+                .unwrap();
+            msg_tx
+                .send(WorkerMsg::Scored { pane_id: job.pane_id, generation: job.generation, result: Ok(score) })
+                .unwrap();
         }
     });
 
@@ -357,9 +368,10 @@ fn export_writes_the_cli_formats_atomically() {
     let fx = key(&mut app, KeyCode::Enter);
     let Some(Effect::Export { path: out, panes }) = fx.into_iter().next() else { panic!("no export") };
     assert_eq!((out.as_path(), panes.as_slice()), (path.as_path(), &[0usize][..]));
-    let owned_first: Vec<densi::metrics::TextScore> = panes.iter().map(|&i| app.panes[i].score.clone().unwrap()).collect();
+    let owned_first: Vec<densi::metrics::TextScore> =
+        panes.iter().map(|&i| app.panes[i].score.clone().unwrap()).collect();
     let scores: Vec<&densi::metrics::TextScore> = owned_first.iter().collect();
-    let f = densi::tui::export_file(&out, &scores, densi::export::Level::Token, provenance()).unwrap();
+    let f = crate::tui::export_file(&out, &scores, densi::export::Level::Token, provenance()).unwrap();
     assert_eq!(f, densi::export::Format::Json);
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
     let text = serde_json::to_string(&v).unwrap();
@@ -367,22 +379,29 @@ fn export_writes_the_cli_formats_atomically() {
     // Only the target is left in the directory (no temporary file).
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     // An existing file is not overwritten.
-    assert!(densi::tui::export_file(&out, &scores, densi::export::Level::Token, provenance()).is_err());
+    assert!(crate::tui::export_file(&out, &scores, densi::export::Level::Token, provenance()).is_err());
     // All panes as CSV, one row per word: the same bytes as the library's exporter.
     key(&mut app, KeyCode::Char('E'));
     let Mode::Prompt(p) = &app.mode else { panic!() };
     assert_eq!(p.input, "densi-all.csv");
     let csv = dir.path().join("all.csv");
     let all: Vec<_> = app.panes.iter().map(|p| p.score.as_ref().unwrap()).collect();
-    densi::tui::export_file(&csv, &all, densi::export::Level::Word, provenance()).unwrap();
+    crate::tui::export_file(&csv, &all, densi::export::Level::Word, provenance()).unwrap();
     let owned: Vec<densi::metrics::TextScore> = all.iter().map(|s| (*s).clone()).collect();
-    let opts = densi::export::ExportOptions { format: densi::export::Format::Csv, units: densi::export::Units::Bits, level: densi::export::Level::Word };
+    let opts = densi::export::ExportOptions {
+        format: densi::export::Format::Csv,
+        units: densi::export::Units::Bits,
+        level: densi::export::Level::Word,
+    };
     assert_eq!(std::fs::read(&csv).unwrap(), densi::export::export_to_vec(&owned, opts, provenance()).unwrap());
     // A name without a known extension, or in a missing directory: a typed error naming the path, nothing written.
-    let err = densi::tui::export_file(&dir.path().join("out.txt"), &scores, densi::export::Level::Token, provenance()).unwrap_err().to_string();
+    let err = crate::tui::export_file(&dir.path().join("out.txt"), &scores, densi::export::Level::Token, provenance())
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("out.txt") && err.contains(".csv"), "{err}");
     let bad = dir.path().join("missing/out.json");
-    let err = densi::tui::export_file(&bad, &scores, densi::export::Level::Token, provenance()).unwrap_err().to_string();
+    let err =
+        crate::tui::export_file(&bad, &scores, densi::export::Level::Token, provenance()).unwrap_err().to_string();
     assert!(err.contains("missing/out.json"), "{err}");
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
 }

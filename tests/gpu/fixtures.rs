@@ -4,8 +4,7 @@
 //! 1e-3 bits; ranks and top-k equal except near-ties (judged on the CPU's full logits).
 //! A missing fixture or model, or one the loaders cannot read yet, is skipped loudly.
 
-#[path = "gpu_common/mod.rs"]
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -33,7 +32,16 @@ fn compare(name: &str, model: Arc<Model>, text: &str, max_tokens: usize) {
     let cpu_rows = densi::cpu::forward_stats(&model, &ids, 1, k).unwrap();
     let hidden = densi::cpu::hidden_states(&model, &ids);
     let w = &model.weights;
-    let full = cpu_lm_head(&hidden, model.config.hidden_size, w.lm_head_weight(), model.config.vocab_size, w.lm_head_bias(), &ids, 1, k);
+    let full = cpu_lm_head(
+        &hidden,
+        model.config.hidden_size,
+        w.lm_head_weight(),
+        model.config.vocab_size,
+        w.lm_head_bias(),
+        &ids,
+        1,
+        k,
+    );
     // The two CPU lm-head paths multiply in different blockings (1 row vs 64-row GEMM tiles), so their f32
     // logits differ by rounding (~1e-6); the check only guards that the near-tie counts describe the same
     // rows, so it sits 10x below the 1e-3-bit GPU tolerance rather than at rounding level.

@@ -35,7 +35,9 @@ fn assert_names(err: &DensiError, path: &Path, words: &[&str]) {
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> usize {
-    hay.windows(needle.len()).position(|w| w == needle).unwrap_or_else(|| panic!("{:?} not found", String::from_utf8_lossy(needle)))
+    hay.windows(needle.len())
+        .position(|w| w == needle)
+        .unwrap_or_else(|| panic!("{:?} not found", String::from_utf8_lossy(needle)))
 }
 
 /// Byte position just after the GGUF string `s` (u64 length + bytes).
@@ -300,7 +302,8 @@ fn gguf_every_truncation_is_an_error() {
     let h = densi::model::gguf::parse_gguf_header(&b).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("cut.gguf");
-    let cuts: Vec<usize> = (0..h.data_offset).chain((h.data_offset..b.len()).step_by(997)).chain([b.len() - 1]).collect();
+    let cuts: Vec<usize> =
+        (0..h.data_offset).chain((h.data_offset..b.len()).step_by(997)).chain([b.len() - 1]).collect();
     for n in cuts {
         if let Err(e) = densi::model::gguf::parse_gguf_header(&b[..n]) {
             assert!(!e.is_empty());
@@ -401,7 +404,10 @@ fn safetensors_every_truncation_is_an_error() {
 
 // --- config.json ----------------------------------------------------------------------------------
 
-fn with_config(fixture: &str, edit: impl FnOnce(&mut serde_json::Map<String, serde_json::Value>)) -> (tempfile::TempDir, PathBuf, DensiError) {
+fn with_config(
+    fixture: &str,
+    edit: impl FnOnce(&mut serde_json::Map<String, serde_json::Value>),
+) -> (tempfile::TempDir, PathBuf, DensiError) {
     let dir = copy_fixture_dir(fixture);
     let path = dir.path().join("config.json");
     let mut json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();

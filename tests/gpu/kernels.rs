@@ -3,8 +3,7 @@
 //! Tolerances (relative to the typical magnitude, see `assert_close`) are stated per kernel; they
 //! cover f32 summation in a different order, nothing more.
 
-#[path = "gpu_common/mod.rs"]
-mod common;
+use crate::common;
 
 use common::*;
 use densi::cpu::ops;
@@ -191,7 +190,12 @@ fn lm_head_cases(g: &GpuOps, direct: bool) {
         let b = with_bias.then_some(&bias[..]);
         let want = cpu_lm_head(&hidden, h, &head, vocab, b, &ids, score_from, k);
         let got = g.lm_head(&hidden, h, &head, vocab, b, &ids, score_from, k, split).unwrap();
-        assert_rows_close(&format!("lm-head t={t} from={score_from} k={k} split={split:?} direct={direct}"), &got, &want, 1e-5);
+        assert_rows_close(
+            &format!("lm-head t={t} from={score_from} k={k} split={split:?} direct={direct}"),
+            &got,
+            &want,
+            1e-5,
+        );
     }
 }
 

@@ -4,12 +4,11 @@
 //! windows of odd lengths on one reused `GpuModel`. Tolerance: 1e-3 bits (the issue's) for surprisal
 //! and entropy; ranks/top-k equal up to near-ties.
 
-#[path = "gpu_common/mod.rs"]
-mod common;
+use crate::common;
 
 use common::*;
-use densi::gpu::kernels::WeightType;
 use densi::gpu::GpuModel;
+use densi::gpu::kernels::WeightType;
 use densi::model::Architecture;
 
 fn check(name: &str, arch: Architecture, nh: usize, nkv: usize, tied: bool, split: Option<usize>, seed: u64) {
@@ -17,7 +16,16 @@ fn check(name: &str, arch: Architecture, nh: usize, nkv: usize, tied: bool, spli
 }
 
 #[allow(clippy::too_many_arguments)]
-fn check_variant(name: &str, arch: Architecture, nh: usize, nkv: usize, tied: bool, split: Option<usize>, seed: u64, direct: Option<bool>) {
+fn check_variant(
+    name: &str,
+    arch: Architecture,
+    nh: usize,
+    nkv: usize,
+    tied: bool,
+    split: Option<usize>,
+    seed: u64,
+    direct: Option<bool>,
+) {
     let Some(ctx) = gpu_ctx() else { return };
     // vocab 3001 (prime): one full 2048-id lm-head block and a partial one.
     let (cfg, w) = random_model(arch, 3001, 64, 2, nh, nkv, 96, 160, tied, seed);
@@ -27,7 +35,8 @@ fn check_variant(name: &str, arch: Architecture, nh: usize, nkv: usize, tied: bo
     }
     let mut rng = Rng::new(seed + 100);
     // Lengths grow and shrink on the same model: buffers are grown once and reused.
-    for &(t, score_from, k) in &[(7usize, 1usize, 5usize), (65, 1, 5), (1, 1, 5), (33, 10, 3), (127, 60, 16), (7, 7, 5)] {
+    for &(t, score_from, k) in &[(7usize, 1usize, 5usize), (65, 1, 5), (1, 1, 5), (33, 10, 3), (127, 60, 16), (7, 7, 5)]
+    {
         let ids: Vec<u32> = (0..t).map(|_| rng.below(cfg.vocab_size as u32)).collect();
         let want = cpu_forward_stats(&cfg, &w, &ids, score_from, k);
         let got = gpu.score_window(&ids, score_from, k).expect("gpu forward");

@@ -1,15 +1,13 @@
 //! Rendering tests: the draw function on ratatui's TestBackend, with scored texts built from the
 //! reference values of the example prompts (no model needed; see tui_common/reference.rs).
 
-mod tui_common;
-
-use densi::tui::action::{apply, Action};
-use densi::tui::app::{App, Metric};
-use densi::tui::scale::{self, ColorSupport, Paint};
-use densi::tui::ui;
+use super::common::*;
+use crate::tui::action::{Action, apply};
+use crate::tui::app::{App, Metric};
+use crate::tui::scale::{self, ColorSupport, Paint};
+use crate::tui::ui;
 use ratatui::layout::Rect;
 use ratatui::style::{Color, Modifier};
-use tui_common::*;
 
 fn three(colors: ColorSupport) -> App {
     app_with(vec![wei_color(), wei_models(), wei_math()], colors)
@@ -35,7 +33,8 @@ fn token_background_follows_its_metric() {
         let score = pane.score.as_ref().unwrap();
         for (t, tok) in score.tokens.iter().enumerate() {
             let (x, y) = token_cell(&app, p, t);
-            let want = scale::style_for(app.scale_t(tok.entropy_bits, range), Paint::Background, ColorSupport::TrueColor);
+            let want =
+                scale::style_for(app.scale_t(tok.entropy_bits, range), Paint::Background, ColorSupport::TrueColor);
             assert_eq!(buf[(x, y)].bg, want.bg.unwrap(), "pane {p} token {t} {:?}", tok.token);
         }
     }
@@ -140,7 +139,8 @@ fn comparison_layouts_with_two_three_and_four_panes() {
                 // Each pane's title, and its summary with the difference from the first pane.
                 let top = row(&buf, pa.outer.y);
                 assert!(top.contains(&format!(" {} {}", i + 1, app.panes[i].name)), "{top}");
-                let bottom: String = (pa.outer.x..pa.outer.right()).map(|x| buf[(x, pa.outer.bottom() - 1)].symbol()).collect();
+                let bottom: String =
+                    (pa.outer.x..pa.outer.right()).map(|x| buf[(x, pa.outer.bottom() - 1)].symbol()).collect();
                 let total = app.panes[i].score.as_ref().unwrap().summary.total_bits;
                 assert!(bottom.contains(&format!(" {total:.1} b")), "{bottom}");
                 if i > 0 {
@@ -207,7 +207,16 @@ fn help_lists_every_key_and_the_think_point_rule() {
     apply(&mut app, Action::Help);
     let buf = draw(&mut app, 150, 45);
     let s = screen(&buf);
-    for want in ["n / N", "+ / -", "m / M", "Tab / Shift-Tab", "e / E", "q / Esc / Ctrl-C", "entropy ≥ 6 bits and varentropy ≥ 12 bits²", "surprisal − entropy ≥ 8 bits"] {
+    for want in [
+        "n / N",
+        "+ / -",
+        "m / M",
+        "Tab / Shift-Tab",
+        "e / E",
+        "q / Esc / Ctrl-C",
+        "entropy ≥ 6 bits and varentropy ≥ 12 bits²",
+        "surprisal − entropy ≥ 8 bits",
+    ] {
         assert!(s.contains(want), "missing {want:?}\n{s}");
     }
 }
@@ -221,7 +230,7 @@ fn scoring_in_progress_keeps_the_old_result_visible() {
     assert_eq!(fx.len(), 1);
     let id = app.panes[0].id;
     let generation = app.panes[0].generation;
-    app.handle_worker(densi::tui::event::WorkerMsg::Progress { pane_id: id, generation, done: 3, total: 6 });
+    app.handle_worker(crate::tui::event::WorkerMsg::Progress { pane_id: id, generation, done: 3, total: 6 });
     let buf = draw(&mut app, 150, 40);
     let top = row(&buf, 2);
     assert!(top.contains("scoring 50%"), "{top}");

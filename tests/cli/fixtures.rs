@@ -2,8 +2,7 @@
 //! (tests/fixtures, made by make_fixtures.py): the outputs parse, have the documented columns,
 //! agree with each other and with the library's own results, and with transformers' golden values.
 
-mod cli_common;
-use cli_common::*;
+use crate::common::*;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -111,7 +110,10 @@ fn json_export_equals_the_library_and_the_golden_values() {
         for (j, l) in toks.iter().zip(&lib.tokens) {
             assert_eq!(j["id"], l.id);
             assert_eq!(j["token"], l.token.as_str());
-            assert_eq!((j["byte_start"].as_u64().unwrap() as usize, j["byte_end"].as_u64().unwrap() as usize), (l.byte_start, l.byte_end));
+            assert_eq!(
+                (j["byte_start"].as_u64().unwrap() as usize, j["byte_end"].as_u64().unwrap() as usize),
+                (l.byte_start, l.byte_end)
+            );
             assert!(same(f(&j["surprisal_bits"]), l.surprisal_bits), "{model:?} token {}", l.index);
             assert!(same(f(&j["entropy_bits"]), l.entropy_bits));
             assert!(same(f(&j["varentropy_bits2"]), l.varentropy_bits2));
@@ -130,7 +132,13 @@ fn json_export_equals_the_library_and_the_golden_values() {
         for (j, g) in toks.iter().zip(g) {
             assert_eq!(j["id"], g["id"]);
             let d = (f(&j["surprisal_bits"]) - f(&g["surprisal_bits"])).abs();
-            assert!(d < 1e-4 / std::f64::consts::LN_2, "{model:?} token {}: densi {} vs transformers {}", j["index"], j["surprisal_bits"], g["surprisal_bits"]);
+            assert!(
+                d < 1e-4 / std::f64::consts::LN_2,
+                "{model:?} token {}: densi {} vs transformers {}",
+                j["index"],
+                j["surprisal_bits"],
+                g["surprisal_bits"]
+            );
         }
     }
 }
@@ -159,7 +167,9 @@ fn csv_and_tsv_parse_back_and_equal_the_json() {
                 for (col, key) in [(4, "byte_start"), (5, "byte_end"), (6, "char_start"), (7, "char_end")] {
                     assert_eq!(row[col].parse::<u64>().unwrap(), k[key].as_u64().unwrap());
                 }
-                for (col, key) in [(8, "surprisal_bits"), (9, "probability"), (10, "entropy_bits"), (11, "varentropy_bits2")] {
+                for (col, key) in
+                    [(8, "surprisal_bits"), (9, "probability"), (10, "entropy_bits"), (11, "varentropy_bits2")]
+                {
                     assert!(same(num(&row[col]), f(&k[key])), "{fmt} {key}: {} vs {}", &row[col], k[key]);
                 }
                 assert_eq!(row[12].parse::<u64>().ok(), k["rank"].as_u64());
@@ -217,7 +227,9 @@ fn nats_are_bits_times_ln2() {
     let nats = json(&cli(&model, &["export", s(&a), "-f", "json", "--units", "nats"]));
     assert_eq!(nats["provenance"]["units"], "nats");
     let ln2 = std::f64::consts::LN_2;
-    for (b, n) in bits["texts"][0]["tokens"].as_array().unwrap().iter().zip(nats["texts"][0]["tokens"].as_array().unwrap()) {
+    for (b, n) in
+        bits["texts"][0]["tokens"].as_array().unwrap().iter().zip(nats["texts"][0]["tokens"].as_array().unwrap())
+    {
         assert!((f(&n["surprisal_nats"]) - f(&b["surprisal_bits"]) * ln2).abs() < 1e-12);
         assert!((f(&n["entropy_nats"]) - f(&b["entropy_bits"]) * ln2).abs() < 1e-12);
         assert!((f(&n["varentropy_nats2"]) - f(&b["varentropy_bits2"]) * ln2 * ln2).abs() < 1e-12);
@@ -289,7 +301,10 @@ fn score_prints_a_row_per_token_and_a_summary() {
     // Header (2 lines), one line per token, the summary.
     assert_eq!(lines.len(), 3 + lib.tokens.len() + 1, "{out}");
     let summary = lines.last().unwrap();
-    assert!(summary.starts_with(&format!("summary: {} tokens, {:.2} bits, ", lib.tokens.len(), lib.summary.total_bits)), "{summary}");
+    assert!(
+        summary.starts_with(&format!("summary: {} tokens, {:.2} bits, ", lib.tokens.len(), lib.summary.total_bits)),
+        "{summary}"
+    );
     // Each row: index, token, surprisal, entropy, rank (as printed, rounded to 2 decimals).
     for (line, t) in lines[3..3 + lib.tokens.len()].iter().zip(&lib.tokens) {
         assert!(line.trim_start().starts_with(&format!("{} ", t.index)), "{line}");
@@ -338,7 +353,9 @@ fn compare_json_has_each_text_and_its_difference_from_the_first() {
     assert!(texts[1]["densest_sentence"]["text"].as_str().is_some_and(|s| !s.is_empty()));
 
     let table = cli(&model, &["compare", s(&a), s(&b)]);
-    for label in ["tokens", "total bits", "mean bits/token", "bits/char", "perplexity", "densest token", "densest sentence"] {
+    for label in
+        ["tokens", "total bits", "mean bits/token", "bits/char", "perplexity", "densest token", "densest sentence"]
+    {
         assert!(table.lines().any(|l| l.starts_with(label)), "no `{label}` row:\n{table}");
     }
     assert!(table.contains(&format!("{:.2}", lib_a.summary.total_bits)));
@@ -377,7 +394,11 @@ fn devices_lists_the_cpu() {
 fn bench_reports_each_length() {
     let Some(model) = models().into_iter().next() else { return };
     let out = cli(&model, &["bench", "--tokens", "8,16", "--repeats", "1"]);
-    let rows: Vec<Vec<&str>> = out.lines().map(|l| l.split_whitespace().collect()).filter(|r: &Vec<&str>| r.len() == 5 && r[0].parse::<usize>().is_ok()).collect();
+    let rows: Vec<Vec<&str>> = out
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .filter(|r: &Vec<&str>| r.len() == 5 && r[0].parse::<usize>().is_ok())
+        .collect();
     assert_eq!(rows.iter().map(|r| r[0]).collect::<Vec<_>>(), ["8", "16"], "{out}");
     for r in rows {
         // seconds, min, tokens/s, GFLOP/s

@@ -4,8 +4,8 @@
 //! json and jsonl parse and agree with them. No model needed: the numbers are made up here; what is
 //! tested is that they come back unchanged.
 
-use densi::export::{export_to_vec, ExportOptions, Format, Level, Provenance, Units};
-use densi::metrics::{display_bytes, Alternative, BosPolicy, ScoreSettings, Summary, TextScore, TokenScore};
+use densi::export::{ExportOptions, Format, Level, Provenance, Units, export_to_vec};
+use densi::metrics::{Alternative, BosPolicy, ScoreSettings, Summary, TextScore, TokenScore, display_bytes};
 
 /// Text: `He said "a,b"\t\n 水!` tokenized as below; '水' (E6 B0 B4) is split over two tokens.
 fn text_score() -> TextScore {
@@ -33,14 +33,19 @@ fn text_score() -> TextScore {
             entropy_bits: if scored { 3.0 + x / 3.0 } else { f64::NAN },
             varentropy_bits2: if scored { 1.0 / (1.0 + x) } else { f64::NAN },
             rank: if scored { 1 + i as u32 * 7 } else { 0 },
-            top: if scored { vec![Alternative { id: 7, token: "\",\n".into(), probability: 0.25 }] } else { Vec::new() },
+            top: if scored {
+                vec![Alternative { id: 7, token: "\",\n".into(), probability: 0.25 }]
+            } else {
+                Vec::new()
+            },
             window: 0,
             context_len: i + 1,
         });
     }
     assert_eq!(pos, text.len());
     // Code point offsets, as the scorer computes them.
-    let offs = densi::metrics::char_offsets(text, &tokens.iter().map(|t| (t.byte_start, t.byte_end)).collect::<Vec<_>>());
+    let offs =
+        densi::metrics::char_offsets(text, &tokens.iter().map(|t| (t.byte_start, t.byte_end)).collect::<Vec<_>>());
     for (t, (cs, ce)) in tokens.iter_mut().zip(offs) {
         t.char_start = cs;
         t.char_end = ce;
@@ -89,7 +94,9 @@ fn provenance(units: Units, level: Level) -> Provenance {
 }
 
 fn export(t: &TextScore, format: Format, units: Units, level: Level) -> String {
-    let bytes = export_to_vec(std::slice::from_ref(t), ExportOptions { format, units, level }, provenance(units, level)).unwrap();
+    let bytes =
+        export_to_vec(std::slice::from_ref(t), ExportOptions { format, units, level }, provenance(units, level))
+            .unwrap();
     String::from_utf8(bytes).unwrap()
 }
 
@@ -129,7 +136,10 @@ fn csv_and_tsv_read_back_field_for_field() {
     assert_eq!(t.tokens[7].token, "\\x20\\xE6\\xB0"); // every byte of such a token, the space too
     assert_eq!(t.tokens[8].token, "\\xB4");
     // Both halves cover the whole character in code points.
-    assert_eq!((t.tokens[7].char_start, t.tokens[7].char_end, t.tokens[8].char_start, t.tokens[8].char_end), (15, 17, 16, 17));
+    assert_eq!(
+        (t.tokens[7].char_start, t.tokens[7].char_end, t.tokens[8].char_start, t.tokens[8].char_end),
+        (15, 17, 16, 17)
+    );
 }
 
 #[test]

@@ -30,7 +30,10 @@ fn attention_f64(q: &[f32], k: &[f32], v: &[f32], t: usize, nh: usize, nkv: usiz
         for h in 0..nh {
             let g = h / (nh / nkv);
             let s: Vec<f64> = (0..=i)
-                .map(|j| (0..hd).map(|d| q[i * qs + h * hd + d] as f64 * k[j * kvs + g * hd + d] as f64).sum::<f64>() / (hd as f64).sqrt())
+                .map(|j| {
+                    (0..hd).map(|d| q[i * qs + h * hd + d] as f64 * k[j * kvs + g * hd + d] as f64).sum::<f64>()
+                        / (hd as f64).sqrt()
+                })
                 .collect();
             let m = s.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
             let e: Vec<f64> = s.iter().map(|x| (x - m).exp()).collect();
@@ -89,7 +92,9 @@ fn attention_fast_and_reference_match_f64() {
 fn gemm_nt_matches_f64_with_strides_and_accumulate() {
     let mut rng = Rng(2);
     // k = 1541 takes the own kernel's k-chunking (chunks ≤ 768) with a ragged tail.
-    for &(m, k, n) in &[(1, 1, 1), (7, 13, 5), (33, 576, 960), (65, 100, 3), (127, 37, 129), (200, 576, 1536), (9, 1541, 7)] {
+    for &(m, k, n) in
+        &[(1, 1, 1), (7, 13, 5), (33, 576, 960), (65, 100, 3), (127, 37, 129), (200, 576, 1536), (9, 1541, 7)]
+    {
         for accumulate in [false, true] {
             let (lda, ldo) = (k + 3, n + 5);
             let a = rng.vec(m * lda, 1.0);
@@ -101,22 +106,25 @@ fn gemm_nt_matches_f64_with_strides_and_accumulate() {
                 ("gemm_own_nt", fast::gemm_own_nt),
                 ("gemm_crate_nt", fast::gemm_crate_nt),
             ] {
-            let mut out = init.clone();
-            f(&a, lda, m, k, &b, n, &mut out, ldo, accumulate);
-            for i in 0..m {
-                for j in 0..n {
-                    let dot: f64 = (0..k).map(|l| a[i * lda + l] as f64 * b[j * k + l] as f64).sum();
-                    let bound: f64 = (0..k).map(|l| (a[i * lda + l] as f64 * b[j * k + l] as f64).abs()).sum();
-                    let want = dot + if accumulate { init[i * ldo + j] as f64 } else { 0.0 };
-                    let got = out[i * ldo + j] as f64;
-                    // f32 accumulation over k terms: a few ulps of Σ|a·b| (k·2⁻²⁴ is the worst case).
-                    assert!((got - want).abs() <= 1e-6 * (bound + 1.0) * (k as f64).sqrt().max(4.0), "{which} m={m} k={k} n={n} ({i},{j}): {got} vs {want}");
+                let mut out = init.clone();
+                f(&a, lda, m, k, &b, n, &mut out, ldo, accumulate);
+                for i in 0..m {
+                    for j in 0..n {
+                        let dot: f64 = (0..k).map(|l| a[i * lda + l] as f64 * b[j * k + l] as f64).sum();
+                        let bound: f64 = (0..k).map(|l| (a[i * lda + l] as f64 * b[j * k + l] as f64).abs()).sum();
+                        let want = dot + if accumulate { init[i * ldo + j] as f64 } else { 0.0 };
+                        let got = out[i * ldo + j] as f64;
+                        // f32 accumulation over k terms: a few ulps of Σ|a·b| (k·2⁻²⁴ is the worst case).
+                        assert!(
+                            (got - want).abs() <= 1e-6 * (bound + 1.0) * (k as f64).sqrt().max(4.0),
+                            "{which} m={m} k={k} n={n} ({i},{j}): {got} vs {want}"
+                        );
+                    }
+                    // Padding columns of out are never written.
+                    for j in n..ldo {
+                        assert_eq!(out[i * ldo + j], init[i * ldo + j], "{which}");
+                    }
                 }
-                // Padding columns of out are never written.
-                for j in n..ldo {
-                    assert_eq!(out[i * ldo + j], init[i * ldo + j], "{which}");
-                }
-            }
             }
         }
     }
@@ -127,7 +135,9 @@ fn silu_mul_fused_matches_f64() {
     let mut rng = Rng(3);
     for &(t, inter) in &[(1, 1), (7, 13), (3, 1536), (5, 1541)] {
         // Gates over [−30, 30] cover both saturated ends of the sigmoid.
-        let gu: Vec<f32> = (0..t * 2 * inter).map(|i| if (i / inter) % 2 == 0 { rng.next() * 30.0 } else { rng.next() * 3.0 }).collect();
+        let gu: Vec<f32> = (0..t * 2 * inter)
+            .map(|i| if (i / inter) % 2 == 0 { rng.next() * 30.0 } else { rng.next() * 3.0 })
+            .collect();
         let mut out = vec![0.0f32; t * inter];
         fast::silu_mul_fused(&gu, inter, &mut out);
         // and the reference op on split buffers
@@ -202,7 +212,11 @@ fn fast_logits_reduction_matches_definition_and_metrics() {
                     // 1e-6 nats: the polynomial exp is within ~2 f32 ulps of libm's, summed in f64.
                     assert!((fast.target_logprob - lp).abs() < 1e-6, "{ctx}: logprob {} vs {lp}", fast.target_logprob);
                     assert!((fast.entropy - h).abs() < 1e-6, "{ctx}: entropy {} vs {h}", fast.entropy);
-                    assert!((fast.varentropy - v).abs() < 1e-5 * v.max(1.0), "{ctx}: varentropy {} vs {v}", fast.varentropy);
+                    assert!(
+                        (fast.varentropy - v).abs() < 1e-5 * v.max(1.0),
+                        "{ctx}: varentropy {} vs {v}",
+                        fast.varentropy
+                    );
                     assert!((fast.target_logprob - plain.target_logprob).abs() < 1e-6, "{ctx}");
                     assert!((fast.entropy - plain.entropy).abs() < 1e-6, "{ctx}");
                     assert_eq!(fast.rank, rank, "{ctx}");

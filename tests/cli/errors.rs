@@ -2,15 +2,15 @@
 //! code (1 runtime failure, 2 usage), and no output file (or the old one, untouched).
 //! Most of these fail before a model is needed; the ones that need one use the tiny Llama fixture.
 
-mod cli_common;
-use cli_common::*;
+use crate::common::*;
 
 fn tmpdir() -> tempfile::TempDir {
     tempfile::tempdir().unwrap()
 }
 
 fn files_in(dir: &std::path::Path) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    let mut v: Vec<String> =
+        std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     v.sort();
     v
 }
@@ -97,7 +97,11 @@ fn missing_model_hints_at_fetch_and_leaves_no_output() {
     assert_eq!(files_in(dir.path()), Vec::<String>::new(), "no output and no temporary file may remain");
 
     let o = densi().args(["score", "--text", "hi"]).env("DENSI_MODEL", "/no/such/dir").output().unwrap();
-    let o = Out { code: o.status.code().unwrap(), stdout: String::from_utf8_lossy(&o.stdout).into(), stderr: String::from_utf8_lossy(&o.stderr).into() };
+    let o = Out {
+        code: o.status.code().unwrap(),
+        stdout: String::from_utf8_lossy(&o.stdout).into(),
+        stderr: String::from_utf8_lossy(&o.stderr).into(),
+    };
     assert_error(&o, 1, &["DENSI_MODEL=/no/such/dir", "models/fetch.sh"]);
 }
 
@@ -105,7 +109,11 @@ fn missing_model_hints_at_fetch_and_leaves_no_output() {
 fn unwritable_output_is_named_and_nothing_is_written() {
     let dir = tmpdir();
     let bad = dir.path().join("no-such-dir/out.csv");
-    assert_error(&run(&["export", "--text", "hello", "-f", "csv", "-o", s(&bad)]), 1, &["no-such-dir/out.csv", "does not exist"]);
+    assert_error(
+        &run(&["export", "--text", "hello", "-f", "csv", "-o", s(&bad)]),
+        1,
+        &["no-such-dir/out.csv", "does not exist"],
+    );
     let o = run(&["export", "--text", "hello", "-f", "json", "-o", s(dir.path())]);
     assert_error(&o, 1, &["is a directory"]);
     assert_eq!(files_in(dir.path()), Vec::<String>::new());
@@ -126,7 +134,11 @@ fn read_only_directory_is_reported() {
         return;
     }
     let out = ro.join("out.csv");
-    assert_error(&run(&["export", "--text", "hello", "-f", "csv", "-o", s(&out)]), 1, &["ro/out.csv", "cannot write here"]);
+    assert_error(
+        &run(&["export", "--text", "hello", "-f", "csv", "-o", s(&out)]),
+        1,
+        &["ro/out.csv", "cannot write here"],
+    );
 }
 
 #[test]
@@ -155,8 +167,16 @@ fn bad_option_values_name_the_option() {
     assert_error(&run(&["score", "--text", "abc", "--model", m, "--window", "1"]), 1, &["--window", "too small"]);
     assert_error(&run(&["score", "--text", "abc", "--model", m, "--window", "100000"]), 1, &["--window", "context"]);
     assert_error(&run(&["score", "--text", "abc", "--model", m, "--window", "8", "--stride", "8"]), 1, &["--stride"]);
-    assert_error(&run(&["score", "--text", "abc", "--model", m, "--bos", "<|no-such-token|>"]), 1, &["--bos", "not a token"]);
-    assert_error(&run(&["score", "--text", "abc", "--model", m, "--bos", "99999999"]), 1, &["--bos", "outside the vocabulary"]);
+    assert_error(
+        &run(&["score", "--text", "abc", "--model", m, "--bos", "<|no-such-token|>"]),
+        1,
+        &["--bos", "not a token"],
+    );
+    assert_error(
+        &run(&["score", "--text", "abc", "--model", m, "--bos", "99999999"]),
+        1,
+        &["--bos", "outside the vocabulary"],
+    );
 }
 
 #[test]

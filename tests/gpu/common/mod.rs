@@ -3,7 +3,7 @@
 
 use densi::cpu::ops;
 use densi::gpu::GpuContext;
-use densi::metrics::{reduce_logits_row, RowStats};
+use densi::metrics::{RowStats, reduce_logits_row};
 use densi::model::{Architecture, Block, Linear, Mlp, ModelConfig, Norm, NormKind, Weights};
 
 /// Logits closer than this (nats) count as tied: GPU and CPU sum in different orders, so such
@@ -80,7 +80,12 @@ pub fn assert_close(what: &str, got: &[f32], want: &[f32], rel: f64) {
 
 pub fn linear(rng: &mut Rng, out_f: usize, in_f: usize, bias: bool) -> Linear {
     let scale = 1.0 / (in_f as f32).sqrt();
-    Linear { weight: rng.vec(out_f * in_f, scale), bias: bias.then(|| rng.vec(out_f, 0.1)), in_features: in_f, out_features: out_f }
+    Linear {
+        weight: rng.vec(out_f * in_f, scale),
+        bias: bias.then(|| rng.vec(out_f, 0.1)),
+        in_features: in_f,
+        out_features: out_f,
+    }
 }
 
 pub fn norm(rng: &mut Rng, h: usize, kind: NormKind) -> Norm {
@@ -170,7 +175,16 @@ pub fn cpu_forward_stats(cfg: &ModelConfig, w: &Weights, ids: &[u32], score_from
 
 /// The CPU lm-head: full logits rows, reduced by `metrics::reduce_logits_row`.
 #[allow(clippy::too_many_arguments)]
-pub fn cpu_lm_head(hidden: &[f32], h: usize, head: &[f32], vocab: usize, bias: Option<&[f32]>, ids: &[u32], score_from: usize, top_k: usize) -> CpuRows {
+pub fn cpu_lm_head(
+    hidden: &[f32],
+    h: usize,
+    head: &[f32],
+    vocab: usize,
+    bias: Option<&[f32]>,
+    ids: &[u32],
+    score_from: usize,
+    top_k: usize,
+) -> CpuRows {
     let mut rows = Vec::new();
     let mut near_target = Vec::new();
     for i in score_from..ids.len() {
@@ -182,7 +196,8 @@ pub fn cpu_lm_head(hidden: &[f32], h: usize, head: &[f32], vocab: usize, bias: O
         }
         let zt = logits[ids[i] as usize] as f64;
         near_target.push(
-            logits.iter().enumerate().filter(|&(v, &z)| v != ids[i] as usize && (z as f64 - zt).abs() <= TIE).count() as u32,
+            logits.iter().enumerate().filter(|&(v, &z)| v != ids[i] as usize && (z as f64 - zt).abs() <= TIE).count()
+                as u32,
         );
         rows.push(reduce_logits_row(&logits, ids[i], top_k));
     }
@@ -207,7 +222,12 @@ pub fn assert_rows_close(what: &str, gpu: &[RowStats], cpu: &CpuRows, bits: f64)
         let ds = (g.target_logprob - c.target_logprob).abs() / ln2;
         let dh = (g.entropy - c.entropy).abs() / ln2;
         let dv = (g.varentropy - c.varentropy).abs() / (ln2 * ln2);
-        assert!(ds <= bits, "{what} row {i}: surprisal differs by {ds:.2e} bits (gpu {}, cpu {})", g.target_logprob, c.target_logprob);
+        assert!(
+            ds <= bits,
+            "{what} row {i}: surprisal differs by {ds:.2e} bits (gpu {}, cpu {})",
+            g.target_logprob,
+            c.target_logprob
+        );
         assert!(dh <= bits, "{what} row {i}: entropy differs by {dh:.2e} bits (gpu {}, cpu {})", g.entropy, c.entropy);
         assert!(
             dv <= bits * (1.0 + c.varentropy),
@@ -216,12 +236,29 @@ pub fn assert_rows_close(what: &str, gpu: &[RowStats], cpu: &CpuRows, bits: f64)
             c.varentropy
         );
         let near = cpu.near_target[i] as i64;
-        assert!((g.rank as i64 - c.rank as i64).abs() <= near, "{what} row {i}: rank gpu {} vs cpu {} ({near} near-ties)", g.rank, c.rank);
+        assert!(
+            (g.rank as i64 - c.rank as i64).abs() <= near,
+            "{what} row {i}: rank gpu {} vs cpu {} ({near} near-ties)",
+            g.rank,
+            c.rank
+        );
         assert_eq!(g.top.len(), c.top.len(), "{what} row {i}: top-k length");
         for (j, (a, b)) in g.top.iter().zip(&c.top).enumerate() {
-            assert!((a.1 - b.1).abs() <= 1e-4 * b.1.max(1e-3), "{what} row {i}: top {j} probability {} vs {}", a.1, b.1);
+            assert!(
+                (a.1 - b.1).abs() <= 1e-4 * b.1.max(1e-3),
+                "{what} row {i}: top {j} probability {} vs {}",
+                a.1,
+                b.1
+            );
             if a.0 != b.0 {
-                assert!((a.1.ln() - b.1.ln()).abs() <= TIE, "{what} row {i}: top {j} id {} vs {} (p {} vs {})", a.0, b.0, a.1, b.1);
+                assert!(
+                    (a.1.ln() - b.1.ln()).abs() <= TIE,
+                    "{what} row {i}: top {j} id {} vs {} (p {} vs {})",
+                    a.0,
+                    b.0,
+                    a.1,
+                    b.1
+                );
             }
         }
     }

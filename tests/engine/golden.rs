@@ -105,14 +105,22 @@ fn check_model(model_path: &Path, golden_files: &[PathBuf], text_dir: &Path, tol
             max_ds = max_ds.max(ds);
             max_dh = max_dh.max(dh);
             if !(ds <= tol.nats) {
-                failures.push(format!("{at}: surprisal off by {ds:.3e} nats ({} vs {})", t.surprisal_bits, w["surprisal_bits"]));
+                failures.push(format!(
+                    "{at}: surprisal off by {ds:.3e} nats ({} vs {})",
+                    t.surprisal_bits, w["surprisal_bits"]
+                ));
             }
             if !(dh <= tol.nats) {
-                failures.push(format!("{at}: entropy off by {dh:.3e} nats ({} vs {})", t.entropy_bits, w["entropy_bits"]));
+                failures
+                    .push(format!("{at}: entropy off by {dh:.3e} nats ({} vs {})", t.entropy_bits, w["entropy_bits"]));
             }
             let want_rank = w["rank"].as_u64().unwrap() as u32;
-            let want_top: Vec<(u64, f64)> =
-                w["top5"].as_array().unwrap().iter().map(|p| (p[0].as_u64().unwrap(), p[1].as_f64().unwrap())).collect();
+            let want_top: Vec<(u64, f64)> = w["top5"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| (p[0].as_u64().unwrap(), p[1].as_f64().unwrap()))
+                .collect();
             let top: Vec<u64> = t.top.iter().map(|a| a.id as u64).collect();
             let want_top_ids: Vec<u64> = want_top.iter().map(|p| p.0).collect();
             // Near-ties (see TIE_LOGIT) may order either way.
@@ -129,7 +137,8 @@ fn check_model(model_path: &Path, golden_files: &[PathBuf], text_dir: &Path, tol
             };
             // Without margins (default model), deep-tail ranks may differ by 0.1 %: past rank 100
             // the 49k logits lie closer together than the two implementations' float32 disagreement.
-            let rank_tie = rank_tie || (!tol.margins && want_rank > 100 && t.rank.abs_diff(want_rank) <= want_rank / 1000);
+            let rank_tie =
+                rank_tie || (!tol.margins && want_rank > 100 && t.rank.abs_diff(want_rank) <= want_rank / 1000);
             if t.rank != want_rank && !rank_tie {
                 failures.push(format!("{at}: rank {} != {want_rank}", t.rank));
             }
@@ -241,7 +250,8 @@ fn default_model_smollm2() {
         return;
     }
     let dir = fixtures().join("smollm2");
-    let goldens: Vec<PathBuf> = json_files(&dir).into_iter().filter(|p| !p.ends_with("token_ids_llamacpp.json")).collect();
+    let goldens: Vec<PathBuf> =
+        json_files(&dir).into_iter().filter(|p| !p.ends_with("token_ids_llamacpp.json")).collect();
     let tol = Tolerance { nats: 2e-3 * LN2, margins: false };
     assert_no_failures(check_model(&model, &goldens, &dir, &tol));
 }

@@ -121,7 +121,9 @@ fn hf_fixtures_load_with_their_configs() {
         // Qwen2 carries q/k/v biases, Llama none; GPT-2 biases everywhere and learned positions.
         let b = &m.weights.blocks[0];
         match arch {
-            Architecture::Qwen2 => assert!(b.q.bias.is_some() && b.k.bias.is_some() && b.v.bias.is_some() && b.o.bias.is_none()),
+            Architecture::Qwen2 => {
+                assert!(b.q.bias.is_some() && b.k.bias.is_some() && b.v.bias.is_some() && b.o.bias.is_none())
+            }
             Architecture::Llama => assert!(b.q.bias.is_none() && b.o.bias.is_none()),
             Architecture::Gpt2 => {
                 assert!(b.q.bias.is_some() && b.o.bias.is_some());
@@ -213,9 +215,10 @@ fn hub_cache_layout() {
     std::fs::create_dir_all(entry.join("blobs")).unwrap();
     std::fs::create_dir_all(entry.join("refs")).unwrap();
     std::fs::write(entry.join("refs/main"), format!("{rev}\n")).unwrap();
-    for (i, f) in ["config.json", "generation_config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"]
-        .iter()
-        .enumerate()
+    for (i, f) in
+        ["config.json", "generation_config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"]
+            .iter()
+            .enumerate()
     {
         let blob = entry.join("blobs").join(format!("blob{i}"));
         std::fs::copy(fixtures().join("llama").join(f), &blob).unwrap();

@@ -1,16 +1,16 @@
 //! Shared helpers for the TUI tests: scored texts built without a model, and screen inspection.
 #![allow(dead_code)]
 
-pub mod reference;
+use super::reference;
 
-use densi::metrics::{display_bytes, Alternative, BosPolicy, ScoreSettings, Summary, TextScore, TokenScore};
-use densi::tui::app::App;
-use densi::tui::scale::ColorSupport;
-use densi::tui::ui;
+use crate::tui::app::App;
+use crate::tui::scale::ColorSupport;
+use crate::tui::ui;
+use densi::metrics::{Alternative, BosPolicy, ScoreSettings, Summary, TextScore, TokenScore, display_bytes};
+use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
-use ratatui::Terminal;
 
 fn settings() -> ScoreSettings {
     ScoreSettings {
@@ -26,7 +26,18 @@ fn settings() -> ScoreSettings {
 }
 
 /// A token at bytes a..b; char offsets are filled in by [`with_char_offsets`].
-fn token(text: &str, index: usize, a: usize, b: usize, id: u32, s: f64, h: f64, v: f64, rank: u32, top: Vec<Alternative>) -> TokenScore {
+fn token(
+    text: &str,
+    index: usize,
+    a: usize,
+    b: usize,
+    id: u32,
+    s: f64,
+    h: f64,
+    v: f64,
+    rank: u32,
+    top: Vec<Alternative>,
+) -> TokenScore {
     let bytes = text.as_bytes()[a..b].to_vec();
     let (cs, ce) = (0, 0);
     TokenScore {
@@ -98,7 +109,9 @@ pub fn cut(id: &str, text: &str, bounds: &[usize]) -> TextScore {
     let tokens: Vec<TokenScore> = edges
         .windows(2)
         .enumerate()
-        .map(|(i, w)| token(text, i, w[0], w[1], 1000 + i as u32, i as f64 + 1.0, i as f64 + 1.0, 1.0, 1 + i as u32, vec![]))
+        .map(|(i, w)| {
+            token(text, i, w[0], w[1], 1000 + i as u32, i as f64 + 1.0, i as f64 + 1.0, 1.0, 1 + i as u32, vec![])
+        })
         .collect();
     let tokens = with_char_offsets(text, tokens);
     let summary = Summary::of(&tokens, text);
@@ -114,7 +127,7 @@ pub fn app_with(scores: Vec<TextScore>, colors: ColorSupport) -> App {
         let (id, generation) = (app.panes[i].id, app.panes[i].generation);
         app.set_score(id, generation, Ok(s));
     }
-    app.model = densi::tui::app::ModelState::Ready("cpu · test".into());
+    app.model = crate::tui::app::ModelState::Ready("cpu · test".into());
     app
 }
 

@@ -103,7 +103,8 @@ fn transpose2(data: &[u8], rows: usize, cols: usize) -> Vec<u8> {
 
 fn gpt2_as_gguf() -> Vec<u8> {
     let dir = fixtures().join("gpt2");
-    let config: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
     let n = |k: &str| config[k].as_u64().unwrap() as u32;
     let (h, layers) = (n("n_embd"), n("n_layer"));
 
@@ -164,7 +165,12 @@ fn gpt2_as_gguf() -> Vec<u8> {
             add(&format!("{p}.{hf}.weight"), format!("{g}.{gg}.weight"), false);
             add(&format!("{p}.{hf}.bias"), format!("{g}.{gg}.bias"), false);
         }
-        for (hf, gg) in [("attn.c_attn", "attn_qkv"), ("attn.c_proj", "attn_output"), ("mlp.c_fc", "ffn_up"), ("mlp.c_proj", "ffn_down")] {
+        for (hf, gg) in [
+            ("attn.c_attn", "attn_qkv"),
+            ("attn.c_proj", "attn_output"),
+            ("mlp.c_fc", "ffn_up"),
+            ("mlp.c_proj", "ffn_down"),
+        ] {
             add(&format!("{p}.{hf}.weight"), format!("{g}.{gg}.weight"), true);
             add(&format!("{p}.{hf}.bias"), format!("{g}.{gg}.bias"), false);
         }

@@ -1,0 +1,131 @@
+//! How density is shown, shared by every front end (the terminal UI, the HTML report): the metrics a
+//! text can be coloured by, GLTR's rank buckets, the "think point" rule and the colour map. Plain data,
+//! no terminal or HTML types.
+
+/// The metric that colours the text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Metric {
+    Surprisal,
+    Entropy,
+    Varentropy,
+    /// Surprisal minus entropy: how much more surprising the token was than the model itself expected.
+    Excess,
+    /// GLTR's rank buckets: 1, 2–10, 11–100, 101–1000, >1000.
+    Rank,
+}
+
+pub const RANK_BUCKETS: [&str; 5] = ["1", "2–10", "11–100", "101–1k", ">1k"];
+
+/// Bucket 0..=4 of a rank (GLTR).
+pub fn rank_bucket(rank: u32) -> usize {
+    match rank {
+        0..=1 => 0,
+        2..=10 => 1,
+        11..=100 => 2,
+        101..=1000 => 3,
+        _ => 4,
+    }
+}
+
+impl Metric {
+    pub const ALL: [Metric; 5] = [Metric::Surprisal, Metric::Entropy, Metric::Varentropy, Metric::Excess, Metric::Rank];
+
+    pub fn index(self) -> usize {
+        Metric::ALL.iter().position(|&m| m == self).unwrap()
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Metric::Surprisal => "surprisal",
+            Metric::Entropy => "entropy",
+            Metric::Varentropy => "varentropy",
+            Metric::Excess => "surprisal − entropy",
+            Metric::Rank => "rank bucket",
+        }
+    }
+
+    pub fn unit(self) -> &'static str {
+        match self {
+            Metric::Varentropy => "bits²",
+            Metric::Rank => "",
+            _ => "bits",
+        }
+    }
+
+    /// The fixed scale (`s` toggles between it and one fitted to the texts).
+    pub fn fixed_range(self) -> (f64, f64) {
+        match self {
+            Metric::Surprisal | Metric::Entropy => (0.0, 20.0),
+            Metric::Varentropy => (0.0, 40.0),
+            Metric::Excess => (-10.0, 10.0),
+            Metric::Rank => (0.0, 4.0),
+        }
+    }
+
+    /// Starting threshold for `n`/`N` (adjusted with `+`/`-` by [`Metric::threshold_step`]).
+    pub fn default_threshold(self) -> f64 {
+        match self {
+            Metric::Surprisal => 8.0,
+            Metric::Entropy => 6.0,
+            Metric::Varentropy => 12.0,
+            Metric::Excess => 4.0,
+            Metric::Rank => 3.0,
+        }
+    }
+
+    pub fn threshold_step(self) -> f64 {
+        match self {
+            Metric::Rank => 1.0,
+            Metric::Varentropy => 1.0,
+            _ => 0.5,
+        }
+    }
+
+    /// Formats a value of this metric (rank buckets by their label).
+    pub fn fmt(self, v: f64) -> String {
+        match self {
+            Metric::Rank => RANK_BUCKETS[(v.max(0.0) as usize).min(4)].to_string(),
+            _ => format!("{v:.2}"),
+        }
+    }
+}
+
+/// "Think points": where a model would benefit from reasoning before it answers. A token is one when
+/// the model was both uncertain and split between very different continuations — entropy ≥ 6 bits
+/// and varentropy ≥ 12 bits² — or when the token was far more surprising than the model expected:
+/// surprisal − entropy ≥ 8 bits. (Thresholds chosen on the three example prompts so that about one
+/// token in ten qualifies: ` blue`, ` Jason`, ` Wei`, ` researcher`, ` square`, ` ((`, ` [`, `A`.)
+pub const THINK_ENTROPY_BITS: f64 = 6.0;
+pub const THINK_VARENTROPY_BITS2: f64 = 12.0;
+pub const THINK_EXCESS_BITS: f64 = 8.0;
+
+pub fn is_think_point(t: &crate::metrics::TokenScore) -> bool {
+    t.scored
+        && ((t.entropy_bits >= THINK_ENTROPY_BITS && t.varentropy_bits2 >= THINK_VARENTROPY_BITS2)
+            || t.surprisal_bits - t.entropy_bits >= THINK_EXCESS_BITS)
+}
+
+/// matplotlib's `inferno` sampled at 0, 1/8, ..., 1 (its listed colormap, rounded to 8 bits).
+/// Dark for little information, bright yellow for a lot; lightness increases monotonically.
+pub const INFERNO: [(u8, u8, u8); 9] = [
+    (0, 0, 4),
+    (31, 12, 72),
+    (85, 15, 109),
+    (136, 34, 106),
+    (186, 54, 85),
+    (227, 89, 51),
+    (249, 140, 10),
+    (249, 201, 50),
+    (252, 255, 164),
+];
+
+/// The inferno colour at t ∈ [0, 1] (clamped), linearly interpolated between the samples.
+pub fn inferno(t: f64) -> (u8, u8, u8) {
+    let t = if t.is_finite() { t.clamp(0.0, 1.0) } else { 0.0 };
+    let x = t * (INFERNO.len() - 1) as f64;
+    let i = (x.floor() as usize).min(INFERNO.len() - 2);
+    let f = x - i as f64;
+    let (a, b) = (INFERNO[i], INFERNO[i + 1]);
+    let mix = |p: u8, q: u8| (p as f64 + (q as f64 - p as f64) * f).round() as u8;
+    (mix(a.0, b.0), mix(a.1, b.1), mix(a.2, b.2))
+}

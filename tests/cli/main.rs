@@ -1,0 +1,9 @@
+//! The `densi` binary end to end: argument and input errors, the tiny fixtures and the default model
+//! against transformers' values, every export format, and the TUI in tmux.
+
+mod common;
+mod default_model;
+mod errors;
+mod export_formats;
+mod fixtures;
+mod tui_e2e;

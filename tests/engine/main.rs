@@ -1,0 +1,11 @@
+//! The library without a GPU: file formats and their errors, dequantization, tokenization, the
+//! plain and fast CPU forwards, and golden values from transformers.
+
+mod cpu_forward;
+mod cpu_ops;
+mod formats_dequant;
+mod formats_errors;
+mod formats_gpt2_gguf;
+mod formats_load;
+mod golden;
+mod tokenizer_ids;

@@ -1,0 +1,8 @@
+//! The wgpu backend against the CPU oracle: adapters, single kernels on odd shapes, the tiny
+//! fixtures and the default model (lavapipe in CI).
+
+mod common;
+mod devices;
+mod fixtures;
+mod kernels;
+mod model;
