@@ -256,10 +256,13 @@ mod tests {
     use crate::model::config::Architecture;
     use crate::model::source::{DType, TensorView};
 
-    /// An in-memory checkpoint of F32 tensors (and one I32), named as given.
+    /// One tensor of [`Memory`]: name, shape, storage type, bytes.
+    type Stored = (String, Vec<usize>, Result<DType, String>, Vec<u8>);
+
+    /// An in-memory checkpoint of F32 tensors, named as given.
     struct Memory {
         path: PathBuf,
-        tensors: Vec<(String, Vec<usize>, Result<DType, String>, Vec<u8>)>,
+        tensors: Vec<Stored>,
     }
 
     impl Memory {

@@ -99,17 +99,17 @@ pub fn config_from_metadata(file: &GgufFile) -> Result<ModelConfig> {
             .ok_or_else(|| file.config_err(format!("missing metadata `{a}.attention.layer_norm_epsilon`")))?;
         (0.0, eps)
     } else {
-        if let Some(rot) = file.meta_u64(&format!("{a}.rope.dimension_count"))? {
-            if rot as usize != head_dim {
-                return Err(file.config_err(format!(
+        if let Some(rot) = file.meta_u64(&format!("{a}.rope.dimension_count"))?
+            && rot as usize != head_dim
+        {
+            return Err(file.config_err(format!(
                     "`{a}.rope.dimension_count` = {rot} but head_dim = {head_dim}: partial rotary embeddings are not supported"
                 )));
-            }
         }
-        if let Some(kind) = file.meta_str(&format!("{a}.rope.scaling.type"))? {
-            if kind != "none" {
-                return Err(file.config_err(format!("`{a}.rope.scaling.type` = `{kind}` is not supported")));
-            }
+        if let Some(kind) = file.meta_str(&format!("{a}.rope.scaling.type"))?
+            && kind != "none"
+        {
+            return Err(file.config_err(format!("`{a}.rope.scaling.type` = `{kind}` is not supported")));
         }
         let theta = file.meta_f32(&format!("{a}.rope.freq_base"))?.unwrap_or(10000.0);
         let eps = file

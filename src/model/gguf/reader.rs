@@ -402,7 +402,7 @@ fn tensor_byte_len(name: &str, ne: &[u64], ty: GgmlType) -> Result<Option<usize>
             .ok_or_else(|| format!("tensor `{name}` has an absurd element count (dimensions {ne:?})"))?;
     }
     let Some((_, block, size)) = ty.info() else { return Ok(None) };
-    if ne[0] % block as u64 != 0 {
+    if !ne[0].is_multiple_of(block as u64) {
         return Err(format!(
             "tensor `{name}`: row length {} is not a multiple of the {} block size {block}",
             ne[0],
