@@ -80,7 +80,7 @@ fn check_model(model_path: &Path, golden_files: &[PathBuf], text_dir: &Path, tol
             top_k: 5,
         };
         let backend = Box::new(densi::cpu::CpuForward::new(model.clone(), None).unwrap());
-        let mut scorer = Scorer::new(model.clone(), backend, options, false).unwrap();
+        let mut scorer = Scorer::new(model.clone(), backend, options).unwrap();
         let result = scorer.score(&name, &text).unwrap_or_else(|e| panic!("{name}: {e}"));
         let want = g["tokens"].as_array().unwrap();
         let ours: Vec<_> = result.tokens.iter().filter(|t| t.scored).collect();

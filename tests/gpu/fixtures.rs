@@ -10,10 +10,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use common::*;
-use densi::backend::{BackendOptions, GpuDtype};
+use densi::backend::{BackendChoice, BackendOptions, Dtype};
 use densi::gpu::GpuForward;
 use densi::model::Model;
-use densi::score::{BackendChoice, Forward};
+use densi::score::Forward;
 
 const TEXT: &str = "The quick brown fox jumps over the lazy dog. Prices rose 3.5% in 2024, said Dr. Smith.";
 
@@ -51,7 +51,7 @@ fn compare(name: &str, model: Arc<Model>, text: &str, max_tokens: usize) {
     }
     let want = CpuRows { rows: cpu_rows, near_target: full.near_target };
 
-    let opts = BackendOptions { choice: BackendChoice::Gpu, device: None, dtype: GpuDtype::F32, threads: None };
+    let opts = BackendOptions { choice: BackendChoice::Gpu, device: None, dtype: Dtype::F32, threads: None };
     let t0 = std::time::Instant::now();
     let mut gpu = GpuForward::new(model.clone(), &opts, true).expect("GPU backend");
     let t1 = std::time::Instant::now();
