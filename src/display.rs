@@ -1,6 +1,8 @@
 //! How density is shown, shared by every front end (the terminal UI, the HTML report): the metrics a
-//! text can be coloured by, GLTR's rank buckets, the "think point" rule and the colour map. Plain data,
-//! no terminal or HTML types.
+//! text can be coloured by (names, units, scales), a token's or word's value of each ([`unit_value`]),
+//! GLTR's rank buckets, the "think point" rule and the colour map. Plain data, no terminal or HTML
+//! types. Words and sentences themselves are defined in [`crate::text`]; what "densest" means is in
+//! [`crate::export::words`].
 
 /// The metric that colours the text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,6 +90,29 @@ impl Metric {
             _ => format!("{v:.2}"),
         }
     }
+}
+
+/// The value of `metric` for a unit: one token, or the run of tokens of a word ([`crate::text`]).
+/// Surprisal is the sum over the unit's scored tokens (the chain rule); entropy, varentropy and rank
+/// are those before its first token (the uncertainty where the unit begins); surprisal − entropy uses
+/// both. None when there is no value: an empty unit, an unscored first token (all but surprisal), no
+/// scored token (surprisal), or a non-finite result.
+pub fn unit_value(tokens: &[crate::metrics::TokenScore], metric: Metric) -> Option<f64> {
+    let first = tokens.first()?;
+    let surprisal = || {
+        let mut scored = tokens.iter().filter(|t| t.scored).map(|t| t.surprisal_bits).peekable();
+        scored.peek()?;
+        Some(scored.sum::<f64>())
+    };
+    let v = match metric {
+        Metric::Surprisal => surprisal()?,
+        _ if !first.scored => return None,
+        Metric::Entropy => first.entropy_bits,
+        Metric::Varentropy => first.varentropy_bits2,
+        Metric::Excess => surprisal()? - first.entropy_bits,
+        Metric::Rank => rank_bucket(first.rank) as f64,
+    };
+    v.is_finite().then_some(v)
 }
 
 /// "Think points": where a model would benefit from reasoning before it answers. A token is one when

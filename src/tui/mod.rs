@@ -31,8 +31,8 @@ use ratatui::crossterm::terminal::{EnterAlternateScreen, LeaveAlternateScreen, d
 use ratatui::crossterm::{cursor, execute};
 use ratatui::layout::Rect;
 
-use action::{Action, Effect};
-use app::{App, ModelState};
+use action::Action;
+use app::{App, Effect, ModelState};
 use densi::backend::BackendOptions;
 use densi::error::{DensiError, Result};
 use densi::export::{AtomicFile, ExportOptions, Exporter, Format, Level, OutputMode, Provenance, Units};
