@@ -1,4 +1,5 @@
-//! Where the focused text is dense: its densest sentences (total bits, bits per token) or its think
+//! Where the focused text is dense: its densest sentences (ranked by bits per token; total bits shown
+//! too) or its think
 //! points, each jumpable with `[` / `]` or a click.
 
 use ratatui::buffer::Buffer;
