@@ -15,7 +15,7 @@ use densi::score::{BackendChoice, Forward};
 
 use super::args::BenchArgs;
 use super::progress::Progress;
-use super::run::load_model;
+use super::session::load_model;
 
 /// The backend under test; the GPU one is kept concrete for its kernel timings.
 enum Bench {
@@ -34,7 +34,7 @@ impl Bench {
 
 pub fn run(args: BenchArgs, progress: &Progress) -> Result<()> {
     if args.tokens.is_empty() || args.tokens.iter().any(|&n| n < 2) {
-        return Err(super::UsageError("--tokens: each length must be at least 2".into()).into());
+        return Err(super::usage::UsageError("--tokens: each length must be at least 2".into()).into());
     }
     let model = load_model(&args.model, progress)?;
     let ctx = model.config.context_length;
