@@ -27,5 +27,6 @@ pub mod gpu;
 pub mod metrics;
 pub mod model;
 pub mod score;
+pub mod text;
 
 pub use error::{DensiError, Result};

@@ -13,11 +13,11 @@ use densi::bench::{bench_forward, synthetic_tokens};
 
 use super::args::BenchArgs;
 use super::progress::Progress;
-use super::run::load_model;
+use super::session::load_model;
 
 pub fn run(args: BenchArgs, progress: &Progress) -> Result<()> {
     if args.tokens.is_empty() || args.tokens.iter().any(|&n| n < 2) {
-        return Err(super::UsageError("--tokens: each length must be at least 2".into()).into());
+        return Err(super::usage::UsageError("--tokens: each length must be at least 2".into()).into());
     }
     let model = load_model(&args.model, progress)?;
     let ctx = model.config.context_length;

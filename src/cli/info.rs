@@ -7,7 +7,7 @@ use densi::score::AutoBos;
 
 use super::args::InfoArgs;
 use super::progress::Progress;
-use super::run::load_model;
+use super::session::load_model;
 
 pub fn run(args: InfoArgs, progress: &Progress) -> Result<()> {
     let model = load_model(&args.model, progress)?;

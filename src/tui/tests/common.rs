@@ -183,3 +183,28 @@ pub fn luminance(c: ratatui::style::Color) -> f64 {
         other => panic!("expected an RGB colour, got {other:?}"),
     }
 }
+
+/// Provenance as an export would carry it (written by hand here: there is no model in these tests).
+pub fn provenance() -> densi::export::Provenance {
+    densi::export::Provenance {
+        densi_version: "densi test".into(),
+        model_path: "none (reference values)".into(),
+        model_format: "gguf".into(),
+        model_sha256: "0".repeat(64),
+        architecture: "llama".into(),
+        parameters: 0,
+        weight_dtype: "Q4_1".into(),
+        tokenizer: "test".into(),
+        backend: "cpu".into(),
+        device: "test".into(),
+        bos_policy: densi::metrics::BosPolicy::Auto,
+        bos_token: Some(0),
+        bos_token_text: Some("<|endoftext|>".into()),
+        window: 8192,
+        stride: 4096,
+        top_k: 5,
+        units: "bits".into(),
+        level: "token".into(),
+        date: "2026-11-29T00:00:00Z".into(),
+    }
+}
