@@ -6,3 +6,5 @@ mod devices;
 mod fixtures;
 mod kernels;
 mod model;
+#[path = "../support/mod.rs"]
+mod support;
