@@ -8,6 +8,7 @@
 //!   broadcast-FMA over 8 keys at a time and p·V an FMA over 8 dimensions ([`attention`]).
 //! - exp is a vectorised polynomial ([`x86::exp8`], ≈1 ulp) in SiLU, softmax and the lm-head reduction;
 //!   the reduction ([`reduce_logits_row`]) does max, f64 sums, rank count and top-k in two passes over a row.
+//!
 //! x86-64 with AVX2+FMA takes the SIMD kernels (checked at run time); anything else runs the plain
 //! [`ops`] versions of the same steps.
 
@@ -164,7 +165,7 @@ pub fn attention(qkv: &[f32], t: usize, nh: usize, nkv: usize, hd: usize, out: &
     let ld = (nh + 2 * nkv) * hd;
     assert!(qkv.len() == t * ld && out.len() == t * nh * hd);
     #[cfg(target_arch = "x86_64")]
-    if simd_available() && hd % 8 == 0 {
+    if simd_available() && hd.is_multiple_of(8) {
         // kt [nkv][tp/32][hd][32]: keys transposed within blocks of 32 keys (one contiguous 8 KiB tile
         // per block at hd 64, so the d loop stays on two pages), zero-padded to tp keys.
         // vh [nkv][t][hd]: values per KV head, contiguous.

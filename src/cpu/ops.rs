@@ -139,6 +139,7 @@ pub fn rope(x: &mut [f32], heads: usize, head_dim: usize, cos: &[f32], sin: &[f3
 /// Causal multi-head attention with grouped KV heads.
 /// q [t, nh·hd], k/v [t, nkv·hd] → out [t, nh·hd]; query head h reads KV head h / (nh/nkv).
 /// softmax(q·kᵀ/√hd) over keys 0..=i, one query row at a time (never a T×T matrix).
+#[allow(clippy::too_many_arguments)]
 pub fn attention(q: &[f32], k: &[f32], v: &[f32], t: usize, nh: usize, nkv: usize, hd: usize, out: &mut [f32]) {
     let group = nh / nkv;
     let scale = 1.0 / (hd as f32).sqrt();

@@ -10,6 +10,9 @@ use super::{LogitSums, RowStats, TopK, row_stats_from_parts};
 /// 1 ulp relative. x is clamped to [−87.3, 88]: inputs below give ≈ 1.2e−38, not 0, so callers mask
 /// exact zeros themselves.
 #[inline]
+///
+/// # Safety
+/// Needs AVX2 and FMA (callers check [`super::simd_available`]).
 #[target_feature(enable = "avx2,fma")]
 pub fn exp8(x: __m256) -> __m256 {
     let x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.336_54)), _mm256_set1_ps(88.0));
@@ -60,6 +63,9 @@ fn hsum_pd(v: __m256d) -> f64 {
 /// out_r[hd] = softmax(scale · q_r·Kᵀ over keys 0..n_r) · V, with kt [ld/32][hd][32] (keys transposed
 /// within blocks of 32, zero beyond t, ld a multiple of 32 and ≥ every n_r), vh [≥ max n][hd], hd a multiple of 8,
 /// scores ≥ R·ld floats of scratch. Two rows share every K and V load: 6 loads per 8 FMAs.
+///
+/// # Safety
+/// Needs AVX2 and FMA (callers check [`super::simd_available`]).
 #[target_feature(enable = "avx2,fma")]
 #[allow(clippy::too_many_arguments)]
 pub fn attend_rows<const R: usize>(
@@ -74,7 +80,7 @@ pub fn attend_rows<const R: usize>(
 ) {
     let hd = q[0].len();
     let nmax = n.iter().copied().max().unwrap_or(0);
-    assert!(hd % 8 == 0 && nmax <= ld && ld % 32 == 0 && n.iter().all(|&n| n >= 1));
+    assert!(hd.is_multiple_of(8) && nmax <= ld && ld.is_multiple_of(32) && n.iter().all(|&n| n >= 1));
     assert!(q.iter().all(|q| q.len() == hd) && out.iter().all(|o| o.len() == hd));
     assert!(kt.len() >= hd * ld && vh.len() >= nmax * hd && scores.len() >= R * ld);
     let nb = nmax.div_ceil(32) * 32;
@@ -83,6 +89,8 @@ pub fn attend_rows<const R: usize>(
     // s_r[j] = scale · Σ_d q_r[d] kt[d][j], 32 keys × R rows at a time.
     for j in (0..nb).step_by(32) {
         let mut acc = [[_mm256_setzero_ps(); 4]; R];
+        // d indexes both the K tile (by offset) and every q_r: a range loop says it plainly.
+        #[allow(clippy::needless_range_loop)]
         for d in 0..hd {
             // SAFETY: d < hd and j + 32 ≤ nb ≤ ld, so j·hd + 32·d + 31 < hd·ld ≤ kt.len().
             let k = unsafe { ktp.add(j * hd + d * 32) };
@@ -281,7 +289,9 @@ pub const GEMM_NR: usize = 3;
 /// Tiles run row-tile outer, column-tile inner, so a 4-row slice of A stays in L1 while the block's
 /// W rows (sized by the caller to sit in L2) stream past it.
 ///
-/// SAFETY: a [m, ≥p0+kc] (stride lda), w [≥j1, ≥p0+kc] (stride ldw), c [m, ≥j1] (stride ldc) in bounds.
+/// # Safety
+/// AVX2 and FMA present; a [m, ≥p0+kc] (stride lda), w [≥j1, ≥p0+kc] (stride ldw), c [m, ≥j1] (stride ldc)
+/// in bounds.
 #[target_feature(enable = "avx2,fma")]
 #[allow(clippy::too_many_arguments)]
 pub unsafe fn gemm_block(
@@ -319,6 +329,9 @@ pub unsafe fn gemm_block(
 }
 
 /// o = g / (1 + e^(−g)) · u, elementwise (SiLU-gated product).
+///
+/// # Safety
+/// Needs AVX2 and FMA (callers check [`super::simd_available`]).
 #[target_feature(enable = "avx2,fma")]
 pub fn silu_mul(g: &[f32], u: &[f32], o: &mut [f32]) {
     let n = o.len();
@@ -342,6 +355,9 @@ pub fn silu_mul(g: &[f32], u: &[f32], o: &mut [f32]) {
 /// As [`crate::metrics::reduce_logits_row`]: pass 1 the max; pass 2 e^(z−m) in f32, summed with
 /// its first two moments in f64 lanes, the count of logits above the target's, and top-k (only
 /// lanes at or above the current k-th best reach the scalar [`TopK`]).
+///
+/// # Safety
+/// Needs AVX2 and FMA (callers check [`super::simd_available`]).
 #[target_feature(enable = "avx2,fma")]
 pub fn reduce_row(z: &[f32], target: u32, top_k: usize) -> RowStats {
     let n = z.len();
