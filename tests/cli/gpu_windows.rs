@@ -8,7 +8,14 @@ use crate::common::*;
 const BITS: f64 = 1e-3;
 
 fn export(backend: &str, model: &str, text: &str) -> Out {
-    run(&["export", "-f", "json", "--backend", backend, "--window", "16", "--stride", "8", "--model", model, text])
+    let mut args = vec!["export", "-f", "json", "--backend", backend, "--window", "16", "--stride", "8"];
+    // The adapter the GPU tests use (`DENSI_TEST_ADAPTER=N`, as in tests/gpu), else densi's own choice.
+    let device = std::env::var("DENSI_TEST_ADAPTER").ok();
+    if let Some(d) = device.as_deref().filter(|_| backend == "gpu") {
+        args.extend(["--device", d]);
+    }
+    args.extend(["--model", model, text]);
+    run(&args)
 }
 
 #[test]
