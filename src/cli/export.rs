@@ -40,7 +40,11 @@ pub fn run(args: ExportArgs, matches: Option<&clap::ArgMatches>, progress: &Prog
     // Open the output before the model loads: an existing or unwritable path fails at once.
     let mode = if options.format == Format::Jsonl { OutputMode::Streamed } else { OutputMode::Atomic };
     let out = match &args.output {
-        Some(p) if p.as_os_str() != "-" => Out::File(AtomicFile::create(p, mode, args.force)?),
+        Some(p) if p.as_os_str() != "-" => {
+            // Ctrl-C or SIGTERM from here on removes the temporary file instead of leaving it behind.
+            crate::clean_up_outputs_on_signal()?;
+            Out::File(AtomicFile::create(p, mode, args.force)?)
+        }
         _ => Out::Stdout(BufWriter::new(std::io::stdout())),
     };
     let partial = match &out {

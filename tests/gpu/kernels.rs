@@ -66,8 +66,7 @@ fn matmul_cases(g: &GpuOps, direct: bool) {
 #[test]
 fn matmul_f16_weights_match_cpu() {
     let Some(ctx) = gpu_ctx() else { return };
-    if !ctx.has(wgpu::Features::SHADER_F16) {
-        eprintln!("SKIPPED: the adapter has no SHADER_F16");
+    if !f16_runs(&ctx, "matmul_f16_weights_match_cpu") {
         return;
     }
     let mut g = GpuOps::new(ctx, Dtype::F16).unwrap();

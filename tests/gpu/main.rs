@@ -8,3 +8,5 @@ mod fallback;
 mod fixtures;
 mod kernels;
 mod model;
+#[path = "../support/mod.rs"]
+mod support;
