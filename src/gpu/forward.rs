@@ -4,7 +4,7 @@
 
 use wgpu::util::DeviceExt;
 
-use crate::backend::Dtype;
+use crate::dtype::Dtype;
 use crate::error::{DensiError, GpuErrorKind, Result};
 use crate::metrics::{LogitSums, RowStats, row_stats_from_parts};
 use crate::model::{Architecture, Linear, Mlp, ModelConfig, Norm, NormKind, Weights};

@@ -2,7 +2,7 @@
 //! per-dispatch parameters and grids, and the executor that records a list of dispatches into one
 //! command encoder and one compute pass (or one pass per dispatch when timing them).
 
-use crate::backend::Dtype;
+use crate::dtype::Dtype;
 use crate::error::{DensiError, GpuErrorKind, Result};
 
 use super::context::GpuContext;
