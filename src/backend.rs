@@ -15,6 +15,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
 
+pub use crate::dtype::Dtype;
 use crate::error::{DensiError, GpuErrorKind, Result};
 use crate::metrics::RowStats;
 use crate::model::Model;
@@ -58,49 +59,6 @@ impl fmt::Display for BackendChoice {
     }
 }
 
-/// Weight storage on the GPU (the CPU computes in f32 whatever this says): the one dtype enum of
-/// the CLI's `--dtype`, [`BackendOptions`] and the GPU kernels.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Dtype {
-    #[default]
-    F32,
-    /// f16 storage, f32 accumulation; needs the adapter's SHADER_F16.
-    F16,
-}
-
-impl Dtype {
-    /// The names `--dtype` takes.
-    pub const NAMES: [&'static str; 2] = ["f32", "f16"];
-
-    /// Bytes per stored weight.
-    pub fn bytes(self) -> u64 {
-        match self {
-            Dtype::F32 => 4,
-            Dtype::F16 => 2,
-        }
-    }
-}
-
-impl FromStr for Dtype {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "f32" => Ok(Dtype::F32),
-            "f16" => Ok(Dtype::F16),
-            _ => Err(format!("unknown dtype `{s}` (f32, f16)")),
-        }
-    }
-}
-
-impl fmt::Display for Dtype {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Dtype::F32 => "f32",
-            Dtype::F16 => "f16",
-        })
-    }
-}
-
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct BackendOptions {
     pub choice: BackendChoice,
@@ -119,7 +77,7 @@ pub fn open(model: &Arc<Model>, opts: &BackendOptions) -> Result<Box<dyn Forward
         BackendChoice::Cpu => cpu(),
         #[cfg(feature = "gpu")]
         BackendChoice::Gpu => {
-            let gpu = crate::gpu::GpuForward::new(model.clone(), opts, true)?;
+            let gpu = crate::gpu::GpuForward::new(model.clone(), opts.device, opts.dtype, true)?;
             Ok(Box::new(WithCpuFallback::new(Box::new(gpu), model.clone(), opts.threads, false)))
         }
         #[cfg(not(feature = "gpu"))]
@@ -130,7 +88,7 @@ pub fn open(model: &Arc<Model>, opts: &BackendOptions) -> Result<Box<dyn Forward
         #[cfg(feature = "gpu")]
         BackendChoice::Auto => {
             // Only a real (hardware) adapter is worth it; a software one is far slower than the native CPU path.
-            match crate::gpu::GpuForward::new(model.clone(), opts, false) {
+            match crate::gpu::GpuForward::new(model.clone(), opts.device, opts.dtype, false) {
                 Ok(gpu) => Ok(Box::new(WithCpuFallback::new(Box::new(gpu), model.clone(), opts.threads, true))),
                 Err(_) => cpu(),
             }

@@ -20,6 +20,7 @@ pub mod backend;
 pub mod bench;
 pub mod cpu;
 pub mod display;
+pub mod dtype;
 pub mod error;
 pub mod export;
 #[cfg(feature = "gpu")]

@@ -6,7 +6,7 @@
 
 use bytemuck::{Pod, Zeroable};
 
-use crate::backend::Dtype;
+use crate::dtype::Dtype;
 
 /// Fused activation of a matmul's epilogue (`MatmulParams::act` holds its code).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

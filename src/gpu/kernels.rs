@@ -2,7 +2,7 @@
 //! per-dispatch parameters and grids, and the executor that records a list of dispatches into one
 //! command encoder and one compute pass (or one pass per dispatch when timing them).
 
-use crate::backend::Dtype;
+use crate::dtype::Dtype;
 use crate::error::{DensiError, GpuErrorKind, Result};
 
 use super::context::GpuContext;
@@ -43,6 +43,9 @@ pub enum Pipe {
     LmMerge,
 }
 
+/// A WGSL `override` and its value.
+type PipelineConstant = (&'static str, f64);
+
 pub struct Kernels {
     pipes: Vec<(Pipe, wgpu::ComputePipeline)>,
     pub wtype: Dtype,
@@ -66,7 +69,7 @@ impl Kernels {
         let wg = [("WG", WG as f64)];
         let (big, small) = ([("RG", (MM_TILE / 4) as f64)], [("RG", (MM_TILE_SMALL / 4) as f64)]);
         let small_direct = [("RG", (MM_TILE_SMALL / 4) as f64), ("DIRECT", 1.0)];
-        let specs: Vec<(Pipe, String, &str, &[(&str, f64)])> = vec![
+        let specs: Vec<(Pipe, String, &str, &[PipelineConstant])> = vec![
             (Pipe::Matmul, src(Shader::Matmul), "main", &big),
             (Pipe::MatmulSmall, src(Shader::Matmul), "main", &small),
             (Pipe::MatmulDirect, src(Shader::Matmul), "direct", &small),

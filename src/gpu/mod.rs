@@ -16,7 +16,7 @@ pub mod ops;
 
 use std::sync::Arc;
 
-use crate::backend::BackendOptions;
+use crate::dtype::Dtype;
 use crate::error::Result;
 use crate::metrics::RowStats;
 use crate::model::Model;
@@ -32,12 +32,12 @@ pub struct GpuForward {
 }
 
 impl GpuForward {
-    /// Uploads the model to the adapter chosen by `opts.device` (or the best one).
+    /// Uploads the model as `dtype` to adapter `device` (as `densi devices` lists them) or the best one.
     /// `allow_software`: accept a software adapter (lavapipe) — `--backend gpu` does, `auto` does not.
-    pub fn new(model: Arc<Model>, opts: &BackendOptions, allow_software: bool) -> Result<GpuForward> {
-        let ctx = GpuContext::new(opts.device, allow_software)?;
+    pub fn new(model: Arc<Model>, device: Option<usize>, dtype: Dtype, allow_software: bool) -> Result<GpuForward> {
+        let ctx = GpuContext::new(device, allow_software)?;
         let device = ctx.describe();
-        let gpu = GpuModel::new(ctx, &model.config, &model.weights, opts.dtype)?;
+        let gpu = GpuModel::new(ctx, &model.config, &model.weights, dtype)?;
         Ok(GpuForward { _model: model, gpu, device })
     }
 

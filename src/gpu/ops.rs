@@ -1,7 +1,7 @@
 //! Single kernels on host data, through the same pipelines, steps and executor as the model's
 //! forward pass. The kernel tests (`tests/gpu_kernels.rs`) compare these with `crate::cpu::ops`.
 
-use crate::backend::Dtype;
+use crate::dtype::Dtype;
 use crate::error::Result;
 use crate::metrics::RowStats;
 use crate::model::{Linear, Norm};

@@ -57,7 +57,7 @@ fn compare(name: &str, model: Arc<Model>, text: &str, max_tokens: usize) {
 
     let opts = BackendOptions { choice: BackendChoice::Gpu, device, dtype: Dtype::F32, threads: None };
     let t0 = std::time::Instant::now();
-    let mut gpu = GpuForward::new(model.clone(), &opts, true).expect("GPU backend");
+    let mut gpu = GpuForward::new(model.clone(), opts.device, opts.dtype, true).expect("GPU backend");
     let t1 = std::time::Instant::now();
     let got = gpu.score_window(&ids, 1, k).expect("GPU forward");
     eprintln!(
