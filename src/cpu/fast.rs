@@ -321,14 +321,14 @@ pub fn forward_stats(
                 Profile::time(p, "down gemm", || gemm_nt(&act, inter, t, inter, &down.weight, h, &mut x, h, true));
             }
             Mlp::Gelu { fc, proj } => {
-                Profile::time(p, "gate_up gemm", || {
+                Profile::time(p, "fc gemm", || {
                     gemm_nt(&normed, h, t, h, &fc.weight, inter, &mut act, inter, false);
                     if let Some(b) = &fc.bias {
                         add_bias_rows(&mut act, b);
                     }
                 });
-                Profile::time(p, "silu", || ops::gelu_new(&mut act));
-                Profile::time(p, "down gemm", || {
+                Profile::time(p, "gelu", || ops::gelu_new(&mut act));
+                Profile::time(p, "proj gemm", || {
                     gemm_nt(&act, inter, t, inter, &proj.weight, h, &mut x, h, true);
                     if let Some(b) = &proj.bias {
                         add_bias_rows(&mut x, b);
