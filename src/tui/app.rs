@@ -69,7 +69,7 @@ pub struct Pane {
     pub sentences: Vec<SpanScore>,
     /// Token indices of think points, in text order.
     pub think: Vec<usize>,
-    /// Wrapped text for the last known width (see [`App::relayout`]); the draw function re-wraps
+    /// Wrapped text for the last known width (see [`crate::tui::ui::relayout`]); the draw function re-wraps
     /// on the fly when it is missing or stale.
     pub wrapped: Option<TextLayout>,
     /// Where the text was last drawn (for mouse hits and paging).
@@ -221,7 +221,7 @@ pub struct App {
     pub tick: u64,
     pub next_id: u64,
     pub quit: bool,
-    /// The terminal's area at the last [`App::relayout`].
+    /// The terminal's area at the last [`crate::tui::ui::relayout`].
     pub screen: Rect,
 }
 
@@ -391,13 +391,13 @@ impl App {
         Effect::Score { pane_id: p.id, generation: p.generation, name: p.name.clone(), text: p.text.clone() }
     }
 
-    /// Wraps every pane's text for the areas the draw function will use. Call before drawing and on resize.
-    pub fn relayout(&mut self, size: Rect) {
+    /// Wraps every pane's text for the text areas (one per pane) the draw function will use, and keeps
+    /// the cursors on screen. Called by [`crate::tui::ui::relayout`], which computes the areas.
+    pub fn relayout(&mut self, size: Rect, text_areas: &[Rect]) {
         self.screen = size;
-        let areas = crate::tui::ui::areas(self, size);
-        for (p, a) in self.panes.iter_mut().zip(areas.panes.iter()) {
-            p.text_area = a.text;
-            let w = a.text.width.max(1);
+        for (p, &area) in self.panes.iter_mut().zip(text_areas) {
+            p.text_area = area;
+            let w = area.width.max(1);
             if p.wrapped.as_ref().is_none_or(|l| l.width != w) {
                 p.wrapped = Some(layout::wrap(p.shown_text(), &p.units, w));
             }

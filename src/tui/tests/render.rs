@@ -277,7 +277,7 @@ fn edit_mode_shows_the_buffer_and_the_caret() {
     for c in " sky\nnext".chars() {
         apply(&mut app, Action::EditInsert(c));
     }
-    app.relayout(Rect::new(0, 0, 150, 40));
+    crate::tui::ui::relayout(&mut app, Rect::new(0, 0, 150, 40));
     let mut t = ratatui::Terminal::new(ratatui::backend::TestBackend::new(150, 40)).unwrap();
     t.draw(|f| ui::draw(f, &app)).unwrap();
     let buf = t.backend().buffer().clone();
