@@ -314,32 +314,20 @@ impl App {
         self.thresholds[self.metric.index()]
     }
 
-    /// The colour scale's range: fixed, or fitted over every pane's values (min clamped to 0 for
-    /// non-negative metrics, so "dark" always means "near zero bits").
+    /// The colour scale's range: the metric's fixed one, or [`densi::display::fitted_range`] over every
+    /// pane's values (one shared scale, so a colour means the same bits in every pane).
     pub fn scale_range(&self) -> (f64, f64) {
-        if self.scale == ScaleMode::Fixed || self.metric == Metric::Rank {
-            return self.metric.fixed_range();
+        match self.scale {
+            ScaleMode::Fixed => self.metric.fixed_range(),
+            ScaleMode::Fitted => {
+                densi::display::fitted_range(self.metric, self.panes.iter().flat_map(|p| p.values.iter().copied()))
+            }
         }
-        let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
-        for v in self.panes.iter().flat_map(|p| p.values.iter()).filter(|v| v.is_finite()) {
-            lo = lo.min(*v);
-            hi = hi.max(*v);
-        }
-        if !lo.is_finite() {
-            return self.metric.fixed_range();
-        }
-        if self.metric != Metric::Excess {
-            lo = lo.min(0.0).max(0.0);
-        }
-        if hi - lo < 1e-6 {
-            hi = lo + 1.0;
-        }
-        (lo, hi)
     }
 
     /// Position of a value on the scale, 0..1.
     pub fn scale_t(&self, v: f64, range: (f64, f64)) -> f64 {
-        ((v - range.0) / (range.1 - range.0)).clamp(0.0, 1.0)
+        densi::display::scale_position(v, range)
     }
 
     /// Installs a scoring result (a stale generation is dropped). The cursor keeps its place in the text.
@@ -452,11 +440,15 @@ impl App {
                 self.status = Some((e, true));
             }
             WorkerMsg::Progress { pane_id, generation, done, total } => {
-                if let Some(p) = self.panes.iter_mut().find(|p| p.id == pane_id) {
-                    if let Some(pend) = p.pending.as_mut().filter(|x| x.generation == generation) {
-                        pend.done = done;
-                        pend.total = total;
-                    }
+                if let Some(pend) = self
+                    .panes
+                    .iter_mut()
+                    .find(|p| p.id == pane_id)
+                    .and_then(|p| p.pending.as_mut())
+                    .filter(|x| x.generation == generation)
+                {
+                    pend.done = done;
+                    pend.total = total;
                 }
             }
             WorkerMsg::Scored { pane_id, generation, result } => self.set_score(pane_id, generation, result),

@@ -42,7 +42,7 @@ fn token_background_follows_its_metric() {
     // it) stands out where ` models` (2.0 bits) does not.
     let blue = token_cell(&app, 0, 4);
     let models = token_cell(&app, 1, 14);
-    assert_eq!(row(&buf, blue.1)[..].contains("blue"), true);
+    assert!(row(&buf, blue.1)[..].contains("blue"));
     let (lb, lm) = (luminance(buf[blue].bg), luminance(buf[models].bg));
     assert!(lb > 0.45 && lb > 4.0 * lm, "blue {lb:.2} vs models {lm:.2}");
 
