@@ -1,5 +1,6 @@
 //! How density is shown, shared by every front end (the terminal UI, the HTML report): the metrics a
-//! text can be coloured by (names, units, scales), a token's or word's value of each ([`unit_value`]),
+//! text can be coloured by (names, units, fixed and fitted scales), a token's or word's value of each
+//! ([`unit_value`]),
 //! GLTR's rank buckets, the "think point" rule and the colour map. Plain data, no terminal or HTML
 //! types. Words and sentences themselves are defined in [`crate::text`]; what "densest" means is in
 //! [`crate::export::words`].
@@ -90,6 +91,35 @@ impl Metric {
             _ => format!("{v:.2}"),
         }
     }
+}
+
+/// The colour scale fitted to `values` (the non-finite ones are skipped): 0 to the largest value,
+/// so that "dark" always means "near zero bits"; surprisal − entropy, which can be negative, from its
+/// smallest to its largest value. Rank buckets and a text without values keep the fixed range.
+pub fn fitted_range(metric: Metric, values: impl IntoIterator<Item = f64>) -> (f64, f64) {
+    if metric == Metric::Rank {
+        return metric.fixed_range();
+    }
+    let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+    for v in values.into_iter().filter(|v| v.is_finite()) {
+        lo = lo.min(v);
+        hi = hi.max(v);
+    }
+    if !lo.is_finite() {
+        return metric.fixed_range();
+    }
+    if metric != Metric::Excess {
+        lo = 0.0;
+    }
+    if hi - lo < 1e-6 {
+        hi = lo + 1.0;
+    }
+    (lo, hi)
+}
+
+/// Where a value sits on a scale `range`, clamped to 0..=1 (0 = the map's dark end).
+pub fn scale_position(v: f64, range: (f64, f64)) -> f64 {
+    ((v - range.0) / (range.1 - range.0)).clamp(0.0, 1.0)
 }
 
 /// The value of `metric` for a unit: one token, or the run of tokens of a word ([`crate::text`]).
@@ -200,6 +230,17 @@ mod tests {
             assert_eq!(unit_value(&word, m), None, "{m:?}");
             assert!(unit_value(&word[1..], m).is_some(), "{m:?}");
         }
+    }
+
+    #[test]
+    fn fitted_scales_start_at_zero_except_for_excess() {
+        assert_eq!(fitted_range(Metric::Surprisal, [3.0, f64::NAN, 12.5, 1.0]), (0.0, 12.5));
+        assert_eq!(fitted_range(Metric::Excess, [-2.0, 5.0]), (-2.0, 5.0));
+        assert_eq!(fitted_range(Metric::Entropy, [0.0, 0.0]), (0.0, 1.0), "a flat text still has a scale");
+        assert_eq!(fitted_range(Metric::Entropy, []), Metric::Entropy.fixed_range());
+        assert_eq!(fitted_range(Metric::Rank, [0.0, 1.0]), Metric::Rank.fixed_range());
+        assert_eq!(scale_position(5.0, (0.0, 10.0)), 0.5);
+        assert_eq!(scale_position(-1.0, (0.0, 10.0)), 0.0);
     }
 
     #[test]

@@ -89,10 +89,8 @@ fn clap_error(e: clap::Error) -> i32 {
 /// One line on stderr; exit 2 for usage errors, 1 otherwise. A closed stdout (`densi ... | head`) is not an error.
 fn report(e: anyhow::Error) -> i32 {
     for cause in e.chain() {
-        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
-            if io.kind() == std::io::ErrorKind::BrokenPipe {
-                return 0;
-            }
+        if cause.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe) {
+            return 0;
         }
     }
     // `{:#}` would repeat a cause that a message already quotes (`path: No such file...: No such file...`).

@@ -428,10 +428,10 @@ pub fn apply(app: &mut App, action: Action) -> Vec<Effect> {
         }
         Action::Hover { col, row } => {
             let i = app.focus;
-            if contains(app.panes[i].text_area, col, row) {
-                if let Some(u) = unit_at_screen(app, i, col, row) {
-                    app.panes[i].cursor = u;
-                }
+            if contains(app.panes[i].text_area, col, row)
+                && let Some(u) = unit_at_screen(app, i, col, row)
+            {
+                app.panes[i].cursor = u;
             }
         }
         Action::Wheel { col, row, down } => {

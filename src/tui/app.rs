@@ -69,7 +69,7 @@ pub struct Pane {
     pub sentences: Vec<SpanScore>,
     /// Token indices of think points, in text order.
     pub think: Vec<usize>,
-    /// Wrapped text for the last known width (see [`App::relayout`]); the draw function re-wraps
+    /// Wrapped text for the last known width (see [`crate::tui::ui::relayout`]); the draw function re-wraps
     /// on the fly when it is missing or stale.
     pub wrapped: Option<TextLayout>,
     /// Where the text was last drawn (for mouse hits and paging).
@@ -221,7 +221,7 @@ pub struct App {
     pub tick: u64,
     pub next_id: u64,
     pub quit: bool,
-    /// The terminal's area at the last [`App::relayout`].
+    /// The terminal's area at the last [`crate::tui::ui::relayout`].
     pub screen: Rect,
 }
 
@@ -314,32 +314,20 @@ impl App {
         self.thresholds[self.metric.index()]
     }
 
-    /// The colour scale's range: fixed, or fitted over every pane's values (min clamped to 0 for
-    /// non-negative metrics, so "dark" always means "near zero bits").
+    /// The colour scale's range: the metric's fixed one, or [`densi::display::fitted_range`] over every
+    /// pane's values (one shared scale, so a colour means the same bits in every pane).
     pub fn scale_range(&self) -> (f64, f64) {
-        if self.scale == ScaleMode::Fixed || self.metric == Metric::Rank {
-            return self.metric.fixed_range();
+        match self.scale {
+            ScaleMode::Fixed => self.metric.fixed_range(),
+            ScaleMode::Fitted => {
+                densi::display::fitted_range(self.metric, self.panes.iter().flat_map(|p| p.values.iter().copied()))
+            }
         }
-        let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
-        for v in self.panes.iter().flat_map(|p| p.values.iter()).filter(|v| v.is_finite()) {
-            lo = lo.min(*v);
-            hi = hi.max(*v);
-        }
-        if !lo.is_finite() {
-            return self.metric.fixed_range();
-        }
-        if self.metric != Metric::Excess {
-            lo = lo.min(0.0).max(0.0);
-        }
-        if hi - lo < 1e-6 {
-            hi = lo + 1.0;
-        }
-        (lo, hi)
     }
 
     /// Position of a value on the scale, 0..1.
     pub fn scale_t(&self, v: f64, range: (f64, f64)) -> f64 {
-        ((v - range.0) / (range.1 - range.0)).clamp(0.0, 1.0)
+        densi::display::scale_position(v, range)
     }
 
     /// Installs a scoring result (a stale generation is dropped). The cursor keeps its place in the text.
@@ -391,13 +379,13 @@ impl App {
         Effect::Score { pane_id: p.id, generation: p.generation, name: p.name.clone(), text: p.text.clone() }
     }
 
-    /// Wraps every pane's text for the areas the draw function will use. Call before drawing and on resize.
-    pub fn relayout(&mut self, size: Rect) {
+    /// Wraps every pane's text for the text areas (one per pane) the draw function will use, and keeps
+    /// the cursors on screen. Called by [`crate::tui::ui::relayout`], which computes the areas.
+    pub fn relayout(&mut self, size: Rect, text_areas: &[Rect]) {
         self.screen = size;
-        let areas = crate::tui::ui::areas(self, size);
-        for (p, a) in self.panes.iter_mut().zip(areas.panes.iter()) {
-            p.text_area = a.text;
-            let w = a.text.width.max(1);
+        for (p, &area) in self.panes.iter_mut().zip(text_areas) {
+            p.text_area = area;
+            let w = area.width.max(1);
             if p.wrapped.as_ref().is_none_or(|l| l.width != w) {
                 p.wrapped = Some(layout::wrap(p.shown_text(), &p.units, w));
             }
@@ -452,11 +440,15 @@ impl App {
                 self.status = Some((e, true));
             }
             WorkerMsg::Progress { pane_id, generation, done, total } => {
-                if let Some(p) = self.panes.iter_mut().find(|p| p.id == pane_id) {
-                    if let Some(pend) = p.pending.as_mut().filter(|x| x.generation == generation) {
-                        pend.done = done;
-                        pend.total = total;
-                    }
+                if let Some(pend) = self
+                    .panes
+                    .iter_mut()
+                    .find(|p| p.id == pane_id)
+                    .and_then(|p| p.pending.as_mut())
+                    .filter(|x| x.generation == generation)
+                {
+                    pend.done = done;
+                    pend.total = total;
                 }
             }
             WorkerMsg::Scored { pane_id, generation, result } => self.set_score(pane_id, generation, result),

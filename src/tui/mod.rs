@@ -177,7 +177,7 @@ pub fn run(options: TuiOptions) -> Result<()> {
     execute_effects(&mut app, &mut session, first);
     while !app.quit {
         let size = terminal.size().map_err(term_err)?;
-        app.relayout(Rect::new(0, 0, size.width, size.height));
+        ui::relayout(&mut app, Rect::new(0, 0, size.width, size.height));
         terminal.draw(|f| ui::draw(f, &app)).map_err(term_err)?;
         let actions = match events.next(Duration::from_millis(120)).map_err(term_err)? {
             Event::Terminal(CtEvent::Key(k)) => action::from_key(&app, k).into_iter().collect(),

@@ -25,7 +25,9 @@ fn settings() -> ScoreSettings {
     }
 }
 
-/// A token at bytes a..b; char offsets are filled in by [`with_char_offsets`].
+/// A token at bytes a..b; char offsets are filled in by [`with_char_offsets`]. One argument per
+/// field that the reference tables give.
+#[allow(clippy::too_many_arguments)]
 fn token(
     text: &str,
     index: usize,
@@ -133,7 +135,7 @@ pub fn app_with(scores: Vec<TextScore>, colors: ColorSupport) -> App {
 
 /// Lays out and draws the app on a w×h test terminal; returns the buffer.
 pub fn draw(app: &mut App, w: u16, h: u16) -> Buffer {
-    app.relayout(Rect::new(0, 0, w, h));
+    ui::relayout(app, Rect::new(0, 0, w, h));
     let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
     t.draw(|f| ui::draw(f, app)).unwrap();
     t.backend().buffer().clone()
