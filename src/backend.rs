@@ -29,6 +29,7 @@ pub enum BackendChoice {
     Auto,
     /// The wgpu path, even on a software adapter; GPU device faults are errors.
     Gpu,
+    /// The native multi-threaded f32 CPU forward (also the GPU's oracle).
     Cpu,
 }
 
@@ -59,11 +60,14 @@ impl fmt::Display for BackendChoice {
     }
 }
 
+/// How to open a backend: which one, which adapter, weight storage on the GPU, CPU threads.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct BackendOptions {
+    /// `auto`, `gpu` or `cpu`.
     pub choice: BackendChoice,
     /// Adapter index as listed by `densi devices`.
     pub device: Option<usize>,
+    /// Weight storage on the GPU (f16 needs the adapter's SHADER_F16); compute is f32 either way.
     pub dtype: Dtype,
     /// CPU threads (also after a fallback from the GPU); None = all cores.
     pub threads: Option<usize>,

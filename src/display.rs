@@ -8,8 +8,11 @@
 /// The metric that colours the text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Metric {
+    /// −log₂ p(token | context), bits.
     Surprisal,
+    /// Entropy of the prediction before the token, bits.
     Entropy,
+    /// Varentropy (variance of the surprisal) of the prediction before the token, bits².
     Varentropy,
     /// Surprisal minus entropy: how much more surprising the token was than the model itself expected.
     Excess,
@@ -17,6 +20,7 @@ pub enum Metric {
     Rank,
 }
 
+/// Labels of GLTR's rank buckets, indexed by [`rank_bucket`].
 pub const RANK_BUCKETS: [&str; 5] = ["1", "2–10", "11–100", "101–1k", ">1k"];
 
 /// Bucket 0..=4 of a rank (GLTR).
@@ -31,12 +35,15 @@ pub fn rank_bucket(rank: u32) -> usize {
 }
 
 impl Metric {
+    /// Every metric, in the order the front ends cycle through them.
     pub const ALL: [Metric; 5] = [Metric::Surprisal, Metric::Entropy, Metric::Varentropy, Metric::Excess, Metric::Rank];
 
+    /// Position in [`Metric::ALL`].
     pub fn index(self) -> usize {
         Metric::ALL.iter().position(|&m| m == self).unwrap()
     }
 
+    /// The metric's name as shown to users.
     pub fn name(self) -> &'static str {
         match self {
             Metric::Surprisal => "surprisal",
@@ -47,6 +54,7 @@ impl Metric {
         }
     }
 
+    /// Its unit (`bits`, `bits²`, or empty for rank buckets).
     pub fn unit(self) -> &'static str {
         match self {
             Metric::Varentropy => "bits²",
@@ -76,6 +84,7 @@ impl Metric {
         }
     }
 
+    /// How much `+`/`-` move the threshold.
     pub fn threshold_step(self) -> f64 {
         match self {
             Metric::Rank => 1.0,
@@ -150,9 +159,12 @@ pub fn unit_value(tokens: &[crate::metrics::TokenScore], metric: Metric) -> Opti
 /// surprisal − entropy ≥ 8 bits. (Thresholds chosen on the three example prompts so that about one
 /// token in ten qualifies: ` blue`, ` Jason`, ` Wei`, ` researcher`, ` square`, ` ((`, ` [`, `A`.)
 pub const THINK_ENTROPY_BITS: f64 = 6.0;
+/// Think-point rule: varentropy threshold in bits² (with [`THINK_ENTROPY_BITS`]).
 pub const THINK_VARENTROPY_BITS2: f64 = 12.0;
+/// Think-point rule: surprisal − entropy threshold in bits.
 pub const THINK_EXCESS_BITS: f64 = 8.0;
 
+/// Whether a scored token is a think point (the rule above; unscored tokens never are).
 pub fn is_think_point(t: &crate::metrics::TokenScore) -> bool {
     t.scored
         && ((t.entropy_bits >= THINK_ENTROPY_BITS && t.varentropy_bits2 >= THINK_VARENTROPY_BITS2)

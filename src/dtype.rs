@@ -8,6 +8,7 @@ use std::str::FromStr;
 /// the CLI's `--dtype`, [`crate::backend::BackendOptions`] and the GPU kernels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Dtype {
+    /// 32-bit float.
     #[default]
     F32,
     /// f16 storage, f32 accumulation; needs the adapter's SHADER_F16.

@@ -3,52 +3,127 @@
 
 use std::path::PathBuf;
 
+/// The library's result type.
 pub type Result<T, E = DensiError> = std::result::Result<T, E>;
 
+/// Every error the library returns. Its `Display` is one line naming the file or argument at fault.
 #[derive(Debug, thiserror::Error)]
 pub enum DensiError {
+    /// Reading or writing `path` failed; the `io::Error` is kept as the source.
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        /// The file at fault.
+        path: PathBuf,
+        /// What the operating system said.
+        source: std::io::Error,
+    },
 
+    /// No model at the explicit path, `$DENSI_MODEL` or the default location.
     #[error("no model found: {tried}; run `models/fetch.sh` to download the default model, or pass --model PATH")]
-    ModelNotFound { tried: String },
+    ModelNotFound {
+        /// Where densi looked.
+        tried: String,
+    },
 
     /// A model file that exists but is not what it claims to be (bad magic, truncated, out-of-bounds tensor data...).
     #[error("{path}: invalid {format} file: {reason}")]
-    InvalidModelFile { path: PathBuf, format: &'static str, reason: String },
+    InvalidModelFile {
+        /// The model file.
+        path: PathBuf,
+        /// `gguf`, `safetensors`, ...
+        format: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
 
+    /// The model's architecture is not one densi runs.
     #[error("{path}: unsupported architecture `{found}` (supported: {supported})")]
-    UnsupportedArchitecture { path: PathBuf, found: String, supported: &'static str },
+    UnsupportedArchitecture {
+        /// The model file or config.
+        path: PathBuf,
+        /// The architecture the file names.
+        found: String,
+        /// The ones densi supports.
+        supported: &'static str,
+    },
 
+    /// A tensor stored in a type densi cannot read.
     #[error("{path}: tensor `{tensor}` has unsupported type {found} (supported: {supported})")]
-    UnsupportedTensorType { path: PathBuf, tensor: String, found: String, supported: &'static str },
+    UnsupportedTensorType {
+        /// The model file.
+        path: PathBuf,
+        /// The tensor's name in the file.
+        tensor: String,
+        /// Its storage type.
+        found: String,
+        /// The types densi reads.
+        supported: &'static str,
+    },
 
     /// A config (config.json or GGUF metadata) that lacks a field or has an impossible value.
     #[error("{path}: bad model config: {reason}")]
-    Config { path: PathBuf, reason: String },
+    Config {
+        /// The config file or GGUF file.
+        path: PathBuf,
+        /// The field at fault and why.
+        reason: String,
+    },
 
+    /// A tensor the architecture needs is not in the file.
     #[error("{path}: missing tensor `{tensor}`")]
-    MissingTensor { path: PathBuf, tensor: String },
+    MissingTensor {
+        /// The model file (or directory).
+        path: PathBuf,
+        /// The tensor's name in the file's naming scheme.
+        tensor: String,
+    },
 
+    /// A tensor whose shape does not fit the config.
     #[error("{path}: tensor `{tensor}` has shape {found:?}, expected {expected:?}")]
-    TensorShape { path: PathBuf, tensor: String, found: Vec<usize>, expected: Vec<usize> },
+    TensorShape {
+        /// The model file.
+        path: PathBuf,
+        /// The tensor's name in the file.
+        tensor: String,
+        /// The shape stored in the file.
+        found: Vec<usize>,
+        /// The shape the config implies.
+        expected: Vec<usize>,
+    },
 
+    /// The tokenizer could not be built or failed on a text.
     #[error("{path}: tokenizer: {reason}")]
-    Tokenizer { path: PathBuf, reason: String },
+    Tokenizer {
+        /// The tokenizer's file (or the GGUF file holding its metadata).
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
 
     /// Bad text input: empty, not UTF-8, ... `what` names the input (a file path, `-`, `--text #2`).
     #[error("{what}: {reason}")]
-    Input { what: String, reason: String },
+    Input {
+        /// The input at fault.
+        what: String,
+        /// What is wrong with it.
+        reason: String,
+    },
 
     /// A bad option value (`--bos`, `--window`, ...).
     #[error("{option}: {reason}")]
-    InvalidOption { option: &'static str, reason: String },
+    InvalidOption {
+        /// The option, as the CLI spells it.
+        option: &'static str,
+        /// Why the value is refused.
+        reason: String,
+    },
 
     /// The GPU path failed; [`GpuError::kind`] says how, so `--backend auto` can tell a device fault
     /// (finish on the CPU) from a limit of the GPU path (route to the CPU, saying why).
     #[error("GPU: {0}")]
     Gpu(GpuError),
 
+    /// Anything else, already phrased as one line.
     #[error("{0}")]
     Other(String),
 }
@@ -89,11 +164,14 @@ impl std::fmt::Display for GpuErrorKind {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
 pub struct GpuError {
+    /// What kind of failure (the fallback branches on it).
     pub kind: GpuErrorKind,
+    /// One line: the step, adapter or option at fault.
     pub message: String,
 }
 
 impl GpuError {
+    /// A GPU error of `kind`.
     pub fn new(kind: GpuErrorKind, message: impl Into<String>) -> GpuError {
         GpuError { kind, message: message.into() }
     }
@@ -113,6 +191,7 @@ impl DensiError {
         }
     }
 
+    /// A [`DensiError::Io`] for `path`.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         DensiError::Io { path: path.into(), source }
     }

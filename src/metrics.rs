@@ -15,6 +15,7 @@
 
 use serde::Serialize;
 
+/// ln 2: nats per bit.
 pub const LN_2: f64 = std::f64::consts::LN_2;
 
 /// Statistics of one predictive distribution with respect to its target token. Natural units.
@@ -36,13 +37,18 @@ pub struct RowStats {
 /// Two partial results over disjoint vocabulary blocks merge exactly with [`LogitSums::merge`].
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct LogitSums {
+    /// The largest logit seen (the shift m).
     pub max: f64,
+    /// S₀ = Σ e^(z−m).
     pub s0: f64,
+    /// S₁ = Σ e^(z−m)(z−m).
     pub s1: f64,
+    /// S₂ = Σ e^(z−m)(z−m)².
     pub s2: f64,
 }
 
 impl LogitSums {
+    /// Sums over no logits.
     pub const EMPTY: LogitSums = LogitSums { max: f64::NEG_INFINITY, s0: 0.0, s1: 0.0, s2: 0.0 };
 
     /// Sums over one block of logits.
@@ -108,10 +114,12 @@ pub struct TopK {
 }
 
 impl TopK {
+    /// Keeps the `k` largest.
     pub fn new(k: usize) -> TopK {
         TopK { k, items: Vec::with_capacity(k + 1) }
     }
 
+    /// Offers one logit.
     #[inline]
     pub fn push(&mut self, logit: f32, id: u32) {
         if self.k == 0 {
@@ -190,31 +198,39 @@ impl std::str::FromStr for BosPolicy {
 /// One alternative the model considered.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Alternative {
+    /// Token id.
     pub id: u32,
     /// The token's text (escaped bytes when not valid UTF-8 on its own).
     pub token: String,
+    /// Its probability at this position.
     pub probability: f64,
 }
 
 /// Everything densi says about one token of a text. Surprisal, entropy and varentropy are in bits.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct TokenScore {
+    /// Position of the token in the text (0-based; a prepended BOS is not counted).
     pub index: usize,
+    /// Token id.
     pub id: u32,
     /// The token's text; its bytes as `\xNN` escapes when they are not valid UTF-8 on their own.
     pub token: String,
     /// The token's raw bytes.
     #[serde(skip)]
     pub bytes: Vec<u8>,
+    /// First byte of the token in the text.
     pub byte_start: usize,
+    /// One past its last byte.
     pub byte_end: usize,
     /// Unicode code point offsets; a token inside a multi-byte character covers that whole character.
     pub char_start: usize,
+    /// One past its last character (a character the token only partly covers counts whole).
     pub char_end: usize,
     /// False for a first token that had no context (`--bos none`); its metrics are NaN and it is left out of sums.
     pub scored: bool,
     /// −log₂ p(token | everything before it).
     pub surprisal_bits: f64,
+    /// p(token | context) = 2^−surprisal.
     pub probability: f64,
     /// Entropy of the predictive distribution before this token, bits.
     pub entropy_bits: f64,
@@ -222,6 +238,7 @@ pub struct TokenScore {
     pub varentropy_bits2: f64,
     /// 1 = the model's top choice.
     pub rank: u32,
+    /// The top-k alternatives at this position, most probable first.
     pub top: Vec<Alternative>,
     /// Which sliding window scored it (0 when the text fit in one).
     pub window: usize,
@@ -232,19 +249,28 @@ pub struct TokenScore {
 /// Per-text totals over the scored tokens.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Summary {
+    /// Tokens in the text.
     pub tokens: usize,
+    /// Tokens that were scored (the first is not under `--bos none`).
     pub scored_tokens: usize,
+    /// UTF-8 bytes of the text.
     pub bytes: usize,
+    /// Characters (Unicode code points) of the text.
     pub chars: usize,
+    /// Σ surprisal over the scored tokens, bits.
     pub total_bits: f64,
+    /// total bits / scored tokens.
     pub mean_bits_per_token: f64,
+    /// total bits / bytes.
     pub bits_per_byte: f64,
+    /// total bits / characters.
     pub bits_per_char: f64,
     /// 2^(mean bits per token).
     pub perplexity: f64,
 }
 
 impl Summary {
+    /// Sums a text's scored tokens.
     pub fn of(tokens: &[TokenScore], text: &str) -> Summary {
         let scored: Vec<&TokenScore> = tokens.iter().filter(|t| t.scored).collect();
         let total_bits: f64 = scored.iter().map(|t| t.surprisal_bits).sum();
@@ -274,9 +300,13 @@ pub struct ScoreSettings {
     pub bos_policy: BosPolicy,
     /// The token actually prepended, if any.
     pub bos_token: Option<u32>,
+    /// Window length W in tokens (a prepended BOS included).
     pub window: usize,
+    /// Stride S between windows.
     pub stride: usize,
+    /// How many windows (forward passes) the text took.
     pub windows: usize,
+    /// Alternatives kept per token.
     pub top_k: usize,
     /// `cpu` or `gpu`.
     pub backend: String,
@@ -287,10 +317,15 @@ pub struct ScoreSettings {
 /// A scored text.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct TextScore {
+    /// The text's id (file path, `--text #N`, a JSONL id).
     pub id: String,
+    /// The text as scored.
     pub text: String,
+    /// Every token, in order.
     pub tokens: Vec<TokenScore>,
+    /// Totals and rates.
     pub summary: Summary,
+    /// How it was scored.
     pub settings: ScoreSettings,
 }
 

@@ -39,8 +39,10 @@ pub trait Forward: Send {
     }
 }
 
+/// How texts are scored: first-token policy, windows, top-k.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScoreOptions {
+    /// What the first token is conditioned on.
     pub bos: BosPolicy,
     /// Window length W in tokens (including a prepended BOS); `None` = the model's context length.
     pub window: Option<usize>,
@@ -59,6 +61,7 @@ impl Default for ScoreOptions {
 /// Progress of one text: tokens scored so far out of all.
 pub type ProgressFn = dyn FnMut(usize, usize) + Send;
 
+/// Scores texts with one model on one backend: tokenization, first-token policy, sliding windows, metrics.
 pub struct Scorer {
     model: Arc<Model>,
     backend: Box<dyn Forward>,
@@ -99,10 +102,12 @@ impl Scorer {
         Ok(Scorer { model, backend, options, bos_token, window, stride })
     }
 
+    /// The model.
     pub fn model(&self) -> &Arc<Model> {
         &self.model
     }
 
+    /// The options, as validated.
     pub fn options(&self) -> &ScoreOptions {
         &self.options
     }
@@ -112,6 +117,7 @@ impl Scorer {
         self.backend.backend()
     }
 
+    /// The device in use, for provenance (e.g. `cpu, 2 threads`).
     pub fn device(&self) -> String {
         self.backend.device()
     }
@@ -121,6 +127,7 @@ impl Scorer {
         self.backend.take_warnings()
     }
 
+    /// Scores one text (`id` names it in results and errors).
     pub fn score(&mut self, id: &str, text: &str) -> Result<TextScore> {
         self.score_with_progress(id, text, &mut |_, _| {})
     }

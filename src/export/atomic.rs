@@ -21,9 +21,12 @@ use std::sync::Mutex;
 
 use crate::error::{DensiError, Result};
 
+/// How an output file is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OutputMode {
+    /// To a hidden temporary file beside the target, synced and renamed onto it at the end.
     Atomic,
+    /// To `FILE.partial`, flushed as it goes, renamed onto FILE at the end (jsonl).
     Streamed,
 }
 
@@ -32,6 +35,7 @@ enum Inner {
     Partial { file: BufWriter<File>, path: PathBuf },
 }
 
+/// An output file that never leaves a half-written file where a good one stood.
 pub struct AtomicFile {
     inner: Inner,
     dest: PathBuf,
@@ -172,6 +176,7 @@ impl AtomicFile {
         Ok(AtomicFile { inner, dest: dest.to_path_buf(), force, _live: live })
     }
 
+    /// The target path.
     pub fn dest(&self) -> &Path {
         &self.dest
     }

@@ -48,6 +48,7 @@ impl<'a> Obj<'a> {
     }
 }
 
+/// Starts a `json` document: the provenance and the opening of `texts`.
 pub fn write_document_start(out: &mut dyn Write, provenance: &Provenance) -> io::Result<()> {
     out.write_all(b"{\"provenance\":")?;
     serde_json::to_writer(&mut *out, provenance)?;

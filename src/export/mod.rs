@@ -9,8 +9,8 @@
 //! `varentropy_nats2`), so a column never holds a unit its name does not state.
 
 pub mod atomic;
-pub mod json;
-pub mod table;
+pub(crate) mod json;
+pub(crate) mod table;
 pub mod words;
 
 use std::io::Write;
@@ -26,11 +26,16 @@ pub use crate::text::{Span, sentence_spans, word_spans};
 pub use atomic::{AtomicFile, OutputMode};
 pub use words::{SpanScore, aggregate};
 
+/// Export format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
+    /// Comma-separated values, RFC 4180 quoting.
     Csv,
+    /// Tab-separated values, RFC 4180 quoting.
     Tsv,
+    /// One JSON document: provenance and every text.
     Json,
+    /// One JSON object per text per line, streamed.
     Jsonl,
 }
 
@@ -48,6 +53,7 @@ impl FromStr for Format {
 }
 
 impl Format {
+    /// The format's name as `-f` takes it.
     pub fn name(self) -> &'static str {
         match self {
             Format::Csv => "csv",
@@ -61,8 +67,10 @@ impl Format {
 /// The log base of surprisal, entropy and varentropy in an export.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Units {
+    /// Base-2 logarithms (column names end in `_bits`).
     #[default]
     Bits,
+    /// Natural logarithms (column names end in `_nats`).
     Nats,
 }
 
@@ -108,8 +116,10 @@ impl Units {
 /// Rows per token or per word.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Level {
+    /// One row per token.
     #[default]
     Token,
+    /// One row per word (see [`crate::text`]).
     Word,
 }
 
@@ -125,6 +135,7 @@ impl FromStr for Level {
 }
 
 impl Level {
+    /// The level's name as `--level` takes it.
     pub fn name(self) -> &'static str {
         match self {
             Level::Token => "token",
@@ -133,10 +144,14 @@ impl Level {
     }
 }
 
+/// What an export writes: format, units and level.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ExportOptions {
+    /// Output format.
     pub format: Format,
+    /// Bits or nats.
     pub units: Units,
+    /// Tokens or words.
     pub level: Level,
 }
 
@@ -145,26 +160,35 @@ pub struct ExportOptions {
 pub struct Provenance {
     /// `densi 0.1.0`.
     pub densi_version: String,
+    /// The model file or directory.
     pub model_path: String,
     /// `gguf` or `safetensors`.
     pub model_format: String,
     /// sha256 of the model's weight files (hex; several files are hashed in order as one stream).
     pub model_sha256: String,
+    /// Architecture name (`llama`, `gpt2`, ...).
     pub architecture: String,
+    /// Parameter count.
     pub parameters: usize,
     /// Storage type of the weights on disk (compute is f32).
     pub weight_dtype: String,
+    /// How the tokenizer was built (e.g. `gguf metadata (gpt2, smollm)`).
     pub tokenizer: String,
     /// `cpu` or `gpu`.
     pub backend: String,
+    /// The device, e.g. `cpu, 2 threads`.
     pub device: String,
+    /// The first-token policy asked for.
     pub bos_policy: BosPolicy,
     /// The token id prepended as the first token's context, if any.
     pub bos_token: Option<u32>,
     /// That token's text.
     pub bos_token_text: Option<String>,
+    /// Window length in tokens.
     pub window: usize,
+    /// Window stride in tokens.
     pub stride: usize,
+    /// Alternatives kept per token.
     pub top_k: usize,
     /// `bits` or `nats`.
     pub units: String,
@@ -222,6 +246,7 @@ impl<W: Write> Exporter<W> {
         Ok(Exporter { out, options, provenance, texts: 0 })
     }
 
+    /// Writes one scored text (a line per token or word, or a JSON object).
     pub fn write_text(&mut self, text: &TextScore) -> std::io::Result<()> {
         match self.options.format {
             Format::Csv | Format::Tsv => table::write_rows(&mut self.out, &self.options, text)?,

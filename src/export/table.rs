@@ -89,6 +89,7 @@ fn write_row(out: &mut dyn Write, fields: &[String], delim: u8) -> io::Result<()
     out.write_all(line.as_bytes())
 }
 
+/// Writes the csv/tsv header line.
 pub fn write_header(out: &mut dyn Write, options: &ExportOptions) -> io::Result<()> {
     let cols = match options.level {
         Level::Token => token_columns(options.units.name()),
@@ -98,6 +99,7 @@ pub fn write_header(out: &mut dyn Write, options: &ExportOptions) -> io::Result<
     write_row(out, &cols.iter().map(|c| field(c, d)).collect::<Vec<_>>(), d)
 }
 
+/// Writes one text's rows.
 pub fn write_rows(out: &mut dyn Write, options: &ExportOptions, text: &TextScore) -> io::Result<()> {
     let d = delimiter(options.format);
     let u = options.units;

@@ -19,15 +19,21 @@ use crate::text::{TokenGroup, group_tokens, sentence_spans, word_spans};
 /// A word or sentence with its tokens' scores.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct SpanScore {
+    /// Position of the span in its text (0-based).
     pub index: usize,
     /// The span's text, `text[byte_start..byte_end]`.
     pub text: String,
+    /// First byte of the span.
     pub byte_start: usize,
+    /// One past its last byte.
     pub byte_end: usize,
+    /// First character (Unicode code point) of the span.
     pub char_start: usize,
+    /// One past its last character.
     pub char_end: usize,
     /// The tokens it spans: `token_start..token_end`.
     pub token_start: usize,
+    /// One past the index of its last token.
     pub token_end: usize,
     /// False when any of its tokens was not scored (the first token under `--bos none`): then
     /// surprisal and entropy are NaN.
@@ -39,6 +45,7 @@ pub struct SpanScore {
 }
 
 impl SpanScore {
+    /// How many tokens the span holds.
     pub fn tokens(&self) -> usize {
         self.token_end - self.token_start
     }

@@ -2,6 +2,7 @@
 
 use serde::Serialize;
 
+/// A supported architecture (one mapping in `model/arch/` and one forward variant each).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Architecture {
@@ -14,8 +15,10 @@ pub enum Architecture {
 }
 
 impl Architecture {
+    /// The architectures densi runs, for error messages.
     pub const SUPPORTED: &'static str = "GPT2LMHeadModel (gpt2), LlamaForCausalLM (llama), Qwen2ForCausalLM (qwen2)";
 
+    /// Short name (`gpt2`, `llama`, `qwen2`).
     pub fn name(self) -> &'static str {
         match self {
             Architecture::Gpt2 => "gpt2",
@@ -25,16 +28,24 @@ impl Architecture {
     }
 }
 
+/// The hyper-parameters of a model, from config.json or GGUF metadata.
 #[derive(Debug, Clone, Serialize)]
 pub struct ModelConfig {
+    /// Which architecture.
     pub architecture: Architecture,
+    /// Vocabulary size (rows of the embedding and the lm-head).
     pub vocab_size: usize,
+    /// Width of the residual stream.
     pub hidden_size: usize,
+    /// Transformer blocks.
     pub num_layers: usize,
+    /// Query heads.
     pub num_heads: usize,
     /// Key/value heads (grouped-query attention); equals `num_heads` without GQA.
     pub num_kv_heads: usize,
+    /// Dimension of one head.
     pub head_dim: usize,
+    /// Width of the MLP's hidden layer.
     pub intermediate_size: usize,
     /// Longest sequence the model was trained on (`n_positions`, `max_position_embeddings`, `context_length`).
     pub context_length: usize,
@@ -42,6 +53,7 @@ pub struct ModelConfig {
     pub rope_theta: f32,
     /// LayerNorm / RMSNorm epsilon.
     pub norm_eps: f32,
+    /// Whether the lm-head is the token embedding.
     pub tie_word_embeddings: bool,
 }
 

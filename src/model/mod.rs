@@ -7,12 +7,17 @@
 
 mod arch;
 pub mod config;
+#[doc(hidden)]
 pub mod dequant;
+#[doc(hidden)]
 pub mod gguf;
-pub mod mapping;
+pub(crate) mod mapping;
+#[doc(hidden)]
 pub mod safetensors;
+#[doc(hidden)]
 pub mod source;
 pub mod tokenizer;
+#[doc(hidden)]
 pub mod weights;
 
 use std::path::{Path, PathBuf};
@@ -27,6 +32,7 @@ use crate::error::{DensiError, Result};
 /// The default model's file name, relative to `models/`.
 pub const DEFAULT_MODEL_FILE: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
 
+/// Where a model came from, for provenance.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ModelSource {
     /// The file or directory the model was loaded from.
@@ -39,10 +45,15 @@ pub struct ModelSource {
     pub weight_files: Vec<PathBuf>,
 }
 
+/// A loaded model: config, weights, tokenizer and where they came from.
 pub struct Model {
+    /// Hyper-parameters.
     pub config: ModelConfig,
+    /// Weights in the canonical layout (see [`weights`]).
     pub weights: Weights,
+    /// The model's tokenizer.
     pub tokenizer: TextTokenizer,
+    /// The file(s) it was loaded from.
     pub source: ModelSource,
 }
 

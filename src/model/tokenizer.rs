@@ -20,11 +20,13 @@ use crate::error::{DensiError, Result};
 /// Token ids for a text, with exact byte offsets.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Encoding {
+    /// Token ids, in order.
     pub ids: Vec<u32>,
     /// `[start, end)` UTF-8 byte offsets of each token into the text; they tile the text.
     pub byte_offsets: Vec<(usize, usize)>,
 }
 
+/// A model's tokenizer with exact byte offsets and the special tokens densi needs.
 pub struct TextTokenizer {
     pub(crate) inner: tokenizers::Tokenizer,
     /// Raw bytes of each token id (byte-level BPE decoded; special tokens as their UTF-8 text).
@@ -77,6 +79,7 @@ impl TextTokenizer {
         self.inner.token_to_id(token)
     }
 
+    /// Number of token ids.
     pub fn vocab_size(&self) -> usize {
         self.token_bytes.len()
     }
@@ -109,15 +112,21 @@ pub struct GgufVocab {
     pub model: String,
     /// `tokenizer.ggml.pre`: the pre-tokenizer (split regexes) llama.cpp applies.
     pub pre: Option<String>,
+    /// Token strings, by id.
     pub tokens: Vec<String>,
     /// llama.cpp token types: 1 normal, 2 unknown, 3 control, 4 user-defined, 5 unused, 6 byte.
     pub token_types: Option<Vec<i32>>,
     /// `"left right"` pairs, highest priority first.
     pub merges: Vec<String>,
+    /// `tokenizer.ggml.bos_token_id`.
     pub bos_id: Option<u32>,
+    /// `tokenizer.ggml.eos_token_id`.
     pub eos_id: Option<u32>,
+    /// `tokenizer.ggml.unknown_token_id`.
     pub unk_id: Option<u32>,
+    /// `tokenizer.ggml.padding_token_id`.
     pub pad_id: Option<u32>,
+    /// `tokenizer.ggml.add_bos_token`.
     pub add_bos: Option<bool>,
 }
 

@@ -9,8 +9,11 @@ pub(super) fn weights(w: &WeightLoader) -> Result<Weights> {
     let c = w.config();
     let (h, hd, i) = (c.hidden_size, c.head_dim, c.intermediate_size);
     let (q_dim, kv_dim) = (c.num_heads * hd, c.num_kv_heads * hd);
-    // Qwen2 always has q/k/v biases; Llama may (`attention_bias`, `mlp_bias`): read when present.
-    let qkv_bias = if c.architecture == Architecture::Qwen2 { Optional::Required } else { Optional::IfPresent };
+    // Qwen2 always has q/k/v biases and no others; Llama may have them (`attention_bias`,
+    // `mlp_bias`): read when present.
+    let qwen2 = c.architecture == Architecture::Qwen2;
+    let qkv_bias = if qwen2 { Optional::Required } else { Optional::IfPresent };
+    let other_bias = if qwen2 { Optional::Absent } else { Optional::IfPresent };
     let token_embedding = w.tensor(Tensor::TokenEmbedding, None, Part::Weight, &[c.vocab_size, h])?;
     // Not preallocated: num_layers comes from the file; each block's tensors must exist.
     let mut blocks = Vec::new();
@@ -21,12 +24,12 @@ pub(super) fn weights(w: &WeightLoader) -> Result<Weights> {
             q: w.linear(Tensor::AttnQ, l, q_dim, h, qkv_bias)?,
             k: w.linear(Tensor::AttnK, l, kv_dim, h, qkv_bias)?,
             v: w.linear(Tensor::AttnV, l, kv_dim, h, qkv_bias)?,
-            o: w.linear(Tensor::AttnOutput, l, h, q_dim, Optional::IfPresent)?,
+            o: w.linear(Tensor::AttnOutput, l, h, q_dim, other_bias)?,
             mlp_norm: w.norm(Tensor::FfnNorm, l, NormKind::RmsNorm)?,
             mlp: Mlp::SwiGlu {
-                gate: w.linear(Tensor::FfnGate, l, i, h, Optional::IfPresent)?,
-                up: w.linear(Tensor::FfnUp, l, i, h, Optional::IfPresent)?,
-                down: w.linear(Tensor::FfnDown, l, h, i, Optional::IfPresent)?,
+                gate: w.linear(Tensor::FfnGate, l, i, h, other_bias)?,
+                up: w.linear(Tensor::FfnUp, l, i, h, other_bias)?,
+                down: w.linear(Tensor::FfnDown, l, h, i, other_bias)?,
             },
         });
     }
