@@ -129,3 +129,34 @@ pub fn inferno(t: f64) -> (u8, u8, u8) {
     let mix = |p: u8, q: u8| (p as f64 + (q as f64 - p as f64) * f).round() as u8;
     (mix(a.0, b.0), mix(a.1, b.1), mix(a.2, b.2))
 }
+
+/// The value of `metric` for a run of tokens (one token, or a word's tokens). Surprisal is the sum
+/// over the tokens (the chain rule); entropy, varentropy and rank are those before the first token
+/// (the uncertainty where the run begins); surprisal − entropy uses both. None when not scored.
+pub fn span_value(tokens: &[crate::metrics::TokenScore], metric: Metric) -> Option<f64> {
+    let first = tokens.first()?;
+    let surprisal = || {
+        let mut scored = tokens.iter().filter(|t| t.scored).map(|t| t.surprisal_bits).peekable();
+        scored.peek()?;
+        Some(scored.sum::<f64>())
+    };
+    let v = match metric {
+        Metric::Surprisal => surprisal()?,
+        _ if !first.scored => return None,
+        Metric::Entropy => first.entropy_bits,
+        Metric::Varentropy => first.varentropy_bits2,
+        Metric::Excess => surprisal()? - first.entropy_bits,
+        Metric::Rank => rank_bucket(first.rank) as f64,
+    };
+    v.is_finite().then_some(v)
+}
+
+/// Relative luminance (Rec. 709 weights) of an sRGB colour, 0..1.
+pub fn luminance((r, g, b): (u8, u8, u8)) -> f64 {
+    (0.2126 * r as f64 + 0.7152 * g as f64 + 0.0722 * b as f64) / 255.0
+}
+
+/// Black or white, whichever reads on a background of this colour.
+pub fn ink_on(background: (u8, u8, u8)) -> (u8, u8, u8) {
+    if luminance(background) > 0.45 { (0, 0, 0) } else { (255, 255, 255) }
+}

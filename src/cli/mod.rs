@@ -8,6 +8,7 @@ mod export;
 mod info;
 mod input;
 mod progress;
+mod report;
 mod run;
 mod score;
 mod tui;

@@ -19,6 +19,7 @@ pub fn dispatch(cli: Cli, sub: Option<&clap::ArgMatches>) -> Result<()> {
         Command::Score(a) => super::score::run(a, sub, &progress),
         Command::Export(a) => super::export::run(a, sub, &progress),
         Command::Compare(a) => super::compare::run(a, sub, &progress),
+        Command::Report(a) => super::report::run(a, sub, &progress),
         Command::Info(a) => super::info::run(a, &progress),
         Command::Devices(_) => super::devices::run(),
         Command::Bench(a) => super::bench::run(a, &progress),

@@ -6,4 +6,5 @@ mod default_model;
 mod errors;
 mod export_formats;
 mod fixtures;
+mod report;
 mod tui_e2e;
