@@ -3,7 +3,7 @@
 use std::io::Write;
 
 use anyhow::Result;
-use densi::export::compare::{Compared, TokenBrief, compared};
+use densi::export::compare::{Compared, TokenBrief, column_headers, compared};
 use densi::export::{Level, Provenance, Units};
 use serde::Serialize;
 
@@ -46,18 +46,6 @@ pub fn run(args: CompareArgs, matches: Option<&clap::ArgMatches>, progress: &Pro
     }
     out.flush()?;
     Ok(())
-}
-
-/// Column headers: the file names when they are distinct, else the ids.
-fn headers(rows: &[Compared]) -> Vec<String> {
-    let base: Vec<String> = rows
-        .iter()
-        .map(|r| std::path::Path::new(&r.id).file_name().map_or(r.id.clone(), |n| n.to_string_lossy().into_owned()))
-        .collect();
-    let mut sorted = base.clone();
-    sorted.sort();
-    sorted.dedup();
-    if sorted.len() == base.len() { base } else { rows.iter().map(|r| r.id.clone()).collect() }
 }
 
 fn signed(x: f64, decimals: usize) -> String {
@@ -135,7 +123,7 @@ fn write_table(out: &mut dyn Write, rows: &[Compared]) -> std::io::Result<()> {
                 .collect(),
         ),
     ];
-    let heads = headers(rows);
+    let heads = column_headers(&rows.iter().map(|r| r.id.as_str()).collect::<Vec<_>>());
     let widths: Vec<usize> = (0..rows.len())
         .map(|i| {
             let w = table.iter().map(|(_, c)| unicode_width::UnicodeWidthStr::width(c[i].as_str())).max().unwrap_or(0);

@@ -139,3 +139,15 @@ pub fn compared(t: &TextScore, first: &TextScore) -> Compared {
         },
     }
 }
+
+/// Column headers: the file names when they are distinct, else the ids.
+pub fn column_headers(ids: &[&str]) -> Vec<String> {
+    let base: Vec<String> = ids
+        .iter()
+        .map(|id| std::path::Path::new(id).file_name().map_or(id.to_string(), |n| n.to_string_lossy().into_owned()))
+        .collect();
+    let mut sorted = base.clone();
+    sorted.sort();
+    sorted.dedup();
+    if sorted.len() == base.len() { base } else { ids.iter().map(|id| id.to_string()).collect() }
+}

@@ -18,7 +18,7 @@ use std::io::{self, Write};
 use serde::Serialize;
 
 use super::Provenance;
-use super::compare::{Compared, compared};
+use super::compare::{Compared, column_headers, compared};
 use super::words::words;
 use crate::display::{INFERNO, Metric, RANK_BUCKETS, THINK_ENTROPY_BITS, THINK_EXCESS_BITS, THINK_VARENTROPY_BITS2};
 use crate::display::{inferno, ink_on, is_think_point, span_value};
@@ -91,6 +91,9 @@ struct Words {
 #[derive(Serialize)]
 struct TextData<'a> {
     id: &'a str,
+    /// Its column's title, as `densi compare` heads it: the file name when the texts' file names
+    /// are distinct, else the id.
+    header: String,
     chars: usize,
     bytes: usize,
     /// The row `densi compare` prints for this text (its differences from the first text included).
@@ -149,14 +152,16 @@ fn pieces<'t>(text: &'t str, tokens: &[TokenScore]) -> Vec<&'t str> {
     if let Some(s) = starts.first_mut() {
         *s = 0;
     }
-    // Offsets only grow; a max keeps the slices valid whatever the tokens say.
-    for i in 1..starts.len() {
-        starts[i] = starts[i].max(starts[i - 1]);
+    // Offsets only grow; a running max keeps the slices valid whatever the tokens say.
+    let mut last = 0;
+    for s in starts.iter_mut() {
+        last = last.max(*s);
+        *s = last;
     }
     (0..starts.len()).map(|i| &text[starts[i]..starts.get(i + 1).copied().unwrap_or(text.len())]).collect()
 }
 
-fn text_data<'a>(t: &'a TextScore, first: &TextScore) -> TextData<'a> {
+fn text_data<'a>(t: &'a TextScore, first: &TextScore, header: String) -> TextData<'a> {
     let finite = |x: f64| x.is_finite().then_some(x);
     let mut tokens = Tokens { values: vec![Vec::new(); Metric::ALL.len()], ..Tokens::default() };
     for (tok, piece) in t.tokens.iter().zip(pieces(&t.text, &t.tokens)) {
@@ -180,7 +185,7 @@ fn text_data<'a>(t: &'a TextScore, first: &TextScore) -> TextData<'a> {
     }
     let mut ws = Words { values: vec![Vec::new(); Metric::ALL.len()], ..Words::default() };
     tokens.word = vec![0; t.tokens.len()];
-    for (n, w) in words(&t.text, &t.tokens).iter().enumerate() {
+    for w in &words(&t.text, &t.tokens) {
         if w.token_end <= w.token_start {
             continue;
         }
@@ -195,9 +200,16 @@ fn text_data<'a>(t: &'a TextScore, first: &TextScore) -> TextData<'a> {
         for i in w.token_start..w.token_end {
             tokens.word[i] = index;
         }
-        debug_assert_eq!(n, w.index);
     }
-    TextData { id: &t.id, chars: t.summary.chars, bytes: t.summary.bytes, row: compared(t, first), tokens, words: ws }
+    TextData {
+        id: &t.id,
+        header,
+        chars: t.summary.chars,
+        bytes: t.summary.bytes,
+        row: compared(t, first),
+        tokens,
+        words: ws,
+    }
 }
 
 /// Minimal HTML escaping for text and attribute values.
@@ -218,7 +230,9 @@ fn escape_html(s: &str) -> String {
 
 /// The page for `texts` (at least one), as one HTML document.
 pub fn render(texts: &[TextScore], provenance: &Provenance) -> String {
-    let data = PageData { provenance, scale: scale(), texts: texts.iter().map(|t| text_data(t, &texts[0])).collect() };
+    let headers = column_headers(&texts.iter().map(|t| t.id.as_str()).collect::<Vec<_>>());
+    let texts_data = texts.iter().zip(headers).map(|(t, h)| text_data(t, &texts[0], h)).collect();
+    let data = PageData { provenance, scale: scale(), texts: texts_data };
     // Serializing plain structs of strings and numbers cannot fail.
     let json = serde_json::to_string(&data).unwrap_or_else(|_| "{}".into()).replace('<', "\\u003c");
     let title = match texts {

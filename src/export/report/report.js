@@ -87,7 +87,7 @@
     const row = text.row;
     const dense = row.densest_token, sent = row.densest_sentence;
     col.innerHTML =
-      `<h2>${esc(text.id)}</h2>` +
+      `<h2 title="${esc(text.id)}">${esc(text.header)}</h2>` +
       `<dl class="summary">` +
       `<dt>tokens</dt><dd>${row.tokens} (${row.scored_tokens} scored), ${text.chars} characters</dd>` +
       `<dt>total</dt><dd>${fixed(row.total_bits, 2)} bits</dd>` +
@@ -337,7 +337,7 @@
       ["densest sentence", rows.map((r) => (r.densest_sentence ? esc(quote(r.densest_sentence.text)) : "–"))],
       ["  bits/token", rows.map((r) => (r.densest_sentence ? `${fixed(r.densest_sentence.mean_bits_per_token, 2)} (${r.densest_sentence.tokens} tokens)` : "–"))],
     ];
-    const head = `<tr><th scope="col"></th>${D.texts.map((t) => `<th scope="col">${esc(t.id)}</th>`).join("")}</tr>`;
+    const head = `<tr><th scope="col"></th>${D.texts.map((t) => `<th scope="col" title="${esc(t.id)}">${esc(t.header)}</th>`).join("")}</tr>`;
     document.getElementById("compare-table").innerHTML =
       `<caption class="lede">differences from the first text in parentheses; surprisal and entropy in bits (log base 2)</caption>` + head +
       table.map(([label, cells]) => `<tr><th scope="row">${esc(label).replace(/^ +/, (s) => "&nbsp;".repeat(s.length * 2))}</th>${cells.map((c) => `<td>${c}</td>`).join("")}</tr>`).join("");
