@@ -196,6 +196,16 @@ pub fn inferno(t: f64) -> (u8, u8, u8) {
     (mix(a.0, b.0), mix(a.1, b.1), mix(a.2, b.2))
 }
 
+/// Relative luminance (Rec. 709 weights) of an sRGB colour, 0..1.
+pub fn luminance((r, g, b): (u8, u8, u8)) -> f64 {
+    (0.2126 * r as f64 + 0.7152 * g as f64 + 0.0722 * b as f64) / 255.0
+}
+
+/// Black or white, whichever reads on a background of this colour.
+pub fn ink_on(background: (u8, u8, u8)) -> (u8, u8, u8) {
+    if luminance(background) > 0.45 { (0, 0, 0) } else { (255, 255, 255) }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,6 +15,7 @@ Examples:
   densi score --text 'My favorite color is blue'
   densi export essay.txt --format csv -o essay.csv
   densi export --jsonl batch.jsonl --format jsonl -o scores.jsonl
+  densi report docs/examples/*.txt -o report.html   one self-contained HTML page
   densi info                                   what the model is, which devices there are
   densi tui docs/examples/*.txt                the interactive view
 
@@ -87,6 +88,17 @@ Examples:
   densi bench --backend cpu --threads 2 --tokens 128,512
   densi bench --backend gpu --tokens 1024 --peak-gflops 60000")]
     Bench(BenchArgs),
+
+    /// Write one self-contained HTML page: the texts coloured by a metric, with tooltips, plots, summary and provenance
+    #[command(after_help = "\
+Examples:
+  densi report docs/examples/*.txt -o report.html     three prompts side by side
+  densi report essay.txt -o essay.html --backend cpu
+
+The page needs nothing else to open: no network, no fonts or scripts from elsewhere. It carries the
+per-token data as JSON (the metric and the token/word switches work in the page). -o FILE is written
+to a temporary file and renamed into place; an existing FILE is only replaced with --force.")]
+    Report(ReportArgs),
 
     /// The interactive terminal UI: texts colored by information density, side by side
     #[command(after_help = "\
@@ -256,6 +268,25 @@ pub struct CompareArgs {
     /// table for people, json for machines
     #[arg(long, short = 'f', value_enum, default_value_t = CompareFormat::Table)]
     pub format: CompareFormat,
+
+    #[command(flatten)]
+    pub model: ModelArgs,
+    #[command(flatten)]
+    pub scoring: ScoringArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct ReportArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+
+    /// Output file (HTML)
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: PathBuf,
+
+    /// Overwrite an existing output file
+    #[arg(long)]
+    pub force: bool,
 
     #[command(flatten)]
     pub model: ModelArgs,

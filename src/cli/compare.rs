@@ -3,9 +3,8 @@
 use std::io::Write;
 
 use anyhow::Result;
-use densi::export::words::{densest_sentence, words};
+use densi::export::compare::{Compared, TokenBrief, column_headers, compared};
 use densi::export::{Level, Provenance, Units};
-use densi::metrics::{TextScore, TokenScore};
 use serde::Serialize;
 
 use super::args::{CompareArgs, CompareFormat};
@@ -13,138 +12,6 @@ use super::input::read_inputs;
 use super::progress::Progress;
 use super::score::{pad, pad_left, quote, truncate};
 use super::session::{open_session, score_inputs};
-
-/// One token, briefly.
-#[derive(Debug, Serialize)]
-struct TokenBrief {
-    index: usize,
-    token: String,
-    surprisal_bits: f64,
-    /// Entropy of the distribution before this token.
-    entropy_bits: f64,
-    rank: u32,
-}
-
-impl TokenBrief {
-    fn of(t: &TokenScore) -> TokenBrief {
-        TokenBrief {
-            index: t.index,
-            token: t.token.clone(),
-            surprisal_bits: t.surprisal_bits,
-            entropy_bits: t.entropy_bits,
-            rank: t.rank,
-        }
-    }
-}
-
-/// A word (tokens summed), briefly.
-#[derive(Debug, Serialize)]
-struct WordBrief {
-    index: usize,
-    word: String,
-    tokens: usize,
-    surprisal_bits: f64,
-    /// Entropy before the word's first token.
-    entropy_bits: f64,
-}
-
-#[derive(Debug, Serialize)]
-struct SentenceBrief {
-    text: String,
-    byte_start: usize,
-    byte_end: usize,
-    tokens: usize,
-    total_bits: f64,
-    mean_bits_per_token: f64,
-}
-
-/// This text minus the first.
-#[derive(Debug, Serialize)]
-struct Diff {
-    tokens: i64,
-    total_bits: f64,
-    mean_bits_per_token: f64,
-    bits_per_char: f64,
-    perplexity: f64,
-}
-
-#[derive(Debug, Serialize)]
-struct Compared {
-    id: String,
-    tokens: usize,
-    scored_tokens: usize,
-    chars: usize,
-    total_bits: f64,
-    mean_bits_per_token: f64,
-    bits_per_char: f64,
-    perplexity: f64,
-    /// The text's last token: how predictable its ending was.
-    last_token: Option<TokenBrief>,
-    /// The last word with a letter or digit in it (punctuation after it skipped): the "answer" of a prompt.
-    last_word: Option<WordBrief>,
-    /// The token before which the model was least sure (highest entropy).
-    most_uncertain: Option<TokenBrief>,
-    /// The most surprising token.
-    densest_token: Option<TokenBrief>,
-    /// The sentence with the highest mean surprisal per token.
-    densest_sentence: Option<SentenceBrief>,
-    diff_from_first: Diff,
-}
-
-fn max_by(tokens: &[TokenScore], key: impl Fn(&TokenScore) -> f64) -> Option<TokenBrief> {
-    tokens
-        .iter()
-        .filter(|t| t.scored)
-        .fold(None, |best: Option<&TokenScore>, t| match best {
-            Some(b) if key(b) >= key(t) => Some(b),
-            _ => Some(t),
-        })
-        .map(TokenBrief::of)
-}
-
-fn compared(t: &TextScore, first: &TextScore) -> Compared {
-    let s = &t.summary;
-    let f = &first.summary;
-    Compared {
-        id: t.id.clone(),
-        tokens: s.tokens,
-        scored_tokens: s.scored_tokens,
-        chars: s.chars,
-        total_bits: s.total_bits,
-        mean_bits_per_token: s.mean_bits_per_token,
-        bits_per_char: s.bits_per_char,
-        perplexity: s.perplexity,
-        last_token: t.tokens.last().filter(|t| t.scored).map(TokenBrief::of),
-        last_word: words(&t.text, &t.tokens)
-            .into_iter()
-            .rev()
-            .find(|w| w.scored && w.text.chars().any(char::is_alphanumeric))
-            .map(|w| WordBrief {
-                index: w.index,
-                tokens: w.tokens(),
-                surprisal_bits: w.surprisal_bits,
-                entropy_bits: w.entropy_bits,
-                word: w.text,
-            }),
-        most_uncertain: max_by(&t.tokens, |t| t.entropy_bits),
-        densest_token: max_by(&t.tokens, |t| t.surprisal_bits),
-        densest_sentence: densest_sentence(&t.text, &t.tokens).map(|d| SentenceBrief {
-            tokens: d.tokens(),
-            mean_bits_per_token: d.mean_bits_per_token(),
-            text: d.text,
-            byte_start: d.byte_start,
-            byte_end: d.byte_end,
-            total_bits: d.surprisal_bits,
-        }),
-        diff_from_first: Diff {
-            tokens: s.tokens as i64 - f.tokens as i64,
-            total_bits: s.total_bits - f.total_bits,
-            mean_bits_per_token: s.mean_bits_per_token - f.mean_bits_per_token,
-            bits_per_char: s.bits_per_char - f.bits_per_char,
-            perplexity: s.perplexity - f.perplexity,
-        },
-    }
-}
 
 pub fn run(args: CompareArgs, matches: Option<&clap::ArgMatches>, progress: &Progress) -> Result<()> {
     let inputs = read_inputs(&args.input, matches)?;
@@ -179,18 +46,6 @@ pub fn run(args: CompareArgs, matches: Option<&clap::ArgMatches>, progress: &Pro
     }
     out.flush()?;
     Ok(())
-}
-
-/// Column headers: the file names when they are distinct, else the ids.
-fn headers(rows: &[Compared]) -> Vec<String> {
-    let base: Vec<String> = rows
-        .iter()
-        .map(|r| std::path::Path::new(&r.id).file_name().map_or(r.id.clone(), |n| n.to_string_lossy().into_owned()))
-        .collect();
-    let mut sorted = base.clone();
-    sorted.sort();
-    sorted.dedup();
-    if sorted.len() == base.len() { base } else { rows.iter().map(|r| r.id.clone()).collect() }
 }
 
 fn signed(x: f64, decimals: usize) -> String {
@@ -268,7 +123,7 @@ fn write_table(out: &mut dyn Write, rows: &[Compared]) -> std::io::Result<()> {
                 .collect(),
         ),
     ];
-    let heads = headers(rows);
+    let heads = column_headers(&rows.iter().map(|r| r.id.as_str()).collect::<Vec<_>>());
     let widths: Vec<usize> = (0..rows.len())
         .map(|i| {
             let w = table.iter().map(|(_, c)| unicode_width::UnicodeWidthStr::width(c[i].as_str())).max().unwrap_or(0);

@@ -10,6 +10,7 @@ mod export;
 mod info;
 mod input;
 mod progress;
+mod report;
 mod score;
 mod session;
 mod tui;
@@ -61,6 +62,7 @@ fn dispatch(cli: Cli, sub: Option<&clap::ArgMatches>) -> anyhow::Result<()> {
         Command::Score(a) => score::run(a, sub, &progress),
         Command::Export(a) => export::run(a, sub, &progress),
         Command::Compare(a) => compare::run(a, sub, &progress),
+        Command::Report(a) => report::run(a, sub, &progress),
         Command::Info(a) => info::run(a, &progress),
         Command::Devices(_) => devices::run(),
         Command::Bench(a) => bench::run(a, &progress),

@@ -9,7 +9,9 @@
 //! `varentropy_nats2`), so a column never holds a unit its name does not state.
 
 pub mod atomic;
+pub mod compare;
 pub(crate) mod json;
+pub mod report;
 pub(crate) mod table;
 pub mod words;
 

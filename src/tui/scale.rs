@@ -32,11 +32,9 @@ impl ColorSupport {
 #[cfg(test)]
 use densi::display::INFERNO;
 pub use densi::display::inferno;
-
-/// Relative luminance (sRGB weights, no gamma), 0..1: picks black or white text on a background.
-fn luminance((r, g, b): (u8, u8, u8)) -> f64 {
-    (0.2126 * r as f64 + 0.7152 * g as f64 + 0.0722 * b as f64) / 255.0
-}
+use densi::display::ink_on;
+#[cfg(test)]
+use densi::display::luminance;
 
 /// The nearest xterm-256 colour: the 6×6×6 cube (16..=231) or the grey ramp (232..=255).
 pub fn to_ansi256((r, g, b): (u8, u8, u8)) -> u8 {
@@ -95,7 +93,7 @@ pub fn style_for(t: f64, paint: Paint, support: ColorSupport) -> Style {
     match paint {
         Paint::Background => {
             let rgb = inferno(t);
-            let fg = if luminance(rgb) > 0.45 { (0, 0, 0) } else { (255, 255, 255) };
+            let fg = ink_on(rgb);
             Style::default().bg(color(rgb, support)).fg(color(fg, support))
         }
         // Inferno's darkest quarter vanishes on a dark terminal: text uses its upper part.

@@ -8,6 +8,7 @@ mod export_formats;
 mod fixtures;
 mod gpu_windows;
 mod interrupt;
+mod report;
 #[path = "../support/mod.rs"]
 mod support;
 mod tui_e2e;
