@@ -320,6 +320,7 @@ impl ScoringArgs {
             window: self.window,
             stride: self.stride,
             top_k: self.top_k,
+            ..Default::default()
         }
     }
 }
