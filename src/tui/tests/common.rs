@@ -59,8 +59,8 @@ fn token(
         window: 0,
         context_len: index + 1,
         boundary_bits: f64::NAN,
-        excess_bits: f64::NAN,
-        z: f64::NAN,
+        excess_bits: densi::metrics::excess_and_z(s, h, v).0,
+        z: densi::metrics::excess_and_z(s, h, v).1,
     }
 }
 
