@@ -97,3 +97,47 @@ fn whole_model_boundary_and_end_row_match_cpu() {
         assert!(gpu.set_boundary(&BoundaryMask::empty(cfg.vocab_size + 1)).is_err(), "a set for another vocabulary");
     }
 }
+
+/// The default model through the whole GPU path (`Scorer` with `GpuForward`, boundary set from its
+/// tokenizer) against transformers' float32 softmax mass (tests/fixtures/boundary/, made by
+/// make_boundary_golden.py): B(ctx) before every token and after the last, within 2e-3 bits.
+#[test]
+fn default_model_boundary_matches_transformers_on_the_gpu() {
+    use densi::backend::{BackendChoice, BackendOptions};
+    use densi::metrics::BoundarySet;
+    use densi::score::{ScoreOptions, Scorer};
+    let Some(path) = crate::support::default_model() else { return };
+    let Some(probe) = gpu_ctx() else { return };
+    let device = Some(probe.info.index);
+    drop(probe);
+    let model = std::sync::Arc::new(densi::model::Model::load(&path).unwrap());
+    let g: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/boundary/smollm2_boundary.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let opts = BackendOptions { choice: BackendChoice::Gpu, device, dtype: Dtype::F32, threads: None };
+    let gpu = densi::gpu::GpuForward::new(model.clone(), &opts, true).expect("GPU backend");
+    let mut scorer =
+        Scorer::new(model.clone(), Box::new(gpu), ScoreOptions { boundary: BoundarySet::Full, ..Default::default() })
+            .unwrap();
+    let mut worst = 0f64;
+    for t in g["texts"].as_array().unwrap() {
+        let name = t["name"].as_str().unwrap();
+        let got = scorer.score(name, t["text"].as_str().unwrap()).unwrap();
+        assert_eq!(got.settings.backend, "gpu");
+        let want: Vec<f64> = t["boundary_bits"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+        assert_eq!(got.tokens.len(), want.len(), "{name}");
+        for (tok, w) in got.tokens.iter().zip(&want) {
+            let d = (tok.boundary_bits - w).abs();
+            worst = worst.max(d);
+            assert!(d < 2e-3, "{name} token {}: {} vs {w}", tok.index, tok.boundary_bits);
+        }
+        let (e, we) = (got.end_boundary_bits.unwrap(), t["end_boundary_bits"].as_f64().unwrap());
+        worst = worst.max((e - we).abs());
+        assert!((e - we).abs() < 2e-3, "{name} end: {e} vs {we}");
+    }
+    eprintln!("GPU boundary_bits: max |Δ| vs transformers {worst:.2e} bits");
+}
