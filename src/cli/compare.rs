@@ -93,6 +93,17 @@ fn write_table(out: &mut dyn Write, rows: &[Compared]) -> std::io::Result<()> {
         num_row("bits/char", &|r| r.bits_per_char, &|r| r.diff_from_first.bits_per_char, 3),
         num_row("perplexity", &|r| r.perplexity, &|r| r.diff_from_first.perplexity, 2),
         (
+            "fast-detectgpt".into(),
+            rows.iter()
+                .enumerate()
+                .map(|(i, r)| match (r.fast_detectgpt, r.diff_from_first.fast_detectgpt) {
+                    (None, _) => "-".into(),
+                    (Some(v), Some(d)) if i > 0 => format!("{v:.2} ({})", signed(d, 2)),
+                    (Some(v), _) => format!("{v:.2}"),
+                })
+                .collect(),
+        ),
+        (
             "last word".into(),
             rows.iter().map(|r| r.last_word.as_ref().map_or("-".into(), |w| quote(&w.word, MAX_COL))).collect(),
         ),

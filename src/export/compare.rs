@@ -10,15 +10,20 @@ use crate::metrics::{TextScore, TokenScore};
 /// One token, briefly.
 #[derive(Debug, Serialize)]
 pub struct TokenBrief {
+    /// Position of the token in the text.
     pub index: usize,
+    /// The token as text.
     pub token: String,
+    /// Its surprisal, bits.
     pub surprisal_bits: f64,
     /// Entropy of the distribution before this token.
     pub entropy_bits: f64,
+    /// Its rank (1 = the model's top choice).
     pub rank: u32,
 }
 
 impl TokenBrief {
+    /// The brief of a scored token.
     pub fn of(t: &TokenScore) -> TokenBrief {
         TokenBrief {
             index: t.index,
@@ -33,44 +38,73 @@ impl TokenBrief {
 /// A word (tokens summed), briefly.
 #[derive(Debug, Serialize)]
 pub struct WordBrief {
+    /// Position of the word in the text.
     pub index: usize,
+    /// The word.
     pub word: String,
+    /// How many tokens it spans.
     pub tokens: usize,
+    /// Its surprisal (sum over its tokens), bits.
     pub surprisal_bits: f64,
     /// Entropy before the word's first token.
     pub entropy_bits: f64,
 }
 
+/// A sentence, briefly.
 #[derive(Debug, Serialize)]
 pub struct SentenceBrief {
+    /// The sentence.
     pub text: String,
+    /// First byte in the text.
     pub byte_start: usize,
+    /// One past its last byte.
     pub byte_end: usize,
+    /// How many tokens it spans.
     pub tokens: usize,
+    /// Σ surprisal of its tokens, bits.
     pub total_bits: f64,
+    /// total bits / tokens.
     pub mean_bits_per_token: f64,
 }
 
 /// This text minus the first.
 #[derive(Debug, Serialize)]
 pub struct Diff {
+    /// Token count difference.
     pub tokens: i64,
+    /// Total bits difference.
     pub total_bits: f64,
+    /// Mean bits per token difference.
     pub mean_bits_per_token: f64,
+    /// Bits per character difference.
     pub bits_per_char: f64,
+    /// Perplexity difference.
     pub perplexity: f64,
+    /// None when either text has none.
+    pub fast_detectgpt: Option<f64>,
 }
 
+/// One text's row of `densi compare` (and of the report's comparison table).
 #[derive(Debug, Serialize)]
 pub struct Compared {
+    /// The text's id.
     pub id: String,
+    /// Tokens in the text.
     pub tokens: usize,
+    /// Tokens scored.
     pub scored_tokens: usize,
+    /// Characters of the text.
     pub chars: usize,
+    /// Σ surprisal, bits.
     pub total_bits: f64,
+    /// total bits / scored tokens.
     pub mean_bits_per_token: f64,
+    /// total bits / characters.
     pub bits_per_char: f64,
+    /// 2^(mean bits per token).
     pub perplexity: f64,
+    /// Σ(−s + H) / √ΣV over the scored tokens (Bao et al. 2024; unit-free): `metrics::Summary::fast_detectgpt`.
+    pub fast_detectgpt: Option<f64>,
     /// The text's last token: how predictable its ending was.
     pub last_token: Option<TokenBrief>,
     /// The last word with a letter or digit in it (punctuation after it skipped): the "answer" of a prompt.
@@ -81,6 +115,7 @@ pub struct Compared {
     pub densest_token: Option<TokenBrief>,
     /// The sentence with the highest mean surprisal per token.
     pub densest_sentence: Option<SentenceBrief>,
+    /// This text minus the first (zero for the first).
     pub diff_from_first: Diff,
 }
 
@@ -108,6 +143,7 @@ pub fn compared(t: &TextScore, first: &TextScore) -> Compared {
         mean_bits_per_token: s.mean_bits_per_token,
         bits_per_char: s.bits_per_char,
         perplexity: s.perplexity,
+        fast_detectgpt: s.fast_detectgpt,
         last_token: t.tokens.last().filter(|t| t.scored).map(TokenBrief::of),
         last_word: words(&t.text, &t.tokens)
             .into_iter()
@@ -136,6 +172,7 @@ pub fn compared(t: &TextScore, first: &TextScore) -> Compared {
             mean_bits_per_token: s.mean_bits_per_token - f.mean_bits_per_token,
             bits_per_char: s.bits_per_char - f.bits_per_char,
             perplexity: s.perplexity - f.perplexity,
+            fast_detectgpt: s.fast_detectgpt.zip(f.fast_detectgpt).map(|(a, b)| a - b),
         },
     }
 }
