@@ -301,6 +301,9 @@ mod tests {
                 top: Vec::new(),
                 window: 0,
                 context_len: 0,
+                boundary_bits: 0.5,
+                excess_bits: 0.0,
+                z: 0.0,
             })
             .collect();
         assert_eq!(pieces(text, &tokens), ["a", "水", "", "!"]);
