@@ -148,7 +148,7 @@ impl Engine {
         id: &str,
         text: &str,
         args: &ScoreArgs,
-        progress: &mut (dyn FnMut(usize, usize) + Send),
+        progress: &mut (dyn FnMut(usize, usize) + Send + 'static),
     ) -> Result<(TextScore, Vec<String>)> {
         let options = args.options()?;
         let mut guard = self.scorer.lock().unwrap_or_else(|p| p.into_inner());

@@ -191,11 +191,11 @@ fn column_to_py(
     py: Python<'_>,
     c: Column,
 ) -> PyResult<(String, &'static str, Bound<'_, PyAny>, Option<Bound<'_, PyByteArray>>)> {
-    fn fill<const N: usize, T: Copy>(
-        py: Python<'_>,
+    fn fill<'py, const N: usize, T: Copy>(
+        py: Python<'py>,
         v: &[T],
         bytes: impl Fn(T) -> [u8; N],
-    ) -> PyResult<Bound<'_, PyByteArray>> {
+    ) -> PyResult<Bound<'py, PyByteArray>> {
         PyByteArray::new_with(py, v.len() * N, |buf| {
             for (chunk, &x) in buf.chunks_exact_mut(N).zip(v) {
                 chunk.copy_from_slice(&bytes(x));

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
@@ -140,16 +141,16 @@ def test_failing_texts_are_error_rows_or_an_exception(ray_cluster, model_path, c
     ds = ray.data.from_items(rows)
     out = densi.ray.score_dataset(ds, str(model_path), actors=1, on_error="row").to_arrow_refs()
     table = pa.concat_tables(ray.get(out))
-    errors = {r["text_id"]: r["error"] for r in table.filter(pa.compute.is_valid(table["error"])).to_pylist()}
+    errors = {r["text_id"]: r["error"] for r in table.filter(pc.is_valid(table["error"])).to_pylist()}
     assert errors == {
         "empty": "empty: empty input (0 bytes)",
         "latin1": 'latin1: not valid UTF-8: byte 0xE9 at byte offset 3 (line 1, column 4); decode it with errors="replace" to replace invalid bytes with U+FFFD',
     }
-    good = table.filter(pa.compute.is_null(table["error"]))
+    good = table.filter(pc.is_null(table["error"]))
     assert sorted(set(good.column("text_id").to_pylist())) == ["good1", "good2"]
     # The good rows are the CLI's.
     doc = cli.export_json(["My favorite color is blue"])
-    got = good.filter(pa.compute.equal(good["text_id"], "good1"))
+    got = good.filter(pc.equal(good["text_id"], "good1"))
     assert got.column("surprisal_bits").to_pylist() == [t["surprisal_bits"] for t in doc["texts"][0]["tokens"]]
 
     with pytest.raises(Exception, match="empty: empty input"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 import warnings
 from typing import Any, Iterable, List, Optional, Sequence, Tuple, Union, overload
 
@@ -59,6 +60,10 @@ class Model:
         device: Optional[int] = None,
         threads: Optional[int] = None,
     ) -> None:
+        if backend != "cpu" and not os.environ.get("XDG_RUNTIME_DIR"):
+            # As the densi command does: Mesa's Vulkan driver asks libwayland for a display when the
+            # GPU is probed, which prints an error per probe where this is unset (headless machines).
+            os.environ["XDG_RUNTIME_DIR"] = tempfile.gettempdir()
         self._native = _densi.Model(None if path is None else os.fspath(path), backend, device, threads)
 
     @property
