@@ -36,7 +36,7 @@ fn env_usize(name: &str) -> Option<usize> {
     std::env::var(name).ok().and_then(|v| v.parse().ok())
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut lengths: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
     if lengths.is_empty() {
         lengths = vec![128, 512, 1300];
@@ -96,13 +96,7 @@ fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-fn table(
-    fwd: &mut dyn Forward,
-    cfg: &ModelConfig,
-    lengths: &[usize],
-    warmup: usize,
-    reps: usize,
-) -> anyhow::Result<()> {
+fn table(fwd: &mut dyn Forward, cfg: &ModelConfig, lengths: &[usize], warmup: usize, reps: usize) -> densi::Result<()> {
     println!(
         "(cpu s: CPU time per pass summed over threads, Linux only; on a busy machine wall time suffers, CPU time much less)"
     );

@@ -36,6 +36,8 @@ def main() -> None:
 
     ray.init(address=a.address)
     ds = ray.data.read_json(a.input) if a.input.endswith((".jsonl", ".json")) else ray.data.read_parquet(a.input)
+    # Reading first keeps the read tasks from waiting for CPUs that the actors hold.
+    ds = ds.materialize()
     rows = densi.ray.score_dataset(
         ds,
         a.model,

@@ -5,19 +5,19 @@
 
 use std::sync::Arc;
 
-use densi::cpu::CpuForward;
+use densi::backend::{BackendChoice, BackendOptions};
 use densi::model::Model;
-use densi::score::{ScoreOptions, Scorer};
+use densi::score::ScoreOptions;
 
-fn main() -> anyhow::Result<()> {
+fn main() -> Result<(), Box<dyn std::error::Error>> {
     let text = std::env::args().skip(1).collect::<Vec<_>>().join(" ");
     if text.is_empty() {
-        anyhow::bail!("usage: score TEXT");
+        return Err("usage: score TEXT".into());
     }
     let path = Model::resolve_path(None)?;
     let model = Arc::new(Model::load(&path)?);
-    let backend = Box::new(CpuForward::new(model.clone(), None)?);
-    let mut scorer = Scorer::new(model, backend, ScoreOptions::default(), false)?;
+    let backend = BackendOptions { choice: BackendChoice::Cpu, ..Default::default() };
+    let mut scorer = densi::backend::scorer(&model, &backend, ScoreOptions::default())?;
     let t0 = std::time::Instant::now();
     let result = scorer.score("text", &text)?;
     let secs = t0.elapsed().as_secs_f64();

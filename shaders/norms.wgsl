@@ -1,24 +1,8 @@
 // LayerNorm and RMSNorm over the rows of x [rows, h]; one workgroup per row.
 //   RMSNorm:   out = x / sqrt(mean(x²) + eps) · weight
 //   LayerNorm: out = (x − mean) / sqrt(var + eps) · weight + bias   (two passes: mean, then var, as PyTorch)
-// kind: 0 = RMSNorm, 1 = LayerNorm. Sums are tree reductions in workgroup memory (WG must be a power of two ≤ 1024).
-
-struct Params {
-    rows: u32,
-    h: u32,
-    kind: u32,
-    has_bias: u32,
-    eps: f32,
-    _p0: u32,
-    _p1: u32,
-    _p2: u32,
-}
-
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read> weight: array<f32>;
-@group(0) @binding(3) var<storage, read> bias: array<f32>;
-@group(0) @binding(4) var<storage, read_write> out: array<f32>;
+// kind: NORM_RMS or NORM_LAYER. `p: Params` (NormParams) and the bindings come from the contract generated
+// by src/gpu/contract.rs. Sums are tree reductions in workgroup memory (WG must be a power of two ≤ 1024).
 
 override WG: u32 = 256u;
 
@@ -47,7 +31,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let base = row * p.h;
     let hf = f32(p.h);
     var mean = 0.0;
-    if (p.kind == 1u) {
+    if (p.kind == NORM_LAYER) {
         var s = 0.0;
         for (var i = lid; i < p.h; i += WG) {
             s += x[base + i];

@@ -27,8 +27,8 @@ pub struct BenchRow {
 
 /// A deterministic pseudo-random token sequence of `len` ids below `vocab` (splitmix64).
 pub fn synthetic_tokens(len: usize, vocab: usize, seed: u64) -> Vec<u32> {
-    let mut rng = SplitMix64(seed);
-    (0..len).map(|_| (rng.next() % vocab as u64) as u32).collect()
+    let mut rng = SplitMix64::new(seed);
+    (0..len).map(|_| (rng.next_u64() % vocab as u64) as u32).collect()
 }
 
 /// Scores one synthetic sequence per length: `warmup` untimed calls, then `repetitions` timed ones
@@ -90,7 +90,7 @@ pub fn smollm2_135m_config() -> ModelConfig {
 /// through the layers), embeddings with std 0.1 (logits with a spread like a trained model's), norm
 /// weights near 1, small biases where the architecture has them. Deterministic in `seed`.
 pub fn random_weights(config: &ModelConfig, seed: u64) -> Weights {
-    let rng = &mut SplitMix64(seed);
+    let rng = &mut SplitMix64::new(seed);
     let (h, i) = (config.hidden_size, config.intermediate_size);
     let (q, kv) = (config.num_heads * config.head_dim, config.num_kv_heads * config.head_dim);
     let gpt2 = config.architecture == Architecture::Gpt2;
@@ -133,7 +133,7 @@ pub fn random_weights(config: &ModelConfig, seed: u64) -> Weights {
 /// n values uniform on [−a, a] with standard deviation `std` (a = std·√3).
 fn uniform(rng: &mut SplitMix64, n: usize, std: f32) -> Vec<f32> {
     let a = std * 3f32.sqrt();
-    (0..n).map(|_| (rng.unit() * 2.0 - 1.0) * a).collect()
+    (0..n).map(|_| rng.uniform() * a).collect()
 }
 
 fn linear(rng: &mut SplitMix64, out_f: usize, in_f: usize, bias: bool) -> Linear {
@@ -145,11 +145,18 @@ fn linear(rng: &mut SplitMix64, out_f: usize, in_f: usize, bias: bool) -> Linear
     }
 }
 
-/// splitmix64: a tiny, fast, deterministic generator (no dependency needed for benchmark data).
-struct SplitMix64(u64);
+/// splitmix64 (Steele, Lea and Flood 2014; the constants of Vigna's reference `splitmix64.c`): a tiny,
+/// fast, deterministic generator for synthetic data, so benchmarks and tests reproduce exactly. The one
+/// generator of the crate and its tests.
+#[derive(Debug, Clone)]
+pub struct SplitMix64(u64);
 
 impl SplitMix64 {
-    fn next(&mut self) -> u64 {
+    pub fn new(seed: u64) -> SplitMix64 {
+        SplitMix64(seed)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -157,8 +164,23 @@ impl SplitMix64 {
         z ^ (z >> 31)
     }
 
-    /// Uniform in [0, 1).
-    fn unit(&mut self) -> f32 {
-        (self.next() >> 40) as f32 / (1u64 << 24) as f32
+    /// Uniform in [0, 1): the top 24 bits, so every value is an exact f32.
+    pub fn unit(&mut self) -> f32 {
+        (self.next_u64() >> 40) as f32 / (1u64 << 24) as f32
+    }
+
+    /// Uniform in [−1, 1).
+    pub fn uniform(&mut self) -> f32 {
+        self.unit() * 2.0 - 1.0
+    }
+
+    /// `n` values uniform in [−scale, scale).
+    pub fn vec(&mut self, n: usize, scale: f32) -> Vec<f32> {
+        (0..n).map(|_| self.uniform() * scale).collect()
+    }
+
+    /// Uniform below `n` (modulo bias below 2⁻³² for the small `n` of tests: irrelevant here).
+    pub fn below(&mut self, n: u32) -> u32 {
+        (self.next_u64() % n as u64) as u32
     }
 }

@@ -1,6 +1,9 @@
 //! How density is shown, shared by every front end (the terminal UI, the HTML report): the metrics a
-//! text can be coloured by, GLTR's rank buckets, the "think point" rule and the colour map. Plain data,
-//! no terminal or HTML types.
+//! text can be coloured by (names, units, fixed and fitted scales), a token's or word's value of each
+//! ([`unit_value`]),
+//! GLTR's rank buckets, the "think point" rule and the colour map. Plain data, no terminal or HTML
+//! types. Words and sentences themselves are defined in [`crate::text`]; what "densest" means is in
+//! [`crate::export::words`].
 
 /// The metric that colours the text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,6 +93,57 @@ impl Metric {
     }
 }
 
+/// The colour scale fitted to `values` (the non-finite ones are skipped): 0 to the largest value,
+/// so that "dark" always means "near zero bits"; surprisal − entropy, which can be negative, from its
+/// smallest to its largest value. Rank buckets and a text without values keep the fixed range.
+pub fn fitted_range(metric: Metric, values: impl IntoIterator<Item = f64>) -> (f64, f64) {
+    if metric == Metric::Rank {
+        return metric.fixed_range();
+    }
+    let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+    for v in values.into_iter().filter(|v| v.is_finite()) {
+        lo = lo.min(v);
+        hi = hi.max(v);
+    }
+    if !lo.is_finite() {
+        return metric.fixed_range();
+    }
+    if metric != Metric::Excess {
+        lo = 0.0;
+    }
+    if hi - lo < 1e-6 {
+        hi = lo + 1.0;
+    }
+    (lo, hi)
+}
+
+/// Where a value sits on a scale `range`, clamped to 0..=1 (0 = the map's dark end).
+pub fn scale_position(v: f64, range: (f64, f64)) -> f64 {
+    ((v - range.0) / (range.1 - range.0)).clamp(0.0, 1.0)
+}
+
+/// The value of `metric` for a unit: one token, or the run of tokens of a word ([`crate::text`]).
+/// Surprisal is the sum over the unit's tokens (the chain rule); entropy, varentropy and rank are
+/// those before its first token (the uncertainty where the unit begins); surprisal − entropy uses
+/// both. The same numbers as a word of `export --level word`. None when there is no value: an empty
+/// unit, a unit with an unscored token (the first token under `--bos none`; the export marks such a
+/// word `scored = false`), or a non-finite result.
+pub fn unit_value(tokens: &[crate::metrics::TokenScore], metric: Metric) -> Option<f64> {
+    let first = tokens.first()?;
+    if !tokens.iter().all(|t| t.scored) {
+        return None;
+    }
+    let surprisal = || tokens.iter().map(|t| t.surprisal_bits).sum::<f64>();
+    let v = match metric {
+        Metric::Surprisal => surprisal(),
+        Metric::Entropy => first.entropy_bits,
+        Metric::Varentropy => first.varentropy_bits2,
+        Metric::Excess => surprisal() - first.entropy_bits,
+        Metric::Rank => rank_bucket(first.rank) as f64,
+    };
+    v.is_finite().then_some(v)
+}
+
 /// "Think points": where a model would benefit from reasoning before it answers. A token is one when
 /// the model was both uncertain and split between very different continuations — entropy ≥ 6 bits
 /// and varentropy ≥ 12 bits² — or when the token was far more surprising than the model expected:
@@ -128,4 +182,79 @@ pub fn inferno(t: f64) -> (u8, u8, u8) {
     let (a, b) = (INFERNO[i], INFERNO[i + 1]);
     let mix = |p: u8, q: u8| (p as f64 + (q as f64 - p as f64) * f).round() as u8;
     (mix(a.0, b.0), mix(a.1, b.1), mix(a.2, b.2))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::TokenScore;
+
+    fn token(surprisal: f64, entropy: f64, varentropy: f64, rank: u32) -> TokenScore {
+        TokenScore {
+            index: 0,
+            id: 0,
+            token: String::new(),
+            bytes: Vec::new(),
+            byte_start: 0,
+            byte_end: 0,
+            char_start: 0,
+            char_end: 0,
+            scored: true,
+            surprisal_bits: surprisal,
+            probability: (-surprisal).exp2(),
+            entropy_bits: entropy,
+            varentropy_bits2: varentropy,
+            rank,
+            top: Vec::new(),
+            window: 0,
+            context_len: 1,
+        }
+    }
+
+    #[test]
+    fn word_values_sum_surprisal_and_take_the_rest_before_the_first_token() {
+        let word = [token(3.0, 5.0, 7.0, 12), token(1.5, 0.5, 0.25, 1)];
+        assert_eq!(unit_value(&word, Metric::Surprisal), Some(4.5));
+        assert_eq!(unit_value(&word, Metric::Entropy), Some(5.0));
+        assert_eq!(unit_value(&word, Metric::Varentropy), Some(7.0));
+        assert_eq!(unit_value(&word, Metric::Excess), Some(4.5 - 5.0));
+        assert_eq!(unit_value(&word, Metric::Rank), Some(2.0), "rank 12 is in the 11–100 bucket");
+        assert_eq!(unit_value(&[], Metric::Surprisal), None);
+    }
+
+    #[test]
+    fn a_unit_with_an_unscored_token_has_no_value() {
+        let mut word = [token(f64::NAN, f64::NAN, f64::NAN, 0), token(2.0, 1.0, 1.0, 1)];
+        word[0].scored = false;
+        for m in Metric::ALL {
+            assert_eq!(unit_value(&word, m), None, "{m:?}");
+            assert!(unit_value(&word[1..], m).is_some(), "{m:?}");
+        }
+    }
+
+    #[test]
+    fn fitted_scales_start_at_zero_except_for_excess() {
+        assert_eq!(fitted_range(Metric::Surprisal, [3.0, f64::NAN, 12.5, 1.0]), (0.0, 12.5));
+        assert_eq!(fitted_range(Metric::Excess, [-2.0, 5.0]), (-2.0, 5.0));
+        assert_eq!(fitted_range(Metric::Entropy, [0.0, 0.0]), (0.0, 1.0), "a flat text still has a scale");
+        assert_eq!(fitted_range(Metric::Entropy, []), Metric::Entropy.fixed_range());
+        assert_eq!(fitted_range(Metric::Rank, [0.0, 1.0]), Metric::Rank.fixed_range());
+        assert_eq!(scale_position(5.0, (0.0, 10.0)), 0.5);
+        assert_eq!(scale_position(-1.0, (0.0, 10.0)), 0.0);
+    }
+
+    #[test]
+    fn rank_buckets_are_gltrs() {
+        let got: Vec<usize> = [1, 2, 10, 11, 100, 101, 1000, 1001].map(rank_bucket).to_vec();
+        assert_eq!(got, [0, 1, 1, 2, 2, 3, 3, 4]);
+    }
+
+    #[test]
+    fn inferno_hits_its_samples_and_clamps() {
+        assert_eq!(inferno(0.0), INFERNO[0]);
+        assert_eq!(inferno(1.0), INFERNO[8]);
+        assert_eq!(inferno(0.5), INFERNO[4]);
+        assert_eq!(inferno(-3.0), INFERNO[0]);
+        assert_eq!(inferno(f64::NAN), INFERNO[0]);
+    }
 }

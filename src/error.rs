@@ -44,15 +44,75 @@ pub enum DensiError {
     #[error("{option}: {reason}")]
     InvalidOption { option: &'static str, reason: String },
 
-    /// The GPU path failed (no adapter, device lost, out of memory, a limit the model does not fit).
+    /// The GPU path failed; [`GpuError::kind`] says how, so `--backend auto` can tell a device fault
+    /// (finish on the CPU) from a limit of the GPU path (route to the CPU, saying why).
     #[error("GPU: {0}")]
-    Gpu(String),
+    Gpu(GpuError),
 
     #[error("{0}")]
     Other(String),
 }
 
+/// What went wrong on the GPU path: the one thing the backend's fallback branches on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GpuErrorKind {
+    /// No usable adapter, a missing feature (SHADER_F16), or a limit of the adapter or of densi's
+    /// kernels (binding size, head_dim, top-k). Nothing failed: the GPU path cannot do this job.
+    Unsupported,
+    /// The device ran out of memory.
+    OutOfMemory,
+    /// The device was lost (driver reset, hang, unplugged) or reported an internal error.
+    DeviceLost,
+    /// wgpu rejected a call (a validation error): a bug in densi or in the driver.
+    Validation,
+}
+
+impl GpuErrorKind {
+    /// A fault of the device at run time (as opposed to a limit known before anything ran).
+    pub fn is_device_fault(self) -> bool {
+        !matches!(self, GpuErrorKind::Unsupported)
+    }
+}
+
+impl std::fmt::Display for GpuErrorKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            GpuErrorKind::Unsupported => "unsupported",
+            GpuErrorKind::OutOfMemory => "out of memory",
+            GpuErrorKind::DeviceLost => "device lost",
+            GpuErrorKind::Validation => "validation error",
+        })
+    }
+}
+
+/// A GPU error: its kind and a message naming the step, the adapter or the option at fault.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct GpuError {
+    pub kind: GpuErrorKind,
+    pub message: String,
+}
+
+impl GpuError {
+    pub fn new(kind: GpuErrorKind, message: impl Into<String>) -> GpuError {
+        GpuError { kind, message: message.into() }
+    }
+}
+
 impl DensiError {
+    /// A [`DensiError::Gpu`] of `kind`.
+    pub fn gpu(kind: GpuErrorKind, message: impl Into<String>) -> Self {
+        DensiError::Gpu(GpuError::new(kind, message))
+    }
+
+    /// The GPU error's kind, if this is one.
+    pub fn gpu_kind(&self) -> Option<GpuErrorKind> {
+        match self {
+            DensiError::Gpu(e) => Some(e.kind),
+            _ => None,
+        }
+    }
+
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         DensiError::Io { path: path.into(), source }
     }

@@ -8,7 +8,7 @@
 //! use std::sync::Arc;
 //! let model = Arc::new(densi::model::Model::load(&densi::model::Model::resolve_path(None)?)?);
 //! let backend = Box::new(densi::cpu::CpuForward::new(model.clone(), None)?);
-//! let mut scorer = densi::score::Scorer::new(model, backend, Default::default(), false)?;
+//! let mut scorer = densi::score::Scorer::new(model, backend, Default::default())?;
 //! let result = scorer.score("example", "My favorite color is blue")?;
 //! for t in &result.tokens {
 //!     println!("{:>12} {:6.2} bits", t.token, t.surprisal_bits);
@@ -20,6 +20,7 @@ pub mod backend;
 pub mod bench;
 pub mod cpu;
 pub mod display;
+pub mod dtype;
 pub mod error;
 pub mod export;
 #[cfg(feature = "gpu")]
@@ -27,5 +28,6 @@ pub mod gpu;
 pub mod metrics;
 pub mod model;
 pub mod score;
+pub mod text;
 
 pub use error::{DensiError, Result};

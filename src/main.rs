@@ -15,3 +15,27 @@ fn main() {
     }
     std::process::exit(cli::main());
 }
+
+/// Ctrl-C (SIGINT) or SIGTERM while an output file is being written: remove its temporary file
+/// (`densi::export::atomic::remove_live_temp_files`), leave the target as it was, and exit as a shell
+/// expects of a command killed by that signal (128 + signal: 130 for Ctrl-C, 143 for SIGTERM).
+/// A thread waits for the signal (signal-hook's iterator), so the cleanup is ordinary code, not a
+/// restricted signal-context handler.
+#[cfg(unix)]
+fn clean_up_outputs_on_signal() -> std::io::Result<()> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])?;
+    std::thread::Builder::new().name("densi-signals".into()).spawn(move || {
+        if let Some(signal) = signals.forever().next() {
+            densi::export::atomic::remove_live_temp_files();
+            std::process::exit(128 + signal);
+        }
+    })?;
+    Ok(())
+}
+
+/// Windows: the default Ctrl-C handling (the temporary file may stay behind).
+#[cfg(not(unix))]
+fn clean_up_outputs_on_signal() -> std::io::Result<()> {
+    Ok(())
+}

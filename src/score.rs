@@ -7,7 +7,7 @@ use crate::error::{DensiError, Result};
 use crate::metrics::{
     Alternative, BosPolicy, LN_2, RowStats, ScoreSettings, Summary, TextScore, TokenScore, char_offsets, display_bytes,
 };
-use crate::model::Model;
+use crate::model::{Model, TextTokenizer};
 
 /// A forward pass that reduces logits to per-position statistics on the spot.
 pub trait Forward: Send {
@@ -19,17 +19,24 @@ pub trait Forward: Send {
     /// i in `score_from..window.len()`, the statistics of the distribution at position i − 1 with
     /// respect to the target `window[i]`. `1 <= score_from <= window.len()`.
     fn score_window(&mut self, window: &[u32], score_from: usize, top_k: usize) -> Result<Vec<RowStats>>;
-}
 
-/// Which backend to use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum BackendChoice {
-    /// A real GPU adapter when there is one, else the CPU. A GPU failure mid-run falls back to the CPU.
-    #[default]
-    Auto,
-    /// The wgpu path, even on a software adapter; GPU failures are errors.
-    Gpu,
-    Cpu,
+    /// Warnings since the last call (e.g. a fallback from the GPU to the CPU); drained.
+    fn take_warnings(&mut self) -> Vec<String> {
+        Vec::new()
+    }
+
+    /// The largest `top_k` this backend keeps, when it has a limit (the GPU lm-head does).
+    fn max_top_k(&self) -> Option<usize> {
+        None
+    }
+
+    /// Time each kernel from the next window on, where the backend can (GPU timestamp queries).
+    fn set_timing(&mut self, _on: bool) {}
+
+    /// (kernel, seconds) of the last window, summed per kernel kind, when timing is on and available.
+    fn kernel_timings(&self) -> Option<Vec<(String, f64)>> {
+        None
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,19 +66,11 @@ pub struct Scorer {
     bos_token: Option<u32>,
     window: usize,
     stride: usize,
-    /// When set, a GPU failure switches to this (lazily built CPU) backend instead of failing.
-    fallback_to_cpu: bool,
-    warnings: Vec<String>,
 }
 
 impl Scorer {
-    /// Validates the options against the model. `fallback_to_cpu`: on a GPU error, finish on the CPU.
-    pub fn new(
-        model: Arc<Model>,
-        backend: Box<dyn Forward>,
-        options: ScoreOptions,
-        fallback_to_cpu: bool,
-    ) -> Result<Scorer> {
+    /// Validates the options against the model. `backend` usually comes from [`crate::backend::open`].
+    pub fn new(model: Arc<Model>, backend: Box<dyn Forward>, options: ScoreOptions) -> Result<Scorer> {
         let bos_token = resolve_bos(&model, &options.bos)?;
         let ctx = model.config.context_length.max(2);
         let window = match options.window {
@@ -97,7 +96,7 @@ impl Scorer {
                 reason: format!("{stride} must be at least 1 and less than the window ({window})"),
             });
         }
-        Ok(Scorer { model, backend, options, bos_token, window, stride, fallback_to_cpu, warnings: Vec::new() })
+        Ok(Scorer { model, backend, options, bos_token, window, stride })
     }
 
     pub fn model(&self) -> &Arc<Model> {
@@ -117,9 +116,9 @@ impl Scorer {
         self.backend.device()
     }
 
-    /// Warnings collected so far (e.g. a GPU failure that made the scorer fall back to the CPU); drained.
+    /// The backend's warnings so far (e.g. a GPU failure that made it finish on the CPU); drained.
     pub fn take_warnings(&mut self) -> Vec<String> {
-        std::mem::take(&mut self.warnings)
+        self.backend.take_warnings()
     }
 
     pub fn score(&mut self, id: &str, text: &str) -> Result<TextScore> {
@@ -227,14 +226,26 @@ impl Scorer {
     }
 
     fn run_window(&mut self, window: &[u32], score_from: usize) -> Result<Vec<RowStats>> {
-        match self.backend.score_window(window, score_from, self.options.top_k) {
-            Err(DensiError::Gpu(msg)) if self.fallback_to_cpu => {
-                self.warnings.push(format!("GPU failed ({msg}); finishing on the CPU"));
-                self.backend = Box::new(crate::cpu::CpuForward::new(self.model.clone(), None)?);
-                self.backend.score_window(window, score_from, self.options.top_k)
-            }
-            r => r,
-        }
+        self.backend.score_window(window, score_from, self.options.top_k)
+    }
+}
+
+/// Where `--bos auto`'s token comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AutoBos {
+    /// The model's BOS token, which its tokenizer adds.
+    ModelBos,
+    /// The document separator (e.g. GPT-2's `<|endoftext|>`), for models that add no BOS.
+    DocumentSeparator,
+}
+
+/// The one `--bos auto` rule: the model's BOS when its tokenizer adds one, else the document
+/// separator, else nothing (the first token is then not scored).
+pub fn auto_bos(tok: &TextTokenizer) -> Option<(u32, AutoBos)> {
+    match (tok.add_bos, tok.bos_id, tok.doc_separator) {
+        (true, Some(bos), _) => Some((bos, AutoBos::ModelBos)),
+        (_, _, Some(sep)) => Some((sep, AutoBos::DocumentSeparator)),
+        _ => None,
     }
 }
 
@@ -254,10 +265,7 @@ fn resolve_bos(model: &Model, policy: &BosPolicy) -> Result<Option<u32>> {
     };
     match policy {
         BosPolicy::None => Ok(None),
-        BosPolicy::Auto => Ok(match (tok.add_bos, tok.bos_id) {
-            (true, Some(bos)) => Some(bos),
-            _ => tok.doc_separator,
-        }),
+        BosPolicy::Auto => Ok(auto_bos(tok).map(|(id, _)| id)),
         BosPolicy::Id(id) => check(*id),
         BosPolicy::Token(s) => match tok.token_to_id(s) {
             Some(id) => check(id),

@@ -2,7 +2,8 @@
 //! accepts lies inside the input with a byte length that matches its shape.
 #![no_main]
 
-use densi::model::safetensors::{parse_safetensors_header, to_f32};
+use densi::model::dequant;
+use densi::model::safetensors::{dtype_of, parse_safetensors_header};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -10,8 +11,8 @@ fuzz_target!(|data: &[u8]| {
     for t in tensors {
         let bytes = &data[t.range.clone()];
         let n: usize = t.shape.iter().product();
-        if let Some(y) = to_f32(t.dtype, bytes) {
-            assert_eq!(y.len(), n);
+        if let Some(dtype) = dtype_of(t.dtype) {
+            assert_eq!(dequant::dequantize(dtype, bytes, n).len(), n);
         }
     }
 });

@@ -7,14 +7,14 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 
 pub use densi::DensiError as Error;
-use densi::backend::BackendOptions;
+use densi::backend::{BackendChoice, BackendOptions};
 use densi::export::columns::Columns;
 pub use densi::export::columns::{Column, Values};
 use densi::export::{AtomicFile, ExportOptions, Exporter, Format, Level, OutputMode, Provenance, Units};
 use densi::metrics::BosPolicy;
 pub use densi::metrics::TextScore;
 use densi::model::Model;
-use densi::score::{BackendChoice, ScoreOptions, Scorer};
+use densi::score::{ScoreOptions, Scorer};
 
 pub type Result<T> = std::result::Result<T, Error>;
 
@@ -84,12 +84,7 @@ impl Engine {
     /// Loads like the CLI: `path`, else `$DENSI_MODEL`, else the default model; a GGUF file or a
     /// Hugging Face directory. `backend`: `auto`, `gpu` or `cpu`.
     pub fn load(path: Option<&Path>, backend: &str, device: Option<usize>, threads: Option<usize>) -> Result<Engine> {
-        let choice = match backend {
-            "auto" => BackendChoice::Auto,
-            "gpu" => BackendChoice::Gpu,
-            "cpu" => BackendChoice::Cpu,
-            _ => return Err(option_error("--backend", format!("unknown backend `{backend}` (auto, gpu, cpu)"))),
-        };
+        let choice: BackendChoice = backend.parse().map_err(|reason| option_error("--backend", reason))?;
         let model = Arc::new(Model::load(&Model::resolve_path(path)?)?);
         let backend = BackendOptions { choice, device, threads, ..Default::default() };
         // Open the backend now, so a bad backend or device fails at construction, as in the CLI.

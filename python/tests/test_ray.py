@@ -38,7 +38,7 @@ def make_corpus(n: int, seed: int = 14) -> list:
     return rows
 
 
-N_TEXTS = 300
+N_TEXTS = 200
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +82,8 @@ def _actor_pids() -> set:
 
 
 def _score(corpus_path, model_path, actors: int, kill_one: bool = False):
-    ds = ray.data.read_json(str(corpus_path))
+    # Read first: with both CPUs held by the actors, Ray would have none left for the read tasks.
+    ds = ray.data.read_json(str(corpus_path)).materialize()
     out = densi.ray.score_dataset(ds, str(model_path), actors=actors, threads=1, batch_size=10)
     batches, killed, t0 = [], None, time.perf_counter()
     for batch in out.iter_batches(batch_format="pyarrow", batch_size=None):
@@ -138,7 +139,7 @@ def test_failing_texts_are_error_rows_or_an_exception(ray_cluster, model_path, c
         {"id": "latin1", "text": b"caf\xe9 au lait"},
         {"id": "good2", "text": b"The sky is green"},
     ]
-    ds = ray.data.from_items(rows)
+    ds = ray.data.from_items(rows).materialize()
     out = densi.ray.score_dataset(ds, str(model_path), actors=1, on_error="row").to_arrow_refs()
     table = pa.concat_tables(ray.get(out))
     errors = {r["text_id"]: r["error"] for r in table.filter(pc.is_valid(table["error"])).to_pylist()}

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use densi::backend::{BackendChoice, Dtype};
 use densi::metrics::BosPolicy;
 
 const ABOUT: &str =
@@ -136,15 +137,15 @@ fn parse_bos(s: &str) -> Result<BosPolicy, String> {
 #[derive(Args, Debug, Clone)]
 pub struct BackendArgs {
     /// Compute backend: auto (a real GPU when there is one, else the CPU), gpu (wgpu, also on a software adapter), cpu
-    #[arg(long, value_enum, default_value_t = Backend::Auto)]
-    pub backend: Backend,
+    #[arg(long, default_value = "auto", value_parser = one_of::<BackendChoice>(&BackendChoice::NAMES))]
+    pub backend: BackendChoice,
 
     /// GPU adapter index, as listed by `densi devices`
     #[arg(long, value_name = "N")]
     pub device: Option<usize>,
 
     /// GPU weight storage: f32, or f16 with f32 accumulation (needs the adapter's SHADER_F16)
-    #[arg(long, value_enum, default_value_t = Dtype::F32)]
+    #[arg(long, default_value = "f32", value_parser = one_of::<Dtype>(&Dtype::NAMES))]
     pub dtype: Dtype,
 
     /// CPU threads [default: all cores]
@@ -152,17 +153,15 @@ pub struct BackendArgs {
     pub threads: Option<usize>,
 }
 
-#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Auto,
-    Gpu,
-    Cpu,
-}
-
-#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Dtype {
-    F32,
-    F16,
+/// A clap parser for one of the library's enums (`--backend`, `--dtype`): the names it lists, parsed
+/// by the enum's own `FromStr`, so the CLI defines no second copy of either.
+fn one_of<T>(names: &'static [&'static str]) -> impl clap::builder::TypedValueParser<Value = T>
+where
+    T: std::str::FromStr + Clone + Send + Sync + 'static,
+    T::Err: std::fmt::Debug,
+{
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(names).map(|s| s.parse::<T>().expect("a listed name parses"))
 }
 
 /// The texts to score. Files, `-` (stdin) and `--text` are taken in the order given, then `--jsonl` batches.
@@ -309,19 +308,10 @@ pub struct TuiArgs {
 
 impl BackendArgs {
     pub fn options(&self) -> densi::backend::BackendOptions {
-        use densi::backend::{BackendOptions, GpuDtype};
-        use densi::score::BackendChoice;
-        BackendOptions {
-            choice: match self.backend {
-                Backend::Auto => BackendChoice::Auto,
-                Backend::Gpu => BackendChoice::Gpu,
-                Backend::Cpu => BackendChoice::Cpu,
-            },
+        densi::backend::BackendOptions {
+            choice: self.backend,
             device: self.device,
-            dtype: match self.dtype {
-                Dtype::F32 => GpuDtype::F32,
-                Dtype::F16 => GpuDtype::F16,
-            },
+            dtype: self.dtype,
             threads: self.threads,
         }
     }

@@ -10,57 +10,26 @@ use std::io::Write;
 
 use anyhow::{Result, bail};
 use densi::bench::{bench_forward, synthetic_tokens};
-use densi::gpu::GpuForward;
-use densi::score::{BackendChoice, Forward};
 
 use super::args::BenchArgs;
 use super::progress::Progress;
-use super::run::load_model;
-
-/// The backend under test; the GPU one is kept concrete for its kernel timings.
-enum Bench {
-    Gpu(GpuForward),
-    Other(Box<dyn Forward>),
-}
-
-impl Bench {
-    fn forward(&mut self) -> &mut dyn Forward {
-        match self {
-            Bench::Gpu(g) => g,
-            Bench::Other(f) => f.as_mut(),
-        }
-    }
-}
+use super::session::load_model;
 
 pub fn run(args: BenchArgs, progress: &Progress) -> Result<()> {
     if args.tokens.is_empty() || args.tokens.iter().any(|&n| n < 2) {
-        return Err(super::UsageError("--tokens: each length must be at least 2".into()).into());
+        return Err(super::usage::UsageError("--tokens: each length must be at least 2".into()).into());
     }
     let model = load_model(&args.model, progress)?;
     let ctx = model.config.context_length;
     if let Some(&n) = args.tokens.iter().find(|&&n| n > ctx) {
         bail!("--tokens: {n} is longer than the model's context of {ctx} tokens");
     }
-    let opts = args.backend.options();
-    let mut bench = match opts.choice {
-        BackendChoice::Gpu => Bench::Gpu(GpuForward::new(model.clone(), &opts, true)?),
-        BackendChoice::Auto => match GpuForward::new(model.clone(), &opts, false) {
-            Ok(g) => Bench::Gpu(g),
-            Err(_) => Bench::Other(
-                densi::backend::open(
-                    &model,
-                    &densi::backend::BackendOptions { choice: BackendChoice::Cpu, ..opts.clone() },
-                )?
-                .0,
-            ),
-        },
-        BackendChoice::Cpu => Bench::Other(densi::backend::open(&model, &opts)?.0),
-    };
+    // The one auto-selection; a GPU backend keeps its kernel timings behind `Forward`.
+    let mut forward = densi::backend::open(&model, &args.backend.options())?;
     let repeats = args.repeats.max(1);
     let mut out = std::io::stdout().lock();
     writeln!(out, "model:   {} ({} parameters)", model.source.path.display(), model.config.parameter_count())?;
-    let f = bench.forward();
-    writeln!(out, "backend: {} ({})", f.backend(), f.device())?;
+    writeln!(out, "backend: {} ({})", forward.backend(), forward.device())?;
     writeln!(
         out,
         "median of {repeats} runs after 1 warm-up; one forward pass and the top-5 lm-head reduction per run"
@@ -70,15 +39,15 @@ pub fn run(args: BenchArgs, progress: &Progress) -> Result<()> {
     let mut kernel_tables = Vec::new();
     for &n in &args.tokens {
         let spinner = progress.spinner(format!("{n} tokens"));
-        let row = bench_forward(bench.forward(), &model.config, &[n], 1, repeats)?.remove(0);
+        let row = bench_forward(forward.as_mut(), &model.config, &[n], 1, repeats)?.remove(0);
         // One more, untimed by us, with the GPU's timestamp queries on (they cost a little).
-        if let Bench::Gpu(g) = &mut bench {
-            g.set_timing(true);
-            g.score_window(&synthetic_tokens(n, model.config.vocab_size, 0x5EED ^ n as u64), 1, 5)?;
-            if let Some(t) = g.kernel_timings() {
+        if forward.backend() == "gpu" {
+            forward.set_timing(true);
+            forward.score_window(&synthetic_tokens(n, model.config.vocab_size, 0x5EED ^ n as u64), 1, 5)?;
+            if let Some(t) = forward.kernel_timings() {
                 kernel_tables.push((n, t));
             }
-            g.set_timing(false);
+            forward.set_timing(false);
         }
         spinner.finish_and_clear();
         let frac = args.peak_gflops.map_or(String::new(), |p| format!("  {:>6.1}%", 100.0 * row.gflops / p));

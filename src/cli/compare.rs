@@ -11,8 +11,8 @@ use serde::Serialize;
 use super::args::{CompareArgs, CompareFormat};
 use super::input::read_inputs;
 use super::progress::Progress;
-use super::run::{open_session, score_inputs};
 use super::score::{pad, pad_left, quote, truncate};
+use super::session::{open_session, score_inputs};
 
 /// One token, briefly.
 #[derive(Debug, Serialize)]
@@ -149,7 +149,7 @@ fn compared(t: &TextScore, first: &TextScore) -> Compared {
 pub fn run(args: CompareArgs, matches: Option<&clap::ArgMatches>, progress: &Progress) -> Result<()> {
     let inputs = read_inputs(&args.input, matches)?;
     if inputs.len() < 2 {
-        return Err(super::UsageError(format!(
+        return Err(super::usage::UsageError(format!(
             "compare needs at least two inputs (files, `-`, --text or --jsonl), got {}",
             inputs.len()
         ))

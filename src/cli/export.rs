@@ -8,7 +8,7 @@ use densi::export::{AtomicFile, ExportOptions, Exporter, Format, OutputMode, Pro
 use super::args::ExportArgs;
 use super::input::read_inputs;
 use super::progress::Progress;
-use super::run::{open_session, score_inputs};
+use super::session::{open_session, score_inputs};
 
 /// Where the export goes.
 enum Out {
@@ -34,13 +34,17 @@ impl Write for Out {
 pub fn run(args: ExportArgs, matches: Option<&clap::ArgMatches>, progress: &Progress) -> Result<()> {
     let inputs = read_inputs(&args.input, matches)?;
     if inputs.is_empty() {
-        return Err(super::UsageError("no input: give files, `-` for stdin, --text TEXT or --jsonl FILE".into()).into());
+        return Err(super::usage::no_input());
     }
     let options = ExportOptions { format: args.format.into(), units: args.units.into(), level: args.level.into() };
     // Open the output before the model loads: an existing or unwritable path fails at once.
     let mode = if options.format == Format::Jsonl { OutputMode::Streamed } else { OutputMode::Atomic };
     let out = match &args.output {
-        Some(p) if p.as_os_str() != "-" => Out::File(AtomicFile::create(p, mode, args.force)?),
+        Some(p) if p.as_os_str() != "-" => {
+            // Ctrl-C or SIGTERM from here on removes the temporary file instead of leaving it behind.
+            crate::clean_up_outputs_on_signal()?;
+            Out::File(AtomicFile::create(p, mode, args.force)?)
+        }
         _ => Out::Stdout(BufWriter::new(std::io::stdout())),
     };
     let partial = match &out {

@@ -3,10 +3,11 @@
 use std::io::Write;
 
 use anyhow::Result;
+use densi::score::AutoBos;
 
 use super::args::InfoArgs;
 use super::progress::Progress;
-use super::run::load_model;
+use super::session::load_model;
 
 pub fn run(args: InfoArgs, progress: &Progress) -> Result<()> {
     let model = load_model(&args.model, progress)?;
@@ -20,10 +21,10 @@ pub fn run(args: InfoArgs, progress: &Progress) -> Result<()> {
     let tok = &model.tokenizer;
     let size: u64 = model.source.weight_files.iter().filter_map(|f| std::fs::metadata(f).ok()).map(|m| m.len()).sum();
     let params = c.parameter_count();
-    let bos = match (tok.add_bos, tok.bos_id, tok.doc_separator) {
-        (true, Some(b), _) => format!("{} (id {b}, the model's BOS)", tok.token_display(b)),
-        (_, _, Some(d)) => format!("{} (id {d}, the document separator)", tok.token_display(d)),
-        _ => "none: the first token is not scored".to_string(),
+    let bos = match densi::score::auto_bos(tok) {
+        Some((b, AutoBos::ModelBos)) => format!("{} (id {b}, the model's BOS)", tok.token_display(b)),
+        Some((d, AutoBos::DocumentSeparator)) => format!("{} (id {d}, the document separator)", tok.token_display(d)),
+        None => "none: the first token is not scored".to_string(),
     };
     let mut out = std::io::stdout().lock();
     let rows: Vec<(&str, String)> = vec![

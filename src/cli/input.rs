@@ -63,7 +63,7 @@ pub fn read_inputs(args: &InputArgs, matches: Option<&clap::ArgMatches>) -> Resu
             }
             Source::Stdin => {
                 if stdin_used {
-                    return Err(super::UsageError("`-` (stdin) given more than once".into()).into());
+                    return Err(super::usage::UsageError("`-` (stdin) given more than once".into()).into());
                 }
                 stdin_used = true;
                 let mut bytes = Vec::new();

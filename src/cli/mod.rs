@@ -1,4 +1,6 @@
-//! Argument parsing (clap derive), dispatch, and the error → exit code mapping.
+//! Argument parsing (clap derive), the dispatch to one module per subcommand (here, and only here),
+//! and the error → exit code mapping. Subcommands share `session` (model, backend, scoring with
+//! progress), `input`, `progress` and `usage`; none of them knows the others' dispatch.
 
 mod args;
 mod bench;
@@ -8,27 +10,18 @@ mod export;
 mod info;
 mod input;
 mod progress;
-mod run;
 mod score;
+mod session;
 mod tui;
+mod usage;
 
 use std::io::Write;
 
 use clap::{CommandFactory, FromArgMatches};
 
-pub use args::Cli;
-
-/// A usage error found after parsing (e.g. `compare` with one input): exit code 2.
-#[derive(Debug)]
-pub struct UsageError(pub String);
-
-impl std::fmt::Display for UsageError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for UsageError {}
+use args::{Cli, Command};
+use progress::Progress;
+use usage::UsageError;
 
 /// Returns the process exit code.
 pub fn main() -> i32 {
@@ -53,11 +46,25 @@ pub fn main() -> i32 {
         Err(e) => return clap_error(e),
     };
     let sub = matches.subcommand().map(|(_, m)| m.clone());
-    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || run::dispatch(cli, sub.as_ref())));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || dispatch(cli, sub.as_ref())));
     match result {
         Ok(Ok(())) => 0,
         Ok(Err(e)) => report(e),
         Err(_) => 1,
+    }
+}
+
+/// Runs the subcommand.
+fn dispatch(cli: Cli, sub: Option<&clap::ArgMatches>) -> anyhow::Result<()> {
+    let progress = Progress::new(cli.quiet);
+    match cli.command {
+        Command::Score(a) => score::run(a, sub, &progress),
+        Command::Export(a) => export::run(a, sub, &progress),
+        Command::Compare(a) => compare::run(a, sub, &progress),
+        Command::Info(a) => info::run(a, &progress),
+        Command::Devices(_) => devices::run(),
+        Command::Bench(a) => bench::run(a, &progress),
+        Command::Tui(a) => tui::run(a, sub),
     }
 }
 
@@ -82,10 +89,8 @@ fn clap_error(e: clap::Error) -> i32 {
 /// One line on stderr; exit 2 for usage errors, 1 otherwise. A closed stdout (`densi ... | head`) is not an error.
 fn report(e: anyhow::Error) -> i32 {
     for cause in e.chain() {
-        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
-            if io.kind() == std::io::ErrorKind::BrokenPipe {
-                return 0;
-            }
+        if cause.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe) {
+            return 0;
         }
     }
     // `{:#}` would repeat a cause that a message already quotes (`path: No such file...: No such file...`).

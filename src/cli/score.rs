@@ -9,12 +9,12 @@ use unicode_width::UnicodeWidthStr;
 use super::args::ScoreArgs;
 use super::input::read_inputs;
 use super::progress::Progress;
-use super::run::{open_session, score_inputs};
+use super::session::{open_session, score_inputs};
 
 pub fn run(args: ScoreArgs, matches: Option<&clap::ArgMatches>, progress: &Progress) -> Result<()> {
     let inputs = read_inputs(&args.input, matches)?;
     if inputs.is_empty() {
-        return Err(super::UsageError("no input: give files, `-` for stdin, --text TEXT or --jsonl FILE".into()).into());
+        return Err(super::usage::no_input());
     }
     let mut session = open_session(&args.model, &args.scoring, progress)?;
     let stdout = std::io::stdout();

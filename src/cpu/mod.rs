@@ -93,7 +93,7 @@ impl Forward for CpuForward {
     }
 
     fn device(&self) -> String {
-        format!("cpu, {} threads", self.threads)
+        format!("cpu, {} thread{}", self.threads, if self.threads == 1 { "" } else { "s" })
     }
 
     fn score_window(&mut self, window: &[u32], score_from: usize, top_k: usize) -> Result<Vec<RowStats>> {

@@ -27,10 +27,33 @@ pub fn matmul_transposed(a: &[f32], m: usize, k: usize, b: &[f32], n: usize, out
         out[..m * n].fill(0.0);
         return;
     }
+    gemm_crate_nt(a, k, m, k, b, n, out, n, false);
+}
+
+/// out[m, n] (row stride ldo) = a[m, k] (row stride lda) · b[n, k]ᵀ, plus out's old value when
+/// `accumulate`, through the `gemm` crate (its packing and micro-kernels, on the current rayon pool).
+/// The crate's one call site: [`matmul_transposed`] and the fast forward's GEMMs both come here.
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_crate_nt(
+    a: &[f32],
+    lda: usize,
+    m: usize,
+    k: usize,
+    b: &[f32],
+    n: usize,
+    out: &mut [f32],
+    ldo: usize,
+    accumulate: bool,
+) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    assert!(lda >= k && ldo >= n && k > 0);
+    assert!(a.len() >= (m - 1) * lda + k && b.len() >= n * k && out.len() >= (m - 1) * ldo + n);
     let threads = rayon::current_num_threads();
     let par = if threads > 1 { gemm::Parallelism::Rayon(threads) } else { gemm::Parallelism::None };
-    // SAFETY: the asserts above keep every index the strides describe inside the three slices:
-    // dst[i, j] at i·n + j, lhs[i, l] at i·k + l, rhs[l, j] = b[j, l] at j·k + l.
+    // SAFETY: the asserts keep every index inside the slices: dst[i, j] at i·ldo + j,
+    // lhs[i, l] at i·lda + l, rhs[l, j] = b[j, l] at j·k + l.
     unsafe {
         gemm::gemm(
             m,
@@ -38,15 +61,15 @@ pub fn matmul_transposed(a: &[f32], m: usize, k: usize, b: &[f32], n: usize, out
             k,
             out.as_mut_ptr(),
             1,
-            n as isize,
-            false,
+            ldo as isize,
+            accumulate,
             a.as_ptr(),
             1,
-            k as isize,
+            lda as isize,
             b.as_ptr(),
             k as isize,
             1,
-            0.0,
+            1.0,
             1.0,
             false,
             false,
@@ -116,6 +139,7 @@ pub fn rope(x: &mut [f32], heads: usize, head_dim: usize, cos: &[f32], sin: &[f3
 /// Causal multi-head attention with grouped KV heads.
 /// q [t, nh·hd], k/v [t, nkv·hd] → out [t, nh·hd]; query head h reads KV head h / (nh/nkv).
 /// softmax(q·kᵀ/√hd) over keys 0..=i, one query row at a time (never a T×T matrix).
+#[allow(clippy::too_many_arguments)]
 pub fn attention(q: &[f32], k: &[f32], v: &[f32], t: usize, nh: usize, nkv: usize, hd: usize, out: &mut [f32]) {
     let group = nh / nkv;
     let scale = 1.0 / (hd as f32).sqrt();

@@ -9,10 +9,15 @@
 //!
 //! An existing `NAME` is only replaced with `force` (checked up front, and again at the rename for
 //! the atomic mode).
+//!
+//! A process that is killed skips destructors, so every open output also sits in a registry of live
+//! temporary paths; a signal handler (the `densi` binary's, on Ctrl-C or SIGTERM) calls
+//! [`remove_live_temp_files`] before it exits: the temporary file goes, `NAME` stays as it was.
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use crate::error::{DensiError, Result};
 
@@ -31,6 +36,73 @@ pub struct AtomicFile {
     inner: Inner,
     dest: PathBuf,
     force: bool,
+    _live: Live,
+}
+
+impl Inner {
+    fn path(&self) -> PathBuf {
+        match self {
+            Inner::Temp(t) => t.get_ref().path().to_path_buf(),
+            Inner::Partial { path, .. } => path.clone(),
+        }
+    }
+}
+
+/// What an interrupted run does with a live temporary path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OnInterrupt {
+    /// The atomic mode's hidden temp file: always removed.
+    Remove,
+    /// The streamed `.partial`: removed while empty; once it holds a finished text it is kept, as after
+    /// any other failure, so nothing already written is lost.
+    RemoveIfEmpty,
+}
+
+/// The temporary paths of the outputs open in this process.
+static LIVE: Mutex<Vec<(PathBuf, OnInterrupt)>> = Mutex::new(Vec::new());
+
+fn live() -> std::sync::MutexGuard<'static, Vec<(PathBuf, OnInterrupt)>> {
+    // A panic elsewhere while holding the lock leaves a list that is still valid.
+    LIVE.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Removes the temporary files of every output still open (atomic temp files, and `.partial` files
+/// with nothing in them yet). For a signal handler that is about to exit the process; the outputs'
+/// targets are untouched. Returns the paths removed.
+pub fn remove_live_temp_files() -> Vec<PathBuf> {
+    remove_live_temp_files_where(|_| true)
+}
+
+/// [`remove_live_temp_files`] for the live paths that `select` picks (the others stay registered).
+fn remove_live_temp_files_where(select: impl Fn(&Path) -> bool) -> Vec<PathBuf> {
+    let mut removed = Vec::new();
+    live().retain(|(path, on)| {
+        if !select(path) {
+            return true;
+        }
+        let empty = || std::fs::metadata(path).is_ok_and(|m| m.len() == 0);
+        if (*on == OnInterrupt::Remove || empty()) && std::fs::remove_file(path).is_ok() {
+            removed.push(path.clone());
+        }
+        false
+    });
+    removed
+}
+
+/// One entry of [`LIVE`], removed again when the output is committed or dropped.
+struct Live(PathBuf);
+
+impl Live {
+    fn register(path: PathBuf, on: OnInterrupt) -> Live {
+        live().push((path.clone(), on));
+        Live(path)
+    }
+}
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        live().retain(|(p, _)| p != &self.0);
+    }
 }
 
 /// `NAME.partial` for `NAME`.
@@ -55,7 +127,8 @@ impl AtomicFile {
             _ => PathBuf::from("."),
         };
         if !dir.is_dir() {
-            return Err(out_err(format!("cannot write here: directory {} does not exist", dir.display())));
+            let why = if dir.exists() { "is not a directory" } else { "does not exist" };
+            return Err(out_err(format!("cannot write here: {} {why}", dir.display())));
         }
         let name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "densi".into());
         let inner = match mode {
@@ -91,7 +164,12 @@ impl AtomicFile {
                 Inner::Partial { file: BufWriter::new(file), path }
             }
         };
-        Ok(AtomicFile { inner, dest: dest.to_path_buf(), force })
+        let on_interrupt = match inner {
+            Inner::Temp(_) => OnInterrupt::Remove,
+            Inner::Partial { .. } => OnInterrupt::RemoveIfEmpty,
+        };
+        let live = Live::register(inner.path(), on_interrupt);
+        Ok(AtomicFile { inner, dest: dest.to_path_buf(), force, _live: live })
     }
 
     pub fn dest(&self) -> &Path {
@@ -100,14 +178,13 @@ impl AtomicFile {
 
     /// Where the bytes are going until [`commit`](Self::commit).
     pub fn temp_path(&self) -> PathBuf {
-        match &self.inner {
-            Inner::Temp(t) => t.get_ref().path().to_path_buf(),
-            Inner::Partial { path, .. } => path.clone(),
-        }
+        self.inner.path()
     }
 
     /// Flushes, syncs and renames into place.
     pub fn commit(self) -> Result<()> {
+        // `_live` leaves the registry when this returns, after the rename (a handler that runs first
+        // removes only the temporary name, which no longer exists once renamed).
         let dest = self.dest;
         let io = |e: std::io::Error| DensiError::io(&dest, e);
         match self.inner {
@@ -205,6 +282,28 @@ mod tests {
         f.commit().unwrap();
         assert_eq!(std::fs::read_to_string(&dest).unwrap(), "x\n");
         assert!(!partial_path(&dest).exists());
+    }
+
+    #[test]
+    fn interrupt_removes_live_temp_files_and_keeps_targets() {
+        let dir = tempfile::tempdir().unwrap();
+        let (csv, jsonl, done) = (dir.path().join("a.csv"), dir.path().join("b.jsonl"), dir.path().join("c.jsonl"));
+        std::fs::write(&csv, "old").unwrap();
+        let mut a = AtomicFile::create(&csv, OutputMode::Atomic, true).unwrap();
+        a.write_all(b"half").unwrap();
+        a.flush().unwrap();
+        let b = AtomicFile::create(&jsonl, OutputMode::Streamed, false).unwrap();
+        let mut c = AtomicFile::create(&done, OutputMode::Streamed, false).unwrap();
+        c.write_all(b"{}\n").unwrap();
+        c.flush().unwrap();
+        // Only this test's files: other tests of this binary may be writing theirs right now.
+        let removed = remove_live_temp_files_where(|p| p.starts_with(dir.path()));
+        assert_eq!(removed.len(), 2, "{removed:?}");
+        assert!(removed.contains(&a.temp_path()) && removed.contains(&b.temp_path()), "{removed:?}");
+        assert!(!a.temp_path().exists() && !b.temp_path().exists());
+        assert_eq!(std::fs::read_to_string(&csv).unwrap(), "old");
+        assert_eq!(std::fs::read_to_string(partial_path(&done)).unwrap(), "{}\n", "a finished text is kept");
+        assert!(!jsonl.exists());
     }
 
     #[test]

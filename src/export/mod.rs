@@ -26,8 +26,9 @@ use crate::error::{DensiError, Result};
 use crate::metrics::{BosPolicy, LN_2, ScoreSettings, TextScore};
 use crate::model::Model;
 
+pub use crate::text::{Span, sentence_spans, word_spans};
 pub use atomic::{AtomicFile, OutputMode};
-pub use words::{Span, SpanScore, aggregate, sentences, word_spans};
+pub use words::{SpanScore, aggregate};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {

@@ -1,29 +1,20 @@
-//! Word- and sentence-level aggregation of token scores.
+//! Word- and sentence-level scores: the groups of [`crate::text`] (the one definition of words and
+//! sentences) with their tokens' information, and the one ranking of sentences by density.
 //!
-//! Words, as psycholinguistics tools count them: whitespace separates words and is part of none;
-//! a word is a maximal run of letters and digits (an apostrophe between two of them stays inside:
-//! `don't`, `l’eau`); every other character (punctuation, symbols) is a word of its own.
-//! Text without spaces between words (Chinese, Japanese) is not segmented further.
+//! A word's surprisal is the sum of its tokens' (the chain rule: −log₂ p(word | context)); its entropy
+//! is the entropy of the distribution before its first token (the uncertainty just before the word
+//! starts). A word's offsets cover its own characters (not the whitespace before it).
 //!
-//! Tokens do not line up with words (` models` carries the space before the word; `):` spans two
-//! punctuation words), so tokens are assigned to words by their first non-whitespace byte, and:
-//! - a token of whitespace only belongs to the next word (GPT-style tokenizers attach a space to
-//!   the word after it); whitespace at the very end belongs to the last word;
-//! - when one token spans several words, those words are merged into one (a token's surprisal cannot
-//!   be split), e.g. `):` is one word when the tokenizer made it one token.
-//!
-//! So every token belongs to exactly one word, and the sum of the words' surprisal equals the sum of
-//! the tokens'. A word's offsets cover its own characters (not the whitespace before it).
-//! A word's surprisal is the sum of its tokens' (the chain rule: −log₂ p(word | context));
-//! its entropy is the entropy of the distribution before its first token (the uncertainty just
-//! before the word starts).
+//! **Densest** means the highest mean surprisal per token (bits/token), everywhere: `compare`'s
+//! "densest sentence", the terminal UI's densest-sentence list and the HTML report. Density is
+//! information per unit of text; a ranking by total bits would rank long sentences first whatever
+//! their density.
 
 use serde::Serialize;
 
 use crate::metrics::{TokenScore, char_offsets};
-
-/// A `[start, end)` byte range of a text.
-pub type Span = (usize, usize);
+pub use crate::text::Span;
+use crate::text::{TokenGroup, group_tokens, sentence_spans, word_spans};
 
 /// A word or sentence with its tokens' scores.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -63,141 +54,23 @@ impl SpanScore {
     }
 }
 
-fn is_word_char(c: char) -> bool {
-    c.is_alphanumeric()
-}
-
-fn is_apostrophe(c: char) -> bool {
-    c == '\'' || c == '\u{2019}'
-}
-
-/// Word spans of a text (see the module doc). Whitespace is in no span.
-pub fn word_spans(text: &str) -> Vec<Span> {
-    let chars: Vec<(usize, char)> = text.char_indices().collect();
-    let mut spans = Vec::new();
-    let mut i = 0;
-    while i < chars.len() {
-        let (start, c) = chars[i];
-        if c.is_whitespace() {
-            i += 1;
-            continue;
-        }
-        if is_word_char(c) {
-            let mut j = i + 1;
-            while j < chars.len() {
-                let c = chars[j].1;
-                let inner_apostrophe = is_apostrophe(c) && j + 1 < chars.len() && is_word_char(chars[j + 1].1);
-                if is_word_char(c) || inner_apostrophe {
-                    j += 1;
-                } else {
-                    break;
-                }
-            }
-            let end = chars.get(j).map_or(text.len(), |&(b, _)| b);
-            spans.push((start, end));
-            i = j;
-        } else {
-            spans.push((start, start + c.len_utf8()));
-            i += 1;
-        }
-    }
-    spans
-}
-
-/// Sentence spans: a sentence ends after `.`, `!`, `?` (with any closing quotes or brackets after
-/// them) followed by whitespace, and at every line break. Leading and trailing whitespace is trimmed
-/// off each span; blank lines make no sentence.
-pub fn sentences(text: &str) -> Vec<Span> {
-    let mut spans = Vec::new();
-    let mut start = 0usize;
-    let chars: Vec<(usize, char)> = text.char_indices().collect();
-    let push = |s: usize, e: usize, spans: &mut Vec<Span>| {
-        let piece = &text[s..e];
-        let lead = piece.len() - piece.trim_start().len();
-        let trimmed = piece.trim();
-        if !trimmed.is_empty() {
-            spans.push((s + lead, s + lead + trimmed.len()));
-        }
-    };
-    let mut i = 0;
-    while i < chars.len() {
-        let (b, c) = chars[i];
-        if c == '\n' {
-            push(start, b, &mut spans);
-            start = b + 1;
-        } else if matches!(c, '.' | '!' | '?') {
-            // Closing quotes/brackets stay with the sentence.
-            let mut j = i + 1;
-            while j < chars.len() && matches!(chars[j].1, '"' | '\'' | ')' | ']' | '\u{201D}' | '\u{2019}') {
-                j += 1;
-            }
-            if j == chars.len() || chars[j].1.is_whitespace() {
-                let end = chars.get(j).map_or(text.len(), |&(b, _)| b);
-                push(start, end, &mut spans);
-                start = end;
-                i = j;
-                continue;
-            }
-        }
-        i += 1;
-    }
-    push(start, text.len(), &mut spans);
-    spans
-}
-
-/// Groups a text's tokens by `spans` (ordered, non-overlapping byte ranges, e.g. [`word_spans`] or
-/// [`sentences`]) with the rules of the module doc. Every token lands in exactly one group.
-/// A text with no spans (whitespace only) becomes one group over the whole text.
+/// Scores a text's tokens grouped by `spans` ([`word_spans`], [`sentence_spans`]; see
+/// [`group_tokens`]). Every token lands in exactly one group.
 pub fn aggregate(text: &str, tokens: &[TokenScore], spans: &[Span]) -> Vec<SpanScore> {
-    if tokens.is_empty() {
-        return Vec::new();
-    }
-    let whole = [(0, text.len())];
-    let spans: &[Span] = if spans.is_empty() { &whole } else { spans };
+    score_groups(text, tokens, &group_tokens(text, tokens, spans))
+}
 
-    // (first span, last span, first token, last token) per group, built left to right.
-    let mut groups: Vec<(usize, usize, usize, usize)> = Vec::new();
-    let mut w = 0usize; // first span that may still overlap the current token
-    for (ti, t) in tokens.iter().enumerate() {
-        let (s, e) = (t.byte_start, t.byte_end);
-        while w < spans.len() && spans[w].1 <= s {
-            w += 1;
-        }
-        // Spans overlapping [s, e).
-        let mut last = None;
-        let mut k = w;
-        while k < spans.len() && spans[k].0 < e {
-            if spans[k].1 > s {
-                last = Some(k);
-            }
-            k += 1;
-        }
-        let (first, last) = match last {
-            Some(l) => (w.min(l), l),
-            // Whitespace only: the next span, or the last one at the end of the text.
-            None => {
-                let next = w.min(spans.len() - 1);
-                (next, next)
-            }
-        };
-        match groups.last_mut() {
-            Some(g) if first <= g.1 => {
-                g.1 = g.1.max(last);
-                g.3 = ti;
-            }
-            _ => groups.push((first, last, ti, ti)),
-        }
-    }
-
-    let byte_ranges: Vec<Span> = groups.iter().map(|g| (spans[g.0].0, spans[g.1].1)).collect();
+/// The scores of token groups (from [`crate::text`]).
+pub fn score_groups(text: &str, tokens: &[TokenScore], groups: &[TokenGroup]) -> Vec<SpanScore> {
+    let byte_ranges: Vec<Span> = groups.iter().map(|g| g.bytes).collect();
     let chars = char_offsets(text, &byte_ranges);
     groups
         .iter()
         .enumerate()
-        .map(|(index, &(_, _, t0, t1))| {
-            let toks = &tokens[t0..=t1];
+        .map(|(index, g)| {
+            let toks = &tokens[g.tokens.clone()];
             let scored = toks.iter().all(|t| t.scored);
-            let (byte_start, byte_end) = byte_ranges[index];
+            let (byte_start, byte_end) = g.bytes;
             SpanScore {
                 index,
                 text: text[byte_start..byte_end].to_string(),
@@ -205,8 +78,8 @@ pub fn aggregate(text: &str, tokens: &[TokenScore], spans: &[Span]) -> Vec<SpanS
                 byte_end,
                 char_start: chars[index].0,
                 char_end: chars[index].1,
-                token_start: t0,
-                token_end: t1 + 1,
+                token_start: g.tokens.start,
+                token_end: g.tokens.end,
                 scored,
                 surprisal_bits: if scored { toks.iter().map(|t| t.surprisal_bits).sum() } else { f64::NAN },
                 entropy_bits: if scored { toks[0].entropy_bits } else { f64::NAN },
@@ -220,24 +93,27 @@ pub fn words(text: &str, tokens: &[TokenScore]) -> Vec<SpanScore> {
     aggregate(text, tokens, &word_spans(text))
 }
 
-/// The sentence with the highest mean surprisal per token (ties: the earlier one); only fully scored sentences.
+/// Sentences of a scored text.
+pub fn sentences(text: &str, tokens: &[TokenScore]) -> Vec<SpanScore> {
+    aggregate(text, tokens, &sentence_spans(text))
+}
+
+/// The fully scored sentences, densest (highest mean surprisal per token) first; ties keep text order.
+pub fn densest_sentences(text: &str, tokens: &[TokenScore]) -> Vec<SpanScore> {
+    let mut out: Vec<SpanScore> = sentences(text, tokens).into_iter().filter(|s| s.scored).collect();
+    // Stable: equal densities stay in text order.
+    out.sort_by(|a, b| b.mean_bits_per_token().total_cmp(&a.mean_bits_per_token()));
+    out
+}
+
+/// The densest sentence (see [`densest_sentences`]).
 pub fn densest_sentence(text: &str, tokens: &[TokenScore]) -> Option<SpanScore> {
-    aggregate(text, tokens, &sentences(text)).into_iter().filter(|s| s.scored).fold(
-        None,
-        |best: Option<SpanScore>, s| match best {
-            Some(b) if b.mean_bits_per_token() >= s.mean_bits_per_token() => Some(b),
-            _ => Some(s),
-        },
-    )
+    densest_sentences(text, tokens).into_iter().next()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn texts_of(text: &str, spans: &[Span]) -> Vec<String> {
-        spans.iter().map(|&(s, e)| text[s..e].to_string()).collect()
-    }
 
     /// Tokens tiling `text` at the given byte cut points, with surprisal = index + 1 bits.
     fn toks(text: &str, cuts: &[usize]) -> Vec<TokenScore> {
@@ -267,23 +143,6 @@ mod tests {
                 context_len: i + 1,
             })
             .collect()
-    }
-
-    #[test]
-    fn words_split_on_whitespace_and_punctuation() {
-        let t = "Don't stop: (8-2)*3, l’eau\n naïve 水!";
-        assert_eq!(
-            texts_of(t, &word_spans(t)),
-            ["Don't", "stop", ":", "(", "8", "-", "2", ")", "*", "3", ",", "l’eau", "naïve", "水", "!"]
-        );
-        assert_eq!(word_spans("  \n "), Vec::<Span>::new());
-        assert_eq!(texts_of("it's'", &word_spans("it's'")), ["it's", "'"]);
-    }
-
-    #[test]
-    fn sentences_split_at_terminators_and_newlines() {
-        let t = "What is 3.5? It is \"big.\" Yes!\n\nAnswer: (C)";
-        assert_eq!(texts_of(t, &sentences(t)), ["What is 3.5?", "It is \"big.\"", "Yes!", "Answer: (C)"]);
     }
 
     #[test]
@@ -335,5 +194,29 @@ mod tests {
         let d = densest_sentence(t, &tk).unwrap();
         assert_eq!(d.text, "B C.");
         assert_eq!(d.surprisal_bits, 3.0 + 4.0 + 5.0);
+    }
+
+    #[test]
+    fn densest_is_per_token_not_total() {
+        // A long thin sentence has more bits in all than a short dense one; the dense one ranks first.
+        let t = "a b c d e f. X!";
+        let cuts = [1, 3, 5, 7, 9, 11, 12, 14];
+        let mut tk = toks(t, &cuts);
+        for (i, s) in [2.0, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0, 5.0, 5.0].into_iter().enumerate() {
+            tk[i].surprisal_bits = s;
+        }
+        // "a b c d e f." = 7 tokens, 14 bits, 2 bits/token; "X!" = 2 tokens, 10 bits, 5 bits/token.
+        let ranked = densest_sentences(t, &tk);
+        assert_eq!(ranked.iter().map(|s| s.text.as_str()).collect::<Vec<_>>(), ["X!", "a b c d e f."]);
+        assert!(ranked[1].surprisal_bits > ranked[0].surprisal_bits);
+        // Equal density: text order.
+        for tok in &mut tk {
+            tok.surprisal_bits = 1.0;
+        }
+        let ranked = densest_sentences(t, &tk);
+        assert_eq!(ranked[0].text, "a b c d e f.");
+        // A sentence with an unscored token is not ranked.
+        tk[0].scored = false;
+        assert_eq!(densest_sentences(t, &tk).len(), 1);
     }
 }

@@ -1,13 +1,14 @@
 //! Adapter discovery and device setup: real limits, optional features, error capture.
 //!
 //! Nothing here panics on a GPU problem: no adapter, a refused software adapter, a failed device
-//! request, an uncaptured validation/OOM error or a lost device all become `DensiError::Gpu`.
+//! request, an uncaptured validation/OOM error or a lost device all become `DensiError::Gpu`, with the
+//! [`GpuErrorKind`] the backend's fallback branches on.
 
 use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 
-use crate::error::{DensiError, Result};
+use crate::error::{DensiError, GpuError, GpuErrorKind, Result};
 
 /// One adapter as `densi devices` lists it.
 #[derive(Debug, Clone, Serialize)]
@@ -88,7 +89,7 @@ fn summary(index: usize, a: &wgpu::Adapter) -> AdapterSummary {
         driver: info.driver.clone(),
         driver_info: info.driver_info.clone(),
         is_software: info.device_type == wgpu::DeviceType::Cpu,
-        max_storage_buffer_binding_size: l.max_storage_buffer_binding_size as u64,
+        max_storage_buffer_binding_size: l.max_storage_buffer_binding_size,
         max_buffer_size: l.max_buffer_size,
         max_compute_workgroup_storage_size: l.max_compute_workgroup_storage_size,
         max_compute_invocations_per_workgroup: l.max_compute_invocations_per_workgroup,
@@ -102,11 +103,20 @@ pub fn adapters() -> Vec<AdapterSummary> {
     enumerate().iter().enumerate().map(|(i, a)| summary(i, a)).collect()
 }
 
+/// The kind of a wgpu error: out of memory, validation, or (internal) a device fault.
+fn kind_of(e: &wgpu::Error) -> GpuErrorKind {
+    match e {
+        wgpu::Error::OutOfMemory { .. } => GpuErrorKind::OutOfMemory,
+        wgpu::Error::Validation { .. } => GpuErrorKind::Validation,
+        wgpu::Error::Internal { .. } => GpuErrorKind::DeviceLost,
+    }
+}
+
 /// Errors reported by wgpu outside our error scopes, and device loss; checked after every submit.
 #[derive(Default)]
 struct Faults {
-    uncaptured: Option<String>,
-    lost: Option<String>,
+    uncaptured: Option<GpuError>,
+    lost: Option<GpuError>,
 }
 
 /// An open device on one adapter.
@@ -125,19 +135,19 @@ impl GpuContext {
     pub fn new(index: Option<usize>, allow_software: bool) -> Result<GpuContext> {
         let list = enumerate();
         if list.is_empty() {
-            return Err(DensiError::Gpu(
+            return Err(DensiError::gpu(
+                GpuErrorKind::Unsupported,
                 "no GPU adapter found (no Vulkan, Metal, DX12 or GL driver; install a GPU driver, or Mesa's \
-                 `mesa-vulkan-drivers` for the software adapter lavapipe)"
-                    .into(),
+                 `mesa-vulkan-drivers` for the software adapter lavapipe)",
             ));
         }
         let pick = match index {
             Some(i) => {
                 let a = list.get(i).ok_or_else(|| {
-                    DensiError::Gpu(format!(
-                        "--device {i}: there are only {} adapters (see `densi devices`)",
-                        list.len()
-                    ))
+                    DensiError::gpu(
+                        GpuErrorKind::Unsupported,
+                        format!("--device {i}: there are only {} adapters (see `densi devices`)", list.len()),
+                    )
                 })?;
                 (i, a)
             }
@@ -155,10 +165,13 @@ impl GpuContext {
         let (i, adapter) = pick;
         let info = summary(i, adapter);
         if info.is_software && !allow_software {
-            return Err(DensiError::Gpu(format!(
-                "only a software adapter is available ({}, {}); use --backend gpu to run on it anyway",
-                info.name, info.backend
-            )));
+            return Err(DensiError::gpu(
+                GpuErrorKind::Unsupported,
+                format!(
+                    "only a software adapter is available ({}, {}); use --backend gpu to run on it anyway",
+                    info.name, info.backend
+                ),
+            ));
         }
         let features = adapter.features() & wanted_features();
         // The adapter's real limits, not WebGPU's defaults (128 MiB bindings, 16 KiB shared memory, ...).
@@ -171,28 +184,35 @@ impl GpuContext {
             memory_hints: wgpu::MemoryHints::Performance,
             trace: wgpu::Trace::Off,
         };
-        let (device, queue) = pollster::block_on(adapter.request_device(&desc))
-            .map_err(|e| DensiError::Gpu(format!("{} ({}): cannot open the device: {e}", info.name, info.backend)))?;
+        let (device, queue) = pollster::block_on(adapter.request_device(&desc)).map_err(|e| {
+            DensiError::gpu(
+                GpuErrorKind::Unsupported,
+                format!("{} ({}): cannot open the device: {e}", info.name, info.backend),
+            )
+        })?;
         let faults = Arc::new(Mutex::new(Faults::default()));
         {
             let f = faults.clone();
             // wgpu's default handler panics; ours records the error for the next check.
             device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
                 let mut g = f.lock().unwrap_or_else(|p| p.into_inner());
-                g.uncaptured.get_or_insert_with(|| e.to_string());
+                g.uncaptured.get_or_insert_with(|| GpuError::new(kind_of(&e), e.to_string()));
             }));
             let f = faults.clone();
             device.set_device_lost_callback(move |reason, msg| {
                 let mut g = f.lock().unwrap_or_else(|p| p.into_inner());
-                g.lost = Some(format!("device lost ({reason:?}): {msg}"));
+                g.lost = Some(GpuError::new(GpuErrorKind::DeviceLost, format!("device lost ({reason:?}): {msg}")));
             });
         }
         // The lm-head tile kernel holds 24 KiB of workgroup memory (x, W and logit tiles).
         if limits.max_compute_workgroup_storage_size < 24576 || limits.max_compute_invocations_per_workgroup < 256 {
-            return Err(DensiError::Gpu(format!(
-                "{}: too small for densi's kernels (needs 24 KiB workgroup memory and 256 invocations per workgroup)",
-                info.name
-            )));
+            return Err(DensiError::gpu(
+                GpuErrorKind::Unsupported,
+                format!(
+                    "{}: too small for densi's kernels (needs 24 KiB workgroup memory and 256 invocations per workgroup)",
+                    info.name
+                ),
+            ));
         }
         Ok(GpuContext { device, queue, info, limits, features, faults })
     }
@@ -206,7 +226,7 @@ impl GpuContext {
         self.features.contains(f)
     }
 
-    /// A device loss or an error wgpu reported outside any scope, as one `DensiError::Gpu`.
+    /// A device loss or an error wgpu reported outside any scope, as one `DensiError::Gpu` of its kind.
     pub fn check_faults(&self) -> Result<()> {
         let mut g = self.faults.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(l) = &g.lost {
@@ -226,10 +246,10 @@ impl GpuContext {
         let v = pollster::block_on(val.pop());
         let o = pollster::block_on(oom.pop());
         if let Some(e) = o {
-            return Err(DensiError::Gpu(format!("{what}: out of GPU memory ({e})")));
+            return Err(DensiError::gpu(GpuErrorKind::OutOfMemory, format!("{what}: out of GPU memory ({e})")));
         }
         if let Some(e) = v {
-            return Err(DensiError::Gpu(format!("{what}: {e}")));
+            return Err(DensiError::gpu(kind_of(&e), format!("{what}: {e}")));
         }
         self.check_faults()?;
         Ok(out)
@@ -239,7 +259,7 @@ impl GpuContext {
     pub fn wait(&self) -> Result<()> {
         self.device
             .poll(wgpu::PollType::wait_indefinitely())
-            .map_err(|e| DensiError::Gpu(format!("waiting for the device: {e}")))?;
+            .map_err(|e| DensiError::gpu(GpuErrorKind::DeviceLost, format!("waiting for the device: {e}")))?;
         self.check_faults()
     }
 
@@ -268,13 +288,20 @@ impl GpuContext {
         self.wait()?;
         match rx.recv() {
             Ok(Ok(())) => {}
-            Ok(Err(e)) => return Err(DensiError::Gpu(format!("reading results back: {e}"))),
-            Err(_) => return Err(DensiError::Gpu("reading results back: the map callback never ran".into())),
+            Ok(Err(e)) => {
+                return Err(DensiError::gpu(GpuErrorKind::DeviceLost, format!("reading results back: {e}")));
+            }
+            Err(_) => {
+                return Err(DensiError::gpu(
+                    GpuErrorKind::DeviceLost,
+                    "reading results back: the map callback never ran",
+                ));
+            }
         }
         let out = {
             let view = staging
                 .get_mapped_range(0..bytes.max(4))
-                .map_err(|e| DensiError::Gpu(format!("reading results back: {e}")))?;
+                .map_err(|e| DensiError::gpu(GpuErrorKind::Validation, format!("reading results back: {e}")))?;
             view[..bytes as usize].to_vec()
         };
         staging.unmap();

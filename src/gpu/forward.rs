@@ -4,14 +4,14 @@
 
 use wgpu::util::DeviceExt;
 
-use crate::error::{DensiError, Result};
+use crate::dtype::Dtype;
+use crate::error::{DensiError, GpuErrorKind, Result};
 use crate::metrics::{LogitSums, RowStats, row_stats_from_parts};
 use crate::model::{Architecture, Linear, Mlp, ModelConfig, Norm, NormKind, Weights};
 
 use super::context::GpuContext;
-use super::kernels::{
-    ATT_HD_MAX, Kernels, LM_KMAX, LM_REC_PER_BLOCK, LM_VBLOCK, Op, Program, RunShape, Step, WeightType,
-};
+use super::contract::{Act, LM_NO_ID, LM_OUT_HEAD, bind, lm_out_stride, lm_rec_stride};
+use super::kernels::{ATT_HD_MAX, Kernels, LM_KMAX, LM_REC_PER_BLOCK, LM_VBLOCK, Op, Program, RunShape, Step};
 
 /// A [rows, cols] weight matrix split into row chunks that each fit one storage binding.
 pub struct GpuTensor {
@@ -23,7 +23,7 @@ pub struct GpuTensor {
 
 /// Largest bytes one storage binding (and one buffer) may hold on this device.
 pub fn max_binding(ctx: &GpuContext) -> u64 {
-    (ctx.limits.max_storage_buffer_binding_size as u64).min(ctx.limits.max_buffer_size)
+    ctx.limits.max_storage_buffer_binding_size.min(ctx.limits.max_buffer_size)
 }
 
 /// Uploads a row-major [rows, cols] matrix as `wtype`, split by rows when it exceeds one binding
@@ -33,7 +33,7 @@ pub fn upload_matrix(
     data: &[f32],
     rows: usize,
     cols: usize,
-    wtype: WeightType,
+    wtype: Dtype,
     label: &str,
 ) -> Result<GpuTensor> {
     upload_matrix_split(ctx, data, rows, cols, wtype, label, None)
@@ -44,22 +44,25 @@ pub fn upload_matrix_split(
     data: &[f32],
     rows: usize,
     cols: usize,
-    wtype: WeightType,
+    wtype: Dtype,
     label: &str,
     max_rows: Option<usize>,
 ) -> Result<GpuTensor> {
     assert_eq!(data.len(), rows * cols, "{label}: shape");
     if rows == 0 || cols == 0 {
-        return Err(DensiError::Gpu(format!("{label}: empty tensor [{rows}, {cols}]")));
+        return Err(DensiError::gpu(GpuErrorKind::Unsupported, format!("{label}: empty tensor [{rows}, {cols}]")));
     }
     let row_bytes = cols as u64 * wtype.bytes();
     // Keep 4 bytes of room for the padding of an odd f16 count.
     let fit = ((max_binding(ctx).saturating_sub(4)) / row_bytes) as usize;
     if fit == 0 {
-        return Err(DensiError::Gpu(format!(
-            "{label}: one row of {cols} values does not fit the adapter's largest storage binding ({} bytes)",
-            max_binding(ctx)
-        )));
+        return Err(DensiError::gpu(
+            GpuErrorKind::Unsupported,
+            format!(
+                "{label}: one row of {cols} values does not fit the adapter's largest storage binding ({} bytes)",
+                max_binding(ctx)
+            ),
+        ));
     }
     let per_chunk = fit.min(max_rows.unwrap_or(usize::MAX)).max(1);
     let mut chunks = Vec::new();
@@ -68,8 +71,8 @@ pub fn upload_matrix_split(
         let n = per_chunk.min(rows - row0);
         let slice = &data[row0 * cols..(row0 + n) * cols];
         let contents: Vec<u8> = match wtype {
-            WeightType::F32 => bytemuck::cast_slice(slice).to_vec(),
-            WeightType::F16 => slice.iter().flat_map(|&v| half::f16::from_f32(v).to_le_bytes()).collect(),
+            Dtype::F32 => bytemuck::cast_slice(slice).to_vec(),
+            Dtype::F16 => slice.iter().flat_map(|&v| half::f16::from_f32(v).to_le_bytes()).collect(),
         };
         let buf = ctx.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
             label: Some(label),
@@ -85,10 +88,10 @@ pub fn upload_matrix_split(
 /// An f32 vector (norm weights, biases, tables) in one storage buffer.
 pub fn upload_f32(ctx: &GpuContext, data: &[f32], label: &str) -> Result<wgpu::Buffer> {
     if data.len() as u64 * 4 > max_binding(ctx) {
-        return Err(DensiError::Gpu(format!(
-            "{label}: {} values exceed the adapter's largest storage binding",
-            data.len()
-        )));
+        return Err(DensiError::gpu(
+            GpuErrorKind::Unsupported,
+            format!("{label}: {} values exceed the adapter's largest storage binding", data.len()),
+        ));
     }
     Ok(ctx.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
         label: Some(label),
@@ -101,10 +104,13 @@ pub fn upload_f32(ctx: &GpuContext, data: &[f32], label: &str) -> Result<wgpu::B
 pub fn work_buffer(ctx: &GpuContext, n: usize, label: &str) -> Result<wgpu::Buffer> {
     let bytes = (n as u64 * 4).max(16);
     if bytes > max_binding(ctx) {
-        return Err(DensiError::Gpu(format!(
-            "{label}: {bytes} bytes exceed the adapter's largest storage binding ({}); use a shorter --window",
-            max_binding(ctx)
-        )));
+        return Err(DensiError::gpu(
+            GpuErrorKind::Unsupported,
+            format!(
+                "{label}: {bytes} bytes exceed the adapter's largest storage binding ({}); use a shorter --window",
+                max_binding(ctx)
+            ),
+        ));
     }
     Ok(ctx.device.create_buffer(&wgpu::BufferDescriptor {
         label: Some(label),
@@ -123,7 +129,7 @@ pub struct GpuLinear {
 }
 
 impl GpuLinear {
-    pub fn upload(ctx: &GpuContext, l: &Linear, wtype: WeightType, label: &str) -> Result<GpuLinear> {
+    pub fn upload(ctx: &GpuContext, l: &Linear, wtype: Dtype, label: &str) -> Result<GpuLinear> {
         Ok(GpuLinear {
             w: upload_matrix(ctx, &l.weight, l.out_features, l.in_features, wtype, label)?,
             bias: l.bias.as_deref().map(|b| upload_f32(ctx, b, label)).transpose()?,
@@ -138,7 +144,7 @@ impl GpuLinear {
         x: &wgpu::Buffer,
         out: &wgpu::Buffer,
         aux: Option<&wgpu::Buffer>,
-        act: u32,
+        act: Act,
         acc: bool,
         dummy: &wgpu::Buffer,
     ) -> Vec<Step> {
@@ -156,11 +162,11 @@ impl GpuLinear {
                     acc,
                 },
                 buffers: vec![
-                    (1, x.clone()),
-                    (2, buf.clone()),
-                    (3, self.bias.clone().unwrap_or_else(|| dummy.clone())),
-                    (4, aux.cloned().unwrap_or_else(|| dummy.clone())),
-                    (5, out.clone()),
+                    (bind::matmul::X, x.clone()),
+                    (bind::matmul::W, buf.clone()),
+                    (bind::matmul::BIAS, self.bias.clone().unwrap_or_else(|| dummy.clone())),
+                    (bind::matmul::AUX, aux.cloned().unwrap_or_else(|| dummy.clone())),
+                    (bind::matmul::OUT, out.clone()),
                 ],
             })
             .collect()
@@ -195,10 +201,10 @@ impl GpuNorm {
                 eps: self.eps,
             },
             buffers: vec![
-                (1, x.clone()),
-                (2, self.weight.clone()),
-                (3, self.bias.clone().unwrap_or_else(|| dummy.clone())),
-                (4, out.clone()),
+                (bind::norm::X, x.clone()),
+                (bind::norm::WEIGHT, self.weight.clone()),
+                (bind::norm::BIAS, self.bias.clone().unwrap_or_else(|| dummy.clone())),
+                (bind::norm::OUT, out.clone()),
             ],
         }
     }
@@ -267,7 +273,7 @@ pub struct GpuModel {
 
 impl GpuModel {
     /// Compiles the kernels and uploads the weights (once).
-    pub fn new(ctx: GpuContext, cfg: &ModelConfig, w: &Weights, wtype: WeightType) -> Result<GpuModel> {
+    pub fn new(ctx: GpuContext, cfg: &ModelConfig, w: &Weights, wtype: Dtype) -> Result<GpuModel> {
         GpuModel::with_split(ctx, cfg, w, wtype, None)
     }
 
@@ -277,20 +283,23 @@ impl GpuModel {
         ctx: GpuContext,
         cfg: &ModelConfig,
         w: &Weights,
-        wtype: WeightType,
+        wtype: Dtype,
         max_rows: Option<usize>,
     ) -> Result<GpuModel> {
-        if cfg.head_dim > ATT_HD_MAX || cfg.head_dim % 2 != 0 {
-            return Err(DensiError::Gpu(format!(
-                "head_dim {} is not supported by the attention kernel (even, at most {ATT_HD_MAX})",
-                cfg.head_dim
-            )));
+        if cfg.head_dim > ATT_HD_MAX || !cfg.head_dim.is_multiple_of(2) {
+            return Err(DensiError::gpu(
+                GpuErrorKind::Unsupported,
+                format!(
+                    "head_dim {} is not supported by the attention kernel (even, at most {ATT_HD_MAX})",
+                    cfg.head_dim
+                ),
+            ));
         }
-        if cfg.num_kv_heads == 0 || cfg.num_heads % cfg.num_kv_heads != 0 {
-            return Err(DensiError::Gpu(format!(
-                "{} heads do not group over {} KV heads",
-                cfg.num_heads, cfg.num_kv_heads
-            )));
+        if cfg.num_kv_heads == 0 || !cfg.num_heads.is_multiple_of(cfg.num_kv_heads) {
+            return Err(DensiError::gpu(
+                GpuErrorKind::Unsupported,
+                format!("{} heads do not group over {} KV heads", cfg.num_heads, cfg.num_kv_heads),
+            ));
         }
         let kernels = Kernels::new(&ctx, wtype)?;
         let h = cfg.hidden_size;
@@ -394,8 +403,8 @@ impl GpuModel {
         let dummy = &self.dummy;
         let head = self.head.as_ref().unwrap_or(&self.emb);
         let nrec: u32 = head.chunks.iter().map(|(_, _, rows)| rows.div_ceil(LM_VBLOCK) * LM_REC_PER_BLOCK).sum();
-        let rec_stride = 5 + 2 * kcap;
-        let out_stride = 6 + 2 * kcap;
+        let rec_stride = lm_rec_stride(kcap);
+        let out_stride = lm_out_stride(kcap);
 
         let ids = work_buffer(ctx, tcap, "ids")?;
         let targets = work_buffer(ctx, tcap, "targets")?;
@@ -420,10 +429,10 @@ impl GpuModel {
             steps.push(Step {
                 op: Op::Embed { h: h as u32, row0: *row0, rows: *rows, has_pos: self.pos.is_some() },
                 buffers: vec![
-                    (1, ids.clone()),
-                    (2, buf.clone()),
-                    (3, self.pos.clone().unwrap_or_else(|| dummy.clone())),
-                    (4, x.clone()),
+                    (bind::embed::IDS, ids.clone()),
+                    (bind::embed::W, buf.clone()),
+                    (bind::embed::POS, self.pos.clone().unwrap_or_else(|| dummy.clone())),
+                    (bind::embed::OUT, x.clone()),
                 ],
             });
         }
@@ -435,7 +444,7 @@ impl GpuModel {
         };
         for layer in &self.layers {
             steps.push(layer.attn_norm.step(&x, &xn, dummy));
-            steps.extend(layer.qkv.steps(&xn, &qkv, None, 0, false, dummy));
+            steps.extend(layer.qkv.steps(&xn, &qkv, None, Act::None, false, dummy));
             if let Some((c, s)) = &rope {
                 steps.push(Step {
                     op: Op::Rope {
@@ -445,7 +454,11 @@ impl GpuModel {
                         hd: hd as u32,
                         koff: qd as u32,
                     },
-                    buffers: vec![(1, qkv.clone()), (2, c.clone()), (3, s.clone())],
+                    buffers: vec![
+                        (bind::rope::QKV, qkv.clone()),
+                        (bind::rope::COS, c.clone()),
+                        (bind::rope::SIN, s.clone()),
+                    ],
                 });
             }
             steps.push(Step {
@@ -457,19 +470,19 @@ impl GpuModel {
                     koff: qd as u32,
                     voff: (qd + kvd) as u32,
                 },
-                buffers: vec![(1, qkv.clone()), (2, att.clone())],
+                buffers: vec![(bind::attention::QKV, qkv.clone()), (bind::attention::OUT, att.clone())],
             });
-            steps.extend(layer.o.steps(&att, &x, None, 0, true, dummy));
+            steps.extend(layer.o.steps(&att, &x, None, Act::None, true, dummy));
             steps.push(layer.mlp_norm.step(&x, &xn, dummy));
             match &layer.mlp {
                 GpuMlp::Gelu { fc, proj } => {
-                    steps.extend(fc.steps(&xn, &up, None, 1, false, dummy));
-                    steps.extend(proj.steps(&up, &x, None, 0, true, dummy));
+                    steps.extend(fc.steps(&xn, &up, None, Act::GeluNew, false, dummy));
+                    steps.extend(proj.steps(&up, &x, None, Act::None, true, dummy));
                 }
                 GpuMlp::SwiGlu { gate: g, up: u, down } => {
-                    steps.extend(u.steps(&xn, &up, None, 0, false, dummy));
-                    steps.extend(g.steps(&xn, &gate, Some(&up), 2, false, dummy));
-                    steps.extend(down.steps(&gate, &x, None, 0, true, dummy));
+                    steps.extend(u.steps(&xn, &up, None, Act::None, false, dummy));
+                    steps.extend(g.steps(&xn, &gate, Some(&up), Act::SiluMul, false, dummy));
+                    steps.extend(down.steps(&gate, &x, None, Act::None, true, dummy));
                 }
             }
         }
@@ -489,9 +502,10 @@ impl GpuModel {
             return Ok(Vec::new());
         }
         if top_k > LM_KMAX {
-            return Err(DensiError::Gpu(format!(
-                "--top-k {top_k}: the GPU lm-head keeps at most {LM_KMAX} alternatives"
-            )));
+            return Err(DensiError::gpu(
+                GpuErrorKind::Unsupported,
+                format!("--top-k {top_k}: the GPU lm-head keeps at most {LM_KMAX} alternatives"),
+            ));
         }
         if let Some(&bad) = window.iter().find(|&&id| id as usize >= self.cfg.vocab_size) {
             return Err(DensiError::Other(format!(
@@ -524,7 +538,7 @@ impl GpuModel {
         };
         self.ctx.queue.write_buffer(&acts.ids, 0, bytemuck::cast_slice(window));
         self.ctx.queue.write_buffer(&acts.targets, 0, bytemuck::cast_slice(&window[score_from..]));
-        let out_stride = 6 + 2 * top_k;
+        let out_stride = lm_out_stride(top_k);
         let bytes = (r * out_stride * 4) as u64;
         let (merged, staging) = (acts.merged.clone(), acts.staging.clone());
         acts.program.run(&self.ctx, &self.kernels, &shape, |enc| {
@@ -556,11 +570,11 @@ pub fn lm_head_steps(
         steps.push(Step {
             op: Op::LmTarget { h, v0: *v0, vc: *vc, has_bias: bias.is_some() },
             buffers: vec![
-                (1, hidden.clone()),
-                (2, buf.clone()),
-                (3, bias_buf.clone()),
-                (4, targets.clone()),
-                (5, zt.clone()),
+                (bind::lm::X, hidden.clone()),
+                (bind::lm::W, buf.clone()),
+                (bind::lm::BIAS, bias_buf.clone()),
+                (bind::lm::TARGETS, targets.clone()),
+                (bind::lm::ZT, zt.clone()),
             ],
         });
     }
@@ -569,36 +583,40 @@ pub fn lm_head_steps(
         steps.push(Step {
             op: Op::LmTile { h, v0: *v0, vc: *vc, block0, nrec, has_bias: bias.is_some() },
             buffers: vec![
-                (1, hidden.clone()),
-                (2, buf.clone()),
-                (3, bias_buf.clone()),
-                (4, targets.clone()),
-                (5, zt.clone()),
-                (6, part.clone()),
+                (bind::lm::X, hidden.clone()),
+                (bind::lm::W, buf.clone()),
+                (bind::lm::BIAS, bias_buf.clone()),
+                (bind::lm::TARGETS, targets.clone()),
+                (bind::lm::ZT, zt.clone()),
+                (bind::lm::PART, part.clone()),
             ],
         });
         block0 += vc.div_ceil(LM_VBLOCK);
     }
     steps.push(Step {
         op: Op::LmMerge { nrec },
-        buffers: vec![(5, zt.clone()), (6, part.clone()), (7, merged.clone())],
+        buffers: vec![(bind::lm::ZT, zt.clone()), (bind::lm::PART, part.clone()), (bind::lm::MERGED, merged.clone())],
     });
     steps
 }
 
-/// Rows of [m, S0, S1, S2, count, z_t, k × (logit, id)] → RowStats, the final formulas in f64.
+/// Rows of [m, S0, S1, S2, count, z_t, k × (logit, id)] (the contract's LM_OUT_HEAD words, then the
+/// list) → RowStats, the final formulas in f64.
 pub fn parse_merged(raw: &[u8], r: usize, k: usize) -> Vec<RowStats> {
     let words: Vec<u32> = raw.chunks_exact(4).map(|c| u32::from_le_bytes(c.try_into().unwrap())).collect();
     let f = |i: usize| f32::from_bits(words[i]);
-    let stride = 6 + 2 * k;
+    let stride = lm_out_stride(k);
+    let head = LM_OUT_HEAD as usize;
     (0..r)
         .map(|row| {
             let o = row * stride;
             let sums = LogitSums { max: f(o) as f64, s0: f(o + 1) as f64, s1: f(o + 2) as f64, s2: f(o + 3) as f64 };
             let above = words[o + 4];
             let zt = f(o + 5) as f64;
-            let top: Vec<(f32, u32)> =
-                (0..k).map(|i| (f(o + 6 + 2 * i), words[o + 7 + 2 * i])).filter(|&(_, id)| id != u32::MAX).collect();
+            let top: Vec<(f32, u32)> = (0..k)
+                .map(|i| (f(o + head + 2 * i), words[o + head + 1 + 2 * i]))
+                .filter(|&(_, id)| id != LM_NO_ID)
+                .collect();
             row_stats_from_parts(&sums, zt, above, &top)
         })
         .collect()

@@ -2,18 +2,14 @@
 //! per-dispatch parameters and grids, and the executor that records a list of dispatches into one
 //! command encoder and one compute pass (or one pass per dispatch when timing them).
 
-use crate::error::{DensiError, Result};
+use crate::dtype::Dtype;
+use crate::error::{DensiError, GpuErrorKind, Result};
 
 use super::context::GpuContext;
-
-const WEIGHTS_F32: &str = include_str!("../../shaders/weights_f32.wgsl");
-const WEIGHTS_F16: &str = include_str!("../../shaders/weights_f16.wgsl");
-const MATMUL: &str = include_str!("../../shaders/matmul.wgsl");
-const NORMS: &str = include_str!("../../shaders/norms.wgsl");
-const EMBEDDING: &str = include_str!("../../shaders/embedding.wgsl");
-const ROPE: &str = include_str!("../../shaders/rope.wgsl");
-const ATTENTION: &str = include_str!("../../shaders/attention.wgsl");
-const LMHEAD: &str = include_str!("../../shaders/lmhead.wgsl");
+use super::contract::{
+    Act, AttentionParams, EmbedParams, LmParams, MATMUL_ACC, MATMUL_BIAS, MatmulParams, NORM_LAYER, NORM_RMS,
+    NormParams, ParamBlock, RopeParams, Shader,
+};
 
 /// Workgroup size of the simple kernels (norms, embedding, rope): WGSL `override WG`.
 pub const WG: u32 = 256;
@@ -26,29 +22,9 @@ pub const SMALL_M: u32 = 32;
 pub const ATT_BQ: u32 = 64;
 /// Largest head_dim attention.wgsl keeps in registers.
 pub const ATT_HD_MAX: usize = 128;
-/// Vocabulary ids per lm-head workgroup (lmhead.wgsl: NT × 64) and records per row per block.
-pub const LM_VBLOCK: u32 = 32 * 64;
-pub const LM_REC_PER_BLOCK: u32 = 4;
-/// Largest top-k the lm-head kernels keep (lmhead.wgsl: KMAX).
-pub const LM_KMAX: usize = 16;
-/// Bytes per parameter slot in the uniform buffer (all Params structs are ≤ 64 bytes).
-pub const PARAM_BYTES: u64 = 64;
-
-/// A weight storage type for the kernels that read weights.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WeightType {
-    F32,
-    F16,
-}
-
-impl WeightType {
-    pub fn bytes(self) -> u64 {
-        match self {
-            WeightType::F32 => 4,
-            WeightType::F16 => 2,
-        }
-    }
-}
+pub use super::contract::{LM_REC_PER_BLOCK, LM_VBLOCK, PARAM_BYTES};
+/// Largest top-k the lm-head kernels keep.
+pub const LM_KMAX: usize = super::contract::LM_KMAX as usize;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Pipe {
@@ -67,43 +43,45 @@ pub enum Pipe {
     LmMerge,
 }
 
+/// A WGSL `override` and its value.
+type PipelineConstant = (&'static str, f64);
+
 pub struct Kernels {
     pipes: Vec<(Pipe, wgpu::ComputePipeline)>,
-    pub wtype: WeightType,
+    pub wtype: Dtype,
     /// Matmuls without workgroup memory: the default on software adapters, where workgroup memory and
     /// barriers are emulated slowly; `DENSI_GPU_MATMUL=tiled|direct` overrides.
     pub direct: bool,
 }
 
 impl Kernels {
-    pub fn new(ctx: &GpuContext, wtype: WeightType) -> Result<Kernels> {
-        if wtype == WeightType::F16 && !ctx.has(wgpu::Features::SHADER_F16) {
-            return Err(DensiError::Gpu(format!(
-                "--dtype f16 needs the SHADER_F16 feature, which {} does not have; use --dtype f32",
-                ctx.describe()
-            )));
+    pub fn new(ctx: &GpuContext, wtype: Dtype) -> Result<Kernels> {
+        if wtype == Dtype::F16 && !ctx.has(wgpu::Features::SHADER_F16) {
+            return Err(DensiError::gpu(
+                GpuErrorKind::Unsupported,
+                format!(
+                    "--dtype f16 needs the SHADER_F16 feature, which {} does not have; use --dtype f32",
+                    ctx.describe()
+                ),
+            ));
         }
-        let wsrc = match wtype {
-            WeightType::F32 => WEIGHTS_F32,
-            WeightType::F16 => WEIGHTS_F16,
-        };
-        let with_w = |src: &str| format!("{wsrc}\n{src}");
+        let src = |shader: Shader| shader.module(wtype);
         let wg = [("WG", WG as f64)];
         let (big, small) = ([("RG", (MM_TILE / 4) as f64)], [("RG", (MM_TILE_SMALL / 4) as f64)]);
         let small_direct = [("RG", (MM_TILE_SMALL / 4) as f64), ("DIRECT", 1.0)];
-        let specs: Vec<(Pipe, String, &str, &[(&str, f64)])> = vec![
-            (Pipe::Matmul, with_w(MATMUL), "main", &big),
-            (Pipe::MatmulSmall, with_w(MATMUL), "main", &small),
-            (Pipe::MatmulDirect, with_w(MATMUL), "direct", &small),
-            (Pipe::Embed, with_w(EMBEDDING), "main", &wg),
-            (Pipe::Norm, NORMS.to_string(), "main", &wg),
-            (Pipe::Rope, ROPE.to_string(), "main", &wg),
-            (Pipe::Attention, ATTENTION.to_string(), "main", &[]),
-            (Pipe::LmTarget, with_w(LMHEAD), "target_logit", &[]),
-            (Pipe::LmTile, with_w(LMHEAD), "tile", &big),
-            (Pipe::LmTileSmall, with_w(LMHEAD), "tile", &small),
-            (Pipe::LmTileDirect, with_w(LMHEAD), "tile", &small_direct),
-            (Pipe::LmMerge, with_w(LMHEAD), "merge", &[]),
+        let specs: Vec<(Pipe, String, &str, &[PipelineConstant])> = vec![
+            (Pipe::Matmul, src(Shader::Matmul), "main", &big),
+            (Pipe::MatmulSmall, src(Shader::Matmul), "main", &small),
+            (Pipe::MatmulDirect, src(Shader::Matmul), "direct", &small),
+            (Pipe::Embed, src(Shader::Embedding), "main", &wg),
+            (Pipe::Norm, src(Shader::Norms), "main", &wg),
+            (Pipe::Rope, src(Shader::Rope), "main", &wg),
+            (Pipe::Attention, src(Shader::Attention), "main", &[]),
+            (Pipe::LmTarget, src(Shader::LmHead), "target_logit", &[]),
+            (Pipe::LmTile, src(Shader::LmHead), "tile", &big),
+            (Pipe::LmTileSmall, src(Shader::LmHead), "tile", &small),
+            (Pipe::LmTileDirect, src(Shader::LmHead), "tile", &small_direct),
+            (Pipe::LmMerge, src(Shader::LmHead), "merge", &[]),
         ];
         let pipes = ctx.scoped("compiling the kernels", || {
             let mut modules: Vec<(String, wgpu::ShaderModule)> = Vec::new();
@@ -165,13 +143,13 @@ pub enum Op {
         has_bias: bool,
         eps: f32,
     },
-    /// out[:, n0 .. n0+nc] of an [n, k] linear; act 0/1/2 (none, gelu_new, silu·aux); acc = residual add.
+    /// out[:, n0 .. n0+nc] of an [n, k] linear with the fused `act`; acc = residual add.
     Matmul {
         n: u32,
         k: u32,
         n0: u32,
         nc: u32,
-        act: u32,
+        act: Act,
         has_bias: bool,
         acc: bool,
     },
@@ -248,51 +226,76 @@ impl Op {
         }
     }
 
-    /// The 16 u32 words of the kernel's Params struct and its dispatch grid; None = nothing to do.
-    pub fn params(&self, s: &RunShape) -> Option<([u32; 16], [u32; 3])> {
-        let mut p = [0u32; 16];
-        let grid;
-        match *self {
-            Op::Embed { h, row0, rows, has_pos } => {
-                p[..5].copy_from_slice(&[s.t, h, row0, rows, b(has_pos)]);
-                grid = [h.div_ceil(WG), s.t.min(65535), s.t.div_ceil(65535)];
-            }
-            Op::Norm { h, layer_norm, has_bias, eps } => {
-                p[..5].copy_from_slice(&[s.t, h, b(layer_norm), b(has_bias), eps.to_bits()]);
-                grid = rows_grid(s.t);
-            }
+    /// The kernel's parameter block (in one 64-byte slot) and its dispatch grid; None = nothing to do.
+    pub fn params(&self, s: &RunShape) -> Option<([u8; PARAM_BYTES as usize], [u32; 3])> {
+        let (slot, grid) = match *self {
+            Op::Embed { h, row0, rows, has_pos } => (
+                EmbedParams { t: s.t, h, row0, rows, has_pos: b(has_pos), ..Default::default() }.slot(),
+                [h.div_ceil(WG), s.t.min(65535), s.t.div_ceil(65535)],
+            ),
+            Op::Norm { h, layer_norm, has_bias, eps } => (
+                NormParams {
+                    rows: s.t,
+                    h,
+                    kind: if layer_norm { NORM_LAYER } else { NORM_RMS },
+                    has_bias: b(has_bias),
+                    eps,
+                    ..Default::default()
+                }
+                .slot(),
+                rows_grid(s.t),
+            ),
             Op::Matmul { n, k, n0, nc, act, has_bias, acc } => {
-                p[..7].copy_from_slice(&[s.t, n, k, n0, nc, act, b(has_bias) | (b(acc) << 1)]);
+                let flags = if has_bias { MATMUL_BIAS } else { 0 } | if acc { MATMUL_ACC } else { 0 };
                 let bm = if s.t <= SMALL_M || s.direct { MM_TILE_SMALL } else { MM_TILE };
-                grid = [nc.div_ceil(MM_TILE), s.t.div_ceil(bm), 1];
+                (
+                    MatmulParams { m: s.t, n, k, n0, nc, act: act.code(), flags, ..Default::default() }.slot(),
+                    [nc.div_ceil(MM_TILE), s.t.div_ceil(bm), 1],
+                )
             }
-            Op::Rope { stride, nh, nkv, hd, koff } => {
-                p[..6].copy_from_slice(&[s.t, stride, nh, nkv, hd, koff]);
-                grid = [((nh + nkv) * hd / 2).div_ceil(WG), s.t.min(65535), s.t.div_ceil(65535)];
-            }
+            Op::Rope { stride, nh, nkv, hd, koff } => (
+                RopeParams { t: s.t, stride, nh, nkv, hd, koff, ..Default::default() }.slot(),
+                [((nh + nkv) * hd / 2).div_ceil(WG), s.t.min(65535), s.t.div_ceil(65535)],
+            ),
             Op::Attention { nh, nkv, hd, stride, koff, voff } => {
                 let scale = 1.0f32 / (hd as f32).sqrt();
-                p[..8].copy_from_slice(&[s.t, nh, nkv, hd, stride, koff, voff, scale.to_bits()]);
-                grid = [s.t.div_ceil(ATT_BQ), nh, 1];
+                (
+                    AttentionParams { t: s.t, nh, nkv, hd, stride, koff, voff, scale }.slot(),
+                    [s.t.div_ceil(ATT_BQ), nh, 1],
+                )
             }
-            Op::LmTarget { h, v0, vc, has_bias } => {
-                p[..9].copy_from_slice(&[s.r, h, s.row0, v0, vc, 0, 0, s.k, b(has_bias)]);
-                grid = rows_grid(s.r);
-            }
+            Op::LmTarget { h, v0, vc, has_bias } => (
+                LmParams { r: s.r, h, row0: s.row0, v0, vc, k: s.k, has_bias: b(has_bias), ..Default::default() }
+                    .slot(),
+                rows_grid(s.r),
+            ),
             Op::LmTile { h, v0, vc, block0, nrec, has_bias } => {
-                p[..9].copy_from_slice(&[s.r, h, s.row0, v0, vc, block0, nrec, s.k, b(has_bias)]);
                 let bm = if s.r <= SMALL_M || s.direct { MM_TILE_SMALL } else { MM_TILE };
-                grid = [vc.div_ceil(LM_VBLOCK), s.r.div_ceil(bm), 1];
+                (
+                    LmParams {
+                        r: s.r,
+                        h,
+                        row0: s.row0,
+                        v0,
+                        vc,
+                        block0,
+                        nrec,
+                        k: s.k,
+                        has_bias: b(has_bias),
+                        ..Default::default()
+                    }
+                    .slot(),
+                    [vc.div_ceil(LM_VBLOCK), s.r.div_ceil(bm), 1],
+                )
             }
             Op::LmMerge { nrec } => {
-                p[..9].copy_from_slice(&[s.r, 0, s.row0, 0, 0, 0, nrec, s.k, 0]);
-                grid = [s.r.div_ceil(64), 1, 1];
+                (LmParams { r: s.r, row0: s.row0, nrec, k: s.k, ..Default::default() }.slot(), [s.r.div_ceil(64), 1, 1])
             }
-        }
+        };
         if s.t == 0 || grid.contains(&0) {
             return None;
         }
-        Some((p, grid))
+        Some((slot, grid))
     }
 
     /// Short name for kernel timings.
@@ -301,8 +304,8 @@ impl Op {
             Op::Embed { .. } => "embedding",
             Op::Norm { layer_norm: true, .. } => "layernorm",
             Op::Norm { .. } => "rmsnorm",
-            Op::Matmul { act: 1, .. } => "matmul+gelu",
-            Op::Matmul { act: 2, .. } => "matmul+silu·up",
+            Op::Matmul { act: Act::GeluNew, .. } => "matmul+gelu",
+            Op::Matmul { act: Act::SiluMul, .. } => "matmul+silu·up",
             Op::Matmul { acc: true, .. } => "matmul+residual",
             Op::Matmul { .. } => "matmul",
             Op::Rope { .. } => "rope",
@@ -327,8 +330,9 @@ impl Op {
     }
 }
 
-/// One dispatch: its op and the buffers of its bind group (binding index → buffer); binding 0 is
-/// always the op's parameter slot, added by [`Program::new`].
+/// One dispatch: its op and the buffers of its bind group (binding index from
+/// [`super::contract::bind`] → buffer); the parameter slot ([`super::contract::PARAMS`]) is added by
+/// [`Program::new`].
 pub struct Step {
     pub op: Op,
     pub buffers: Vec<(u32, wgpu::Buffer)>,
@@ -381,7 +385,7 @@ impl Program {
                         .map(|pipe| {
                             let layout = kernels.pipeline(pipe).get_bind_group_layout(0);
                             let mut entries = vec![wgpu::BindGroupEntry {
-                                binding: 0,
+                                binding: super::contract::PARAMS,
                                 resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
                                     buffer: &params,
                                     offset: slot * i as u64,
@@ -451,14 +455,17 @@ impl Program {
                 let pipe = op.pipe(shape);
                 let bg = &groups.iter().find(|(q, _)| *q == pipe).expect("a bind group per pipeline").1;
                 if grid.iter().any(|&g| g > ctx.limits.max_compute_workgroups_per_dimension) {
-                    return Err(DensiError::Gpu(format!(
-                        "{}: a grid of {grid:?} workgroups exceeds the adapter's limit of {} per dimension",
-                        op.name(),
-                        ctx.limits.max_compute_workgroups_per_dimension
-                    )));
+                    return Err(DensiError::gpu(
+                        GpuErrorKind::Unsupported,
+                        format!(
+                            "{}: a grid of {grid:?} workgroups exceeds the adapter's limit of {} per dimension",
+                            op.name(),
+                            ctx.limits.max_compute_workgroups_per_dimension
+                        ),
+                    ));
                 }
                 let at = i * self.slot as usize;
-                bytes[at..at + 64].copy_from_slice(bytemuck::cast_slice(&p));
+                bytes[at..at + PARAM_BYTES as usize].copy_from_slice(&p);
                 todo.push((op, pipe, bg, grid));
             }
         }

@@ -1,6 +1,7 @@
 //! The GPU path: WGSL kernels from `shaders/` run through wgpu on any Vulkan, Metal, DX12 or GL adapter.
 //!
-//! - [`context`]: adapters, device setup (real limits, optional features), error capture.
+//! - [`context`]: adapters, device setup (real limits, optional features), error capture (typed kinds).
+//! - [`contract`]: the Rust ↔ WGSL contract: parameter blocks, bindings, shared constants; the WGSL side is generated.
 //! - [`kernels`]: the pipelines, the ops with their parameters/grids, and the one-pass executor.
 //! - [`forward`]: the model on the device (weights uploaded once, buffers reused) and the fused lm-head.
 //! - [`ops`]: single kernels on host data, for the kernel tests.
@@ -8,13 +9,14 @@
 //! See `docs/kernels.md` for each kernel's tiling, what it fuses and the lm-head's numerics.
 
 pub mod context;
+pub mod contract;
 pub mod forward;
 pub mod kernels;
 pub mod ops;
 
 use std::sync::Arc;
 
-use crate::backend::{BackendOptions, GpuDtype};
+use crate::dtype::Dtype;
 use crate::error::Result;
 use crate::metrics::RowStats;
 use crate::model::Model;
@@ -22,7 +24,6 @@ use crate::score::Forward;
 
 pub use context::{AdapterSummary, GpuContext, adapters};
 pub use forward::GpuModel;
-pub use kernels::WeightType;
 
 pub struct GpuForward {
     _model: Arc<Model>,
@@ -31,27 +32,13 @@ pub struct GpuForward {
 }
 
 impl GpuForward {
-    /// Uploads the model to the adapter chosen by `opts.device` (or the best one).
+    /// Uploads the model as `dtype` to adapter `device` (as `densi devices` lists them) or the best one.
     /// `allow_software`: accept a software adapter (lavapipe) — `--backend gpu` does, `auto` does not.
-    pub fn new(model: Arc<Model>, opts: &BackendOptions, allow_software: bool) -> Result<GpuForward> {
-        let ctx = GpuContext::new(opts.device, allow_software)?;
+    pub fn new(model: Arc<Model>, device: Option<usize>, dtype: Dtype, allow_software: bool) -> Result<GpuForward> {
+        let ctx = GpuContext::new(device, allow_software)?;
         let device = ctx.describe();
-        let wtype = match opts.dtype {
-            GpuDtype::F32 => WeightType::F32,
-            GpuDtype::F16 => WeightType::F16,
-        };
-        let gpu = GpuModel::new(ctx, &model.config, &model.weights, wtype)?;
+        let gpu = GpuModel::new(ctx, &model.config, &model.weights, dtype)?;
         Ok(GpuForward { _model: model, gpu, device })
-    }
-
-    /// Time each kernel with timestamp queries from the next forward on (when the adapter has TIMESTAMP_QUERY).
-    pub fn set_timing(&mut self, on: bool) {
-        self.gpu.set_timing(on);
-    }
-
-    /// (kernel, seconds) of the last forward, summed per kernel kind; None without timing or TIMESTAMP_QUERY.
-    pub fn kernel_timings(&self) -> Option<Vec<(String, f64)>> {
-        self.gpu.kernel_timings()
     }
 
     /// FLOPs of the last forward.
@@ -73,5 +60,15 @@ impl Forward for GpuForward {
     }
     fn score_window(&mut self, window: &[u32], score_from: usize, top_k: usize) -> Result<Vec<RowStats>> {
         self.gpu.score_window(window, score_from, top_k)
+    }
+    fn max_top_k(&self) -> Option<usize> {
+        Some(kernels::LM_KMAX)
+    }
+    /// Timestamp queries per kernel from the next forward on (when the adapter has TIMESTAMP_QUERY).
+    fn set_timing(&mut self, on: bool) {
+        self.gpu.set_timing(on);
+    }
+    fn kernel_timings(&self) -> Option<Vec<(String, f64)>> {
+        self.gpu.kernel_timings()
     }
 }

@@ -1,22 +1,17 @@
 //! Single kernels on host data, through the same pipelines, steps and executor as the model's
 //! forward pass. The kernel tests (`tests/gpu_kernels.rs`) compare these with `crate::cpu::ops`.
 
+use crate::dtype::Dtype;
 use crate::error::Result;
 use crate::metrics::RowStats;
 use crate::model::{Linear, Norm};
 
 use super::context::GpuContext;
+use super::contract::{bind, lm_out_stride, lm_rec_stride};
 use super::forward::{GpuLinear, GpuNorm, lm_head_steps, parse_merged, upload_f32, upload_matrix_split, work_buffer};
-use super::kernels::{Kernels, LM_REC_PER_BLOCK, LM_VBLOCK, Op, Program, RunShape, Step, WeightType};
+use super::kernels::{Kernels, LM_REC_PER_BLOCK, LM_VBLOCK, Op, Program, RunShape, Step};
 
-/// Fused activation of a matmul's epilogue.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Act {
-    None,
-    GeluNew,
-    /// silu(x·Wᵀ + b) · aux
-    SiluMul,
-}
+pub use super::contract::Act;
 
 pub struct GpuOps {
     pub ctx: GpuContext,
@@ -25,7 +20,7 @@ pub struct GpuOps {
 }
 
 impl GpuOps {
-    pub fn new(ctx: GpuContext, wtype: WeightType) -> Result<GpuOps> {
+    pub fn new(ctx: GpuContext, wtype: Dtype) -> Result<GpuOps> {
         let kernels = Kernels::new(&ctx, wtype)?;
         let dummy = upload_f32(&ctx, &[0.0; 64], "unused binding")?;
         Ok(GpuOps { ctx, kernels, dummy })
@@ -75,12 +70,7 @@ impl GpuOps {
             None => work_buffer(&self.ctx, t * n, "out")?,
         };
         let auxb = aux.map(|a| upload_f32(&self.ctx, a, "aux")).transpose()?;
-        let code = match act {
-            Act::None => 0,
-            Act::GeluNew => 1,
-            Act::SiluMul => 2,
-        };
-        self.run(lin.steps(&xb, &out, auxb.as_ref(), code, residual.is_some(), &self.dummy), self.shape(t))?;
+        self.run(lin.steps(&xb, &out, auxb.as_ref(), act, residual.is_some(), &self.dummy), self.shape(t))?;
         self.read(&out, t * n)
     }
 
@@ -115,10 +105,10 @@ impl GpuOps {
             .map(|(buf, row0, rows)| Step {
                 op: Op::Embed { h: h as u32, row0: *row0, rows: *rows, has_pos: pos.is_some() },
                 buffers: vec![
-                    (1, idb.clone()),
-                    (2, buf.clone()),
-                    (3, pb.clone().unwrap_or_else(|| self.dummy.clone())),
-                    (4, out.clone()),
+                    (bind::embed::IDS, idb.clone()),
+                    (bind::embed::W, buf.clone()),
+                    (bind::embed::POS, pb.clone().unwrap_or_else(|| self.dummy.clone())),
+                    (bind::embed::OUT, out.clone()),
                 ],
             })
             .collect();
@@ -156,7 +146,7 @@ impl GpuOps {
         let (c, s) = (upload_f32(&self.ctx, cos, "cos")?, upload_f32(&self.ctx, sin, "sin")?);
         let step = Step {
             op: Op::Rope { stride: stride as u32, nh: nh as u32, nkv: nkv as u32, hd: hd as u32, koff: qd as u32 },
-            buffers: vec![(1, qkv.clone()), (2, c), (3, s)],
+            buffers: vec![(bind::rope::QKV, qkv.clone()), (bind::rope::COS, c), (bind::rope::SIN, s)],
         };
         self.run(vec![step], self.shape(t))?;
         let all = self.read(&qkv, t * stride)?;
@@ -192,7 +182,7 @@ impl GpuOps {
                 koff: qd as u32,
                 voff: (qd + kvd) as u32,
             },
-            buffers: vec![(1, qkv), (2, out.clone())],
+            buffers: vec![(bind::attention::QKV, qkv), (bind::attention::OUT, out.clone())],
         };
         self.run(vec![step], self.shape(t))?;
         self.read(&out, t * qd)
@@ -222,8 +212,8 @@ impl GpuOps {
         let targets = work_buffer(&self.ctx, r, "targets")?;
         self.ctx.queue.write_buffer(&targets, 0, bytemuck::cast_slice(&ids[score_from..]));
         let zt = work_buffer(&self.ctx, r, "zt")?;
-        let part = work_buffer(&self.ctx, r * nrec as usize * (5 + 2 * top_k), "part")?;
-        let merged = work_buffer(&self.ctx, r * (6 + 2 * top_k), "merged")?;
+        let part = work_buffer(&self.ctx, r * nrec as usize * lm_rec_stride(top_k), "part")?;
+        let merged = work_buffer(&self.ctx, r * lm_out_stride(top_k), "merged")?;
         let steps = lm_head_steps(&w, bb.as_ref(), &xb, &targets, &zt, &part, &merged, nrec, &self.dummy);
         let shape = RunShape {
             t: t as u32,
@@ -234,7 +224,7 @@ impl GpuOps {
         };
         let mut prog = Program::new(&self.ctx, &self.kernels, steps, false)?;
         prog.run(&self.ctx, &self.kernels, &shape, |_| {})?;
-        let raw = self.ctx.read_back(&merged, (r * (6 + 2 * top_k) * 4) as u64)?;
+        let raw = self.ctx.read_back(&merged, (r * lm_out_stride(top_k) * 4) as u64)?;
         Ok(parse_merged(&raw, r, top_k))
     }
 }

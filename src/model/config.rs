@@ -104,7 +104,7 @@ impl ModelConfig {
                 return Err(format!("{name} = {v} is absurd (more than {MAX_DIM})"));
             }
         }
-        if self.num_heads % self.num_kv_heads != 0 {
+        if !self.num_heads.is_multiple_of(self.num_kv_heads) {
             return Err(format!(
                 "num_heads {} is not a multiple of num_kv_heads {}",
                 self.num_heads, self.num_kv_heads
@@ -123,7 +123,7 @@ impl ModelConfig {
                 }
             }
             Architecture::Llama | Architecture::Qwen2 => {
-                if self.head_dim % 2 != 0 {
+                if !self.head_dim.is_multiple_of(2) {
                     return Err(format!("head_dim {} is odd; rotary embeddings need pairs", self.head_dim));
                 }
                 if !(self.rope_theta.is_finite() && self.rope_theta > 0.0) {
@@ -165,7 +165,7 @@ impl ModelConfig {
                     num_layers: f.usize_req("n_layer")?,
                     num_heads,
                     num_kv_heads: num_heads,
-                    head_dim: if num_heads == 0 { 0 } else { hidden_size / num_heads },
+                    head_dim: hidden_size.checked_div(num_heads).unwrap_or(0),
                     intermediate_size: f.usize_opt("n_inner")?.unwrap_or(4 * hidden_size),
                     context_length,
                     rope_theta: 0.0,

@@ -1,15 +1,24 @@
 //! Model formats: bytes in, `Model` (config + f32 weights + tokenizer) out. Knows nothing of
 //! backends, metrics, exports or screens.
+//!
+//! One loading path for every format: a file format is a [`source::TensorSource`] (`gguf`,
+//! `safetensors`) plus its name table; an architecture is one mapping in `arch/` from canonical
+//! tensors to [`Weights`]; [`mapping::WeightLoader`] joins them and [`dequant`] converts.
 
+mod arch;
 pub mod config;
+pub mod dequant;
 pub mod gguf;
+pub mod mapping;
 pub mod safetensors;
+pub mod source;
 pub mod tokenizer;
 pub mod weights;
 
 use std::path::{Path, PathBuf};
 
 pub use config::{Architecture, ModelConfig};
+pub use source::{DType, TensorSource, TensorView};
 pub use tokenizer::{Encoding, TextTokenizer};
 pub use weights::{Block, Linear, Mlp, Norm, NormKind, Weights};
 

@@ -5,19 +5,19 @@
 //! A `.safetensors` file is `u64 n | n bytes of JSON header | data`; the header maps each tensor
 //! name to `{dtype, shape, data_offsets: [begin, end]}` relative to the data start. Files are
 //! memory-mapped and parsed by the `safetensors` crate, which checks that the offsets tile the
-//! data exactly and that each tensor's byte length equals its shape × dtype size. Weights are
-//! converted to f32 as they are copied out of the map.
+//! data exactly and that each tensor's byte length equals its shape × dtype size. The mapped
+//! files are a [`TensorSource`]; [`HfNames`] is the Hugging Face side of the mapping.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use rayon::prelude::*;
 use safetensors::{Dtype, SafeTensorError, SafeTensors};
 
 use super::config::{Architecture, ModelConfig};
+use super::mapping::{Fixup, NameTable, Part, Tensor};
+use super::source::{DType, TensorSource, TensorView};
 use super::tokenizer::TextTokenizer;
-use super::weights::{Block, Linear, Mlp, Norm, NormKind, Weights};
-use super::{Model, ModelSource};
+use super::{Model, ModelSource, arch, source};
 use crate::error::{DensiError, Result};
 
 const FORMAT: &str = "safetensors";
@@ -101,23 +101,14 @@ fn culprit_shape_mismatch(bytes: &[u8]) -> Option<String> {
     None
 }
 
-/// Converts a tensor's little-endian bytes to f32. `None` for a dtype we do not convert.
-pub fn to_f32(dtype: Dtype, data: &[u8]) -> Option<Vec<f32>> {
-    let conv: fn(&[u8]) -> f32 = match dtype {
-        Dtype::F32 => |b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]),
-        Dtype::F16 => |b| half::f16::from_le_bytes([b[0], b[1]]).to_f32(),
-        Dtype::BF16 => |b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32(),
-        _ => return None,
-    };
-    let size = dtype.bitsize() / 8;
-    let mut out = vec![0f32; data.len() / size];
-    const CHUNK: usize = 1 << 16;
-    out.par_chunks_mut(CHUNK).zip(data.par_chunks(CHUNK * size)).for_each(|(o, d)| {
-        for (y, b) in o.iter_mut().zip(d.chunks_exact(size)) {
-            *y = conv(b);
-        }
-    });
-    Some(out)
+/// The storage type of a safetensors dtype; `None` for one this crate does not read.
+pub fn dtype_of(d: Dtype) -> Option<DType> {
+    match d {
+        Dtype::F32 => Some(DType::F32),
+        Dtype::F16 => Some(DType::F16),
+        Dtype::BF16 => Some(DType::BF16),
+        _ => None,
+    }
 }
 
 fn dtype_name(d: Dtype) -> String {
@@ -229,53 +220,43 @@ impl Checkpoint {
         Ok(ck)
     }
 
-    pub fn has(&self, name: &str) -> bool {
-        self.tensors.contains_key(name)
+    /// The mapped files, in order.
+    pub fn files(&self) -> Vec<PathBuf> {
+        self.files.iter().map(|f| f.path.clone()).collect()
+    }
+}
+
+impl TensorSource for Checkpoint {
+    /// Sorted by name (the files' tensors are a map).
+    fn names(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = self.tensors.keys().map(String::as_str).collect();
+        names.sort_unstable();
+        names
     }
 
-    fn first_path(&self) -> PathBuf {
-        self.files.first().map(|f| f.path.clone()).unwrap_or_default()
-    }
-
-    /// The tensor `name` as f32, checked to have `shape`.
-    pub fn tensor(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
-        let Some((fi, t)) = self.tensors.get(name) else {
-            return Err(DensiError::MissingTensor { path: self.first_path(), tensor: name.to_string() });
-        };
+    fn get(&self, name: &str) -> Option<TensorView<'_>> {
+        let (name, (fi, t)) = self.tensors.get_key_value(name)?;
         let file = &self.files[*fi];
-        if t.shape != shape {
-            return Err(DensiError::TensorShape {
-                path: file.path.clone(),
-                tensor: name.to_string(),
-                found: t.shape.clone(),
-                expected: shape.to_vec(),
-            });
-        }
-        // In bounds: validated by parse_safetensors_header.
-        to_f32(t.dtype, &file.mmap[t.range.clone()]).ok_or_else(|| DensiError::UnsupportedTensorType {
-            path: file.path.clone(),
-            tensor: name.to_string(),
-            found: dtype_name(t.dtype),
-            supported: SUPPORTED_DTYPES,
+        Some(TensorView {
+            name,
+            file: &file.path,
+            shape: t.shape.clone(),
+            dtype: dtype_of(t.dtype).ok_or_else(|| dtype_name(t.dtype)),
+            // In bounds: validated by parse_safetensors_header.
+            bytes: &file.mmap[t.range.clone()],
         })
     }
 
-    /// Storage dtypes of the matrices, most common first (`F16`, or `mixed F16/F32`).
-    fn weight_dtype(&self) -> String {
-        let mut counts: Vec<(String, usize)> = Vec::new();
-        for (_, t) in self.tensors.values().filter(|(_, t)| t.shape.len() >= 2) {
-            let n = dtype_name(t.dtype);
-            match counts.iter_mut().find(|(d, _)| *d == n) {
-                Some((_, c)) => *c += 1,
-                None => counts.push((n, 1)),
-            }
-        }
-        counts.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-        match counts.len() {
-            0 => "none".into(),
-            1 => counts[0].0.clone(),
-            _ => format!("mixed {}", counts.iter().map(|c| c.0.as_str()).collect::<Vec<_>>().join("/")),
-        }
+    fn path(&self) -> &Path {
+        self.files.first().map_or(Path::new(""), |f| f.path.as_path())
+    }
+
+    fn format(&self) -> &'static str {
+        FORMAT
+    }
+
+    fn supported_dtypes(&self) -> &'static str {
+        SUPPORTED_DTYPES
     }
 }
 
@@ -314,115 +295,93 @@ pub fn load_dir(path: &Path) -> Result<Model> {
     let tokenizer = TextTokenizer::from_hf_dir(&dir, &json)?;
     tokenizer.check_fits(&dir, config.vocab_size)?;
     let ck = Checkpoint::open(&dir)?;
-    let weights = match config.architecture {
-        Architecture::Gpt2 => gpt2_weights(&ck, &config)?,
-        Architecture::Llama | Architecture::Qwen2 => llama_weights(&ck, &config)?,
-    };
+    let weights = arch::load_weights(&ck, &HfNames::for_checkpoint(&ck, &config), &config)?;
     let source = ModelSource {
         path: path.to_path_buf(),
         format: "safetensors",
-        weight_dtype: ck.weight_dtype(),
-        weight_files: ck.files.iter().map(|f| f.path.clone()).collect(),
+        weight_dtype: source::weight_dtype_summary(&ck),
+        weight_files: ck.files(),
     };
     Ok(Model { config, weights, tokenizer, source })
 }
 
-/// `{prefix}.weight` `[out, in]` (nn.Linear layout) and `{prefix}.bias` `[out]` when present
-/// (or required, with `bias = Some(true)`).
-fn linear(ck: &Checkpoint, prefix: &str, out: usize, inp: usize, bias: Option<bool>) -> Result<Linear> {
-    let weight = ck.tensor(&format!("{prefix}.weight"), &[out, inp])?;
-    let bias_name = format!("{prefix}.bias");
-    let bias = if bias.unwrap_or_else(|| ck.has(&bias_name)) { Some(ck.tensor(&bias_name, &[out])?) } else { None };
-    Ok(Linear { weight, bias, in_features: inp, out_features: out })
+/// Hugging Face `transformers` tensor names (the modules' `state_dict` keys) and layouts.
+pub struct HfNames {
+    architecture: Architecture,
+    /// GPT-2's `transformer.` (GPT2LMHeadModel), or nothing (a checkpoint saved from GPT2Model).
+    gpt2_prefix: &'static str,
 }
 
-/// GPT-2's Conv1D: weight stored `[in, out]` (transposed here to `[out, in]`), bias `[out]`.
-fn conv1d(ck: &Checkpoint, prefix: &str, inp: usize, out: usize) -> Result<Linear> {
-    let w = ck.tensor(&format!("{prefix}.weight"), &[inp, out])?;
-    let mut weight = vec![0f32; inp * out];
-    weight.par_chunks_mut(inp).enumerate().for_each(|(o, row)| {
-        for (i, x) in row.iter_mut().enumerate() {
-            *x = w[i * out + o];
-        }
-    });
-    let bias = Some(ck.tensor(&format!("{prefix}.bias"), &[out])?);
-    Ok(Linear { weight, bias, in_features: inp, out_features: out })
-}
-
-fn norm(ck: &Checkpoint, prefix: &str, c: &ModelConfig, kind: NormKind) -> Result<Norm> {
-    let h = c.hidden_size;
-    let bias = match kind {
-        NormKind::LayerNorm => Some(ck.tensor(&format!("{prefix}.bias"), &[h])?),
-        NormKind::RmsNorm => None,
-    };
-    Ok(Norm { kind, weight: ck.tensor(&format!("{prefix}.weight"), &[h])?, bias, eps: c.norm_eps })
-}
-
-/// GPT2LMHeadModel: `transformer.{wte, wpe, h.{i}.{ln_1, attn.c_attn, attn.c_proj, ln_2,
-/// mlp.c_fc, mlp.c_proj}, ln_f}` (checkpoints saved from GPT2Model lack the `transformer.`
-/// prefix); lm_head is tied to wte.
-fn gpt2_weights(ck: &Checkpoint, c: &ModelConfig) -> Result<Weights> {
-    let p = if ck.has("transformer.wte.weight") { "transformer." } else { "" };
-    let (h, i) = (c.hidden_size, c.intermediate_size);
-    // Not preallocated: num_layers comes from the file; each block's tensors must exist.
-    let mut blocks = Vec::new();
-    for l in 0..c.num_layers {
-        let b = format!("{p}h.{l}");
-        // c_attn: [h, 3h] → [3h, h], rows q, k, v.
-        let [q, k, v] = super::gguf::split_rows3(&conv1d(ck, &format!("{b}.attn.c_attn"), h, 3 * h)?);
-        blocks.push(Block {
-            attn_norm: norm(ck, &format!("{b}.ln_1"), c, NormKind::LayerNorm)?,
-            q,
-            k,
-            v,
-            o: conv1d(ck, &format!("{b}.attn.c_proj"), h, h)?,
-            mlp_norm: norm(ck, &format!("{b}.ln_2"), c, NormKind::LayerNorm)?,
-            mlp: Mlp::Gelu {
-                fc: conv1d(ck, &format!("{b}.mlp.c_fc"), h, i)?,
-                proj: conv1d(ck, &format!("{b}.mlp.c_proj"), i, h)?,
-            },
-        });
+impl HfNames {
+    pub fn for_checkpoint(ck: &dyn TensorSource, config: &ModelConfig) -> HfNames {
+        let gpt2_prefix = if ck.has("transformer.wte.weight") { "transformer." } else { "" };
+        HfNames { architecture: config.architecture, gpt2_prefix }
     }
-    Ok(Weights {
-        token_embedding: ck.tensor(&format!("{p}wte.weight"), &[c.vocab_size, h])?,
-        position_embedding: Some(ck.tensor(&format!("{p}wpe.weight"), &[c.context_length, h])?),
-        blocks,
-        final_norm: norm(ck, &format!("{p}ln_f"), c, NormKind::LayerNorm)?,
-        lm_head: None,
-    })
 }
 
-/// LlamaForCausalLM / Qwen2ForCausalLM: `model.{embed_tokens, layers.{i}.{input_layernorm,
-/// self_attn.{q,k,v,o}_proj, post_attention_layernorm, mlp.{gate,up,down}_proj}, norm}` and
-/// `lm_head` unless tied. Qwen2 has q/k/v biases; Llama's optional biases load when present.
-fn llama_weights(ck: &Checkpoint, c: &ModelConfig) -> Result<Weights> {
-    let (h, hd, i) = (c.hidden_size, c.head_dim, c.intermediate_size);
-    let (q_dim, kv_dim) = (c.num_heads * hd, c.num_kv_heads * hd);
-    let qkv_bias = (c.architecture == Architecture::Qwen2).then_some(true);
-    // Not preallocated: num_layers comes from the file; each block's tensors must exist.
-    let mut blocks = Vec::new();
-    for l in 0..c.num_layers {
-        let p = format!("model.layers.{l}");
-        blocks.push(Block {
-            attn_norm: norm(ck, &format!("{p}.input_layernorm"), c, NormKind::RmsNorm)?,
-            q: linear(ck, &format!("{p}.self_attn.q_proj"), q_dim, h, qkv_bias)?,
-            k: linear(ck, &format!("{p}.self_attn.k_proj"), kv_dim, h, qkv_bias)?,
-            v: linear(ck, &format!("{p}.self_attn.v_proj"), kv_dim, h, qkv_bias)?,
-            o: linear(ck, &format!("{p}.self_attn.o_proj"), h, q_dim, None)?,
-            mlp_norm: norm(ck, &format!("{p}.post_attention_layernorm"), c, NormKind::RmsNorm)?,
-            mlp: Mlp::SwiGlu {
-                gate: linear(ck, &format!("{p}.mlp.gate_proj"), i, h, None)?,
-                up: linear(ck, &format!("{p}.mlp.up_proj"), i, h, None)?,
-                down: linear(ck, &format!("{p}.mlp.down_proj"), h, i, None)?,
+impl NameTable for HfNames {
+    /// GPT2LMHeadModel: `transformer.{wte, wpe, h.{i}.{ln_1, attn.c_attn, attn.c_proj, ln_2,
+    /// mlp.c_fc, mlp.c_proj}, ln_f}`. LlamaForCausalLM / Qwen2ForCausalLM: `model.{embed_tokens,
+    /// layers.{i}.{input_layernorm, self_attn.{q,k,v,o}_proj, post_attention_layernorm,
+    /// mlp.{gate,up,down}_proj}, norm}` and `lm_head`.
+    fn name(&self, tensor: Tensor, layer: Option<usize>, part: Part) -> String {
+        let part = match part {
+            Part::Weight => "weight",
+            Part::Bias => "bias",
+        };
+        let l = layer.unwrap_or(0);
+        let module = match self.architecture {
+            Architecture::Gpt2 => {
+                let p = self.gpt2_prefix;
+                match tensor {
+                    Tensor::TokenEmbedding => format!("{p}wte"),
+                    Tensor::PositionEmbedding => format!("{p}wpe"),
+                    Tensor::OutputNorm => format!("{p}ln_f"),
+                    Tensor::Output => "lm_head".to_string(),
+                    Tensor::AttnNorm => format!("{p}h.{l}.ln_1"),
+                    Tensor::AttnQkv => format!("{p}h.{l}.attn.c_attn"),
+                    Tensor::AttnOutput => format!("{p}h.{l}.attn.c_proj"),
+                    Tensor::FfnNorm => format!("{p}h.{l}.ln_2"),
+                    Tensor::FfnUp => format!("{p}h.{l}.mlp.c_fc"),
+                    Tensor::FfnDown => format!("{p}h.{l}.mlp.c_proj"),
+                    // Not GPT-2 tensors: a name no checkpoint has, so asking is a missing tensor.
+                    other => format!("{p}h.{l}.{other:?}"),
+                }
+            }
+            Architecture::Llama | Architecture::Qwen2 => match tensor {
+                Tensor::TokenEmbedding => "model.embed_tokens".to_string(),
+                Tensor::OutputNorm => "model.norm".to_string(),
+                Tensor::Output => "lm_head".to_string(),
+                Tensor::AttnNorm => format!("model.layers.{l}.input_layernorm"),
+                Tensor::AttnQ => format!("model.layers.{l}.self_attn.q_proj"),
+                Tensor::AttnK => format!("model.layers.{l}.self_attn.k_proj"),
+                Tensor::AttnV => format!("model.layers.{l}.self_attn.v_proj"),
+                Tensor::AttnOutput => format!("model.layers.{l}.self_attn.o_proj"),
+                Tensor::FfnNorm => format!("model.layers.{l}.post_attention_layernorm"),
+                Tensor::FfnGate => format!("model.layers.{l}.mlp.gate_proj"),
+                Tensor::FfnUp => format!("model.layers.{l}.mlp.up_proj"),
+                Tensor::FfnDown => format!("model.layers.{l}.mlp.down_proj"),
+                // Not Llama tensors: a name no checkpoint has, so asking is a missing tensor.
+                other => format!("model.layers.{l}.{other:?}"),
             },
-        });
+        };
+        format!("{module}.{part}")
     }
-    let lm_head = if c.tie_word_embeddings { None } else { Some(linear(ck, "lm_head", c.vocab_size, h, None)?) };
-    Ok(Weights {
-        token_embedding: ck.tensor("model.embed_tokens.weight", &[c.vocab_size, h])?,
-        position_embedding: None,
-        blocks,
-        final_norm: norm(ck, "model.norm", c, NormKind::RmsNorm)?,
-        lm_head,
-    })
+
+    /// GPT-2's projections are Conv1D modules, stored `[in, out]`.
+    fn fixup(&self, tensor: Tensor, c: &ModelConfig) -> Fixup {
+        let conv1d = matches!(tensor, Tensor::AttnQkv | Tensor::AttnOutput | Tensor::FfnUp | Tensor::FfnDown);
+        if c.architecture == Architecture::Gpt2 && conv1d { Fixup::Transpose } else { Fixup::None }
+    }
+
+    /// Buffers older checkpoints saved with the weights (GPT-2's causal mask `attn.bias` and
+    /// `attn.masked_bias`, Llama's `rotary_emb.inv_freq`), recomputed by the forward, and the
+    /// lm-head's copy of a tied embedding (transformers ties it to the embedding at load).
+    fn is_ignored(&self, name: &str, c: &ModelConfig) -> bool {
+        let buffer = match self.architecture {
+            Architecture::Gpt2 => name.ends_with(".attn.bias") || name.ends_with(".attn.masked_bias"),
+            Architecture::Llama | Architecture::Qwen2 => name.ends_with(".rotary_emb.inv_freq"),
+        };
+        buffer || (c.tie_word_embeddings && name == "lm_head.weight")
+    }
 }

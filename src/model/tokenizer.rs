@@ -197,10 +197,12 @@ fn byte_level_bytes(token: &str, dec: &HashMap<char, u8>) -> Vec<u8> {
 
 /// A SentencePiece-style token's raw bytes: `▁` is a space, `<0xNN>` is byte NN.
 fn metaspace_bytes(token: &str) -> Vec<u8> {
-    if token.len() == 6 && token.starts_with("<0x") && token.ends_with('>') {
-        if let Ok(b) = u8::from_str_radix(&token[3..5], 16) {
-            return vec![b];
-        }
+    if token.len() == 6
+        && token.starts_with("<0x")
+        && token.ends_with('>')
+        && let Ok(b) = u8::from_str_radix(&token[3..5], 16)
+    {
+        return vec![b];
     }
     token.replace('\u{2581}', " ").into_bytes()
 }

@@ -8,7 +8,7 @@ use ratatui::crossterm::event::{
 };
 use ratatui::layout::{Position, Rect};
 
-use crate::tui::app::{App, EditState, ListKind, MAX_PANES, Metric, Mode, Prompt, PromptKind, ScaleMode};
+use crate::tui::app::{App, EditState, Effect, ListKind, MAX_PANES, Metric, Mode, Prompt, PromptKind, ScaleMode};
 use crate::tui::layout::View;
 use crate::tui::scale::Paint;
 
@@ -80,17 +80,6 @@ pub enum Action {
     PromptSubmit,
     PromptCancel,
     Tick,
-}
-
-/// Work for the event loop.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Effect {
-    /// Score `text` for the pane; the result must come back with the same pane id and generation.
-    Score { pane_id: u64, generation: u64, name: String, text: String },
-    /// Read a file into a pane (then [`App::open_loaded`]).
-    Open { path: PathBuf },
-    /// Write the scores of these panes (indices) to `path`.
-    Export { path: PathBuf, panes: Vec<usize> },
 }
 
 /// The action for a key in the app's current mode.
@@ -439,10 +428,10 @@ pub fn apply(app: &mut App, action: Action) -> Vec<Effect> {
         }
         Action::Hover { col, row } => {
             let i = app.focus;
-            if contains(app.panes[i].text_area, col, row) {
-                if let Some(u) = unit_at_screen(app, i, col, row) {
-                    app.panes[i].cursor = u;
-                }
+            if contains(app.panes[i].text_area, col, row)
+                && let Some(u) = unit_at_screen(app, i, col, row)
+            {
+                app.panes[i].cursor = u;
             }
         }
         Action::Wheel { col, row, down } => {
@@ -538,7 +527,7 @@ fn jump_to_list_item(app: &mut App, item: usize) {
     app.list_sel = item;
     let p = app.pane();
     let tok = match app.list {
-        ListKind::Sentences => p.sentences.get(item).map(|s| s.first),
+        ListKind::Sentences => p.sentences.get(item).map(|s| s.token_start),
         ListKind::ThinkPoints => p.think.get(item).copied(),
     };
     if let Some(t) = tok {

@@ -1,68 +1,30 @@
 //! The UI's state as plain data: what is loaded, where each cursor is, which metric and scale.
 //! Changed only by [`crate::tui::action`] (user actions) and by worker messages; read by the draw function.
+//! What a change needs from outside (scoring, reading or writing a file) it returns as an [`Effect`].
+
+use std::path::PathBuf;
 
 use ratatui::layout::Rect;
 
 use crate::tui::layout::{self, TextLayout, Unit, View};
 use crate::tui::scale::{ColorSupport, Paint};
+use densi::export::SpanScore;
+use densi::export::words::densest_sentences;
 use densi::metrics::TextScore;
 
 pub use densi::display::{
-    Metric, RANK_BUCKETS, THINK_ENTROPY_BITS, THINK_EXCESS_BITS, THINK_VARENTROPY_BITS2, is_think_point, rank_bucket,
+    Metric, RANK_BUCKETS, THINK_ENTROPY_BITS, THINK_EXCESS_BITS, THINK_VARENTROPY_BITS2, is_think_point, unit_value,
 };
 
-/// The value of `metric` for a unit. Words: surprisal is the sum over the word's tokens (the
-/// chain rule); entropy, varentropy and rank are those before the word's first token (the
-/// uncertainty at the point where the word begins); surprisal − entropy uses both.
-pub fn unit_value(score: &TextScore, u: &Unit, metric: Metric) -> Option<f64> {
-    let toks = &score.tokens[u.first..=u.last];
-    let first = &toks[0];
-    let surprisal = || {
-        let scored: Vec<f64> = toks.iter().filter(|t| t.scored).map(|t| t.surprisal_bits).collect();
-        if scored.is_empty() { None } else { Some(scored.iter().sum::<f64>()) }
-    };
-    let v = match metric {
-        Metric::Surprisal => surprisal()?,
-        _ if !first.scored => return None,
-        Metric::Entropy => first.entropy_bits,
-        Metric::Varentropy => first.varentropy_bits2,
-        Metric::Excess => surprisal()? - first.entropy_bits,
-        Metric::Rank => rank_bucket(first.rank) as f64,
-    };
-    v.is_finite().then_some(v)
-}
-
-/// A sentence of a text: tokens first..=last, with its information.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Sentence {
-    pub first: usize,
-    pub last: usize,
-    pub bits: f64,
-    pub scored: usize,
-}
-
-/// Sentences end after a token that contains a newline or ends with `.`, `!`, `?` or `;`
-/// (optionally followed by closing quotes or brackets). Sorted densest (most total bits) first.
-pub fn densest_sentences(score: &TextScore) -> Vec<Sentence> {
-    let mut out = Vec::new();
-    let mut first = 0usize;
-    let n = score.tokens.len();
-    for (i, t) in score.tokens.iter().enumerate() {
-        let s = t.token.trim_end_matches(['"', '\'', ')', ']', '»', '”', '’']);
-        let ends = t.token.contains('\n') || s.ends_with(['.', '!', '?', ';']) || i + 1 == n;
-        if ends {
-            let toks = &score.tokens[first..=i];
-            let scored = toks.iter().filter(|t| t.scored).count();
-            let bits = toks.iter().filter(|t| t.scored).map(|t| t.surprisal_bits).sum();
-            // Skip sentences that are only whitespace.
-            if score.text[score.tokens[first].byte_start..t.byte_end].trim().len() > 0 && scored > 0 {
-                out.push(Sentence { first, last: i, bits, scored });
-            }
-            first = i + 1;
-        }
-    }
-    out.sort_by(|a, b| b.bits.total_cmp(&a.bits).then(a.first.cmp(&b.first)));
-    out
+/// Work the state asks of the outside world, carried out by the event loop ([`crate::tui::run`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    /// Score `text` for the pane; the result must come back with the same pane id and generation.
+    Score { pane_id: u64, generation: u64, name: String, text: String },
+    /// Read a file into a pane (then [`App::open_loaded`]).
+    Open { path: PathBuf },
+    /// Write the scores of these panes (indices) to `path`.
+    Export { path: PathBuf, panes: Vec<usize> },
 }
 
 /// Scoring in progress for a pane.
@@ -103,10 +65,11 @@ pub struct Pane {
     pub token_unit: Vec<usize>,
     /// Metric value per unit for the app's current metric (NaN = none).
     pub values: Vec<f64>,
-    pub sentences: Vec<Sentence>,
+    /// Fully scored sentences, densest (mean bits per token) first.
+    pub sentences: Vec<SpanScore>,
     /// Token indices of think points, in text order.
     pub think: Vec<usize>,
-    /// Wrapped text for the last known width (see [`App::relayout`]); the draw function re-wraps
+    /// Wrapped text for the last known width (see [`crate::tui::ui::relayout`]); the draw function re-wraps
     /// on the fly when it is missing or stale.
     pub wrapped: Option<TextLayout>,
     /// Where the text was last drawn (for mouse hits and paging).
@@ -147,7 +110,7 @@ impl Pane {
             Some(s) => {
                 self.units = layout::units(&s.text, &s.tokens, view);
                 self.token_unit = layout::token_to_unit(&self.units, s.tokens.len());
-                self.sentences = densest_sentences(s);
+                self.sentences = densest_sentences(&s.text, &s.tokens);
                 self.think = s.tokens.iter().enumerate().filter(|(_, t)| is_think_point(t)).map(|(i, _)| i).collect();
             }
             None => {
@@ -164,7 +127,9 @@ impl Pane {
 
     pub fn revalue(&mut self, metric: Metric) {
         self.values = match &self.score {
-            Some(s) => self.units.iter().map(|u| unit_value(s, u, metric).unwrap_or(f64::NAN)).collect(),
+            Some(s) => {
+                self.units.iter().map(|u| unit_value(&s.tokens[u.first..=u.last], metric).unwrap_or(f64::NAN)).collect()
+            }
             None => Vec::new(),
         };
     }
@@ -256,7 +221,7 @@ pub struct App {
     pub tick: u64,
     pub next_id: u64,
     pub quit: bool,
-    /// The terminal's area at the last [`App::relayout`].
+    /// The terminal's area at the last [`crate::tui::ui::relayout`].
     pub screen: Rect,
 }
 
@@ -304,11 +269,7 @@ impl App {
     }
 
     /// A file was read for `o`: it fills the focused pane when that is empty, else a new pane.
-    pub fn open_loaded(
-        &mut self,
-        path: &std::path::Path,
-        result: Result<String, String>,
-    ) -> Vec<crate::tui::action::Effect> {
+    pub fn open_loaded(&mut self, path: &std::path::Path, result: Result<String, String>) -> Vec<Effect> {
         let name =
             path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| path.display().to_string());
         let text = match result {
@@ -353,32 +314,20 @@ impl App {
         self.thresholds[self.metric.index()]
     }
 
-    /// The colour scale's range: fixed, or fitted over every pane's values (min clamped to 0 for
-    /// non-negative metrics, so "dark" always means "near zero bits").
+    /// The colour scale's range: the metric's fixed one, or [`densi::display::fitted_range`] over every
+    /// pane's values (one shared scale, so a colour means the same bits in every pane).
     pub fn scale_range(&self) -> (f64, f64) {
-        if self.scale == ScaleMode::Fixed || self.metric == Metric::Rank {
-            return self.metric.fixed_range();
+        match self.scale {
+            ScaleMode::Fixed => self.metric.fixed_range(),
+            ScaleMode::Fitted => {
+                densi::display::fitted_range(self.metric, self.panes.iter().flat_map(|p| p.values.iter().copied()))
+            }
         }
-        let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
-        for v in self.panes.iter().flat_map(|p| p.values.iter()).filter(|v| v.is_finite()) {
-            lo = lo.min(*v);
-            hi = hi.max(*v);
-        }
-        if !lo.is_finite() {
-            return self.metric.fixed_range();
-        }
-        if self.metric != Metric::Excess {
-            lo = lo.min(0.0).max(0.0);
-        }
-        if hi - lo < 1e-6 {
-            hi = lo + 1.0;
-        }
-        (lo, hi)
     }
 
     /// Position of a value on the scale, 0..1.
     pub fn scale_t(&self, v: f64, range: (f64, f64)) -> f64 {
-        ((v - range.0) / (range.1 - range.0)).clamp(0.0, 1.0)
+        densi::display::scale_position(v, range)
     }
 
     /// Installs a scoring result (a stale generation is dropped). The cursor keeps its place in the text.
@@ -411,7 +360,7 @@ impl App {
     }
 
     /// Scoring jobs for every pane that has text and no current result.
-    pub fn initial_jobs(&mut self) -> Vec<crate::tui::action::Effect> {
+    pub fn initial_jobs(&mut self) -> Vec<Effect> {
         let mut out = Vec::new();
         for i in 0..self.panes.len() {
             if !self.panes[i].text.is_empty() && self.panes[i].score.is_none() {
@@ -422,26 +371,21 @@ impl App {
     }
 
     /// Marks pane `i` as being rescored and returns the job for the worker.
-    pub fn rescore(&mut self, i: usize) -> crate::tui::action::Effect {
+    pub fn rescore(&mut self, i: usize) -> Effect {
         let p = &mut self.panes[i];
         p.generation += 1;
         p.pending = Some(Pending { generation: p.generation, done: 0, total: 0 });
         p.error = None;
-        crate::tui::action::Effect::Score {
-            pane_id: p.id,
-            generation: p.generation,
-            name: p.name.clone(),
-            text: p.text.clone(),
-        }
+        Effect::Score { pane_id: p.id, generation: p.generation, name: p.name.clone(), text: p.text.clone() }
     }
 
-    /// Wraps every pane's text for the areas the draw function will use. Call before drawing and on resize.
-    pub fn relayout(&mut self, size: Rect) {
+    /// Wraps every pane's text for the text areas (one per pane) the draw function will use, and keeps
+    /// the cursors on screen. Called by [`crate::tui::ui::relayout`], which computes the areas.
+    pub fn relayout(&mut self, size: Rect, text_areas: &[Rect]) {
         self.screen = size;
-        let areas = crate::tui::ui::areas(self, size);
-        for (p, a) in self.panes.iter_mut().zip(areas.panes.iter()) {
-            p.text_area = a.text;
-            let w = a.text.width.max(1);
+        for (p, &area) in self.panes.iter_mut().zip(text_areas) {
+            p.text_area = area;
+            let w = area.width.max(1);
             if p.wrapped.as_ref().is_none_or(|l| l.width != w) {
                 p.wrapped = Some(layout::wrap(p.shown_text(), &p.units, w));
             }
@@ -496,11 +440,15 @@ impl App {
                 self.status = Some((e, true));
             }
             WorkerMsg::Progress { pane_id, generation, done, total } => {
-                if let Some(p) = self.panes.iter_mut().find(|p| p.id == pane_id) {
-                    if let Some(pend) = p.pending.as_mut().filter(|x| x.generation == generation) {
-                        pend.done = done;
-                        pend.total = total;
-                    }
+                if let Some(pend) = self
+                    .panes
+                    .iter_mut()
+                    .find(|p| p.id == pane_id)
+                    .and_then(|p| p.pending.as_mut())
+                    .filter(|x| x.generation == generation)
+                {
+                    pend.done = done;
+                    pend.total = total;
                 }
             }
             WorkerMsg::Scored { pane_id, generation, result } => self.set_score(pane_id, generation, result),

@@ -8,7 +8,9 @@ use ratatui::crossterm::event::{self as ct, Event as CtEvent};
 
 use densi::metrics::TextScore;
 
-/// What the worker reports.
+/// What the worker reports. A scored text travels inline: one message per text, moved once, so boxing
+/// it would buy nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum WorkerMsg {
     /// The model is loaded (kept by the event loop for exports' provenance); the backend's device.
     Ready {
@@ -32,6 +34,7 @@ pub enum WorkerMsg {
     Warning(String),
 }
 
+#[allow(clippy::large_enum_variant)] // carries a WorkerMsg, see there
 pub enum Event {
     Terminal(CtEvent),
     Worker(WorkerMsg),

@@ -1,4 +1,5 @@
-//! Text layout: a scored text cut into units the cursor moves over (tokens or words), then wrapped
+//! Text layout: a scored text cut into units the cursor moves over (tokens, or the words of
+//! [`densi::text`]), then wrapped
 //! into screen lines of segments. Pure functions of (text, tokens, view, width).
 
 use std::ops::Range;
@@ -54,31 +55,17 @@ pub fn token_units(text: &str, tokens: &[TokenScore]) -> Vec<Unit> {
     out
 }
 
-/// Words: a token continues the previous token's word when it starts with a letter or digit and
-/// the previous token ends with one (` Open`+`AI`, `1`+`4`), or when it paints nothing of its own
-/// (the second half of a character split across tokens). Spaces and punctuation start new words.
+/// Words, as [`densi::text`] defines them (the words of `export --level word`): each word paints
+/// its tokens' characters, including the whitespace its first token carries.
 pub fn word_units(text: &str, tokens: &[TokenScore]) -> Vec<Unit> {
-    let mut out: Vec<Unit> = Vec::new();
-    for u in token_units(text, tokens) {
-        let s = &text[u.bytes.clone()];
-        let joins = match out.last() {
-            Some(w) => {
-                let prev = &text[w.bytes.clone()];
-                s.is_empty()
-                    || (s.chars().next().is_some_and(char::is_alphanumeric)
-                        && prev.chars().next_back().is_some_and(char::is_alphanumeric))
-            }
-            None => false,
-        };
-        if joins {
-            let w = out.last_mut().unwrap();
-            w.last = u.last;
-            w.bytes.end = u.bytes.end;
-        } else {
-            out.push(u);
-        }
-    }
-    out
+    let tokens_painted = token_units(text, tokens);
+    densi::text::word_groups(text, tokens)
+        .into_iter()
+        .map(|g| {
+            let (first, last) = (g.tokens.start, g.tokens.end - 1);
+            Unit { first, last, bytes: tokens_painted[first].bytes.start..tokens_painted[last].bytes.end }
+        })
+        .collect()
 }
 
 pub fn units(text: &str, tokens: &[TokenScore], view: View) -> Vec<Unit> {

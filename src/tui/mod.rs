@@ -9,6 +9,7 @@ pub mod action;
 pub mod app;
 pub mod event;
 pub mod layout;
+mod quiet_stderr;
 pub mod scale;
 pub mod ui;
 pub mod widgets;
@@ -31,8 +32,8 @@ use ratatui::crossterm::terminal::{EnterAlternateScreen, LeaveAlternateScreen, d
 use ratatui::crossterm::{cursor, execute};
 use ratatui::layout::Rect;
 
-use action::{Action, Effect};
-use app::{App, ModelState};
+use action::Action;
+use app::{App, Effect, ModelState};
 use densi::backend::BackendOptions;
 use densi::error::{DensiError, Result};
 use densi::export::{AtomicFile, ExportOptions, Exporter, Format, Level, OutputMode, Provenance, Units};
@@ -122,58 +123,6 @@ fn term_err(e: std::io::Error) -> DensiError {
     DensiError::Other(format!("terminal: {e}"))
 }
 
-/// Native libraries the backends load (Vulkan and Wayland loaders, drivers) print to file
-/// descriptor 2 directly, which would scribble over the screen; while the UI runs, fd 2 points at
-/// /dev/null, and it is put back before anything is printed on exit or panic.
-#[cfg(unix)]
-mod quiet_stderr {
-    use std::os::fd::AsRawFd;
-    use std::os::raw::c_int;
-    use std::sync::atomic::{AtomicI32, Ordering};
-
-    unsafe extern "C" {
-        fn dup(fd: c_int) -> c_int;
-        fn dup2(from: c_int, to: c_int) -> c_int;
-        fn close(fd: c_int) -> c_int;
-    }
-
-    /// The real stderr while it is redirected; -1 otherwise.
-    static SAVED: AtomicI32 = AtomicI32::new(-1);
-
-    pub fn silence() {
-        let Ok(null) = std::fs::OpenOptions::new().write(true).open("/dev/null") else { return };
-        // SAFETY: plain descriptor calls on fds we own (2, a fresh dup of it, /dev/null's).
-        unsafe {
-            let saved = dup(2);
-            if saved < 0 {
-                return;
-            }
-            if dup2(null.as_raw_fd(), 2) < 0 {
-                close(saved);
-                return;
-            }
-            SAVED.store(saved, Ordering::SeqCst);
-        }
-    }
-
-    pub fn restore() {
-        let saved = SAVED.swap(-1, Ordering::SeqCst);
-        if saved >= 0 {
-            // SAFETY: `saved` is the dup of the original stderr taken by `silence`.
-            unsafe {
-                dup2(saved, 2);
-                close(saved);
-            }
-        }
-    }
-}
-
-#[cfg(not(unix))]
-mod quiet_stderr {
-    pub fn silence() {}
-    pub fn restore() {}
-}
-
 /// Leaves raw mode and the alternate screen, shows the cursor, gives stderr back. Safe to call twice.
 fn restore_terminal() {
     quiet_stderr::restore();
@@ -228,7 +177,7 @@ pub fn run(options: TuiOptions) -> Result<()> {
     execute_effects(&mut app, &mut session, first);
     while !app.quit {
         let size = terminal.size().map_err(term_err)?;
-        app.relayout(Rect::new(0, 0, size.width, size.height));
+        ui::relayout(&mut app, Rect::new(0, 0, size.width, size.height));
         terminal.draw(|f| ui::draw(f, &app)).map_err(term_err)?;
         let actions = match events.next(Duration::from_millis(120)).map_err(term_err)? {
             Event::Terminal(CtEvent::Key(k)) => action::from_key(&app, k).into_iter().collect(),

@@ -42,6 +42,13 @@ pub struct Areas {
     pub status: Rect,
 }
 
+/// Lays the app out for a terminal of `size` (each pane's text wrapped to its area, cursors on
+/// screen). Call before drawing and on resize.
+pub fn relayout(app: &mut App, size: Rect) {
+    let text_areas: Vec<Rect> = areas(app, size).panes.iter().map(|p| p.text).collect();
+    app.relayout(size, &text_areas);
+}
+
 /// Where everything goes for a terminal of `size` (used by drawing, mouse hits and paging alike).
 pub fn areas(app: &App, size: Rect) -> Areas {
     if size.width < MIN_WIDTH || size.height < MIN_HEIGHT {

@@ -5,7 +5,6 @@ use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, Sender};
-use std::thread::JoinHandle;
 
 use crate::tui::event::WorkerMsg;
 use densi::backend::BackendOptions;
@@ -20,19 +19,20 @@ pub struct Job {
     pub text: String,
 }
 
+/// The scoring thread's job queue. The thread is not joined: it ends when `jobs` is dropped, and the
+/// UI never waits for a long text being scored when the user quits.
 pub struct Worker {
     pub jobs: Sender<Job>,
-    pub handle: JoinHandle<()>,
 }
 
 /// Starts the worker thread. It ends when `jobs`' sender is dropped.
 pub fn spawn(model: Option<PathBuf>, backend: BackendOptions, score: ScoreOptions, out: Sender<WorkerMsg>) -> Worker {
     let (jobs, rx) = std::sync::mpsc::channel::<Job>();
-    let handle = std::thread::Builder::new()
+    std::thread::Builder::new()
         .name("densi-score".into())
         .spawn(move || run(model, backend, score, rx, out))
         .expect("spawning the scoring thread");
-    Worker { jobs, handle }
+    Worker { jobs }
 }
 
 fn run(

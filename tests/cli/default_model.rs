@@ -96,3 +96,24 @@ fn compare_shows_the_motivating_differences() {
     let entropy_row = table.lines().find(|l| l.starts_with("  entropy before it")).unwrap();
     assert!(entropy_row.contains(&format!("{:.2} bits", f(&last(0)["entropy_bits"]))), "{entropy_row}");
 }
+
+/// The sha256 that models/fetch.sh verifies before it installs the model.
+fn fetch_sh_sha256() -> String {
+    let script = std::fs::read_to_string(root().join("models/fetch.sh")).unwrap();
+    let line = script.lines().find(|l| l.starts_with("SHA256=")).expect("SHA256= in models/fetch.sh");
+    line.trim_start_matches("SHA256=").trim_matches('"').to_string()
+}
+
+/// Numbers from outside densi in what it reports about the default model: the provenance's sha256 is
+/// the one models/fetch.sh verifies, and the parameter count is SmolLM2-135M's 134,515,008 (the
+/// checkpoint's total on the Hugging Face hub: 30 layers of 3,540,096 plus 28,311,552 for the tied
+/// embedding plus the final norm's 576).
+#[test]
+fn provenance_pins_the_fetched_model() {
+    let Some(model) = default_model() else { return };
+    let doc = json(&ok(&["export", "-f", "json", "--backend", "cpu", "--text", "Hello", "--model", s(&model)]));
+    let p = &doc["provenance"];
+    assert_eq!(p["model_sha256"].as_str().unwrap(), fetch_sh_sha256());
+    assert_eq!(p["parameters"], 134_515_008);
+    assert_eq!(30 * 3_540_096 + 49_152 * 576 + 576, 134_515_008, "the hand count in the doc comment");
+}

@@ -2,7 +2,8 @@
 //! (quotes, the delimiters, line breaks, leading spaces, a token that is half of a UTF-8
 //! character, an unscored first token): csv and tsv read back with the `csv` crate field for field,
 //! json and jsonl parse and agree with them. No model needed: the numbers are made up here; what is
-//! tested is that they come back unchanged.
+//! tested is that they come back unchanged. Last, `densi export --level word` end to end with the
+//! default model on text with decomposed accents and emoji sequences.
 
 use densi::export::{ExportOptions, Format, Level, Provenance, Units, export_to_vec};
 use densi::metrics::{Alternative, BosPolicy, ScoreSettings, Summary, TextScore, TokenScore, display_bytes};
@@ -203,4 +204,28 @@ fn nats_rename_the_unit_columns() {
     let bits = t.tokens[1].surprisal_bits;
     assert!((w["surprisal_nats"].as_f64().unwrap() - bits * std::f64::consts::LN_2).abs() < 1e-12);
     assert!(doc["texts"][0]["summary"]["total_nats"].is_number());
+}
+
+/// The word rule on real tokens (`densi::text`): NFD combining marks stay in their word, an emoji ZWJ
+/// sequence is one word, an inner apostrophe stays inside; the words' surprisal adds up to the tokens'.
+#[test]
+fn word_level_keeps_combining_marks_and_emoji_sequences_whole() {
+    use crate::common::{default_model, json, ok, s};
+    let Some(model) = default_model() else { return };
+    let text = "Zoe\u{308} and nai\u{308}ve cafe\u{301}, 👩\u{200d}👩\u{200d}👧 don't";
+    let export = |level: &str| {
+        json(&ok(&["export", "-f", "json", "--level", level, "--backend", "cpu", "--model", s(&model), "--text", text]))
+    };
+    let (words, tokens) = (export("word"), export("token"));
+    let words = words["texts"][0]["words"].as_array().unwrap().clone();
+    let got: Vec<&str> = words.iter().map(|w| w["word"].as_str().unwrap()).collect();
+    assert_eq!(
+        got,
+        ["Zoe\u{308}", "and", "nai\u{308}ve", "cafe\u{301}", ",", "👩\u{200d}👩\u{200d}👧", "don't"],
+        "{text:?}"
+    );
+    let tokens = tokens["texts"][0]["tokens"].as_array().unwrap().clone();
+    assert_eq!(words.last().unwrap()["token_end"].as_u64().unwrap() as usize, tokens.len());
+    let total = |v: &[serde_json::Value]| v.iter().map(|x| x["surprisal_bits"].as_f64().unwrap()).sum::<f64>();
+    assert!((total(&words) - total(&tokens)).abs() < 1e-9, "{} vs {}", total(&words), total(&tokens));
 }

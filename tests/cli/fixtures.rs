@@ -7,9 +7,10 @@ use crate::common::*;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use densi::backend::BackendChoice;
 use densi::backend::BackendOptions;
 use densi::metrics::TextScore;
-use densi::score::{BackendChoice, ScoreOptions};
+use densi::score::ScoreOptions;
 
 const TOKEN_COLUMNS: [&str; 16] = [
     "text_id",

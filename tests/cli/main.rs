@@ -6,4 +6,8 @@ mod default_model;
 mod errors;
 mod export_formats;
 mod fixtures;
+mod gpu_windows;
+mod interrupt;
+#[path = "../support/mod.rs"]
+mod support;
 mod tui_e2e;

@@ -59,8 +59,7 @@ impl Drop for Tmux {
 }
 
 fn model_present() -> bool {
-    std::env::var_os("DENSI_MODEL").is_some_and(|p| Path::new(&p).exists())
-        || Path::new(env!("CARGO_MANIFEST_DIR")).join("models/SmolLM2-135M-Instruct.Q4_1.gguf").exists()
+    std::env::var_os("DENSI_MODEL").is_some_and(|p| Path::new(&p).exists()) || crate::support::default_model().is_some()
 }
 
 /// Starts `densi tui` on a one-line text in a private tmux server; None when it cannot run here.

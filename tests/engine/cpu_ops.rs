@@ -4,21 +4,8 @@
 use densi::cpu::{fast, ops};
 use densi::metrics::reduce_logits_row;
 
-/// splitmix64 → uniform [−1, 1).
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> f32 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^= z >> 31;
-        (z >> 40) as f32 / (1u64 << 23) as f32 - 1.0
-    }
-    fn vec(&mut self, n: usize, scale: f32) -> Vec<f32> {
-        (0..n).map(|_| self.next() * scale).collect()
-    }
-}
+/// The crate's splitmix64: `uniform()` in [−1, 1), `vec(n, scale)`.
+type Rng = densi::bench::SplitMix64;
 
 const TS: [usize; 6] = [1, 7, 33, 65, 127, 200];
 
@@ -53,7 +40,7 @@ fn max_abs_err(a: &[f32], b: &[f64]) -> f64 {
 
 #[test]
 fn attention_fast_and_reference_match_f64() {
-    let mut rng = Rng(1);
+    let mut rng = Rng::new(1);
     // (nh, nkv, hd): SmolLM2's GQA, plain MHA with a small head, GQA with head_dim 24 (not a multiple of 16)
     // and head_dim 4 (the fast path falls back to the reference there).
     for &(nh, nkv, hd) in &[(9, 3, 64), (4, 4, 16), (6, 2, 24), (2, 1, 4)] {
@@ -90,7 +77,7 @@ fn attention_fast_and_reference_match_f64() {
 
 #[test]
 fn gemm_nt_matches_f64_with_strides_and_accumulate() {
-    let mut rng = Rng(2);
+    let mut rng = Rng::new(2);
     // k = 1541 takes the own kernel's k-chunking (chunks ≤ 768) with a ragged tail.
     for &(m, k, n) in
         &[(1, 1, 1), (7, 13, 5), (33, 576, 960), (65, 100, 3), (127, 37, 129), (200, 576, 1536), (9, 1541, 7)]
@@ -104,7 +91,7 @@ fn gemm_nt_matches_f64_with_strides_and_accumulate() {
             for (which, f) in [
                 ("gemm_nt", fast::gemm_nt as fn(&[f32], usize, usize, usize, &[f32], usize, &mut [f32], usize, bool)),
                 ("gemm_own_nt", fast::gemm_own_nt),
-                ("gemm_crate_nt", fast::gemm_crate_nt),
+                ("gemm_crate_nt", ops::gemm_crate_nt),
             ] {
                 let mut out = init.clone();
                 f(&a, lda, m, k, &b, n, &mut out, ldo, accumulate);
@@ -132,11 +119,11 @@ fn gemm_nt_matches_f64_with_strides_and_accumulate() {
 
 #[test]
 fn silu_mul_fused_matches_f64() {
-    let mut rng = Rng(3);
+    let mut rng = Rng::new(3);
     for &(t, inter) in &[(1, 1), (7, 13), (3, 1536), (5, 1541)] {
         // Gates over [−30, 30] cover both saturated ends of the sigmoid.
         let gu: Vec<f32> = (0..t * 2 * inter)
-            .map(|i| if (i / inter) % 2 == 0 { rng.next() * 30.0 } else { rng.next() * 3.0 })
+            .map(|i| if (i / inter) % 2 == 0 { rng.uniform() * 30.0 } else { rng.uniform() * 3.0 })
             .collect();
         let mut out = vec![0.0f32; t * inter];
         fast::silu_mul_fused(&gu, inter, &mut out);
@@ -162,7 +149,7 @@ fn silu_mul_fused_matches_f64() {
 
 #[test]
 fn rope_strided_equals_reference_rope() {
-    let mut rng = Rng(4);
+    let mut rng = Rng::new(4);
     for &t in &TS {
         let (heads, hd, other) = (5, 64, 3 * 64);
         let ld = heads * hd + other;
@@ -193,7 +180,7 @@ fn direct(z: &[f32], target: usize) -> (f64, f64, f64, u32) {
 
 #[test]
 fn fast_logits_reduction_matches_definition_and_metrics() {
-    let mut rng = Rng(5);
+    let mut rng = Rng::new(5);
     for &n in &[1usize, 7, 8, 33, 1000, 49152, 49155] {
         for scale in [0.5f32, 4.0, 20.0] {
             let mut z = rng.vec(n, scale);

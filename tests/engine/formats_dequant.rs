@@ -5,6 +5,8 @@
 
 use std::path::Path;
 
+use densi::model::TensorSource;
+use densi::model::dequant;
 use densi::model::gguf::GgufFile;
 
 #[test]
@@ -15,8 +17,15 @@ fn dequantizers_match_ggml_reference() {
     for ty in types {
         let t = f.header.tensor(ty).unwrap_or_else(|| panic!("no tensor {ty}"));
         assert_eq!(t.ggml_type.name(), ty);
-        let got = f.tensor_f32(ty, &[2, 512]).unwrap();
-        let want = f.tensor_f32(&format!("{ty}.expected"), &[2, 512]).unwrap();
+        let view = |name: &str| {
+            let v = f.get(name).unwrap_or_else(|| panic!("no tensor {name}"));
+            assert_eq!(v.shape, [2, 512], "{name}");
+            v
+        };
+        let (got, want) = (view(ty), view(&format!("{ty}.expected")));
+        assert_eq!(got.dtype_name(), ty);
+        let got = dequant::to_f32(&got).unwrap();
+        let want = dequant::to_f32(&want).unwrap();
         let bad: Vec<usize> = (0..got.len()).filter(|&i| got[i].to_bits() != want[i].to_bits()).collect();
         assert!(
             bad.is_empty(),

@@ -81,7 +81,7 @@ fn write_gguf(kv: &[(&str, Val)], tensors: &[(String, Vec<u64>, u32, Vec<u8>)]) 
         offset += (data.len() as u64).div_ceil(32) * 32;
     }
     for (_, _, _, data) in tensors {
-        while b.len() % 32 != 0 {
+        while !b.len().is_multiple_of(32) {
             b.push(0);
         }
         b.extend_from_slice(data);

@@ -266,11 +266,7 @@ fn sharded_checkpoint() {
 /// tokenizer's special ids. Prints the load time.
 #[test]
 fn default_model_loads() {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("models").join(densi::model::DEFAULT_MODEL_FILE);
-    if !path.exists() {
-        eprintln!("SKIPPED default_model_loads: {} is absent; run models/fetch.sh", path.display());
-        return;
-    }
+    let Some(path) = crate::support::default_model() else { return };
     let m = load(&path);
     let c = &m.config;
     assert_eq!(c.architecture, Architecture::Llama);

@@ -61,6 +61,8 @@ struct Tolerance {
 }
 
 /// Scores every golden text of a model and returns one line per disagreement.
+// `!(d <= tol)` on purpose: a NaN difference is a failure too.
+#[allow(clippy::neg_cmp_op_on_partial_ord)]
 fn check_model(model_path: &Path, golden_files: &[PathBuf], text_dir: &Path, tol: &Tolerance) -> Vec<String> {
     let model = Arc::new(Model::load(model_path).unwrap_or_else(|e| panic!("{}: {e}", model_path.display())));
     let mut failures = Vec::new();
@@ -80,7 +82,7 @@ fn check_model(model_path: &Path, golden_files: &[PathBuf], text_dir: &Path, tol
             top_k: 5,
         };
         let backend = Box::new(densi::cpu::CpuForward::new(model.clone(), None).unwrap());
-        let mut scorer = Scorer::new(model.clone(), backend, options, false).unwrap();
+        let mut scorer = Scorer::new(model.clone(), backend, options).unwrap();
         let result = scorer.score(&name, &text).unwrap_or_else(|e| panic!("{name}: {e}"));
         let want = g["tokens"].as_array().unwrap();
         let ours: Vec<_> = result.tokens.iter().filter(|t| t.scored).collect();
@@ -241,17 +243,50 @@ fn gguf_v2_llama_f32() {
 }
 
 /// The real default model vs transformers on the same GGUF (tests/fixtures/smollm2, made by
-/// hf_reference.py): 2e-3 bits. Runs only when models/SmolLM2-135M-Instruct.Q4_1.gguf is there.
+/// hf_reference.py): 2e-3 bits. Needs models/SmolLM2-135M-Instruct.Q4_1.gguf (`support::default_model`).
 #[test]
 fn default_model_smollm2() {
-    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("models").join(densi::model::DEFAULT_MODEL_FILE);
-    if !model.exists() {
-        eprintln!("SKIPPED default_model_smollm2: {} is absent; run models/fetch.sh", model.display());
-        return;
-    }
+    let Some(model) = crate::support::default_model() else { return };
     let dir = fixtures().join("smollm2");
     let goldens: Vec<PathBuf> =
         json_files(&dir).into_iter().filter(|p| !p.ends_with("token_ids_llamacpp.json")).collect();
     let tol = Tolerance { nats: 2e-3 * LN2, margins: false };
     assert_no_failures(check_model(&model, &goldens, &dir, &tol));
+}
+
+/// llama.cpp as a second reference (tests/fixtures/gguf/llamacpp_crosscheck.json, made by
+/// crosscheck_llamacpp.py): it covers every tiny GGUF and golden text, and on the F32 files, where it
+/// computes in float32 as transformers does, an independent implementation lands within the tolerance
+/// the goldens are checked at here (`TINY`, 1e-4 nats), so that tolerance is one others meet too.
+/// (For F16/BF16/quantized files llama.cpp rounds activations, so its numbers are larger: not a bound.)
+#[test]
+fn llamacpp_crosscheck_covers_the_fixtures_and_meets_the_tolerance() {
+    let f = fixtures().join("gguf");
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(f.join("llamacpp_crosscheck.json")).unwrap()).unwrap();
+    let results = doc["results"].as_object().unwrap();
+    let texts = json_files(&f.join("tiny-llama-F32").join("golden"));
+    assert!(!texts.is_empty());
+    for e in std::fs::read_dir(&f).unwrap() {
+        let name = e.unwrap().file_name().to_string_lossy().into_owned();
+        if let Some(stem) = name.strip_suffix(".gguf") {
+            assert!(results.contains_key(stem), "{name} is not in the crosscheck");
+        }
+    }
+    let mut f32_checked = 0;
+    for (file, per_text) in results {
+        assert!(f.join(format!("{file}.gguf")).exists(), "crosscheck names {file}.gguf, which is not a fixture");
+        let per_text = per_text.as_object().unwrap();
+        assert_eq!(per_text.len(), texts.len(), "{file}: every golden text");
+        for (text, r) in per_text {
+            assert!(fixtures().join("texts").join(format!("{text}.txt")).exists(), "{file}: no text {text}");
+            let d = r["max_abs_dlogp_nats"].as_f64().unwrap();
+            if file.contains("F32") {
+                assert!(d < TINY.nats, "{file} {text}: llama.cpp vs transformers {d:e} nats");
+                assert_eq!(r["top1_agreement"].as_f64(), Some(1.0), "{file} {text}");
+                f32_checked += 1;
+            }
+        }
+    }
+    assert_eq!(f32_checked, 3 * texts.len(), "tiny-llama-F32, -F32-v2 and tiny-qwen2-F32");
 }

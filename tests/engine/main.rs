@@ -8,4 +8,7 @@ mod formats_errors;
 mod formats_gpt2_gguf;
 mod formats_load;
 mod golden;
+mod outside_numbers;
+#[path = "../support/mod.rs"]
+mod support;
 mod tokenizer_ids;

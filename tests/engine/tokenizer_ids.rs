@@ -9,22 +9,14 @@ use densi::model::gguf::{GgufFile, vocab_from_metadata};
 use densi::model::{Model, TextTokenizer};
 use serde_json::Value;
 
+use crate::support::default_model;
+
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
 fn fixtures() -> PathBuf {
     root().join("tests/fixtures")
-}
-
-fn default_model() -> Option<PathBuf> {
-    let p = root().join("models").join(densi::model::DEFAULT_MODEL_FILE);
-    if p.exists() {
-        Some(p)
-    } else {
-        eprintln!("SKIPPED (default model): {} is absent; run models/fetch.sh", p.display());
-        None
-    }
 }
 
 fn read_json(p: &Path) -> Value {

@@ -23,7 +23,7 @@ fn adapters_are_listed_and_software_is_refused_by_auto() {
     }
     if list.iter().all(|a| a.is_software) {
         match GpuContext::new(None, false) {
-            Err(densi::DensiError::Gpu(msg)) => assert!(msg.contains("software"), "{msg}"),
+            Err(densi::DensiError::Gpu(e)) => assert!(e.message.contains("software"), "{e}"),
             Err(e) => panic!("wrong error kind: {e}"),
             Ok(c) => panic!("auto accepted the software adapter {}", c.describe()),
         }
@@ -31,7 +31,7 @@ fn adapters_are_listed_and_software_is_refused_by_auto() {
         assert!(c.info.is_software);
     }
     match GpuContext::new(Some(list.len()), true) {
-        Err(densi::DensiError::Gpu(msg)) => assert!(msg.contains("--device"), "{msg}"),
+        Err(densi::DensiError::Gpu(e)) => assert!(e.message.contains("--device"), "{e}"),
         _ => panic!("an adapter index past the end must be a Gpu error"),
     }
 }
@@ -42,7 +42,7 @@ fn kernel_timings_when_available() {
     let Some(ctx) = common::gpu_ctx() else { return };
     let has_ts = ctx.has(wgpu::Features::TIMESTAMP_QUERY);
     let (cfg, w) = common::random_model(densi::model::Architecture::Llama, 300, 32, 1, 2, 1, 48, 64, true, 21);
-    let mut gpu = densi::gpu::GpuModel::new(ctx, &cfg, &w, densi::gpu::WeightType::F32).unwrap();
+    let mut gpu = densi::gpu::GpuModel::new(ctx, &cfg, &w, densi::backend::Dtype::F32).unwrap();
     gpu.set_timing(true);
     gpu.score_window(&[1, 2, 3, 4, 5], 1, 5).unwrap();
     match gpu.kernel_timings() {

@@ -2,7 +2,9 @@
 //! Llama untied, Qwen2 safetensors and the Llama/Qwen2 GGUFs) and the default model
 //! (models/SmolLM2-135M-Instruct.Q4_1.gguf) on one short text each. Surprisal and entropy within
 //! 1e-3 bits; ranks and top-k equal except near-ties (judged on the CPU's full logits).
-//! A missing fixture or model, or one the loaders cannot read yet, is skipped loudly.
+//! A missing fixture, or one that does not load, fails; the default model follows `support::default_model`
+//! (a loud skip, or a failure under DENSI_REQUIRE_MODEL=1). The GPU is the adapter the tests probed
+//! (`DENSI_TEST_ADAPTER`).
 
 use crate::common;
 
@@ -10,16 +12,18 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use common::*;
-use densi::backend::{BackendOptions, GpuDtype};
+use densi::backend::{BackendChoice, BackendOptions, Dtype};
 use densi::gpu::GpuForward;
 use densi::model::Model;
-use densi::score::{BackendChoice, Forward};
+use densi::score::Forward;
 
 const TEXT: &str = "The quick brown fox jumps over the lazy dog. Prices rose 3.5% in 2024, said Dr. Smith.";
 
 fn compare(name: &str, model: Arc<Model>, text: &str, max_tokens: usize) {
-    let Some(_probe) = gpu_ctx() else { return };
-    drop(_probe);
+    let Some(probe) = gpu_ctx() else { return };
+    // `GpuForward` opens its own context: give it the adapter just probed, not the default one.
+    let device = Some(probe.info.index);
+    drop(probe);
     let tok = &model.tokenizer;
     let mut ids: Vec<u32> = tok.bos_id.or(tok.doc_separator).into_iter().collect();
     ids.extend(tok.encode(text).expect("tokenize").ids);
@@ -51,9 +55,9 @@ fn compare(name: &str, model: Arc<Model>, text: &str, max_tokens: usize) {
     }
     let want = CpuRows { rows: cpu_rows, near_target: full.near_target };
 
-    let opts = BackendOptions { choice: BackendChoice::Gpu, device: None, dtype: GpuDtype::F32, threads: None };
+    let opts = BackendOptions { choice: BackendChoice::Gpu, device, dtype: Dtype::F32, threads: None };
     let t0 = std::time::Instant::now();
-    let mut gpu = GpuForward::new(model.clone(), &opts, true).expect("GPU backend");
+    let mut gpu = GpuForward::new(model.clone(), opts.device, opts.dtype, true).expect("GPU backend");
     let t1 = std::time::Instant::now();
     let got = gpu.score_window(&ids, 1, k).expect("GPU forward");
     eprintln!(
@@ -83,43 +87,23 @@ fn tiny_fixtures_match_cpu() {
         "gguf/tiny-llama-Q4_0.gguf",
         "gguf/tiny-qwen2-F32.gguf",
     ];
+    if gpu_ctx().is_none() {
+        return;
+    }
     let mut ran = 0;
     for n in names {
         let p = dir.join(n);
-        if !p.exists() {
-            eprintln!("SKIPPED: fixture {} is not here (branch `fixtures` not merged yet)", p.display());
-            continue;
-        }
-        // The loaders' own tests judge loading; here a fixture the loader cannot read yet is skipped loudly.
-        let model = match Model::load(&p) {
-            Ok(m) => Arc::new(m),
-            Err(e) => {
-                eprintln!("SKIPPED: fixture {n} does not load here ({e})");
-                continue;
-            }
-        };
-        compare(n, model, TEXT, 64);
+        let model = Model::load(&p).unwrap_or_else(|e| panic!("fixture {}: {e}", p.display()));
+        compare(n, Arc::new(model), TEXT, 64);
         ran += 1;
     }
+    assert_eq!(ran, names.len(), "every fixture compared");
     eprintln!("{ran} fixtures compared");
 }
 
 #[test]
 fn default_model_matches_cpu() {
-    let path = match Model::resolve_path(None) {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("SKIPPED: default model not found ({e})");
-            return;
-        }
-    };
-    let model = match Model::load(&path) {
-        Ok(m) => Arc::new(m),
-        Err(e) => {
-            // The GGUF loader lives on branch `formats`; until it is merged the stub refuses.
-            eprintln!("SKIPPED: default model {} does not load here ({e})", path.display());
-            return;
-        }
-    };
-    compare("SmolLM2-135M", model, TEXT, 16);
+    let Some(path) = crate::support::default_model() else { return };
+    let model = Model::load(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    compare("SmolLM2-135M", Arc::new(model), TEXT, 16);
 }

@@ -6,13 +6,13 @@
 use crate::common;
 
 use common::*;
+use densi::backend::Dtype;
 use densi::cpu::ops;
-use densi::gpu::kernels::WeightType;
 use densi::gpu::ops::{Act, GpuOps};
 use densi::model::{Linear, NormKind};
 
 fn gpu_ops() -> Option<GpuOps> {
-    gpu_ctx().map(|c| GpuOps::new(c, WeightType::F32).expect("kernels compile"))
+    gpu_ctx().map(|c| GpuOps::new(c, Dtype::F32).expect("kernels compile"))
 }
 
 /// Matmul (x·Wᵀ + b) with each fused epilogue, one- and multi-chunk weights, both the tiled
@@ -66,11 +66,10 @@ fn matmul_cases(g: &GpuOps, direct: bool) {
 #[test]
 fn matmul_f16_weights_match_cpu() {
     let Some(ctx) = gpu_ctx() else { return };
-    if !ctx.has(wgpu::Features::SHADER_F16) {
-        eprintln!("SKIPPED: the adapter has no SHADER_F16");
+    if !f16_runs(&ctx, "matmul_f16_weights_match_cpu") {
         return;
     }
-    let mut g = GpuOps::new(ctx, WeightType::F16).unwrap();
+    let mut g = GpuOps::new(ctx, Dtype::F16).unwrap();
     let mut rng = Rng::new(2);
     for &(t, k, n, direct) in &[(7, 33, 65, false), (65, 64, 127, false), (65, 64, 127, true)] {
         g.set_direct(direct);

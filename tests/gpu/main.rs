@@ -2,7 +2,11 @@
 //! fixtures and the default model (lavapipe in CI).
 
 mod common;
+mod contract;
 mod devices;
+mod fallback;
 mod fixtures;
 mod kernels;
 mod model;
+#[path = "../support/mod.rs"]
+mod support;

@@ -7,8 +7,8 @@
 use crate::common;
 
 use common::*;
+use densi::backend::Dtype;
 use densi::gpu::GpuModel;
-use densi::gpu::kernels::WeightType;
 use densi::model::Architecture;
 
 fn check(name: &str, arch: Architecture, nh: usize, nkv: usize, tied: bool, split: Option<usize>, seed: u64) {
@@ -29,7 +29,7 @@ fn check_variant(
     let Some(ctx) = gpu_ctx() else { return };
     // vocab 3001 (prime): one full 2048-id lm-head block and a partial one.
     let (cfg, w) = random_model(arch, 3001, 64, 2, nh, nkv, 96, 160, tied, seed);
-    let mut gpu = GpuModel::with_split(ctx, &cfg, &w, WeightType::F32, split).expect("upload");
+    let mut gpu = GpuModel::with_split(ctx, &cfg, &w, Dtype::F32, split).expect("upload");
     if let Some(d) = direct {
         gpu.set_direct(d);
     }
@@ -71,7 +71,7 @@ fn qwen2_tied_split_head_matches_cpu() {
 fn bad_token_id_is_an_error() {
     let Some(ctx) = gpu_ctx() else { return };
     let (cfg, w) = random_model(Architecture::Llama, 100, 32, 1, 2, 1, 48, 64, true, 14);
-    let mut gpu = GpuModel::new(ctx, &cfg, &w, WeightType::F32).unwrap();
+    let mut gpu = GpuModel::new(ctx, &cfg, &w, Dtype::F32).unwrap();
     assert!(gpu.score_window(&[1, 2, 100], 1, 5).is_err());
     assert!(gpu.score_window(&[1, 2, 3], 1, 17).is_err(), "top-k above the kernel's 16");
     assert_eq!(gpu.score_window(&[1, 2, 3], 1, 5).unwrap().len(), 2);
@@ -82,8 +82,7 @@ fn bad_token_id_is_an_error() {
 #[test]
 fn f16_weights_match_cpu_on_rounded_weights() {
     let Some(ctx) = gpu_ctx() else { return };
-    if !ctx.has(wgpu::Features::SHADER_F16) {
-        eprintln!("SKIPPED: the adapter has no SHADER_F16");
+    if !f16_runs(&ctx, "f16_weights_match_cpu_on_rounded_weights") {
         return;
     }
     let (cfg, mut w) = random_model(Architecture::Gpt2, 1000, 64, 2, 4, 4, 96, 64, false, 15);
@@ -108,7 +107,7 @@ fn f16_weights_match_cpu_on_rounded_weights() {
     if let Some(l) = &mut w.lm_head {
         round(&mut l.weight);
     }
-    let mut gpu = GpuModel::new(ctx, &cfg, &w, WeightType::F16).unwrap();
+    let mut gpu = GpuModel::new(ctx, &cfg, &w, Dtype::F16).unwrap();
     let ids: Vec<u32> = (0..40).map(|i| (i * 37 % 1000) as u32).collect();
     let want = cpu_forward_stats(&cfg, &w, &ids, 1, 5);
     let got = gpu.score_window(&ids, 1, 5).unwrap();

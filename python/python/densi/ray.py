@@ -179,6 +179,10 @@ def score_dataset(
         Rows with the columns of ``densi export -f parquet`` plus ``error``; write them with
         ``.write_parquet(path)``. Order follows the input when the dataset context preserves order
         (``ray.data.DataContext.get_current().execution_options.preserve_order = True``).
+
+    When the actors take every CPU of the cluster (e.g. two 1-thread actors on 2 CPUs), Ray has
+    none left for the read tasks and waits forever: read the input first (``ds.materialize()``)
+    or leave CPUs free.
     """
     if on_error not in ("raise", "row"):
         from ._errors import OptionError
@@ -190,6 +194,8 @@ def score_dataset(
         raise OptionError(f"actors: {actors} (give at least 1)")
     if backend is None:
         backend = "gpu" if num_gpus else "cpu"
+    from ray.data import ActorPoolStrategy
+
     return ds.map_batches(
         DensiScorer,
         fn_constructor_kwargs=dict(
@@ -205,7 +211,7 @@ def score_dataset(
         ),
         batch_format="pyarrow",
         batch_size=batch_size,
-        concurrency=actors,
+        compute=ActorPoolStrategy(size=actors),
         num_cpus=threads,
         num_gpus=num_gpus or None,
     )

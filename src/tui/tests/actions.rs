@@ -4,8 +4,8 @@
 use std::sync::mpsc;
 
 use super::common::*;
-use crate::tui::action::{Action, Effect, apply, from_key};
-use crate::tui::app::{App, ListKind, Metric, Mode, is_think_point};
+use crate::tui::action::{Action, apply, from_key};
+use crate::tui::app::{App, Effect, ListKind, Metric, Mode, is_think_point};
 use crate::tui::event::WorkerMsg;
 use crate::tui::layout::View;
 use crate::tui::scale::ColorSupport;
@@ -315,39 +315,18 @@ fn think_points_and_sentence_list() {
     assert_eq!(app.pane().cursor, 3, "second think point, ` Wei`");
     key(&mut app, KeyCode::Char('['));
     assert_eq!(app.pane().cursor, 2);
-    // Densest sentences of wei_math: the question line first (most total bits).
+    // Densest sentences of wei_math: the library's ranking (mean bits per token, as `compare`), so the
+    // first is `compare`'s densest sentence; the list is sorted and `[` (the first item) jumps to its first token.
     key(&mut app, KeyCode::Tab);
     key(&mut app, KeyCode::Char('t'));
     let p = app.pane();
     let s = p.score.as_ref().unwrap();
-    let first = &p.sentences[0];
-    assert!(s.text[s.tokens[first.first].byte_start..s.tokens[first.last].byte_end].starts_with("Question"));
-    assert!(p.sentences.windows(2).all(|w| w[0].bits >= w[1].bits));
-}
-
-/// Provenance as an export would carry it (written by hand here: there is no model in these tests).
-fn provenance() -> densi::export::Provenance {
-    densi::export::Provenance {
-        densi_version: "densi test".into(),
-        model_path: "none (reference values)".into(),
-        model_format: "gguf".into(),
-        model_sha256: "0".repeat(64),
-        architecture: "llama".into(),
-        parameters: 0,
-        weight_dtype: "Q4_1".into(),
-        tokenizer: "test".into(),
-        backend: "cpu".into(),
-        device: "test".into(),
-        bos_policy: densi::metrics::BosPolicy::Auto,
-        bos_token: Some(0),
-        bos_token_text: Some("<|endoftext|>".into()),
-        window: 8192,
-        stride: 4096,
-        top_k: 5,
-        units: "bits".into(),
-        level: "token".into(),
-        date: "2026-11-29T00:00:00Z".into(),
-    }
+    let densest = densi::export::words::densest_sentence(&s.text, &s.tokens).unwrap();
+    assert_eq!(p.sentences[0], densest);
+    assert!(p.sentences.len() > 1);
+    assert!(p.sentences.windows(2).all(|w| w[0].mean_bits_per_token() >= w[1].mean_bits_per_token()));
+    key(&mut app, KeyCode::Char('['));
+    assert_eq!(app.pane().cursor, densest.token_start);
 }
 
 #[test]

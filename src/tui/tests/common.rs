@@ -25,7 +25,9 @@ fn settings() -> ScoreSettings {
     }
 }
 
-/// A token at bytes a..b; char offsets are filled in by [`with_char_offsets`].
+/// A token at bytes a..b; char offsets are filled in by [`with_char_offsets`]. One argument per
+/// field that the reference tables give.
+#[allow(clippy::too_many_arguments)]
 fn token(
     text: &str,
     index: usize,
@@ -133,7 +135,7 @@ pub fn app_with(scores: Vec<TextScore>, colors: ColorSupport) -> App {
 
 /// Lays out and draws the app on a w×h test terminal; returns the buffer.
 pub fn draw(app: &mut App, w: u16, h: u16) -> Buffer {
-    app.relayout(Rect::new(0, 0, w, h));
+    ui::relayout(app, Rect::new(0, 0, w, h));
     let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
     t.draw(|f| ui::draw(f, app)).unwrap();
     t.backend().buffer().clone()
@@ -181,5 +183,30 @@ pub fn luminance(c: ratatui::style::Color) -> f64 {
     match c {
         ratatui::style::Color::Rgb(r, g, b) => (0.2126 * r as f64 + 0.7152 * g as f64 + 0.0722 * b as f64) / 255.0,
         other => panic!("expected an RGB colour, got {other:?}"),
+    }
+}
+
+/// Provenance as an export would carry it (written by hand here: there is no model in these tests).
+pub fn provenance() -> densi::export::Provenance {
+    densi::export::Provenance {
+        densi_version: "densi test".into(),
+        model_path: "none (reference values)".into(),
+        model_format: "gguf".into(),
+        model_sha256: "0".repeat(64),
+        architecture: "llama".into(),
+        parameters: 0,
+        weight_dtype: "Q4_1".into(),
+        tokenizer: "test".into(),
+        backend: "cpu".into(),
+        device: "test".into(),
+        bos_policy: densi::metrics::BosPolicy::Auto,
+        bos_token: Some(0),
+        bos_token_text: Some("<|endoftext|>".into()),
+        window: 8192,
+        stride: 4096,
+        top_k: 5,
+        units: "bits".into(),
+        level: "token".into(),
+        date: "2026-11-29T00:00:00Z".into(),
     }
 }

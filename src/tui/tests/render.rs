@@ -42,7 +42,7 @@ fn token_background_follows_its_metric() {
     // it) stands out where ` models` (2.0 bits) does not.
     let blue = token_cell(&app, 0, 4);
     let models = token_cell(&app, 1, 14);
-    assert_eq!(row(&buf, blue.1)[..].contains("blue"), true);
+    assert!(row(&buf, blue.1)[..].contains("blue"));
     let (lb, lm) = (luminance(buf[blue].bg), luminance(buf[models].bg));
     assert!(lb > 0.45 && lb > 4.0 * lm, "blue {lb:.2} vs models {lm:.2}");
 
@@ -277,7 +277,7 @@ fn edit_mode_shows_the_buffer_and_the_caret() {
     for c in " sky\nnext".chars() {
         apply(&mut app, Action::EditInsert(c));
     }
-    app.relayout(Rect::new(0, 0, 150, 40));
+    crate::tui::ui::relayout(&mut app, Rect::new(0, 0, 150, 40));
     let mut t = ratatui::Terminal::new(ratatui::backend::TestBackend::new(150, 40)).unwrap();
     t.draw(|f| ui::draw(f, &app)).unwrap();
     let buf = t.backend().buffer().clone();

@@ -1,4 +1,5 @@
-//! Where the focused text is dense: its densest sentences (total bits, bits per token) or its think
+//! Where the focused text is dense: its densest sentences (ranked by bits per token; total bits shown
+//! too) or its think
 //! points, each jumpable with `[` / `]` or a click.
 
 use ratatui::buffer::Buffer;
@@ -57,10 +58,8 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     let row_text = |k: usize| match app.list {
         ListKind::Sentences => {
             let s = &p.sentences[k];
-            let a = score.tokens[s.first].byte_start;
-            let b = score.tokens[s.last].byte_end;
-            let text = visible_breaks(score.text[a..b].trim());
-            format!("{:6.1} {:6.2}  {}", s.bits, s.bits / s.scored.max(1) as f64, fit(&text, w))
+            let text = visible_breaks(&s.text);
+            format!("{:6.1} {:6.2}  {}", s.surprisal_bits, s.mean_bits_per_token(), fit(&text, w))
         }
         ListKind::ThinkPoints => {
             let i = p.think[k];

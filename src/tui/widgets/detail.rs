@@ -106,7 +106,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         let name = fit(&format!("'{}'", visible(&alt.token)), tok_w);
         let cells = (alt.probability.clamp(0.0, 1.0) * bar_w as f64 * 8.0).round() as usize;
         let mut bar = "█".repeat(cells / 8);
-        if cells % 8 > 0 {
+        if !cells.is_multiple_of(8) {
             bar.push(['▏', '▎', '▍', '▌', '▋', '▊', '▉'][cells % 8 - 1]);
         }
         let st = if is_it { bold } else { Style::default() };

@@ -39,7 +39,7 @@ pub fn rules() -> Vec<String> {
         format!(
             "Think points (underlined; italic without colour): tokens where entropy ≥ {THINK_ENTROPY_BITS} bits and varentropy ≥ {THINK_VARENTROPY_BITS2} bits² (the model is unsure and torn between very different continuations), or surprisal − entropy ≥ {THINK_EXCESS_BITS} bits (far more surprising than the model expected)."
         ),
-        "Words: surprisal is the sum over the word's tokens; entropy, varentropy and rank are those before its first token.".into(),
+        "Words (as in export --level word): surprisal is the sum over the word's tokens; entropy, varentropy and rank are those before its first token. Densest sentences: highest mean bits per token.".into(),
         "Scale: fitted = 0 to the largest value in any pane (surprisal − entropy: smallest to largest); fixed = 0–20 bits, 0–40 bits² for varentropy, −10–+10 bits for surprisal − entropy. Rank: GLTR buckets 1, 2–10, 11–100, 101–1000, >1000.".into(),
     ]
 }

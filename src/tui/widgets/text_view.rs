@@ -59,7 +59,7 @@ pub fn render(app: &App, i: usize, areas: &PaneAreas, buf: &mut Buffer) -> Optio
     }
     let mut block = Block::bordered().title_top(Line::raw(fit(&title, areas.outer.width.saturating_sub(4) as usize)));
     if let Some(pend) = p.pending {
-        let pct = if pend.total > 0 { format!(" {}%", pend.done * 100 / pend.total) } else { String::new() };
+        let pct = (pend.done * 100).checked_div(pend.total).map(|p| format!(" {p}%")).unwrap_or_default();
         let spin = SPINNER[(app.tick % SPINNER.len() as u64) as usize];
         block = block.title_top(Line::styled(format!(" {spin} scoring{pct} "), accent(app)).right_aligned());
     } else if editing {

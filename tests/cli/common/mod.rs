@@ -77,18 +77,7 @@ pub fn fixture(rel: &str) -> Option<PathBuf> {
     }
 }
 
-/// The default model, or None with a loud note. With `DENSI_REQUIRE_MODEL=1` (CI) a missing model fails.
-pub fn default_model() -> Option<PathBuf> {
-    let p = root().join("models/SmolLM2-135M-Instruct.Q4_1.gguf");
-    if p.exists() {
-        return Some(p);
-    }
-    if std::env::var_os("DENSI_REQUIRE_MODEL").is_some_and(|v| v == "1") {
-        panic!("DENSI_REQUIRE_MODEL=1 but {} is missing; run models/fetch.sh", p.display());
-    }
-    eprintln!("\n*** SKIPPED: the default model {} is missing; run models/fetch.sh ***\n", p.display());
-    None
-}
+pub use crate::support::default_model;
 
 pub fn s(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")

@@ -29,31 +29,22 @@ pub fn gpu_ctx() -> Option<GpuContext> {
     }
 }
 
-/// Deterministic pseudo-random numbers (splitmix64) so failures reproduce.
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Rng {
-        Rng(seed)
+/// Whether the f16 weight paths can run on `ctx` (they need SHADER_F16). When they cannot, `test`
+/// says so loudly; under `DENSI_REQUIRE_F16=1` (set by .ci/run when `densi devices` lists SHADER_F16
+/// for the adapter) it fails instead, so CI either runs the f16 paths or prints that they did not run.
+pub fn f16_runs(ctx: &GpuContext, test: &str) -> bool {
+    if ctx.has(wgpu::Features::SHADER_F16) {
+        return true;
     }
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+    if std::env::var("DENSI_REQUIRE_F16").as_deref() == Ok("1") {
+        panic!("DENSI_REQUIRE_F16=1 but {} has no SHADER_F16 ({test})", ctx.describe());
     }
-    /// Uniform in [−1, 1).
-    pub fn uniform(&mut self) -> f32 {
-        ((self.next_u64() >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-    }
-    pub fn vec(&mut self, n: usize, scale: f32) -> Vec<f32> {
-        (0..n).map(|_| self.uniform() * scale).collect()
-    }
-    pub fn below(&mut self, n: u32) -> u32 {
-        (self.next_u64() % n as u64) as u32
-    }
+    eprintln!("\n*** NOT RUN {test}: {} has no SHADER_F16, so the f16 path is untested here ***\n", ctx.describe());
+    false
 }
+
+/// Deterministic pseudo-random numbers (the crate's one splitmix64) so failures reproduce.
+pub use densi::bench::SplitMix64 as Rng;
 
 /// Asserts max_i |got − want| / (|want_i| + rms(want)) ≤ rel: relative error, measured against the
 /// typical magnitude so that entries near zero (cancellation) do not dominate.

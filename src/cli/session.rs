@@ -1,5 +1,5 @@
-//! Dispatch, and what the scoring commands share: loading the model, opening the backend, scoring
-//! the inputs in order with progress.
+//! What the scoring commands share: loading the model, opening the backend, scoring the inputs in
+//! order with progress.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -9,22 +9,9 @@ use densi::metrics::TextScore;
 use densi::model::Model;
 use densi::score::Scorer;
 
-use super::args::{Cli, Command, ModelArgs, ScoringArgs};
+use super::args::{ModelArgs, ScoringArgs};
 use super::input::Input;
 use super::progress::Progress;
-
-pub fn dispatch(cli: Cli, sub: Option<&clap::ArgMatches>) -> Result<()> {
-    let progress = Progress::new(cli.quiet);
-    match cli.command {
-        Command::Score(a) => super::score::run(a, sub, &progress),
-        Command::Export(a) => super::export::run(a, sub, &progress),
-        Command::Compare(a) => super::compare::run(a, sub, &progress),
-        Command::Info(a) => super::info::run(a, &progress),
-        Command::Devices(_) => super::devices::run(),
-        Command::Bench(a) => super::bench::run(a, &progress),
-        Command::Tui(a) => super::tui::run(a, sub),
-    }
-}
 
 /// Resolves (`--model`, `$DENSI_MODEL`, the default) and loads the model, with a spinner.
 pub fn load_model(args: &ModelArgs, progress: &Progress) -> Result<Arc<Model>> {

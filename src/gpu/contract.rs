@@ -1,0 +1,348 @@
+//! The Rust ↔ WGSL contract, written once, here: every kernel's parameter block (a `#[repr(C)]`
+//! Pod struct), its bindings by name, and the named constants both sides use (activations, flags,
+//! the lm-head's record layouts). The WGSL side is generated from these definitions and put in
+//! front of each `shaders/*.wgsl` source ([`prelude`]), so the two cannot drift; the shaders
+//! declare none of it themselves (a test checks that too).
+
+use bytemuck::{Pod, Zeroable};
+
+use crate::dtype::Dtype;
+
+/// Fused activation of a matmul's epilogue (`MatmulParams::act` holds its code).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Act {
+    None,
+    /// GPT-2's tanh-approximated GELU (its MLP `fc`).
+    GeluNew,
+    /// silu(x·Wᵀ + b) · aux (SwiGLU; aux holds up(x)).
+    SiluMul,
+}
+
+pub const ACT_NONE: u32 = 0;
+pub const ACT_GELU_NEW: u32 = 1;
+pub const ACT_SILU_MUL: u32 = 2;
+
+impl Act {
+    /// The code the kernel compares `p.act` against.
+    pub fn code(self) -> u32 {
+        match self {
+            Act::None => ACT_NONE,
+            Act::GeluNew => ACT_GELU_NEW,
+            Act::SiluMul => ACT_SILU_MUL,
+        }
+    }
+}
+/// `MatmulParams::flags`: add the bias.
+pub const MATMUL_BIAS: u32 = 1;
+/// `MatmulParams::flags`: accumulate into `out` (the residual add).
+pub const MATMUL_ACC: u32 = 2;
+/// `NormParams::kind`.
+pub const NORM_RMS: u32 = 0;
+pub const NORM_LAYER: u32 = 1;
+
+/// Largest top-k the lm-head kernels keep (the size of their private top-k lists).
+pub const LM_KMAX: u32 = 16;
+/// 64-column tiles per lm-head workgroup: one workgroup covers `LM_VBLOCK` vocabulary ids.
+pub const LM_NT: u32 = 32;
+/// Vocabulary ids per lm-head `tile` workgroup.
+pub const LM_VBLOCK: u32 = LM_NT * 64;
+/// Records each `tile` workgroup writes per row (one per 16-column group of a 64-column tile).
+pub const LM_REC_PER_BLOCK: u32 = 4;
+/// Words before the top-k list in one partial record: m, S0, S1, S2, count above the target.
+pub const LM_REC_HEAD: u32 = 5;
+/// Words before the top-k list in one merged row: the record's five, then z_t.
+pub const LM_OUT_HEAD: u32 = 6;
+/// Id of an empty top-k slot.
+pub const LM_NO_ID: u32 = u32::MAX;
+
+/// Words of one partial record with top-k `k`: head, then k × (logit, id).
+pub fn lm_rec_stride(k: usize) -> usize {
+    LM_REC_HEAD as usize + 2 * k
+}
+
+/// Words of one merged row with top-k `k`: head, then k × (logit, id).
+pub fn lm_out_stride(k: usize) -> usize {
+    LM_OUT_HEAD as usize + 2 * k
+}
+
+/// The constants above as WGSL declarations.
+pub fn constants() -> String {
+    let u = |name: &str, v: u32| format!("const {name}: u32 = {v}u;\n");
+    [
+        u("ACT_NONE", ACT_NONE),
+        u("ACT_GELU_NEW", ACT_GELU_NEW),
+        u("ACT_SILU_MUL", ACT_SILU_MUL),
+        u("MATMUL_BIAS", MATMUL_BIAS),
+        u("MATMUL_ACC", MATMUL_ACC),
+        u("NORM_RMS", NORM_RMS),
+        u("NORM_LAYER", NORM_LAYER),
+        u("LM_KMAX", LM_KMAX),
+        u("LM_NT", LM_NT),
+        u("LM_REC_PER_BLOCK", LM_REC_PER_BLOCK),
+        u("LM_REC_HEAD", LM_REC_HEAD),
+        u("LM_OUT_HEAD", LM_OUT_HEAD),
+        u("LM_NO_ID", LM_NO_ID),
+    ]
+    .concat()
+}
+
+/// Defines a parameter block: the Rust struct and its field list for the WGSL `struct Params`.
+/// Uniform blocks are padded to 16 bytes (`_p*` fields), and every block fits one 64-byte slot.
+macro_rules! params {
+    ($(#[$m:meta])* $name:ident { $($(#[$fm:meta])* $f:ident : $t:ident),* $(,)? }) => {
+        $(#[$m])*
+        #[repr(C)]
+        #[derive(Debug, Clone, Copy, Default, PartialEq, Pod, Zeroable)]
+        pub struct $name {
+            $($(#[$fm])* pub $f: $t,)*
+        }
+        impl ParamBlock for $name {
+            const FIELDS: &'static [(&'static str, &'static str)] = &[$((stringify!($f), stringify!($t))),*];
+        }
+        const _: () = assert!(size_of::<$name>() % 16 == 0 && size_of::<$name>() <= PARAM_BYTES as usize);
+    };
+}
+
+/// Bytes per parameter slot in the uniform buffer.
+pub const PARAM_BYTES: u64 = 64;
+
+/// A kernel's uniform parameter block.
+pub trait ParamBlock: Pod {
+    /// (name, WGSL type) of each field, in order.
+    const FIELDS: &'static [(&'static str, &'static str)];
+
+    /// The block in one 64-byte parameter slot.
+    fn slot(&self) -> [u8; PARAM_BYTES as usize] {
+        let mut out = [0u8; PARAM_BYTES as usize];
+        let bytes = bytemuck::bytes_of(self);
+        out[..bytes.len()].copy_from_slice(bytes);
+        out
+    }
+}
+
+params!(
+    /// embedding.wgsl: rows row0 .. row0+rows of the token embedding, for t tokens.
+    EmbedParams { t: u32, h: u32, row0: u32, rows: u32, has_pos: u32, _p0: u32, _p1: u32, _p2: u32 }
+);
+params!(
+    /// norms.wgsl: `kind` is NORM_RMS or NORM_LAYER.
+    NormParams { rows: u32, h: u32, kind: u32, has_bias: u32, eps: f32, _p0: u32, _p1: u32, _p2: u32 }
+);
+params!(
+    /// matmul.wgsl: out[:, n0 .. n0+nc] of an [n, k] linear over m rows; `act` ACT_*, `flags` MATMUL_*.
+    MatmulParams { m: u32, n: u32, k: u32, n0: u32, nc: u32, act: u32, flags: u32, _p0: u32 }
+);
+params!(
+    /// rope.wgsl: q at column 0 and k at `koff` of each `stride`-wide qkv row.
+    RopeParams { t: u32, stride: u32, nh: u32, nkv: u32, hd: u32, koff: u32, _p0: u32, _p1: u32 }
+);
+params!(
+    /// attention.wgsl: q, k, v at columns 0, koff, voff of each `stride`-wide qkv row.
+    AttentionParams { t: u32, nh: u32, nkv: u32, hd: u32, stride: u32, koff: u32, voff: u32, scale: f32 }
+);
+params!(
+    /// lmhead.wgsl (all three entry points).
+    LmParams {
+        /// Scored rows.
+        r: u32,
+        /// Hidden size.
+        h: u32,
+        /// Hidden row of the first scored position.
+        row0: u32,
+        /// First vocabulary id of this chunk.
+        v0: u32,
+        /// Vocabulary ids in this chunk.
+        vc: u32,
+        /// First LM_VBLOCK-id vocabulary block of this chunk (tile).
+        block0: u32,
+        /// Records per row.
+        nrec: u32,
+        /// Top-k.
+        k: u32,
+        has_bias: u32,
+        _p0: u32,
+        _p1: u32,
+        _p2: u32,
+    }
+);
+
+/// How a kernel may use a bound buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    Read,
+    ReadWrite,
+}
+
+/// One storage binding: its index, WGSL name, access and element type (`WEIGHTS` = the weight dtype).
+pub type Binding = (u32, &'static str, Access, &'static str);
+
+/// The element type of the weight binding, substituted per [`Dtype`].
+const WEIGHTS: &str = "weights";
+
+/// Binding 0 of every kernel is its parameter block.
+pub const PARAMS: u32 = 0;
+
+/// Binding indices of each kernel, by name (Rust names the buffers it binds with these).
+pub mod bind {
+    pub mod embed {
+        pub const IDS: u32 = 1;
+        pub const W: u32 = 2;
+        pub const POS: u32 = 3;
+        pub const OUT: u32 = 4;
+    }
+    pub mod norm {
+        pub const X: u32 = 1;
+        pub const WEIGHT: u32 = 2;
+        pub const BIAS: u32 = 3;
+        pub const OUT: u32 = 4;
+    }
+    pub mod matmul {
+        pub const X: u32 = 1;
+        pub const W: u32 = 2;
+        pub const BIAS: u32 = 3;
+        pub const AUX: u32 = 4;
+        pub const OUT: u32 = 5;
+    }
+    pub mod rope {
+        pub const QKV: u32 = 1;
+        pub const COS: u32 = 2;
+        pub const SIN: u32 = 3;
+    }
+    pub mod attention {
+        pub const QKV: u32 = 1;
+        pub const OUT: u32 = 2;
+    }
+    pub mod lm {
+        pub const X: u32 = 1;
+        pub const W: u32 = 2;
+        pub const BIAS: u32 = 3;
+        pub const TARGETS: u32 = 4;
+        pub const ZT: u32 = 5;
+        pub const PART: u32 = 6;
+        pub const MERGED: u32 = 7;
+    }
+}
+
+/// Each WGSL source and what the contract gives it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shader {
+    Embedding,
+    Norms,
+    Matmul,
+    Rope,
+    Attention,
+    LmHead,
+}
+
+impl Shader {
+    pub const ALL: [Shader; 6] =
+        [Shader::Embedding, Shader::Norms, Shader::Matmul, Shader::Rope, Shader::Attention, Shader::LmHead];
+
+    /// The kernel source in `shaders/`, without the contract.
+    pub fn source(self) -> &'static str {
+        match self {
+            Shader::Embedding => include_str!("../../shaders/embedding.wgsl"),
+            Shader::Norms => include_str!("../../shaders/norms.wgsl"),
+            Shader::Matmul => include_str!("../../shaders/matmul.wgsl"),
+            Shader::Rope => include_str!("../../shaders/rope.wgsl"),
+            Shader::Attention => include_str!("../../shaders/attention.wgsl"),
+            Shader::LmHead => include_str!("../../shaders/lmhead.wgsl"),
+        }
+    }
+
+    /// (name, WGSL type) of each field of this shader's parameter block.
+    pub fn param_fields(self) -> &'static [(&'static str, &'static str)] {
+        match self {
+            Shader::Embedding => EmbedParams::FIELDS,
+            Shader::Norms => NormParams::FIELDS,
+            Shader::Matmul => MatmulParams::FIELDS,
+            Shader::Rope => RopeParams::FIELDS,
+            Shader::Attention => AttentionParams::FIELDS,
+            Shader::LmHead => LmParams::FIELDS,
+        }
+    }
+
+    /// The storage bindings of this shader (binding 0, the parameters, comes on top).
+    pub fn bindings(self) -> &'static [Binding] {
+        use Access::{Read, ReadWrite};
+        use bind::*;
+        match self {
+            Shader::Embedding => &[
+                (embed::IDS, "ids", Read, "u32"),
+                (embed::W, "w", Read, WEIGHTS),
+                (embed::POS, "pos", Read, "f32"),
+                (embed::OUT, "out", ReadWrite, "f32"),
+            ],
+            Shader::Norms => &[
+                (norm::X, "x", Read, "f32"),
+                (norm::WEIGHT, "weight", Read, "f32"),
+                (norm::BIAS, "bias", Read, "f32"),
+                (norm::OUT, "out", ReadWrite, "f32"),
+            ],
+            Shader::Matmul => &[
+                (matmul::X, "x", Read, "f32"),
+                (matmul::W, "w", Read, WEIGHTS),
+                (matmul::BIAS, "bias", Read, "f32"),
+                (matmul::AUX, "aux", Read, "f32"),
+                (matmul::OUT, "out", ReadWrite, "f32"),
+            ],
+            Shader::Rope => &[
+                (rope::QKV, "qkv", ReadWrite, "f32"),
+                (rope::COS, "cos_t", Read, "f32"),
+                (rope::SIN, "sin_t", Read, "f32"),
+            ],
+            Shader::Attention => &[(attention::QKV, "qkv", Read, "f32"), (attention::OUT, "out", ReadWrite, "f32")],
+            Shader::LmHead => &[
+                (lm::X, "x", Read, "f32"),
+                (lm::W, "w", Read, WEIGHTS),
+                (lm::BIAS, "bias", Read, "f32"),
+                (lm::TARGETS, "targets", Read, "u32"),
+                (lm::ZT, "zt", ReadWrite, "f32"),
+                (lm::PART, "part", ReadWrite, "f32"),
+                (lm::MERGED, "merged", ReadWrite, "f32"),
+            ],
+        }
+    }
+
+    /// Whether the shader reads weights (through `wload`, from `shaders/weights_*.wgsl`).
+    pub fn reads_weights(self) -> bool {
+        self.bindings().iter().any(|b| b.3 == WEIGHTS)
+    }
+
+    /// The generated contract for this shader: the constants, `struct Params` and every binding.
+    pub fn prelude(self, dtype: Dtype) -> String {
+        let weight = match dtype {
+            Dtype::F32 => "f32",
+            Dtype::F16 => "f16",
+        };
+        let mut out = String::from("// ---- generated by src/gpu/contract.rs: the Rust ↔ WGSL contract ----\n");
+        out += &constants();
+        out += "struct Params {\n";
+        for (name, ty) in self.param_fields() {
+            out += &format!("    {name}: {ty},\n");
+        }
+        out += "}\n";
+        out += &format!("@group(0) @binding({PARAMS}) var<uniform> p: Params;\n");
+        for &(index, name, access, ty) in self.bindings() {
+            let access = match access {
+                Access::Read => "read",
+                Access::ReadWrite => "read_write",
+            };
+            let ty = if ty == WEIGHTS { weight } else { ty };
+            out += &format!("@group(0) @binding({index}) var<storage, {access}> {name}: array<{ty}>;\n");
+        }
+        out += "// ---- end of the generated contract ----\n";
+        out
+    }
+
+    /// The whole module: the weight reader (its `enable` directive must come first), the contract,
+    /// then the kernel.
+    pub fn module(self, dtype: Dtype) -> String {
+        let weights = match (self.reads_weights(), dtype) {
+            (false, _) => "",
+            (true, Dtype::F32) => include_str!("../../shaders/weights_f32.wgsl"),
+            (true, Dtype::F16) => include_str!("../../shaders/weights_f16.wgsl"),
+        };
+        format!("{weights}\n{}\n{}", self.prelude(dtype), self.source())
+    }
+}

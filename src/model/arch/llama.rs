@@ -1,0 +1,40 @@
+//! Llama and Qwen2 (Llama plus q/k/v biases): RMSNorm, RoPE, grouped-query attention, SwiGLU.
+
+use crate::error::Result;
+use crate::model::config::Architecture;
+use crate::model::mapping::{Optional, Part, Tensor, WeightLoader};
+use crate::model::weights::{Block, Mlp, NormKind, Weights};
+
+pub(super) fn weights(w: &WeightLoader) -> Result<Weights> {
+    let c = w.config();
+    let (h, hd, i) = (c.hidden_size, c.head_dim, c.intermediate_size);
+    let (q_dim, kv_dim) = (c.num_heads * hd, c.num_kv_heads * hd);
+    // Qwen2 always has q/k/v biases; Llama may (`attention_bias`, `mlp_bias`): read when present.
+    let qkv_bias = if c.architecture == Architecture::Qwen2 { Optional::Required } else { Optional::IfPresent };
+    let token_embedding = w.tensor(Tensor::TokenEmbedding, None, Part::Weight, &[c.vocab_size, h])?;
+    // Not preallocated: num_layers comes from the file; each block's tensors must exist.
+    let mut blocks = Vec::new();
+    for l in 0..c.num_layers {
+        let l = Some(l);
+        blocks.push(Block {
+            attn_norm: w.norm(Tensor::AttnNorm, l, NormKind::RmsNorm)?,
+            q: w.linear(Tensor::AttnQ, l, q_dim, h, qkv_bias)?,
+            k: w.linear(Tensor::AttnK, l, kv_dim, h, qkv_bias)?,
+            v: w.linear(Tensor::AttnV, l, kv_dim, h, qkv_bias)?,
+            o: w.linear(Tensor::AttnOutput, l, h, q_dim, Optional::IfPresent)?,
+            mlp_norm: w.norm(Tensor::FfnNorm, l, NormKind::RmsNorm)?,
+            mlp: Mlp::SwiGlu {
+                gate: w.linear(Tensor::FfnGate, l, i, h, Optional::IfPresent)?,
+                up: w.linear(Tensor::FfnUp, l, i, h, Optional::IfPresent)?,
+                down: w.linear(Tensor::FfnDown, l, h, i, Optional::IfPresent)?,
+            },
+        });
+    }
+    let final_norm = w.norm(Tensor::OutputNorm, None, NormKind::RmsNorm)?;
+    let lm_head = if c.tie_word_embeddings {
+        None
+    } else {
+        Some(w.linear(Tensor::Output, None, c.vocab_size, h, Optional::IfPresent)?)
+    };
+    Ok(Weights { token_embedding, position_embedding: None, blocks, final_norm, lm_head })
+}

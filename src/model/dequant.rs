@@ -1,0 +1,68 @@
+//! The one conversion from stored bytes to f32: F32/F16/BF16 element by element, the GGML block
+//! types through their block layouts (`gguf::quants`). Blocks are independent, so the work is
+//! split over rayon in whole blocks; the result does not depend on the split.
+
+use rayon::prelude::*;
+
+use super::gguf::quants;
+use super::source::{DType, TensorView};
+
+/// Work per rayon task: at least 4096 blocks and 65536 elements, enough to amortise scheduling
+/// and small enough to balance 2+ cores.
+fn blocks_per_task(block: usize) -> usize {
+    4096.max(65536 / block)
+}
+
+/// `(elements, bytes)` of one block (1 element for the float types).
+pub fn block_layout(dtype: DType) -> (usize, usize) {
+    quants::block_layout(dtype)
+}
+
+/// Converts `n` elements of `dtype` stored in `data` (exactly `n / block · block_bytes` bytes,
+/// `n` a whole number of blocks) to f32.
+pub fn dequantize(dtype: DType, data: &[u8], n: usize) -> Vec<f32> {
+    let (block, bytes) = block_layout(dtype);
+    let row: fn(&[u8], &mut [f32]) = match dtype {
+        DType::F32 => f32_row,
+        DType::F16 => f16_row,
+        DType::BF16 => bf16_row,
+        DType::Q8_0 => quants::dequant_q8_0,
+        DType::Q4_0 => quants::dequant_q4_0,
+        DType::Q4_1 => quants::dequant_q4_1,
+        DType::Q5_0 => quants::dequant_q5_0,
+        DType::Q5_1 => quants::dequant_q5_1,
+        DType::Q4_K => quants::dequant_q4_k,
+        DType::Q5_K => quants::dequant_q5_k,
+        DType::Q6_K => quants::dequant_q6_k,
+    };
+    debug_assert_eq!(data.len(), n / block * bytes);
+    let mut out = vec![0f32; n];
+    let per_task = blocks_per_task(block);
+    out.par_chunks_mut(per_task * block).zip(data.par_chunks(per_task * bytes)).for_each(|(o, d)| row(d, o));
+    out
+}
+
+/// A tensor as f32; `None` when its storage type is not one this crate reads.
+pub fn to_f32(t: &TensorView) -> Option<Vec<f32>> {
+    let dtype = *t.dtype.as_ref().ok()?;
+    Some(dequantize(dtype, t.bytes, t.n_elements()))
+}
+
+fn f32_row(d: &[u8], out: &mut [f32]) {
+    for (o, b) in out.iter_mut().zip(d.chunks_exact(4)) {
+        *o = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+    }
+}
+
+fn f16_row(d: &[u8], out: &mut [f32]) {
+    for (o, b) in out.iter_mut().zip(d.chunks_exact(2)) {
+        *o = half::f16::from_le_bytes([b[0], b[1]]).to_f32();
+    }
+}
+
+/// bf16 is the top half of an f32 (ggml's GGML_BF16_TO_FP32 is the same shift).
+fn bf16_row(d: &[u8], out: &mut [f32]) {
+    for (o, b) in out.iter_mut().zip(d.chunks_exact(2)) {
+        *o = f32::from_bits((u16::from_le_bytes([b[0], b[1]]) as u32) << 16);
+    }
+}

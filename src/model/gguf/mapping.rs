@@ -1,0 +1,136 @@
+//! GGUF's side of the mapping: llama.cpp's metadata keys → [`ModelConfig`], and its tensor names
+//! (gguf-py's `TensorNameMap` in the other direction) with the one layout fix-up it needs.
+
+use crate::error::{DensiError, Result};
+use crate::model::config::{Architecture, ModelConfig};
+use crate::model::mapping::{Fixup, NameTable, Part, Tensor};
+use crate::model::source::TensorSource;
+
+use super::reader::GgufFile;
+
+const SUPPORTED_ARCHS: &str = "GGUF general.architecture llama, qwen2, gpt2";
+
+/// llama.cpp's tensor names (`llama-arch.cpp`), the same for every architecture.
+pub struct GgufNames;
+
+impl NameTable for GgufNames {
+    fn name(&self, tensor: Tensor, layer: Option<usize>, part: Part) -> String {
+        let base = match tensor {
+            Tensor::TokenEmbedding => "token_embd",
+            Tensor::PositionEmbedding => "position_embd",
+            Tensor::OutputNorm => "output_norm",
+            Tensor::Output => "output",
+            Tensor::AttnNorm => "attn_norm",
+            Tensor::AttnQ => "attn_q",
+            Tensor::AttnK => "attn_k",
+            Tensor::AttnV => "attn_v",
+            Tensor::AttnQkv => "attn_qkv",
+            Tensor::AttnOutput => "attn_output",
+            Tensor::FfnNorm => "ffn_norm",
+            Tensor::FfnGate => "ffn_gate",
+            Tensor::FfnUp => "ffn_up",
+            Tensor::FfnDown => "ffn_down",
+        };
+        let part = match part {
+            Part::Weight => "weight",
+            Part::Bias => "bias",
+        };
+        match layer {
+            Some(l) => format!("blk.{l}.{base}.{part}"),
+            None => format!("{base}.{part}"),
+        }
+    }
+
+    /// Only the llama converter permutes Q/K (for ggml's NORM rope); qwen2 uses NEOX rope and
+    /// keeps Hugging Face order. GPT-2's Conv1D weights were already transposed to `[out, in]`.
+    fn fixup(&self, tensor: Tensor, c: &ModelConfig) -> Fixup {
+        match (c.architecture, tensor) {
+            (Architecture::Llama, Tensor::AttnQ) => Fixup::UnpermuteRope { heads: c.num_heads, head_dim: c.head_dim },
+            (Architecture::Llama, Tensor::AttnK) => {
+                Fixup::UnpermuteRope { heads: c.num_kv_heads, head_dim: c.head_dim }
+            }
+            _ => Fixup::None,
+        }
+    }
+}
+
+/// `general.architecture` → [`ModelConfig`], from llama.cpp's `{arch}.*` keys.
+pub fn config_from_metadata(file: &GgufFile) -> Result<ModelConfig> {
+    let arch_name = file
+        .meta_str("general.architecture")?
+        .ok_or_else(|| file.config_err("missing metadata `general.architecture`".into()))?;
+    let architecture = match arch_name {
+        "llama" => Architecture::Llama,
+        "qwen2" => Architecture::Qwen2,
+        "gpt2" => Architecture::Gpt2,
+        other => {
+            return Err(DensiError::UnsupportedArchitecture {
+                path: file.path.clone(),
+                found: other.to_string(),
+                supported: SUPPORTED_ARCHS,
+            });
+        }
+    };
+    let a = arch_name;
+    let hidden_size = file.meta_usize_req(&format!("{a}.embedding_length"))?;
+    let num_layers = file.meta_usize_req(&format!("{a}.block_count"))?;
+    let num_heads = file.meta_usize_req(&format!("{a}.attention.head_count"))?;
+    let num_kv_heads = file.meta_u64(&format!("{a}.attention.head_count_kv"))?.map_or(num_heads, |v| v as usize);
+    let intermediate_size = file.meta_usize_req(&format!("{a}.feed_forward_length"))?;
+    let context_length = file.meta_usize_req(&format!("{a}.context_length"))?;
+    if num_heads == 0 {
+        return Err(file.config_err(format!("`{a}.attention.head_count` is 0")));
+    }
+    let head_dim = match file.meta_u64(&format!("{a}.attention.key_length"))? {
+        Some(k) => k as usize,
+        None => hidden_size / num_heads,
+    };
+    // The embedding's row count is the vocabulary size; `{arch}.vocab_size` is optional.
+    let vocab_size = match file.meta_u64(&format!("{a}.vocab_size"))? {
+        Some(v) => v as usize,
+        None => match file.header.tensor(&GgufNames.name(Tensor::TokenEmbedding, None, Part::Weight)) {
+            Some(t) if t.ne.len() == 2 => t.ne[1] as usize,
+            _ => return Err(file.config_err(format!("missing `{a}.vocab_size` and no 2-D `token_embd.weight`"))),
+        },
+    };
+    let (rope_theta, norm_eps) = if architecture == Architecture::Gpt2 {
+        let eps = file
+            .meta_f32(&format!("{a}.attention.layer_norm_epsilon"))?
+            .ok_or_else(|| file.config_err(format!("missing metadata `{a}.attention.layer_norm_epsilon`")))?;
+        (0.0, eps)
+    } else {
+        if let Some(rot) = file.meta_u64(&format!("{a}.rope.dimension_count"))?
+            && rot as usize != head_dim
+        {
+            return Err(file.config_err(format!(
+                    "`{a}.rope.dimension_count` = {rot} but head_dim = {head_dim}: partial rotary embeddings are not supported"
+                )));
+        }
+        if let Some(kind) = file.meta_str(&format!("{a}.rope.scaling.type"))?
+            && kind != "none"
+        {
+            return Err(file.config_err(format!("`{a}.rope.scaling.type` = `{kind}` is not supported")));
+        }
+        let theta = file.meta_f32(&format!("{a}.rope.freq_base"))?.unwrap_or(10000.0);
+        let eps = file
+            .meta_f32(&format!("{a}.attention.layer_norm_rms_epsilon"))?
+            .ok_or_else(|| file.config_err(format!("missing metadata `{a}.attention.layer_norm_rms_epsilon`")))?;
+        (theta, eps)
+    };
+    let config = ModelConfig {
+        architecture,
+        vocab_size,
+        hidden_size,
+        num_layers,
+        num_heads,
+        num_kv_heads,
+        head_dim,
+        intermediate_size,
+        context_length,
+        rope_theta,
+        norm_eps,
+        tie_word_embeddings: !file.has(&GgufNames.name(Tensor::Output, None, Part::Weight)),
+    };
+    config.validate().map_err(|reason| file.config_err(reason))?;
+    Ok(config)
+}
