@@ -44,13 +44,14 @@ Examples:
   densi score --jsonl batch.jsonl --backend cpu --threads 2")]
     Score(ScoreArgs),
 
-    /// Write the full analysis as csv, tsv, json or jsonl (per token, or per word with --level word)
+    /// Write the full analysis as csv, tsv, json, jsonl or parquet (per token, or per word with --level word)
     #[command(after_help = "\
 Examples:
   densi export essay.txt --format csv -o essay.csv
   densi export docs/examples/*.txt --format json -o examples.json
   densi export --jsonl batch.jsonl --format jsonl -o scores.jsonl     (one line per text, streamed)
   densi export essay.txt --format tsv --level word --units nats
+  densi export --jsonl corpus.jsonl --format parquet -o corpus.parquet
 
 Columns (csv/tsv, one row per token):
   text_id, token_index, token_id, token, byte_start, byte_end, char_start, char_end, surprisal_bits,
@@ -58,6 +59,8 @@ Columns (csv/tsv, one row per token):
 With --units nats the three unit columns are surprisal_nats, entropy_nats, varentropy_nats2.
 With --level word: text_id, word_index, word, byte_start, byte_end, char_start, char_end, token_start,
   token_end, tokens, surprisal_bits, probability, entropy_bits, scored.
+parquet: the same columns, typed (strings, int64, float64 with nulls where csv is empty, bool), provenance
+as JSON under the key-value metadata key densi.provenance, snappy-compressed row groups written every ~65536 rows.
 -o FILE is written to a temporary file and renamed into place (jsonl: FILE.partial, renamed at the end);
 an existing FILE is only replaced with --force. See README.md for formulas.")]
     Export(ExportArgs),
@@ -209,6 +212,7 @@ pub enum ExportFormat {
     Tsv,
     Json,
     Jsonl,
+    Parquet,
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -381,6 +385,7 @@ impl From<ExportFormat> for densi::export::Format {
             ExportFormat::Tsv => densi::export::Format::Tsv,
             ExportFormat::Json => densi::export::Format::Json,
             ExportFormat::Jsonl => densi::export::Format::Jsonl,
+            ExportFormat::Parquet => densi::export::Format::Parquet,
         }
     }
 }

@@ -1,4 +1,4 @@
-//! `densi export`: the full analysis as csv, tsv, json or jsonl, to stdout or atomically to `-o FILE`.
+//! `densi export`: the full analysis as csv, tsv, json, jsonl or parquet, to stdout or atomically to `-o FILE`.
 
 use std::io::{BufWriter, Write};
 

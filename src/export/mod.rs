@@ -1,5 +1,6 @@
 //! Exports: the full analysis of scored texts as csv/tsv (one row per token or word, long format),
-//! json (one document with provenance) or jsonl (one text per line, streamed), plus word- and
+//! json (one document with provenance), jsonl (one text per line, streamed) or Parquet (typed
+//! columns, feature `parquet`), plus word- and
 //! sentence-level aggregation and atomic output files.
 //!
 //! Everything here is plain library code over [`TextScore`]s: the CLI and the TUI write the same bytes.
@@ -9,8 +10,14 @@
 //! `varentropy_nats2`), so a column never holds a unit its name does not state.
 
 pub mod atomic;
+#[doc(hidden)]
+pub mod columns;
 pub mod compare;
-pub(crate) mod json;
+#[doc(hidden)]
+pub mod json;
+#[cfg(feature = "parquet")]
+#[doc(hidden)]
+pub mod parquet;
 pub mod report;
 pub(crate) mod table;
 pub mod words;
@@ -39,6 +46,8 @@ pub enum Format {
     Json,
     /// One JSON object per text per line, streamed.
     Jsonl,
+    #[cfg(feature = "parquet")]
+    Parquet,
 }
 
 impl FromStr for Format {
@@ -49,7 +58,12 @@ impl FromStr for Format {
             "tsv" => Ok(Format::Tsv),
             "json" => Ok(Format::Json),
             "jsonl" => Ok(Format::Jsonl),
-            _ => Err(format!("unknown format `{s}` (csv, tsv, json, jsonl)")),
+            #[cfg(feature = "parquet")]
+            "parquet" => Ok(Format::Parquet),
+            _ => {
+                let parquet = if cfg!(feature = "parquet") { ", parquet" } else { "" };
+                Err(format!("unknown format `{s}` (csv, tsv, json, jsonl{parquet})"))
+            }
         }
     }
 }
@@ -62,6 +76,8 @@ impl Format {
             Format::Tsv => "tsv",
             Format::Json => "json",
             Format::Jsonl => "jsonl",
+            #[cfg(feature = "parquet")]
+            Format::Parquet => "parquet",
         }
     }
 }
@@ -228,42 +244,70 @@ impl Provenance {
 }
 
 /// Writes scored texts in one format, one text at a time: `begin`, `write_text`..., `finish`.
-/// jsonl lines are flushed as they are written.
-pub struct Exporter<W: Write> {
-    out: W,
+/// jsonl lines are flushed as they are written; Parquet rows go out in row groups.
+pub struct Exporter<W: Write + Send> {
+    sink: Sink<W>,
     options: ExportOptions,
     provenance: Provenance,
     texts: usize,
 }
 
-impl<W: Write> Exporter<W> {
-    /// Writes the header (csv/tsv column names, or the json document's opening and provenance).
+/// The text formats write straight to `W`; Parquet goes through its column writer.
+enum Sink<W: Write + Send> {
+    Text(W),
+    #[cfg(feature = "parquet")]
+    Parquet(parquet::ParquetWriter<W>),
+}
+
+impl<W: Write + Send> Exporter<W> {
+    /// Writes the header (csv/tsv column names, the json document's opening and provenance, Parquet's magic).
     pub fn begin(mut out: W, options: ExportOptions, provenance: Provenance) -> Result<Exporter<W>> {
         let io = |e| DensiError::Other(format!("writing the export: {e}"));
-        match options.format {
-            Format::Csv | Format::Tsv => table::write_header(&mut out, &options).map_err(io)?,
-            Format::Json => json::write_document_start(&mut out, &provenance).map_err(io)?,
-            Format::Jsonl => {}
-        }
-        Ok(Exporter { out, options, provenance, texts: 0 })
+        let sink = match options.format {
+            Format::Csv | Format::Tsv => {
+                table::write_header(&mut out, &options).map_err(io)?;
+                Sink::Text(out)
+            }
+            Format::Json => {
+                json::write_document_start(&mut out, &provenance).map_err(io)?;
+                Sink::Text(out)
+            }
+            Format::Jsonl => Sink::Text(out),
+            #[cfg(feature = "parquet")]
+            Format::Parquet => {
+                Sink::Parquet(parquet::ParquetWriter::new(out, options.level, options.units, &provenance).map_err(io)?)
+            }
+        };
+        Ok(Exporter { sink, options, provenance, texts: 0 })
     }
 
     /// Writes one scored text (a line per token or word, or a JSON object).
     pub fn write_text(&mut self, text: &TextScore) -> std::io::Result<()> {
+        let out = match &mut self.sink {
+            Sink::Text(out) => out,
+            #[cfg(feature = "parquet")]
+            Sink::Parquet(p) => {
+                p.write_text(text)?;
+                self.texts += 1;
+                return Ok(());
+            }
+        };
         match self.options.format {
-            Format::Csv | Format::Tsv => table::write_rows(&mut self.out, &self.options, text)?,
+            Format::Csv | Format::Tsv => table::write_rows(out, &self.options, text)?,
             Format::Json => {
                 if self.texts > 0 {
-                    self.out.write_all(b",")?;
+                    out.write_all(b",")?;
                 }
-                self.out.write_all(b"\n")?;
-                json::write_text(&mut self.out, &self.options, text, None)?;
+                out.write_all(b"\n")?;
+                json::write_text(out, &self.options, text, None)?;
             }
             Format::Jsonl => {
-                json::write_text(&mut self.out, &self.options, text, Some(&self.provenance))?;
-                self.out.write_all(b"\n")?;
-                self.out.flush()?;
+                json::write_text(out, &self.options, text, Some(&self.provenance))?;
+                out.write_all(b"\n")?;
+                out.flush()?;
             }
+            #[cfg(feature = "parquet")]
+            Format::Parquet => unreachable!("Parquet has its own sink"),
         }
         self.texts += 1;
         Ok(())
@@ -274,13 +318,19 @@ impl<W: Write> Exporter<W> {
         self.texts
     }
 
-    /// Writes the trailer (json's closing brackets), flushes, and returns the writer.
-    pub fn finish(mut self) -> std::io::Result<W> {
+    /// Writes the trailer (json's closing brackets, Parquet's last row group and footer), flushes,
+    /// and returns the writer.
+    pub fn finish(self) -> std::io::Result<W> {
+        let mut out = match self.sink {
+            Sink::Text(out) => out,
+            #[cfg(feature = "parquet")]
+            Sink::Parquet(p) => p.finish()?,
+        };
         if self.options.format == Format::Json {
-            self.out.write_all(b"\n]}\n")?;
+            out.write_all(b"\n]}\n")?;
         }
-        self.out.flush()?;
-        Ok(self.out)
+        out.flush()?;
+        Ok(out)
     }
 }
 
