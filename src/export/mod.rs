@@ -24,7 +24,7 @@ use crate::model::Model;
 
 pub use crate::text::{Span, sentence_spans, word_spans};
 pub use atomic::{AtomicFile, OutputMode};
-pub use words::{SpanScore, aggregate};
+pub use words::{SpanScore, WordProbability, aggregate, corrected_words};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
