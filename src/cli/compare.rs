@@ -3,7 +3,8 @@
 use std::io::Write;
 
 use anyhow::Result;
-use densi::export::words::{densest_sentence, words};
+use densi::export::WordProbability;
+use densi::export::words::{densest_sentence, text_words};
 use densi::export::{Level, Provenance, Units};
 use densi::metrics::{TextScore, TokenScore};
 use serde::Serialize;
@@ -37,7 +38,7 @@ impl TokenBrief {
     }
 }
 
-/// A word (tokens summed), briefly.
+/// A word, briefly: its surprisal is the one `--word-probability` picks (corrected by default).
 #[derive(Debug, Serialize)]
 struct WordBrief {
     index: usize,
@@ -102,7 +103,7 @@ fn max_by(tokens: &[TokenScore], key: impl Fn(&TokenScore) -> f64) -> Option<Tok
         .map(TokenBrief::of)
 }
 
-fn compared(t: &TextScore, first: &TextScore) -> Compared {
+fn compared(t: &TextScore, first: &TextScore, word_probability: WordProbability) -> Compared {
     let s = &t.summary;
     let f = &first.summary;
     Compared {
@@ -115,17 +116,15 @@ fn compared(t: &TextScore, first: &TextScore) -> Compared {
         bits_per_char: s.bits_per_char,
         perplexity: s.perplexity,
         last_token: t.tokens.last().filter(|t| t.scored).map(TokenBrief::of),
-        last_word: words(&t.text, &t.tokens)
-            .into_iter()
-            .rev()
-            .find(|w| w.scored && w.text.chars().any(char::is_alphanumeric))
-            .map(|w| WordBrief {
+        last_word: text_words(t).into_iter().rev().find(|w| w.scored && w.text.chars().any(char::is_alphanumeric)).map(
+            |w| WordBrief {
                 index: w.index,
                 tokens: w.tokens(),
-                surprisal_bits: w.surprisal_bits,
+                surprisal_bits: w.surprisal(word_probability),
                 entropy_bits: w.entropy_bits,
                 word: w.text,
-            }),
+            },
+        ),
         most_uncertain: max_by(&t.tokens, |t| t.entropy_bits),
         densest_token: max_by(&t.tokens, |t| t.surprisal_bits),
         densest_sentence: densest_sentence(&t.text, &t.tokens).map(|d| SentenceBrief {
@@ -161,12 +160,13 @@ pub fn run(args: CompareArgs, matches: Option<&clap::ArgMatches>, progress: &Pro
         scored.push(t);
         Ok(())
     })?;
-    let rows: Vec<Compared> = scored.iter().map(|t| compared(t, &scored[0])).collect();
+    let rows: Vec<Compared> = scored.iter().map(|t| compared(t, &scored[0], args.scoring.word_probability)).collect();
     let mut out = std::io::stdout().lock();
     match args.format {
         CompareFormat::Json => {
             let sha = session.model.sha256()?;
-            let prov = Provenance::new(&session.model, sha, &scored[0].settings, Units::Bits, Level::Token);
+            let mut prov = Provenance::new(&session.model, sha, &scored[0].settings, Units::Bits, Level::Token);
+            prov.word_probability = args.scoring.word_probability;
             #[derive(Serialize)]
             struct Doc<'a> {
                 provenance: Provenance,

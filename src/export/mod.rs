@@ -170,6 +170,9 @@ pub struct Provenance {
     pub units: String,
     /// `token` or `word`.
     pub level: String,
+    /// Which word surprisal the word view and `compare` show: `corrected` or `uncorrected`
+    /// (`--word-probability`; word exports carry both).
+    pub word_probability: WordProbability,
     /// UTC, ISO 8601, e.g. `2026-11-29T07:12:03Z`.
     pub date: String,
 }
@@ -196,6 +199,7 @@ impl Provenance {
             top_k: settings.top_k,
             units: units.name().to_string(),
             level: level.name().to_string(),
+            word_probability: WordProbability::default(),
             date: utc_now_iso8601(),
         }
     }

@@ -43,7 +43,7 @@
 
 use serde::Serialize;
 
-use crate::metrics::{LN_2, TokenScore, char_offsets};
+use crate::metrics::{LN_2, TextScore, TokenScore, char_offsets};
 pub use crate::text::Span;
 use crate::text::{TokenGroup, group_tokens, is_whitespace_only, sentence_spans, starts_with_whitespace, word_spans};
 
@@ -173,6 +173,13 @@ pub fn score_groups(text: &str, tokens: &[TokenScore], groups: &[TokenGroup]) ->
 /// before the beginning-of-word correction.
 pub fn words(text: &str, tokens: &[TokenScore]) -> Vec<SpanScore> {
     aggregate(text, tokens, &word_spans(text))
+}
+
+/// The words of a scored text, corrected ([`corrected_words`] with the text's boundary information).
+pub fn text_words(t: &TextScore) -> Vec<SpanScore> {
+    // MERGE(wp-engine): `tok.boundary_bits` and `t.end_boundary_bits` come from the engine branch.
+    let boundary_bits: Vec<f64> = t.tokens.iter().map(|_| f64::NAN).collect();
+    corrected_words(&t.text, &t.tokens, &boundary_bits, None)
 }
 
 /// Words of a scored text with the corrected word surprisal (module doc). `boundary_bits[k]` =
