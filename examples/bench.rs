@@ -27,8 +27,19 @@ impl Forward for Plain {
     fn device(&self) -> String {
         format!("cpu, {} threads", rayon::current_num_threads())
     }
-    fn score_window(&mut self, window: &[u32], score_from: usize, top_k: usize) -> densi::Result<Vec<RowStats>> {
-        densi::cpu::forward_stats_of(&self.cfg, &self.weights, window, score_from, top_k)
+    fn score_rows(
+        &mut self,
+        window: &[u32],
+        score_from: usize,
+        top_k: usize,
+        end_row: bool,
+    ) -> densi::Result<Vec<RowStats>> {
+        let boundary = densi::metrics::BoundaryMask::empty(0);
+        let rows = densi::cpu::Rows { score_from, top_k, boundary: &boundary, end_row };
+        densi::cpu::forward_rows_of(&self.cfg, &self.weights, window, &rows)
+    }
+    fn set_boundary(&mut self, _: Arc<densi::metrics::BoundaryMask>) -> densi::Result<()> {
+        Ok(()) // synthetic token ids: no words, no boundary set
     }
 }
 

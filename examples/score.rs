@@ -5,8 +5,8 @@
 
 use std::sync::Arc;
 
-use densi::model::Model;
 use densi::backend::{BackendChoice, BackendOptions};
+use densi::model::Model;
 use densi::score::ScoreOptions;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

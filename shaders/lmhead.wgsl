@@ -11,12 +11,14 @@
 //    workgroup memory), staged once through workgroup memory (zs, 16 KiB), and then thread (row, cg)
 //    folds the 16 logits of columns cg·16 .. cg·16+15 of its row into its running record:
 //      m (max), S0 = Σ e^(z−m), S1 = Σ e^(z−m)(z−m), S2 = Σ e^(z−m)(z−m)², the count of z > z_t
-//      (the target itself excluded), and its top-k (logit, id) list (ties to the lower id).
+//      (the target itself excluded), SB = Σ e^(z−m) over the word-boundary ids (bit id of the
+//      `boundary` bitset set), and its top-k (logit, id) list (ties to the lower id).
 //    When m grows by c = m_old − m_new < 0 the sums move with r = e^c:
-//      S0 ← r S0, S1 ← r (S1 + c S0), S2 ← r (S2 + 2c S1 + c² S0)   (LogitSums::merge's formulas).
+//      S0 ← r S0, S1 ← r (S1 + c S0), S2 ← r (S2 + 2c S1 + c² S0), SB ← r SB   (LogitSums::merge's formulas).
+//    A row whose target is LM_NO_ID (the distribution after the last token) gets only the sums.
 //    Each thread writes its record: records per row = LM_REC_PER_BLOCK × (vocabulary blocks of LM_NT · 64).
 //  - `merge`: one thread per row folds that row's records (same formulas, top-k by insertion) and
-//    writes [m, S0, S1, S2, count, z_t, k × (logit, id)] (LM_OUT_HEAD words, then the list); the host turns them into entropy, etc. in f64.
+//    writes [m, S0, S1, S2, count, SB, z_t, k × (logit, id)] (LM_OUT_HEAD words, then the list); the host turns them into entropy, etc. in f64.
 // Ids and counts travel through f32 arrays as bit patterns (bitcast).
 
 // From the contract: LM_NT 64-column tiles per workgroup (each workgroup covers LM_NT · 64 vocabulary
@@ -69,16 +71,17 @@ struct Sums {
     s0: f32,
     s1: f32,
     s2: f32,
+    sb: f32,
 }
 
 // Moves `a` onto max `mn` (≥ a.m).
 fn recentre(a: Sums, mn: f32) -> Sums {
     if (a.s0 == 0.0) {
-        return Sums(mn, 0.0, 0.0, 0.0);
+        return Sums(mn, 0.0, 0.0, 0.0, 0.0);
     }
     let c = a.m - mn;
     let r = exp(c);
-    return Sums(mn, r * a.s0, r * (a.s1 + c * a.s0), r * (a.s2 + 2.0 * c * a.s1 + c * c * a.s0));
+    return Sums(mn, r * a.s0, r * (a.s1 + c * a.s0), r * (a.s2 + 2.0 * c * a.s1 + c * c * a.s0), r * a.sb);
 }
 
 fn merge_sums(a: Sums, b: Sums) -> Sums {
@@ -91,7 +94,7 @@ fn merge_sums(a: Sums, b: Sums) -> Sums {
     let mn = max(a.m, b.m);
     let x = recentre(a, mn);
     let y = recentre(b, mn);
-    return Sums(mn, x.s0 + y.s0, x.s1 + y.s1, x.s2 + y.s2);
+    return Sums(mn, x.s0 + y.s0, x.s1 + y.s1, x.s2 + y.s2, x.sb + y.sb);
 }
 
 var<private> tz: array<f32, LM_KMAX>;
@@ -161,6 +164,9 @@ fn fold4(c: u32, v: vec4<f32>) {
             st.s0 += e;
             st.s1 += e * d;
             st.s2 += e * d * d;
+            if (((boundary[id / 32u] >> (id % 32u)) & 1u) != 0u) {
+                st.sb += e;
+            }
             if (z > zt_r && id != tgt) {
                 above += 1u;
             }
@@ -197,7 +203,7 @@ fn tile(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         zt_r = zt[r];
         tgt = targets[r];
     }
-    st = Sums(NEG, 0.0, 0.0, 0.0);
+    st = Sums(NEG, 0.0, 0.0, 0.0, 0.0);
     above = 0u;
     topk_clear();
     worst = NEG;
@@ -298,6 +304,7 @@ fn tile(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         part[b + 2u] = st.s1;
         part[b + 3u] = st.s2;
         part[b + 4u] = bitcast<f32>(above);
+        part[b + 5u] = st.sb;
         for (var i = 0u; i < p.k; i++) {
             part[b + LM_REC_HEAD + 2u * i] = tz[i];
             part[b + LM_REC_HEAD + 1u + 2u * i] = bitcast<f32>(ti[i]);
@@ -314,12 +321,12 @@ fn merge(@builtin(global_invocation_id) gid: vec3<u32>) {
         return;
     }
     let stride = LM_REC_HEAD + 2u * p.k;
-    var st = Sums(NEG, 0.0, 0.0, 0.0);
+    var st = Sums(NEG, 0.0, 0.0, 0.0, 0.0);
     var above = 0u;
     topk_clear();
     for (var q = 0u; q < p.nrec; q++) {
         let b = (r * p.nrec + q) * stride;
-        st = merge_sums(st, Sums(part[b], part[b + 1u], part[b + 2u], part[b + 3u]));
+        st = merge_sums(st, Sums(part[b], part[b + 1u], part[b + 2u], part[b + 3u], part[b + 5u]));
         above += bitcast<u32>(part[b + 4u]);
         for (var i = 0u; i < p.k; i++) {
             let id = bitcast<u32>(part[b + LM_REC_HEAD + 1u + 2u * i]);
@@ -336,7 +343,8 @@ fn merge(@builtin(global_invocation_id) gid: vec3<u32>) {
     merged[o + 2u] = st.s1;
     merged[o + 3u] = st.s2;
     merged[o + 4u] = bitcast<f32>(above);
-    merged[o + 5u] = zt[r];
+    merged[o + 5u] = st.sb;
+    merged[o + 6u] = zt[r];
     for (var i = 0u; i < p.k; i++) {
         merged[o + LM_OUT_HEAD + 2u * i] = tz[i];
         merged[o + LM_OUT_HEAD + 1u + 2u * i] = bitcast<f32>(ti[i]);

@@ -16,7 +16,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use crate::error::{DensiError, GpuErrorKind, Result};
-use crate::metrics::RowStats;
+use crate::metrics::{BoundaryMask, RowStats};
 use crate::model::Model;
 use crate::score::{Forward, ScoreOptions, Scorer};
 
@@ -166,6 +166,8 @@ pub struct WithCpuFallback {
     /// The top-k route was announced already (once per run, not per window).
     top_k_warned: bool,
     warnings: Vec<String>,
+    /// The boundary set given to the GPU, handed to the CPU when it is built.
+    boundary: Option<Arc<BoundaryMask>>,
 }
 
 impl WithCpuFallback {
@@ -186,19 +188,24 @@ impl WithCpuFallback {
             on_cpu: false,
             top_k_warned: false,
             warnings: Vec::new(),
+            boundary: None,
         }
     }
 
     fn cpu(&mut self) -> Result<&mut Box<dyn Forward>> {
         if self.cpu.is_none() {
-            self.cpu = Some(cpu_forward(&self.model, self.threads)?);
+            let mut cpu = cpu_forward(&self.model, self.threads)?;
+            if let Some(b) = &self.boundary {
+                cpu.set_boundary(b.clone())?;
+            }
+            self.cpu = Some(cpu);
         }
         Ok(self.cpu.as_mut().expect("built above"))
     }
 
-    fn on_cpu(&mut self, window: &[u32], score_from: usize, top_k: usize) -> Result<Vec<RowStats>> {
+    fn on_cpu(&mut self, window: &[u32], score_from: usize, top_k: usize, end_row: bool) -> Result<Vec<RowStats>> {
         self.on_cpu = true;
-        self.cpu()?.score_window(window, score_from, top_k)
+        self.cpu()?.score_rows(window, score_from, top_k, end_row)
     }
 }
 
@@ -217,12 +224,12 @@ impl Forward for WithCpuFallback {
         }
     }
 
-    fn score_window(&mut self, window: &[u32], score_from: usize, top_k: usize) -> Result<Vec<RowStats>> {
+    fn score_rows(&mut self, window: &[u32], score_from: usize, top_k: usize, end_row: bool) -> Result<Vec<RowStats>> {
         if self.failed {
-            return self.on_cpu(window, score_from, top_k);
+            return self.on_cpu(window, score_from, top_k, end_row);
         }
         if let Some(kmax) = self.gpu.max_top_k().filter(|&k| top_k > k) {
-            let rows = self.on_cpu(window, score_from, top_k)?;
+            let rows = self.on_cpu(window, score_from, top_k, end_row)?;
             if !self.top_k_warned {
                 self.top_k_warned = true;
                 let device = self.device();
@@ -234,10 +241,10 @@ impl Forward for WithCpuFallback {
             return Ok(rows);
         }
         self.on_cpu = false;
-        match self.gpu.score_window(window, score_from, top_k) {
+        match self.gpu.score_rows(window, score_from, top_k, end_row) {
             Err(DensiError::Gpu(e)) if self.fall_back_on_faults => {
                 self.failed = true;
-                let rows = self.on_cpu(window, score_from, top_k)?;
+                let rows = self.on_cpu(window, score_from, top_k, end_row)?;
                 let device = self.device();
                 self.warnings.push(match e.kind {
                     GpuErrorKind::Unsupported => {
@@ -249,6 +256,15 @@ impl Forward for WithCpuFallback {
             }
             r => r,
         }
+    }
+
+    fn set_boundary(&mut self, boundary: Arc<BoundaryMask>) -> Result<()> {
+        self.gpu.set_boundary(boundary.clone())?;
+        if let Some(cpu) = &mut self.cpu {
+            cpu.set_boundary(boundary.clone())?;
+        }
+        self.boundary = Some(boundary);
+        Ok(())
     }
 
     fn take_warnings(&mut self) -> Vec<String> {

@@ -196,6 +196,9 @@ mod tests {
             top: Vec::new(),
             window: 0,
             context_len: 1,
+            boundary_bits: f64::NAN,
+            excess_bits: f64::NAN,
+            z: f64::NAN,
         }
     }
 

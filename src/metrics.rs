@@ -9,6 +9,8 @@
 //! - H = −Σ p ln p = ln S₀ − S₁/S₀                      entropy
 //! - V = Σ p (ln p + H)² = S₂/S₀ − (S₁/S₀)²             varentropy (variance of −ln p)
 //! - rank = 1 + #{v : z_v > z_t}                        1 = the argmax; ties share the better rank
+//! - S_W = Σ_{v∈W} e^(z_v−m), ln B = ln S_W − ln S₀      boundary mass: the probability that the next
+//!   token starts a new word (W = the model's [`BoundaryMask`]); one more masked sum in the same pass
 //!
 //! Sums are accumulated in f64 after shifting by the max, so nothing overflows and the
 //! cancellation in V stays far below the 1e-4 nats we test to.
@@ -30,6 +32,69 @@ pub struct RowStats {
     pub rank: u32,
     /// The `k` most probable tokens, most probable first: (id, probability).
     pub top: Vec<(u32, f64)>,
+    /// ln Σ_{v∈W} p(v) over the word-boundary set W, nats (−∞ when W is empty or has no mass).
+    pub boundary_logprob: f64,
+}
+
+/// Which tokens count as the start of a new word (the boundary set W of [`BoundaryMask`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BoundarySet {
+    /// Every token whose decoded bytes start with a whitespace character (SentencePiece `▁` decodes
+    /// to a space), plus the model's EOS and its end-of-text token where they differ.
+    #[default]
+    Full,
+    /// Only tokens whose decoded text starts with a space ' ', no EOS: minicons' `bow_correction` set.
+    SpaceOnly,
+}
+
+/// A set of vocabulary ids as a bitset (bit `id % 32` of word `id / 32`): the layout the GPU lm-head
+/// reads, and what the CPU reductions test membership against.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BoundaryMask {
+    vocab: usize,
+    words: Vec<u32>,
+}
+
+impl BoundaryMask {
+    /// The empty set over a vocabulary of `vocab` ids (its boundary mass is 0, ln B = −∞).
+    pub fn empty(vocab: usize) -> BoundaryMask {
+        BoundaryMask { vocab, words: vec![0; vocab.div_ceil(32).max(1)] }
+    }
+
+    /// The set of `ids`; ids at or above `vocab` are ignored.
+    pub fn from_ids(vocab: usize, ids: impl IntoIterator<Item = u32>) -> BoundaryMask {
+        let mut m = BoundaryMask::empty(vocab);
+        for id in ids {
+            if (id as usize) < vocab {
+                m.words[id as usize / 32] |= 1 << (id % 32);
+            }
+        }
+        m
+    }
+
+    pub fn vocab(&self) -> usize {
+        self.vocab
+    }
+
+    #[inline]
+    pub fn contains(&self, id: u32) -> bool {
+        (id as usize) < self.vocab && self.words[id as usize / 32] >> (id % 32) & 1 == 1
+    }
+
+    /// The bitset words (⌈vocab/32⌉, at least one).
+    pub fn words(&self) -> &[u32] {
+        &self.words
+    }
+
+    /// Number of ids in the set.
+    pub fn len(&self) -> usize {
+        self.words.iter().map(|w| w.count_ones() as usize).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 /// Running sums for an online (blockwise) log-sum-exp over a logits row, shifted by the running max.
@@ -40,16 +105,23 @@ pub struct LogitSums {
     pub s0: f64,
     pub s1: f64,
     pub s2: f64,
+    /// Σ e^(z−max) over the boundary set's ids only.
+    pub sb: f64,
 }
 
 impl LogitSums {
-    pub const EMPTY: LogitSums = LogitSums { max: f64::NEG_INFINITY, s0: 0.0, s1: 0.0, s2: 0.0 };
+    pub const EMPTY: LogitSums = LogitSums { max: f64::NEG_INFINITY, s0: 0.0, s1: 0.0, s2: 0.0, sb: 0.0 };
 
-    /// Sums over one block of logits.
+    /// Sums over one block of logits (no boundary set: `sb` = 0).
     pub fn of(logits: &[f32]) -> LogitSums {
+        Self::of_block(logits, 0, &BoundaryMask::empty(0))
+    }
+
+    /// Sums over one block of logits holding vocabulary ids `v0 ..`, `sb` over the ids in `boundary`.
+    pub fn of_block(logits: &[f32], v0: u32, boundary: &BoundaryMask) -> LogitSums {
         let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-        let (mut s0, mut s1, mut s2) = (0.0f64, 0.0f64, 0.0f64);
-        for &z in logits {
+        let (mut s0, mut s1, mut s2, mut sb) = (0.0f64, 0.0f64, 0.0f64, 0.0f64);
+        for (i, &z) in logits.iter().enumerate() {
             let d = z - max;
             // exp in f32 is exact enough (≈1e-7 relative) and several times faster; accumulate in f64.
             let e = d.exp() as f64;
@@ -57,8 +129,11 @@ impl LogitSums {
             s0 += e;
             s1 += e * d;
             s2 += e * d * d;
+            if boundary.contains(v0 + i as u32) {
+                sb += e;
+            }
         }
-        LogitSums { max: max as f64, s0, s1, s2 }
+        LogitSums { max: max as f64, s0, s1, s2, sb }
     }
 
     /// Combines the sums of two disjoint blocks: re-centres the smaller-max side on the larger max.
@@ -75,11 +150,11 @@ impl LogitSums {
         let shift = |s: LogitSums| {
             let c = s.max - m;
             let r = c.exp();
-            (r * s.s0, r * (s.s1 + c * s.s0), r * (s.s2 + 2.0 * c * s.s1 + c * c * s.s0))
+            (r * s.s0, r * (s.s1 + c * s.s0), r * (s.s2 + 2.0 * c * s.s1 + c * c * s.s0), r * s.sb)
         };
-        let (a0, a1, a2) = shift(self);
-        let (b0, b1, b2) = shift(other);
-        LogitSums { max: m, s0: a0 + b0, s1: a1 + b1, s2: a2 + b2 }
+        let (a0, a1, a2, ab) = shift(self);
+        let (b0, b1, b2, bb) = shift(other);
+        LogitSums { max: m, s0: a0 + b0, s1: a1 + b1, s2: a2 + b2, sb: ab + bb }
     }
 
     /// ln Σ e^z.
@@ -96,6 +171,11 @@ impl LogitSums {
     pub fn varentropy(&self) -> f64 {
         let mean = self.s1 / self.s0;
         (self.s2 / self.s0 - mean * mean).max(0.0)
+    }
+
+    /// ln B = ln Σ_{v∈W} p(v), nats (−∞ when the set has no mass).
+    pub fn boundary_logprob(&self) -> f64 {
+        self.sb.ln() - self.s0.ln()
     }
 }
 
@@ -135,28 +215,39 @@ impl TopK {
 }
 
 /// Reduces one row of logits over the whole vocabulary (plus optional bias already added) to the
-/// statistics of the distribution with respect to `target`. The CPU oracle for the GPU lm-head kernel.
+/// statistics of the distribution with respect to `target`, with no boundary set (`boundary_logprob`
+/// = −∞). See [`reduce_row`].
 pub fn reduce_logits_row(logits: &[f32], target: u32, top_k: usize) -> RowStats {
-    let sums = LogitSums::of(logits);
-    let z_t = logits[target as usize];
+    reduce_row(logits, Some(target), top_k, &BoundaryMask::empty(0))
+}
+
+/// Reduces one row of logits over the whole vocabulary (plus optional bias already added) to the
+/// statistics of the distribution with respect to `target` (none: the row after a text's last token,
+/// whose `target_logprob` is NaN and `rank` 0) and its mass over `boundary`. The CPU oracle for the
+/// fast reduction and the GPU lm-head kernel.
+pub fn reduce_row(logits: &[f32], target: Option<u32>, top_k: usize, boundary: &BoundaryMask) -> RowStats {
+    let sums = LogitSums::of_block(logits, 0, boundary);
+    let z_t = target.map(|t| logits[t as usize]);
     let mut above = 0u32;
     let mut top = TopK::new(top_k);
     for (i, &z) in logits.iter().enumerate() {
-        above += (z > z_t) as u32;
+        above += z_t.is_some_and(|z_t| z > z_t) as u32;
         top.push(z, i as u32);
     }
-    row_stats_from_parts(&sums, z_t as f64, above, top.items())
+    row_stats_from_parts(&sums, z_t.map(f64::from), above, top.items())
 }
 
-/// Builds [`RowStats`] from reduced parts (used by the CPU reduction and by the GPU path after its merge).
-pub fn row_stats_from_parts(sums: &LogitSums, target_logit: f64, above: u32, top: &[(f32, u32)]) -> RowStats {
+/// Builds [`RowStats`] from reduced parts (used by the CPU reductions and by the GPU path after its
+/// merge). `target_logit` None: a row without a target (NaN log-probability, rank 0).
+pub fn row_stats_from_parts(sums: &LogitSums, target_logit: Option<f64>, above: u32, top: &[(f32, u32)]) -> RowStats {
     let log_z = sums.log_normalizer();
     RowStats {
-        target_logprob: target_logit - log_z,
+        target_logprob: target_logit.map_or(f64::NAN, |z| z - log_z),
         entropy: sums.entropy(),
         varentropy: sums.varentropy(),
-        rank: above + 1,
+        rank: if target_logit.is_some() { above + 1 } else { 0 },
         top: top.iter().map(|&(z, id)| (id, (z as f64 - log_z).exp())).collect(),
+        boundary_logprob: sums.boundary_logprob(),
     }
 }
 
@@ -227,6 +318,43 @@ pub struct TokenScore {
     pub window: usize,
     /// How many tokens of context it had (including a prepended BOS).
     pub context_len: usize,
+    /// −log₂ B(context before this token): B = the probability that a new word starts here, the
+    /// distribution's mass over the model's word-boundary tokens. Bits; NaN when not scored.
+    pub boundary_bits: f64,
+    /// surprisal − entropy, bits: how much more surprising the token was than the model expected on
+    /// average (negative: less). NaN when not scored.
+    pub excess_bits: f64,
+    /// (surprisal − entropy) / √varentropy: the excess in standard deviations of the surprisal under
+    /// the model's own distribution; unit-free; 0 when varentropy is 0, NaN when not scored.
+    pub z: f64,
+}
+
+impl TokenScore {
+    /// Fills the per-token metrics derived from the row statistics (natural units in `row`).
+    pub fn set_row(&mut self, row: &RowStats) {
+        self.scored = true;
+        self.surprisal_bits = -row.target_logprob / LN_2;
+        self.probability = row.target_logprob.exp();
+        self.entropy_bits = row.entropy / LN_2;
+        self.varentropy_bits2 = row.varentropy / (LN_2 * LN_2);
+        self.rank = row.rank;
+        self.boundary_bits = -row.boundary_logprob / LN_2;
+        (self.excess_bits, self.z) = excess_and_z(self.surprisal_bits, self.entropy_bits, self.varentropy_bits2);
+    }
+}
+
+/// (surprisal − entropy, (surprisal − entropy) / √varentropy) in bits and unit-free; z = 0 when the
+/// varentropy is 0 (a one-point distribution: the token was the certain one, excess 0).
+pub fn excess_and_z(surprisal_bits: f64, entropy_bits: f64, varentropy_bits2: f64) -> (f64, f64) {
+    let excess = surprisal_bits - entropy_bits;
+    let z = if varentropy_bits2 > 0.0 {
+        excess / varentropy_bits2.sqrt()
+    } else if excess.is_nan() {
+        f64::NAN
+    } else {
+        0.0
+    };
+    (excess, z)
 }
 
 /// Per-text totals over the scored tokens.
@@ -242,6 +370,10 @@ pub struct Summary {
     pub bits_per_char: f64,
     /// 2^(mean bits per token).
     pub perplexity: f64,
+    /// Fast-DetectGPT's analytic criterion with the same model as sampler and scorer (Bao et al. 2024):
+    /// Σ(−s + H) / √ΣV over the scored tokens, s, H in bits and V in bits² (unit-free). Higher = the
+    /// text is likelier than the model's own samples (machine-like). None when ΣV = 0.
+    pub fast_detectgpt: Option<f64>,
 }
 
 impl Summary {
@@ -263,8 +395,16 @@ impl Summary {
             bits_per_byte: per(bytes),
             bits_per_char: per(chars),
             perplexity: mean.exp2(),
+            fast_detectgpt: fast_detectgpt(&scored),
         }
     }
+}
+
+/// Σ(−s + H) / √ΣV over `scored` (bits; see [`Summary::fast_detectgpt`]).
+fn fast_detectgpt(scored: &[&TokenScore]) -> Option<f64> {
+    let excess: f64 = scored.iter().map(|t| t.entropy_bits - t.surprisal_bits).sum();
+    let var: f64 = scored.iter().map(|t| t.varentropy_bits2).sum();
+    (var > 0.0).then(|| excess / var.sqrt())
 }
 
 /// How a text was scored: part of every result's provenance.
@@ -291,6 +431,9 @@ pub struct TextScore {
     pub text: String,
     pub tokens: Vec<TokenScore>,
     pub summary: Summary,
+    /// −log₂ B(context through the last token), bits: the probability that the text's last word
+    /// ends where the text ends, from the distribution after the final token (which scores no token).
+    pub end_boundary_bits: Option<f64>,
     pub settings: ScoreSettings,
 }
 

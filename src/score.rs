@@ -4,8 +4,10 @@
 use std::sync::Arc;
 
 use crate::error::{DensiError, Result};
+pub use crate::metrics::BoundarySet;
 use crate::metrics::{
-    Alternative, BosPolicy, LN_2, RowStats, ScoreSettings, Summary, TextScore, TokenScore, char_offsets, display_bytes,
+    Alternative, BosPolicy, BoundaryMask, LN_2, RowStats, ScoreSettings, Summary, TextScore, TokenScore, char_offsets,
+    display_bytes,
 };
 use crate::model::{Model, TextTokenizer};
 
@@ -18,7 +20,17 @@ pub trait Forward: Send {
     /// One causal forward pass over `window` (positions 0..len, no cache). Returns, for each
     /// i in `score_from..window.len()`, the statistics of the distribution at position i − 1 with
     /// respect to the target `window[i]`. `1 <= score_from <= window.len()`.
-    fn score_window(&mut self, window: &[u32], score_from: usize, top_k: usize) -> Result<Vec<RowStats>>;
+    fn score_window(&mut self, window: &[u32], score_from: usize, top_k: usize) -> Result<Vec<RowStats>> {
+        self.score_rows(window, score_from, top_k, false)
+    }
+
+    /// As [`Forward::score_window`], and with `end_row` one more row last: the distribution after the
+    /// window's last token (no target: NaN `target_logprob`, rank 0), from the same lm-head pass.
+    fn score_rows(&mut self, window: &[u32], score_from: usize, top_k: usize, end_row: bool) -> Result<Vec<RowStats>>;
+
+    /// The word-boundary set whose mass every row's `boundary_logprob` reports from now on (the
+    /// empty set, −∞, until set).
+    fn set_boundary(&mut self, boundary: Arc<BoundaryMask>) -> Result<()>;
 
     /// Warnings since the last call (e.g. a fallback from the GPU to the CPU); drained.
     fn take_warnings(&mut self) -> Vec<String> {
@@ -48,11 +60,13 @@ pub struct ScoreOptions {
     pub stride: Option<usize>,
     /// Alternatives kept per token.
     pub top_k: usize,
+    /// The word-boundary set whose mass B(ctx) each token reports (`boundary_bits`).
+    pub boundary: BoundarySet,
 }
 
 impl Default for ScoreOptions {
     fn default() -> Self {
-        ScoreOptions { bos: BosPolicy::Auto, window: None, stride: None, top_k: 5 }
+        ScoreOptions { bos: BosPolicy::Auto, window: None, stride: None, top_k: 5, boundary: BoundarySet::Full }
     }
 }
 
@@ -70,7 +84,9 @@ pub struct Scorer {
 
 impl Scorer {
     /// Validates the options against the model. `backend` usually comes from [`crate::backend::open`].
-    pub fn new(model: Arc<Model>, backend: Box<dyn Forward>, options: ScoreOptions) -> Result<Scorer> {
+    pub fn new(model: Arc<Model>, mut backend: Box<dyn Forward>, options: ScoreOptions) -> Result<Scorer> {
+        let boundary = model.tokenizer.boundary_ids(options.boundary);
+        backend.set_boundary(Arc::new(BoundaryMask::from_ids(model.config.vocab_size, boundary)))?;
         let bos_token = resolve_bos(&model, &options.bos)?;
         let ctx = model.config.context_length.max(2);
         let window = match options.window {
@@ -138,6 +154,8 @@ impl Scorer {
         seq.extend_from_slice(&enc.ids);
         let offset = seq.len() - n;
         let mut rows: Vec<Option<(RowStats, usize, usize)>> = vec![None; seq.len()];
+        // The distribution after the last token: one more lm-head row of the last window.
+        let mut end_row: Option<RowStats> = None;
 
         // Hugging Face's sliding-window method: windows are slices [begin, begin+W) of the sequence,
         // positions restart at 0, and each window scores only the tokens no earlier window scored.
@@ -147,7 +165,11 @@ impl Scorer {
             let end = (begin + self.window).min(seq.len());
             let first = prev_end.max(begin + 1);
             if first < end {
-                let stats = self.run_window(&seq[begin..end], first - begin)?;
+                let last = end == seq.len();
+                let mut stats = self.run_window(&seq[begin..end], first - begin, last)?;
+                if last {
+                    end_row = stats.pop();
+                }
                 for (j, st) in stats.into_iter().enumerate() {
                     rows[first + j] = Some((st, windows, first + j - begin));
                 }
@@ -159,6 +181,10 @@ impl Scorer {
                 break;
             }
             begin += self.stride;
+        }
+        if seq.len() == 1 {
+            // One token and no BOS: nothing is scored, but the distribution after it still exists.
+            end_row = self.run_window(&seq, 1, true)?.pop();
         }
 
         let char_offs = char_offsets(text, &enc.byte_offsets);
@@ -187,14 +213,12 @@ impl Scorer {
                     top: Vec::new(),
                     window: 0,
                     context_len: 0,
+                    boundary_bits: f64::NAN,
+                    excess_bits: f64::NAN,
+                    z: f64::NAN,
                 };
                 if let Some((st, window, context_len)) = &rows[offset + i] {
-                    t.scored = true;
-                    t.surprisal_bits = -st.target_logprob / LN_2;
-                    t.probability = st.target_logprob.exp();
-                    t.entropy_bits = st.entropy / LN_2;
-                    t.varentropy_bits2 = st.varentropy / (LN_2 * LN_2);
-                    t.rank = st.rank;
+                    t.set_row(st);
                     t.top = st
                         .top
                         .iter()
@@ -212,6 +236,7 @@ impl Scorer {
             text: text.to_string(),
             tokens,
             summary,
+            end_boundary_bits: end_row.map(|r| -r.boundary_logprob / LN_2),
             settings: ScoreSettings {
                 bos_policy: self.options.bos.clone(),
                 bos_token: self.bos_token,
@@ -225,8 +250,8 @@ impl Scorer {
         })
     }
 
-    fn run_window(&mut self, window: &[u32], score_from: usize) -> Result<Vec<RowStats>> {
-        self.backend.score_window(window, score_from, self.options.top_k)
+    fn run_window(&mut self, window: &[u32], score_from: usize, end_row: bool) -> Result<Vec<RowStats>> {
+        self.backend.score_rows(window, score_from, self.options.top_k, end_row)
     }
 }
 

@@ -332,6 +332,7 @@ impl ScoringArgs {
             window: self.window,
             stride: self.stride,
             top_k: self.top_k,
+            ..Default::default()
         }
     }
 }

@@ -15,10 +15,10 @@
 use rayon::prelude::*;
 
 use crate::error::Result;
-use crate::metrics::{LogitSums, RowStats, TopK, row_stats_from_parts};
+use crate::metrics::{BoundaryMask, LogitSums, RowStats, TopK, row_stats_from_parts};
 use crate::model::{Architecture, Mlp, ModelConfig, Weights};
 
-use super::{LM_HEAD_ROWS, Profile, ops};
+use super::{LM_HEAD_ROWS, Profile, Rows, ops};
 
 /// AVX2 and FMA present (x86-64 only; checked once, cached by std).
 #[inline]
@@ -249,24 +249,42 @@ pub fn silu_mul_fused(gu: &[f32], inter: usize, out: &mut [f32]) {
 /// One row of logits → [`RowStats`]: the same quantities as [`crate::metrics::reduce_logits_row`]
 /// (max, then f64 sums S₀ S₁ S₂ of e^(z−m), rank count and top-k in one more pass), vectorised.
 pub fn reduce_logits_row(logits: &[f32], target: u32, top_k: usize) -> RowStats {
+    reduce_row(logits, Some(target), top_k, &BoundaryMask::empty(0))
+}
+
+/// As [`crate::metrics::reduce_row`] (no target: the end row; the boundary mass as one more masked
+/// sum in the same pass), vectorised.
+pub fn reduce_row(logits: &[f32], target: Option<u32>, top_k: usize, boundary: &BoundaryMask) -> RowStats {
     #[cfg(target_arch = "x86_64")]
     if simd_available() {
         // SAFETY: AVX2+FMA checked.
-        return unsafe { x86::reduce_row(logits, target, top_k) };
+        return unsafe { x86::reduce_row(logits, target, top_k, boundary) };
     }
-    crate::metrics::reduce_logits_row(logits, target, top_k)
+    crate::metrics::reduce_row(logits, target, top_k, boundary)
 }
 
 /// The fast forward plus the lm-head reduction: stats for targets `ids[score_from..]`.
-#[allow(clippy::too_many_arguments)]
 pub fn forward_stats(
     cfg: &ModelConfig,
     w: &Weights,
     ids: &[u32],
     score_from: usize,
     top_k: usize,
+    prof: Option<&mut Profile>,
+) -> Result<Vec<RowStats>> {
+    let boundary = BoundaryMask::empty(0);
+    forward_rows(cfg, w, ids, &Rows { score_from, top_k, boundary: &boundary, end_row: false }, prof)
+}
+
+/// The fast forward plus the lm-head reduction of `req` (boundary mass, end row).
+pub fn forward_rows(
+    cfg: &ModelConfig,
+    w: &Weights,
+    ids: &[u32],
+    req: &Rows,
     mut prof: Option<&mut Profile>,
 ) -> Result<Vec<RowStats>> {
+    let (score_from, top_k) = (req.score_from, req.top_k);
     assert!(score_from >= 1 && score_from <= ids.len());
     let p = &mut prof;
     let (t, h, inter) = (ids.len(), cfg.hidden_size, cfg.intermediate_size);
@@ -343,13 +361,15 @@ pub fn forward_stats(
     let vocab = cfg.vocab_size;
     let head = w.lm_head_weight();
     let bias = w.lm_head_bias();
-    let mut out = Vec::with_capacity(t - score_from);
-    let mut logits = vec![0.0f32; LM_HEAD_ROWS.min(t) * vocab];
-    let mut start = score_from;
-    while start < t {
-        let rows = (t - start).min(LM_HEAD_ROWS);
-        // hidden row p predicts ids[p + 1]
-        let xr = &normed[(start - 1) * h..(start - 1 + rows) * h];
+    let n = req.count(t);
+    let mut out = Vec::with_capacity(n);
+    let mut logits = vec![0.0f32; LM_HEAD_ROWS.min(n) * vocab];
+    let mut start = 0;
+    while start < n {
+        let rows = (n - start).min(LM_HEAD_ROWS);
+        let first = score_from - 1 + start;
+        // hidden row p predicts ids[p + 1]; the end row (p = t − 1) predicts nothing.
+        let xr = &normed[first * h..(first + rows) * h];
         Profile::time(p, "lm_head gemm", || {
             gemm_nt(xr, h, rows, h, head, vocab, &mut logits[..rows * vocab], vocab, false)
         });
@@ -361,7 +381,7 @@ pub fn forward_stats(
                     if let Some(b) = bias {
                         row.iter_mut().zip(b).for_each(|(z, b)| *z += b);
                     }
-                    reduce_logits_row(row, ids[start + r], top_k)
+                    reduce_row(row, ids.get(first + r + 1).copied(), top_k, req.boundary)
                 })
                 .collect()
         });

@@ -17,7 +17,7 @@ use std::time::Instant;
 use rayon::prelude::*;
 
 use crate::error::Result;
-use crate::metrics::{RowStats, reduce_logits_row};
+use crate::metrics::{BoundaryMask, RowStats, reduce_row};
 use crate::model::{Architecture, Mlp, Model, ModelConfig, Weights};
 use crate::score::Forward;
 
@@ -35,6 +35,7 @@ pub struct CpuForward {
     pool: Option<rayon::ThreadPool>,
     threads: usize,
     profile: Option<Profile>,
+    boundary: Arc<BoundaryMask>,
 }
 
 impl CpuForward {
@@ -59,7 +60,8 @@ impl CpuForward {
             None => None,
         };
         let threads = pool.as_ref().map_or_else(rayon::current_num_threads, |p| p.current_num_threads());
-        Ok(CpuForward { source, pool, threads, profile: None })
+        let boundary = Arc::new(BoundaryMask::empty(0));
+        Ok(CpuForward { source, pool, threads, profile: None, boundary })
     }
 
     pub fn config(&self) -> &ModelConfig {
@@ -96,17 +98,42 @@ impl Forward for CpuForward {
         format!("cpu, {} threads", self.threads)
     }
 
-    fn score_window(&mut self, window: &[u32], score_from: usize, top_k: usize) -> Result<Vec<RowStats>> {
+    fn score_rows(&mut self, window: &[u32], score_from: usize, top_k: usize, end_row: bool) -> Result<Vec<RowStats>> {
         let (cfg, w) = match &self.source {
             Source::Model(m) => (&m.config, &m.weights),
             Source::Bare(b) => (&b.0, &b.1),
         };
         let profile = self.profile.as_mut();
-        let run = move || fast::forward_stats(cfg, w, window, score_from, top_k, profile);
+        let rows = Rows { score_from, top_k, boundary: &self.boundary, end_row };
+        let run = move || fast::forward_rows(cfg, w, window, &rows, profile);
         match &self.pool {
             Some(pool) => pool.install(run),
             None => run(),
         }
+    }
+
+    fn set_boundary(&mut self, boundary: Arc<BoundaryMask>) -> Result<()> {
+        self.boundary = boundary;
+        Ok(())
+    }
+}
+
+/// Which lm-head rows a forward reduces, and over which boundary set.
+#[derive(Debug, Clone, Copy)]
+pub struct Rows<'a> {
+    /// Targets `ids[score_from..]` (each scored by the row before it); `1 <= score_from <= ids.len()`.
+    pub score_from: usize,
+    pub top_k: usize,
+    /// The set whose mass each row's `boundary_logprob` reports.
+    pub boundary: &'a BoundaryMask,
+    /// One more row last: the distribution after the last token (no target).
+    pub end_row: bool,
+}
+
+impl Rows<'_> {
+    /// Hidden rows score_from−1 .. (with the end row, through len−1); row p's target is ids[p + 1].
+    fn count(&self, len: usize) -> usize {
+        len - self.score_from + self.end_row as usize
     }
 }
 
@@ -232,6 +259,11 @@ pub fn forward_stats(model: &Model, ids: &[u32], score_from: usize, top_k: usize
     forward_stats_of(&model.config, &model.weights, ids, score_from, top_k)
 }
 
+/// The plain forward plus the lm-head reduction of `rows` (boundary mass, end row).
+pub fn forward_rows(model: &Model, ids: &[u32], rows: &Rows) -> Result<Vec<RowStats>> {
+    forward_rows_of(&model.config, &model.weights, ids, rows)
+}
+
 /// [`forward_stats`] on bare weights.
 pub fn forward_stats_of(
     cfg: &ModelConfig,
@@ -240,9 +272,15 @@ pub fn forward_stats_of(
     score_from: usize,
     top_k: usize,
 ) -> Result<Vec<RowStats>> {
-    assert!(score_from >= 1 && score_from <= ids.len());
+    let boundary = BoundaryMask::empty(0);
+    forward_rows_of(cfg, w, ids, &Rows { score_from, top_k, boundary: &boundary, end_row: false })
+}
+
+/// The plain forward plus the lm-head reduction of `rows` (the oracle of [`fast::forward_rows`]).
+pub fn forward_rows_of(cfg: &ModelConfig, w: &Weights, ids: &[u32], rows: &Rows) -> Result<Vec<RowStats>> {
+    assert!(rows.score_from >= 1 && rows.score_from <= ids.len());
     let hidden = hidden_states_of(cfg, w, ids);
-    Ok(lm_head_stats_of(cfg, w, &hidden, ids, score_from, top_k))
+    Ok(lm_head_rows_of(cfg, w, &hidden, ids, rows))
 }
 
 /// Applies the lm-head to positions score_from−1 .. len−2 in blocks of [`LM_HEAD_ROWS`] rows and reduces
@@ -260,17 +298,26 @@ pub fn lm_head_stats_of(
     score_from: usize,
     top_k: usize,
 ) -> Vec<RowStats> {
+    let boundary = BoundaryMask::empty(0);
+    lm_head_rows_of(cfg, w, hidden, ids, &Rows { score_from, top_k, boundary: &boundary, end_row: false })
+}
+
+/// [`lm_head_stats_of`] for any [`Rows`]: with a boundary set and the end row.
+pub fn lm_head_rows_of(cfg: &ModelConfig, w: &Weights, hidden: &[f32], ids: &[u32], req: &Rows) -> Vec<RowStats> {
     let h = cfg.hidden_size;
     let vocab = cfg.vocab_size;
     let head = w.lm_head_weight();
     let bias = w.lm_head_bias();
-    let mut out = Vec::with_capacity(ids.len() - score_from);
+    let n = req.count(ids.len());
+    let mut out = Vec::with_capacity(n);
     let mut logits = vec![0.0f32; LM_HEAD_ROWS * vocab];
-    let mut start = score_from;
-    while start < ids.len() {
-        let rows = (ids.len() - start).min(LM_HEAD_ROWS);
-        // hidden row p predicts ids[p + 1]
-        let x = &hidden[(start - 1) * h..(start - 1 + rows) * h];
+    // Row j reads hidden row score_from − 1 + j.
+    let mut start = 0;
+    while start < n {
+        let rows = (n - start).min(LM_HEAD_ROWS);
+        let first = req.score_from - 1 + start;
+        // hidden row p predicts ids[p + 1]; the end row (p = len − 1) predicts nothing.
+        let x = &hidden[first * h..(first + rows) * h];
         ops::matmul_transposed(x, rows, h, head, vocab, &mut logits[..rows * vocab]);
         let block: Vec<RowStats> = logits[..rows * vocab]
             .par_chunks_mut(vocab)
@@ -279,7 +326,7 @@ pub fn lm_head_stats_of(
                 if let Some(b) = bias {
                     row.iter_mut().zip(b).for_each(|(z, b)| *z += b);
                 }
-                reduce_logits_row(row, ids[start + r], top_k)
+                reduce_row(row, ids.get(first + r + 1).copied(), req.top_k, req.boundary)
             })
             .collect();
         out.extend(block);

@@ -5,8 +5,10 @@
 //! json: `{"provenance": {...}, "texts": [TEXT, ...]}`.
 //! jsonl: one TEXT per line, each with its own `provenance` field first.
 //!
-//! TEXT = `{"id", "text", "summary": {...}, "settings": {...}, "tokens": [...]}`; with `--level word`,
-//! `"words": [...]` instead of `"tokens"`.
+//! TEXT = `{"id", "text", "summary": {...}, "end_boundary_bits", "settings": {...}, "tokens": [...]}`;
+//! with `--level word`, `"words": [...]` instead of `"tokens"`. `summary.fast_detectgpt` =
+//! Σ(−s + H) / √ΣV (unit-free, null when ΣV = 0); `end_boundary_{bits,nats}` = −log B after the
+//! last token; each token ends with `excess_{bits,nats}`, `z`, `boundary_{bits,nats}` (see table.rs).
 
 use std::io::{self, Write};
 
@@ -66,6 +68,7 @@ fn write_summary(out: &mut dyn Write, s: &Summary, u: Units) -> io::Result<()> {
     o.field(&format!("{n}_per_byte"), &u.info(s.bits_per_byte))?;
     o.field(&format!("{n}_per_char"), &u.info(s.bits_per_char))?;
     o.field("perplexity", &s.perplexity)?;
+    o.field("fast_detectgpt", &s.fast_detectgpt)?;
     o.end()
 }
 
@@ -88,6 +91,9 @@ fn write_token(out: &mut dyn Write, t: &TokenScore, u: Units) -> io::Result<()> 
     o.field("top", &t.top)?;
     o.field("window", &t.window)?;
     o.field("context_len", &t.context_len)?;
+    o.field(&format!("excess_{n}"), &u.info(t.excess_bits))?;
+    o.field("z", &t.z)?;
+    o.field(&format!("boundary_{n}"), &u.info(t.boundary_bits))?;
     o.end()
 }
 
@@ -108,6 +114,7 @@ pub fn write_text(
     o.field("text", &t.text)?;
     o.key("summary")?;
     write_summary(o.out, &t.summary, u)?;
+    o.field(&format!("end_boundary_{n}"), &t.end_boundary_bits.map(|b| u.info(b)))?;
     o.field("settings", &t.settings)?;
     match options.level {
         Level::Token => {

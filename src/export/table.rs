@@ -5,6 +5,10 @@
 //! a line break, or leading/trailing whitespace is wrapped in double quotes, with inner double
 //! quotes doubled. Numbers use the shortest decimal that reads back as the same f64; a metric
 //! that does not exist (an unscored first token) is an empty field.
+//!
+//! Token-level columns after the original ones: `excess_{bits,nats}` = surprisal − entropy, `z` =
+//! (surprisal − entropy) / √varentropy (unit-free; 0 when varentropy is 0), `boundary_{bits,nats}` =
+//! −log B(context before the token), B = the probability that a new word starts there.
 
 use std::io::{self, Write};
 
@@ -31,6 +35,9 @@ pub fn token_columns(units: &str) -> Vec<String> {
         "top1_token",
         "top1_probability",
         "scored",
+        "excess_{u}",
+        "z",
+        "boundary_{u}",
     ]
     .iter()
     .map(|c| c.replace("{u}", units))
@@ -129,6 +136,9 @@ pub fn write_rows(out: &mut dyn Write, options: &ExportOptions, text: &TextScore
                     top1,
                     top1_p,
                     t.scored.to_string(),
+                    num(u.info(t.excess_bits)),
+                    num(t.z),
+                    num(u.info(t.boundary_bits)),
                 ];
                 write_row(out, &row, d)?;
             }

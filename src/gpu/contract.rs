@@ -48,10 +48,11 @@ pub const LM_NT: u32 = 32;
 pub const LM_VBLOCK: u32 = LM_NT * 64;
 /// Records each `tile` workgroup writes per row (one per 16-column group of a 64-column tile).
 pub const LM_REC_PER_BLOCK: u32 = 4;
-/// Words before the top-k list in one partial record: m, S0, S1, S2, count above the target.
-pub const LM_REC_HEAD: u32 = 5;
-/// Words before the top-k list in one merged row: the record's five, then z_t.
-pub const LM_OUT_HEAD: u32 = 6;
+/// Words before the top-k list in one partial record: m, S0, S1, S2, count above the target, SB
+/// (Σ e^(z−m) over the word-boundary set).
+pub const LM_REC_HEAD: u32 = 6;
+/// Words before the top-k list in one merged row: the record's six, then z_t.
+pub const LM_OUT_HEAD: u32 = 7;
 /// Id of an empty top-k slot.
 pub const LM_NO_ID: u32 = u32::MAX;
 
@@ -220,6 +221,8 @@ pub mod bind {
         pub const ZT: u32 = 5;
         pub const PART: u32 = 6;
         pub const MERGED: u32 = 7;
+        /// The word-boundary set as a bitset over the vocabulary (`metrics::BoundaryMask::words`).
+        pub const BOUNDARY: u32 = 8;
     }
 }
 
@@ -300,6 +303,7 @@ impl Shader {
                 (lm::ZT, "zt", ReadWrite, "f32"),
                 (lm::PART, "part", ReadWrite, "f32"),
                 (lm::MERGED, "merged", ReadWrite, "f32"),
+                (lm::BOUNDARY, "boundary", Read, "u32"),
             ],
         }
     }

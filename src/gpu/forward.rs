@@ -6,7 +6,7 @@ use wgpu::util::DeviceExt;
 
 use crate::backend::Dtype;
 use crate::error::{DensiError, GpuErrorKind, Result};
-use crate::metrics::{LogitSums, RowStats, row_stats_from_parts};
+use crate::metrics::{BoundaryMask, LogitSums, RowStats, row_stats_from_parts};
 use crate::model::{Architecture, Linear, Mlp, ModelConfig, Norm, NormKind, Weights};
 
 use super::context::GpuContext;
@@ -266,6 +266,8 @@ pub struct GpuModel {
     layers: Vec<GpuLayer>,
     final_norm: GpuNorm,
     dummy: wgpu::Buffer,
+    /// The word-boundary set, a bitset of ⌈vocab/32⌉ words (empty until [`GpuModel::set_boundary`]).
+    boundary: wgpu::Buffer,
     acts: Option<Acts>,
     timing: bool,
     last_flops: f64,
@@ -353,6 +355,7 @@ impl GpuModel {
                 let dummy = upload_f32(&ctx, &[0.0; 64], "unused binding")?;
                 Ok((emb, pos, head, head_bias, layers, final_norm, dummy))
             })??;
+        let boundary = work_buffer(&ctx, cfg.vocab_size.div_ceil(32), "word-boundary set")?;
         Ok(GpuModel {
             ctx,
             kernels,
@@ -364,6 +367,7 @@ impl GpuModel {
             layers,
             final_norm,
             dummy,
+            boundary,
             acts: None,
             timing: false,
             last_flops: 0.0,
@@ -487,18 +491,51 @@ impl GpuModel {
             }
         }
         steps.push(self.final_norm.step(&x, &xn, dummy));
-        steps.extend(lm_head_steps(head, self.head_bias.as_ref(), &xn, &targets, &zt, &part, &merged, nrec, dummy));
+        let lm = LmBuffers {
+            hidden: &xn,
+            targets: &targets,
+            zt: &zt,
+            part: &part,
+            merged: &merged,
+            boundary: &self.boundary,
+        };
+        steps.extend(lm_head_steps(head, self.head_bias.as_ref(), &lm, nrec, dummy));
         let program = Program::new(ctx, &self.kernels, steps, self.timing)?;
         Ok(Acts { tcap, kcap, ids, targets, merged, staging, program })
     }
 
+    /// The word-boundary set every row's `boundary_logprob` reports from now on.
+    pub fn set_boundary(&mut self, boundary: &BoundaryMask) -> Result<()> {
+        if boundary.vocab() != self.cfg.vocab_size {
+            return Err(DensiError::Other(format!(
+                "boundary set over {} ids for a vocabulary of {}",
+                boundary.vocab(),
+                self.cfg.vocab_size
+            )));
+        }
+        self.ctx.queue.write_buffer(&self.boundary, 0, bytemuck::cast_slice(boundary.words()));
+        Ok(())
+    }
+
     /// One causal forward over `window` and the statistics of targets `window[score_from..]`.
     pub fn score_window(&mut self, window: &[u32], score_from: usize, top_k: usize) -> Result<Vec<RowStats>> {
+        self.score_rows(window, score_from, top_k, false)
+    }
+
+    /// [`GpuModel::score_window`], and with `end_row` one more row: the distribution after the last
+    /// token (its target is LM_NO_ID: only the sums count).
+    pub fn score_rows(
+        &mut self,
+        window: &[u32],
+        score_from: usize,
+        top_k: usize,
+        end_row: bool,
+    ) -> Result<Vec<RowStats>> {
         let t = window.len();
         if score_from < 1 || score_from > t {
             return Err(DensiError::Other(format!("score_from {score_from} outside 1..={t}")));
         }
-        if score_from == t {
+        if score_from == t && !end_row {
             return Ok(Vec::new());
         }
         if top_k > LM_KMAX {
@@ -528,7 +565,7 @@ impl GpuModel {
             self.acts = Some(self.build(tcap, kcap)?);
         }
         let acts = self.acts.as_mut().unwrap();
-        let r = t - score_from;
+        let r = t - score_from + end_row as usize;
         let shape = RunShape {
             t: t as u32,
             r: r as u32,
@@ -537,7 +574,11 @@ impl GpuModel {
             direct: self.kernels.direct,
         };
         self.ctx.queue.write_buffer(&acts.ids, 0, bytemuck::cast_slice(window));
-        self.ctx.queue.write_buffer(&acts.targets, 0, bytemuck::cast_slice(&window[score_from..]));
+        let mut targets = window[score_from..].to_vec();
+        if end_row {
+            targets.push(LM_NO_ID);
+        }
+        self.ctx.queue.write_buffer(&acts.targets, 0, bytemuck::cast_slice(&targets));
         let out_stride = lm_out_stride(top_k);
         let bytes = (r * out_stride * 4) as u64;
         let (merged, staging) = (acts.merged.clone(), acts.staging.clone());
@@ -546,23 +587,37 @@ impl GpuModel {
         })?;
         self.last_flops = acts.program.flops(&shape);
         let raw = self.ctx.map_read(&staging, bytes)?;
-        Ok(parse_merged(&raw, r, top_k))
+        let mut rows = parse_merged(&raw, r, top_k);
+        if end_row {
+            let last = rows.last_mut().expect("r ≥ 1 with the end row");
+            (last.target_logprob, last.rank) = (f64::NAN, 0);
+        }
+        Ok(rows)
     }
 }
 
+/// The buffers the lm-head steps bind besides the weights.
+pub struct LmBuffers<'a> {
+    /// Final hidden states [t, h].
+    pub hidden: &'a wgpu::Buffer,
+    /// One target id per scored row (LM_NO_ID: a row without a target).
+    pub targets: &'a wgpu::Buffer,
+    pub zt: &'a wgpu::Buffer,
+    pub part: &'a wgpu::Buffer,
+    pub merged: &'a wgpu::Buffer,
+    /// The word-boundary bitset.
+    pub boundary: &'a wgpu::Buffer,
+}
+
 /// The lm-head's three kinds of steps for a head split into chunks: target logits, tiles, merge.
-#[allow(clippy::too_many_arguments)]
 pub fn lm_head_steps(
     head: &GpuTensor,
     bias: Option<&wgpu::Buffer>,
-    hidden: &wgpu::Buffer,
-    targets: &wgpu::Buffer,
-    zt: &wgpu::Buffer,
-    part: &wgpu::Buffer,
-    merged: &wgpu::Buffer,
+    b: &LmBuffers,
     nrec: u32,
     dummy: &wgpu::Buffer,
 ) -> Vec<Step> {
+    let LmBuffers { hidden, targets, zt, part, merged, boundary } = *b;
     let h = head.cols as u32;
     let bias_buf = bias.cloned().unwrap_or_else(|| dummy.clone());
     let mut steps = Vec::new();
@@ -589,6 +644,7 @@ pub fn lm_head_steps(
                 (bind::lm::TARGETS, targets.clone()),
                 (bind::lm::ZT, zt.clone()),
                 (bind::lm::PART, part.clone()),
+                (bind::lm::BOUNDARY, boundary.clone()),
             ],
         });
         block0 += vc.div_ceil(LM_VBLOCK);
@@ -600,8 +656,8 @@ pub fn lm_head_steps(
     steps
 }
 
-/// Rows of [m, S0, S1, S2, count, z_t, k × (logit, id)] (the contract's LM_OUT_HEAD words, then the
-/// list) → RowStats, the final formulas in f64.
+/// Rows of [m, S0, S1, S2, count, SB, z_t, k × (logit, id)] (the contract's LM_OUT_HEAD words, then
+/// the list) → RowStats, the final formulas in f64.
 pub fn parse_merged(raw: &[u8], r: usize, k: usize) -> Vec<RowStats> {
     let words: Vec<u32> = raw.chunks_exact(4).map(|c| u32::from_le_bytes(c.try_into().unwrap())).collect();
     let f = |i: usize| f32::from_bits(words[i]);
@@ -610,14 +666,20 @@ pub fn parse_merged(raw: &[u8], r: usize, k: usize) -> Vec<RowStats> {
     (0..r)
         .map(|row| {
             let o = row * stride;
-            let sums = LogitSums { max: f(o) as f64, s0: f(o + 1) as f64, s1: f(o + 2) as f64, s2: f(o + 3) as f64 };
+            let sums = LogitSums {
+                max: f(o) as f64,
+                s0: f(o + 1) as f64,
+                s1: f(o + 2) as f64,
+                s2: f(o + 3) as f64,
+                sb: f(o + 5) as f64,
+            };
             let above = words[o + 4];
-            let zt = f(o + 5) as f64;
+            let zt = f(o + 6) as f64;
             let top: Vec<(f32, u32)> = (0..k)
                 .map(|i| (f(o + head + 2 * i), words[o + head + 1 + 2 * i]))
                 .filter(|&(_, id)| id != LM_NO_ID)
                 .collect();
-            row_stats_from_parts(&sums, zt, above, &top)
+            row_stats_from_parts(&sums, Some(zt), above, &top)
         })
         .collect()
 }

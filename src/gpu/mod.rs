@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use crate::backend::BackendOptions;
 use crate::error::Result;
-use crate::metrics::RowStats;
+use crate::metrics::{BoundaryMask, RowStats};
 use crate::model::Model;
 use crate::score::Forward;
 
@@ -58,8 +58,11 @@ impl Forward for GpuForward {
     fn device(&self) -> String {
         self.device.clone()
     }
-    fn score_window(&mut self, window: &[u32], score_from: usize, top_k: usize) -> Result<Vec<RowStats>> {
-        self.gpu.score_window(window, score_from, top_k)
+    fn score_rows(&mut self, window: &[u32], score_from: usize, top_k: usize, end_row: bool) -> Result<Vec<RowStats>> {
+        self.gpu.score_rows(window, score_from, top_k, end_row)
+    }
+    fn set_boundary(&mut self, boundary: Arc<BoundaryMask>) -> Result<()> {
+        self.gpu.set_boundary(&boundary)
     }
     fn max_top_k(&self) -> Option<usize> {
         Some(kernels::LM_KMAX)

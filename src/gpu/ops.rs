@@ -3,12 +3,14 @@
 
 use crate::backend::Dtype;
 use crate::error::Result;
-use crate::metrics::RowStats;
+use crate::metrics::{BoundaryMask, RowStats};
 use crate::model::{Linear, Norm};
 
 use super::context::GpuContext;
-use super::contract::{bind, lm_out_stride, lm_rec_stride};
-use super::forward::{GpuLinear, GpuNorm, lm_head_steps, parse_merged, upload_f32, upload_matrix_split, work_buffer};
+use super::contract::{LM_NO_ID, bind, lm_out_stride, lm_rec_stride};
+use super::forward::{
+    GpuLinear, GpuNorm, LmBuffers, lm_head_steps, parse_merged, upload_f32, upload_matrix_split, work_buffer,
+};
 use super::kernels::{Kernels, LM_REC_PER_BLOCK, LM_VBLOCK, Op, Program, RunShape, Step};
 
 pub use super::contract::Act;
@@ -203,18 +205,46 @@ impl GpuOps {
         top_k: usize,
         max_rows: Option<usize>,
     ) -> Result<Vec<RowStats>> {
+        let empty = BoundaryMask::empty(vocab);
+        self.lm_head_rows(hidden, h, head, vocab, bias, ids, score_from, top_k, max_rows, &empty, false)
+    }
+
+    /// [`GpuOps::lm_head`] with the mass over `boundary` in every row, and with `end_row` one more
+    /// row last: the logits of hidden[ids.len() − 1], without a target (NaN log-probability, rank 0).
+    #[allow(clippy::too_many_arguments)]
+    pub fn lm_head_rows(
+        &self,
+        hidden: &[f32],
+        h: usize,
+        head: &[f32],
+        vocab: usize,
+        bias: Option<&[f32]>,
+        ids: &[u32],
+        score_from: usize,
+        top_k: usize,
+        max_rows: Option<usize>,
+        boundary: &BoundaryMask,
+        end_row: bool,
+    ) -> Result<Vec<RowStats>> {
         let t = ids.len();
-        let r = t - score_from;
+        let r = t - score_from + end_row as usize;
         let w = upload_matrix_split(&self.ctx, head, vocab, h, self.kernels.wtype, "head", max_rows)?;
         let nrec: u32 = w.chunks.iter().map(|(_, _, rows)| rows.div_ceil(LM_VBLOCK) * LM_REC_PER_BLOCK).sum();
         let xb = upload_f32(&self.ctx, hidden, "hidden")?;
         let bb = bias.map(|b| upload_f32(&self.ctx, b, "bias")).transpose()?;
         let targets = work_buffer(&self.ctx, r, "targets")?;
-        self.ctx.queue.write_buffer(&targets, 0, bytemuck::cast_slice(&ids[score_from..]));
+        let mut target_ids = ids[score_from..].to_vec();
+        if end_row {
+            target_ids.push(LM_NO_ID);
+        }
+        self.ctx.queue.write_buffer(&targets, 0, bytemuck::cast_slice(&target_ids));
+        let bits = work_buffer(&self.ctx, boundary.words().len(), "boundary")?;
+        self.ctx.queue.write_buffer(&bits, 0, bytemuck::cast_slice(boundary.words()));
         let zt = work_buffer(&self.ctx, r, "zt")?;
         let part = work_buffer(&self.ctx, r * nrec as usize * lm_rec_stride(top_k), "part")?;
         let merged = work_buffer(&self.ctx, r * lm_out_stride(top_k), "merged")?;
-        let steps = lm_head_steps(&w, bb.as_ref(), &xb, &targets, &zt, &part, &merged, nrec, &self.dummy);
+        let lm = LmBuffers { hidden: &xb, targets: &targets, zt: &zt, part: &part, merged: &merged, boundary: &bits };
+        let steps = lm_head_steps(&w, bb.as_ref(), &lm, nrec, &self.dummy);
         let shape = RunShape {
             t: t as u32,
             r: r as u32,
@@ -225,6 +255,11 @@ impl GpuOps {
         let mut prog = Program::new(&self.ctx, &self.kernels, steps, false)?;
         prog.run(&self.ctx, &self.kernels, &shape, |_| {})?;
         let raw = self.ctx.read_back(&merged, (r * lm_out_stride(top_k) * 4) as u64)?;
-        Ok(parse_merged(&raw, r, top_k))
+        let mut rows = parse_merged(&raw, r, top_k);
+        if end_row {
+            let last = rows.last_mut().expect("r ≥ 1 with the end row");
+            (last.target_logprob, last.rank) = (f64::NAN, 0);
+        }
+        Ok(rows)
     }
 }

@@ -81,6 +81,39 @@ impl TextTokenizer {
         self.token_bytes.len()
     }
 
+    /// The word-boundary set W: the ids of the tokens that begin a new word (B(ctx) = Σ_{v∈W} p(v)).
+    /// - `Full`: every token whose decoded bytes start with a Unicode whitespace character (space,
+    ///   `\n`, `\t`, `\r`, …; SentencePiece's `▁` counts as the space it decodes to), plus the EOS
+    ///   token and the end-of-text / document separator token where they differ.
+    /// - `SpaceOnly`: tokens whose decoded text starts with a space ' ' (or `▁`) and nothing else:
+    ///   minicons' `bow_correction` set.
+    ///
+    /// Byte-fallback tokens holding part of a character start with no whitespace and are not in W.
+    pub fn boundary_ids(&self, set: crate::metrics::BoundarySet) -> Vec<u32> {
+        use crate::metrics::BoundarySet;
+        let starts_word = |bytes: &[u8]| {
+            let first = match std::str::from_utf8(&bytes[..bytes.len().min(4)]) {
+                Ok(s) => s.chars().next(),
+                // A valid first character followed by a cut one.
+                Err(e) => std::str::from_utf8(&bytes[..e.valid_up_to()]).ok().and_then(|s| s.chars().next()),
+            };
+            match (first, set) {
+                (Some('▁'), _) => true,
+                (Some(c), BoundarySet::Full) => c.is_whitespace(),
+                (Some(c), BoundarySet::SpaceOnly) => c == ' ',
+                (None, _) => false,
+            }
+        };
+        let mut ids: Vec<u32> =
+            (0..self.token_bytes.len() as u32).filter(|&id| starts_word(self.token_bytes(id))).collect();
+        if set == BoundarySet::Full {
+            ids.extend(self.eos_id.iter().chain(self.doc_separator.iter()));
+            ids.sort_unstable();
+            ids.dedup();
+        }
+        ids
+    }
+
     /// Errors unless every token id is a row of the model's `[vocab_size, hidden]` embedding.
     pub fn check_fits(&self, path: &Path, model_vocab_size: usize) -> Result<()> {
         if self.vocab_size() > model_vocab_size {

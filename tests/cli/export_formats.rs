@@ -41,6 +41,9 @@ fn text_score() -> TextScore {
             },
             window: 0,
             context_len: i + 1,
+            boundary_bits: f64::NAN,
+            excess_bits: f64::NAN,
+            z: f64::NAN,
         });
     }
     assert_eq!(pos, text.len());

@@ -80,6 +80,7 @@ fn check_model(model_path: &Path, golden_files: &[PathBuf], text_dir: &Path, tol
             window: g["window"].as_u64().map(|w| w as usize),
             stride: g["stride"].as_u64().map(|s| s as usize),
             top_k: 5,
+            ..Default::default()
         };
         let backend = Box::new(densi::cpu::CpuForward::new(model.clone(), None).unwrap());
         let mut scorer = Scorer::new(model.clone(), backend, options).unwrap();

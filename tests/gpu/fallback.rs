@@ -43,13 +43,16 @@ impl Forward for InjectedGpu {
     fn device(&self) -> String {
         "injected GPU".into()
     }
-    fn score_window(&mut self, window: &[u32], score_from: usize, top_k: usize) -> Result<Vec<RowStats>> {
+    fn score_rows(&mut self, window: &[u32], score_from: usize, top_k: usize, end_row: bool) -> Result<Vec<RowStats>> {
         assert!(top_k <= self.kmax, "top-k {top_k} reached a GPU that keeps {}", self.kmax);
         if self.ok_windows == 0 {
             return Err(DensiError::gpu(self.kind, "injected fault"));
         }
         self.ok_windows -= 1;
-        self.inner.score_window(window, score_from, top_k)
+        self.inner.score_rows(window, score_from, top_k, end_row)
+    }
+    fn set_boundary(&mut self, boundary: Arc<densi::metrics::BoundaryMask>) -> Result<()> {
+        self.inner.set_boundary(boundary)
     }
     fn max_top_k(&self) -> Option<usize> {
         Some(self.kmax)

@@ -4,7 +4,7 @@
 
 use std::arch::x86_64::*;
 
-use super::{LogitSums, RowStats, TopK, row_stats_from_parts};
+use super::{BoundaryMask, LogitSums, RowStats, TopK, row_stats_from_parts};
 
 /// e^x on 8 lanes (Cephes expf: 2^n · p(r), r = x − n·ln2 in two parts, degree-6 polynomial), about
 /// 1 ulp relative. x is clamped to [−87.3, 88]: inputs below give ≈ 1.2e−38, not 0, so callers mask
@@ -352,14 +352,15 @@ pub fn silu_mul(g: &[f32], u: &[f32], o: &mut [f32]) {
     }
 }
 
-/// As [`crate::metrics::reduce_logits_row`]: pass 1 the max; pass 2 e^(z−m) in f32, summed with
-/// its first two moments in f64 lanes, the count of logits above the target's, and top-k (only
-/// lanes at or above the current k-th best reach the scalar [`TopK`]).
+/// As [`crate::metrics::reduce_row`]: pass 1 the max; pass 2 e^(z−m) in f32, summed with its first
+/// two moments in f64 lanes, the sum over the boundary set's ids (8 bits of the mask per 8 lanes),
+/// the count of logits above the target's (none without a target), and top-k (only lanes at or
+/// above the current k-th best reach the scalar [`TopK`]).
 ///
 /// # Safety
 /// Needs AVX2 and FMA (callers check [`super::simd_available`]).
 #[target_feature(enable = "avx2,fma")]
-pub fn reduce_row(z: &[f32], target: u32, top_k: usize) -> RowStats {
+pub fn reduce_row(z: &[f32], target: Option<u32>, top_k: usize, boundary: &BoundaryMask) -> RowStats {
     let n = z.len();
     let full = n / 8 * 8;
     let zp = z.as_ptr();
@@ -372,8 +373,12 @@ pub fn reduce_row(z: &[f32], target: u32, top_k: usize) -> RowStats {
     for &v in &z[full..] {
         m = m.max(v);
     }
-    let zt = z[target as usize];
+    // No target: nothing is above +∞.
+    let zt = target.map_or(f32::INFINITY, |t| z[t as usize]);
     let (mv, ztv) = (_mm256_set1_ps(m), _mm256_set1_ps(zt));
+    let lane_bits = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
+    let bwords = boundary.words();
+    let (mut sba, mut sbb) = (_mm256_setzero_pd(), _mm256_setzero_pd());
     let (mut s0a, mut s0b, mut s1a, mut s1b, mut s2a, mut s2b) = (
         _mm256_setzero_pd(),
         _mm256_setzero_pd(),
@@ -401,6 +406,15 @@ pub fn reduce_row(z: &[f32], target: u32, top_k: usize) -> RowStats {
         s1b = _mm256_add_pd(s1b, thi);
         s2a = _mm256_fmadd_pd(tlo, dlo, s2a);
         s2b = _mm256_fmadd_pd(thi, dhi, s2b);
+        // Lanes of boundary ids keep e, the rest 0: bits i .. i+7 of the mask, one per lane.
+        let bits = (bwords.get(i / 32).copied().unwrap_or(0) >> (i % 32)) & 0xFF;
+        if bits != 0 {
+            let sel = _mm256_set1_epi32(bits as i32);
+            let lanes = _mm256_cmpeq_epi32(_mm256_and_si256(sel, lane_bits), lane_bits);
+            let eb = _mm256_and_ps(e, _mm256_castsi256_ps(lanes));
+            sba = _mm256_add_pd(sba, _mm256_cvtps_pd(_mm256_castps256_ps128(eb)));
+            sbb = _mm256_add_pd(sbb, _mm256_cvtps_pd(_mm256_extractf128_ps::<1>(eb)));
+        }
         // cmp mask lanes are −1: subtracting counts them
         above = _mm256_sub_epi32(above, _mm256_castps_si256(_mm256_cmp_ps::<_CMP_GT_OQ>(x, ztv)));
         let hit = _mm256_movemask_ps(_mm256_cmp_ps::<_CMP_GE_OQ>(x, thrv));
@@ -418,6 +432,7 @@ pub fn reduce_row(z: &[f32], target: u32, top_k: usize) -> RowStats {
     }
     let (mut s0, mut s1, mut s2) =
         (hsum_pd(_mm256_add_pd(s0a, s0b)), hsum_pd(_mm256_add_pd(s1a, s1b)), hsum_pd(_mm256_add_pd(s2a, s2b)));
+    let mut sb = hsum_pd(_mm256_add_pd(sba, sbb));
     let mut cnt = [0i32; 8];
     // SAFETY: 8 i32 lanes into an 8-element array.
     unsafe { _mm256_storeu_si256(cnt.as_mut_ptr().cast(), above) };
@@ -429,9 +444,12 @@ pub fn reduce_row(z: &[f32], target: u32, top_k: usize) -> RowStats {
         s0 += e;
         s1 += e * d;
         s2 += e * d * d;
+        if boundary.contains(i as u32) {
+            sb += e;
+        }
         above += (v > zt) as u32;
         top.push(v, i as u32);
     }
-    let sums = LogitSums { max: m as f64, s0, s1, s2 };
-    row_stats_from_parts(&sums, zt as f64, above, top.items())
+    let sums = LogitSums { max: m as f64, s0, s1, s2, sb };
+    row_stats_from_parts(&sums, target.map(|_| zt as f64), above, top.items())
 }

@@ -58,6 +58,9 @@ fn token(
         top,
         window: 0,
         context_len: index + 1,
+        boundary_bits: f64::NAN,
+        excess_bits: f64::NAN,
+        z: f64::NAN,
     }
 }
 
