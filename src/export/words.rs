@@ -177,9 +177,8 @@ pub fn words(text: &str, tokens: &[TokenScore]) -> Vec<SpanScore> {
 
 /// The words of a scored text, corrected ([`corrected_words`] with the text's boundary information).
 pub fn text_words(t: &TextScore) -> Vec<SpanScore> {
-    // MERGE(wp-engine): `tok.boundary_bits` and `t.end_boundary_bits` come from the engine branch.
-    let boundary_bits: Vec<f64> = t.tokens.iter().map(|_| f64::NAN).collect();
-    corrected_words(&t.text, &t.tokens, &boundary_bits, None)
+    let boundary_bits: Vec<f64> = t.tokens.iter().map(|tok| tok.boundary_bits).collect();
+    corrected_words(&t.text, &t.tokens, &boundary_bits, t.end_boundary_bits)
 }
 
 /// Words of a scored text with the corrected word surprisal (module doc). `boundary_bits[k]` =

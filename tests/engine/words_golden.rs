@@ -10,97 +10,14 @@
 //! - `scored_words_match_the_golden` (needs the default model): densi's own forward pass and boundary
 //!   mass, through `export::words::text_words`, within 2e-3 bits of the golden words.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use densi::export::words::corrected_words;
 use densi::metrics::TokenScore;
-use serde_json::Value;
 
-/// Bits: independent float32 implementations of the default model agree to ~5e-4 bits per token
-/// (shared/reference/README.md); a word adds a few tokens and two boundary terms.
-const WORD_BITS: f64 = 2e-3;
-
-fn golden(name: &str) -> Value {
-    let p: PathBuf = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/words").join(name);
-    serde_json::from_str(&std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display())))
-        .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-}
-
-fn f64s(v: &Value) -> Vec<f64> {
-    v.as_array().expect("array").iter().map(|x| x.as_f64().expect("number")).collect()
-}
-
-/// TokenScores tiling the golden text, with the golden's surprisal (the rest is not used by words).
-fn golden_tokens(t: &Value) -> Vec<TokenScore> {
-    let surprisal = f64s(&t["surprisal_bits"]);
-    let mut pos = 0usize;
-    t["pieces_hex"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .zip(t["token_ids"].as_array().unwrap())
-        .enumerate()
-        .map(|(i, (hex, id))| {
-            let hex = hex.as_str().unwrap();
-            let bytes: Vec<u8> = (0..hex.len()).step_by(2).map(|k| u8::from_str_radix(&hex[k..k + 2], 16).unwrap()).collect();
-            let (s, e) = (pos, pos + bytes.len());
-            pos = e;
-            let mut tok = blank_token();
-            tok.index = i;
-            tok.id = id.as_u64().unwrap() as u32;
-            tok.token = densi::metrics::display_bytes(&bytes);
-            tok.bytes = bytes;
-            tok.byte_start = s;
-            tok.byte_end = e;
-            tok.surprisal_bits = surprisal[i];
-            tok
-        })
-        .collect()
-}
-
-fn blank_token() -> TokenScore {
-    TokenScore {
-        index: 0,
-        id: 0,
-        token: String::new(),
-        bytes: Vec::new(),
-        byte_start: 0,
-        byte_end: 0,
-        char_start: 0,
-        char_end: 0,
-        scored: true,
-        surprisal_bits: 0.0,
-        probability: 0.0,
-        entropy_bits: 0.0,
-        varentropy_bits2: 0.0,
-        rank: 1,
-        top: Vec::new(),
-        window: 0,
-        context_len: 1,
-    }
-}
-
-fn close(what: &str, got: f64, want: f64, tol: f64) {
-    assert!((got - want).abs() <= tol, "{what}: densi {got} vs golden {want} (|Δ| {} > {tol})", (got - want).abs());
-}
-
-/// Compares densi's words to a golden word list; returns max |Δ surprisal|.
-fn compare_words(label: &str, got: &[densi::export::SpanScore], want: &Value, tol: f64) -> f64 {
-    let want = want.as_array().expect("words");
-    assert_eq!(got.len(), want.len(), "{label}: word count");
-    let mut max = 0.0f64;
-    for (g, w) in got.iter().zip(want) {
-        let at = format!("{label} word {} {:?}", g.index, g.text);
-        assert_eq!(g.text, w["word"].as_str().unwrap(), "{at}");
-        assert_eq!((g.token_start, g.token_end), (w["token_start"].as_u64().unwrap() as usize, w["token_end"].as_u64().unwrap() as usize), "{at}");
-        close(&format!("{at} uncorrected"), g.surprisal_bits_uncorrected, w["surprisal_bits_uncorrected"].as_f64().unwrap(), tol);
-        close(&format!("{at} bow"), g.bow_bits, w["bow_bits"].as_f64().unwrap(), tol);
-        close(&format!("{at} eow"), g.eow_bits, w["eow_bits"].as_f64().unwrap(), tol);
-        close(&format!("{at} corrected"), g.surprisal_bits, w["surprisal_bits"].as_f64().unwrap(), tol);
-        max = max.max((g.surprisal_bits - w["surprisal_bits"].as_f64().unwrap()).abs());
-    }
-    max
-}
+#[path = "../support/words.rs"]
+mod words_support;
+use words_support::*;
 
 #[test]
 fn aggregation_matches_the_python_script() {
@@ -148,4 +65,25 @@ fn interior_words_match_minicons() {
     }
     assert!(n >= 20, "only {n} comparable words");
     eprintln!("minicons: {n} interior words, max |Δ| {max:.2e} bits");
+}
+
+fn cpu(model: &std::sync::Arc<densi::model::Model>) -> impl Fn(densi::score::BoundarySet) -> Box<dyn densi::score::Forward> {
+    let model = model.clone();
+    move |_| Box::new(densi::cpu::CpuForward::new(model.clone(), None).unwrap())
+}
+
+#[test]
+fn scored_words_match_the_golden_tiny_llama() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/gguf/tiny-llama-F32.gguf");
+    let model = std::sync::Arc::new(densi::model::Model::load(&path).unwrap());
+    let max = check_scored_words(&model, "tiny_llama_words.json", &cpu(&model));
+    eprintln!("tiny-llama-F32 (CPU): max |Δ| word surprisal {max:.2e} bits");
+}
+
+#[test]
+fn scored_words_match_the_golden_default_model() {
+    let Some(path) = crate::support::default_model() else { return };
+    let model = std::sync::Arc::new(densi::model::Model::load(&path).unwrap());
+    let max = check_scored_words(&model, "smollm2_words.json", &cpu(&model));
+    eprintln!("default model (CPU): max |Δ| word surprisal {max:.2e} bits");
 }
