@@ -229,6 +229,15 @@ fn word_level_keeps_combining_marks_and_emoji_sequences_whole() {
     );
     let tokens = tokens["texts"][0]["tokens"].as_array().unwrap().clone();
     assert_eq!(words.last().unwrap()["token_end"].as_u64().unwrap() as usize, tokens.len());
-    let total = |v: &[serde_json::Value]| v.iter().map(|x| x["surprisal_bits"].as_f64().unwrap()).sum::<f64>();
-    assert!((total(&words) - total(&tokens)).abs() < 1e-9, "{} vs {}", total(&words), total(&tokens));
+    let total = |v: &[serde_json::Value], key: &str| v.iter().map(|x| x[key].as_f64().unwrap()).sum::<f64>();
+    let (sum_words, sum_tokens) = (total(&words, "surprisal_bits_uncorrected"), total(&tokens, "surprisal_bits"));
+    assert!((sum_words - sum_tokens).abs() < 1e-9, "{sum_words} vs {sum_tokens}");
+    // The corrections telescope over whitespace boundaries: Σ corrected = Σ tokens − first bow + last eow.
+    let (first, last) = (&words[0], words.last().unwrap());
+    let telescoped = sum_tokens - first["bow_bits"].as_f64().unwrap() + last["eow_bits"].as_f64().unwrap();
+    assert!(
+        (total(&words, "surprisal_bits") - telescoped).abs() < 1e-9,
+        "{} vs {telescoped}",
+        total(&words, "surprisal_bits")
+    );
 }

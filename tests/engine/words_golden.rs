@@ -40,7 +40,9 @@ fn aggregation_matches_the_python_script() {
 /// Interior words of minicons' and densi's splits that coincide: a space-marked first token, and
 /// the next word starts with one too (so both tools put a boundary on each side).
 fn comparable_with_minicons(tokens: &[TokenScore], words: &[densi::export::SpanScore], k: usize) -> bool {
-    k > 0 && k + 1 < words.len() && tokens[words[k].token_start].bytes.first() == Some(&b' ')
+    k > 0
+        && k + 1 < words.len()
+        && tokens[words[k].token_start].bytes.first() == Some(&b' ')
         && tokens[words[k + 1].token_start].bytes.first() == Some(&b' ')
 }
 
@@ -51,7 +53,8 @@ fn interior_words_match_minicons() {
     for t in doc["texts"].as_array().unwrap() {
         let text = t["text"].as_str().unwrap();
         let tokens = golden_tokens(t);
-        let words = corrected_words(text, &tokens, &f64s(&t["boundary_bits_space"]), t["end_boundary_bits_space"].as_f64());
+        let words =
+            corrected_words(text, &tokens, &f64s(&t["boundary_bits_space"]), t["end_boundary_bits_space"].as_f64());
         let minicons = f64s(&t["minicons_token_bits"]);
         for (k, w) in words.iter().enumerate() {
             if !comparable_with_minicons(&tokens, &words, k) {
@@ -67,7 +70,9 @@ fn interior_words_match_minicons() {
     eprintln!("minicons: {n} interior words, max |Δ| {max:.2e} bits");
 }
 
-fn cpu(model: &std::sync::Arc<densi::model::Model>) -> impl Fn(densi::score::BoundarySet) -> Box<dyn densi::score::Forward> {
+fn cpu(
+    model: &std::sync::Arc<densi::model::Model>,
+) -> impl Fn(densi::score::BoundarySet) -> Box<dyn densi::score::Forward> {
     let model = model.clone();
     move |_| Box::new(densi::cpu::CpuForward::new(model.clone(), None).unwrap())
 }

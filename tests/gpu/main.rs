@@ -8,6 +8,6 @@ mod fallback;
 mod fixtures;
 mod kernels;
 mod model;
-mod words;
 #[path = "../support/mod.rs"]
 mod support;
+mod words;

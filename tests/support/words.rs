@@ -34,7 +34,8 @@ pub fn golden_tokens(t: &Value) -> Vec<TokenScore> {
         .enumerate()
         .map(|(i, (hex, id))| {
             let hex = hex.as_str().unwrap();
-            let bytes: Vec<u8> = (0..hex.len()).step_by(2).map(|k| u8::from_str_radix(&hex[k..k + 2], 16).unwrap()).collect();
+            let bytes: Vec<u8> =
+                (0..hex.len()).step_by(2).map(|k| u8::from_str_radix(&hex[k..k + 2], 16).unwrap()).collect();
             let (s, e) = (pos, pos + bytes.len());
             pos = e;
             let mut tok = blank_token();
@@ -87,8 +88,17 @@ pub fn compare_words(label: &str, got: &[densi::export::SpanScore], want: &Value
     for (g, w) in got.iter().zip(want) {
         let at = format!("{label} word {} {:?}", g.index, g.text);
         assert_eq!(g.text, w["word"].as_str().unwrap(), "{at}");
-        assert_eq!((g.token_start, g.token_end), (w["token_start"].as_u64().unwrap() as usize, w["token_end"].as_u64().unwrap() as usize), "{at}");
-        close(&format!("{at} uncorrected"), g.surprisal_bits_uncorrected, w["surprisal_bits_uncorrected"].as_f64().unwrap(), tol);
+        assert_eq!(
+            (g.token_start, g.token_end),
+            (w["token_start"].as_u64().unwrap() as usize, w["token_end"].as_u64().unwrap() as usize),
+            "{at}"
+        );
+        close(
+            &format!("{at} uncorrected"),
+            g.surprisal_bits_uncorrected,
+            w["surprisal_bits_uncorrected"].as_f64().unwrap(),
+            tol,
+        );
         close(&format!("{at} bow"), g.bow_bits, w["bow_bits"].as_f64().unwrap(), tol);
         close(&format!("{at} eow"), g.eow_bits, w["eow_bits"].as_f64().unwrap(), tol);
         close(&format!("{at} corrected"), g.surprisal_bits, w["surprisal_bits"].as_f64().unwrap(), tol);
@@ -121,10 +131,10 @@ pub fn check_scored_words(
             let want_ids: Vec<u64> = t["token_ids"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap()).collect();
             assert_eq!(ids, want_ids, "{golden_file} {name}: token ids");
             let words = densi::export::words::text_words(&scored);
-            let d = compare_words(&format!("{golden_file} {name} {key}"), &words, &t[format!("words_{key}")], WORD_BITS);
+            let d =
+                compare_words(&format!("{golden_file} {name} {key}"), &words, &t[format!("words_{key}")], WORD_BITS);
             max = max.max(d);
         }
     }
     max
 }
-
