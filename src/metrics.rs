@@ -510,6 +510,82 @@ mod tests {
     }
 
     #[test]
+    fn boundary_sum_merges_blockwise_and_is_a_log_probability() {
+        let logits: Vec<f32> = (0..777).map(|i| ((i as f32) * 0.37).cos() * 12.0 - (i % 13) as f32).collect();
+        let mask = BoundaryMask::from_ids(777, (0..777).filter(|i| i % 4 == 1));
+        let whole = LogitSums::of_block(&logits, 0, &mask);
+        let merged = logits
+            .chunks(100)
+            .enumerate()
+            .map(|(b, c)| LogitSums::of_block(c, b as u32 * 100, &mask))
+            .fold(LogitSums::EMPTY, LogitSums::merge);
+        let lp: Vec<f64> = {
+            let m = logits.iter().fold(f64::NEG_INFINITY, |a, &b| a.max(b as f64));
+            let lse = m + logits.iter().map(|&z| (z as f64 - m).exp()).sum::<f64>().ln();
+            logits.iter().map(|&z| z as f64 - lse).collect()
+        };
+        let want = (0..777).filter(|i| i % 4 == 1).map(|i| lp[i].exp()).sum::<f64>().ln();
+        assert!((whole.boundary_logprob() - want).abs() < 1e-6, "{} vs {want}", whole.boundary_logprob());
+        assert!((merged.boundary_logprob() - want).abs() < 1e-6);
+        assert_eq!(LogitSums::of(&logits).boundary_logprob(), f64::NEG_INFINITY, "no set: B = 0");
+        assert!(mask.contains(1) && !mask.contains(2) && !mask.contains(10_000));
+        assert_eq!(mask.len(), 194);
+    }
+
+    #[test]
+    fn excess_z_and_fast_detectgpt() {
+        // s = 3, H = 1, V = 4 bits²: excess 2 bits, z = 2 / √4 = 1.
+        assert_eq!(excess_and_z(3.0, 1.0, 4.0), (2.0, 1.0));
+        // A one-point distribution: V = 0, z defined as 0.
+        assert_eq!(excess_and_z(0.0, 0.0, 0.0), (0.0, 0.0));
+        assert!(excess_and_z(f64::NAN, f64::NAN, f64::NAN).1.is_nan());
+        let tok = |s: f64, h: f64, v: f64, scored: bool| {
+            let mut t = TokenScore {
+                index: 0,
+                id: 0,
+                token: String::new(),
+                bytes: Vec::new(),
+                byte_start: 0,
+                byte_end: 1,
+                char_start: 0,
+                char_end: 1,
+                scored: false,
+                surprisal_bits: f64::NAN,
+                probability: f64::NAN,
+                entropy_bits: f64::NAN,
+                varentropy_bits2: f64::NAN,
+                rank: 0,
+                top: Vec::new(),
+                window: 0,
+                context_len: 0,
+                boundary_bits: f64::NAN,
+                excess_bits: f64::NAN,
+                z: f64::NAN,
+            };
+            if scored {
+                let ln2 = LN_2;
+                let row = RowStats {
+                    target_logprob: -s * ln2,
+                    entropy: h * ln2,
+                    varentropy: v * ln2 * ln2,
+                    rank: 1,
+                    top: Vec::new(),
+                    boundary_logprob: -ln2,
+                };
+                t.set_row(&row);
+            }
+            t
+        };
+        let toks = [tok(3.0, 1.0, 4.0, true), tok(1.0, 2.0, 5.0, true), tok(9.0, 9.0, 9.0, false)];
+        assert!((toks[0].excess_bits - 2.0).abs() < 1e-12 && (toks[0].z - 1.0).abs() < 1e-12);
+        assert!((toks[0].boundary_bits - 1.0).abs() < 1e-12, "B = 1/2 is 1 bit");
+        // Σ(−s + H) / √ΣV = ((−3 + 1) + (−1 + 2)) / √(4 + 5) = −1/3; the unscored token is left out.
+        let s = Summary::of(&toks, "abc");
+        assert!((s.fast_detectgpt.unwrap() + 1.0 / 3.0).abs() < 1e-12, "{:?}", s.fast_detectgpt);
+        assert_eq!(Summary::of(&toks[2..], "abc").fast_detectgpt, None, "ΣV = 0");
+    }
+
+    #[test]
     fn top_k_is_sorted_and_ties_prefer_lower_ids() {
         let mut t = TopK::new(3);
         for (z, id) in [(1.0, 5), (3.0, 2), (3.0, 1), (0.5, 0), (2.0, 9)] {

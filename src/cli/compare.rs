@@ -67,6 +67,8 @@ struct Diff {
     mean_bits_per_token: f64,
     bits_per_char: f64,
     perplexity: f64,
+    /// None when either text has none.
+    fast_detectgpt: Option<f64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -79,6 +81,8 @@ struct Compared {
     mean_bits_per_token: f64,
     bits_per_char: f64,
     perplexity: f64,
+    /// Σ(−s + H) / √ΣV over the scored tokens (Bao et al. 2024; unit-free): `metrics::Summary::fast_detectgpt`.
+    fast_detectgpt: Option<f64>,
     /// The text's last token: how predictable its ending was.
     last_token: Option<TokenBrief>,
     /// The last word with a letter or digit in it (punctuation after it skipped): the "answer" of a prompt.
@@ -115,6 +119,7 @@ fn compared(t: &TextScore, first: &TextScore, word_probability: WordProbability)
         mean_bits_per_token: s.mean_bits_per_token,
         bits_per_char: s.bits_per_char,
         perplexity: s.perplexity,
+        fast_detectgpt: s.fast_detectgpt,
         last_token: t.tokens.last().filter(|t| t.scored).map(TokenBrief::of),
         last_word: text_words(t).into_iter().rev().find(|w| w.scored && w.text.chars().any(char::is_alphanumeric)).map(
             |w| WordBrief {
@@ -141,6 +146,7 @@ fn compared(t: &TextScore, first: &TextScore, word_probability: WordProbability)
             mean_bits_per_token: s.mean_bits_per_token - f.mean_bits_per_token,
             bits_per_char: s.bits_per_char - f.bits_per_char,
             perplexity: s.perplexity - f.perplexity,
+            fast_detectgpt: s.fast_detectgpt.zip(f.fast_detectgpt).map(|(a, b)| a - b),
         },
     }
 }
@@ -237,6 +243,17 @@ fn write_table(out: &mut dyn Write, rows: &[Compared]) -> std::io::Result<()> {
         num_row("mean bits/token", &|r| r.mean_bits_per_token, &|r| r.diff_from_first.mean_bits_per_token, 2),
         num_row("bits/char", &|r| r.bits_per_char, &|r| r.diff_from_first.bits_per_char, 3),
         num_row("perplexity", &|r| r.perplexity, &|r| r.diff_from_first.perplexity, 2),
+        (
+            "fast-detectgpt".into(),
+            rows.iter()
+                .enumerate()
+                .map(|(i, r)| match (r.fast_detectgpt, r.diff_from_first.fast_detectgpt) {
+                    (None, _) => "-".into(),
+                    (Some(v), Some(d)) if i > 0 => format!("{v:.2} ({})", signed(d, 2)),
+                    (Some(v), _) => format!("{v:.2}"),
+                })
+                .collect(),
+        ),
         (
             "last word".into(),
             rows.iter().map(|r| r.last_word.as_ref().map_or("-".into(), |w| quote(&w.word, MAX_COL))).collect(),

@@ -68,7 +68,7 @@ fn write_table(out: &mut dyn Write, t: &TextScore) -> std::io::Result<()> {
     writeln!(out, "{}", summary_line(&t.summary))
 }
 
-/// `6 tokens, 18.52 bits, 3.09 bits/token, 0.74 bits/char, perplexity 8.5`.
+/// `6 tokens, 18.52 bits, 3.09 bits/token, 0.74 bits/char, perplexity 8.5, fast-detectgpt -0.41`.
 pub fn summary_line(s: &Summary) -> String {
     let plural = if s.tokens == 1 { "" } else { "s" };
     if s.scored_tokens == 0 {
@@ -78,8 +78,10 @@ pub fn summary_line(s: &Summary) -> String {
         );
     }
     let scored = if s.scored_tokens != s.tokens { format!(" ({} scored)", s.scored_tokens) } else { String::new() };
+    // Fast-DetectGPT (Bao et al. 2024), same model as sampler and scorer: Σ(−s + H) / √ΣV, unit-free.
+    let detect = s.fast_detectgpt.map_or(String::new(), |d| format!(", fast-detectgpt {d:.2}"));
     format!(
-        "summary: {} token{plural}{scored}, {:.2} bits, {:.2} bits/token, {:.3} bits/char, perplexity {:.2}",
+        "summary: {} token{plural}{scored}, {:.2} bits, {:.2} bits/token, {:.3} bits/char, perplexity {:.2}{detect}",
         s.tokens, s.total_bits, s.mean_bits_per_token, s.bits_per_char, s.perplexity
     )
 }

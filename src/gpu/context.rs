@@ -89,7 +89,7 @@ fn summary(index: usize, a: &wgpu::Adapter) -> AdapterSummary {
         driver: info.driver.clone(),
         driver_info: info.driver_info.clone(),
         is_software: info.device_type == wgpu::DeviceType::Cpu,
-        max_storage_buffer_binding_size: l.max_storage_buffer_binding_size as u64,
+        max_storage_buffer_binding_size: l.max_storage_buffer_binding_size,
         max_buffer_size: l.max_buffer_size,
         max_compute_workgroup_storage_size: l.max_compute_workgroup_storage_size,
         max_compute_invocations_per_workgroup: l.max_compute_invocations_per_workgroup,

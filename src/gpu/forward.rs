@@ -23,7 +23,7 @@ pub struct GpuTensor {
 
 /// Largest bytes one storage binding (and one buffer) may hold on this device.
 pub fn max_binding(ctx: &GpuContext) -> u64 {
-    (ctx.limits.max_storage_buffer_binding_size as u64).min(ctx.limits.max_buffer_size)
+    ctx.limits.max_storage_buffer_binding_size.min(ctx.limits.max_buffer_size)
 }
 
 /// Uploads a row-major [rows, cols] matrix as `wtype`, split by rows when it exceeds one binding
@@ -288,7 +288,7 @@ impl GpuModel {
         wtype: Dtype,
         max_rows: Option<usize>,
     ) -> Result<GpuModel> {
-        if cfg.head_dim > ATT_HD_MAX || cfg.head_dim % 2 != 0 {
+        if cfg.head_dim > ATT_HD_MAX || !cfg.head_dim.is_multiple_of(2) {
             return Err(DensiError::gpu(
                 GpuErrorKind::Unsupported,
                 format!(
@@ -297,7 +297,7 @@ impl GpuModel {
                 ),
             ));
         }
-        if cfg.num_kv_heads == 0 || cfg.num_heads % cfg.num_kv_heads != 0 {
+        if cfg.num_kv_heads == 0 || !cfg.num_heads.is_multiple_of(cfg.num_kv_heads) {
             return Err(DensiError::gpu(
                 GpuErrorKind::Unsupported,
                 format!("{} heads do not group over {} KV heads", cfg.num_heads, cfg.num_kv_heads),

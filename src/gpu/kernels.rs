@@ -43,6 +43,9 @@ pub enum Pipe {
     LmMerge,
 }
 
+/// (pipeline, module source, entry point, pipeline-overridable constants).
+type PipeSpec<'a> = (Pipe, String, &'a str, &'a [(&'a str, f64)]);
+
 pub struct Kernels {
     pipes: Vec<(Pipe, wgpu::ComputePipeline)>,
     pub wtype: Dtype,
@@ -66,7 +69,7 @@ impl Kernels {
         let wg = [("WG", WG as f64)];
         let (big, small) = ([("RG", (MM_TILE / 4) as f64)], [("RG", (MM_TILE_SMALL / 4) as f64)]);
         let small_direct = [("RG", (MM_TILE_SMALL / 4) as f64), ("DIRECT", 1.0)];
-        let specs: Vec<(Pipe, String, &str, &[(&str, f64)])> = vec![
+        let specs: Vec<PipeSpec> = vec![
             (Pipe::Matmul, src(Shader::Matmul), "main", &big),
             (Pipe::MatmulSmall, src(Shader::Matmul), "main", &small),
             (Pipe::MatmulDirect, src(Shader::Matmul), "direct", &small),

@@ -41,10 +41,12 @@ fn text_score() -> TextScore {
             },
             window: 0,
             context_len: i + 1,
-            boundary_bits: f64::NAN,
+            boundary_bits: if scored { 0.05 * x } else { f64::NAN },
             excess_bits: f64::NAN,
             z: f64::NAN,
         });
+        let t = tokens.last_mut().unwrap();
+        (t.excess_bits, t.z) = densi::metrics::excess_and_z(t.surprisal_bits, t.entropy_bits, t.varentropy_bits2);
     }
     assert_eq!(pos, text.len());
     // Code point offsets, as the scorer computes them.
@@ -60,6 +62,7 @@ fn text_score() -> TextScore {
         text: text.into(),
         tokens,
         summary,
+        end_boundary_bits: None,
         settings: ScoreSettings {
             bos_policy: BosPolicy::None,
             bos_token: None,
@@ -121,7 +124,11 @@ fn csv_and_tsv_read_back_field_for_field() {
         let rows: Vec<csv::StringRecord> = r.records().map(|r| r.unwrap()).collect();
         assert_eq!(rows.len(), t.tokens.len(), "{out}");
         for (row, tok) in rows.iter().zip(&t.tokens) {
-            assert_eq!(row.len(), 16);
+            // The 16 original columns, then issue 11's excess_bits, z, boundary_bits.
+            assert_eq!(row.len(), 19);
+            assert!(same(num(&row[16]), tok.excess_bits));
+            assert!(same(num(&row[17]), tok.z));
+            assert!(same(num(&row[18]), tok.boundary_bits));
             assert_eq!(&row[0], "odd, \"id\"");
             assert_eq!(&row[3], tok.token, "token text");
             assert_eq!(row[4].parse::<usize>().unwrap(), tok.byte_start);

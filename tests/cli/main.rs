@@ -4,6 +4,7 @@
 mod common;
 mod default_model;
 mod errors;
+mod excess_columns;
 mod export_formats;
 mod fixtures;
 mod gpu_windows;

@@ -59,8 +59,8 @@ fn token(
         window: 0,
         context_len: index + 1,
         boundary_bits: f64::NAN,
-        excess_bits: f64::NAN,
-        z: f64::NAN,
+        excess_bits: densi::metrics::excess_and_z(s, h, v).0,
+        z: densi::metrics::excess_and_z(s, h, v).1,
     }
 }
 
@@ -90,7 +90,7 @@ pub fn from_reference(id: &str, rows: &[reference::Ref]) -> TextScore {
         .collect::<Vec<_>>();
     let tokens = with_char_offsets(&text, tokens);
     let summary = Summary::of(&tokens, &text);
-    TextScore { id: id.into(), text, tokens, summary, settings: settings() }
+    TextScore { id: id.into(), text, tokens, summary, end_boundary_bits: None, settings: settings() }
 }
 
 pub fn wei_color() -> TextScore {
@@ -118,7 +118,7 @@ pub fn cut(id: &str, text: &str, bounds: &[usize]) -> TextScore {
         .collect();
     let tokens = with_char_offsets(text, tokens);
     let summary = Summary::of(&tokens, text);
-    TextScore { id: id.into(), text: text.into(), tokens, summary, settings: settings() }
+    TextScore { id: id.into(), text: text.into(), tokens, summary, end_boundary_bits: None, settings: settings() }
 }
 
 /// An app with these scored texts installed, as if the worker had returned them.

@@ -66,10 +66,14 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
             format!("entropy   {:6.2} bits · varentropy {:.2} bits²", t.entropy_bits, t.varentropy_bits2),
             Style::default(),
         )]);
-        lines.push(vec![(
-            format!("surprisal − entropy {:+.2} bits", t.surprisal_bits - t.entropy_bits),
-            Style::default(),
-        )]);
+        // excess = surprisal − entropy; z = excess / √varentropy (0 when V = 0): metrics::TokenScore.
+        lines.push(vec![(format!("surprisal − entropy {:+.2} bits · z {:+.2}", t.excess_bits, t.z), Style::default())]);
+        if t.boundary_bits.is_finite() {
+            lines.push(vec![(
+                format!("new word here: p {:.1}% ({:.2} bits)", 100.0 * (-t.boundary_bits).exp2(), t.boundary_bits),
+                faint(app),
+            )]);
+        }
         if is_think_point(t) {
             let why = if t.entropy_bits >= THINK_ENTROPY_BITS && t.varentropy_bits2 >= THINK_VARENTROPY_BITS2 {
                 format!("H ≥ {THINK_ENTROPY_BITS} and V ≥ {THINK_VARENTROPY_BITS2}")
@@ -106,7 +110,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         let name = fit(&format!("'{}'", visible(&alt.token)), tok_w);
         let cells = (alt.probability.clamp(0.0, 1.0) * bar_w as f64 * 8.0).round() as usize;
         let mut bar = "█".repeat(cells / 8);
-        if cells % 8 > 0 {
+        if !cells.is_multiple_of(8) {
             bar.push(['▏', '▎', '▍', '▌', '▋', '▊', '▉'][cells % 8 - 1]);
         }
         let st = if is_it { bold } else { Style::default() };
