@@ -12,7 +12,7 @@ use densi::backend::BackendOptions;
 use densi::metrics::TextScore;
 use densi::score::ScoreOptions;
 
-const TOKEN_COLUMNS: [&str; 16] = [
+const TOKEN_COLUMNS: [&str; 19] = [
     "text_id",
     "token_index",
     "token_id",
@@ -29,6 +29,10 @@ const TOKEN_COLUMNS: [&str; 16] = [
     "top1_token",
     "top1_probability",
     "scored",
+    // issue 11, after the original columns
+    "excess_bits",
+    "z",
+    "boundary_bits",
 ];
 
 const WORD_COLUMNS: [&str; 17] = [
@@ -173,6 +177,8 @@ fn csv_and_tsv_parse_back_and_equal_the_json() {
                 }
                 for (col, key) in
                     [(8, "surprisal_bits"), (9, "probability"), (10, "entropy_bits"), (11, "varentropy_bits2")]
+                        .into_iter()
+                        .chain([(16, "excess_bits"), (17, "z"), (18, "boundary_bits")])
                 {
                     assert!(same(num(&row[col]), f(&k[key])), "{fmt} {key}: {} vs {}", &row[col], k[key]);
                 }

@@ -219,3 +219,40 @@ fn boundary_bits_match_transformers() {
         eprintln!("{key}: max |Δ| vs transformers {worst:.2e} bits");
     }
 }
+
+/// Edge cases of the scorer's end row: a one-token text without BOS (nothing scored, the end row still
+/// computed, the window count unchanged) and a text over several sliding windows (the end row comes
+/// from the last window's last position, the same context as the last token's own row plus one).
+#[test]
+fn end_row_for_one_token_and_for_sliding_windows() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/llama");
+    let model = Arc::new(Model::load(&path).unwrap());
+    let text = "a";
+    assert_eq!(model.tokenizer.encode(text).unwrap().ids.len(), 1, "a one-token text");
+    let options = ScoreOptions { bos: densi::metrics::BosPolicy::None, ..Default::default() };
+    let backend = Box::new(CpuForward::new(model.clone(), None).unwrap());
+    let one = Scorer::new(model.clone(), backend, options).unwrap().score("one", text).unwrap();
+    assert!(!one.tokens[0].scored && one.tokens[0].boundary_bits.is_nan() && one.tokens[0].z.is_nan());
+    assert_eq!(one.settings.windows, 0, "as before: no window scored a token");
+    let e = one.end_boundary_bits.expect("the distribution after the only token");
+    assert!(e.is_finite() && e >= 0.0, "{e}");
+
+    let long = "The quick brown fox jumps over the lazy dog, and then it runs far away into the woods.";
+    let options = ScoreOptions { window: Some(8), stride: Some(4), ..Default::default() };
+    let backend = Box::new(CpuForward::new(model.clone(), None).unwrap());
+    let mut s = Scorer::new(model.clone(), backend, options).unwrap();
+    let r = s.score("long", long).unwrap();
+    assert!(r.settings.windows > 3, "several windows: {}", r.settings.windows);
+    assert!(r.tokens.iter().all(|t| t.scored && t.boundary_bits.is_finite() && t.boundary_bits >= 0.0));
+    // The last window is seq[begin..len]; its end row is what scoring one more token in a window
+    // with the same start would report before that token.
+    let mut ids = vec![model.tokenizer.bos_id.or(model.tokenizer.doc_separator).unwrap()];
+    ids.extend(model.tokenizer.encode(long).unwrap().ids);
+    let begin = (r.settings.windows - 1) * 4;
+    let mut fwd = CpuForward::new(model.clone(), None).unwrap();
+    let boundary = model.tokenizer.boundary_ids(BoundarySet::Full);
+    fwd.set_boundary(Arc::new(BoundaryMask::from_ids(model.config.vocab_size, boundary))).unwrap();
+    let rows = fwd.score_rows(&ids[begin..], ids.len() - begin, 5, true).unwrap();
+    let want = -rows[0].boundary_logprob / std::f64::consts::LN_2;
+    assert!((r.end_boundary_bits.unwrap() - want).abs() < 1e-9, "{:?} vs {want}", r.end_boundary_bits);
+}
