@@ -153,6 +153,19 @@ pub fn unit_value(tokens: &[crate::metrics::TokenScore], metric: Metric) -> Opti
     v.is_finite().then_some(v)
 }
 
+/// The value of `metric` for a word: like [`unit_value`] over its `tokens`, except that surprisal
+/// (and surprisal − entropy) is `surprisal_bits`, the word surprisal the user picked (the corrected
+/// −log₂ p(word) of `export::words` or the plain sum).
+pub fn word_value(surprisal_bits: f64, tokens: &[crate::metrics::TokenScore], metric: Metric) -> Option<f64> {
+    let plain = unit_value(tokens, metric)?;
+    let v = match metric {
+        Metric::Surprisal => surprisal_bits,
+        Metric::Excess => surprisal_bits - tokens[0].entropy_bits,
+        _ => plain,
+    };
+    v.is_finite().then_some(v)
+}
+
 /// "Think points": where a model would benefit from reasoning before it answers. A token is one when
 /// the model was both uncertain and split between very different continuations — entropy ≥ 6 bits
 /// and varentropy ≥ 12 bits² — or when the token was far more surprising than the model expected:

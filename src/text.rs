@@ -43,6 +43,24 @@ pub struct TokenGroup {
     pub bytes: Span,
 }
 
+/// Whether a token's bytes begin with whitespace (any Unicode whitespace; SentencePiece's `▁` is
+/// the space it stands for): such a token starts a new word after a word boundary. A byte-fallback
+/// token holding the first bytes of a character starts with no whitespace.
+pub fn starts_with_whitespace(bytes: &[u8]) -> bool {
+    let head = &bytes[..bytes.len().min(4)];
+    let valid = match std::str::from_utf8(head) {
+        Ok(s) => s,
+        Err(e) => std::str::from_utf8(&head[..e.valid_up_to()]).unwrap_or(""),
+    };
+    valid.chars().next().is_some_and(|c| c.is_whitespace() || c == '\u{2581}')
+}
+
+/// Whether a token is whitespace only (it then belongs to the word after it; see the module doc).
+pub fn is_whitespace_only(bytes: &[u8]) -> bool {
+    !bytes.is_empty()
+        && std::str::from_utf8(bytes).is_ok_and(|s| s.chars().all(|c| c.is_whitespace() || c == '\u{2581}'))
+}
+
 fn is_word_char(g: &str) -> bool {
     g.chars().next().is_some_and(char::is_alphanumeric)
 }
@@ -286,6 +304,19 @@ mod tests {
         // Whitespace only: one group over everything.
         assert_eq!(word_groups("  ", &toks("  ", &[1])), [TokenGroup { tokens: 0..2, bytes: (0, 2) }]);
         assert_eq!(word_groups("", &[]), []);
+    }
+
+    #[test]
+    fn whitespace_starts_of_token_bytes() {
+        for yes in [&b" x"[..], b"\n", b"\t\t", b"\r\n", "\u{3000}x".as_bytes(), "\u{2581}x".as_bytes(), b" "] {
+            assert!(starts_with_whitespace(yes), "{yes:?}");
+        }
+        // Byte-fallback pieces of a character (水 = E6 B0 B4), punctuation, an empty token.
+        for no in [&b"x"[..], b",", b"\xE6", b"\xE6\xB0", b"", "水".as_bytes()] {
+            assert!(!starts_with_whitespace(no), "{no:?}");
+        }
+        assert!(is_whitespace_only(b" \n") && is_whitespace_only("\u{2581}".as_bytes()));
+        assert!(!is_whitespace_only(b" x") && !is_whitespace_only(b"") && !is_whitespace_only(b"\xE6"));
     }
 
     #[test]

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use densi::backend::{BackendChoice, Dtype};
+use densi::export::WordProbability;
 use densi::metrics::BosPolicy;
 
 const ABOUT: &str =
@@ -58,7 +59,10 @@ Columns (csv/tsv, one row per token):
   probability, entropy_bits, varentropy_bits2, rank, top1_token, top1_probability, scored
 With --units nats the three unit columns are surprisal_nats, entropy_nats, varentropy_nats2.
 With --level word: text_id, word_index, word, byte_start, byte_end, char_start, char_end, token_start,
-  token_end, tokens, surprisal_bits, probability, entropy_bits, scored.
+  token_end, tokens, surprisal_bits (corrected: −log₂ p(word), beginning-of-word correction),
+  surprisal_bits_uncorrected (the sum of its tokens'), bow_bits, eow_bits (the two correction terms:
+  surprisal_bits = surprisal_bits_uncorrected − bow_bits + eow_bits), probability (2^−surprisal_bits),
+  entropy_bits, scored.
 parquet: the same columns, typed (strings, int64, float64 with nulls where csv is empty, bool), provenance
 as JSON under the key-value metadata key densi.provenance, snappy-compressed row groups written every ~65536 rows.
 -o FILE is written to a temporary file and renamed into place (jsonl: FILE.partial, renamed at the end);
@@ -138,11 +142,19 @@ pub struct ScoringArgs {
     #[arg(long, value_name = "K", default_value_t = 5)]
     pub top_k: usize,
 
+    /// Word surprisal shown by the word view, compare and the provenance: corrected (−log₂ p(word), with the beginning-of-word correction) or uncorrected (the sum of the word's token surprisals); word exports have both columns
+    #[arg(long, value_name = "WHICH", default_value = "corrected", value_parser = parse_word_probability)]
+    pub word_probability: WordProbability,
+
     #[command(flatten)]
     pub backend: BackendArgs,
 }
 
 fn parse_bos(s: &str) -> Result<BosPolicy, String> {
+    s.parse()
+}
+
+fn parse_word_probability(s: &str) -> Result<WordProbability, String> {
     s.parse()
 }
 

@@ -28,12 +28,13 @@ pub fn run(args: CompareArgs, matches: Option<&clap::ArgMatches>, progress: &Pro
         scored.push(t);
         Ok(())
     })?;
-    let rows: Vec<Compared> = scored.iter().map(|t| compared(t, &scored[0])).collect();
+    let rows: Vec<Compared> = scored.iter().map(|t| compared(t, &scored[0], args.scoring.word_probability)).collect();
     let mut out = std::io::stdout().lock();
     match args.format {
         CompareFormat::Json => {
             let sha = session.model.sha256()?;
-            let prov = Provenance::new(&session.model, sha, &scored[0].settings, Units::Bits, Level::Token);
+            let mut prov = Provenance::new(&session.model, sha, &scored[0].settings, Units::Bits, Level::Token);
+            prov.word_probability = args.scoring.word_probability;
             #[derive(Serialize)]
             struct Doc<'a> {
                 provenance: Provenance,

@@ -66,7 +66,8 @@ pub fn run(args: ExportArgs, matches: Option<&clap::ArgMatches>, progress: &Prog
     let result = score_inputs(&mut session, &inputs, progress, |t| {
         if exporter.is_none() {
             // Provenance needs the settings the scorer resolved (window, backend...): known after the first text.
-            let prov = Provenance::new(&model, sha.clone(), &t.settings, options.units, options.level);
+            let mut prov = Provenance::new(&model, sha.clone(), &t.settings, options.units, options.level);
+            prov.word_probability = args.scoring.word_probability;
             let w = out.take().ok_or_else(|| anyhow!("output already taken"))?;
             exporter = Some(Exporter::begin(w, options, prov)?);
         }

@@ -32,7 +32,8 @@ pub fn run(args: ReportArgs, matches: Option<&clap::ArgMatches>, progress: &Prog
         scored.push(t);
         Ok(())
     })?;
-    let prov = Provenance::new(&session.model, sha, &scored[0].settings, Units::Bits, Level::Token);
+    let mut prov = Provenance::new(&session.model, sha, &scored[0].settings, Units::Bits, Level::Token);
+    prov.word_probability = args.scoring.word_probability;
     let written = write_report(&mut out, &scored, &prov).and_then(|()| out.flush());
     written.map_err(|e| anyhow::Error::new(e).context(format!("{}: writing", args.output.display())))?;
     out.commit()?;

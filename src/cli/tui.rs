@@ -12,6 +12,7 @@ pub fn run(args: TuiArgs, matches: Option<&clap::ArgMatches>) -> Result<()> {
         model: args.model.model.clone(),
         backend: args.scoring.backend.options(),
         score: args.scoring.score_options(),
+        word_probability: args.scoring.word_probability,
     };
     crate::tui::run(options)?;
     Ok(())

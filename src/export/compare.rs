@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use super::words::{densest_sentence, words};
+use super::words::{WordProbability, densest_sentence, text_words};
 use crate::metrics::{TextScore, TokenScore};
 
 /// One token, briefly.
@@ -131,7 +131,7 @@ fn max_by(tokens: &[TokenScore], key: impl Fn(&TokenScore) -> f64) -> Option<Tok
 }
 
 /// The row of `t`, with its differences from `first`.
-pub fn compared(t: &TextScore, first: &TextScore) -> Compared {
+pub fn compared(t: &TextScore, first: &TextScore, word_probability: WordProbability) -> Compared {
     let s = &t.summary;
     let f = &first.summary;
     Compared {
@@ -145,17 +145,15 @@ pub fn compared(t: &TextScore, first: &TextScore) -> Compared {
         perplexity: s.perplexity,
         fast_detectgpt: s.fast_detectgpt,
         last_token: t.tokens.last().filter(|t| t.scored).map(TokenBrief::of),
-        last_word: words(&t.text, &t.tokens)
-            .into_iter()
-            .rev()
-            .find(|w| w.scored && w.text.chars().any(char::is_alphanumeric))
-            .map(|w| WordBrief {
+        last_word: text_words(t).into_iter().rev().find(|w| w.scored && w.text.chars().any(char::is_alphanumeric)).map(
+            |w| WordBrief {
                 index: w.index,
                 tokens: w.tokens(),
-                surprisal_bits: w.surprisal_bits,
+                surprisal_bits: w.surprisal(word_probability),
                 entropy_bits: w.entropy_bits,
                 word: w.text,
-            }),
+            },
+        ),
         most_uncertain: max_by(&t.tokens, |t| t.entropy_bits),
         densest_token: max_by(&t.tokens, |t| t.surprisal_bits),
         densest_sentence: densest_sentence(&t.text, &t.tokens).map(|d| SentenceBrief {

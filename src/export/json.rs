@@ -14,7 +14,7 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
-use super::words::words;
+use super::words::text_words;
 use super::{ExportOptions, Level, Provenance, Units};
 use crate::metrics::{Summary, TextScore, TokenScore};
 
@@ -132,7 +132,7 @@ pub fn write_text(
         Level::Word => {
             o.key("words")?;
             o.out.write_all(b"[")?;
-            for (i, w) in words(&t.text, &t.tokens).iter().enumerate() {
+            for (i, w) in text_words(t).iter().enumerate() {
                 if i > 0 {
                     o.out.write_all(b",")?;
                 }
@@ -148,6 +148,9 @@ pub fn write_text(
                 wo.field("tokens", &w.tokens())?;
                 wo.field("scored", &w.scored)?;
                 wo.field(&format!("surprisal_{n}"), &u.info(w.surprisal_bits))?;
+                wo.field(&format!("surprisal_{n}_uncorrected"), &u.info(w.surprisal_bits_uncorrected))?;
+                wo.field(&format!("bow_{n}"), &u.info(w.bow_bits))?;
+                wo.field(&format!("eow_{n}"), &u.info(w.eow_bits))?;
                 wo.field("probability", &w.probability())?;
                 wo.field(&format!("entropy_{n}"), &u.info(w.entropy_bits))?;
                 wo.end()?;

@@ -33,7 +33,7 @@ use crate::model::Model;
 
 pub use crate::text::{Span, sentence_spans, word_spans};
 pub use atomic::{AtomicFile, OutputMode};
-pub use words::{SpanScore, aggregate};
+pub use words::{SpanScore, WordProbability, aggregate, corrected_words};
 
 /// Export format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,6 +47,7 @@ pub enum Format {
     /// One JSON object per text per line, streamed.
     Jsonl,
     #[cfg(feature = "parquet")]
+    /// Apache Parquet: the csv's columns, typed; provenance in the key-value metadata (feature `parquet`).
     Parquet,
 }
 
@@ -212,6 +213,9 @@ pub struct Provenance {
     pub units: String,
     /// `token` or `word`.
     pub level: String,
+    /// Which word surprisal the word view and `compare` show: `corrected` or `uncorrected`
+    /// (`--word-probability`; word exports carry both).
+    pub word_probability: WordProbability,
     /// UTC, ISO 8601, e.g. `2026-11-29T07:12:03Z`.
     pub date: String,
 }
@@ -238,6 +242,7 @@ impl Provenance {
             top_k: settings.top_k,
             units: units.name().to_string(),
             level: level.name().to_string(),
+            word_probability: WordProbability::default(),
             date: utc_now_iso8601(),
         }
     }

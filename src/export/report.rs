@@ -19,9 +19,9 @@ use serde::Serialize;
 
 use super::Provenance;
 use super::compare::{Compared, column_headers, compared};
-use super::words::words;
+use super::words::{WordProbability, text_words};
 use crate::display::{INFERNO, Metric, RANK_BUCKETS, THINK_ENTROPY_BITS, THINK_EXCESS_BITS, THINK_VARENTROPY_BITS2};
-use crate::display::{inferno, ink_on, is_think_point, unit_value};
+use crate::display::{inferno, ink_on, is_think_point, unit_value, word_value};
 use crate::metrics::{TextScore, TokenScore};
 
 const PAGE: &str = include_str!("report/page.html");
@@ -161,7 +161,7 @@ fn pieces<'t>(text: &'t str, tokens: &[TokenScore]) -> Vec<&'t str> {
     (0..starts.len()).map(|i| &text[starts[i]..starts.get(i + 1).copied().unwrap_or(text.len())]).collect()
 }
 
-fn text_data<'a>(t: &'a TextScore, first: &TextScore, header: String) -> TextData<'a> {
+fn text_data<'a>(t: &'a TextScore, first: &TextScore, header: String, which: WordProbability) -> TextData<'a> {
     let finite = |x: f64| x.is_finite().then_some(x);
     let mut tokens = Tokens { values: vec![Vec::new(); Metric::ALL.len()], ..Tokens::default() };
     for (tok, piece) in t.tokens.iter().zip(pieces(&t.text, &t.tokens)) {
@@ -185,7 +185,7 @@ fn text_data<'a>(t: &'a TextScore, first: &TextScore, header: String) -> TextDat
     }
     let mut ws = Words { values: vec![Vec::new(); Metric::ALL.len()], ..Words::default() };
     tokens.word = vec![0; t.tokens.len()];
-    for w in &words(&t.text, &t.tokens) {
+    for w in &text_words(t) {
         if w.token_end <= w.token_start {
             continue;
         }
@@ -195,7 +195,7 @@ fn text_data<'a>(t: &'a TextScore, first: &TextScore, header: String) -> TextDat
         ws.last.push(w.token_end - 1);
         let span = &t.tokens[w.token_start..w.token_end];
         for (m, column) in Metric::ALL.iter().zip(ws.values.iter_mut()) {
-            column.push(unit_value(span, *m).and_then(round4));
+            column.push(word_value(w.surprisal(which), span, *m).and_then(round4));
         }
         for i in w.token_start..w.token_end {
             tokens.word[i] = index;
@@ -206,7 +206,7 @@ fn text_data<'a>(t: &'a TextScore, first: &TextScore, header: String) -> TextDat
         header,
         chars: t.summary.chars,
         bytes: t.summary.bytes,
-        row: compared(t, first),
+        row: compared(t, first, which),
         tokens,
         words: ws,
     }
@@ -231,7 +231,8 @@ fn escape_html(s: &str) -> String {
 /// The page for `texts` (at least one), as one HTML document.
 pub fn render(texts: &[TextScore], provenance: &Provenance) -> String {
     let headers = column_headers(&texts.iter().map(|t| t.id.as_str()).collect::<Vec<_>>());
-    let texts_data = texts.iter().zip(headers).map(|(t, h)| text_data(t, &texts[0], h)).collect();
+    let texts_data =
+        texts.iter().zip(headers).map(|(t, h)| text_data(t, &texts[0], h, provenance.word_probability)).collect();
     let data = PageData { provenance, scale: scale(), texts: texts_data };
     // Serializing plain structs of strings and numbers cannot fail.
     let json = serde_json::to_string(&data).unwrap_or_else(|_| "{}".into()).replace('<', "\\u003c");

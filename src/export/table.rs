@@ -12,7 +12,7 @@
 
 use std::io::{self, Write};
 
-use super::words::words;
+use super::words::text_words;
 use super::{ExportOptions, Format, Level};
 use crate::metrics::TextScore;
 
@@ -58,6 +58,9 @@ pub fn word_columns(units: &str) -> Vec<String> {
         "token_end",
         "tokens",
         "surprisal_{u}",
+        "surprisal_{u}_uncorrected",
+        "bow_{u}",
+        "eow_{u}",
         "probability",
         "entropy_{u}",
         "scored",
@@ -143,7 +146,7 @@ pub fn write_rows(out: &mut dyn Write, options: &ExportOptions, text: &TextScore
             }
         }
         Level::Word => {
-            for w in words(&text.text, &text.tokens) {
+            for w in text_words(text) {
                 let row = [
                     id.clone(),
                     w.index.to_string(),
@@ -156,6 +159,9 @@ pub fn write_rows(out: &mut dyn Write, options: &ExportOptions, text: &TextScore
                     w.token_end.to_string(),
                     w.tokens().to_string(),
                     num(u.info(w.surprisal_bits)),
+                    num(u.info(w.surprisal_bits_uncorrected)),
+                    num(u.info(w.bow_bits)),
+                    num(u.info(w.eow_bits)),
                     num(w.probability()),
                     num(u.info(w.entropy_bits)),
                     w.scored.to_string(),

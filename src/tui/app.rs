@@ -9,11 +9,13 @@ use ratatui::layout::Rect;
 use crate::tui::layout::{self, TextLayout, Unit, View};
 use crate::tui::scale::{ColorSupport, Paint};
 use densi::export::SpanScore;
-use densi::export::words::densest_sentences;
+use densi::export::WordProbability;
+use densi::export::words::{densest_sentences, text_words};
 use densi::metrics::TextScore;
 
 pub use densi::display::{
     Metric, RANK_BUCKETS, THINK_ENTROPY_BITS, THINK_EXCESS_BITS, THINK_VARENTROPY_BITS2, is_think_point, unit_value,
+    word_value,
 };
 
 /// Work the state asks of the outside world, carried out by the event loop ([`crate::tui::run`]).
@@ -67,6 +69,10 @@ pub struct Pane {
     pub values: Vec<f64>,
     /// Fully scored sentences, densest (mean bits per token) first.
     pub sentences: Vec<SpanScore>,
+    /// In word view, the words of `units` (one each) with their corrected surprisal; else empty.
+    pub words: Vec<SpanScore>,
+    /// Which word surprisal the word view shows (`--word-probability`).
+    pub word_probability: WordProbability,
     /// Token indices of think points, in text order.
     pub think: Vec<usize>,
     /// Wrapped text for the last known width (see [`crate::tui::ui::relayout`]); the draw function re-wraps
@@ -93,6 +99,8 @@ impl Pane {
             token_unit: Vec::new(),
             values: Vec::new(),
             sentences: Vec::new(),
+            words: Vec::new(),
+            word_probability: WordProbability::default(),
             think: Vec::new(),
             wrapped: None,
             text_area: Rect::default(),
@@ -111,12 +119,14 @@ impl Pane {
                 self.units = layout::units(&s.text, &s.tokens, view);
                 self.token_unit = layout::token_to_unit(&self.units, s.tokens.len());
                 self.sentences = densest_sentences(&s.text, &s.tokens);
+                self.words = if view == View::Words { text_words(s) } else { Vec::new() };
                 self.think = s.tokens.iter().enumerate().filter(|(_, t)| is_think_point(t)).map(|(i, _)| i).collect();
             }
             None => {
                 self.units.clear();
                 self.token_unit.clear();
                 self.sentences.clear();
+                self.words.clear();
                 self.think.clear();
             }
         }
@@ -127,9 +137,19 @@ impl Pane {
 
     pub fn revalue(&mut self, metric: Metric) {
         self.values = match &self.score {
-            Some(s) => {
-                self.units.iter().map(|u| unit_value(&s.tokens[u.first..=u.last], metric).unwrap_or(f64::NAN)).collect()
-            }
+            Some(s) => self
+                .units
+                .iter()
+                .enumerate()
+                .map(|(i, u)| {
+                    let tokens = &s.tokens[u.first..=u.last];
+                    match self.words.get(i) {
+                        Some(w) => word_value(w.surprisal(self.word_probability), tokens, metric),
+                        None => unit_value(tokens, metric),
+                    }
+                    .unwrap_or(f64::NAN)
+                })
+                .collect(),
             None => Vec::new(),
         };
     }
@@ -221,6 +241,8 @@ pub struct App {
     pub tick: u64,
     pub next_id: u64,
     pub quit: bool,
+    /// Which word surprisal the word view shows (`--word-probability`); every pane gets it.
+    pub word_probability: WordProbability,
     /// The terminal's area at the last [`crate::tui::ui::relayout`].
     pub screen: Rect,
 }
@@ -246,6 +268,7 @@ impl App {
             tick: 0,
             next_id: 1,
             quit: false,
+            word_probability: WordProbability::default(),
             screen: Rect::default(),
         };
         for (name, text) in inputs.into_iter().take(MAX_PANES) {
@@ -260,8 +283,19 @@ impl App {
     pub fn push_pane(&mut self, name: String, text: String) -> usize {
         let id = self.next_id;
         self.next_id += 1;
-        self.panes.push(Pane::new(id, name, text));
+        let mut pane = Pane::new(id, name, text);
+        pane.word_probability = self.word_probability;
+        self.panes.push(pane);
         self.panes.len() - 1
+    }
+
+    /// Sets which word surprisal the word view shows, for every pane.
+    pub fn set_word_probability(&mut self, which: WordProbability) {
+        self.word_probability = which;
+        for p in &mut self.panes {
+            p.word_probability = which;
+            p.rebuild(self.view, self.metric);
+        }
     }
 
     pub fn size(&self) -> Rect {

@@ -51,6 +51,8 @@ pub struct TuiOptions {
     pub model: Option<PathBuf>,
     pub backend: BackendOptions,
     pub score: ScoreOptions,
+    /// Which word surprisal the word view shows.
+    pub word_probability: densi::export::WordProbability,
 }
 
 /// The example prompts: `docs/examples/*.txt` (relative to the working directory, then to the
@@ -166,6 +168,7 @@ pub fn run(options: TuiOptions) -> Result<()> {
 
     let mut app = App::new(inputs, scale::ColorSupport::detect());
     app.model = ModelState::Loading(model_name);
+    app.set_word_probability(options.word_probability);
 
     let (_guard, mut terminal) = setup_terminal()?;
     // Started after stderr is silenced: loading probes GPU drivers, which may print.
@@ -248,8 +251,9 @@ fn export_panes(app: &App, session: &mut Session, path: &Path, panes: &[usize]) 
         session.sha256 = Some(model.sha256()?);
     }
     let level = if app.view == layout::View::Words { Level::Word } else { Level::Token };
-    let prov =
+    let mut prov =
         Provenance::new(&model, session.sha256.clone().unwrap_or_default(), &scores[0].settings, Units::Bits, level);
+    prov.word_probability = app.word_probability;
     let format = export_file(path, &scores, level, prov)?;
     let n = scores.len();
     Ok(format!(

@@ -65,7 +65,12 @@ fn compare_shows_the_motivating_differences() {
     let mut args: Vec<String> =
         ["compare", "--format", "json", "--backend", "cpu", "--model", s(&model)].map(String::from).to_vec();
     args.extend(EXAMPLES.iter().map(|(f, _)| format!("docs/examples/{f}")));
+    // The last word's surprisal as the plain token sum (each last word here is one token), so that it
+    // is the reference's last-token surprisal; the corrected one is checked against its own golden
+    // (tests/engine/words_golden.rs).
+    args.extend(["--word-probability", "uncorrected"].map(String::from));
     let doc = json(&ok(&args.iter().map(String::as_str).collect::<Vec<_>>()));
+    assert_eq!(doc["provenance"]["word_probability"], "uncorrected");
     let texts = doc["texts"].as_array().unwrap();
     let last = |i: usize| &texts[i]["last_word"];
     assert_eq!(last(0)["word"], "blue");

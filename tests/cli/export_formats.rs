@@ -96,6 +96,7 @@ fn provenance(units: Units, level: Level) -> Provenance {
         top_k: 1,
         units: units.name().into(),
         level: level.name().into(),
+        word_probability: densi::export::WordProbability::Corrected,
         date: densi::export::utc_now_iso8601(),
     }
 }
@@ -188,16 +189,21 @@ fn word_level_rows() {
     // `"a,b"` has one token for `b"`: `b` and `"` merge. `水` spans two tokens.
     assert_eq!(text, ["He", "said", "\"", "a", ",", "b\"", "水", "!"]);
     // "He" is unscored (first token under --bos none): empty metrics.
-    assert_eq!(&words[0][13], "false");
+    assert_eq!(&words[0][16], "false");
     assert_eq!(&words[0][10], "");
+    assert_eq!(&words[0][11], "");
     // 水: the whitespace token "\t\n" before it (6) and its two halves (7, 8); surprisal = their sum.
     let w = &words[6];
     assert_eq!((&w[7], &w[8], &w[9]), ("6", "9", "3"));
     let sum: f64 = t.tokens[6..9].iter().map(|t| t.surprisal_bits).sum();
-    assert!((num(&w[10]) - sum).abs() < 1e-12);
+    assert!((num(&w[11]) - sum).abs() < 1e-12);
+    // Corrected: "\t\n" starts with whitespace, so bow = −log₂ B before it; "!" follows directly, so no eow.
+    assert_eq!((num(&w[12]), num(&w[13])), (t.tokens[6].boundary_bits, 0.0));
+    assert!((num(&w[10]) - (sum - t.tokens[6].boundary_bits)).abs() < 1e-12);
+    assert_eq!(num(&w[14]), (-num(&w[10])).exp2());
     assert_eq!((&w[5], &w[6]), ("16", "17"), "char offsets of the word itself");
     // Its entropy is the one before its first token.
-    assert_eq!(num(&w[12]), t.tokens[6].entropy_bits);
+    assert_eq!(num(&w[15]), t.tokens[6].entropy_bits);
     // Every token is in exactly one word.
     assert_eq!(&words[5][8], "6");
     assert_eq!(&words[7][7], "9");
@@ -212,7 +218,12 @@ fn nats_rename_the_unit_columns() {
     let doc: serde_json::Value = serde_json::from_str(&export(&t, Format::Json, Units::Nats, Level::Word)).unwrap();
     let w = &doc["texts"][0]["words"][1];
     let bits = t.tokens[1].surprisal_bits;
-    assert!((w["surprisal_nats"].as_f64().unwrap() - bits * std::f64::consts::LN_2).abs() < 1e-12);
+    assert!((w["surprisal_nats_uncorrected"].as_f64().unwrap() - bits * std::f64::consts::LN_2).abs() < 1e-12);
+    let in_bits: serde_json::Value = serde_json::from_str(&export(&t, Format::Json, Units::Bits, Level::Word)).unwrap();
+    for key in ["surprisal", "bow", "eow"] {
+        let (n, b) = (&w[format!("{key}_nats")], &in_bits["texts"][0]["words"][1][format!("{key}_bits")]);
+        assert!((n.as_f64().unwrap() - b.as_f64().unwrap() * std::f64::consts::LN_2).abs() < 1e-12, "{key}");
+    }
     assert!(doc["texts"][0]["summary"]["total_nats"].is_number());
 }
 
@@ -236,6 +247,15 @@ fn word_level_keeps_combining_marks_and_emoji_sequences_whole() {
     );
     let tokens = tokens["texts"][0]["tokens"].as_array().unwrap().clone();
     assert_eq!(words.last().unwrap()["token_end"].as_u64().unwrap() as usize, tokens.len());
-    let total = |v: &[serde_json::Value]| v.iter().map(|x| x["surprisal_bits"].as_f64().unwrap()).sum::<f64>();
-    assert!((total(&words) - total(&tokens)).abs() < 1e-9, "{} vs {}", total(&words), total(&tokens));
+    let total = |v: &[serde_json::Value], key: &str| v.iter().map(|x| x[key].as_f64().unwrap()).sum::<f64>();
+    let (sum_words, sum_tokens) = (total(&words, "surprisal_bits_uncorrected"), total(&tokens, "surprisal_bits"));
+    assert!((sum_words - sum_tokens).abs() < 1e-9, "{sum_words} vs {sum_tokens}");
+    // The corrections telescope over whitespace boundaries: Σ corrected = Σ tokens − first bow + last eow.
+    let (first, last) = (&words[0], words.last().unwrap());
+    let telescoped = sum_tokens - first["bow_bits"].as_f64().unwrap() + last["eow_bits"].as_f64().unwrap();
+    assert!(
+        (total(&words, "surprisal_bits") - telescoped).abs() < 1e-9,
+        "{} vs {telescoped}",
+        total(&words, "surprisal_bits")
+    );
 }

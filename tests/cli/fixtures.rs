@@ -35,7 +35,7 @@ const TOKEN_COLUMNS: [&str; 19] = [
     "boundary_bits",
 ];
 
-const WORD_COLUMNS: [&str; 14] = [
+const WORD_COLUMNS: [&str; 17] = [
     "text_id",
     "word_index",
     "word",
@@ -47,6 +47,9 @@ const WORD_COLUMNS: [&str; 14] = [
     "token_end",
     "tokens",
     "surprisal_bits",
+    "surprisal_bits_uncorrected",
+    "bow_bits",
+    "eow_bits",
     "probability",
     "entropy_bits",
     "scored",
@@ -213,14 +216,22 @@ fn word_level_sums_equal_token_sums() {
                 assert_eq!(&w[2], &text[b0..b1]);
                 assert_eq!(w[2].trim(), &w[2], "a word has no surrounding whitespace");
                 let sum: f64 = tr[t0..t1].iter().map(|r| num(&r[8])).sum();
-                let ws = num(&w[10]);
+                let ws = num(&w[11]);
                 assert!((ws - sum).abs() <= 1e-9 * sum.abs().max(1.0), "word {:?}: {ws} vs Σ tokens {sum}", &w[2]);
+                // Corrected = uncorrected − bow + eow (the last word of a text that ends in whitespace
+                // leaves that whitespace's tokens out: README, "Word surprisal").
+                let (corrected, bow, eow) = (num(&w[10]), num(&w[12]), num(&w[13]));
+                if t1 < tr.len() || !text.ends_with(char::is_whitespace) {
+                    assert!((corrected - (ws - bow + eow)).abs() <= 1e-9 * ws.abs().max(1.0), "word {:?}", &w[2]);
+                }
+                assert!(bow >= 0.0 && eow >= 0.0, "word {:?}: bow {bow}, eow {eow}", &w[2]);
+                assert!(same(num(&w[14]), (-corrected).exp2()), "probability = 2^−surprisal_bits");
                 // Entropy of a word = entropy before its first token.
-                assert!(same(num(&w[12]), num(&tr[t0][10])));
+                assert!(same(num(&w[15]), num(&tr[t0][10])));
             }
             assert_eq!(next_token, tr.len(), "every token is in a word");
             let total_t: f64 = tr.iter().map(|r| num(&r[8])).sum();
-            let total_w: f64 = wr.iter().map(|r| num(&r[10])).sum();
+            let total_w: f64 = wr.iter().map(|r| num(&r[11])).sum();
             assert!((total_t - total_w).abs() < 1e-9 * total_t, "{total_t} vs {total_w}");
         }
     }

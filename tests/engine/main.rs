@@ -13,3 +13,4 @@ mod outside_numbers;
 #[path = "../support/mod.rs"]
 mod support;
 mod tokenizer_ids;
+mod words_golden;

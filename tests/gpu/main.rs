@@ -11,3 +11,4 @@ mod kernels;
 mod model;
 #[path = "../support/mod.rs"]
 mod support;
+mod words;

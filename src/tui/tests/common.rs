@@ -210,6 +210,7 @@ pub fn provenance() -> densi::export::Provenance {
         top_k: 5,
         units: "bits".into(),
         level: "token".into(),
+        word_probability: densi::export::WordProbability::Corrected,
         date: "2026-11-29T00:00:00Z".into(),
     }
 }

@@ -106,3 +106,26 @@ fn word_view_shows_the_exported_words_with_the_real_tokenizer() {
         check("SmolLM2", text, &bounds);
     }
 }
+
+/// The word view's surprisal is the word surprisal `--word-probability` picks: the corrected
+/// −log₂ p(word) of the export by default, the plain sum of its tokens' with `uncorrected`.
+#[test]
+fn word_view_values_are_the_word_surprisal_the_flag_picks() {
+    let mut score = cut("gpt", "My favorite color is blue", &[2, 11, 17, 20]);
+    for (i, t) in score.tokens.iter_mut().enumerate() {
+        t.boundary_bits = 0.5 + i as f64 / 4.0;
+    }
+    score.end_boundary_bits = Some(0.125);
+    let words = densi::export::words::text_words(&score);
+    let corrected: Vec<f64> = words.iter().map(|w| w.surprisal_bits).collect();
+    let uncorrected: Vec<f64> = words.iter().map(|w| w.surprisal_bits_uncorrected).collect();
+    assert_ne!(corrected, uncorrected);
+    let mut app = app_with(vec![score], ColorSupport::TrueColor);
+    apply(&mut app, Action::ToggleView);
+    assert_eq!(app.pane().values, corrected);
+    app.set_word_probability(densi::export::WordProbability::Uncorrected);
+    assert_eq!(app.pane().values, uncorrected);
+    // The token view is unaffected: one value per token.
+    apply(&mut app, Action::ToggleView);
+    assert_eq!(app.pane().values, [1.0, 2.0, 3.0, 4.0, 5.0]);
+}
