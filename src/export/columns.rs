@@ -12,7 +12,7 @@
 //! - `scored`: boolean.
 
 use super::table::{token_columns, word_columns};
-use super::words::words;
+use super::words::text_words;
 use super::{Level, Units};
 use crate::metrics::TextScore;
 
@@ -119,7 +119,7 @@ enum Kind {
     Bool,
 }
 
-const TOKEN_KINDS: [(Kind, bool); 16] = [
+const TOKEN_KINDS: [(Kind, bool); 19] = [
     (Kind::Str, false),  // text_id
     (Kind::Int, false),  // token_index
     (Kind::Int, false),  // token_id
@@ -136,9 +136,12 @@ const TOKEN_KINDS: [(Kind, bool); 16] = [
     (Kind::Str, true),   // top1_token
     (Kind::Float, true), // top1_probability
     (Kind::Bool, false), // scored
+    (Kind::Float, true), // excess
+    (Kind::Float, true), // z
+    (Kind::Float, true), // boundary
 ];
 
-const WORD_KINDS: [(Kind, bool); 14] = [
+const WORD_KINDS: [(Kind, bool); 17] = [
     (Kind::Str, false),  // text_id
     (Kind::Int, false),  // word_index
     (Kind::Str, false),  // word
@@ -149,7 +152,10 @@ const WORD_KINDS: [(Kind, bool); 14] = [
     (Kind::Int, false),  // token_start
     (Kind::Int, false),  // token_end
     (Kind::Int, false),  // tokens
-    (Kind::Float, true), // surprisal
+    (Kind::Float, true), // surprisal (corrected)
+    (Kind::Float, true), // surprisal_uncorrected
+    (Kind::Float, true), // bow
+    (Kind::Float, true), // eow
     (Kind::Float, true), // probability
     (Kind::Float, true), // entropy
     (Kind::Bool, false), // scored
@@ -243,11 +249,14 @@ impl Columns {
                         top1,
                         top1_p,
                         Cell::Bool(t.scored),
+                        Cell::Float(u.info(t.excess_bits)),
+                        Cell::Float(t.z),
+                        Cell::Float(u.info(t.boundary_bits)),
                     ]);
                 }
             }
             Level::Word => {
-                for w in words(&text.text, &text.tokens) {
+                for w in text_words(text) {
                     self.push_row(&[
                         Cell::Str(&text.id),
                         int(w.index),
@@ -260,6 +269,9 @@ impl Columns {
                         int(w.token_end),
                         int(w.tokens()),
                         Cell::Float(u.info(w.surprisal_bits)),
+                        Cell::Float(u.info(w.surprisal_bits_uncorrected)),
+                        Cell::Float(u.info(w.bow_bits)),
+                        Cell::Float(u.info(w.eow_bits)),
                         Cell::Float(w.probability()),
                         Cell::Float(u.info(w.entropy_bits)),
                         Cell::Bool(w.scored),
@@ -297,6 +309,9 @@ pub(crate) mod tests {
             top: if scored { vec![Alternative { id: 7, token: " here".into(), probability: 0.5 }] } else { vec![] },
             window: 0,
             context_len: index,
+            boundary_bits: if scored { 0.75 } else { f64::NAN },
+            excess_bits: if scored { 3.25 - 5.5 } else { f64::NAN },
+            z: if scored { (3.25 - 5.5) / 0.1f64.sqrt() } else { f64::NAN },
         };
         let tokens = vec![token(0, "Hi", 0, false), token(1, " there", 2, true)];
         let summary = Summary::of(&tokens, "Hi there");
@@ -315,6 +330,7 @@ pub(crate) mod tests {
                 backend: "cpu".into(),
                 device: "test".into(),
             },
+            end_boundary_bits: Some(1.5),
         }
     }
 

@@ -164,6 +164,7 @@ mod tests {
             top_k: 1,
             units: "bits".into(),
             level: "token".into(),
+            word_probability: Default::default(),
             date: "2026-12-06T00:00:00Z".into(),
         }
     }
