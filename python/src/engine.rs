@@ -60,6 +60,7 @@ impl ScoreArgs {
             window: self.window.map(|w| count("--window", w)).transpose()?,
             stride: self.stride.map(|s| count("--stride", s)).transpose()?,
             top_k: count("--top-k", self.top_k)?,
+            ..ScoreOptions::default()
         })
     }
 }

@@ -81,6 +81,9 @@ TOKEN_DTYPES = {
     "top1_token": "string",
     "top1_probability": "float64",
     "scored": "bool",
+    "excess_bits": "float64",
+    "z": "float64",
+    "boundary_bits": "float64",
 }
 
 

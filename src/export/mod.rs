@@ -261,7 +261,8 @@ pub struct Exporter<W: Write + Send> {
 enum Sink<W: Write + Send> {
     Text(W),
     #[cfg(feature = "parquet")]
-    Parquet(parquet::ParquetWriter<W>),
+    // Boxed: the column writer is far larger than a plain `W`.
+    Parquet(Box<parquet::ParquetWriter<W>>),
 }
 
 impl<W: Write + Send> Exporter<W> {
@@ -279,9 +280,9 @@ impl<W: Write + Send> Exporter<W> {
             }
             Format::Jsonl => Sink::Text(out),
             #[cfg(feature = "parquet")]
-            Format::Parquet => {
-                Sink::Parquet(parquet::ParquetWriter::new(out, options.level, options.units, &provenance).map_err(io)?)
-            }
+            Format::Parquet => Sink::Parquet(Box::new(
+                parquet::ParquetWriter::new(out, options.level, options.units, &provenance).map_err(io)?,
+            )),
         };
         Ok(Exporter { sink, options, provenance, texts: 0 })
     }
