@@ -289,6 +289,7 @@ impl<W: Write + Send> Exporter<W> {
 
     /// Writes one scored text (a line per token or word, or a JSON object).
     pub fn write_text(&mut self, text: &TextScore) -> std::io::Result<()> {
+        #[allow(clippy::infallible_destructuring_match)] // one variant without the `parquet` feature
         let out = match &mut self.sink {
             Sink::Text(out) => out,
             #[cfg(feature = "parquet")]
@@ -327,6 +328,7 @@ impl<W: Write + Send> Exporter<W> {
     /// Writes the trailer (json's closing brackets, Parquet's last row group and footer), flushes,
     /// and returns the writer.
     pub fn finish(self) -> std::io::Result<W> {
+        #[allow(clippy::infallible_destructuring_match)] // one variant without the `parquet` feature
         let mut out = match self.sink {
             Sink::Text(out) => out,
             #[cfg(feature = "parquet")]
