@@ -69,11 +69,9 @@ pub fn gemm_own_nt(
     ldo: usize,
     accumulate: bool,
 ) {
-    if m == 0 || n == 0 {
+    if !ops::gemm_operands_fit(a, lda, m, k, b, n, out, ldo) {
         return;
     }
-    assert!(lda >= k && ldo >= n && k > 0);
-    assert!(a.len() >= (m - 1) * lda + k && b.len() >= n * k && out.len() >= (m - 1) * ldo + n);
     #[cfg(target_arch = "x86_64")]
     if simd_available() {
         // k in chunks of at most KC so a 4-row A tile and a block's W rows stay cache-resident;

@@ -30,6 +30,27 @@ pub fn matmul_transposed(a: &[f32], m: usize, k: usize, b: &[f32], n: usize, out
     gemm_crate_nt(a, k, m, k, b, n, out, n, false);
 }
 
+/// The shape check both `nt` GEMMs rely on before their `unsafe` kernels: false when there is nothing
+/// to compute (m or n is 0); panics when an operand is shorter than its shape and strides say.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn gemm_operands_fit(
+    a: &[f32],
+    lda: usize,
+    m: usize,
+    k: usize,
+    b: &[f32],
+    n: usize,
+    out: &[f32],
+    ldo: usize,
+) -> bool {
+    if m == 0 || n == 0 {
+        return false;
+    }
+    assert!(lda >= k && ldo >= n && k > 0);
+    assert!(a.len() >= (m - 1) * lda + k && b.len() >= n * k && out.len() >= (m - 1) * ldo + n);
+    true
+}
+
 /// out[m, n] (row stride ldo) = a[m, k] (row stride lda) · b[n, k]ᵀ, plus out's old value when
 /// `accumulate`, through the `gemm` crate (its packing and micro-kernels, on the current rayon pool).
 /// The crate's one call site: [`matmul_transposed`] and the fast forward's GEMMs both come here.
@@ -45,11 +66,9 @@ pub fn gemm_crate_nt(
     ldo: usize,
     accumulate: bool,
 ) {
-    if m == 0 || n == 0 {
+    if !gemm_operands_fit(a, lda, m, k, b, n, out, ldo) {
         return;
     }
-    assert!(lda >= k && ldo >= n && k > 0);
-    assert!(a.len() >= (m - 1) * lda + k && b.len() >= n * k && out.len() >= (m - 1) * ldo + n);
     let threads = rayon::current_num_threads();
     let par = if threads > 1 { gemm::Parallelism::Rayon(threads) } else { gemm::Parallelism::None };
     // SAFETY: the asserts keep every index inside the slices: dst[i, j] at i·ldo + j,
