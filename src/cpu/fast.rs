@@ -4,8 +4,9 @@
 //! - q, k, v write side by side into one [t, (nh + 2·nkv)·hd] buffer (and gate, up into one
 //!   [t, 2·intermediate] buffer) straight from the checkpoint's weights: no repacked copies; the o and
 //!   down projections add into the residual stream inside the GEMM (no `proj` buffer).
-//! - Attention runs per block of query rows with keys stored transposed per KV head, so q·k is a
-//!   broadcast-FMA over 8 keys at a time and p·V an FMA over 8 dimensions ([`attention`]).
+//! - Attention is flash-style ([`attention`]): blocks of 32 query rows × blocks of 32 keys with an
+//!   online softmax, keys stored transposed per KV head so q·k is a broadcast-FMA over 8 keys at a
+//!   time and p·V an FMA over 8 dimensions; blocks above the causal diagonal are skipped.
 //! - exp is a vectorised polynomial ([`x86::exp8`], ≈1 ulp) in SiLU, softmax and the lm-head reduction;
 //!   the reduction ([`reduce_logits_row`]) does max, f64 sums, rank count and top-k in two passes over a row.
 //!
@@ -35,7 +36,7 @@ pub fn simd_available() -> bool {
 
 /// out[m, n] (row stride ldo) = a[m, k] (row stride lda) · b[n, k]ᵀ, plus out's old value when
 /// `accumulate` (a residual add fused into the GEMM). b is an nn.Linear weight, used as stored.
-/// Short A (m < [`OWN_GEMM_MAX_M`]) goes to [`gemm_own_nt`], the rest to [`ops::gemm_crate_nt`].
+/// Runs [`gemm_packed_nt`] (or what [`GEMM_KERNEL`] selects for a benchmark).
 #[allow(clippy::too_many_arguments)]
 pub fn gemm_nt(
     a: &[f32],
@@ -48,12 +49,95 @@ pub fn gemm_nt(
     ldo: usize,
     accumulate: bool,
 ) {
-    if m < OWN_GEMM_MAX_M && !GEMM_CRATE.load(std::sync::atomic::Ordering::Relaxed) {
-        gemm_own_nt(a, lda, m, k, b, n, out, ldo, accumulate)
-    } else {
-        ops::gemm_crate_nt(a, lda, m, k, b, n, out, ldo, accumulate)
+    match GEMM_KERNEL.load(std::sync::atomic::Ordering::Relaxed) {
+        GEMM_USE_CRATE => ops::gemm_crate_nt(a, lda, m, k, b, n, out, ldo, accumulate),
+        GEMM_USE_OWN_UNPACKED => gemm_own_nt(a, lda, m, k, b, n, out, ldo, accumulate),
+        _ => gemm_packed_nt(a, lda, m, k, b, n, out, ldo, accumulate),
     }
 }
+
+/// [`gemm_nt`] through the packed kernel: A packed once ([`packed::pack_a`], panels split over
+/// threads), then the output split into tasks of (up to [`GEMM_MC`] rows) × (a block of ≤ 96 W rows)
+/// over rayon, each packing its own W block per k-chunk ([`packed::gemm_packed_a`]). The `gemm` crate
+/// without AVX2+FMA.
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_packed_nt(
+    a: &[f32],
+    lda: usize,
+    m: usize,
+    k: usize,
+    b: &[f32],
+    n: usize,
+    out: &mut [f32],
+    ldo: usize,
+    accumulate: bool,
+) {
+    if !ops::gemm_operands_fit(a, lda, m, k, b, n, out, ldo) {
+        return;
+    }
+    #[cfg(target_arch = "x86_64")]
+    if simd_available() {
+        let (mr, nr) = (packed::MR, packed::NR);
+        // A packed once for all tasks, panels split over threads.
+        let apanels = m.div_ceil(mr);
+        let mut apk = vec![0.0f32; apanels * mr * k];
+        let (ap, akp) = (SendPtr(a.as_ptr() as *mut f32), SendPtr(apk.as_mut_ptr()));
+        let chunk = apanels.div_ceil(rayon::current_num_threads()).max(1);
+        (0..apanels.div_ceil(chunk)).into_par_iter().for_each(|c| {
+            let panels = c * chunk..((c + 1) * chunk).min(apanels);
+            // SAFETY: gemm_operands_fit bounds rows 0..m of a; apk is sized for pack_a; tasks pack
+            // disjoint panels.
+            unsafe { packed::pack_a(ap.get(), lda, m, k, akp.get(), panels) };
+        });
+        // Tasks: (up to GEMM_MC rows) × (up to 96 W rows: a packed 96 × KC block is 96 KiB, in L2),
+        // W blocks narrower when the GEMM would otherwise give each thread fewer than ~4 tasks.
+        let mcp = GEMM_MC / mr;
+        let mblocks = apanels.div_ceil(mcp);
+        let want = (4 * rayon::current_num_threads()).div_ceil(mblocks);
+        let nc = n.div_ceil(want).div_ceil(nr).clamp(1, 6) * nr;
+        let nblocks = n.div_ceil(nc);
+        let (akp, bp, op) = (SendPtr(apk.as_mut_ptr()), SendPtr(b.as_ptr() as *mut f32), SendPtr(out.as_mut_ptr()));
+        (0..mblocks * nblocks).into_par_iter().for_each_init(Vec::new, |bpack, task| {
+            let (mb, nb) = (task / nblocks, task % nblocks);
+            let panels = mb * mcp..((mb + 1) * mcp).min(apanels);
+            let j0 = nb * nc;
+            // SAFETY: AVX2+FMA checked; gemm_operands_fit bounds rows 0..m of out and rows 0..n of b;
+            // apk is packed; tasks write disjoint (row panels, column block) tiles of out.
+            unsafe {
+                packed::gemm_packed_a(
+                    akp.get(),
+                    m,
+                    panels,
+                    k,
+                    bp.get().add(j0 * k),
+                    nc.min(n - j0),
+                    op.get().add(j0),
+                    ldo,
+                    accumulate,
+                    bpack,
+                )
+            };
+        });
+        return;
+    }
+    ops::gemm_crate_nt(a, lda, m, k, b, n, out, ldo, accumulate);
+}
+
+/// Rows of A per [`gemm_packed_nt`] task (a multiple of the micro-tile's 6).
+pub const GEMM_MC: usize = 192;
+
+/// Which kernel [`gemm_nt`] runs: [`GEMM_USE_PACKED`] (the default), [`GEMM_USE_CRATE`] or
+/// [`GEMM_USE_OWN_UNPACKED`]. Hidden: not an API but the switch of `examples/bench.rs`
+/// (`DENSI_GEMM=crate|own|packed`) that measures the kernels against each other, the comparison
+/// docs/performance.md records.
+#[doc(hidden)]
+pub static GEMM_KERNEL: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(GEMM_USE_PACKED);
+#[doc(hidden)]
+pub const GEMM_USE_PACKED: u8 = 0;
+#[doc(hidden)]
+pub const GEMM_USE_CRATE: u8 = 1;
+#[doc(hidden)]
+pub const GEMM_USE_OWN_UNPACKED: u8 = 2;
 
 /// [`gemm_nt`] through this module's kernel: AVX2+FMA [`x86::gemm_block`] tiles over rayon tasks
 /// of W-row blocks, reading both operands in place (no packing); the `gemm` crate without AVX2+FMA.
@@ -114,17 +198,6 @@ pub fn gemm_own_nt(
     ops::gemm_crate_nt(a, lda, m, k, b, n, out, ldo, accumulate);
 }
 
-/// Up to this many rows of A, [`gemm_nt`] runs its own kernel; from here on the `gemm` crate, whose
-/// packed BLIS-style kernels measured 5–10 % faster on SmolLM2's [512 × 576 × 1536] shapes, while the
-/// own kernel (no packing) is faster on short ones: the lm-head's 64-row blocks and short windows.
-pub const OWN_GEMM_MAX_M: usize = 128;
-
-/// When set, [`gemm_nt`] always uses the `gemm` crate. Hidden: not an API but the switch of
-/// `examples/bench.rs` (`DENSI_GEMM=crate`) that measures the own kernel against the crate, the
-/// comparison docs/performance.md records to justify keeping the kernel.
-#[doc(hidden)]
-pub static GEMM_CRATE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
 /// A raw pointer shared by rayon tasks that touch disjoint parts of its buffer.
 #[derive(Clone, Copy)]
 struct SendPtr(*mut f32);
@@ -154,60 +227,108 @@ pub fn rope_strided(x: &mut [f32], ld: usize, col: usize, heads: usize, hd: usiz
     });
 }
 
-/// Query rows per attention task.
-const ATT_ROWS: usize = 16;
+/// Query rows per attention task: one key block's worth, so a task's last key block is its diagonal
+/// and every row sees the first key of every block it visits.
+const ATT_BQ: usize = 32;
+#[cfg(target_arch = "x86_64")]
+const _: () = assert!(ATT_BQ == x86::ATT_BK);
 
 /// Causal GQA attention over a fused qkv buffer: qkv [t, (nh + 2·nkv)·hd] (q | k | v per row, RoPE
 /// applied) → out [t, nh·hd]. Same result as [`ops::attention`] up to f32 rounding order.
+///
+/// Flash-style: one task per (block of 32 query rows, KV head). It walks the key blocks 0..=its
+/// diagonal (blocks above the diagonal are never visited) and, per block, runs every query row of
+/// every head sharing that KV head through [`x86::flash_step`]: Q·Kᵀ and P·V as register-blocked
+/// micro-GEMMs against one 8 KiB key tile and one value tile (both in L1), with a running max and sum
+/// per row (online softmax), so no score row longer than 32 is ever stored and K, V stream from
+/// memory once per query block instead of once per query row.
 pub fn attention(qkv: &[f32], t: usize, nh: usize, nkv: usize, hd: usize, out: &mut [f32]) {
     let ld = (nh + 2 * nkv) * hd;
     assert!(qkv.len() == t * ld && out.len() == t * nh * hd);
     #[cfg(target_arch = "x86_64")]
     if simd_available() && hd.is_multiple_of(8) {
-        // kt [nkv][tp/32][hd][32]: keys transposed within blocks of 32 keys (one contiguous 8 KiB tile
-        // per block at hd 64, so the d loop stays on two pages), zero-padded to tp keys.
-        // vh [nkv][t][hd]: values per KV head, contiguous.
-        let tp = t.div_ceil(32) * 32;
+        const BK: usize = x86::ATT_BK;
+        // kt [nkv][tp/32][hd][32]: keys transposed within blocks of 32 keys (one contiguous tile per
+        // block), zero-padded to tp keys. vh [nkv][tp][hd]: values per KV head, zero-padded likewise.
+        let tp = t.div_ceil(BK) * BK;
         let mut kt = vec![0.0f32; nkv * hd * tp];
-        let mut vh = vec![0.0f32; nkv * t * hd];
-        kt.par_chunks_mut(hd * tp).zip(vh.par_chunks_mut(t * hd)).enumerate().for_each(|(g, (kt, vh))| {
+        let mut vh = vec![0.0f32; nkv * tp * hd];
+        kt.par_chunks_mut(hd * tp).zip(vh.par_chunks_mut(tp * hd)).enumerate().for_each(|(g, (kt, vh))| {
             let (kc, vc) = ((nh + g) * hd, (nh + nkv + g) * hd);
             for j in 0..t {
                 let row = &qkv[j * ld..(j + 1) * ld];
-                let blk = &mut kt[(j / 32) * hd * 32..(j / 32 + 1) * hd * 32];
+                let blk = &mut kt[(j / BK) * hd * BK..(j / BK + 1) * hd * BK];
                 for d in 0..hd {
-                    blk[d * 32 + j % 32] = row[kc + d];
+                    blk[d * BK + j % BK] = row[kc + d];
                 }
                 vh[j * hd..(j + 1) * hd].copy_from_slice(&row[vc..vc + hd]);
             }
         });
         let scale = 1.0 / (hd as f32).sqrt();
         let group = nh / nkv;
-        out.par_chunks_mut(ATT_ROWS * nh * hd).enumerate().for_each(|(blk, out)| {
-            let i0 = blk * ATT_ROWS;
-            let mut scores = vec![0.0f32; 2 * tp];
-            let rows = out.len() / (nh * hd);
-            for h in 0..nh {
-                let g = h / group;
-                let (kt, vh) = (&kt[g * hd * tp..(g + 1) * hd * tp], &vh[g * t * hd..(g + 1) * t * hd]);
-                let q = |i: usize| &qkv[i * ld + h * hd..i * ld + (h + 1) * hd];
-                // Rows in pairs (query i sees keys 0..=i), then a last odd row.
-                let mut r = 0;
-                while r < rows {
-                    let i = i0 + r;
-                    if r + 1 < rows {
-                        let (a, b) = out[r * nh * hd..(r + 2) * nh * hd].split_at_mut(nh * hd);
-                        let o = [&mut a[h * hd..(h + 1) * hd], &mut b[h * hd..(h + 1) * hd]];
-                        // SAFETY: AVX2+FMA checked above; slices sized as attend_rows requires.
-                        unsafe {
-                            x86::attend_rows::<2>([q(i), q(i + 1)], kt, tp, vh, [i + 1, i + 2], scale, &mut scores, o)
-                        };
-                        r += 2;
-                    } else {
-                        let o = [&mut out[r * nh * hd + h * hd..r * nh * hd + (h + 1) * hd]];
-                        // SAFETY: as above.
-                        unsafe { x86::attend_rows::<1>([q(i)], kt, tp, vh, [i + 1], scale, &mut scores, o) };
-                        r += 1;
+        let qblocks = t.div_ceil(ATT_BQ);
+        let outp = SendPtr(out.as_mut_ptr());
+        // Heaviest query blocks (the last ones) first, so the short ones fill in at the end.
+        (0..qblocks * nkv).into_par_iter().for_each(|task| {
+            let (qb, g) = (qblocks - 1 - task / nkv, task % nkv);
+            let i0 = qb * ATT_BQ;
+            let rows = ATT_BQ.min(t - i0);
+            let (kt, vh) = (&kt[g * hd * tp..(g + 1) * hd * tp], &vh[g * tp * hd..(g + 1) * tp * hd]);
+            // Per (head of the group, row): running max, running sum, unnormalised output [hd].
+            let n = group * rows;
+            let (mut m, mut l, mut o) = (vec![f32::NEG_INFINITY; n], vec![0.0f32; n], vec![0.0f32; n * hd]);
+            let q = |h: usize, i: usize| &qkv[i * ld + h * hd..i * ld + (h + 1) * hd];
+            // Key blocks 0..=qb: the diagonal block is the last one any of these rows sees.
+            for kb in 0..=qb {
+                let k0 = kb * BK;
+                let (ktb, vb) = (&kt[kb * hd * BK..(kb + 1) * hd * BK], &vh[k0 * hd..(k0 + BK) * hd]);
+                for hg in 0..group {
+                    let h = g * group + hg;
+                    let mut r = 0;
+                    while r < rows {
+                        let (i, x) = (i0 + r, hg * rows + r);
+                        if r + 1 < rows {
+                            let (m2, l2) = (&mut m[x..x + 2], &mut l[x..x + 2]);
+                            let (mut mm, mut ll) = ([m2[0], m2[1]], [l2[0], l2[1]]);
+                            let (oa, ob) = o[x * hd..(x + 2) * hd].split_at_mut(hd);
+                            // SAFETY: AVX2+FMA checked above; slices sized as flash_step requires.
+                            unsafe {
+                                x86::flash_step::<2>(
+                                    [q(h, i), q(h, i + 1)],
+                                    ktb,
+                                    vb,
+                                    k0,
+                                    [i, i + 1],
+                                    scale,
+                                    &mut mm,
+                                    &mut ll,
+                                    [oa, ob],
+                                )
+                            };
+                            (m2[0], m2[1], l2[0], l2[1]) = (mm[0], mm[1], ll[0], ll[1]);
+                            r += 2;
+                        } else {
+                            let (mut mm, mut ll) = ([m[x]], [l[x]]);
+                            let oa = &mut o[x * hd..(x + 1) * hd];
+                            // SAFETY: as above.
+                            unsafe { x86::flash_step::<1>([q(h, i)], ktb, vb, k0, [i], scale, &mut mm, &mut ll, [oa]) };
+                            (m[x], l[x]) = (mm[0], ll[0]);
+                            r += 1;
+                        }
+                    }
+                }
+            }
+            for hg in 0..group {
+                let h = g * group + hg;
+                for r in 0..rows {
+                    let x = hg * rows + r;
+                    let inv = 1.0 / l[x];
+                    // SAFETY: row i0 + r < t, columns h·hd..(h+1)·hd of out; tasks own disjoint
+                    // (rows, KV head) rectangles, so no two tasks write the same element.
+                    let dst =
+                        unsafe { std::slice::from_raw_parts_mut(outp.get().add((i0 + r) * nh * hd + h * hd), hd) };
+                    for (d, s) in dst.iter_mut().zip(&o[x * hd..(x + 1) * hd]) {
+                        *d = s * inv;
                     }
                 }
             }
@@ -399,5 +520,7 @@ fn add_bias_cols(x: &mut [f32], ld: usize, col: usize, b: &[f32]) {
     x.par_chunks_mut(ld).for_each(|row| row[col..col + b.len()].iter_mut().zip(b).for_each(|(o, b)| *o += b));
 }
 
+#[cfg(target_arch = "x86_64")]
+pub mod packed;
 #[cfg(target_arch = "x86_64")]
 pub mod x86;

@@ -1,4 +1,4 @@
-//! The AVX2+FMA kernels of the fast CPU forward: vectorised exp, attention over blocks of query rows,
+//! The AVX2+FMA kernels of the fast CPU forward: vectorised exp, the flash-attention step,
 //! the short-matrix GEMM tile, SiLU·up and the lm-head row reduction. Every function here requires those
 //! features (callers check [`super::simd_available`]); [`super`] holds the portable fallbacks.
 
@@ -59,118 +59,118 @@ fn hsum_pd(v: __m256d) -> f64 {
     _mm_cvtsd_f64(_mm_add_sd(s, _mm_unpackhi_pd(s, s)))
 }
 
-/// R query rows (R = 1 or 2, consecutive positions) of causal attention against one KV head:
-/// out_r[hd] = softmax(scale · q_r·Kᵀ over keys 0..n_r) · V, with kt [ld/32][hd][32] (keys transposed
-/// within blocks of 32, zero beyond t, ld a multiple of 32 and ≥ every n_r), vh [≥ max n][hd], hd a multiple of 8,
-/// scores ≥ R·ld floats of scratch. Two rows share every K and V load: 6 loads per 8 FMAs.
+/// Keys per attention block: one [hd][32] tile of transposed keys, 4 ymm registers wide.
+pub const ATT_BK: usize = 32;
+
+/// One flash-attention step for R query rows (R = 1 or 2) of one head against one block of 32 keys
+/// k0..k0+32, with the online softmax (running max `m`, running sum `l`, unnormalised output `o`):
+///   s_r[j] = scale · q_r·k_j for the keys row r sees (k0 + j ≤ pos_r; the rest are masked),
+///   m' = max(m, max s_r), α = e^(m − m'), p = e^(s_r − m'), l ← α·l + Σp, o_r ← α·o_r + p·V.
+/// kt is the block's keys transposed [hd][32], vb its values [32][hd] (zero-padded past t).
+/// Every row must see at least key k0 (pos_r ≥ k0). The caller divides o by l after the last block.
 ///
 /// # Safety
 /// Needs AVX2 and FMA (callers check [`super::simd_available`]).
 #[target_feature(enable = "avx2,fma")]
 #[allow(clippy::too_many_arguments)]
-pub fn attend_rows<const R: usize>(
+// r, v and c each index several same-shaped register arrays at once: range loops say it plainly.
+#[allow(clippy::needless_range_loop)]
+pub fn flash_step<const R: usize>(
     q: [&[f32]; R],
     kt: &[f32],
-    ld: usize,
-    vh: &[f32],
-    n: [usize; R],
+    vb: &[f32],
+    k0: usize,
+    pos: [usize; R],
     scale: f32,
-    scores: &mut [f32],
-    out: [&mut [f32]; R],
+    m: &mut [f32; R],
+    l: &mut [f32; R],
+    o: [&mut [f32]; R],
 ) {
     let hd = q[0].len();
-    let nmax = n.iter().copied().max().unwrap_or(0);
-    assert!(hd.is_multiple_of(8) && nmax <= ld && ld.is_multiple_of(32) && n.iter().all(|&n| n >= 1));
-    assert!(q.iter().all(|q| q.len() == hd) && out.iter().all(|o| o.len() == hd));
-    assert!(kt.len() >= hd * ld && vh.len() >= nmax * hd && scores.len() >= R * ld);
-    let nb = nmax.div_ceil(32) * 32;
-    let (ktp, sp) = (kt.as_ptr(), scores.as_mut_ptr());
+    assert!(hd.is_multiple_of(8) && kt.len() >= hd * ATT_BK && vb.len() >= ATT_BK * hd);
+    assert!(q.iter().all(|q| q.len() == hd) && o.iter().all(|o| o.len() == hd));
+    assert!(pos.iter().all(|&p| p >= k0));
+    let ktp = kt.as_ptr();
+    // S [R][32] = Q · K_blockᵀ: per d, 4 key vectors shared by R broadcast query values.
+    let mut acc = [[_mm256_setzero_ps(); 4]; R];
+    for d in 0..hd {
+        // SAFETY: d < hd: d·32 + 31 < hd·32 ≤ kt.len().
+        let kv = unsafe {
+            let k = ktp.add(d * ATT_BK);
+            [_mm256_loadu_ps(k), _mm256_loadu_ps(k.add(8)), _mm256_loadu_ps(k.add(16)), _mm256_loadu_ps(k.add(24))]
+        };
+        for r in 0..R {
+            let qv = _mm256_set1_ps(q[r][d]);
+            for v in 0..4 {
+                acc[r][v] = _mm256_fmadd_ps(qv, kv[v], acc[r][v]);
+            }
+        }
+    }
+    // Online softmax per row; p lands in a stack tile the PV product reads.
+    let mut p = [[0.0f32; ATT_BK]; R];
+    let mut alpha = [0.0f32; R];
+    let mut nmax = 0;
     let sv = _mm256_set1_ps(scale);
-    // s_r[j] = scale · Σ_d q_r[d] kt[d][j], 32 keys × R rows at a time.
-    for j in (0..nb).step_by(32) {
-        let mut acc = [[_mm256_setzero_ps(); 4]; R];
-        // d indexes both the K tile (by offset) and every q_r: a range loop says it plainly.
-        #[allow(clippy::needless_range_loop)]
-        for d in 0..hd {
-            // SAFETY: d < hd and j + 32 ≤ nb ≤ ld, so j·hd + 32·d + 31 < hd·ld ≤ kt.len().
-            let k = unsafe { ktp.add(j * hd + d * 32) };
-            let kv = unsafe {
-                [_mm256_loadu_ps(k), _mm256_loadu_ps(k.add(8)), _mm256_loadu_ps(k.add(16)), _mm256_loadu_ps(k.add(24))]
-            };
-            for r in 0..R {
-                let qv = _mm256_set1_ps(q[r][d]);
-                for v in 0..4 {
-                    acc[r][v] = _mm256_fmadd_ps(qv, kv[v], acc[r][v]);
-                }
-            }
-        }
-        for (r, acc) in acc.iter().enumerate() {
-            for (v, a) in acc.iter().enumerate() {
-                // SAFETY: r·ld + j + 32 ≤ R·ld ≤ scores.len().
-                unsafe { _mm256_storeu_ps(sp.add(r * ld + j + 8 * v), _mm256_mul_ps(*a, sv)) };
-            }
-        }
-    }
-    // Per row: max over its n_r keys, p = e^(s − max) (exactly 0 beyond n_r, up to nb), 1/Σp.
-    let mut inv = [0.0f32; R];
+    let lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     for r in 0..R {
-        let s = &mut scores[r * ld..r * ld + nb];
-        let nr = n[r];
-        let full = nr / 8 * 8;
+        let n = (pos[r] + 1 - k0).min(ATT_BK);
+        nmax = nmax.max(n);
+        let mut s = [_mm256_setzero_ps(); 4];
+        let mut keep = [_mm256_setzero_ps(); 4];
         let mut mx = _mm256_set1_ps(f32::NEG_INFINITY);
-        for j in (0..full).step_by(8) {
-            // SAFETY: j + 8 ≤ nr ≤ s.len().
-            mx = _mm256_max_ps(mx, unsafe { _mm256_loadu_ps(s.as_ptr().add(j)) });
+        for v in 0..4 {
+            keep[v] = _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(n as i32 - 8 * v as i32), lane));
+            s[v] = _mm256_mul_ps(acc[r][v], sv);
+            // Masked lanes take −∞, so they never win the max.
+            mx = _mm256_max_ps(mx, _mm256_blendv_ps(_mm256_set1_ps(f32::NEG_INFINITY), s[v], keep[v]));
         }
-        let mut m = hmax(mx);
-        for &x in &s[full..nr] {
-            m = m.max(x);
-        }
-        let mv = _mm256_set1_ps(m);
+        let m_new = m[r].max(hmax(mx));
+        // e^(−∞) = 0 on the first block: nothing to rescale.
+        alpha[r] = (m[r] - m_new).exp();
+        m[r] = m_new;
+        let mv = _mm256_set1_ps(m_new);
         let mut sum = _mm256_setzero_ps();
-        let lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-        for j in (0..nb).step_by(8) {
-            // SAFETY: j + 8 ≤ nb = s.len().
-            unsafe {
-                let mut e = exp8(_mm256_sub_ps(_mm256_loadu_ps(s.as_ptr().add(j)), mv));
-                if j + 8 > nr {
-                    let keep = _mm256_cmpgt_epi32(_mm256_set1_epi32(nr.saturating_sub(j) as i32), lane);
-                    e = _mm256_and_ps(e, _mm256_castsi256_ps(keep));
-                }
-                sum = _mm256_add_ps(sum, e);
-                _mm256_storeu_ps(s.as_mut_ptr().add(j), e);
-            }
+        for v in 0..4 {
+            let e = _mm256_and_ps(exp8(_mm256_sub_ps(s[v], mv)), keep[v]);
+            sum = _mm256_add_ps(sum, e);
+            // SAFETY: 8·v + 8 ≤ 32 = p[r].len().
+            unsafe { _mm256_storeu_ps(p[r].as_mut_ptr().add(8 * v), e) };
         }
-        inv[r] = 1.0 / hsum(sum);
+        l[r] = alpha[r] * l[r] + hsum(sum);
     }
-    // out_r = Σ_j p_r[j] v[j] / Σ p_r, 32 dimensions (4 accumulators per row) at a time.
-    let vp = vh.as_ptr();
+    // o_r ← α_r·o_r + Σ_j p_r[j] v[j], 32 dimensions (4 accumulators per row) at a time.
+    let vp = vb.as_ptr();
     let mut d0 = 0;
     while d0 < hd {
         let nv = ((hd - d0) / 8).min(4);
         macro_rules! pv {
             ($nv:literal) => {{
                 let mut acc = [[_mm256_setzero_ps(); $nv]; R];
+                for r in 0..R {
+                    let av = _mm256_set1_ps(alpha[r]);
+                    for c in 0..$nv {
+                        // SAFETY: d0 + 8c + 8 ≤ hd = o[r].len().
+                        acc[r][c] = _mm256_mul_ps(av, unsafe { _mm256_loadu_ps(o[r].as_ptr().add(d0 + 8 * c)) });
+                    }
+                }
                 for j in 0..nmax {
-                    // SAFETY: j < nmax, d0 + 8·nv ≤ hd: inside vh's first nmax rows.
+                    // SAFETY: j < 32, d0 + 8·nv ≤ hd: inside vb's 32 rows.
                     let v = unsafe { vp.add(j * hd + d0) };
                     let mut vv = [_mm256_setzero_ps(); $nv];
-                    for (l, vv) in vv.iter_mut().enumerate() {
-                        *vv = unsafe { _mm256_loadu_ps(v.add(8 * l)) };
+                    for (c, vv) in vv.iter_mut().enumerate() {
+                        *vv = unsafe { _mm256_loadu_ps(v.add(8 * c)) };
                     }
                     for r in 0..R {
-                        // SAFETY: j < nb ≤ ld: inside row r of the scratch.
-                        let pv = _mm256_set1_ps(unsafe { *sp.add(r * ld + j) });
-                        for l in 0..$nv {
-                            acc[r][l] = _mm256_fmadd_ps(pv, vv[l], acc[r][l]);
+                        let pv = _mm256_set1_ps(p[r][j]);
+                        for c in 0..$nv {
+                            acc[r][c] = _mm256_fmadd_ps(pv, vv[c], acc[r][c]);
                         }
                     }
                 }
                 for r in 0..R {
-                    let iv = _mm256_set1_ps(inv[r]);
-                    for l in 0..$nv {
-                        // SAFETY: d0 + 8l + 8 ≤ hd = out[r].len().
-                        unsafe { _mm256_storeu_ps(out[r].as_mut_ptr().add(d0 + 8 * l), _mm256_mul_ps(acc[r][l], iv)) };
+                    for c in 0..$nv {
+                        // SAFETY: as above.
+                        unsafe { _mm256_storeu_ps(o[r].as_mut_ptr().add(d0 + 8 * c), acc[r][c]) };
                     }
                 }
             }};
