@@ -111,8 +111,12 @@ fn flash_attention_matches_oracle_on_odd_shapes() {
             let mut fast_out = vec![0.0f32; t * qs];
             fast::attention(&qkv, t, nh, nkv, hd, &mut fast_out);
             let (e_ref, e_fast) = (max_abs_err(&plain, &want), max_abs_err(&fast_out, &want));
-            assert!(e_ref < 2e-6, "reference attention nh={nh} nkv={nkv} hd={hd} t={t}: {e_ref}");
-            assert!(e_fast < 2e-6, "fast attention nh={nh} nkv={nkv} hd={hd} t={t}: {e_fast}");
+            // Up to 200 keys, the tolerance of the test above for both. At 1000 keys f32 accumulation
+            // grows: the plain reference sums 1000 terms one after another (measured 7e-6), the blocked
+            // kernel rescales its running sums over 32 blocks (measured 2.9e-6), so each keeps a margin.
+            let (fast_tol, ref_tol) = if t <= 200 { (2e-6, 2e-6) } else { (5e-6, 2e-5) };
+            assert!(e_fast < fast_tol, "fast attention nh={nh} nkv={nkv} hd={hd} t={t}: {e_fast}");
+            assert!(e_ref < ref_tol, "reference attention nh={nh} nkv={nkv} hd={hd} t={t}: {e_ref}");
         }
     }
 }
