@@ -126,6 +126,8 @@ pub struct GpuContext {
     pub info: AdapterSummary,
     pub limits: wgpu::Limits,
     pub features: wgpu::Features,
+    /// Smallest and largest subgroup size the adapter may use (meaningful with `SUBGROUP`).
+    pub subgroup_sizes: (u32, u32),
     faults: Arc<Mutex<Faults>>,
 }
 
@@ -164,6 +166,8 @@ impl GpuContext {
         };
         let (i, adapter) = pick;
         let info = summary(i, adapter);
+        let raw_info = adapter.get_info();
+        let subgroup_sizes = (raw_info.subgroup_min_size, raw_info.subgroup_max_size);
         if info.is_software && !allow_software {
             return Err(DensiError::gpu(
                 GpuErrorKind::Unsupported,
@@ -214,7 +218,7 @@ impl GpuContext {
                 ),
             ));
         }
-        Ok(GpuContext { device, queue, info, limits, features, faults })
+        Ok(GpuContext { device, queue, info, limits, features, subgroup_sizes, faults })
     }
 
     /// `NVIDIA H200 (Vulkan)`.

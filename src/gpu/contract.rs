@@ -56,6 +56,24 @@ pub const LM_OUT_HEAD: u32 = 7;
 /// Id of an empty top-k slot.
 pub const LM_NO_ID: u32 = u32::MAX;
 
+/// Threads per query row in attention.wgsl; the subgroup row reductions need subgroups of at least
+/// this many invocations.
+pub const ATT_TPR: u32 = 4;
+/// Rows (position, query head) per attention workgroup: ATT_RW · ATT_TPR = 64 threads.
+pub const ATT_RW: u32 = 16;
+/// Largest head_dim attention.wgsl takes (its per-thread output holds ATT_HD_MAX / ATT_TPR floats).
+pub const ATT_HD_MAX: u32 = 128;
+/// Most keys per K/V tile.
+pub const ATT_BK_MAX: u32 = 32;
+/// Floats of one K or V tile: BK · head_dim ≤ this.
+pub const ATT_KV_FLOATS: u32 = 2048;
+
+/// Keys per attention K/V tile for `head_dim` (the pipeline constant `BK`): as many as fit
+/// ATT_KV_FLOATS, at most ATT_BK_MAX, a multiple of ATT_TPR.
+pub fn att_tile_keys(head_dim: u32) -> u32 {
+    (ATT_KV_FLOATS / head_dim.max(1)).min(ATT_BK_MAX) / ATT_TPR * ATT_TPR
+}
+
 /// Words of one partial record with top-k `k`: head, then k × (logit, id).
 pub fn lm_rec_stride(k: usize) -> usize {
     LM_REC_HEAD as usize + 2 * k
@@ -83,6 +101,11 @@ pub fn constants() -> String {
         u("LM_REC_HEAD", LM_REC_HEAD),
         u("LM_OUT_HEAD", LM_OUT_HEAD),
         u("LM_NO_ID", LM_NO_ID),
+        u("ATT_TPR", ATT_TPR),
+        u("ATT_RW", ATT_RW),
+        u("ATT_HD_MAX", ATT_HD_MAX),
+        u("ATT_BK_MAX", ATT_BK_MAX),
+        u("ATT_KV_FLOATS", ATT_KV_FLOATS),
     ]
     .concat()
 }
@@ -134,12 +157,9 @@ params!(
     MatmulParams { m: u32, n: u32, k: u32, n0: u32, nc: u32, act: u32, flags: u32, _p0: u32 }
 );
 params!(
-    /// rope.wgsl: q at column 0 and k at `koff` of each `stride`-wide qkv row.
-    RopeParams { t: u32, stride: u32, nh: u32, nkv: u32, hd: u32, koff: u32, _p0: u32, _p1: u32 }
-);
-params!(
-    /// attention.wgsl: q, k, v at columns 0, koff, voff of each `stride`-wide qkv row.
-    AttentionParams { t: u32, nh: u32, nkv: u32, hd: u32, stride: u32, koff: u32, voff: u32, scale: f32 }
+    /// attention.wgsl: q, k, v at columns 0, koff, voff of each `stride`-wide qkv row; `rope` = 1
+    /// rotates q and k as they are loaded. head_dim is the pipeline constant `HD`.
+    AttentionParams { t: u32, nh: u32, nkv: u32, stride: u32, koff: u32, voff: u32, scale: f32, rope: u32 }
 );
 params!(
     /// lmhead.wgsl (all three entry points).
@@ -204,14 +224,12 @@ pub mod bind {
         pub const AUX: u32 = 4;
         pub const OUT: u32 = 5;
     }
-    pub mod rope {
-        pub const QKV: u32 = 1;
-        pub const COS: u32 = 2;
-        pub const SIN: u32 = 3;
-    }
     pub mod attention {
         pub const QKV: u32 = 1;
         pub const OUT: u32 = 2;
+        /// RoPE tables [t, head_dim/2] (`cpu::ops::rope_tables`).
+        pub const COS: u32 = 3;
+        pub const SIN: u32 = 4;
     }
     pub mod lm {
         pub const X: u32 = 1;
@@ -232,14 +250,12 @@ pub enum Shader {
     Embedding,
     Norms,
     Matmul,
-    Rope,
     Attention,
     LmHead,
 }
 
 impl Shader {
-    pub const ALL: [Shader; 6] =
-        [Shader::Embedding, Shader::Norms, Shader::Matmul, Shader::Rope, Shader::Attention, Shader::LmHead];
+    pub const ALL: [Shader; 5] = [Shader::Embedding, Shader::Norms, Shader::Matmul, Shader::Attention, Shader::LmHead];
 
     /// The kernel source in `shaders/`, without the contract.
     pub fn source(self) -> &'static str {
@@ -247,7 +263,6 @@ impl Shader {
             Shader::Embedding => include_str!("../../shaders/embedding.wgsl"),
             Shader::Norms => include_str!("../../shaders/norms.wgsl"),
             Shader::Matmul => include_str!("../../shaders/matmul.wgsl"),
-            Shader::Rope => include_str!("../../shaders/rope.wgsl"),
             Shader::Attention => include_str!("../../shaders/attention.wgsl"),
             Shader::LmHead => include_str!("../../shaders/lmhead.wgsl"),
         }
@@ -259,7 +274,6 @@ impl Shader {
             Shader::Embedding => EmbedParams::FIELDS,
             Shader::Norms => NormParams::FIELDS,
             Shader::Matmul => MatmulParams::FIELDS,
-            Shader::Rope => RopeParams::FIELDS,
             Shader::Attention => AttentionParams::FIELDS,
             Shader::LmHead => LmParams::FIELDS,
         }
@@ -289,12 +303,12 @@ impl Shader {
                 (matmul::AUX, "aux", Read, "f32"),
                 (matmul::OUT, "out", ReadWrite, "f32"),
             ],
-            Shader::Rope => &[
-                (rope::QKV, "qkv", ReadWrite, "f32"),
-                (rope::COS, "cos_t", Read, "f32"),
-                (rope::SIN, "sin_t", Read, "f32"),
+            Shader::Attention => &[
+                (attention::QKV, "qkv", Read, "f32"),
+                (attention::OUT, "out", ReadWrite, "f32"),
+                (attention::COS, "cos_t", Read, "f32"),
+                (attention::SIN, "sin_t", Read, "f32"),
             ],
-            Shader::Attention => &[(attention::QKV, "qkv", Read, "f32"), (attention::OUT, "out", ReadWrite, "f32")],
             Shader::LmHead => &[
                 (lm::X, "x", Read, "f32"),
                 (lm::W, "w", Read, WEIGHTS),
@@ -340,8 +354,11 @@ impl Shader {
     }
 
     /// The whole module: the weight reader (its `enable` directive must come first), the contract,
-    /// then the kernel.
+    /// then the kernel (attention: with its workgroup-memory row reductions, see [`attention_module`]).
     pub fn module(self, dtype: Dtype) -> String {
+        if self == Shader::Attention {
+            return attention_module(AttentionRows::Shared);
+        }
         let weights = match (self.reads_weights(), dtype) {
             (false, _) => "",
             (true, Dtype::F32) => include_str!("../../shaders/weights_f32.wgsl"),
@@ -349,4 +366,22 @@ impl Shader {
         };
         format!("{weights}\n{}\n{}", self.prelude(dtype), self.source())
     }
+}
+
+/// How attention.wgsl reduces a row's max and sum over the threads that share the row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AttentionRows {
+    /// Subgroup shuffles (`Features::SUBGROUP`, smallest subgroup ≥ [`ATT_TPR`] threads).
+    Subgroup,
+    /// Workgroup memory and barriers (any adapter).
+    Shared,
+}
+
+/// attention.wgsl with the row reductions of `rows` (the subgroup one enables the WGSL extension first).
+pub fn attention_module(rows: AttentionRows) -> String {
+    let (enable, reduce) = match rows {
+        AttentionRows::Subgroup => ("enable subgroups;\n", include_str!("../../shaders/attention_rows_subgroup.wgsl")),
+        AttentionRows::Shared => ("", include_str!("../../shaders/attention_rows_shared.wgsl")),
+    };
+    format!("{enable}{}\n{reduce}\n{}", Shader::Attention.prelude(Dtype::F32), Shader::Attention.source())
 }

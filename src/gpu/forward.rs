@@ -10,8 +10,8 @@ use crate::metrics::{BoundaryMask, LogitSums, RowStats, row_stats_from_parts};
 use crate::model::{Architecture, Linear, Mlp, ModelConfig, Norm, NormKind, Weights};
 
 use super::context::GpuContext;
-use super::contract::{Act, LM_NO_ID, LM_OUT_HEAD, bind, lm_out_stride, lm_rec_stride};
-use super::kernels::{ATT_HD_MAX, Kernels, LM_KMAX, LM_REC_PER_BLOCK, LM_VBLOCK, Op, Program, RunShape, Step};
+use super::contract::{Act, AttentionRows, LM_NO_ID, LM_OUT_HEAD, bind, lm_out_stride, lm_rec_stride};
+use super::kernels::{Kernels, LM_KMAX, LM_REC_PER_BLOCK, LM_VBLOCK, Op, Program, RunShape, Step};
 
 /// A [rows, cols] weight matrix split into row chunks that each fit one storage binding.
 pub struct GpuTensor {
@@ -288,22 +288,14 @@ impl GpuModel {
         wtype: Dtype,
         max_rows: Option<usize>,
     ) -> Result<GpuModel> {
-        if cfg.head_dim > ATT_HD_MAX || !cfg.head_dim.is_multiple_of(2) {
-            return Err(DensiError::gpu(
-                GpuErrorKind::Unsupported,
-                format!(
-                    "head_dim {} is not supported by the attention kernel (even, at most {ATT_HD_MAX})",
-                    cfg.head_dim
-                ),
-            ));
-        }
         if cfg.num_kv_heads == 0 || !cfg.num_heads.is_multiple_of(cfg.num_kv_heads) {
             return Err(DensiError::gpu(
                 GpuErrorKind::Unsupported,
                 format!("{} heads do not group over {} KV heads", cfg.num_heads, cfg.num_kv_heads),
             ));
         }
-        let kernels = Kernels::new(&ctx, wtype)?;
+        let mut kernels = Kernels::new(&ctx, wtype)?;
+        kernels.prepare_attention(&ctx, cfg.head_dim)?;
         let h = cfg.hidden_size;
         let (emb, pos, head, head_bias, layers, final_norm, dummy) =
             ctx.scoped("uploading the weights", || -> Result<_> {
@@ -379,6 +371,19 @@ impl GpuModel {
         self.kernels.direct = direct;
     }
 
+    /// Attention's row reductions (subgroup shuffles or workgroup memory); compiles the kernel if needed.
+    pub fn set_attention_rows(&mut self, rows: AttentionRows) -> Result<()> {
+        self.kernels.set_attention_rows(&self.ctx, rows)?;
+        self.kernels.prepare_attention(&self.ctx, self.cfg.head_dim)?;
+        self.acts = None; // the program's bind groups follow the pipeline
+        Ok(())
+    }
+
+    /// Compute dispatches the last forward recorded (embedding to lm-head merge).
+    pub fn last_dispatches(&self) -> usize {
+        self.acts.as_ref().map_or(0, |a| a.program.last_dispatches)
+    }
+
     /// Time every kernel with timestamp queries (one compute pass per dispatch) when the adapter can.
     pub fn set_timing(&mut self, on: bool) {
         if self.timing != on {
@@ -440,31 +445,17 @@ impl GpuModel {
                 ],
             });
         }
+        // RoPE tables [tcap, hd/2], read by attention as it loads q and k (GPT-2: none).
         let rope = if cfg.architecture != Architecture::Gpt2 {
             let (c, s) = crate::cpu::ops::rope_tables(tcap, hd, cfg.rope_theta);
             Some((upload_f32(ctx, &c, "rope_cos")?, upload_f32(ctx, &s, "rope_sin")?))
         } else {
             None
         };
+        let (cos, sin) = rope.clone().unwrap_or_else(|| (dummy.clone(), dummy.clone()));
         for layer in &self.layers {
             steps.push(layer.attn_norm.step(&x, &xn, dummy));
             steps.extend(layer.qkv.steps(&xn, &qkv, None, Act::None, false, dummy));
-            if let Some((c, s)) = &rope {
-                steps.push(Step {
-                    op: Op::Rope {
-                        stride: stride as u32,
-                        nh: nh as u32,
-                        nkv: nkv as u32,
-                        hd: hd as u32,
-                        koff: qd as u32,
-                    },
-                    buffers: vec![
-                        (bind::rope::QKV, qkv.clone()),
-                        (bind::rope::COS, c.clone()),
-                        (bind::rope::SIN, s.clone()),
-                    ],
-                });
-            }
             steps.push(Step {
                 op: Op::Attention {
                     nh: nh as u32,
@@ -473,8 +464,14 @@ impl GpuModel {
                     stride: stride as u32,
                     koff: qd as u32,
                     voff: (qd + kvd) as u32,
+                    rope: rope.is_some(),
                 },
-                buffers: vec![(bind::attention::QKV, qkv.clone()), (bind::attention::OUT, att.clone())],
+                buffers: vec![
+                    (bind::attention::QKV, qkv.clone()),
+                    (bind::attention::OUT, att.clone()),
+                    (bind::attention::COS, cos.clone()),
+                    (bind::attention::SIN, sin.clone()),
+                ],
             });
             steps.extend(layer.o.steps(&att, &x, None, Act::None, true, dummy));
             steps.push(layer.mlp_norm.step(&x, &xn, dummy));
@@ -572,6 +569,7 @@ impl GpuModel {
             row0: (score_from - 1) as u32,
             k: top_k as u32,
             direct: self.kernels.direct,
+            attention_rows: self.kernels.attention_rows,
         };
         self.ctx.queue.write_buffer(&acts.ids, 0, bytemuck::cast_slice(window));
         let mut targets = window[score_from..].to_vec();

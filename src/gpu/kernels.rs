@@ -7,21 +7,28 @@ use crate::error::{DensiError, GpuErrorKind, Result};
 
 use super::context::GpuContext;
 use super::contract::{
-    Act, AttentionParams, EmbedParams, LmParams, MATMUL_ACC, MATMUL_BIAS, MatmulParams, NORM_LAYER, NORM_RMS,
-    NormParams, ParamBlock, RopeParams, Shader,
+    ATT_BK_MAX, ATT_KV_FLOATS, ATT_RW, ATT_TPR, Act, AttentionParams, AttentionRows, EmbedParams, LmParams, MATMUL_ACC,
+    MATMUL_BIAS, MatmulParams, NORM_LAYER, NORM_RMS, NormParams, ParamBlock, Shader, att_tile_keys, attention_module,
 };
 
-/// Workgroup size of the simple kernels (norms, embedding, rope): WGSL `override WG`.
+/// Workgroup size of the simple kernels (norms, embedding): WGSL `override WG`.
 pub const WG: u32 = 256;
 /// Matmul / lm-head tile columns (matmul.wgsl: BN) and rows of the large tile (BM = 4·RG, RG = 16).
 pub const MM_TILE: u32 = 64;
 /// Rows of the small tile (RG = 4), used when a dispatch has at most [`SMALL_M`] rows.
 pub const MM_TILE_SMALL: u32 = 16;
 pub const SMALL_M: u32 = 32;
-/// Attention query rows per workgroup (attention.wgsl: BQ).
-pub const ATT_BQ: u32 = 64;
-/// Largest head_dim attention.wgsl keeps in registers.
-pub const ATT_HD_MAX: usize = 128;
+/// Largest head_dim attention.wgsl takes.
+pub const ATT_HD_MAX: usize = super::contract::ATT_HD_MAX as usize;
+/// Workgroup memory of attention.wgsl with the workgroup-memory row reductions (the larger variant):
+/// the Q block, the K and V tiles, P and the reduction slots.
+pub const ATT_SHARED_BYTES: u32 = 4
+    * (ATT_RW * (super::contract::ATT_HD_MAX + 1)
+        + ATT_KV_FLOATS
+        + ATT_BK_MAX
+        + ATT_KV_FLOATS
+        + ATT_RW * (ATT_BK_MAX + 1)
+        + ATT_RW * ATT_TPR);
 pub use super::contract::{LM_REC_PER_BLOCK, LM_VBLOCK, PARAM_BYTES};
 /// Largest top-k the lm-head kernels keep.
 pub const LM_KMAX: usize = super::contract::LM_KMAX as usize;
@@ -34,8 +41,11 @@ pub enum Pipe {
     MatmulDirect,
     Embed,
     Norm,
-    Rope,
-    Attention,
+    /// attention.wgsl specialised for one head_dim (`HD`), with one kind of row reduction.
+    Attention {
+        hd: u32,
+        rows: AttentionRows,
+    },
     LmTarget,
     LmTile,
     LmTileSmall,
@@ -52,6 +62,9 @@ pub struct Kernels {
     /// Matmuls without workgroup memory: the default on software adapters, where workgroup memory and
     /// barriers are emulated slowly; `DENSI_GPU_MATMUL=tiled|direct` overrides.
     pub direct: bool,
+    /// Attention's row reductions: subgroup shuffles where the adapter has subgroups of ≥ ATT_TPR
+    /// invocations, else workgroup memory; `DENSI_GPU_ATTENTION=subgroup|shared` overrides.
+    pub attention_rows: AttentionRows,
 }
 
 impl Kernels {
@@ -75,8 +88,6 @@ impl Kernels {
             (Pipe::MatmulDirect, src(Shader::Matmul), "direct", &small),
             (Pipe::Embed, src(Shader::Embedding), "main", &wg),
             (Pipe::Norm, src(Shader::Norms), "main", &wg),
-            (Pipe::Rope, src(Shader::Rope), "main", &wg),
-            (Pipe::Attention, src(Shader::Attention), "main", &[]),
             (Pipe::LmTarget, src(Shader::LmHead), "target_logit", &[]),
             (Pipe::LmTile, src(Shader::LmHead), "tile", &big),
             (Pipe::LmTileSmall, src(Shader::LmHead), "tile", &small),
@@ -119,11 +130,83 @@ impl Kernels {
             Ok("tiled") => false,
             _ => ctx.info.is_software,
         };
-        Ok(Kernels { pipes, wtype, direct })
+        let attention_rows = match std::env::var("DENSI_GPU_ATTENTION").as_deref() {
+            Ok("subgroup") => AttentionRows::Subgroup,
+            Ok("shared") => AttentionRows::Shared,
+            _ if subgroup_rows_work(ctx) => AttentionRows::Subgroup,
+            _ => AttentionRows::Shared,
+        };
+        Ok(Kernels { pipes, wtype, direct, attention_rows })
     }
 
+    /// Picks attention's row reductions (a clear error when the adapter cannot do subgroup ones).
+    pub fn set_attention_rows(&mut self, ctx: &GpuContext, rows: AttentionRows) -> Result<()> {
+        if rows == AttentionRows::Subgroup && !subgroup_rows_work(ctx) {
+            return Err(DensiError::gpu(
+                GpuErrorKind::Unsupported,
+                format!(
+                    "subgroup attention needs the SUBGROUP feature with subgroups of at least {ATT_TPR} invocations; \
+                     {} has {} (sizes {}..{})",
+                    ctx.describe(),
+                    if ctx.has(wgpu::Features::SUBGROUP) { "SUBGROUP" } else { "no SUBGROUP" },
+                    ctx.subgroup_sizes.0,
+                    ctx.subgroup_sizes.1
+                ),
+            ));
+        }
+        self.attention_rows = rows;
+        Ok(())
+    }
+
+    /// Compiles attention for `head_dim` with the current row reductions, unless already there.
+    pub fn prepare_attention(&mut self, ctx: &GpuContext, head_dim: usize) -> Result<()> {
+        if head_dim == 0 || head_dim > ATT_HD_MAX || !head_dim.is_multiple_of(2) {
+            return Err(DensiError::gpu(
+                GpuErrorKind::Unsupported,
+                format!("head_dim {head_dim} is not supported by the attention kernel (even, at most {ATT_HD_MAX})"),
+            ));
+        }
+        self.set_attention_rows(ctx, self.attention_rows)?;
+        if ctx.limits.max_compute_workgroup_storage_size < ATT_SHARED_BYTES {
+            return Err(DensiError::gpu(
+                GpuErrorKind::Unsupported,
+                format!(
+                    "{}: attention needs {ATT_SHARED_BYTES} bytes of workgroup memory, the adapter has {}",
+                    ctx.describe(),
+                    ctx.limits.max_compute_workgroup_storage_size
+                ),
+            ));
+        }
+        let pipe = Pipe::Attention { hd: head_dim as u32, rows: self.attention_rows };
+        if self.pipes.iter().any(|(p, _)| *p == pipe) {
+            return Ok(());
+        }
+        let hd = head_dim as u32;
+        let constants = [("HD", hd as f64), ("BK", att_tile_keys(hd) as f64)];
+        let p = ctx.scoped("compiling the attention kernel", || {
+            let module = ctx.device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some(&format!("{pipe:?}")),
+                source: wgpu::ShaderSource::Wgsl(attention_module(self.attention_rows).into()),
+            });
+            ctx.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(&format!("{pipe:?}")),
+                layout: None,
+                module: &module,
+                entry_point: Some("main"),
+                compilation_options: wgpu::PipelineCompilationOptions {
+                    constants: &constants,
+                    zero_initialize_workgroup_memory: false,
+                },
+                cache: None,
+            })
+        })?;
+        self.pipes.push((pipe, p));
+        Ok(())
+    }
+
+    /// The pipeline of `p` (attention's are compiled by [`Kernels::prepare_attention`] first).
     pub fn pipeline(&self, p: Pipe) -> &wgpu::ComputePipeline {
-        &self.pipes.iter().find(|(q, _)| *q == p).expect("every Pipe has a pipeline").1
+        &self.pipes.iter().find(|(q, _)| *q == p).expect("every Pipe in use has a pipeline").1
     }
 }
 
@@ -153,13 +236,7 @@ pub enum Op {
         has_bias: bool,
         acc: bool,
     },
-    Rope {
-        stride: u32,
-        nh: u32,
-        nkv: u32,
-        hd: u32,
-        koff: u32,
-    },
+    /// Causal attention over the fused qkv rows, RoPE applied to q and k as they are loaded when `rope`.
     Attention {
         nh: u32,
         nkv: u32,
@@ -167,6 +244,7 @@ pub enum Op {
         stride: u32,
         koff: u32,
         voff: u32,
+        rope: bool,
     },
     LmTarget {
         h: u32,
@@ -196,6 +274,8 @@ pub struct RunShape {
     pub k: u32,
     /// Use the matmul variant without workgroup memory (software adapters).
     pub direct: bool,
+    /// Attention's row reductions.
+    pub attention_rows: AttentionRows,
 }
 
 fn b(v: bool) -> u32 {
@@ -205,6 +285,12 @@ fn b(v: bool) -> u32 {
 /// Grid for `n` workgroups laid out over (x ≤ 65535, y).
 fn rows_grid(n: u32) -> [u32; 3] {
     [n.clamp(1, 65535), n.div_ceil(65535).max(1), 1]
+}
+
+/// Subgroup row reductions work: the SUBGROUP feature, and subgroups of at least ATT_TPR invocations
+/// (sizes are powers of two, so the ATT_TPR threads of a row never straddle two subgroups).
+fn subgroup_rows_work(ctx: &GpuContext) -> bool {
+    ctx.has(wgpu::Features::SUBGROUP) && ctx.subgroup_sizes.0 >= ATT_TPR
 }
 
 impl Op {
@@ -218,8 +304,7 @@ impl Op {
             Op::Matmul { .. } => Pipe::Matmul,
             Op::LmTile { .. } if s.direct => Pipe::LmTileDirect,
             Op::LmTile { .. } if s.r <= SMALL_M => Pipe::LmTileSmall,
-            Op::Rope { .. } => Pipe::Rope,
-            Op::Attention { .. } => Pipe::Attention,
+            Op::Attention { hd, .. } => Pipe::Attention { hd: *hd, rows: s.attention_rows },
             Op::LmTarget { .. } => Pipe::LmTarget,
             Op::LmTile { .. } => Pipe::LmTile,
             Op::LmMerge { .. } => Pipe::LmMerge,
@@ -253,15 +338,13 @@ impl Op {
                     [nc.div_ceil(MM_TILE), s.t.div_ceil(bm), 1],
                 )
             }
-            Op::Rope { stride, nh, nkv, hd, koff } => (
-                RopeParams { t: s.t, stride, nh, nkv, hd, koff, ..Default::default() }.slot(),
-                [((nh + nkv) * hd / 2).div_ceil(WG), s.t.min(65535), s.t.div_ceil(65535)],
-            ),
-            Op::Attention { nh, nkv, hd, stride, koff, voff } => {
+            Op::Attention { nh, nkv, hd, stride, koff, voff, rope } => {
                 let scale = 1.0f32 / (hd as f32).sqrt();
+                // Row blocks of one KV head: ATT_RW (position, query head) rows each, paired long with short.
+                let blocks = (s.t * (nh / nkv.max(1))).div_ceil(ATT_RW);
                 (
-                    AttentionParams { t: s.t, nh, nkv, hd, stride, koff, voff, scale }.slot(),
-                    [s.t.div_ceil(ATT_BQ), nh, 1],
+                    AttentionParams { t: s.t, nh, nkv, stride, koff, voff, scale, rope: b(rope) }.slot(),
+                    [blocks.div_ceil(2), nkv, 1],
                 )
             }
             Op::LmTarget { h, v0, vc, has_bias } => (
@@ -308,7 +391,6 @@ impl Op {
             Op::Matmul { act: Act::SiluMul, .. } => "matmul+silu·up",
             Op::Matmul { acc: true, .. } => "matmul+residual",
             Op::Matmul { .. } => "matmul",
-            Op::Rope { .. } => "rope",
             Op::Attention { .. } => "attention",
             Op::LmTarget { .. } => "lm-head target logit",
             Op::LmTile { .. } => "lm-head tiles",
@@ -347,6 +429,8 @@ pub struct Program {
     timing: Option<Timing>,
     /// (name, seconds) of the last timed run.
     pub last_timings: Option<Vec<(String, f64)>>,
+    /// Dispatches the last run recorded.
+    pub last_dispatches: usize,
 }
 
 struct Timing {
@@ -375,7 +459,8 @@ impl Program {
                     // Every pipeline the op may take (tile sizes, direct variant).
                     let mut pipes: Vec<Pipe> = Vec::new();
                     for (t, direct) in [(u32::MAX, false), (1, false), (1, true)] {
-                        let p = st.op.pipe(&RunShape { t, r: t, row0: 0, k: 0, direct });
+                        let shape = RunShape { t, r: t, row0: 0, k: 0, direct, attention_rows: kernels.attention_rows };
+                        let p = st.op.pipe(&shape);
                         if !pipes.contains(&p) {
                             pipes.push(p);
                         }
@@ -430,7 +515,7 @@ impl Program {
                     period_ns: ctx.queue.get_timestamp_period() as f64,
                 }
             });
-            Program { steps: built, params, slot, timing, last_timings: None }
+            Program { steps: built, params, slot, timing, last_timings: None, last_dispatches: 0 }
         })
     }
 
@@ -469,6 +554,7 @@ impl Program {
                 todo.push((op, pipe, bg, grid));
             }
         }
+        self.last_dispatches = todo.len();
         let timing = self.timing.as_ref();
         ctx.scoped("running the forward pass", || {
             ctx.queue.write_buffer(&self.params, 0, &bytes);

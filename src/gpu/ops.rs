@@ -7,7 +7,7 @@ use crate::metrics::{BoundaryMask, RowStats};
 use crate::model::{Linear, Norm};
 
 use super::context::GpuContext;
-use super::contract::{LM_NO_ID, bind, lm_out_stride, lm_rec_stride};
+use super::contract::{AttentionRows, LM_NO_ID, bind, lm_out_stride, lm_rec_stride};
 use super::forward::{
     GpuLinear, GpuNorm, LmBuffers, lm_head_steps, parse_merged, upload_f32, upload_matrix_split, work_buffer,
 };
@@ -39,7 +39,14 @@ impl GpuOps {
     }
 
     fn shape(&self, t: usize) -> RunShape {
-        RunShape { t: t as u32, r: 0, row0: 0, k: 0, direct: self.kernels.direct }
+        RunShape {
+            t: t as u32,
+            r: 0,
+            row0: 0,
+            k: 0,
+            direct: self.kernels.direct,
+            attention_rows: self.kernels.attention_rows,
+        }
     }
 
     /// Matmuls without workgroup memory (the software-adapter variant) or tiled.
@@ -129,41 +136,16 @@ impl GpuOps {
         out
     }
 
-    /// RoPE on q [t, nh·hd] and k [t, nkv·hd] with the host tables (cos/sin [t, hd/2]); returns (q, k).
-    #[allow(clippy::too_many_arguments)]
-    pub fn rope(
-        &self,
-        q: &[f32],
-        k: &[f32],
-        t: usize,
-        nh: usize,
-        nkv: usize,
-        hd: usize,
-        cos: &[f32],
-        sin: &[f32],
-    ) -> Result<(Vec<f32>, Vec<f32>)> {
-        let (qd, kvd) = (nh * hd, nkv * hd);
-        let stride = qd + 2 * kvd;
-        let qkv = upload_f32(&self.ctx, &Self::pack_qkv(q, k, &vec![0.0; t * kvd], t, qd, kvd), "qkv")?;
-        let (c, s) = (upload_f32(&self.ctx, cos, "cos")?, upload_f32(&self.ctx, sin, "sin")?);
-        let step = Step {
-            op: Op::Rope { stride: stride as u32, nh: nh as u32, nkv: nkv as u32, hd: hd as u32, koff: qd as u32 },
-            buffers: vec![(bind::rope::QKV, qkv.clone()), (bind::rope::COS, c), (bind::rope::SIN, s)],
-        };
-        self.run(vec![step], self.shape(t))?;
-        let all = self.read(&qkv, t * stride)?;
-        let (mut qo, mut ko) = (Vec::new(), Vec::new());
-        for row in all.chunks(stride) {
-            qo.extend_from_slice(&row[..qd]);
-            ko.extend_from_slice(&row[qd..qd + kvd]);
-        }
-        Ok((qo, ko))
+    /// Attention's row reductions (subgroup shuffles or workgroup memory), to force either in tests.
+    pub fn set_attention_rows(&mut self, rows: AttentionRows) -> Result<()> {
+        self.kernels.set_attention_rows(&self.ctx, rows)
     }
 
-    /// Causal GQA attention: q [t, nh·hd], k/v [t, nkv·hd] → [t, nh·hd].
+    /// Causal GQA attention: q [t, nh·hd], k/v [t, nkv·hd] → [t, nh·hd]; with `rope` = (cos, sin)
+    /// tables [t, hd/2], q and k are rotated (rotate-half) as the kernel loads them.
     #[allow(clippy::too_many_arguments)]
     pub fn attention(
-        &self,
+        &mut self,
         q: &[f32],
         k: &[f32],
         v: &[f32],
@@ -171,10 +153,16 @@ impl GpuOps {
         nh: usize,
         nkv: usize,
         hd: usize,
+        rope: Option<(&[f32], &[f32])>,
     ) -> Result<Vec<f32>> {
+        self.kernels.prepare_attention(&self.ctx, hd)?;
         let (qd, kvd) = (nh * hd, nkv * hd);
         let qkv = upload_f32(&self.ctx, &Self::pack_qkv(q, k, v, t, qd, kvd), "qkv")?;
         let out = work_buffer(&self.ctx, t * qd, "out")?;
+        let (cos, sin) = match rope {
+            Some((c, s)) => (upload_f32(&self.ctx, c, "cos")?, upload_f32(&self.ctx, s, "sin")?),
+            None => (self.dummy.clone(), self.dummy.clone()),
+        };
         let step = Step {
             op: Op::Attention {
                 nh: nh as u32,
@@ -183,8 +171,14 @@ impl GpuOps {
                 stride: (qd + 2 * kvd) as u32,
                 koff: qd as u32,
                 voff: (qd + kvd) as u32,
+                rope: rope.is_some(),
             },
-            buffers: vec![(bind::attention::QKV, qkv), (bind::attention::OUT, out.clone())],
+            buffers: vec![
+                (bind::attention::QKV, qkv),
+                (bind::attention::OUT, out.clone()),
+                (bind::attention::COS, cos),
+                (bind::attention::SIN, sin),
+            ],
         };
         self.run(vec![step], self.shape(t))?;
         self.read(&out, t * qd)
@@ -251,6 +245,7 @@ impl GpuOps {
             row0: (score_from - 1) as u32,
             k: top_k as u32,
             direct: self.kernels.direct,
+            attention_rows: self.kernels.attention_rows,
         };
         let mut prog = Program::new(&self.ctx, &self.kernels, steps, false)?;
         prog.run(&self.ctx, &self.kernels, &shape, |_| {})?;

@@ -123,43 +123,6 @@ fn embedding_matches_cpu() {
     }
 }
 
-/// Rotate-half RoPE with the host's f64 tables: 1e-6 (the same two f32 products and one add).
-#[test]
-fn rope_matches_cpu() {
-    let Some(g) = gpu_ops() else { return };
-    let mut rng = Rng::new(5);
-    for &(t, nh, nkv, hd) in &[(1, 2, 1, 8), (65, 3, 1, 16), (127, 4, 2, 64)] {
-        let q = rng.vec(t * nh * hd, 1.0);
-        let k = rng.vec(t * nkv * hd, 1.0);
-        let (cos, sin) = ops::rope_tables(t, hd, 10000.0);
-        let (mut wq, mut wk) = (q.clone(), k.clone());
-        ops::rope(&mut wq, nh, hd, &cos, &sin);
-        ops::rope(&mut wk, nkv, hd, &cos, &sin);
-        let (gq, gk) = g.rope(&q, &k, t, nh, nkv, hd, &cos, &sin).unwrap();
-        assert_close(&format!("rope q t={t}"), &gq, &wq, 1e-6);
-        assert_close(&format!("rope k t={t}"), &gk, &wk, 1e-6);
-    }
-}
-
-/// Causal flash attention with GQA against the row-at-a-time CPU softmax: 1e-5.
-#[test]
-fn attention_matches_cpu() {
-    let Some(g) = gpu_ops() else { return };
-    let mut rng = Rng::new(6);
-    let mut cases: Vec<(usize, usize, usize, usize)> = [1, 7, 33, 65, 127].iter().map(|&t| (t, 4, 2, 16)).collect();
-    cases.extend([(33, 2, 1, 64), (70, 2, 2, 128), (9, 3, 3, 6)]);
-    for (t, nh, nkv, hd) in cases {
-        // Scale 2: peaked attention weights, so the online softmax's rescaling is exercised.
-        let q = rng.vec(t * nh * hd, 2.0);
-        let k = rng.vec(t * nkv * hd, 2.0);
-        let v = rng.vec(t * nkv * hd, 1.0);
-        let mut want = vec![0.0; t * nh * hd];
-        ops::attention(&q, &k, &v, t, nh, nkv, hd, &mut want);
-        let got = g.attention(&q, &k, &v, t, nh, nkv, hd).unwrap();
-        assert_close(&format!("attention t={t} nh={nh} nkv={nkv} hd={hd}"), &got, &want, 1e-5);
-    }
-}
-
 /// The fused lm-head (tiles reduced on the spot + block merge) against full logits rows reduced by
 /// `metrics::reduce_logits_row`: 1e-5 bits for surprisal/entropy (f32 sums of ≤ 5000 terms),
 /// ranks and top-k equal up to near-ties. Tiled (16- and 64-row) and direct variants.
