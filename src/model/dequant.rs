@@ -34,6 +34,10 @@ pub fn dequantize(dtype: DType, data: &[u8], n: usize) -> Vec<f32> {
         DType::Q4_K => quants::dequant_q4_k,
         DType::Q5_K => quants::dequant_q5_k,
         DType::Q6_K => quants::dequant_q6_k,
+        DType::Q2_K => quants::dequant_q2_k,
+        DType::Q3_K => quants::dequant_q3_k,
+        DType::IQ4_NL => quants::dequant_iq4_nl,
+        DType::IQ4_XS => quants::dequant_iq4_xs,
     };
     debug_assert_eq!(data.len(), n / block * bytes);
     let mut out = vec![0f32; n];

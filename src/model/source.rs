@@ -6,7 +6,7 @@
 use std::path::Path;
 
 /// A storage type this crate can read, over every format: safetensors stores F32/F16/BF16,
-/// GGUF those and the GGML block quantizations.
+/// GGUF those and the GGML block quantizations (layouts in `gguf::quants`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[allow(non_camel_case_types)]
 pub enum DType {
@@ -21,9 +21,32 @@ pub enum DType {
     Q4_K,
     Q5_K,
     Q6_K,
+    Q2_K,
+    Q3_K,
+    IQ4_NL,
+    IQ4_XS,
 }
 
 impl DType {
+    /// Every storage type, in the order above (tests cover each one).
+    pub const ALL: [DType; 15] = [
+        DType::F32,
+        DType::F16,
+        DType::BF16,
+        DType::Q8_0,
+        DType::Q4_0,
+        DType::Q4_1,
+        DType::Q5_0,
+        DType::Q5_1,
+        DType::Q4_K,
+        DType::Q5_K,
+        DType::Q6_K,
+        DType::Q2_K,
+        DType::Q3_K,
+        DType::IQ4_NL,
+        DType::IQ4_XS,
+    ];
+
     /// The name ggml, safetensors and `densi info` use (`Q4_1`, `BF16`).
     pub fn name(self) -> &'static str {
         match self {
@@ -38,6 +61,10 @@ impl DType {
             DType::Q4_K => "Q4_K",
             DType::Q5_K => "Q5_K",
             DType::Q6_K => "Q6_K",
+            DType::Q2_K => "Q2_K",
+            DType::Q3_K => "Q3_K",
+            DType::IQ4_NL => "IQ4_NL",
+            DType::IQ4_XS => "IQ4_XS",
         }
     }
 }

@@ -175,7 +175,12 @@ fn check_hf_fixture(name: &str) {
 }
 
 fn check_gguf_fixture(name: &str) {
-    let f = fixtures().join("gguf");
+    check_gguf_in("gguf", name);
+}
+
+/// `dir/name.gguf` against `dir/name/golden`.
+fn check_gguf_in(dir: &str, name: &str) {
+    let f = fixtures().join(dir);
     let goldens = json_files(&f.join(name).join("golden"));
     assert_no_failures(check_model(&f.join(format!("{name}.gguf")), &goldens, &fixtures().join("texts"), &TINY));
 }
@@ -233,6 +238,84 @@ fn gguf_llama_q4_1() {
 #[test]
 fn gguf_qwen2_f32() {
     check_gguf_fixture("tiny-qwen2-F32");
+}
+
+// The other GGML types (tests/fixtures/gguf_quants, made by make_quant_fixtures.py): every matrix
+// in the type, goldens from transformers on the same GGUF.
+
+#[test]
+fn gguf_quants_q5_0() {
+    check_gguf_in("gguf_quants", "tiny-llama-Q5_0");
+}
+
+#[test]
+fn gguf_quants_q5_1() {
+    check_gguf_in("gguf_quants", "tiny-llama-Q5_1");
+}
+
+#[test]
+fn gguf_quants_iq4_nl() {
+    check_gguf_in("gguf_quants", "tiny-llama-IQ4_NL");
+}
+
+#[test]
+fn gguf_quants_q2_k() {
+    check_gguf_in("gguf_quants", "tiny-llama256-Q2_K");
+}
+
+#[test]
+fn gguf_quants_q3_k() {
+    check_gguf_in("gguf_quants", "tiny-llama256-Q3_K");
+}
+
+#[test]
+fn gguf_quants_q4_k() {
+    check_gguf_in("gguf_quants", "tiny-llama256-Q4_K");
+}
+
+#[test]
+fn gguf_quants_q5_k() {
+    check_gguf_in("gguf_quants", "tiny-llama256-Q5_K");
+}
+
+#[test]
+fn gguf_quants_q6_k() {
+    check_gguf_in("gguf_quants", "tiny-llama256-Q6_K");
+}
+
+#[test]
+fn gguf_quants_iq4_xs() {
+    check_gguf_in("gguf_quants", "tiny-llama256-IQ4_XS");
+}
+
+/// Every storage type densi reads is the weight type of a tiny GGUF fixture with goldens (so each
+/// is scored end to end above), and every fixture in gguf_quants/ has its golden test.
+#[test]
+fn every_dtype_has_a_gguf_fixture() {
+    use densi::model::gguf::GgufFile;
+    use densi::model::source::{DType, weight_dtype_summary};
+    let mut covered = std::collections::HashMap::new();
+    for dir in ["gguf", "gguf_quants"] {
+        for e in std::fs::read_dir(fixtures().join(dir)).unwrap() {
+            let path = e.unwrap().path();
+            let Some(stem) = path.file_name().unwrap().to_str().unwrap().strip_suffix(".gguf") else { continue };
+            let stem = stem.strip_suffix("-v2").unwrap_or(stem);
+            assert!(fixtures().join(dir).join(stem).join("golden").is_dir(), "{} has no goldens", path.display());
+            let summary = weight_dtype_summary(&GgufFile::open(&path).unwrap());
+            covered
+                .insert(summary.trim_start_matches("mixed ").split('/').next().unwrap().to_string(), stem.to_string());
+        }
+    }
+    for dtype in DType::ALL {
+        assert!(covered.contains_key(dtype.name()), "no tiny GGUF fixture stores its weights as {}", dtype.name());
+    }
+    let listed = include_str!("golden.rs");
+    for e in std::fs::read_dir(fixtures().join("gguf_quants")).unwrap() {
+        let name = e.unwrap().file_name().to_string_lossy().into_owned();
+        if let Some(stem) = name.strip_suffix(".gguf") {
+            assert!(listed.contains(&format!("\"{stem}\"")), "{name} has no golden test in golden.rs");
+        }
+    }
 }
 
 /// The v2 file holds the same tensors as the v3 F32 file, so the F32 goldens apply.

@@ -8,6 +8,7 @@ mod formats_dequant;
 mod formats_errors;
 mod formats_gpt2_gguf;
 mod formats_load;
+mod formats_quants;
 mod golden;
 mod outside_numbers;
 #[path = "../support/mod.rs"]

@@ -1,5 +1,5 @@
 //! Real models on the GPU path against the CPU path: every tiny fixture (tests/fixtures: GPT-2, Llama,
-//! Llama untied, Qwen2 safetensors and the Llama/Qwen2 GGUFs) and the default model
+//! Llama untied, Qwen2 safetensors, the Llama/Qwen2 GGUFs and one GGUF per other GGML type) and the default model
 //! (models/SmolLM2-135M-Instruct.Q4_1.gguf) on one short text each. Surprisal and entropy within
 //! 1e-3 bits; ranks and top-k equal except near-ties (judged on the CPU's full logits).
 //! A missing fixture, or one that does not load, fails; the default model follows `support::default_model`
@@ -86,6 +86,15 @@ fn tiny_fixtures_match_cpu() {
         "gguf/tiny-llama-F32.gguf",
         "gguf/tiny-llama-Q4_0.gguf",
         "gguf/tiny-qwen2-F32.gguf",
+        "gguf_quants/tiny-llama-Q5_0.gguf",
+        "gguf_quants/tiny-llama-Q5_1.gguf",
+        "gguf_quants/tiny-llama-IQ4_NL.gguf",
+        "gguf_quants/tiny-llama256-Q2_K.gguf",
+        "gguf_quants/tiny-llama256-Q3_K.gguf",
+        "gguf_quants/tiny-llama256-Q4_K.gguf",
+        "gguf_quants/tiny-llama256-Q5_K.gguf",
+        "gguf_quants/tiny-llama256-Q6_K.gguf",
+        "gguf_quants/tiny-llama256-IQ4_XS.gguf",
     ];
     if gpu_ctx().is_none() {
         return;

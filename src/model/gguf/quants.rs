@@ -1,6 +1,7 @@
-//! ggml tensor types: ids, block layouts, and the GGML block dequantizers (as in ggml's reference
-//! `dequantize_row_*`), for F32/F16/BF16/Q8_0/Q4_0/Q4_1 and the Q5_0/Q5_1/Q4_K/Q5_K/Q6_K of common
-//! `Q4_K_M`-style files.
+//! ggml tensor types: ids, block layouts, the GGML block dequantizers (as in ggml's reference
+//! `dequantize_row_*`) and the finite-scale check (ggml's `ggml_validate_row_data`), for
+//! F32/F16/BF16, Q8_0/Q4_0/Q4_1/Q5_0/Q5_1, the K-quants Q2_K..Q6_K of `Q*_K_M`-style files, and the
+//! non-linear IQ4_NL/IQ4_XS.
 
 use crate::model::dequant;
 use crate::model::source::DType;
@@ -21,13 +22,18 @@ impl GgmlType {
     pub const Q5_0: GgmlType = GgmlType(6);
     pub const Q5_1: GgmlType = GgmlType(7);
     pub const Q8_0: GgmlType = GgmlType(8);
+    pub const Q2_K: GgmlType = GgmlType(10);
+    pub const Q3_K: GgmlType = GgmlType(11);
     pub const Q4_K: GgmlType = GgmlType(12);
     pub const Q5_K: GgmlType = GgmlType(13);
     pub const Q6_K: GgmlType = GgmlType(14);
+    pub const IQ4_NL: GgmlType = GgmlType(20);
+    pub const IQ4_XS: GgmlType = GgmlType(23);
     pub const BF16: GgmlType = GgmlType(30);
 
     /// The types this loader dequantizes.
-    pub const SUPPORTED: &'static str = "F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K";
+    pub const SUPPORTED: &'static str =
+        "F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS";
 
     /// Name and block layout `(elements per block, bytes per block)` of the ggml types whose
     /// layout is known, so their byte sizes can be bounds-checked even when we cannot dequantize
@@ -37,12 +43,20 @@ impl GgmlType {
             let (block, bytes) = block_layout(d);
             return Some((d.name(), block, bytes));
         }
-        // The types this crate cannot read.
+        // The types this crate cannot read (layouts from ggml's `ggml_type_traits`).
         Some(match self.0 {
             9 => ("Q8_1", 32, 36),
-            10 => ("Q2_K", 256, 84),
-            11 => ("Q3_K", 256, 110),
             15 => ("Q8_K", 256, 292),
+            16 => ("IQ2_XXS", 256, 66),
+            17 => ("IQ2_XS", 256, 74),
+            18 => ("IQ3_XXS", 256, 98),
+            19 => ("IQ1_S", 256, 50),
+            21 => ("IQ3_S", 256, 110),
+            22 => ("IQ2_S", 256, 82),
+            29 => ("IQ1_M", 256, 56),
+            34 => ("TQ1_0", 256, 54),
+            35 => ("TQ2_0", 256, 66),
+            39 => ("MXFP4", 32, 17),
             24 => ("I8", 1, 1),
             25 => ("I16", 1, 2),
             26 => ("I32", 1, 4),
@@ -73,6 +87,10 @@ impl GgmlType {
             Self::Q4_K => DType::Q4_K,
             Self::Q5_K => DType::Q5_K,
             Self::Q6_K => DType::Q6_K,
+            Self::Q2_K => DType::Q2_K,
+            Self::Q3_K => DType::Q3_K,
+            Self::IQ4_NL => DType::IQ4_NL,
+            Self::IQ4_XS => DType::IQ4_XS,
             _ => return None,
         })
     }
@@ -102,7 +120,59 @@ pub(crate) fn block_layout(dtype: DType) -> (usize, usize) {
         DType::Q4_K => (256, 144),
         DType::Q5_K => (256, 176),
         DType::Q6_K => (256, 210),
+        DType::Q2_K => (256, 84),
+        DType::Q3_K => (256, 110),
+        DType::IQ4_NL => (32, 18),
+        DType::IQ4_XS => (256, 136),
     }
+}
+
+/// Byte offsets, inside one block, of the f16 scales (`d`, and `dmin`/`m` where there is one):
+/// the fields that make a whole block NaN or infinite when they are. Empty for the float types.
+pub fn scale_offsets(dtype: DType) -> &'static [usize] {
+    match dtype {
+        DType::F32 | DType::F16 | DType::BF16 => &[],
+        DType::Q8_0 | DType::Q4_0 | DType::Q5_0 | DType::IQ4_NL | DType::IQ4_XS => &[0],
+        DType::Q4_1 | DType::Q5_1 | DType::Q4_K | DType::Q5_K => &[0, 2],
+        DType::Q2_K => &[80, 82],
+        DType::Q3_K => &[108],
+        DType::Q6_K => &[208],
+    }
+}
+
+/// The first non-finite value stored in `data` (whole blocks of `dtype`), as ggml's
+/// `ggml_validate_row_data` looks for it: every element of the float types, every f16 scale of the
+/// block types. Finite scales make every dequantized value finite (the largest is below 2³⁰), so
+/// this is the whole check. Returns `(block index, field offset in the block, value)`.
+pub fn first_non_finite(dtype: DType, data: &[u8]) -> Option<(usize, usize, f32)> {
+    use rayon::prelude::*;
+    let (_, size) = block_layout(dtype);
+    let offsets = match scale_offsets(dtype) {
+        [] => &[0][..],
+        o => o,
+    };
+    let u16_at = |b: &[u8], at: usize| u16::from_le_bytes([b[at], b[at + 1]]);
+    // Infinity and NaN are the values whose exponent bits are all ones.
+    let non_finite = |b: &[u8], at: usize| match dtype {
+        DType::F32 => {
+            let bits = u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]);
+            bits & 0x7F80_0000 == 0x7F80_0000
+        }
+        DType::BF16 => u16_at(b, at) & 0x7F80 == 0x7F80,
+        _ => u16_at(b, at) & 0x7C00 == 0x7C00,
+    };
+    let value = |b: &[u8], at: usize| match dtype {
+        DType::F32 => f32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]),
+        DType::BF16 => f32::from_bits((u16_at(b, at) as u32) << 16),
+        _ => f16_at(b, at),
+    };
+    const BLOCKS_PER_TASK: usize = 1 << 16;
+    data.par_chunks(size * BLOCKS_PER_TASK).enumerate().find_map_first(|(task, chunk)| {
+        chunk.chunks_exact(size).enumerate().find_map(|(i, b)| {
+            let at = *offsets.iter().find(|&&at| non_finite(b, at))?;
+            Some((task * BLOCKS_PER_TASK + i, at, value(b, at)))
+        })
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -260,6 +330,101 @@ pub(crate) fn dequant_q6_k(d: &[u8], out: &mut [f32]) {
                 y[l + 32] = dd * (sc[is + 2] as i8) as f32 * q2 as f32;
                 y[l + 64] = dd * (sc[is + 4] as i8) as f32 * q3 as f32;
                 y[l + 96] = dd * (sc[is + 6] as i8) as f32 * q4 as f32;
+            }
+        }
+    }
+}
+
+/// Q2_K, 256 elements in 84 bytes: `{ u8 scales[16]; u8 qs[64]; f16 d; f16 dmin; }`. Sixteen
+/// sub-blocks of 16, each with a 4-bit scale (low nibble of `scales[i]`) and 4-bit min (high
+/// nibble). Two halves of 128; in each, element l + 32·s (s < 4) is bits 2s..2s+2 of `qs[l]`;
+/// y = d·sc · q − dmin·m.
+pub(crate) fn dequant_q2_k(d: &[u8], out: &mut [f32]) {
+    for (y, b) in out.chunks_exact_mut(256).zip(d.chunks_exact(84)) {
+        let (scales, qs) = (&b[0..16], &b[16..80]);
+        let (dd, dmin) = (f16_at(b, 80), f16_at(b, 82));
+        for (half, (y, q)) in y.chunks_exact_mut(128).zip(qs.chunks_exact(32)).enumerate() {
+            for (s, y) in y.chunks_exact_mut(32).enumerate() {
+                for (k, y) in y.chunks_exact_mut(16).enumerate() {
+                    let sc = scales[8 * half + 2 * s + k];
+                    let (dl, ml) = (dd * (sc & 0x0F) as f32, dmin * (sc >> 4) as f32);
+                    for (l, yl) in y.iter_mut().enumerate() {
+                        *yl = dl * ((q[16 * k + l] >> (2 * s)) & 3) as f32 - ml;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The 6-bit signed scale of Q3_K sub-block `i` (0..16) packed in its 12 `scales` bytes: the low 4
+/// bits are nibble `i / 8` of byte `i % 8`, the high 2 bits are bits 2·(i / 4).. of byte 8 + i % 4;
+/// stored with an offset of 32.
+fn scale_q3_k(i: usize, q: &[u8]) -> f32 {
+    let lo = (q[i % 8] >> (4 * (i / 8))) & 0x0F;
+    let hi = (q[8 + i % 4] >> (2 * (i / 4))) & 3;
+    ((lo | (hi << 4)) as i32 - 32) as f32
+}
+
+/// Q3_K, 256 elements in 110 bytes: `{ u8 hmask[32]; u8 qs[64]; u8 scales[12]; f16 d; }`. Sixteen
+/// sub-blocks of 16 with a 6-bit signed scale. Element l + 32·s + 128·half (l < 32, s < 4) takes
+/// its low 2 bits from bits 2s..2s+2 of `qs[32·half + l]`, and subtracts 4 unless bit 4·half + s of
+/// `hmask[l]` is set; y = d·scale · q.
+pub(crate) fn dequant_q3_k(d: &[u8], out: &mut [f32]) {
+    for (y, b) in out.chunks_exact_mut(256).zip(d.chunks_exact(110)) {
+        let (hmask, qs, scales) = (&b[0..32], &b[32..96], &b[96..108]);
+        let dd = f16_at(b, 108);
+        for (half, (y, q)) in y.chunks_exact_mut(128).zip(qs.chunks_exact(32)).enumerate() {
+            for (s, y) in y.chunks_exact_mut(32).enumerate() {
+                let bit = 4 * half + s;
+                for (k, y) in y.chunks_exact_mut(16).enumerate() {
+                    let dl = dd * scale_q3_k(8 * half + 2 * s + k, scales);
+                    for (l, yl) in y.iter_mut().enumerate() {
+                        let l = 16 * k + l;
+                        let low = ((q[l] >> (2 * s)) & 3) as i32;
+                        let high = if (hmask[l] >> bit) & 1 != 0 { 0 } else { 4 };
+                        *yl = dl * (low - high) as f32;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// IQ4_NL's 16 non-linear levels (ggml's `kvalues_iq4nl`), shared with IQ4_XS.
+const KVALUES_IQ4NL: [i8; 16] = [-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113];
+
+/// IQ4_NL, 32 elements in 18 bytes: `{ f16 d; u8 qs[16]; }`, nibbles as in Q4_0 but each one an
+/// index into [`KVALUES_IQ4NL`]; y = d · kvalues[nibble].
+pub(crate) fn dequant_iq4_nl(d: &[u8], out: &mut [f32]) {
+    for (y, b) in out.chunks_exact_mut(32).zip(d.chunks_exact(18)) {
+        let scale = f16_at(b, 0);
+        let (lo, hi) = y.split_at_mut(16);
+        for j in 0..16 {
+            let q = b[2 + j];
+            lo[j] = scale * KVALUES_IQ4NL[(q & 0x0F) as usize] as f32;
+            hi[j] = scale * KVALUES_IQ4NL[(q >> 4) as usize] as f32;
+        }
+    }
+}
+
+/// IQ4_XS, 256 elements in 136 bytes: `{ f16 d; u16 scales_h; u8 scales_l[4]; u8 qs[128]; }`.
+/// Eight sub-blocks of 32, each an IQ4_NL block with a 6-bit signed scale: low 4 bits nibble
+/// `ib % 2` of `scales_l[ib / 2]`, high 2 bits bits 2·ib.. of `scales_h`, offset 32;
+/// y = d·scale · kvalues[nibble].
+pub(crate) fn dequant_iq4_xs(d: &[u8], out: &mut [f32]) {
+    for (y, b) in out.chunks_exact_mut(256).zip(d.chunks_exact(136)) {
+        let dd = f16_at(b, 0);
+        let scales_h = u16::from_le_bytes([b[2], b[3]]);
+        let (scales_l, qs) = (&b[4..8], &b[8..136]);
+        for (ib, (y, q)) in y.chunks_exact_mut(32).zip(qs.chunks_exact(16)).enumerate() {
+            let lo = (scales_l[ib / 2] >> (4 * (ib % 2))) & 0x0F;
+            let hi = ((scales_h >> (2 * ib)) & 3) as u8;
+            let dl = dd * ((lo | (hi << 4)) as i32 - 32) as f32;
+            let (ylo, yhi) = y.split_at_mut(16);
+            for j in 0..16 {
+                ylo[j] = dl * KVALUES_IQ4NL[(q[j] & 0x0F) as usize] as f32;
+                yhi[j] = dl * KVALUES_IQ4NL[(q[j] >> 4) as usize] as f32;
             }
         }
     }

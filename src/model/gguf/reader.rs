@@ -21,7 +21,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use super::quants::GgmlType;
+use super::quants::{self, GgmlType};
 use crate::error::{DensiError, Result};
 use crate::model::source::{TensorSource, TensorView};
 
@@ -388,6 +388,20 @@ pub fn parse_gguf_header(bytes: &[u8]) -> Result<GgufHeader, String> {
         }
     }
 
+    // No two tensors share bytes: ggml's loader requires each tensor right after the previous one,
+    // and shared bytes would be read as two different tensors.
+    let mut by_offset: Vec<&TensorInfo> = tensors.iter().filter(|t| t.n_bytes.is_some_and(|n| n > 0)).collect();
+    by_offset.sort_by_key(|t| t.offset);
+    for w in by_offset.windows(2) {
+        let end = w[0].offset + w[0].n_bytes.unwrap_or(0);
+        if end > w[1].offset {
+            return Err(format!(
+                "tensors `{}` (bytes {}..{end}) and `{}` (from byte {}) overlap",
+                w[0].name, w[0].offset, w[1].name, w[1].offset
+            ));
+        }
+    }
+
     Ok(GgufHeader { version, metadata, tensors, alignment, data_offset })
 }
 
@@ -454,6 +468,7 @@ impl GgufFile {
 
     fn from_bytes(path: &Path, bytes: Bytes) -> Result<GgufFile> {
         let header = parse_gguf_header(&bytes).map_err(|reason| invalid(path, reason))?;
+        check_finite(&header, &bytes).map_err(|reason| invalid(path, reason))?;
         Ok(GgufFile { path: path.to_path_buf(), bytes, header })
     }
 
@@ -526,6 +541,34 @@ impl TensorSource for GgufFile {
     fn supported_dtypes(&self) -> &'static str {
         GgmlType::SUPPORTED
     }
+}
+
+/// Every readable tensor's stored values are finite (`quants::first_non_finite`: each element of
+/// the float types, each f16 scale of the block types). A NaN or infinite weight would make every
+/// score NaN; it is refused here, naming the tensor, as llama.cpp's `--check-tensors` does. This
+/// reads one scale per block (every element for F32/F16/BF16): one pass over the file, in parallel.
+fn check_finite(header: &GgufHeader, bytes: &[u8]) -> Result<(), String> {
+    use rayon::prelude::*;
+    header
+        .tensors
+        .par_iter()
+        .find_map_first(|t| {
+            let dtype = t.ggml_type.dtype()?;
+            let data = &bytes[t.offset..t.offset + t.n_bytes?];
+            let (i, at, v) = quants::first_non_finite(dtype, data)?;
+            let (block, size) = quants::block_layout(dtype);
+            Some(if block == 1 {
+                format!("tensor `{}` ({}): element {i} is {v}; weights must be finite", t.name, dtype.name())
+            } else {
+                format!(
+                    "tensor `{}` ({}): block {i} (byte {} of the tensor) has a non-finite f16 scale ({v} at byte {at} of the block); weights must be finite",
+                    t.name,
+                    dtype.name(),
+                    i * size,
+                )
+            })
+        })
+        .map_or(Ok(()), Err)
 }
 
 fn invalid(path: &Path, reason: String) -> DensiError {
