@@ -4,8 +4,8 @@
 //! tokens/s, achieved GFLOP/s and a per-step time breakdown.
 //! Env: DENSI_THREADS (default: all cores), DENSI_REPS (default 3), DENSI_WARMUP (default 1),
 //! DENSI_PLAIN=1 times the plain reference forward (`densi::cpu::forward_stats`) instead,
-//! DENSI_GEMM=crate|own|packed runs the fast forward's GEMMs through the `gemm` crate, the unpacked
-//! short-matrix kernel or the packed kernel (the default).
+//! DENSI_GEMM=crate|own|packed runs all the fast forward's GEMMs through the `gemm` crate, the unpacked
+//! short-matrix kernel or the packed kernel; auto (the default) picks by the number of rows.
 
 use std::sync::Arc;
 
@@ -57,12 +57,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let reps = env_usize("DENSI_REPS").unwrap_or(3);
     let warmup = env_usize("DENSI_WARMUP").unwrap_or(1);
     if let Ok(which) = std::env::var("DENSI_GEMM") {
-        use densi::cpu::fast::{GEMM_KERNEL, GEMM_USE_CRATE, GEMM_USE_OWN_UNPACKED, GEMM_USE_PACKED};
+        use densi::cpu::fast::{GEMM_KERNEL, GEMM_USE_AUTO, GEMM_USE_CRATE, GEMM_USE_OWN_UNPACKED, GEMM_USE_PACKED};
         let kernel = match which.as_str() {
+            "auto" => GEMM_USE_AUTO,
             "crate" => GEMM_USE_CRATE,
             "own" => GEMM_USE_OWN_UNPACKED,
             "packed" => GEMM_USE_PACKED,
-            other => return Err(format!("DENSI_GEMM={other}: expected crate, own or packed").into()),
+            other => return Err(format!("DENSI_GEMM={other}: expected auto, crate, own or packed").into()),
         };
         GEMM_KERNEL.store(kernel, std::sync::atomic::Ordering::Relaxed);
         println!("GEMMs through the {which} kernel (DENSI_GEMM={which})");

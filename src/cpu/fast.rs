@@ -36,7 +36,8 @@ pub fn simd_available() -> bool {
 
 /// out[m, n] (row stride ldo) = a[m, k] (row stride lda) · b[n, k]ᵀ, plus out's old value when
 /// `accumulate` (a residual add fused into the GEMM). b is an nn.Linear weight, used as stored.
-/// Runs [`gemm_packed_nt`] (or what [`GEMM_KERNEL`] selects for a benchmark).
+/// Short A (m < [`OWN_GEMM_MAX_M`]: the lm-head's 64-row blocks, short windows) goes to
+/// [`gemm_own_nt`], the rest to [`ops::gemm_crate_nt`]; [`GEMM_KERNEL`] overrides this for a benchmark.
 #[allow(clippy::too_many_arguments)]
 pub fn gemm_nt(
     a: &[f32],
@@ -52,9 +53,16 @@ pub fn gemm_nt(
     match GEMM_KERNEL.load(std::sync::atomic::Ordering::Relaxed) {
         GEMM_USE_CRATE => ops::gemm_crate_nt(a, lda, m, k, b, n, out, ldo, accumulate),
         GEMM_USE_OWN_UNPACKED => gemm_own_nt(a, lda, m, k, b, n, out, ldo, accumulate),
-        _ => gemm_packed_nt(a, lda, m, k, b, n, out, ldo, accumulate),
+        GEMM_USE_PACKED => gemm_packed_nt(a, lda, m, k, b, n, out, ldo, accumulate),
+        _ if m < OWN_GEMM_MAX_M => gemm_own_nt(a, lda, m, k, b, n, out, ldo, accumulate),
+        _ => ops::gemm_crate_nt(a, lda, m, k, b, n, out, ldo, accumulate),
     }
 }
+
+/// Up to this many rows of A, [`gemm_nt`] runs its own kernel; from here on the `gemm` crate, whose
+/// BLIS-style kernels measured 5–10 % faster on SmolLM2's [512 × 576 × 1536] shapes (than the unpacked
+/// kernel and, on the loaded machine of issue 13, than [`gemm_packed_nt`] too; docs/performance.md).
+pub const OWN_GEMM_MAX_M: usize = 128;
 
 /// [`gemm_nt`] through the packed kernel: A packed once ([`packed::pack_a`], panels split over
 /// threads), then the output split into tasks of (up to [`GEMM_MC`] rows) × (a block of ≤ 96 W rows)
@@ -126,14 +134,16 @@ pub fn gemm_packed_nt(
 /// Rows of A per [`gemm_packed_nt`] task (a multiple of the micro-tile's 6).
 pub const GEMM_MC: usize = 192;
 
-/// Which kernel [`gemm_nt`] runs: [`GEMM_USE_PACKED`] (the default), [`GEMM_USE_CRATE`] or
-/// [`GEMM_USE_OWN_UNPACKED`]. Hidden: not an API but the switch of `examples/bench.rs`
-/// (`DENSI_GEMM=crate|own|packed`) that measures the kernels against each other, the comparison
+/// Which kernel [`gemm_nt`] runs: [`GEMM_USE_AUTO`] (the default: by m), or always
+/// [`GEMM_USE_PACKED`], [`GEMM_USE_CRATE`] or [`GEMM_USE_OWN_UNPACKED`]. Hidden: not an API but the switch of `examples/bench.rs`
+/// (`DENSI_GEMM=auto|crate|own|packed`) that measures the kernels against each other, the comparison
 /// docs/performance.md records.
 #[doc(hidden)]
-pub static GEMM_KERNEL: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(GEMM_USE_PACKED);
+pub static GEMM_KERNEL: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(GEMM_USE_AUTO);
 #[doc(hidden)]
-pub const GEMM_USE_PACKED: u8 = 0;
+pub const GEMM_USE_AUTO: u8 = 0;
+#[doc(hidden)]
+pub const GEMM_USE_PACKED: u8 = 3;
 #[doc(hidden)]
 pub const GEMM_USE_CRATE: u8 = 1;
 #[doc(hidden)]
