@@ -98,6 +98,27 @@ def gpt2(path):
     write(w, path)
 
 
+SCALES = {Q.Q8_0: [0], Q.Q4_0: [0], Q.Q4_1: [0, 2], Q.Q5_0: [0], Q.Q5_1: [0, 2], Q.Q2_K: [80, 82], Q.Q3_K: [108],
+          Q.Q4_K: [0, 2], Q.Q5_K: [0, 2], Q.Q6_K: [208], Q.IQ4_NL: [0], Q.IQ4_XS: [0]}
+
+
+def every_type(path):
+    """One [256] tensor of every storage type densi reads (random valid blocks for the types gguf-py cannot
+    quantize), so the header fuzzer's dequantization starts from each layout."""
+    w = gguf.GGUFWriter(path, arch="llama")
+    for qt in [Q.F32, Q.F16, Q.BF16, Q.Q8_0, Q.Q4_0, Q.Q4_1, Q.Q5_0, Q.Q5_1, Q.Q2_K, Q.Q3_K, Q.Q4_K, Q.Q5_K,
+               Q.Q6_K, Q.IQ4_NL, Q.IQ4_XS]:
+        block, size = gguf.GGML_QUANT_SIZES[qt]
+        raw = rng.integers(0, 256, size=(256 // block, size), dtype=np.uint8)
+        if block > 1:  # finite f16 scales (d, dmin), as src/model/gguf/quants.rs `scale_offsets`
+            for at in SCALES[qt]:
+                raw[:, at:at + 2] = np.array([0.01], dtype=np.float16).view(np.uint8)
+        else:
+            raw = gguf.quants.quantize(rng.normal(size=256).astype(np.float32), qt).view(np.uint8)
+        w.add_tensor(qt.name, raw.reshape(1, -1), raw_dtype=qt)
+    write(w, path)
+
+
 def safetensors(path, tensors):
     """tensors: [(name, dtype, shape, raw bytes)] in order."""
     header, off, data = {"__metadata__": {"format": "pt"}}, 0, b""
@@ -127,6 +148,7 @@ def main():
         ("c.weight", "BF16", (2, 2), bf16.tobytes()), ("d.step", "I64", (), struct.pack("<q", 7)),
         ("e.empty", "F32", (0, 5), b"")])
     safetensors(os.path.join(s, "empty.safetensors"), [])
+    every_type(os.path.join(g, "every-type.gguf"))
 
 
 if __name__ == "__main__":

@@ -106,7 +106,7 @@ fn row_not_a_whole_number_of_blocks() {
     for (name, b) in quantized_fixtures() {
         let h = parse_gguf_header(&b).unwrap();
         let (block, _) = block_of(&h, FFN_DOWN);
-        let mut b = b.clone();
+        let mut b = b;
         let (dims, _, _) = tensor_info_fields(&b, FFN_DOWN);
         let ne0 = u64::from_le_bytes(b[dims..dims + 8].try_into().unwrap());
         // One element short of whole blocks, and (256-blocks) a multiple of 32 that is not of 256.
@@ -142,9 +142,8 @@ fn non_finite_scale_is_refused_at_load() {
 #[test]
 fn non_finite_float_weight_is_refused_at_load() {
     for (file, bits, width) in [("tiny-llama-F32.gguf", 0x7FC0_0000u32, 4), ("tiny-llama-F16.gguf", 0x7C00, 2)] {
-        let b = std::fs::read(fixtures().join("gguf").join(file)).unwrap();
+        let mut b = std::fs::read(fixtures().join("gguf").join(file)).unwrap();
         let t = info(&parse_gguf_header(&b).unwrap(), FFN_DOWN).clone();
-        let mut b = b.clone();
         let at = t.offset + 5 * width;
         b[at..at + width].copy_from_slice(&bits.to_le_bytes()[..width]);
         let err = load_err(file, &b, &[FFN_DOWN, "element 5 ", "finite"]);
@@ -154,8 +153,7 @@ fn non_finite_float_weight_is_refused_at_load() {
 
 #[test]
 fn data_offset_past_the_end() {
-    for (name, b) in quantized_fixtures() {
-        let mut b = b.clone();
+    for (name, mut b) in quantized_fixtures() {
         let (_, _, off) = tensor_info_fields(&b, FFN_DOWN);
         for rel in [b.len() as u64 / 32 * 32, 1 << 40, u64::MAX / 32 * 32] {
             b[off..off + 8].copy_from_slice(&rel.to_le_bytes());
@@ -171,7 +169,7 @@ fn data_offset_past_the_end() {
 fn overlapping_tensors() {
     for (name, b) in quantized_fixtures() {
         let h = parse_gguf_header(&b).unwrap();
-        let mut b = b.clone();
+        let mut b = b;
         let first = h.tensors.iter().min_by_key(|t| t.offset).unwrap();
         let (_, _, off) = tensor_info_fields(&b, FFN_DOWN);
         let rel = (first.offset - h.data_offset) as u64;
@@ -233,4 +231,36 @@ fn dequantizers_match_the_slow_reference_on_arbitrary_bytes() {
             dtype.name()
         );
     }
+}
+
+/// What the load-time finite check costs on the default model (docs: fuzz/README.md, "finite check"):
+/// `cargo test --test engine finite_check_cost -- --ignored --nocapture`. Not timed in CI.
+#[test]
+#[ignore]
+fn finite_check_cost_on_the_default_model() {
+    use densi::model::TensorSource;
+    let Some(path) = crate::support::default_model() else { return };
+    let t = std::time::Instant::now();
+    let f = densi::model::gguf::GgufFile::open(&path).unwrap();
+    let open = t.elapsed();
+    let t = std::time::Instant::now();
+    let mut bytes = 0;
+    for name in f.names() {
+        let v = f.get(name).unwrap();
+        if let Ok(d) = v.dtype {
+            assert!(quants::first_non_finite(d, v.bytes).is_none());
+            bytes += v.bytes.len();
+        }
+    }
+    let check = t.elapsed();
+    let t = std::time::Instant::now();
+    let model = Model::load(&path).unwrap();
+    eprintln!(
+        "open (header + check) {:.1} ms; the check alone again {:.1} ms over {} MB; whole Model::load {:.1} ms ({} layers)",
+        open.as_secs_f64() * 1e3,
+        check.as_secs_f64() * 1e3,
+        bytes / 1_000_000,
+        t.elapsed().as_secs_f64() * 1e3,
+        model.config.num_layers
+    );
 }

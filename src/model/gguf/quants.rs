@@ -400,10 +400,9 @@ pub(crate) fn dequant_iq4_nl(d: &[u8], out: &mut [f32]) {
     for (y, b) in out.chunks_exact_mut(32).zip(d.chunks_exact(18)) {
         let scale = f16_at(b, 0);
         let (lo, hi) = y.split_at_mut(16);
-        for j in 0..16 {
-            let q = b[2 + j];
-            lo[j] = scale * KVALUES_IQ4NL[(q & 0x0F) as usize] as f32;
-            hi[j] = scale * KVALUES_IQ4NL[(q >> 4) as usize] as f32;
+        for ((lo, hi), &q) in lo.iter_mut().zip(hi).zip(&b[2..18]) {
+            *lo = scale * KVALUES_IQ4NL[(q & 0x0F) as usize] as f32;
+            *hi = scale * KVALUES_IQ4NL[(q >> 4) as usize] as f32;
         }
     }
 }
@@ -421,10 +420,10 @@ pub(crate) fn dequant_iq4_xs(d: &[u8], out: &mut [f32]) {
             let lo = (scales_l[ib / 2] >> (4 * (ib % 2))) & 0x0F;
             let hi = ((scales_h >> (2 * ib)) & 3) as u8;
             let dl = dd * ((lo | (hi << 4)) as i32 - 32) as f32;
-            let (ylo, yhi) = y.split_at_mut(16);
-            for j in 0..16 {
-                ylo[j] = dl * KVALUES_IQ4NL[(q[j] & 0x0F) as usize] as f32;
-                yhi[j] = dl * KVALUES_IQ4NL[(q[j] >> 4) as usize] as f32;
+            let (lo, hi) = y.split_at_mut(16);
+            for ((lo, hi), &q) in lo.iter_mut().zip(hi).zip(q) {
+                *lo = dl * KVALUES_IQ4NL[(q & 0x0F) as usize] as f32;
+                *hi = dl * KVALUES_IQ4NL[(q >> 4) as usize] as f32;
             }
         }
     }
