@@ -167,6 +167,45 @@ pub fn bench_prefix(
     })
 }
 
+/// The two cases of `densi bench --prefix`, with the prefix cache at `budget` bytes against none:
+/// - 20 minimal pairs of `len` tokens (40 windows; each pair shares its first 80 %, the pairs nothing);
+/// - an edit: a 2,000-token window scored, then its last token replaced by three (a word typed at the
+///   end, the last token retokenized with it), as the TUI sees it; only the second is timed.
+pub fn prefix_cases(
+    forward: &mut dyn Forward,
+    config: &ModelConfig,
+    len: usize,
+    budget: usize,
+    repetitions: usize,
+) -> Result<Vec<PrefixBenchRow>> {
+    let vocab = config.vocab_size;
+    let len = len.clamp(2, config.context_length);
+    let shared = len * 4 / 5;
+    let pairs = minimal_pairs(20, len, shared, vocab);
+    let long_len = 2000.min(config.context_length.saturating_sub(3)).max(2);
+    let long = synthetic_tokens(long_len, vocab, 0xED17);
+    let mut edited = long[..long_len - 1].to_vec();
+    edited.extend(synthetic_tokens(3, vocab, 0xED18));
+    Ok(vec![
+        bench_prefix(
+            forward,
+            &format!("20 minimal pairs of {len} tokens sharing {shared}"),
+            &[],
+            &pairs,
+            budget,
+            repetitions,
+        )?,
+        bench_prefix(
+            forward,
+            &format!("a word appended to {long_len} tokens"),
+            &[long],
+            &[edited],
+            budget,
+            repetitions,
+        )?,
+    ])
+}
+
 /// SmolLM2-135M(-Instruct)'s configuration (its config.json / GGUF metadata).
 pub fn smollm2_135m_config() -> ModelConfig {
     ModelConfig {

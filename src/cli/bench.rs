@@ -9,7 +9,7 @@
 use std::io::Write;
 
 use anyhow::{Result, bail};
-use densi::bench::{bench_forward, bench_prefix, minimal_pairs, synthetic_tokens};
+use densi::bench::{bench_forward, prefix_cases, synthetic_tokens};
 
 use super::args::BenchArgs;
 use super::progress::Progress;
@@ -81,34 +81,20 @@ fn prefix(
     let Some(budget) = budget else {
         bail!("--prefix: this backend keeps no prefix cache (or --cache-mb is 0)");
     };
-    let vocab = model.config.vocab_size;
-    let (len, repeats) = (args.tokens[0], args.repeats.max(1));
+    let repeats = args.repeats.max(1);
     let mut out = std::io::stdout().lock();
     writeln!(out, "model:   {} ({} parameters)", model.source.path.display(), model.config.parameter_count())?;
     writeln!(out, "backend: {} ({}), prefix cache {} MiB", forward.backend(), forward.device(), budget >> 20)?;
     writeln!(out, "median of {repeats} runs; each window one forward pass and the top-5 lm-head reduction")?;
-    // 20 minimal pairs: 40 windows of `len` tokens, each pair sharing its first 80 %.
-    let shared = len * 4 / 5;
-    let pairs = minimal_pairs(20, len, shared, vocab);
-    // An edit: 2,000 tokens scored, then the last token replaced by three (a word typed at the end,
-    // retokenized), as the TUI sees it.
-    let long_len = 2000.min(model.config.context_length.saturating_sub(3)).max(2);
-    let long = synthetic_tokens(long_len, vocab, 0xED17);
-    let mut edited = long[..long_len - 1].to_vec();
-    edited.extend(synthetic_tokens(3, vocab, 0xED18));
-    let cases = [
-        (format!("20 minimal pairs of {len} tokens sharing {shared}"), Vec::new(), pairs),
-        (format!("a word appended to {long_len} tokens"), vec![long], vec![edited]),
-    ];
+    let spinner = progress.spinner("prefix reuse");
+    let rows = prefix_cases(forward, &model.config, args.tokens[0], budget, repeats)?;
+    spinner.finish_and_clear();
     writeln!(
         out,
         "{:<44}  {:>9}  {:>9}  {:>10}  {:>10}  {:>8}",
         "case", "scored", "computed", "full s", "reuse s", "speed-up"
     )?;
-    for (name, warm, windows) in cases {
-        let spinner = progress.spinner(name.clone());
-        let row = bench_prefix(forward, &name, &warm, &windows, budget, repeats)?;
-        spinner.finish_and_clear();
+    for row in rows {
         writeln!(
             out,
             "{:<44}  {:>9}  {:>9}  {:>10.4}  {:>10.4}  {:>7.2}×",
