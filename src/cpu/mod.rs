@@ -117,8 +117,8 @@ impl Forward for CpuForward {
         }
         let plan = self.cache.plan(window, score_from, end_row);
         let len = window.len();
-        self.cache.count(len, len - plan.past);
         if plan.past == len {
+            self.cache.count(len, 0);
             return Ok(plan.cached);
         }
         let ldkv = 2 * cfg.num_kv_heads * cfg.head_dim;
@@ -127,6 +127,7 @@ impl Forward for CpuForward {
         // Keep this window's K/V when it fits the budget; else one buffer every layer reuses.
         let keep = self.cache.make_room(kv_bytes, &mut source);
         let past = if keep { plan.past } else { 0 };
+        self.cache.count(len, len - past);
         let mut kv: Vec<Vec<f32>> = match (keep, source) {
             (true, Some(i)) => {
                 self.cache.entry(i).payload.iter().map(|l| copy_rows(l, past * ldkv, len * ldkv)).collect()

@@ -34,7 +34,7 @@ fn assert_same(got: &TextScore, want: &TextScore, what: &str) -> f64 {
     assert_eq!(got.tokens.len(), want.tokens.len(), "{what}");
     let mut worst = 0.0f64;
     let mut close = |a: f64, b: f64, field: &str, i: usize| {
-        if a.is_nan() && b.is_nan() || a == b {
+        if (a.is_nan() && b.is_nan()) || a == b {
             return;
         }
         let d = (a - b).abs();
