@@ -19,6 +19,7 @@ pub use crate::dtype::Dtype;
 use crate::error::{DensiError, GpuErrorKind, Result};
 use crate::metrics::{BoundaryMask, RowStats};
 use crate::model::Model;
+use crate::prefix::ReuseCounts;
 use crate::score::{Forward, ScoreOptions, Scorer};
 
 /// Which backend to use.
@@ -71,11 +72,22 @@ pub struct BackendOptions {
     pub dtype: Dtype,
     /// CPU threads (also after a fallback from the GPU); None = all cores.
     pub threads: Option<usize>,
+    /// The prefix cache's budget in MiB (`--cache-mb`; 0 turns reuse off); None =
+    /// [`crate::prefix::DEFAULT_CACHE_BYTES`].
+    pub cache_mb: Option<usize>,
 }
 
 /// Opens the backend `opts.choice` names (the one auto-selection: `auto` takes a hardware adapter
 /// or the CPU). A GPU backend comes wrapped in [`WithCpuFallback`].
 pub fn open(model: &Arc<Model>, opts: &BackendOptions) -> Result<Box<dyn Forward>> {
+    let mut forward = open_uncached(model, opts)?;
+    if let Some(mb) = opts.cache_mb {
+        forward.set_prefix_cache(mb.saturating_mul(1 << 20));
+    }
+    Ok(forward)
+}
+
+fn open_uncached(model: &Arc<Model>, opts: &BackendOptions) -> Result<Box<dyn Forward>> {
     let cpu = || -> Result<Box<dyn Forward>> { cpu_forward(model, opts.threads) };
     match opts.choice {
         BackendChoice::Cpu => cpu(),
@@ -130,6 +142,8 @@ pub struct WithCpuFallback {
     warnings: Vec<String>,
     /// The boundary set given to the GPU, handed to the CPU when it is built.
     boundary: Option<Arc<BoundaryMask>>,
+    /// The prefix-cache budget set, handed to the CPU when it is built.
+    cache_budget: Option<usize>,
 }
 
 impl WithCpuFallback {
@@ -151,6 +165,7 @@ impl WithCpuFallback {
             top_k_warned: false,
             warnings: Vec::new(),
             boundary: None,
+            cache_budget: None,
         }
     }
 
@@ -159,6 +174,9 @@ impl WithCpuFallback {
             let mut cpu = cpu_forward(&self.model, self.threads)?;
             if let Some(b) = &self.boundary {
                 cpu.set_boundary(b.clone())?;
+            }
+            if let Some(bytes) = self.cache_budget {
+                cpu.set_prefix_cache(bytes);
             }
             self.cpu = Some(cpu);
         }
@@ -243,5 +261,21 @@ impl Forward for WithCpuFallback {
 
     fn kernel_timings(&self) -> Option<Vec<(String, f64)>> {
         if self.on_cpu { None } else { self.gpu.kernel_timings() }
+    }
+
+    fn set_prefix_cache(&mut self, budget_bytes: usize) {
+        self.cache_budget = Some(budget_bytes);
+        self.gpu.set_prefix_cache(budget_bytes);
+        if let Some(cpu) = &mut self.cpu {
+            cpu.set_prefix_cache(budget_bytes);
+        }
+    }
+
+    /// The counts of whichever side ran (the CPU's after a fallback or a top-k route).
+    fn reuse_counts(&self) -> Option<ReuseCounts> {
+        match (&self.cpu, self.on_cpu) {
+            (Some(cpu), true) => cpu.reuse_counts(),
+            _ => self.gpu.reuse_counts(),
+        }
     }
 }

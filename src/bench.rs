@@ -32,8 +32,26 @@ pub fn synthetic_tokens(len: usize, vocab: usize, seed: u64) -> Vec<u32> {
 }
 
 /// Scores one synthetic sequence per length: `warmup` untimed calls, then `repetitions` timed ones
-/// (at least 1); each call is one whole `score_window` (forward + lm-head reduction, top-5).
+/// (at least 1); each call is one whole `score_window` (forward + lm-head reduction, top-5), a
+/// full pass (the backend's prefix cache is off meanwhile).
 pub fn bench_forward(
+    forward: &mut dyn Forward,
+    config: &ModelConfig,
+    lengths: &[usize],
+    warmup: usize,
+    repetitions: usize,
+) -> Result<Vec<BenchRow>> {
+    // A full pass each time: the prefix cache would answer every repetition after the first.
+    let budget = forward.reuse_counts().map(|c| c.budget);
+    forward.set_prefix_cache(0);
+    let rows = bench_lengths(forward, config, lengths, warmup, repetitions);
+    if let Some(b) = budget {
+        forward.set_prefix_cache(b);
+    }
+    rows
+}
+
+fn bench_lengths(
     forward: &mut dyn Forward,
     config: &ModelConfig,
     lengths: &[usize],
@@ -66,6 +84,126 @@ pub fn bench_forward(
         });
     }
     Ok(rows)
+}
+
+/// One prefix-reuse scenario: the same windows scored without the prefix cache and with it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PrefixBenchRow {
+    /// What was scored.
+    pub name: String,
+    /// Windows scored (each a whole `score_rows` with the top-5 reduction and the end row).
+    pub windows: usize,
+    /// Positions of all windows: what a full pass computes.
+    pub positions: u64,
+    /// Positions computed with reuse.
+    pub computed: u64,
+    /// Wall seconds without reuse (median of the repetitions).
+    pub seconds_full: f64,
+    /// Wall seconds with reuse, starting from `warm` in the cache (median of the repetitions).
+    pub seconds_reuse: f64,
+}
+
+impl PrefixBenchRow {
+    /// seconds_full / seconds_reuse.
+    pub fn speedup(&self) -> f64 {
+        self.seconds_full / self.seconds_reuse
+    }
+}
+
+/// `count` minimal pairs of `len` tokens: each pair shares its first `shared` tokens, then differs;
+/// the pairs share nothing. Adjacent in the batch, as a stimulus list has them.
+pub fn minimal_pairs(count: usize, len: usize, shared: usize, vocab: usize) -> Vec<Vec<u32>> {
+    let mut batch = Vec::with_capacity(2 * count);
+    for pair in 0..count as u64 {
+        let frame = synthetic_tokens(shared, vocab, 0xFA11 ^ (pair << 8));
+        for member in 0..2u64 {
+            let mut text = frame.clone();
+            text.extend(synthetic_tokens(len - shared, vocab, 0x7A11 ^ (pair << 8) ^ (member << 4) ^ 1));
+            batch.push(text);
+        }
+    }
+    batch
+}
+
+/// Times scoring `windows` (after `warm`, untimed) with the backend's prefix cache off, then on
+/// (`budget` bytes, emptied before each repetition); counts positions computed with reuse.
+pub fn bench_prefix(
+    forward: &mut dyn Forward,
+    name: &str,
+    warm: &[Vec<u32>],
+    windows: &[Vec<u32>],
+    budget: usize,
+    repetitions: usize,
+) -> Result<PrefixBenchRow> {
+    let run = |forward: &mut dyn Forward, bytes: usize| -> Result<(f64, u64)> {
+        let mut times = Vec::new();
+        let mut computed = 0;
+        for _ in 0..repetitions.max(1) {
+            forward.set_prefix_cache(0);
+            forward.set_prefix_cache(bytes);
+            for w in warm {
+                forward.score_rows(w, 1, 5, true)?;
+            }
+            let before = forward.reuse_counts().unwrap_or_default().computed;
+            let t0 = Instant::now();
+            for w in windows {
+                std::hint::black_box(forward.score_rows(w, 1, 5, true)?);
+            }
+            times.push(t0.elapsed().as_secs_f64());
+            computed = forward.reuse_counts().unwrap_or_default().computed - before;
+        }
+        times.sort_by(f64::total_cmp);
+        Ok((times[times.len() / 2], computed))
+    };
+    let (seconds_full, _) = run(forward, 0)?;
+    let (seconds_reuse, computed) = run(forward, budget)?;
+    Ok(PrefixBenchRow {
+        name: name.to_string(),
+        windows: windows.len(),
+        positions: windows.iter().map(|w| w.len() as u64).sum(),
+        computed,
+        seconds_full,
+        seconds_reuse,
+    })
+}
+
+/// The two cases of `densi bench --prefix`, with the prefix cache at `budget` bytes against none:
+/// - 20 minimal pairs of `len` tokens (40 windows; each pair shares its first 80 %, the pairs nothing);
+/// - an edit: a 2,000-token window scored, then its last token replaced by three (a word typed at the
+///   end, the last token retokenized with it), as the TUI sees it; only the second is timed.
+pub fn prefix_cases(
+    forward: &mut dyn Forward,
+    config: &ModelConfig,
+    len: usize,
+    budget: usize,
+    repetitions: usize,
+) -> Result<Vec<PrefixBenchRow>> {
+    let vocab = config.vocab_size;
+    let len = len.clamp(2, config.context_length);
+    let shared = len * 4 / 5;
+    let pairs = minimal_pairs(20, len, shared, vocab);
+    let long_len = 2000.min(config.context_length.saturating_sub(3)).max(2);
+    let long = synthetic_tokens(long_len, vocab, 0xED17);
+    let mut edited = long[..long_len - 1].to_vec();
+    edited.extend(synthetic_tokens(3, vocab, 0xED18));
+    Ok(vec![
+        bench_prefix(
+            forward,
+            &format!("20 minimal pairs of {len} tokens sharing {shared}"),
+            &[],
+            &pairs,
+            budget,
+            repetitions,
+        )?,
+        bench_prefix(
+            forward,
+            &format!("a word appended to {long_len} tokens"),
+            &[long],
+            &[edited],
+            budget,
+            repetitions,
+        )?,
+    ])
 }
 
 /// SmolLM2-135M(-Instruct)'s configuration (its config.json / GGUF metadata).

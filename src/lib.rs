@@ -44,6 +44,7 @@ pub mod export;
 pub mod gpu;
 pub mod metrics;
 pub mod model;
+pub mod prefix;
 pub mod score;
 pub mod text;
 

@@ -10,6 +10,7 @@ use crate::metrics::{
     display_bytes,
 };
 use crate::model::{Model, TextTokenizer};
+pub use crate::prefix::ReuseCounts;
 
 /// A forward pass that reduces logits to per-position statistics on the spot.
 pub trait Forward: Send {
@@ -47,6 +48,15 @@ pub trait Forward: Send {
 
     /// (kernel, seconds) of the last window, summed per kernel kind, when timing is on and available.
     fn kernel_timings(&self) -> Option<Vec<(String, f64)>> {
+        None
+    }
+
+    /// Sets the prefix cache's budget in bytes (0: no reuse, every window is a full pass), where the
+    /// backend has one ([`crate::prefix`]).
+    fn set_prefix_cache(&mut self, _budget_bytes: usize) {}
+
+    /// Positions asked vs computed so far, and the cache's size, where the backend has a prefix cache.
+    fn reuse_counts(&self) -> Option<ReuseCounts> {
         None
     }
 }
@@ -141,6 +151,23 @@ impl Scorer {
     /// The backend's warnings so far (e.g. a GPU failure that made it finish on the CPU); drained.
     pub fn take_warnings(&mut self) -> Vec<String> {
         self.backend.take_warnings()
+    }
+
+    /// Positions asked of the backend vs computed (the rest came from its prefix cache), when it has one.
+    pub fn reuse_counts(&self) -> Option<ReuseCounts> {
+        self.backend.reuse_counts()
+    }
+
+    /// The order in which to score `texts` so that each shares a long token prefix with the one
+    /// scored just before it (what the backend's prefix cache reuses): sorted by token sequence, so
+    /// texts sharing a prefix come together, each next to those it shares most with. Indices into `texts`; a text that
+    /// fails to tokenize sorts first (it fails again when scored).
+    pub fn reuse_order(&self, texts: &[&str]) -> Vec<usize> {
+        let keys: Vec<Vec<u32>> =
+            texts.iter().map(|t| self.model.tokenizer.encode(t).map(|e| e.ids).unwrap_or_default()).collect();
+        let mut order: Vec<usize> = (0..texts.len()).collect();
+        order.sort_by(|&a, &b| keys[a].cmp(&keys[b]));
+        order
     }
 
     /// Scores one text (`id` names it in results and errors).

@@ -9,7 +9,7 @@
 use std::io::Write;
 
 use anyhow::{Result, bail};
-use densi::bench::{bench_forward, synthetic_tokens};
+use densi::bench::{bench_forward, prefix_cases, synthetic_tokens};
 
 use super::args::BenchArgs;
 use super::progress::Progress;
@@ -26,6 +26,9 @@ pub fn run(args: BenchArgs, progress: &Progress) -> Result<()> {
     }
     // The one auto-selection; a GPU backend keeps its kernel timings behind `Forward`.
     let mut forward = densi::backend::open(&model, &args.backend.options())?;
+    if args.prefix {
+        return prefix(forward.as_mut(), &model, &args, progress);
+    }
     let repeats = args.repeats.max(1);
     let mut out = std::io::stdout().lock();
     writeln!(out, "model:   {} ({} parameters)", model.source.path.display(), model.config.parameter_count())?;
@@ -63,6 +66,45 @@ pub fn run(args: BenchArgs, progress: &Progress) -> Result<()> {
         for (name, s) in timings {
             writeln!(out, "  {name:<28} {:>9.3} ms  {:>5.1}%", s * 1e3, 100.0 * s / total.max(f64::MIN_POSITIVE))?;
         }
+    }
+    Ok(())
+}
+
+/// `--prefix`: the prefix cache's reuse on a batch of minimal pairs and on an appended word.
+fn prefix(
+    forward: &mut dyn densi::score::Forward,
+    model: &densi::model::Model,
+    args: &BenchArgs,
+    progress: &Progress,
+) -> Result<()> {
+    let budget = forward.reuse_counts().map(|c| c.budget).filter(|&b| b > 0);
+    let Some(budget) = budget else {
+        bail!("--prefix: this backend keeps no prefix cache (or --cache-mb is 0)");
+    };
+    let repeats = args.repeats.max(1);
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "model:   {} ({} parameters)", model.source.path.display(), model.config.parameter_count())?;
+    writeln!(out, "backend: {} ({}), prefix cache {} MiB", forward.backend(), forward.device(), budget >> 20)?;
+    writeln!(out, "median of {repeats} runs; each window one forward pass and the top-5 lm-head reduction")?;
+    let spinner = progress.spinner("prefix reuse".to_string());
+    let rows = prefix_cases(forward, &model.config, args.tokens[0], budget, repeats)?;
+    spinner.finish_and_clear();
+    writeln!(
+        out,
+        "{:<44}  {:>9}  {:>9}  {:>10}  {:>10}  {:>8}",
+        "case", "scored", "computed", "full s", "reuse s", "speed-up"
+    )?;
+    for row in rows {
+        writeln!(
+            out,
+            "{:<44}  {:>9}  {:>9}  {:>10.4}  {:>10.4}  {:>7.2}×",
+            row.name,
+            row.positions,
+            row.computed,
+            row.seconds_full,
+            row.seconds_reuse,
+            row.speedup()
+        )?;
     }
     Ok(())
 }

@@ -34,7 +34,14 @@ pub fn open_session(model: &ModelArgs, scoring: &ScoringArgs, progress: &Progres
     Ok(Session { model, scorer })
 }
 
-/// Scores `inputs` in order and hands each result to `each` as soon as it is done (so exports stream).
+/// Texts reordered at once for prefix reuse: bounds the results held back to keep the input order.
+const REORDER_CHUNK: usize = 256;
+
+/// Scores `inputs` and hands each result to `each` in input order (so exports stream). Within chunks
+/// of [`REORDER_CHUNK`] texts, the scorer runs them in [`Scorer::reuse_order`] (texts sharing a token
+/// prefix one after another, so the backend's prefix cache computes only what differs) and results
+/// wait until those before them are handed on. A text that fails stops the run after the texts
+/// before it (in input order) are handed on, as in input order.
 pub fn score_inputs(
     session: &mut Session,
     inputs: &[Input],
@@ -51,29 +58,64 @@ pub fn score_inputs(
     let bar = progress.tokens(total);
     let start = Instant::now();
     let mut base = 0u64;
-    for (n, input) in inputs.iter().enumerate() {
-        if inputs.len() > 1 {
-            bar.set_prefix(format!("text {}/{}", n + 1, inputs.len()));
-        } else {
-            bar.set_prefix("scoring");
-        }
-        let b = bar.clone();
-        let mut on_progress = move |done: usize, _total: usize| {
-            let pos = base + done as u64;
-            b.set_position(pos);
-            let secs = start.elapsed().as_secs_f64();
-            if secs > 0.0 {
-                b.set_message(format!("· {:.0} tokens/s", pos as f64 / secs));
+    let mut done = 0usize;
+    for chunk in inputs.chunks(REORDER_CHUNK) {
+        let texts: Vec<&str> = chunk.iter().map(|i| i.text.as_str()).collect();
+        let order = if chunk.len() > 1 { session.scorer.reuse_order(&texts) } else { vec![0] };
+        let mut results: Vec<Option<TextScore>> = (0..chunk.len()).map(|_| None).collect();
+        let (mut next, mut failed): (usize, Option<(usize, anyhow::Error)>) = (0, None);
+        for i in order {
+            // After a failure only the texts before it still matter.
+            if failed.as_ref().is_some_and(|(f, _)| i > *f) {
+                continue;
             }
-        };
-        let result = session.scorer.score_with_progress(&input.id, &input.text, &mut on_progress);
-        for w in session.scorer.take_warnings() {
-            progress.warn(Some(&bar), &w);
+            done += 1;
+            if inputs.len() > 1 {
+                bar.set_prefix(format!("text {done}/{}", inputs.len()));
+            } else {
+                bar.set_prefix("scoring");
+            }
+            let b = bar.clone();
+            let mut on_progress = move |done: usize, _total: usize| {
+                let pos = base + done as u64;
+                b.set_position(pos);
+                let secs = start.elapsed().as_secs_f64();
+                if secs > 0.0 {
+                    b.set_message(format!("· {:.0} tokens/s", pos as f64 / secs));
+                }
+            };
+            let input = &chunk[i];
+            let result = session.scorer.score_with_progress(&input.id, &input.text, &mut on_progress);
+            for w in session.scorer.take_warnings() {
+                progress.warn(Some(&bar), &w);
+            }
+            match result {
+                Ok(r) => {
+                    base += r.tokens.len() as u64;
+                    bar.set_position(base);
+                    results[i] = Some(r);
+                }
+                Err(e) => {
+                    if failed.as_ref().is_none_or(|(f, _)| i < *f) {
+                        failed = Some((i, e.into()));
+                    }
+                }
+            }
+            // Hand on every result whose predecessors are all handed on.
+            while let Some(r) = results.get_mut(next).and_then(Option::take) {
+                bar.suspend(|| each(r))?;
+                next += 1;
+            }
         }
-        let result = result?;
-        base += result.tokens.len() as u64;
-        bar.set_position(base);
-        bar.suspend(|| each(result))?;
+        if let Some((i, e)) = failed {
+            while next < i {
+                let r = results[next].take().expect("texts before the failure are scored");
+                bar.suspend(|| each(r))?;
+                next += 1;
+            }
+            bar.finish_and_clear();
+            return Err(e);
+        }
     }
     bar.finish_and_clear();
     Ok(())

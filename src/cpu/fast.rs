@@ -243,30 +243,36 @@ const ATT_BQ: usize = 32;
 #[cfg(target_arch = "x86_64")]
 const _: () = assert!(ATT_BQ == x86::ATT_BK);
 
-/// Causal GQA attention over a fused qkv buffer: qkv [t, (nh + 2·nkv)·hd] (q | k | v per row, RoPE
-/// applied) → out [t, nh·hd]. Same result as [`ops::attention`] up to f32 rounding order.
+/// Causal GQA attention of the t query rows of `qkv` [t, (nh + 2·nkv)·hd] (q | k | v per row, RoPE
+/// applied; only q is read) over `kv` [past + t, 2·nkv·hd] (k | v per row: rows 0..past from the
+/// prefix cache, then these t rows' own) → out [t, nh·hd]. Query row r sits at position past + r and
+/// sees keys 0..=past + r. Same result as [`ops::attention`] up to f32 rounding order.
 ///
-/// Flash-style: one task per (block of 32 query rows, KV head). It walks the key blocks 0..=its
-/// diagonal (blocks above the diagonal are never visited) and, per block, runs every query row of
-/// every head sharing that KV head through [`x86::flash_step`]: Q·Kᵀ and P·V as register-blocked
-/// micro-GEMMs against one 8 KiB key tile and one value tile (both in L1), with a running max and sum
-/// per row (online softmax), so no score row longer than 32 is ever stored and K, V stream from
-/// memory once per query block instead of once per query row.
-pub fn attention(qkv: &[f32], t: usize, nh: usize, nkv: usize, hd: usize, out: &mut [f32]) {
-    let ld = (nh + 2 * nkv) * hd;
-    assert!(qkv.len() == t * ld && out.len() == t * nh * hd);
+/// Flash-style: one task per (block of 32 query positions, KV head), blocks aligned to absolute
+/// positions (multiples of 32), so a row's key blocks, and hence its summation order, do not depend
+/// on `past`. A task walks the key blocks 0..=its diagonal (blocks above the diagonal are never
+/// visited) and, per block, runs every query row of every head sharing that KV head through
+/// [`x86::flash_step`]: Q·Kᵀ and P·V as register-blocked micro-GEMMs against one 8 KiB key tile and
+/// one value tile (both in L1), with a running max and sum per row (online softmax), so no score
+/// row longer than 32 is ever stored and K, V stream from memory once per query block.
+pub fn attention(qkv: &[f32], t: usize, kv: &[f32], nh: usize, nkv: usize, hd: usize, out: &mut [f32]) {
+    let (ld, ldkv) = ((nh + 2 * nkv) * hd, 2 * nkv * hd);
+    assert!(qkv.len() == t * ld && out.len() == t * nh * hd && kv.len().is_multiple_of(ldkv));
+    let keys = kv.len() / ldkv;
+    assert!(keys >= t);
+    let past = keys - t;
     #[cfg(target_arch = "x86_64")]
     if simd_available() && hd.is_multiple_of(8) {
         const BK: usize = x86::ATT_BK;
         // kt [nkv][tp/32][hd][32]: keys transposed within blocks of 32 keys (one contiguous tile per
         // block), zero-padded to tp keys. vh [nkv][tp][hd]: values per KV head, zero-padded likewise.
-        let tp = t.div_ceil(BK) * BK;
+        let tp = keys.div_ceil(BK) * BK;
         let mut kt = vec![0.0f32; nkv * hd * tp];
         let mut vh = vec![0.0f32; nkv * tp * hd];
         kt.par_chunks_mut(hd * tp).zip(vh.par_chunks_mut(tp * hd)).enumerate().for_each(|(g, (kt, vh))| {
-            let (kc, vc) = ((nh + g) * hd, (nh + nkv + g) * hd);
-            for j in 0..t {
-                let row = &qkv[j * ld..(j + 1) * ld];
+            let (kc, vc) = (g * hd, (nkv + g) * hd);
+            for j in 0..keys {
+                let row = &kv[j * ldkv..(j + 1) * ldkv];
                 let blk = &mut kt[(j / BK) * hd * BK..(j / BK + 1) * hd * BK];
                 for d in 0..hd {
                     blk[d * BK + j % BK] = row[kc + d];
@@ -276,19 +282,22 @@ pub fn attention(qkv: &[f32], t: usize, nh: usize, nkv: usize, hd: usize, out: &
         });
         let scale = 1.0 / (hd as f32).sqrt();
         let group = nh / nkv;
-        let qblocks = t.div_ceil(ATT_BQ);
+        // Query blocks by absolute position: block b holds positions max(past, 32b)..min(keys, 32b + 32).
+        let (b0, b1) = (past / ATT_BQ, keys.div_ceil(ATT_BQ));
+        let qblocks = b1 - b0;
         let outp = SendPtr(out.as_mut_ptr());
         // Heaviest query blocks (the last ones) first, so the short ones fill in at the end.
         (0..qblocks * nkv).into_par_iter().for_each(|task| {
-            let (qb, g) = (qblocks - 1 - task / nkv, task % nkv);
-            let i0 = qb * ATT_BQ;
-            let rows = ATT_BQ.min(t - i0);
+            let (qb, g) = (b1 - 1 - task / nkv, task % nkv);
+            let p0 = (qb * ATT_BQ).max(past);
+            let (i0, rows) = (p0 - past, ((qb + 1) * ATT_BQ).min(keys) - p0);
             let (kt, vh) = (&kt[g * hd * tp..(g + 1) * hd * tp], &vh[g * tp * hd..(g + 1) * tp * hd]);
             // Per (head of the group, row): running max, running sum, unnormalised output [hd].
             let n = group * rows;
             let (mut m, mut l, mut o) = (vec![f32::NEG_INFINITY; n], vec![0.0f32; n], vec![0.0f32; n * hd]);
             let q = |h: usize, i: usize| &qkv[i * ld + h * hd..i * ld + (h + 1) * hd];
-            // Key blocks 0..=qb: the diagonal block is the last one any of these rows sees.
+            // Key blocks 0..=qb: the diagonal block is the last one any of these rows sees, and every
+            // row (position ≥ 32·qb) sees its first key.
             for kb in 0..=qb {
                 let k0 = kb * BK;
                 let (ktb, vb) = (&kt[kb * hd * BK..(kb + 1) * hd * BK], &vh[k0 * hd..(k0 + BK) * hd]);
@@ -308,7 +317,7 @@ pub fn attention(qkv: &[f32], t: usize, nh: usize, nkv: usize, hd: usize, out: &
                                     ktb,
                                     vb,
                                     k0,
-                                    [i, i + 1],
+                                    [past + i, past + i + 1],
                                     scale,
                                     &mut mm,
                                     &mut ll,
@@ -321,7 +330,9 @@ pub fn attention(qkv: &[f32], t: usize, nh: usize, nkv: usize, hd: usize, out: &
                             let (mut mm, mut ll) = ([m[x]], [l[x]]);
                             let oa = &mut o[x * hd..(x + 1) * hd];
                             // SAFETY: as above.
-                            unsafe { x86::flash_step::<1>([q(h, i)], ktb, vb, k0, [i], scale, &mut mm, &mut ll, [oa]) };
+                            unsafe {
+                                x86::flash_step::<1>([q(h, i)], ktb, vb, k0, [past + i], scale, &mut mm, &mut ll, [oa])
+                            };
                             (m[x], l[x]) = (mm[0], ll[0]);
                             r += 1;
                         }
@@ -345,18 +356,23 @@ pub fn attention(qkv: &[f32], t: usize, nh: usize, nkv: usize, hd: usize, out: &
         });
         return;
     }
-    // Plain path: split the fused buffer and run the reference op.
+    // Plain path: the reference op over all keys, with zero queries at the cached positions (their
+    // outputs are dropped).
     let (qs, kvs) = (nh * hd, nkv * hd);
-    let mut q = vec![0.0f32; t * qs];
-    let mut k = vec![0.0f32; t * kvs];
-    let mut v = vec![0.0f32; t * kvs];
-    for j in 0..t {
-        let row = &qkv[j * ld..(j + 1) * ld];
-        q[j * qs..(j + 1) * qs].copy_from_slice(&row[..qs]);
-        k[j * kvs..(j + 1) * kvs].copy_from_slice(&row[qs..qs + kvs]);
-        v[j * kvs..(j + 1) * kvs].copy_from_slice(&row[qs + kvs..]);
+    let mut q = vec![0.0f32; keys * qs];
+    let mut k = vec![0.0f32; keys * kvs];
+    let mut v = vec![0.0f32; keys * kvs];
+    for r in 0..t {
+        q[(past + r) * qs..(past + r + 1) * qs].copy_from_slice(&qkv[r * ld..r * ld + qs]);
     }
-    ops::attention(&q, &k, &v, t, nh, nkv, hd, out);
+    for j in 0..keys {
+        let row = &kv[j * ldkv..(j + 1) * ldkv];
+        k[j * kvs..(j + 1) * kvs].copy_from_slice(&row[..kvs]);
+        v[j * kvs..(j + 1) * kvs].copy_from_slice(&row[kvs..]);
+    }
+    let mut all = vec![0.0f32; keys * qs];
+    ops::attention(&q, &k, &v, keys, nh, nkv, hd, &mut all);
+    out.copy_from_slice(&all[past * qs..]);
 }
 
 /// out[t, i] = silu(gu[t, 0..i]) · gu[t, i..2i] for gu = [gate | up] rows (SwiGLU), as [`ops::silu_mul`].
@@ -402,27 +418,41 @@ pub fn forward_stats(
     prof: Option<&mut Profile>,
 ) -> Result<Vec<RowStats>> {
     let boundary = BoundaryMask::empty(0);
-    forward_rows(cfg, w, ids, &Rows { score_from, top_k, boundary: &boundary, end_row: false }, prof)
+    let req = Rows { score_from, top_k, boundary: &boundary, end_row: false };
+    forward_rows(cfg, w, ids, 0, &mut [Vec::new()], &req, prof)
 }
 
-/// The fast forward plus the lm-head reduction of `req` (boundary mass, end row).
+/// The fast forward of positions `past..ids.len()` of the window `ids`, plus the lm-head reduction of
+/// the rows of `req` from `max(score_from − 1, past)` on (rows before `past` are the prefix cache's).
+///
+/// `kv` holds each layer's keys and values, [positions, 2·nkv·hd] (k | v per row, after RoPE): one
+/// `Vec` per layer with positions 0..past already in it (from the prefix cache), to which this
+/// appends positions past..len; or a single `Vec` that every layer reuses (then `past` must be 0).
 pub fn forward_rows(
     cfg: &ModelConfig,
     w: &Weights,
     ids: &[u32],
+    past: usize,
+    kv: &mut [Vec<f32>],
     req: &Rows,
     mut prof: Option<&mut Profile>,
 ) -> Result<Vec<RowStats>> {
     let (score_from, top_k) = (req.score_from, req.top_k);
-    assert!(score_from >= 1 && score_from <= ids.len());
+    assert!(score_from >= 1 && score_from <= ids.len() && past < ids.len());
+    assert!(kv.len() == cfg.num_layers || (kv.len() == 1 && past == 0));
     let p = &mut prof;
-    let (t, h, inter) = (ids.len(), cfg.hidden_size, cfg.intermediate_size);
+    let (len, h, inter) = (ids.len(), cfg.hidden_size, cfg.intermediate_size);
+    // t: positions computed here, past..len.
+    let t = len - past;
     let (nh, nkv, hd) = (cfg.num_heads, cfg.num_kv_heads, cfg.head_dim);
     let ldqkv = (nh + 2 * nkv) * hd;
+    let ldkv = 2 * nkv * hd;
 
-    // x [t, h] = token embedding (+ learned position embedding for GPT-2)
+    // x [t, h] = token embedding (+ learned position embedding for GPT-2) of positions past..len
     let mut x = ops::embed(ids, w, h);
-    let rope = (cfg.architecture != Architecture::Gpt2).then(|| ops::rope_tables(t, hd, cfg.rope_theta));
+    x.drain(..past * h);
+    // RoPE tables from position 0, read from position past on.
+    let rope = (cfg.architecture != Architecture::Gpt2).then(|| ops::rope_tables(len, hd, cfg.rope_theta));
 
     let mut normed = vec![0.0f32; t * h];
     let mut qkv = vec![0.0f32; t * ldqkv];
@@ -430,7 +460,8 @@ pub fn forward_rows(
     let mut gu = vec![0.0f32; t * 2 * inter];
     let mut act = vec![0.0f32; t * inter];
 
-    for block in &w.blocks {
+    let layers = kv.len();
+    for (l, block) in w.blocks.iter().enumerate() {
         // Attention: x += o(attn(rope(q(n(x))), rope(k(n(x))), v(n(x))))
         Profile::time(p, "norm", || ops::norm(&x, h, &block.attn_norm, &mut normed));
         // q, k and v written side by side into the rows of one [t, (nh + 2·nkv)·hd] buffer.
@@ -445,9 +476,18 @@ pub fn forward_rows(
             }
         });
         if let Some((cos, sin)) = &rope {
+            let half = hd / 2;
+            let (cos, sin) = (&cos[past * half..], &sin[past * half..]);
             Profile::time(p, "rope", || rope_strided(&mut qkv, ldqkv, 0, nh + nkv, hd, cos, sin));
         }
-        Profile::time(p, "attention", || attention(&qkv, t, nh, nkv, hd, &mut att));
+        // This layer's K/V: the cached positions 0..past, then these t rows' k | v.
+        let kv = &mut kv[l % layers];
+        kv.truncate(past * ldkv);
+        kv.reserve(t * ldkv);
+        for row in qkv.chunks_exact(ldqkv) {
+            kv.extend_from_slice(&row[nh * hd..]);
+        }
+        Profile::time(p, "attention", || attention(&qkv, t, kv, nh, nkv, hd, &mut att));
         Profile::time(p, "o gemm", || {
             gemm_nt(&att, nh * hd, t, nh * hd, &block.o.weight, h, &mut x, h, true);
             if let Some(b) = &block.o.bias {
@@ -490,15 +530,17 @@ pub fn forward_rows(
     let vocab = cfg.vocab_size;
     let head = w.lm_head_weight();
     let bias = w.lm_head_bias();
-    let n = req.count(t);
+    // Rows from.. (absolute positions); normed row p − past holds position p.
+    let from = (score_from - 1).max(past);
+    let n = (len - 1 + req.end_row as usize).saturating_sub(from);
     let mut out = Vec::with_capacity(n);
     let mut logits = vec![0.0f32; LM_HEAD_ROWS.min(n) * vocab];
     let mut start = 0;
     while start < n {
         let rows = (n - start).min(LM_HEAD_ROWS);
-        let first = score_from - 1 + start;
-        // hidden row p predicts ids[p + 1]; the end row (p = t − 1) predicts nothing.
-        let xr = &normed[first * h..(first + rows) * h];
+        let first = from + start;
+        // hidden row p predicts ids[p + 1]; the end row (p = len − 1) predicts nothing.
+        let xr = &normed[(first - past) * h..(first - past + rows) * h];
         Profile::time(p, "lm_head gemm", || {
             gemm_nt(xr, h, rows, h, head, vocab, &mut logits[..rows * vocab], vocab, false)
         });

@@ -19,6 +19,7 @@ use rayon::prelude::*;
 use crate::error::Result;
 use crate::metrics::{BoundaryMask, RowStats, reduce_row};
 use crate::model::{Architecture, Mlp, Model, ModelConfig, Weights};
+use crate::prefix::{DEFAULT_CACHE_BYTES, PrefixCache, ReuseCounts};
 use crate::score::Forward;
 
 /// Rows of logits materialised at once by the lm-head: bounds memory at LM_HEAD_ROWS × vocab floats.
@@ -36,6 +37,10 @@ pub struct CpuForward {
     threads: usize,
     profile: Option<Profile>,
     boundary: Arc<BoundaryMask>,
+    /// Per-layer K/V ([positions, 2·nkv·hd] each) of windows run before, and their rows' statistics
+    /// for `cache_top_k`.
+    cache: PrefixCache<Vec<Vec<f32>>>,
+    cache_top_k: usize,
 }
 
 impl CpuForward {
@@ -61,7 +66,8 @@ impl CpuForward {
         };
         let threads = pool.as_ref().map_or_else(rayon::current_num_threads, |p| p.current_num_threads());
         let boundary = Arc::new(BoundaryMask::empty(0));
-        Ok(CpuForward { source, pool, threads, profile: None, boundary })
+        let cache = PrefixCache::new(DEFAULT_CACHE_BYTES);
+        Ok(CpuForward { source, pool, threads, profile: None, boundary, cache, cache_top_k: 0 })
     }
 
     pub fn config(&self) -> &ModelConfig {
@@ -99,23 +105,81 @@ impl Forward for CpuForward {
     }
 
     fn score_rows(&mut self, window: &[u32], score_from: usize, top_k: usize, end_row: bool) -> Result<Vec<RowStats>> {
+        assert!(score_from >= 1 && score_from <= window.len());
         let (cfg, w) = match &self.source {
             Source::Model(m) => (&m.config, &m.weights),
             Source::Bare(b) => (&b.0, &b.1),
         };
+        // Cached rows hold top_k alternatives: another top_k starts afresh.
+        if top_k != self.cache_top_k {
+            self.cache.clear();
+            self.cache_top_k = top_k;
+        }
+        let plan = self.cache.plan(window, score_from, end_row);
+        let len = window.len();
+        if plan.past == len {
+            self.cache.count(len, 0);
+            return Ok(plan.cached);
+        }
+        let ldkv = 2 * cfg.num_kv_heads * cfg.head_dim;
+        let kv_bytes = cfg.num_layers * len * ldkv * 4;
+        let mut source = plan.source;
+        // Keep this window's K/V when it fits the budget; else one buffer every layer reuses.
+        let keep = self.cache.make_room(kv_bytes, &mut source);
+        let past = if keep { plan.past } else { 0 };
+        self.cache.count(len, len - past);
+        let mut kv: Vec<Vec<f32>> = match (keep, source) {
+            (true, Some(i)) => {
+                self.cache.entry(i).payload.iter().map(|l| copy_rows(l, past * ldkv, len * ldkv)).collect()
+            }
+            (true, None) => (0..cfg.num_layers).map(|_| Vec::with_capacity(len * ldkv)).collect(),
+            (false, _) => vec![Vec::new()],
+        };
         let profile = self.profile.as_mut();
         let rows = Rows { score_from, top_k, boundary: &self.boundary, end_row };
-        let run = move || fast::forward_rows(cfg, w, window, &rows, profile);
-        match &self.pool {
-            Some(pool) => pool.install(run),
-            None => run(),
+        let run = || fast::forward_rows(cfg, w, window, past, &mut kv, &rows, profile);
+        let computed = match &self.pool {
+            Some(pool) => pool.install(run)?,
+            None => run()?,
+        };
+        // Rows score_from − 1 .. past from the cache, the rest computed.
+        let cached = if keep { plan.cached } else { Vec::new() };
+        if keep {
+            let mut all_rows: Vec<Option<RowStats>> = vec![None; len];
+            let first = score_from - 1;
+            for (j, r) in cached.iter().chain(&computed).enumerate() {
+                all_rows[first + j] = Some(r.clone());
+            }
+            // The entry read stays useful unless this window extends it.
+            let supersedes = source.filter(|&i| self.cache.entry(i).tokens.len() == plan.shared);
+            self.cache.insert(window.to_vec(), all_rows, kv, kv_bytes, supersedes);
         }
+        let mut out = cached;
+        out.extend(computed);
+        Ok(out)
     }
 
     fn set_boundary(&mut self, boundary: Arc<BoundaryMask>) -> Result<()> {
+        // Cached rows carry the old set's boundary mass.
+        self.cache.clear();
         self.boundary = boundary;
         Ok(())
     }
+
+    fn set_prefix_cache(&mut self, budget_bytes: usize) {
+        self.cache.set_budget(budget_bytes);
+    }
+
+    fn reuse_counts(&self) -> Option<ReuseCounts> {
+        Some(self.cache.counts())
+    }
+}
+
+/// A copy of `src[..n]` with room for `capacity` floats.
+fn copy_rows(src: &[f32], n: usize, capacity: usize) -> Vec<f32> {
+    let mut v = Vec::with_capacity(capacity);
+    v.extend_from_slice(&src[..n]);
+    v
 }
 
 /// Which lm-head rows a forward reduces, and over which boundary set.

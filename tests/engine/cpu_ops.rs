@@ -64,8 +64,10 @@ fn attention_fast_and_reference_match_f64() {
                 qkv[j * ld + qs..j * ld + qs + kvs].copy_from_slice(&k[j * kvs..(j + 1) * kvs]);
                 qkv[j * ld + qs + kvs..(j + 1) * ld].copy_from_slice(&v[j * kvs..(j + 1) * kvs]);
             }
+            // Keys and values (k | v per row) of every position: no prefix cache here.
+            let kv: Vec<f32> = qkv.chunks_exact(ld).flat_map(|row| row[qs..].iter().copied()).collect();
             let mut fast_out = vec![0.0f32; t * qs];
-            fast::attention(&qkv, t, nh, nkv, hd, &mut fast_out);
+            fast::attention(&qkv, t, &kv, nh, nkv, hd, &mut fast_out);
             let e_fast = max_abs_err(&fast_out, &want);
             // Outputs are convex combinations of values in [−1, 1]: f32 rounding gives ~1e-7; 2e-6 leaves
             // room for the score sums (|s| ≤ 64·4/8) and the exp polynomial.
@@ -109,7 +111,14 @@ fn flash_attention_matches_oracle_on_odd_shapes() {
             let mut plain = vec![0.0f32; t * qs];
             ops::attention(&q, &k, &v, t, nh, nkv, hd, &mut plain);
             let mut fast_out = vec![0.0f32; t * qs];
-            fast::attention(&qkv, t, nh, nkv, hd, &mut fast_out);
+            let kv: Vec<f32> = qkv.chunks_exact(ld).flat_map(|row| row[qs..].iter().copied()).collect();
+            fast::attention(&qkv, t, &kv, nh, nkv, hd, &mut fast_out);
+            // The last rows alone over the same keys (a prefix cache of `past` positions, not a
+            // multiple of the 32-key block): each row's result is bit-identical to the full pass.
+            let past = t / 3;
+            let mut tail = vec![0.0f32; (t - past) * qs];
+            fast::attention(&qkv[past * ld..], t - past, &kv, nh, nkv, hd, &mut tail);
+            assert_eq!(tail, fast_out[past * qs..], "t {t}, past {past}: cached rows differ from the full pass");
             let (e_ref, e_fast) = (max_abs_err(&plain, &want), max_abs_err(&fast_out, &want));
             // Up to 200 keys, the tolerance of the test above for both. At 1000 keys f32 accumulation
             // grows: the plain reference sums 1000 terms one after another (measured 7e-6), the blocked

@@ -11,6 +11,7 @@ mod formats_load;
 mod formats_quants;
 mod golden;
 mod outside_numbers;
+mod prefix_cache;
 #[path = "../support/mod.rs"]
 mod support;
 mod tokenizer_ids;

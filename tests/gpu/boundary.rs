@@ -118,7 +118,7 @@ fn default_model_boundary_matches_transformers_on_the_gpu() {
         .unwrap(),
     )
     .unwrap();
-    let opts = BackendOptions { choice: BackendChoice::Gpu, device, dtype: Dtype::F32, threads: None };
+    let opts = BackendOptions { choice: BackendChoice::Gpu, device, dtype: Dtype::F32, threads: None, cache_mb: None };
     let gpu = densi::gpu::GpuForward::new(model.clone(), opts.device, opts.dtype, true).expect("GPU backend");
     let mut scorer =
         Scorer::new(model.clone(), Box::new(gpu), ScoreOptions { boundary: BoundarySet::Full, ..Default::default() })

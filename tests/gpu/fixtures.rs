@@ -55,7 +55,7 @@ fn compare(name: &str, model: Arc<Model>, text: &str, max_tokens: usize) {
     }
     let want = CpuRows { rows: cpu_rows, near_target: full.near_target };
 
-    let opts = BackendOptions { choice: BackendChoice::Gpu, device, dtype: Dtype::F32, threads: None };
+    let opts = BackendOptions { choice: BackendChoice::Gpu, device, dtype: Dtype::F32, threads: None, cache_mb: None };
     let t0 = std::time::Instant::now();
     let mut gpu = GpuForward::new(model.clone(), opts.device, opts.dtype, true).expect("GPU backend");
     let t1 = std::time::Instant::now();

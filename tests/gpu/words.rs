@@ -19,7 +19,8 @@ fn gpu(model: &Arc<Model>) -> Option<impl Fn(BoundarySet) -> Box<dyn Forward>> {
     drop(probe);
     let model = model.clone();
     Some(move |_| {
-        let opts = BackendOptions { choice: BackendChoice::Gpu, device, dtype: Dtype::F32, threads: None };
+        let opts =
+            BackendOptions { choice: BackendChoice::Gpu, device, dtype: Dtype::F32, threads: None, cache_mb: None };
         Box::new(GpuForward::new(model.clone(), opts.device, opts.dtype, true).expect("GPU backend"))
             as Box<dyn Forward>
     })
