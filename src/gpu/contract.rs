@@ -377,11 +377,12 @@ pub enum AttentionRows {
     Shared,
 }
 
-/// attention.wgsl with the row reductions of `rows` (the subgroup one enables the WGSL extension first).
+/// attention.wgsl with the row reductions of `rows`. (Naga 30 rejects `enable subgroups;`: the subgroup
+/// builtins are available, without the directive, on a device opened with `Features::SUBGROUP`.)
 pub fn attention_module(rows: AttentionRows) -> String {
-    let (enable, reduce) = match rows {
-        AttentionRows::Subgroup => ("enable subgroups;\n", include_str!("../../shaders/attention_rows_subgroup.wgsl")),
-        AttentionRows::Shared => ("", include_str!("../../shaders/attention_rows_shared.wgsl")),
+    let reduce = match rows {
+        AttentionRows::Subgroup => include_str!("../../shaders/attention_rows_subgroup.wgsl"),
+        AttentionRows::Shared => include_str!("../../shaders/attention_rows_shared.wgsl"),
     };
-    format!("{enable}{}\n{reduce}\n{}", Shader::Attention.prelude(Dtype::F32), Shader::Attention.source())
+    format!("{}\n{reduce}\n{}", Shader::Attention.prelude(Dtype::F32), Shader::Attention.source())
 }
