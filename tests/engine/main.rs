@@ -13,4 +13,6 @@ mod outside_numbers;
 #[path = "../support/mod.rs"]
 mod support;
 mod tokenizer_ids;
+mod tokenizer_llamacpp_vocab;
+mod tokenizer_spm;
 mod words_golden;
