@@ -63,8 +63,8 @@ impl TextTokenizer {
     pub fn encode(&self, text: &str) -> Result<Encoding> {
         let inner = match &self.engine {
             Engine::Hf(inner) => inner,
-            Engine::Spm(spm) => {
-                let (ids, byte_offsets) = spm.encode(text).map_err(|spm::MissingByteToken(b)| {
+            Engine::Spm(sp) => {
+                let (ids, byte_offsets) = sp.encode(text).map_err(|spm::MissingByteToken(b)| {
                     DensiError::Other(format!(
                         "tokenizer: the vocabulary has no byte token <0x{b:02X}> for a byte of the text"
                     ))
@@ -120,7 +120,7 @@ impl TextTokenizer {
     pub fn token_to_id(&self, token: &str) -> Option<u32> {
         match &self.engine {
             Engine::Hf(inner) => inner.token_to_id(token),
-            Engine::Spm(spm) => spm.token_to_id(token),
+            Engine::Spm(sp) => sp.token_to_id(token),
         }
     }
 

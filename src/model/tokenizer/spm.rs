@@ -184,7 +184,7 @@ impl SpmTokenizer {
             }
         };
         for i in 1..n {
-            try_add(&mut queue, &symbols, i as isize - 1, i as isize);
+            try_add(&mut queue, symbols.as_slice(), i as isize - 1, i as isize);
         }
         while let Some(bg) = queue.pop() {
             let (ln, rn) = (symbols[bg.left].len, symbols[bg.right].len);
@@ -200,8 +200,8 @@ impl SpmTokenizer {
                 symbols[next as usize].prev = bg.left as isize;
             }
             let prev = symbols[bg.left].prev;
-            try_add(&mut queue, &symbols, prev, bg.left as isize);
-            try_add(&mut queue, &symbols, bg.left as isize, next);
+            try_add(&mut queue, symbols.as_slice(), prev, bg.left as isize);
+            try_add(&mut queue, symbols.as_slice(), bg.left as isize, next);
         }
 
         // Every merged piece is a token; a lone character missing from the vocabulary falls back
@@ -234,6 +234,7 @@ impl SpmTokenizer {
     }
 }
 
+#[derive(Clone, Copy)]
 enum Fragment {
     /// Plain text `[start, end)`.
     Text(usize, usize),
