@@ -1,9 +1,14 @@
-//! Tokenization exactly as the model's own tokenizer does it, built on Hugging Face `tokenizers`:
-//! from `tokenizer.json`, from GPT-2's `vocab.json` + `merges.txt`, or from GGUF metadata
-//! (`tokenizer.ggml.*`).
+//! Tokenization exactly as the model's own tokenizer does it: Hugging Face `tokenizers` for
+//! `tokenizer.json`, GPT-2's `vocab.json` + `merges.txt` and GGUF byte-level BPE vocabularies
+//! (`tokenizer.ggml.model = gpt2`, with llama.cpp's pre-tokenizer regexes), and [`spm`], a port of
+//! llama.cpp's SentencePiece tokenizer, for GGUF `tokenizer.ggml.model = llama` vocabularies
+//! (Llama-2, Mistral, Phi-3, Gemma).
 //!
 //! Offsets are computed from the tokens' raw bytes (byte-level BPE tiles the text exactly), so a
-//! token that holds only part of a UTF-8 character still gets exact byte offsets.
+//! token that holds only part of a UTF-8 character still gets exact byte offsets. A SentencePiece
+//! prefix `▁` that stands for no character of the text covers zero bytes.
+
+mod spm;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -26,9 +31,19 @@ pub struct Encoding {
     pub byte_offsets: Vec<(usize, usize)>,
 }
 
+/// What turns text into ids.
+enum Engine {
+    /// Hugging Face `tokenizers` (tokenizer.json, GPT-2 files, GGUF byte-level BPE).
+    Hf(Box<tokenizers::Tokenizer>),
+    /// llama.cpp's SentencePiece tokenizer (GGUF `tokenizer.ggml.model = llama`).
+    Spm(spm::SpmTokenizer),
+}
+
 /// A model's tokenizer with exact byte offsets and the special tokens densi needs.
 pub struct TextTokenizer {
-    pub(crate) inner: tokenizers::Tokenizer,
+    engine: Engine,
+    /// Token bytes may start with a SentencePiece prefix space the text lacks (HF Metaspace).
+    prefix_space: bool,
     /// Raw bytes of each token id (byte-level BPE decoded; special tokens as their UTF-8 text).
     pub(crate) token_bytes: Vec<Vec<u8>>,
     /// BOS token id, if the model has one.
@@ -46,22 +61,49 @@ pub struct TextTokenizer {
 impl TextTokenizer {
     /// Encodes `text` without adding special tokens.
     pub fn encode(&self, text: &str) -> Result<Encoding> {
-        let enc = self.inner.encode(text, false).map_err(|e| crate::DensiError::Other(format!("tokenizer: {e}")))?;
+        let inner = match &self.engine {
+            Engine::Hf(inner) => inner,
+            Engine::Spm(sp) => {
+                let (ids, byte_offsets) = sp.encode(text).map_err(|spm::MissingByteToken(b)| {
+                    DensiError::Other(format!(
+                        "tokenizer: the vocabulary has no byte token <0x{b:02X}> for a byte of the text"
+                    ))
+                })?;
+                return Ok(Encoding { ids, byte_offsets });
+            }
+        };
+        let enc = inner.encode(text, false).map_err(|e| DensiError::Other(format!("tokenizer: {e}")))?;
         let ids: Vec<u32> = enc.get_ids().to_vec();
-        let mut byte_offsets = Vec::with_capacity(ids.len());
+        let byte_offsets = self.walk_offsets(text, &ids)?;
+        Ok(Encoding { ids, byte_offsets })
+    }
+
+    /// Offsets from the tokens' bytes, which must spell the text; a token's leading space that
+    /// the text does not have is a SentencePiece prefix (`▁`) and covers zero bytes.
+    fn walk_offsets(&self, text: &str, ids: &[u32]) -> Result<Vec<(usize, usize)>> {
+        let t = text.as_bytes();
         let mut pos = 0usize;
-        for &id in &ids {
-            let n = self.token_bytes(id).len();
-            byte_offsets.push((pos, pos + n));
-            pos += n;
+        let mut out = Vec::with_capacity(ids.len());
+        for &id in ids {
+            let b = self.token_bytes(id);
+            let prefix = self.prefix_space && !t[pos..].starts_with(b) && b.first() == Some(&b' ');
+            let b = if prefix { &b[1..] } else { b };
+            if !t[pos..].starts_with(b) {
+                return Err(DensiError::Other(format!(
+                    "tokenizer: token {id} ({}) does not spell the text at byte {pos} (the tokenizer is not lossless)",
+                    self.token_display(id)
+                )));
+            }
+            out.push((pos, pos + b.len()));
+            pos += b.len();
         }
         if pos != text.len() {
-            return Err(crate::DensiError::Other(format!(
-                "tokenizer: token bytes cover {pos} bytes of a {}-byte text (the tokenizer is not lossless byte-level BPE)",
+            return Err(DensiError::Other(format!(
+                "tokenizer: token bytes cover {pos} bytes of a {}-byte text (the tokenizer is not lossless)",
                 text.len()
             )));
         }
-        Ok(Encoding { ids, byte_offsets })
+        Ok(out)
     }
 
     /// The raw bytes of a token.
@@ -76,7 +118,10 @@ impl TextTokenizer {
 
     /// The id of a token given by its text (e.g. `<|endoftext|>`).
     pub fn token_to_id(&self, token: &str) -> Option<u32> {
-        self.inner.token_to_id(token)
+        match &self.engine {
+            Engine::Hf(inner) => inner.token_to_id(token),
+            Engine::Spm(sp) => sp.token_to_id(token),
+        }
     }
 
     /// Number of token ids.
@@ -141,8 +186,10 @@ impl TextTokenizer {
 /// The `tokenizer.ggml.*` metadata of a GGUF file (read and type-checked by `gguf.rs`).
 #[derive(Debug, Clone)]
 pub struct GgufVocab {
-    /// `tokenizer.ggml.model`: only `gpt2` (byte-level BPE) is supported.
+    /// `tokenizer.ggml.model`: `gpt2` (byte-level BPE) or `llama` (SentencePiece).
     pub model: String,
+    /// `general.name` (llama.cpp sets per-token attributes by it, e.g. for Phi-3).
+    pub model_name: Option<String>,
     /// `tokenizer.ggml.pre`: the pre-tokenizer (split regexes) llama.cpp applies.
     pub pre: Option<String>,
     /// Token strings, by id.
@@ -151,6 +198,10 @@ pub struct GgufVocab {
     pub token_types: Option<Vec<i32>>,
     /// `"left right"` pairs, highest priority first.
     pub merges: Vec<String>,
+    /// `tokenizer.ggml.scores`: SentencePiece merge scores, one per token.
+    pub scores: Option<Vec<f32>>,
+    /// `tokenizer.ggml.add_space_prefix` (SentencePiece; llama.cpp's default is true).
+    pub add_space_prefix: Option<bool>,
     /// `tokenizer.ggml.bos_token_id`.
     pub bos_id: Option<u32>,
     /// `tokenizer.ggml.eos_token_id`.
@@ -167,15 +218,26 @@ const TOKEN_TYPE_UNKNOWN: i32 = 2;
 const TOKEN_TYPE_CONTROL: i32 = 3;
 const TOKEN_TYPE_USER_DEFINED: i32 = 4;
 
-/// `tokenizer.ggml.pre` values we reproduce (llama.cpp's names, aliases in parentheses).
-pub const GGUF_PRE_SUPPORTED: &str = "smollm, gpt2 (gpt-2), llama-bpe (llama3, llama-v3), qwen2, default";
+/// `tokenizer.ggml.pre` values we reproduce: llama.cpp's names (llama-vocab.cpp), grouped by the
+/// regexes they share.
+pub const GGUF_PRE_SUPPORTED: &str = "default; llama-bpe, llama3, llama-v3, falcon3, falcon-h1, pixtral, \
+midm-2.0, lfm2, dbrx, smaug-bpe, chatglm-bpe, glm4; deepseek-llm; deepseek-coder; deepseek-v3; falcon; \
+starcoder, refact, command-r, smollm, codeshell, exaone, minerva-7b; gpt-2 (gpt2), phi-2, mpt, olmo, jais, \
+exaone4, trillion, granite-docling, jina-es, jina-de, gigachat, a.x-4.0, mellum; qwen2, deepseek-r1-qwen, \
+megrez, stablelm2; qwen35; poro-chat, bloom, gpt3-finnish";
 
-/// GPT-2's split regex (llama.cpp's LLAMA_VOCAB_PRE_TYPE_GPT2; HF ByteLevel's `use_regex`).
-const RE_GPT2: &str = r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+";
+/// GPT-2's split regex as llama.cpp writes it (LLAMA_VOCAB_PRE_TYPE_GPT2). HF's ByteLevel adds
+/// `|\s+`, which splits the same way (a lone whitespace before a non-space is a piece either way).
+const RE_GPT2: &str = r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)";
 /// Llama-3's split regex, with llama.cpp's ASCII-only spelling of `(?i:'s|'t|...)`.
 const RE_LLAMA3: &str = r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
 /// Qwen2's: Llama-3's with single digits.
 const RE_QWEN2: &str = r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
+/// Qwen3.5's: Qwen2's with combining marks (`\p{M}`) inside words.
+const RE_QWEN35: &str = r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?[\p{L}\p{M}]+|\p{N}| ?[^\s\p{L}\p{M}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
+/// DeepSeek-LLM's letters: llama.cpp's explicit list of cased-letter ranges (written as escapes,
+/// since some of them are characters an editor would normalize).
+const RE_DEEPSEEK_LLM_LETTERS: &str = "\\s?[A-Za-z\u{b5}\u{c0}-\u{d6}\u{d8}-\u{f6}\u{f8}-\u{1ba}\u{1bc}-\u{1bf}\u{1c4}-\u{293}\u{295}-\u{2af}\u{370}-\u{373}\u{376}\u{377}\u{37b}-\u{37d}\u{37f}\u{386}\u{388}-\u{38a}\u{38c}\u{38e}-\u{3a1}\u{3a3}-\u{3f5}\u{3f7}-\u{481}\u{48a}-\u{52f}\u{531}-\u{556}\u{10a0}-\u{10c5}\u{13a0}-\u{13f5}\u{13f8}-\u{13fd}\u{1c90}-\u{1cba}\u{1cbd}-\u{1cbf}\u{1d00}-\u{1d2b}\u{1d6b}-\u{1d77}\u{1d79}-\u{1d9a}\u{1e00}-\u{1f15}\u{1f18}-\u{1f1d}\u{1f20}-\u{1f45}\u{1f48}-\u{1f4d}\u{1f50}-\u{1f57}\u{1f59}\u{1f5b}\u{1f5d}\u{1f5f}-\u{1f7d}\u{1f80}-\u{1fb4}\u{1fb6}-\u{1fbc}\u{1fbe}\u{1fc2}-\u{1fc4}\u{1fc6}-\u{1fcc}\u{1fd0}-\u{1fd3}\u{1fd6}-\u{1fdb}\u{1fe0}-\u{1fec}\u{1ff2}-\u{1ff4}\u{1ff6}-\u{1ffc}\u{2102}\u{2107}\u{210a}-\u{2113}\u{2115}\u{2119}-\u{211d}\u{2124}\u{2126}\u{2128}\u{212a}-\u{212d}\u{212f}-\u{2134}\u{2139}\u{213c}-\u{213f}\u{2145}-\u{2149}\u{214e}\u{2183}\u{2184}\u{2c00}-\u{2c7b}\u{2c7e}-\u{2ce4}\u{2ceb}-\u{2cee}\u{2cf2}\u{2cf3}\u{a640}-\u{a66d}\u{a680}-\u{a69b}\u{a722}-\u{a76f}\u{a771}-\u{a787}\u{a78b}-\u{a78e}\u{ab70}-\u{abbf}\u{fb00}-\u{fb06}\u{fb13}-\u{fb17}\u{ff21}-\u{ff3a}\u{ff41}-\u{ff5a}\u{10400}-\u{1044f}\u{104b0}-\u{104d3}\u{104d8}-\u{104fb}\u{10c80}-\u{10cb2}\u{10cc0}-\u{10cf2}\u{118a0}-\u{118df}\u{1e900}-\u{1e943}]+";
 
 /// How llama.cpp pre-tokenizes for a `tokenizer.ggml.pre` value (llama-vocab.cpp): the regexes
 /// it applies one after the other (each splits the pieces of the previous one, keeping the
@@ -190,13 +252,55 @@ struct PreTokenizerSpec {
 fn gguf_pre_spec(pre: Option<&str>) -> std::result::Result<PreTokenizerSpec, String> {
     let spec = |regexes, ignore_merges, add_bos_default| PreTokenizerSpec { regexes, ignore_merges, add_bos_default };
     Ok(match pre.unwrap_or("default") {
-        // SMOLLM (also starcoder, refact...): every digit on its own, then GPT-2's regex.
-        "smollm" => spec(&[r"\p{N}", RE_GPT2], false, false),
-        // llama.cpp spells it `gpt-2`; `gpt2` is accepted as the same pre-tokenizer.
-        "gpt2" | "gpt-2" => spec(&[RE_GPT2], false, false),
-        "llama-bpe" | "llama3" | "llama-v3" => spec(&[RE_LLAMA3], true, true),
-        "qwen2" => spec(&[RE_QWEN2], false, false),
         "default" => spec(&[r"[\p{P}\$\+<=>\^~\|]+", RE_GPT2, r"\p{N}+", "[0-9][0-9][0-9]"], false, false),
+        "llama-bpe" | "llama3" | "llama-v3" | "falcon3" | "falcon-h1" | "pixtral" | "midm-2.0" | "lfm2" => {
+            spec(&[RE_LLAMA3], true, true)
+        }
+        "dbrx" | "smaug-bpe" | "chatglm-bpe" => spec(&[RE_LLAMA3], false, false),
+        "glm4" => spec(&[RE_LLAMA3], true, false),
+        "deepseek-llm" => spec(
+            &[
+                "[\r\n]",
+                RE_DEEPSEEK_LLM_LETTERS,
+                "\\s?[!-/:-~\u{ff01}-\u{ff0f}\u{ff1a}-\u{ff5e}\u{2018}-\u{201f}\u{3000}-\u{3002}]+",
+                "\\s+$",
+                "[\u{4e00}-\u{9fa5}\u{800}-\u{4e00}\u{ac00}-\u{d7ff}]+",
+                "\\p{N}+",
+            ],
+            false,
+            false,
+        ),
+        "deepseek-coder" => spec(
+            &[
+                "[\r\n]",
+                "\\s?\\p{L}+",
+                "\\s?\\p{P}+",
+                "[\u{4e00}-\u{9fa5}\u{800}-\u{4e00}\u{ac00}-\u{d7ff}]+",
+                "\\p{N}",
+            ],
+            false,
+            false,
+        ),
+        "deepseek-v3" => spec(
+            &[
+                "\\p{N}{1,3}",
+                "[\u{4e00}-\u{9fa5}\u{3040}-\u{309f}\u{30a0}-\u{30ff}]+",
+                "[!\"#$%&'()*+,\\-./:;<=>?@\\[\\\\\\]^_`{|}~][A-Za-z]+|[^\r\n\\p{L}\\p{P}\\p{S}]?[\\p{L}\\p{M}]+| ?[\\p{P}\\p{S}]+[\r\n]*|\\s*[\r\n]+|\\s+(?!\\S)|\\s+",
+            ],
+            false,
+            false,
+        ),
+        "falcon" => spec(&[r"[\p{P}\$\+<=>\^~\|`]+", RE_GPT2, "[0-9][0-9][0-9]"], false, false),
+        // Every digit on its own, then GPT-2's regex.
+        "starcoder" | "refact" | "command-r" | "smollm" | "codeshell" | "exaone" | "minerva-7b" => {
+            spec(&[r"\p{N}", RE_GPT2], false, false)
+        }
+        // llama.cpp spells it `gpt-2`; `gpt2` is accepted as the same pre-tokenizer.
+        "gpt-2" | "gpt2" | "phi-2" | "mpt" | "olmo" | "jais" | "exaone4" | "trillion" | "granite-docling"
+        | "jina-es" | "jina-de" | "gigachat" | "a.x-4.0" | "mellum" => spec(&[RE_GPT2], false, false),
+        "qwen2" | "deepseek-r1-qwen" | "megrez" | "stablelm2" => spec(&[RE_QWEN2], false, false),
+        "qwen35" => spec(&[RE_QWEN35], false, false),
+        "poro-chat" | "bloom" | "gpt3-finnish" => spec(&[r" ?[^(\s|.,!?…。，、।۔،)]+"], false, false),
         other => {
             return Err(format!(
                 "unknown pre-tokenizer `tokenizer.ggml.pre` = `{other}` (supported: {GGUF_PRE_SUPPORTED})"
@@ -249,6 +353,39 @@ fn metaspace_bytes(token: &str) -> Vec<u8> {
     token.replace('\u{2581}', " ").into_bytes()
 }
 
+/// Metadata that cannot describe a vocabulary: one clear reason (the GGUF reader checks types and
+/// lengths; this checks what a hand-built [`GgufVocab`] could still get wrong).
+fn check_vocab(v: &GgufVocab) -> std::result::Result<(), String> {
+    let n = v.tokens.len();
+    if n == 0 {
+        return Err("the vocabulary is empty (`tokenizer.ggml.tokens` has no tokens)".into());
+    }
+    if n > u32::MAX as usize {
+        return Err(format!("{n} tokens do not fit 32-bit token ids"));
+    }
+    if let Some(t) = &v.token_types
+        && t.len() != n
+    {
+        return Err(format!("`tokenizer.ggml.token_type` has {} entries for {n} tokens", t.len()));
+    }
+    if let Some(s) = &v.scores {
+        if s.len() != n {
+            return Err(format!("`tokenizer.ggml.scores` has {} entries for {n} tokens", s.len()));
+        }
+        if let Some(i) = s.iter().position(|x| x.is_nan()) {
+            return Err(format!("`tokenizer.ggml.scores` holds NaN (token {i})"));
+        }
+    }
+    for (key, id) in [("bos", v.bos_id), ("eos", v.eos_id), ("unknown", v.unk_id), ("padding", v.pad_id)] {
+        if let Some(id) = id
+            && id as usize >= n
+        {
+            return Err(format!("`tokenizer.ggml.{key}_token_id` = {id} is not a token id (vocabulary of {n})"));
+        }
+    }
+    Ok(())
+}
+
 fn tok_err(path: &Path, reason: impl Into<String>) -> DensiError {
     DensiError::Tokenizer { path: path.to_path_buf(), reason: reason.into() }
 }
@@ -266,16 +403,70 @@ fn byte_level_pre_tokenizer(regexes: &[&str]) -> std::result::Result<PreTokenize
 }
 
 impl TextTokenizer {
-    /// Builds the tokenizer that llama.cpp builds from GGUF metadata (`tokenizer.ggml.model` =
-    /// `gpt2`): byte-level BPE with the file's vocabulary and merges, the pre-tokenizer named by
-    /// `tokenizer.ggml.pre`, control / user-defined tokens as added tokens matched in the text.
+    /// Builds the tokenizer that llama.cpp builds from GGUF metadata: `tokenizer.ggml.model` =
+    /// `gpt2` (byte-level BPE) or `llama` (SentencePiece).
     pub fn from_gguf(path: &Path, v: &GgufVocab) -> Result<TextTokenizer> {
-        if v.model != "gpt2" {
-            return Err(tok_err(
+        check_vocab(v).map_err(|r| tok_err(path, r))?;
+        match v.model.as_str() {
+            "gpt2" => Self::from_gguf_bpe(path, v),
+            "llama" => Self::from_gguf_spm(path, v),
+            other => Err(tok_err(
                 path,
-                format!("tokenizer.ggml.model `{}` is not supported (supported: gpt2, byte-level BPE)", v.model),
-            ));
+                format!(
+                    "tokenizer.ggml.model `{other}` is not supported (supported: gpt2 = byte-level BPE, llama = SentencePiece)"
+                ),
+            )),
         }
+    }
+
+    /// SentencePiece (`tokenizer.ggml.model = llama`) as llama.cpp tokenizes it ([`spm`]): scores
+    /// from `tokenizer.ggml.scores`, user-defined tokens (type 4) matched in the text first,
+    /// `add_space_prefix` (default true) and `add_bos_token` (default true) as llama.cpp reads them.
+    fn from_gguf_spm(path: &Path, v: &GgufVocab) -> Result<TextTokenizer> {
+        let scores = v
+            .scores
+            .clone()
+            .ok_or_else(|| tok_err(path, "a SentencePiece vocabulary needs `tokenizer.ggml.scores`"))?;
+        let ty = |id: usize| v.token_types.as_deref().and_then(|t| t.get(id).copied()).unwrap_or(1);
+        // llama.cpp gives Phi-3's special tokens RSTRIP (they swallow the whitespace after them),
+        // except <unk>, <s> and <|endoftext|>; it picks the model by `general.name`.
+        let name = v.model_name.as_deref().unwrap_or("").to_lowercase();
+        let phi3 = name.contains("phi-3") || name.contains("phi3");
+        let rstrip = |tok: &str| phi3 && !matches!(tok, "<unk>" | "<s>" | "<|endoftext|>");
+        let user: Vec<(u32, bool)> = (0..v.tokens.len())
+            .filter(|&id| ty(id) == TOKEN_TYPE_USER_DEFINED)
+            .map(|id| (id as u32, rstrip(&v.tokens[id])))
+            .collect();
+        let add_space_prefix = v.add_space_prefix.unwrap_or(true);
+        let spm = spm::SpmTokenizer::new(&v.tokens, scores, &user, add_space_prefix);
+        let token_bytes = v
+            .tokens
+            .iter()
+            .enumerate()
+            .map(|(id, tok)| match ty(id) {
+                TOKEN_TYPE_CONTROL | TOKEN_TYPE_UNKNOWN | TOKEN_TYPE_USER_DEFINED => tok.as_bytes().to_vec(),
+                _ => metaspace_bytes(tok),
+            })
+            .collect();
+        let doc_separator = spm.token_to_id("<|endoftext|>");
+        Ok(TextTokenizer {
+            engine: Engine::Spm(spm),
+            prefix_space: true,
+            token_bytes,
+            bos_id: v.bos_id,
+            eos_id: v.eos_id,
+            add_bos: v.add_bos.unwrap_or(true),
+            doc_separator,
+            description: format!(
+                "gguf llama SentencePiece, {} tokens, add_space_prefix={add_space_prefix}",
+                v.tokens.len()
+            ),
+        })
+    }
+
+    /// Byte-level BPE (`tokenizer.ggml.model = gpt2`) with the file's vocabulary and merges, the
+    /// pre-tokenizer named by `tokenizer.ggml.pre`, control / user-defined tokens as added tokens.
+    fn from_gguf_bpe(path: &Path, v: &GgufVocab) -> Result<TextTokenizer> {
         let spec = gguf_pre_spec(v.pre.as_deref()).map_err(|r| tok_err(path, r))?;
 
         let mut vocab: Vocab = Vocab::default();
@@ -339,7 +530,8 @@ impl TextTokenizer {
             .collect();
         let doc_separator = inner.token_to_id("<|endoftext|>");
         Ok(TextTokenizer {
-            inner,
+            engine: Engine::Hf(Box::new(inner)),
+            prefix_space: false,
             token_bytes,
             bos_id: v.bos_id,
             eos_id: v.eos_id,
@@ -424,7 +616,8 @@ impl TextTokenizer {
         inner.with_padding(None);
         let doc_separator = inner.token_to_id("<|endoftext|>");
         Ok(TextTokenizer {
-            inner,
+            engine: Engine::Hf(Box::new(inner)),
+            prefix_space: !byte_level,
             token_bytes,
             bos_id,
             eos_id,

@@ -15,4 +15,6 @@ mod prefix_cache;
 #[path = "../support/mod.rs"]
 mod support;
 mod tokenizer_ids;
+mod tokenizer_llamacpp_vocab;
+mod tokenizer_spm;
 mod words_golden;

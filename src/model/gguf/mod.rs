@@ -69,6 +69,31 @@ pub fn vocab_from_metadata(file: &GgufFile) -> Result<GgufVocab> {
     };
     let tokens =
         strings("tokenizer.ggml.tokens")?.ok_or_else(|| tok_err("missing metadata `tokenizer.ggml.tokens`".into()))?;
+    if tokens.is_empty() {
+        return Err(tok_err("`tokenizer.ggml.tokens` is empty".into()));
+    }
+    let scores = match file.meta("tokenizer.ggml.scores") {
+        None => None,
+        Some(v) => {
+            let arr = v.as_array().ok_or_else(|| tok_err("`tokenizer.ggml.scores` should be an array".into()))?;
+            if arr.len() != tokens.len() {
+                return Err(tok_err(format!(
+                    "`tokenizer.ggml.scores` has {} entries for {} tokens",
+                    arr.len(),
+                    tokens.len()
+                )));
+            }
+            Some(
+                arr.iter()
+                    .map(|x| {
+                        x.as_f32()
+                            .filter(|x| !x.is_nan())
+                            .ok_or_else(|| tok_err("`tokenizer.ggml.scores` should hold numbers".into()))
+                    })
+                    .collect::<Result<Vec<f32>>>()?,
+            )
+        }
+    };
     let merges = strings("tokenizer.ggml.merges")?.unwrap_or_default();
     let token_types = match file.meta("tokenizer.ggml.token_type") {
         None => None,
@@ -103,8 +128,17 @@ pub fn vocab_from_metadata(file: &GgufFile) -> Result<GgufVocab> {
         None => None,
         Some(v) => Some(v.as_bool().ok_or_else(|| tok_err("`tokenizer.ggml.add_bos_token` should be a bool".into()))?),
     };
+    let add_space_prefix = match file.meta("tokenizer.ggml.add_space_prefix") {
+        None => None,
+        Some(v) => {
+            Some(v.as_bool().ok_or_else(|| tok_err("`tokenizer.ggml.add_space_prefix` should be a bool".into()))?)
+        }
+    };
     Ok(GgufVocab {
         model,
+        scores,
+        add_space_prefix,
+        model_name: file.meta_str("general.name")?.map(str::to_string),
         pre: file.meta_str("tokenizer.ggml.pre")?.map(str::to_string),
         bos_id: id("tokenizer.ggml.bos_token_id")?,
         eos_id: id("tokenizer.ggml.eos_token_id")?,

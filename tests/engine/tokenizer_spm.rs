@@ -1,0 +1,175 @@
+//! SentencePiece vocabularies: Gemma-3-270M's GGUF (ids and byte offsets against transformers'
+//! tokenizer built from the same GGUF, tests/fixtures/gemma3/token_ids.json), Hugging Face
+//! tokenizer.json files with Metaspace + byte fallback (tests/fixtures/metaspace/), and hostile
+//! `tokenizer.ggml.*` metadata (one clear error each).
+
+use std::path::{Path, PathBuf};
+
+use densi::model::TextTokenizer;
+use densi::model::gguf::{GgufFile, vocab_from_metadata};
+use densi::model::tokenizer::GgufVocab;
+use serde_json::Value;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn read_json(p: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))).unwrap()
+}
+
+fn ids_of(v: &Value) -> Vec<u32> {
+    v.as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u32).collect()
+}
+
+/// Offsets tile the text: each token starts where the previous ended, the last ends at the end.
+fn assert_tiles(name: &str, text: &str, offsets: &[(usize, usize)]) {
+    let mut pos = 0;
+    for &(s, e) in offsets {
+        assert!(s == pos && e >= s, "{name}: offsets {offsets:?} do not tile {text:?}");
+        pos = e;
+    }
+    assert_eq!(pos, text.len(), "{name}: offsets {offsets:?} do not cover {text:?}");
+}
+
+fn gemma_path() -> Option<PathBuf> {
+    let p = root().join("models/gemma-3-270m-q4_k_m.gguf");
+    if p.is_file() {
+        Some(p)
+    } else {
+        eprintln!("SKIPPED: {} is absent (models/fetch.sh gemma3-270m fetches it)", p.display());
+        None
+    }
+}
+
+#[test]
+fn gemma3_tokenizer_matches_transformers() {
+    let Some(path) = gemma_path() else { return };
+    let f = GgufFile::open(&path).unwrap();
+    let tok = TextTokenizer::from_gguf(&path, &vocab_from_metadata(&f).unwrap()).unwrap();
+    assert!(tok.add_bos && tok.bos_id == Some(2), "Gemma adds <bos> = 2");
+    let doc = read_json(&root().join("tests/fixtures/gemma3/token_ids.json"));
+    let mut checked = 0;
+    for t in doc["texts"].as_array().unwrap() {
+        let (name, text) = (t["name"].as_str().unwrap(), t["text"].as_str().unwrap());
+        let enc = tok.encode(text).unwrap();
+        assert_tiles(name, text, &enc.byte_offsets);
+        if name == "specials_as_text" {
+            // transformers parses <bos>, <eos>, <start_of_turn> written in the text as control
+            // tokens; densi (like llama.cpp with parse_special = false) keeps them as text.
+            for id in [0u32, 1, 2, 3, 105, 106] {
+                assert!(!enc.ids.contains(&id), "{name}: control token {id} in {:?}", enc.ids);
+            }
+            continue;
+        }
+        assert_eq!(enc.ids, ids_of(&t["ids"]), "{name}: {text:?}");
+        let want: Vec<(usize, usize)> = t["byte_offsets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| (o[0].as_u64().unwrap() as usize, o[1].as_u64().unwrap() as usize))
+            .collect();
+        assert_eq!(enc.byte_offsets, want, "{name}: {text:?}");
+        checked += 1;
+    }
+    assert!(checked >= 8, "only {checked} texts");
+}
+
+#[test]
+fn metaspace_tokenizer_json_offsets_tile() {
+    let dir = root().join("tests/fixtures/metaspace");
+    let doc = read_json(&dir.join("expected.json"));
+    let texts: Vec<&str> = doc["texts"].as_array().unwrap().iter().map(|t| t.as_str().unwrap()).collect();
+    for style in ["llama2_style", "metaspace_first"] {
+        let d = dir.join(style);
+        let config = read_json(&d.join("config.json"));
+        let tok = TextTokenizer::from_hf_dir(&d, &config).unwrap();
+        for (text, want) in texts.iter().zip(doc["ids"][style].as_array().unwrap()) {
+            let enc = tok.encode(text).unwrap_or_else(|e| panic!("{style} {text:?}: {e}"));
+            assert_eq!(enc.ids, ids_of(want), "{style} {text:?}");
+            assert_tiles(style, text, &enc.byte_offsets);
+        }
+        // A byte-fallback token covers one byte: 東 (3 bytes) is three tokens of one byte each.
+        let enc = tok.encode("東").unwrap();
+        assert_eq!(enc.byte_offsets.last(), Some(&(2, 3)), "{style}: {:?}", enc.byte_offsets);
+    }
+}
+
+/// A valid small SentencePiece vocabulary to break in each hostile case below.
+fn small_spm() -> GgufVocab {
+    let mut tokens: Vec<String> = ["<unk>", "<s>", "</s>", "▁", "a", "▁a"].iter().map(|s| s.to_string()).collect();
+    tokens.extend((0..=255u8).map(|b| format!("<0x{b:02X}>")));
+    let n = tokens.len();
+    let mut types = vec![1; n];
+    types[0] = 2;
+    types[1] = 3;
+    types[2] = 3;
+    for t in &mut types[6..] {
+        *t = 6;
+    }
+    GgufVocab {
+        model: "llama".into(),
+        model_name: None,
+        pre: Some("default".into()),
+        tokens,
+        token_types: Some(types),
+        merges: vec![],
+        scores: Some((0..n).map(|i| -(i as f32)).collect()),
+        add_space_prefix: None,
+        bos_id: Some(1),
+        eos_id: Some(2),
+        unk_id: Some(0),
+        pad_id: None,
+        add_bos: None,
+    }
+}
+
+#[test]
+fn small_spm_vocab_tokenizes_with_prefix_and_byte_fallback() {
+    let p = Path::new("small.gguf");
+    let tok = TextTokenizer::from_gguf(p, &small_spm()).unwrap();
+    // "a a": ▁ prefix (zero bytes) + a → "▁a"; the space → ▁ + a → "▁a"; "é" → two byte tokens.
+    let enc = tok.encode("a aé").unwrap();
+    assert_eq!(enc.ids, vec![5, 5, 6 + 0xC3, 6 + 0xA9]);
+    assert_eq!(enc.byte_offsets, vec![(0, 1), (1, 3), (3, 4), (4, 5)]);
+    assert!(tok.add_bos, "llama.cpp's SPM default adds BOS");
+    let mut v = small_spm();
+    v.add_space_prefix = Some(false);
+    let tok = TextTokenizer::from_gguf(p, &v).unwrap();
+    assert_eq!(tok.encode("a").unwrap().ids, vec![4]);
+}
+
+#[test]
+fn hostile_tokenizer_metadata_is_one_clear_error() {
+    let p = Path::new("hostile.gguf");
+    let err = |v: GgufVocab| TextTokenizer::from_gguf(p, &v).err().map(|e| e.to_string()).unwrap_or_default();
+    let mut v = small_spm();
+    v.scores.as_mut().unwrap().truncate(3);
+    assert!(err(v).contains("`tokenizer.ggml.scores` has 3 entries for 262 tokens"));
+    let mut v = small_spm();
+    v.scores = None;
+    assert!(err(v).contains("needs `tokenizer.ggml.scores`"));
+    let mut v = small_spm();
+    v.token_types.as_mut().unwrap().push(1);
+    assert!(err(v).contains("`tokenizer.ggml.token_type` has 263 entries for 262 tokens"));
+    let mut v = small_spm();
+    v.bos_id = Some(262);
+    assert!(err(v).contains("`tokenizer.ggml.bos_token_id` = 262 is not a token id"));
+    let mut v = small_spm();
+    v.tokens.clear();
+    assert!(err(v).contains("the vocabulary is empty"));
+    let mut v = small_spm();
+    v.scores.as_mut().unwrap()[4] = f32::NAN;
+    assert!(err(v).contains("NaN"));
+    let mut v = small_spm();
+    v.model = "t5".into();
+    assert!(err(v).contains("tokenizer.ggml.model `t5` is not supported"));
+    // A vocabulary without byte tokens cannot spell an unknown character: an error, not a panic.
+    let mut v = small_spm();
+    v.tokens.truncate(6);
+    v.token_types.as_mut().unwrap().truncate(6);
+    v.scores.as_mut().unwrap().truncate(6);
+    let tok = TextTokenizer::from_gguf(p, &v).unwrap();
+    let e = tok.encode("é").unwrap_err().to_string();
+    assert!(e.contains("no byte token <0xC3>"), "{e}");
+}
