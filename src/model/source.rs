@@ -55,6 +55,9 @@ pub struct TensorView<'a> {
     /// The stored bytes (in bounds and of the right length for a readable type; checked when the
     /// header was parsed). Empty when the type's layout is unknown.
     pub bytes: &'a [u8],
+    /// The shared buffer `bytes` lies in and their range there, so a resident
+    /// [`Matrix`](super::matrix::Matrix) can keep borrowing them; `None` for a source that cannot share.
+    pub shared: Option<(&'a super::matrix::SharedBytes, std::ops::Range<usize>)>,
 }
 
 impl TensorView<'_> {

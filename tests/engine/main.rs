@@ -10,6 +10,7 @@ mod formats_gpt2_gguf;
 mod formats_load;
 mod golden;
 mod outside_numbers;
+mod resident;
 #[path = "../support/mod.rs"]
 mod support;
 mod tokenizer_ids;
