@@ -43,7 +43,7 @@ impl DType {
 }
 
 /// One tensor of a checkpoint, borrowed from its file.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct TensorView<'a> {
     pub name: &'a str,
     /// The file that holds it (sharded checkpoints have several).
@@ -58,6 +58,19 @@ pub struct TensorView<'a> {
     /// The shared buffer `bytes` lies in and their range there, so a resident
     /// [`Matrix`](super::matrix::Matrix) can keep borrowing them; `None` for a source that cannot share.
     pub shared: Option<(&'a super::matrix::SharedBytes, std::ops::Range<usize>)>,
+}
+
+impl std::fmt::Debug for TensorView<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TensorView")
+            .field("name", &self.name)
+            .field("file", &self.file)
+            .field("shape", &self.shape)
+            .field("dtype", &self.dtype)
+            .field("bytes", &self.bytes.len())
+            .field("shared", &self.shared.as_ref().map(|s| s.1.clone()))
+            .finish()
+    }
 }
 
 impl TensorView<'_> {
