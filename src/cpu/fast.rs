@@ -71,9 +71,8 @@ pub fn gemm_w(a: &[f32], lda: usize, m: usize, k: usize, w: &Matrix, out: &mut [
 
 /// [`gemm_w`] for stored weights: one rayon task per panel of W rows (the panels of
 /// [`gemm_own_nt`]), each dequantized once into the task's thread-local buffer, then multiplied
-/// by all of A with the f32 kernel [`gemm_nt`] would use for this m: [`x86::gemm_block`] for short
-/// A (the same tiles and k chunks as [`gemm_own_nt`], so the result is bit-identical to it), the
-/// `gemm` crate on the panel for long A.
+/// by all of A with [`x86::gemm_block`] (the same tiles and k chunks as [`gemm_own_nt`], so the
+/// result is bit-identical to the f32 path). Long A (the `gemm` crate's case) expands W whole first.
 #[allow(clippy::too_many_arguments)]
 fn gemm_stored(a: &[f32], lda: usize, m: usize, k: usize, w: &Matrix, out: &mut [f32], ldo: usize, accumulate: bool) {
     let n = w.rows();
@@ -83,6 +82,12 @@ fn gemm_stored(a: &[f32], lda: usize, m: usize, k: usize, w: &Matrix, out: &mut 
     assert!(lda >= k && ldo >= n && k > 0);
     assert!(a.len() >= (m - 1) * lda + k && out.len() >= (m - 1) * ldo + n);
     let own = m < OWN_GEMM_MAX_M && !GEMM_CRATE.load(std::sync::atomic::Ordering::Relaxed) && simd_available();
+    if !own {
+        // Long A: the whole of W expanded (in parallel, by the one dequantizer) and the f32 GEMM on
+        // it, exactly as the f32 path runs: the `gemm` crate's blocking depends on n, so panels of W
+        // would change the f32 sum order (measured 1.2e-5 bits of entropy on the default model).
+        return gemm_nt(a, lda, m, k, &w.to_f32(), n, out, ldo, accumulate);
+    }
     #[cfg(target_arch = "x86_64")]
     let (kc, own_nb) = own_gemm_blocking(k);
     #[cfg(not(target_arch = "x86_64"))]
@@ -484,11 +489,10 @@ pub fn forward_rows(
 /// Hidden rows per lm-head block: [`LM_HEAD_ROWS`] for an f32 head; for a stored head, which is
 /// dequantized once per block, more rows (up to 256, the logits ≤ 64 MiB), so long texts
 /// dequantize the vocabulary a few times instead of once per 64 rows.
-fn lm_head_block_rows(head: &Matrix, vocab: usize) -> usize {
-    if head.as_f32().is_some() {
-        return LM_HEAD_ROWS;
-    }
-    ((64 << 20) / (4 * vocab.max(1))).clamp(LM_HEAD_ROWS, 256)
+fn lm_head_block_rows(_head: &Matrix, _vocab: usize) -> usize {
+    // Kept at the f32 path's block so both run the same kernel (bit-identical); wider blocks for a
+    // stored head (fewer dequantizations on long texts) would switch to the `gemm` crate at 128 rows.
+    LM_HEAD_ROWS
 }
 
 /// x[r, :] += b for every row r.
