@@ -6,7 +6,7 @@
 use std::time::Instant;
 
 use crate::error::Result;
-use crate::model::{Architecture, Block, Linear, Mlp, ModelConfig, Norm, NormKind, Weights};
+use crate::model::{Architecture, Block, Linear, Matrix, Mlp, ModelConfig, Norm, NormKind, Weights};
 use crate::score::Forward;
 
 /// One benchmarked length.
@@ -260,8 +260,9 @@ pub fn random_weights(config: &ModelConfig, seed: u64) -> Weights {
         })
         .collect();
     Weights {
-        token_embedding: uniform(rng, config.vocab_size * h, 0.1),
-        position_embedding: gpt2.then(|| uniform(rng, config.context_length * h, 0.1)),
+        token_embedding: Matrix::from_f32(config.vocab_size, h, uniform(rng, config.vocab_size * h, 0.1)),
+        position_embedding: gpt2
+            .then(|| Matrix::from_f32(config.context_length, h, uniform(rng, config.context_length * h, 0.1))),
         blocks,
         final_norm: norm(rng),
         lm_head: (!config.tie_word_embeddings).then(|| linear(rng, config.vocab_size, h, false)),
@@ -276,7 +277,7 @@ fn uniform(rng: &mut SplitMix64, n: usize, std: f32) -> Vec<f32> {
 
 fn linear(rng: &mut SplitMix64, out_f: usize, in_f: usize, bias: bool) -> Linear {
     Linear {
-        weight: uniform(rng, out_f * in_f, 1.0 / (in_f as f32).sqrt()),
+        weight: Matrix::from_f32(out_f, in_f, uniform(rng, out_f * in_f, 1.0 / (in_f as f32).sqrt())),
         bias: bias.then(|| uniform(rng, out_f, 0.02)),
         in_features: in_f,
         out_features: out_f,

@@ -25,6 +25,21 @@ pub enum DensiError {
         tried: String,
     },
 
+    /// The model needs more memory than the machine has available (checked before loading it).
+    #[error(
+        "{path}: needs about {needed_mib} MiB of memory to load and score ({what}), but only {available_mib} MiB is available (MemAvailable)"
+    )]
+    OutOfMemory {
+        /// The model file.
+        path: PathBuf,
+        /// Estimated peak need, MiB.
+        needed_mib: u64,
+        /// MemAvailable of /proc/meminfo, MiB.
+        available_mib: u64,
+        /// What the estimate counts (weight storage and context).
+        what: String,
+    },
+
     /// A model file that exists but is not what it claims to be (bad magic, truncated, out-of-bounds tensor data...).
     #[error("{path}: invalid {format} file: {reason}")]
     InvalidModelFile {

@@ -42,6 +42,7 @@ pub mod export;
 #[cfg(feature = "gpu")]
 #[doc(hidden)]
 pub mod gpu;
+pub mod memory;
 pub mod metrics;
 pub mod model;
 pub mod prefix;

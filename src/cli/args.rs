@@ -6,6 +6,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use densi::backend::{BackendChoice, Dtype};
 use densi::export::WordProbability;
 use densi::metrics::BosPolicy;
+use densi::model::WeightStorage;
 
 const ABOUT: &str =
     "Token information density: per-token surprisal, entropy, varentropy and rank from a real causal language model";
@@ -122,6 +123,10 @@ pub struct ModelArgs {
     /// Model: a GGUF file or a Hugging Face model directory [default: $DENSI_MODEL, else models/SmolLM2-135M-Instruct.Q4_1.gguf]
     #[arg(long, short = 'm', value_name = "PATH")]
     pub model: Option<PathBuf>,
+
+    /// Weight matrices in memory: resident (as stored in the file, mapped, dequantized inside the matrix products; memory tracks the file) or f32 (expanded at load, 4 bytes per weight: the reference path)
+    #[arg(long, value_name = "HOW", default_value = "f32", value_parser = one_of::<WeightStorage>(&WeightStorage::NAMES))]
+    pub weights: WeightStorage,
 }
 
 /// How texts are scored.
@@ -318,6 +323,10 @@ pub struct ReportArgs {
 
 #[derive(Args, Debug)]
 pub struct InfoArgs {
+    /// Context length in tokens for the expected peak memory (weights as --weights keeps them, plus the CPU forward's buffers)
+    #[arg(long, value_name = "N", default_value_t = densi::memory::CHECK_TOKENS)]
+    pub context: usize,
+
     #[command(flatten)]
     pub model: ModelArgs,
 }

@@ -1,7 +1,8 @@
 //! `densi bench`: times the forward pass (with the lm-head reduction) on synthetic token sequences
 //! of each requested length, after a warm-up, and prints tokens/s and achieved GFLOP/s (FLOPs from
 //! `ModelConfig::forward_flops`), the fraction of `--peak-gflops`, and on a GPU with timestamp queries
-//! the time per kernel. A benchmark, not a test.
+//! the time per kernel, with the load time and the process's peak resident set (VmHWM, the peak so
+//! far: rows are in the order run). A benchmark, not a test.
 //!
 //! The timing itself is the library's [`densi::bench::bench_forward`] (median of the timed runs,
 //! each one whole `score_window` with the top-5 reduction).
@@ -19,7 +20,9 @@ pub fn run(args: BenchArgs, progress: &Progress) -> Result<()> {
     if args.tokens.is_empty() || args.tokens.iter().any(|&n| n < 2) {
         return Err(super::usage::UsageError("--tokens: each length must be at least 2".into()).into());
     }
+    let start = std::time::Instant::now();
     let model = load_model(&args.model, progress)?;
+    let load_seconds = start.elapsed().as_secs_f64();
     let ctx = model.config.context_length;
     if let Some(&n) = args.tokens.iter().find(|&&n| n > ctx) {
         bail!("--tokens: {n} is longer than the model's context of {ctx} tokens");
@@ -38,7 +41,12 @@ pub fn run(args: BenchArgs, progress: &Progress) -> Result<()> {
         "median of {repeats} runs after 1 warm-up; one forward pass and the top-5 lm-head reduction per run"
     )?;
     let peak = args.peak_gflops.map_or(String::new(), |_| format!("  {:>7}", "of peak"));
-    writeln!(out, "{:>7}  {:>10}  {:>10}  {:>10}  {:>9}{peak}", "tokens", "seconds", "min", "tokens/s", "GFLOP/s")?;
+    writeln!(out, "weights: {} (--weights), load {:.3} s", args.model.weights.name(), load_seconds)?;
+    writeln!(
+        out,
+        "{:>7}  {:>10}  {:>10}  {:>10}  {:>9}  {:>9}{peak}",
+        "tokens", "seconds", "min", "tokens/s", "GFLOP/s", "peak RSS"
+    )?;
     let mut kernel_tables = Vec::new();
     for &n in &args.tokens {
         let spinner = progress.spinner(format!("{n} tokens"));
@@ -56,8 +64,13 @@ pub fn run(args: BenchArgs, progress: &Progress) -> Result<()> {
         let frac = args.peak_gflops.map_or(String::new(), |p| format!("  {:>6.1}%", 100.0 * row.gflops / p));
         writeln!(
             out,
-            "{:>7}  {:>10.4}  {:>10.4}  {:>10.0}  {:>9.1}{frac}",
-            row.tokens, row.seconds, row.min_seconds, row.tokens_per_s, row.gflops
+            "{:>7}  {:>10.4}  {:>10.4}  {:>10.0}  {:>9.1}  {:>9}{frac}",
+            row.tokens,
+            row.seconds,
+            row.min_seconds,
+            row.tokens_per_s,
+            row.gflops,
+            densi::memory::peak_rss_bytes().map_or("-".to_string(), |b| format!("{} MiB", b >> 20))
         )?;
     }
     for (n, timings) in kernel_tables {

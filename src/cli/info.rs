@@ -3,6 +3,7 @@
 use std::io::Write;
 
 use anyhow::Result;
+use densi::model::{Model, WeightStorage, Weights};
 use densi::score::AutoBos;
 
 use super::args::InfoArgs;
@@ -35,6 +36,20 @@ pub fn run(args: InfoArgs, progress: &Progress) -> Result<()> {
         ("architecture", c.architecture.name().to_string()),
         ("parameters", format!("{params} ({:.1} M)", params as f64 / 1e6)),
         ("weights", format!("{} on disk, computed in f32", model.source.weight_dtype)),
+        ("in memory", in_memory(&model, args.model.weights)),
+        (
+            "peak memory",
+            format!(
+                "about {} scoring {} tokens on the CPU (weights, forward buffers, process; --context)",
+                mib(densi::memory::expected_peak_bytes(
+                    resident_bytes(&model.weights),
+                    c,
+                    args.context,
+                    args.model.weights
+                )),
+                args.context
+            ),
+        ),
         ("layers", c.num_layers.to_string()),
         ("width", format!("{} (MLP {})", c.hidden_size, c.intermediate_size)),
         ("heads", format!("{} query, {} key/value, head dim {}", c.num_heads, c.num_kv_heads, c.head_dim)),
@@ -46,8 +61,49 @@ pub fn run(args: InfoArgs, progress: &Progress) -> Result<()> {
     for (k, v) in rows {
         writeln!(out, "{k:<13} {v}")?;
     }
+    for (dtype, count, bytes) in by_type(&model.weights) {
+        writeln!(out, "  {dtype:<11} {count:>4} tensors  {:>10}", mib(bytes))?;
+    }
     writeln!(out)?;
     writeln!(out, "devices:")?;
     super::devices::print_devices(&mut out)?;
     Ok(())
+}
+
+fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1u64 << 20) as f64)
+}
+
+/// The `in memory` line: how the matrices are kept and their bytes in all.
+fn in_memory(model: &Model, storage: WeightStorage) -> String {
+    let how = match storage {
+        WeightStorage::Resident => "resident: as stored, mapped from the file",
+        WeightStorage::F32 => "f32: expanded at load",
+    };
+    format!("{} in all ({how}; --weights), by type:", mib(resident_bytes(&model.weights)))
+}
+
+/// Bytes of every tensor as held in memory: matrices as stored, norms and biases in f32.
+fn resident_bytes(w: &Weights) -> u64 {
+    by_type(w).iter().map(|t| t.2).sum()
+}
+
+/// Per storage type: (type, tensors, bytes held), matrices and the f32 norms and biases; most bytes first.
+fn by_type(w: &Weights) -> Vec<(&'static str, usize, u64)> {
+    let mut rows: Vec<(&'static str, usize, u64)> = Vec::new();
+    let mut add = |name: &'static str, bytes: u64| match rows.iter_mut().find(|r| r.0 == name) {
+        Some(r) => {
+            r.1 += 1;
+            r.2 += bytes;
+        }
+        None => rows.push((name, 1, bytes)),
+    };
+    for (_, m) in w.matrices() {
+        add(m.dtype().name(), m.resident_bytes() as u64);
+    }
+    for v in w.vectors() {
+        add("F32", 4 * v.len() as u64);
+    }
+    rows.sort_by(|a, b| b.2.cmp(&a.2).then(a.0.cmp(b.0)));
+    rows
 }

@@ -17,7 +17,7 @@ use super::progress::Progress;
 pub fn load_model(args: &ModelArgs, progress: &Progress) -> Result<Arc<Model>> {
     let path = Model::resolve_path(args.model.as_deref())?;
     let spinner = progress.spinner(format!("loading {}", path.display()));
-    let model = Model::load(&path)?;
+    let model = Model::load_with(&path, args.weights)?;
     spinner.finish_and_clear();
     Ok(Arc::new(model))
 }

@@ -17,7 +17,7 @@ use rayon::prelude::*;
 
 use crate::error::Result;
 use crate::metrics::{BoundaryMask, LogitSums, RowStats, TopK, row_stats_from_parts};
-use crate::model::{Architecture, Mlp, ModelConfig, Weights};
+use crate::model::{Architecture, Matrix, Mlp, ModelConfig, Weights};
 
 use super::{LM_HEAD_ROWS, Profile, Rows, ops};
 
@@ -148,6 +148,112 @@ pub const GEMM_USE_PACKED: u8 = 3;
 pub const GEMM_USE_CRATE: u8 = 1;
 #[doc(hidden)]
 pub const GEMM_USE_OWN_UNPACKED: u8 = 2;
+/// out[m, n] (row stride ldo) = a[m, k] (row stride lda) · Wᵀ (+ out's old value when `accumulate`)
+/// for a weight matrix W [n, k] in any storage. f32 weights go to [`gemm_nt`] as they are; stored
+/// (quantized, half) weights are dequantized a panel of W rows at a time, per rayon task, into a
+/// thread-local f32 buffer right before the f32 kernel reads it, so W is read from memory once in
+/// its stored size and the products are those of the f32-expanded weights (see [`gemm_stored`]).
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_w(a: &[f32], lda: usize, m: usize, k: usize, w: &Matrix, out: &mut [f32], ldo: usize, accumulate: bool) {
+    assert_eq!(w.cols(), k, "a [{}, {}] weight against k = {k}", w.rows(), w.cols());
+    match w.as_f32() {
+        Some(b) => gemm_nt(a, lda, m, k, b, w.rows(), out, ldo, accumulate),
+        None => gemm_stored(a, lda, m, k, w, out, ldo, accumulate),
+    }
+}
+
+/// [`gemm_w`] for stored weights: one rayon task per panel of W rows (the panels of
+/// [`gemm_own_nt`]), each dequantized once into the task's thread-local buffer, then multiplied
+/// by all of A with [`x86::gemm_block`] (the same tiles and k chunks as [`gemm_own_nt`], so the
+/// result is bit-identical to the f32 path). Long A (the `gemm` crate's case) expands W whole first.
+#[allow(clippy::too_many_arguments)]
+fn gemm_stored(a: &[f32], lda: usize, m: usize, k: usize, w: &Matrix, out: &mut [f32], ldo: usize, accumulate: bool) {
+    let n = w.rows();
+    if m == 0 || n == 0 {
+        return;
+    }
+    assert!(lda >= k && ldo >= n && k > 0);
+    assert!(a.len() >= (m - 1) * lda + k && out.len() >= (m - 1) * ldo + n);
+    let own = simd_available()
+        && match GEMM_KERNEL.load(std::sync::atomic::Ordering::Relaxed) {
+            GEMM_USE_AUTO => m < OWN_GEMM_MAX_M,
+            kernel => kernel == GEMM_USE_OWN_UNPACKED,
+        };
+    if !own {
+        // Long A: the whole of W expanded (in parallel, by the one dequantizer) and the f32 GEMM on
+        // it, exactly as the f32 path runs: the `gemm` crate's blocking depends on n, so panels of W
+        // would change the f32 sum order (measured 1.2e-5 bits of entropy on the default model).
+        return gemm_nt(a, lda, m, k, &w.to_f32(), n, out, ldo, accumulate);
+    }
+    #[cfg(target_arch = "x86_64")]
+    let (kc, own_nb) = own_gemm_blocking(k);
+    #[cfg(not(target_arch = "x86_64"))]
+    let own_nb = STORED_PANEL_ROWS_LONG_A;
+    // Long A: wider panels, so the crate's packing of A is amortised over more W rows.
+    let nb = if own { own_nb } else { STORED_PANEL_ROWS_LONG_A };
+    let (ap, op) = (SendPtr(a.as_ptr() as *mut f32), SendPtr(out.as_mut_ptr()));
+    (0..n.div_ceil(nb)).into_par_iter().for_each(|blk| {
+        let (j0, j1) = (blk * nb, ((blk + 1) * nb).min(n));
+        PANEL.with_borrow_mut(|panel| {
+            panel.resize((j1 - j0) * k, 0.0);
+            w.dequant_rows(j0..j1, &mut panel[..(j1 - j0) * k]);
+            let bp = panel.as_ptr();
+            if own {
+                #[cfg(target_arch = "x86_64")]
+                {
+                    let mut p0 = 0;
+                    while p0 < k {
+                        let kcur = kc.min(k - p0);
+                        // SAFETY: AVX2+FMA checked (`own`); the asserts above bound rows 0..m of a
+                        // and out; the panel holds rows j0..j1 of W; tasks write disjoint columns.
+                        unsafe {
+                            x86::gemm_block(
+                                ap.get(),
+                                lda,
+                                m,
+                                bp,
+                                k,
+                                0,
+                                j1 - j0,
+                                p0,
+                                kcur,
+                                op.get().add(j0),
+                                ldo,
+                                accumulate || p0 > 0,
+                            )
+                        };
+                        p0 += kcur;
+                    }
+                }
+            } else {
+                // SAFETY: as above; columns j0..j1 of out's rows 0..m lie inside out.
+                unsafe {
+                    ops::gemm_crate_raw(ap.get(), lda, m, k, bp, j1 - j0, op.get().add(j0), ldo, accumulate, false)
+                };
+            }
+        });
+    });
+}
+
+/// W rows per panel of [`gemm_stored`] when A is long (m ≥ [`OWN_GEMM_MAX_M`]).
+const STORED_PANEL_ROWS_LONG_A: usize = 256;
+
+thread_local! {
+    /// The dequantized W panel of the current [`gemm_stored`] task (≤ 256 rows × k floats).
+    static PANEL: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+#[cfg(target_arch = "x86_64")]
+/// [`gemm_own_nt`]'s blocking for depth k: (k chunk, W rows per task). k in chunks of at most 768
+/// so a 4-row A tile and a block's W rows stay cache-resident; W rows in blocks (NB·kc floats ≈
+/// 128 KiB, in L2), one rayon task per block.
+fn own_gemm_blocking(k: usize) -> (usize, usize) {
+    const KC: usize = 768;
+    let kchunks = k.div_ceil(KC);
+    let kc = k.div_ceil(kchunks).div_ceil(8) * 8;
+    let nb = (32768 / kc.max(1)).clamp(x86::GEMM_NR, 96) / x86::GEMM_NR * x86::GEMM_NR;
+    (kc, nb)
+}
 
 /// [`gemm_nt`] through this module's kernel: AVX2+FMA [`x86::gemm_block`] tiles over rayon tasks
 /// of W-row blocks, reading both operands in place (no packing); the `gemm` crate without AVX2+FMA.
@@ -168,12 +274,7 @@ pub fn gemm_own_nt(
     }
     #[cfg(target_arch = "x86_64")]
     if simd_available() {
-        // k in chunks of at most KC so a 4-row A tile and a block's W rows stay cache-resident;
-        // W rows in blocks of NB (NB·kc floats ≈ 128 KiB, in L2), one rayon task per block.
-        const KC: usize = 768;
-        let kchunks = k.div_ceil(KC);
-        let kc = k.div_ceil(kchunks).div_ceil(8) * 8;
-        let nb = (32768 / kc.max(1)).clamp(x86::GEMM_NR, 96) / x86::GEMM_NR * x86::GEMM_NR;
+        let (kc, nb) = own_gemm_blocking(k);
         let blocks = n.div_ceil(nb);
         let (ap, bp, op) =
             (SendPtr(a.as_ptr() as *mut f32), SendPtr(b.as_ptr() as *mut f32), SendPtr(out.as_mut_ptr()));
@@ -468,7 +569,7 @@ pub fn forward_rows(
         Profile::time(p, "qkv gemm", || {
             let mut col = 0;
             for lin in [&block.q, &block.k, &block.v] {
-                gemm_nt(&normed, h, t, h, &lin.weight, lin.out_features, &mut qkv[col..], ldqkv, false);
+                gemm_w(&normed, h, t, h, &lin.weight, &mut qkv[col..], ldqkv, false);
                 if let Some(b) = &lin.bias {
                     add_bias_cols(&mut qkv, ldqkv, col, b);
                 }
@@ -489,7 +590,7 @@ pub fn forward_rows(
         }
         Profile::time(p, "attention", || attention(&qkv, t, kv, nh, nkv, hd, &mut att));
         Profile::time(p, "o gemm", || {
-            gemm_nt(&att, nh * hd, t, nh * hd, &block.o.weight, h, &mut x, h, true);
+            gemm_w(&att, nh * hd, t, nh * hd, &block.o.weight, &mut x, h, true);
             if let Some(b) = &block.o.bias {
                 add_bias_rows(&mut x, b);
             }
@@ -501,22 +602,22 @@ pub fn forward_rows(
             Mlp::SwiGlu { gate, up, down } => {
                 // gate and up side by side in the rows of one [t, 2·intermediate] buffer.
                 Profile::time(p, "gate_up gemm", || {
-                    gemm_nt(&normed, h, t, h, &gate.weight, inter, &mut gu, 2 * inter, false);
-                    gemm_nt(&normed, h, t, h, &up.weight, inter, &mut gu[inter..], 2 * inter, false);
+                    gemm_w(&normed, h, t, h, &gate.weight, &mut gu, 2 * inter, false);
+                    gemm_w(&normed, h, t, h, &up.weight, &mut gu[inter..], 2 * inter, false);
                 });
                 Profile::time(p, "silu", || silu_mul_fused(&gu, inter, &mut act));
-                Profile::time(p, "down gemm", || gemm_nt(&act, inter, t, inter, &down.weight, h, &mut x, h, true));
+                Profile::time(p, "down gemm", || gemm_w(&act, inter, t, inter, &down.weight, &mut x, h, true));
             }
             Mlp::Gelu { fc, proj } => {
                 Profile::time(p, "fc gemm", || {
-                    gemm_nt(&normed, h, t, h, &fc.weight, inter, &mut act, inter, false);
+                    gemm_w(&normed, h, t, h, &fc.weight, &mut act, inter, false);
                     if let Some(b) = &fc.bias {
                         add_bias_rows(&mut act, b);
                     }
                 });
                 Profile::time(p, "gelu", || ops::gelu_new(&mut act));
                 Profile::time(p, "proj gemm", || {
-                    gemm_nt(&act, inter, t, inter, &proj.weight, h, &mut x, h, true);
+                    gemm_w(&act, inter, t, inter, &proj.weight, &mut x, h, true);
                     if let Some(b) = &proj.bias {
                         add_bias_rows(&mut x, b);
                     }
@@ -534,16 +635,15 @@ pub fn forward_rows(
     let from = (score_from - 1).max(past);
     let n = (len - 1 + req.end_row as usize).saturating_sub(from);
     let mut out = Vec::with_capacity(n);
-    let mut logits = vec![0.0f32; LM_HEAD_ROWS.min(n) * vocab];
+    let block_rows = lm_head_block_rows(head, vocab);
+    let mut logits = vec![0.0f32; block_rows.min(n) * vocab];
     let mut start = 0;
     while start < n {
-        let rows = (n - start).min(LM_HEAD_ROWS);
+        let rows = (n - start).min(block_rows);
         let first = from + start;
         // hidden row p predicts ids[p + 1]; the end row (p = len − 1) predicts nothing.
         let xr = &normed[(first - past) * h..(first - past + rows) * h];
-        Profile::time(p, "lm_head gemm", || {
-            gemm_nt(xr, h, rows, h, head, vocab, &mut logits[..rows * vocab], vocab, false)
-        });
+        Profile::time(p, "lm_head gemm", || gemm_w(xr, h, rows, h, head, &mut logits[..rows * vocab], vocab, false));
         let block: Vec<RowStats> = Profile::time(p, "lm_head reduce", || {
             logits[..rows * vocab]
                 .par_chunks_mut(vocab)
@@ -560,6 +660,15 @@ pub fn forward_rows(
         start += rows;
     }
     Ok(out)
+}
+
+/// Hidden rows per lm-head block: [`LM_HEAD_ROWS`] for an f32 head; for a stored head, which is
+/// dequantized once per block, more rows (up to 256, the logits ≤ 64 MiB), so long texts
+/// dequantize the vocabulary a few times instead of once per 64 rows.
+fn lm_head_block_rows(_head: &Matrix, _vocab: usize) -> usize {
+    // Kept at the f32 path's block so both run the same kernel (bit-identical); wider blocks for a
+    // stored head (fewer dequantizations on long texts) would switch to the `gemm` crate at 128 rows.
+    LM_HEAD_ROWS
 }
 
 /// x[r, :] += b for every row r.

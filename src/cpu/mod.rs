@@ -370,7 +370,7 @@ pub fn lm_head_stats_of(
 pub fn lm_head_rows_of(cfg: &ModelConfig, w: &Weights, hidden: &[f32], ids: &[u32], req: &Rows) -> Vec<RowStats> {
     let h = cfg.hidden_size;
     let vocab = cfg.vocab_size;
-    let head = w.lm_head_weight();
+    let head = w.lm_head_weight().values();
     let bias = w.lm_head_bias();
     let n = req.count(ids.len());
     let mut out = Vec::with_capacity(n);
@@ -382,7 +382,7 @@ pub fn lm_head_rows_of(cfg: &ModelConfig, w: &Weights, hidden: &[f32], ids: &[u3
         let first = req.score_from - 1 + start;
         // hidden row p predicts ids[p + 1]; the end row (p = len − 1) predicts nothing.
         let x = &hidden[first * h..(first + rows) * h];
-        ops::matmul_transposed(x, rows, h, head, vocab, &mut logits[..rows * vocab]);
+        ops::matmul_transposed(x, rows, h, &head, vocab, &mut logits[..rows * vocab]);
         let block: Vec<RowStats> = logits[..rows * vocab]
             .par_chunks_mut(vocab)
             .enumerate()

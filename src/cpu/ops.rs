@@ -10,7 +10,7 @@ pub fn linear(x: &[f32], t: usize, w: &Linear, out: &mut [f32]) {
     let (k, n) = (w.in_features, w.out_features);
     assert_eq!(x.len(), t * k);
     assert_eq!(out.len(), t * n);
-    matmul_transposed(x, t, k, &w.weight, n, out);
+    matmul_transposed(x, t, k, &w.weight.values(), n, out);
     if let Some(b) = &w.bias {
         out.par_chunks_mut(n).for_each(|row| row.iter_mut().zip(b).for_each(|(o, b)| *o += b));
     }
@@ -53,7 +53,7 @@ pub(crate) fn gemm_operands_fit(
 
 /// out[m, n] (row stride ldo) = a[m, k] (row stride lda) · b[n, k]ᵀ, plus out's old value when
 /// `accumulate`, through the `gemm` crate (its packing and micro-kernels, on the current rayon pool).
-/// The crate's one call site: [`matmul_transposed`] and the fast forward's GEMMs both come here.
+/// [`matmul_transposed`] and the fast forward's GEMMs both come here; [`gemm_crate_raw`] is the crate's one call site.
 #[allow(clippy::too_many_arguments)]
 pub fn gemm_crate_nt(
     a: &[f32],
@@ -69,23 +69,47 @@ pub fn gemm_crate_nt(
     if !gemm_operands_fit(a, lda, m, k, b, n, out, ldo) {
         return;
     }
-    let threads = rayon::current_num_threads();
-    let par = if threads > 1 { gemm::Parallelism::Rayon(threads) } else { gemm::Parallelism::None };
     // SAFETY: the asserts keep every index inside the slices: dst[i, j] at i·ldo + j,
     // lhs[i, l] at i·lda + l, rhs[l, j] = b[j, l] at j·k + l.
+    unsafe { gemm_crate_raw(a.as_ptr(), lda, m, k, b.as_ptr(), n, out.as_mut_ptr(), ldo, accumulate, true) }
+}
+
+/// [`gemm_crate_nt`] on raw pointers, on rayon's pool when `parallel` (else on the calling thread,
+/// for callers that are rayon tasks already).
+///
+/// # Safety
+/// `a` holds rows 0..m (stride lda) of k floats, `b` n rows of k floats, `out` rows 0..m (stride
+/// ldo) of n floats; m, n, k > 0.
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn gemm_crate_raw(
+    a: *const f32,
+    lda: usize,
+    m: usize,
+    k: usize,
+    b: *const f32,
+    n: usize,
+    out: *mut f32,
+    ldo: usize,
+    accumulate: bool,
+    parallel: bool,
+) {
+    let threads = if parallel { rayon::current_num_threads() } else { 1 };
+    let par = if threads > 1 { gemm::Parallelism::Rayon(threads) } else { gemm::Parallelism::None };
+    // SAFETY: the caller's bounds: dst[i, j] at i·ldo + j, lhs[i, l] at i·lda + l, rhs[l, j] = b[j, l]
+    // at j·k + l.
     unsafe {
         gemm::gemm(
             m,
             n,
             k,
-            out.as_mut_ptr(),
+            out,
             1,
             ldo as isize,
             accumulate,
-            a.as_ptr(),
+            a,
             1,
             lda as isize,
-            b.as_ptr(),
+            b,
             k as isize,
             1,
             1.0,
@@ -193,13 +217,19 @@ pub fn attention(q: &[f32], k: &[f32], v: &[f32], t: usize, nh: usize, nkv: usiz
     });
 }
 
-/// x[t, h] = token_embedding[ids] (+ position_embedding[0..t] for GPT-2).
+/// x[t, h] = token_embedding[ids] (+ position_embedding[0..t] for GPT-2). Only the rows the ids
+/// name are read (and dequantized, for a stored embedding).
 pub fn embed(ids: &[u32], w: &Weights, h: usize) -> Vec<f32> {
     let mut x = vec![0.0f32; ids.len() * h];
+    let pos = w.position_embedding.as_ref().map(|p| {
+        let mut rows = vec![0.0f32; ids.len() * h];
+        p.dequant_rows(0..ids.len(), &mut rows);
+        rows
+    });
     x.par_chunks_mut(h).enumerate().for_each(|(p, row)| {
         let id = ids[p] as usize;
-        row.copy_from_slice(&w.token_embedding[id * h..(id + 1) * h]);
-        if let Some(pos) = &w.position_embedding {
+        w.token_embedding.dequant_rows(id..id + 1, row);
+        if let Some(pos) = &pos {
             row.iter_mut().zip(&pos[p * h..(p + 1) * h]).for_each(|(a, b)| *a += b);
         }
     });

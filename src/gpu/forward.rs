@@ -7,7 +7,7 @@ use wgpu::util::DeviceExt;
 use crate::dtype::Dtype;
 use crate::error::{DensiError, GpuErrorKind, Result};
 use crate::metrics::{BoundaryMask, LogitSums, RowStats, row_stats_from_parts};
-use crate::model::{Architecture, Linear, Mlp, ModelConfig, Norm, NormKind, Weights};
+use crate::model::{Architecture, Linear, Matrix, Mlp, ModelConfig, Norm, NormKind, Weights};
 
 use super::context::GpuContext;
 use super::contract::{Act, AttentionRows, LM_NO_ID, LM_OUT_HEAD, bind, lm_out_stride, lm_rec_stride};
@@ -131,7 +131,7 @@ pub struct GpuLinear {
 impl GpuLinear {
     pub fn upload(ctx: &GpuContext, l: &Linear, wtype: Dtype, label: &str) -> Result<GpuLinear> {
         Ok(GpuLinear {
-            w: upload_matrix(ctx, &l.weight, l.out_features, l.in_features, wtype, label)?,
+            w: upload_matrix(ctx, &l.weight.values(), l.out_features, l.in_features, wtype, label)?,
             bias: l.bias.as_deref().map(|b| upload_f32(ctx, b, label)).transpose()?,
             n: l.out_features,
             k: l.in_features,
@@ -231,7 +231,7 @@ fn stack(parts: &[&Linear]) -> Linear {
     let mut bias = Vec::new();
     for p in parts {
         assert_eq!(p.in_features, k);
-        weight.extend_from_slice(&p.weight);
+        weight.extend_from_slice(&p.weight.values());
         match &p.bias {
             Some(b) => bias.extend_from_slice(b),
             None => bias.extend(std::iter::repeat_n(0.0, p.out_features)),
@@ -239,7 +239,7 @@ fn stack(parts: &[&Linear]) -> Linear {
     }
     let any_bias = parts.iter().any(|p| p.bias.is_some());
     let n = parts.iter().map(|p| p.out_features).sum();
-    Linear { weight, bias: any_bias.then_some(bias), in_features: k, out_features: n }
+    Linear { weight: Matrix::from_f32(n, k, weight), bias: any_bias.then_some(bias), in_features: k, out_features: n }
 }
 
 /// Buffers sized for up to `tcap` tokens and top-k ≤ `kcap`, and the program that uses them.
@@ -301,20 +301,31 @@ impl GpuModel {
             ctx.scoped("uploading the weights", || -> Result<_> {
                 let emb = upload_matrix_split(
                     &ctx,
-                    &w.token_embedding,
+                    &w.token_embedding.values(),
                     cfg.vocab_size,
                     h,
                     wtype,
                     "token_embedding",
                     max_rows,
                 )?;
-                let pos =
-                    w.position_embedding.as_deref().map(|p| upload_f32(&ctx, p, "position_embedding")).transpose()?;
+                let pos = w
+                    .position_embedding
+                    .as_ref()
+                    .map(|p| upload_f32(&ctx, &p.values(), "position_embedding"))
+                    .transpose()?;
                 let head = w
                     .lm_head
                     .as_ref()
                     .map(|l| {
-                        upload_matrix_split(&ctx, &l.weight, l.out_features, l.in_features, wtype, "lm_head", max_rows)
+                        upload_matrix_split(
+                            &ctx,
+                            &l.weight.values(),
+                            l.out_features,
+                            l.in_features,
+                            wtype,
+                            "lm_head",
+                            max_rows,
+                        )
                     })
                     .transpose()?;
                 let head_bias = w.lm_head_bias().map(|b| upload_f32(&ctx, b, "lm_head.bias")).transpose()?;

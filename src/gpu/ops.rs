@@ -68,7 +68,7 @@ impl GpuOps {
     ) -> Result<Vec<f32>> {
         let (n, k) = (l.out_features, l.in_features);
         let lin = GpuLinear {
-            w: upload_matrix_split(&self.ctx, &l.weight, n, k, self.kernels.wtype, "w", max_rows)?,
+            w: upload_matrix_split(&self.ctx, &l.weight.values(), n, k, self.kernels.wtype, "w", max_rows)?,
             bias: l.bias.as_deref().map(|b| upload_f32(&self.ctx, b, "b")).transpose()?,
             n,
             k,

@@ -22,7 +22,25 @@ pub fn block_layout(dtype: DType) -> (usize, usize) {
 /// `n` a whole number of blocks) to f32.
 pub fn dequantize(dtype: DType, data: &[u8], n: usize) -> Vec<f32> {
     let (block, bytes) = block_layout(dtype);
-    let row: fn(&[u8], &mut [f32]) = match dtype {
+    let row = kernel(dtype);
+    debug_assert_eq!(data.len(), n / block * bytes);
+    let mut out = vec![0f32; n];
+    let per_task = blocks_per_task(block);
+    out.par_chunks_mut(per_task * block).zip(data.par_chunks(per_task * bytes)).for_each(|(o, d)| row(d, o));
+    out
+}
+
+/// Converts the whole blocks in `data` to f32 into `out` (`out.len()` elements, a whole number of
+/// blocks) on the calling thread: the same values as [`dequantize`] of those blocks.
+pub fn dequantize_into(dtype: DType, data: &[u8], out: &mut [f32]) {
+    let (block, bytes) = block_layout(dtype);
+    assert!(out.len().is_multiple_of(block) && data.len() == out.len() / block * bytes);
+    kernel(dtype)(data, out)
+}
+
+/// The dequantizer of whole blocks of `dtype`.
+fn kernel(dtype: DType) -> fn(&[u8], &mut [f32]) {
+    match dtype {
         DType::F32 => f32_row,
         DType::F16 => f16_row,
         DType::BF16 => bf16_row,
@@ -38,12 +56,7 @@ pub fn dequantize(dtype: DType, data: &[u8], n: usize) -> Vec<f32> {
         DType::Q3_K => quants::dequant_q3_k,
         DType::IQ4_NL => quants::dequant_iq4_nl,
         DType::IQ4_XS => quants::dequant_iq4_xs,
-    };
-    debug_assert_eq!(data.len(), n / block * bytes);
-    let mut out = vec![0f32; n];
-    let per_task = blocks_per_task(block);
-    out.par_chunks_mut(per_task * block).zip(data.par_chunks(per_task * bytes)).for_each(|(o, d)| row(d, o));
-    out
+    }
 }
 
 /// A tensor as f32; `None` when its storage type is not one this crate reads.

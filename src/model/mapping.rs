@@ -11,13 +11,16 @@
 
 use std::cell::RefCell;
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use rayon::prelude::*;
 
 use super::config::ModelConfig;
 use super::dequant;
+use super::matrix::Matrix;
 use super::source::TensorSource;
-use super::weights::{Linear, Norm, NormKind};
+use super::source::{DType, TensorView};
+use super::weights::{Linear, Norm, NormKind, WeightStorage};
 use crate::error::{DensiError, Result};
 
 /// The tensors of every supported architecture, by role (gguf-py's `MODEL_TENSOR`).
@@ -96,12 +99,18 @@ pub struct WeightLoader<'a> {
     src: &'a dyn TensorSource,
     names: &'a dyn NameTable,
     config: &'a ModelConfig,
+    storage: WeightStorage,
     read: RefCell<HashSet<String>>,
 }
 
 impl<'a> WeightLoader<'a> {
-    pub fn new(src: &'a dyn TensorSource, names: &'a dyn NameTable, config: &'a ModelConfig) -> Self {
-        WeightLoader { src, names, config, read: RefCell::new(HashSet::new()) }
+    pub fn new(
+        src: &'a dyn TensorSource,
+        names: &'a dyn NameTable,
+        config: &'a ModelConfig,
+        storage: WeightStorage,
+    ) -> Self {
+        WeightLoader { src, names, config, storage, read: RefCell::new(HashSet::new()) }
     }
 
     pub fn config(&self) -> &ModelConfig {
@@ -115,6 +124,62 @@ impl<'a> WeightLoader<'a> {
 
     /// The tensor as f32 in the canonical layout, checked to have `shape` (canonical order).
     pub fn tensor(&self, tensor: Tensor, layer: Option<usize>, part: Part, shape: &[usize]) -> Result<Vec<f32>> {
+        let (view, dtype, fixup) = self.view(tensor, layer, part, shape)?;
+        let data = dequant::dequantize(dtype, view.bytes, view.n_elements());
+        Ok(match fixup {
+            Fixup::Transpose if shape.len() == 2 => transpose(&data, shape[1], shape[0]),
+            Fixup::UnpermuteRope { heads, head_dim } => {
+                let cols = if shape.len() == 2 { shape[1] } else { 1 };
+                unpermute_rows(&data, heads, head_dim, cols)
+            }
+            _ => data,
+        })
+    }
+
+    /// The `[rows, cols]` matrix in the canonical layout, kept as [`WeightStorage`] says: resident
+    /// matrices borrow the file's bytes (rows moved by a fix-up are copied, still in the file's
+    /// type; a transposed or unaligned F32 tensor becomes owned f32 values).
+    pub fn matrix(&self, tensor: Tensor, layer: Option<usize>, part: Part, rows: usize, cols: usize) -> Result<Matrix> {
+        if self.storage == WeightStorage::F32 {
+            return Ok(Matrix::from_f32(rows, cols, self.tensor(tensor, layer, part, &[rows, cols])?));
+        }
+        let (view, dtype, fixup) = self.view(tensor, layer, part, &[rows, cols])?;
+        let stored = match (&view.shared, fixup) {
+            (_, Fixup::Transpose) => None,
+            (Some((bytes, range)), _) => Matrix::from_stored(rows, cols, dtype, Arc::clone(bytes), range.clone()),
+            (None, _) => Matrix::from_owned_bytes(rows, cols, dtype, view.bytes.to_vec()),
+        };
+        // F32 rows the CPU cannot read in place (unaligned) are copied into owned values.
+        let stored = stored.filter(|m| dtype != DType::F32 || m.as_f32().is_some());
+        let Some(m) = stored else {
+            if fixup != Fixup::Transpose && !cols.is_multiple_of(dequant::block_layout(dtype).0) {
+                return Err(DensiError::InvalidModelFile {
+                    path: view.file.to_path_buf(),
+                    format: self.src.format(),
+                    reason: format!(
+                        "tensor `{}`: rows of {cols} values are not whole {} blocks",
+                        view.name,
+                        dtype.name()
+                    ),
+                });
+            }
+            return Ok(Matrix::from_f32(rows, cols, self.tensor(tensor, layer, part, &[rows, cols])?));
+        };
+        Ok(match fixup {
+            Fixup::UnpermuteRope { head_dim, .. } => m.gather_rows(|r| unpermuted_source_row(r, head_dim)),
+            _ => m,
+        })
+    }
+
+    /// The stored tensor, checked to exist, to have the stored layout of canonical `shape`, and to
+    /// be of a readable type; marked as read.
+    fn view(
+        &self,
+        tensor: Tensor,
+        layer: Option<usize>,
+        part: Part,
+        shape: &[usize],
+    ) -> Result<(TensorView<'a>, DType, Fixup)> {
         let name = self.names.name(tensor, layer, part);
         let fixup = self.names.fixup(tensor, self.config);
         let transposed = fixup == Fixup::Transpose && shape.len() == 2;
@@ -130,21 +195,14 @@ impl<'a> WeightLoader<'a> {
                 expected: stored,
             });
         }
-        let data = dequant::to_f32(&view).ok_or_else(|| DensiError::UnsupportedTensorType {
+        let dtype = *view.dtype.as_ref().map_err(|found| DensiError::UnsupportedTensorType {
             path: view.file.to_path_buf(),
             tensor: name.clone(),
-            found: view.dtype_name(),
+            found: found.clone(),
             supported: self.src.supported_dtypes(),
         })?;
         self.read.borrow_mut().insert(name);
-        Ok(match fixup {
-            Fixup::Transpose if transposed => transpose(&data, stored[0], stored[1]),
-            Fixup::UnpermuteRope { heads, head_dim } => {
-                let cols = if shape.len() == 2 { shape[1] } else { 1 };
-                unpermute_rows(&data, heads, head_dim, cols)
-            }
-            _ => data,
-        })
+        Ok((view, dtype, fixup))
     }
 
     /// A `[out, in]` projection and its `[out]` bias as `bias` says.
@@ -156,7 +214,7 @@ impl<'a> WeightLoader<'a> {
         inp: usize,
         bias: Optional,
     ) -> Result<Linear> {
-        let weight = self.tensor(tensor, layer, Part::Weight, &[out, inp])?;
+        let weight = self.matrix(tensor, layer, Part::Weight, out, inp)?;
         let read_bias = match bias {
             Optional::Required => true,
             Optional::IfPresent => self.has(tensor, layer, Part::Bias),
@@ -223,25 +281,26 @@ fn transpose(w: &[f32], rows: usize, cols: usize) -> Vec<f32> {
 /// of `head_dim` rows, HF row `s·(head_dim/2) + i` was stored at row `2·i + s` (s ∈ {0, 1}), which
 /// turns rotate-half RoPE into ggml's interleaved-pair RoPE. `rows` is `[n_head·head_dim, cols]`.
 pub(crate) fn unpermute_rows(rows: &[f32], n_head: usize, head_dim: usize, cols: usize) -> Vec<f32> {
-    let half = head_dim / 2;
     let mut out = vec![0f32; rows.len()];
-    for h in 0..n_head {
-        for s in 0..2 {
-            for i in 0..half {
-                let dst = (h * head_dim + s * half + i) * cols;
-                let src = (h * head_dim + 2 * i + s) * cols;
-                out[dst..dst + cols].copy_from_slice(&rows[src..src + cols]);
-            }
-        }
+    for (r, dst) in out.chunks_exact_mut(cols).enumerate().take(n_head * head_dim) {
+        let src = unpermuted_source_row(r, head_dim);
+        dst.copy_from_slice(&rows[src * cols..(src + 1) * cols]);
     }
     out
+}
+
+/// The stored row that canonical row `r` comes from under [`unpermute_rows`]'s permutation.
+fn unpermuted_source_row(r: usize, head_dim: usize) -> usize {
+    let half = head_dim / 2;
+    let (h, s, i) = (r / head_dim, r % head_dim / half, r % half);
+    h * head_dim + 2 * i + s
 }
 
 /// Splits a `[3·n, in]` Linear into three `[n, in]` ones (rows q, k, v).
 pub(crate) fn split_rows3(l: &Linear) -> [Linear; 3] {
     let n = l.out_features / 3;
     std::array::from_fn(|j| Linear {
-        weight: l.weight[j * n * l.in_features..(j + 1) * n * l.in_features].to_vec(),
+        weight: l.weight.slice_rows(j * n..(j + 1) * n),
         bias: l.bias.as_ref().map(|b| b[j * n..(j + 1) * n].to_vec()),
         in_features: l.in_features,
         out_features: n,
@@ -285,7 +344,14 @@ mod tests {
         }
         fn get(&self, name: &str) -> Option<TensorView<'_>> {
             let t = self.tensors.iter().find(|t| t.0 == name)?;
-            Some(TensorView { name: &t.0, file: &self.path, shape: t.1.clone(), dtype: t.2.clone(), bytes: &t.3 })
+            Some(TensorView {
+                name: &t.0,
+                file: &self.path,
+                shape: t.1.clone(),
+                dtype: t.2.clone(),
+                bytes: &t.3,
+                shared: None,
+            })
         }
         fn path(&self) -> &Path {
             &self.path
@@ -334,7 +400,7 @@ mod tests {
     fn optional_bias_is_a_named_choice() {
         let src = Memory::new(&[("AttnQ.0.Weight", &[2, 2]), ("AttnQ.0.Bias", &[2]), ("AttnK.0.Weight", &[2, 2])]);
         let c = config();
-        let w = WeightLoader::new(&src, &Names, &c);
+        let w = WeightLoader::new(&src, &Names, &c, WeightStorage::F32);
         // IfPresent reads a bias the file has and skips one it lacks.
         assert_eq!(w.linear(Tensor::AttnQ, Some(0), 2, 2, Optional::IfPresent).unwrap().bias, Some(vec![0.0, 1.0]));
         assert_eq!(w.linear(Tensor::AttnK, Some(0), 2, 2, Optional::IfPresent).unwrap().bias, None);
@@ -344,7 +410,7 @@ mod tests {
             other => panic!("{other:?}"),
         }
         // Absent does not read it, so the bias the file has is left unread: an error naming it.
-        let w = WeightLoader::new(&src, &Names, &c);
+        let w = WeightLoader::new(&src, &Names, &c, WeightStorage::F32);
         assert_eq!(w.linear(Tensor::AttnQ, Some(0), 2, 2, Optional::Absent).unwrap().bias, None);
         w.tensor(Tensor::AttnK, Some(0), Part::Weight, &[2, 2]).unwrap();
         let err = w.finish().unwrap_err().to_string();
@@ -355,7 +421,7 @@ mod tests {
     fn tensors_no_mapping_reads_are_named() {
         let src = Memory::new(&[("AttnQ.0.Weight", &[2, 2]), ("buffer", &[1]), ("rope_freqs", &[1])]);
         let c = config();
-        let w = WeightLoader::new(&src, &Names, &c);
+        let w = WeightLoader::new(&src, &Names, &c, WeightStorage::F32);
         w.tensor(Tensor::AttnQ, Some(0), Part::Weight, &[2, 2]).unwrap();
         // `buffer` is declared unused by the name table; `rope_freqs` is not.
         match w.finish() {
@@ -365,7 +431,7 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        let w = WeightLoader::new(&src, &Names, &c);
+        let w = WeightLoader::new(&src, &Names, &c, WeightStorage::F32);
         assert!(w.finish().unwrap_err().to_string().contains("`AttnQ.0.Weight`, `rope_freqs`"));
     }
 
@@ -373,7 +439,7 @@ mod tests {
     fn fixups_shapes_and_types() {
         let mut src = Memory::new(&[("FfnUp.0.Weight", &[2, 3]), ("FfnGate.0.Weight", &[3, 2])]);
         let c = config();
-        let w = WeightLoader::new(&src, &Names, &c);
+        let w = WeightLoader::new(&src, &Names, &c, WeightStorage::F32);
         // Stored [in 2, out 3] = [[0 1 2] [3 4 5]] → canonical [out 3, in 2].
         let up = w.tensor(Tensor::FfnUp, Some(0), Part::Weight, &[3, 2]).unwrap();
         assert_eq!(up, [0.0, 3.0, 1.0, 4.0, 2.0, 5.0]);
@@ -385,7 +451,7 @@ mod tests {
             other => panic!("{other:?}"),
         }
         src.tensors[1].2 = Err("I32".into());
-        let w = WeightLoader::new(&src, &Names, &c);
+        let w = WeightLoader::new(&src, &Names, &c, WeightStorage::F32);
         let err = w.tensor(Tensor::FfnGate, Some(0), Part::Weight, &[3, 2]).unwrap_err();
         assert!(matches!(err, DensiError::UnsupportedTensorType { .. }), "{err:?}");
         assert!(err.to_string().contains("I32") && err.to_string().contains("FfnGate.0.Weight"), "{err}");

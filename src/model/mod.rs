@@ -13,6 +13,8 @@ pub mod dequant;
 pub mod gguf;
 pub(crate) mod mapping;
 #[doc(hidden)]
+pub mod matrix;
+#[doc(hidden)]
 pub mod safetensors;
 #[doc(hidden)]
 pub mod source;
@@ -23,9 +25,10 @@ pub mod weights;
 use std::path::{Path, PathBuf};
 
 pub use config::{Architecture, ModelConfig};
+pub use matrix::Matrix;
 pub use source::{DType, TensorSource, TensorView};
 pub use tokenizer::{Encoding, TextTokenizer};
-pub use weights::{Block, Linear, Mlp, Norm, NormKind, Weights};
+pub use weights::{Block, Linear, Mlp, Norm, NormKind, WeightStorage, Weights};
 
 use crate::error::{DensiError, Result};
 
@@ -58,18 +61,24 @@ pub struct Model {
 }
 
 impl Model {
-    /// Loads a GGUF file, or a Hugging Face model directory (also inside the hub cache layout).
+    /// Loads a GGUF file, or a Hugging Face model directory (also inside the hub cache layout),
+    /// with the default [`WeightStorage`].
     pub fn load(path: &Path) -> Result<Model> {
+        Self::load_with(path, WeightStorage::default())
+    }
+
+    /// [`Model::load`] with the weight matrices kept as `storage` says.
+    pub fn load_with(path: &Path, storage: WeightStorage) -> Result<Model> {
         let meta = std::fs::metadata(path).map_err(|e| DensiError::io(path, e))?;
         // A file of a Hugging Face directory (`model.safetensors`, `config.json`, a shard) means its directory.
         let names_hf_file = path.extension().is_some_and(|e| e == "safetensors")
             || path.file_name().is_some_and(|n| n == "config.json" || n == "model.safetensors.index.json");
         match path.parent() {
-            _ if meta.is_dir() => safetensors::load_dir(path),
+            _ if meta.is_dir() => safetensors::load_dir(path, storage),
             Some(dir) if names_hf_file => {
-                safetensors::load_dir(if dir.as_os_str().is_empty() { Path::new(".") } else { dir })
+                safetensors::load_dir(if dir.as_os_str().is_empty() { Path::new(".") } else { dir }, storage)
             }
-            _ => gguf::load(path),
+            _ => gguf::load(path, storage),
         }
     }
 

@@ -10,13 +10,16 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use safetensors::{Dtype, SafeTensorError, SafeTensors};
 
 use super::config::{Architecture, ModelConfig};
 use super::mapping::{Fixup, NameTable, Part, Tensor};
+use super::matrix::SharedBytes;
 use super::source::{DType, TensorSource, TensorView};
 use super::tokenizer::TextTokenizer;
+use super::weights::WeightStorage;
 use super::{Model, ModelSource, arch, source};
 use crate::error::{DensiError, Result};
 
@@ -170,7 +173,8 @@ pub fn resolve_model_dir(path: &Path) -> Result<PathBuf> {
 
 struct StFile {
     path: PathBuf,
-    mmap: memmap2::Mmap,
+    /// The mapped file, shared with resident weight matrices.
+    mmap: SharedBytes,
 }
 
 /// All tensors of a checkpoint, by name, over one or more memory-mapped files.
@@ -215,7 +219,7 @@ impl Checkpoint {
                     });
                 }
             }
-            ck.files.push(StFile { path, mmap });
+            ck.files.push(StFile { path, mmap: Arc::new(mmap) });
         }
         Ok(ck)
     }
@@ -243,7 +247,8 @@ impl TensorSource for Checkpoint {
             shape: t.shape.clone(),
             dtype: dtype_of(t.dtype).ok_or_else(|| dtype_name(t.dtype)),
             // In bounds: validated by parse_safetensors_header.
-            bytes: &file.mmap[t.range.clone()],
+            bytes: &(*file.mmap).as_ref()[t.range.clone()],
+            shared: Some((&file.mmap, t.range.clone())),
         })
     }
 
@@ -285,7 +290,8 @@ fn shard_files(index: &Path) -> Result<Vec<String>> {
 // Loading
 // ---------------------------------------------------------------------------------------------
 
-pub fn load_dir(path: &Path) -> Result<Model> {
+/// Loads a Hugging Face model directory, weights kept as `storage` says.
+pub fn load_dir(path: &Path, storage: WeightStorage) -> Result<Model> {
     let dir = resolve_model_dir(path)?;
     let config_path = dir.join("config.json");
     let text = std::fs::read_to_string(&config_path).map_err(|e| DensiError::io(&config_path, e))?;
@@ -295,7 +301,8 @@ pub fn load_dir(path: &Path) -> Result<Model> {
     let tokenizer = TextTokenizer::from_hf_dir(&dir, &json)?;
     tokenizer.check_fits(&dir, config.vocab_size)?;
     let ck = Checkpoint::open(&dir)?;
-    let weights = arch::load_weights(&ck, &HfNames::for_checkpoint(&ck, &config), &config)?;
+    crate::memory::check_fits(&dir, &ck, &config, storage)?;
+    let weights = arch::load_weights(&ck, &HfNames::for_checkpoint(&ck, &config), &config, storage)?;
     let source = ModelSource {
         path: path.to_path_buf(),
         format: "safetensors",

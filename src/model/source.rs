@@ -70,7 +70,7 @@ impl DType {
 }
 
 /// One tensor of a checkpoint, borrowed from its file.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct TensorView<'a> {
     pub name: &'a str,
     /// The file that holds it (sharded checkpoints have several).
@@ -82,6 +82,22 @@ pub struct TensorView<'a> {
     /// The stored bytes (in bounds and of the right length for a readable type; checked when the
     /// header was parsed). Empty when the type's layout is unknown.
     pub bytes: &'a [u8],
+    /// The shared buffer `bytes` lies in and their range there, so a resident
+    /// [`Matrix`](super::matrix::Matrix) can keep borrowing them; `None` for a source that cannot share.
+    pub shared: Option<(&'a super::matrix::SharedBytes, std::ops::Range<usize>)>,
+}
+
+impl std::fmt::Debug for TensorView<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TensorView")
+            .field("name", &self.name)
+            .field("file", &self.file)
+            .field("shape", &self.shape)
+            .field("dtype", &self.dtype)
+            .field("bytes", &self.bytes.len())
+            .field("shared", &self.shared.as_ref().map(|s| s.1.clone()))
+            .finish()
+    }
 }
 
 impl TensorView<'_> {

@@ -9,6 +9,7 @@ mod export_formats;
 mod fixtures;
 mod gpu_windows;
 mod interrupt;
+mod memory;
 mod report;
 #[path = "../support/mod.rs"]
 mod support;

@@ -33,7 +33,7 @@ fn check(cfg: ModelConfig, lengths: &[usize], threads: Option<usize>) {
         // so close to a target that f32 rounding order may put them on either side of it.
         let hidden = densi::cpu::hidden_states_of(&cfg, &w, &ids);
         let h = cfg.hidden_size;
-        let head = w.lm_head_weight();
+        let head = w.lm_head_weight().to_f32();
         let near_ties = |p: usize, target: u32| -> u32 {
             let x = &hidden[p * h..(p + 1) * h];
             let z: Vec<f64> = (0..cfg.vocab_size)

@@ -3,6 +3,7 @@
 //! llama/ and qwen2/ checkpoints the way convert_hf_to_gguf.py does, Q/K permuted); the hub-cache
 //! layout and sharded checkpoints; the default model.
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
 use densi::model::{Architecture, Linear, Mlp, Model, Weights};
@@ -23,24 +24,24 @@ fn gguf(name: &str) -> PathBuf {
 }
 
 /// Every matrix of `w` as (name, data), in a fixed order.
-fn tensors(w: &Weights) -> Vec<(String, &[f32])> {
-    let mut v: Vec<(String, &[f32])> = vec![("token_embedding".into(), &w.token_embedding)];
+fn tensors(w: &Weights) -> Vec<(String, Cow<'_, [f32]>)> {
+    let mut v: Vec<(String, Cow<[f32]>)> = vec![("token_embedding".into(), w.token_embedding.values())];
     if let Some(p) = &w.position_embedding {
-        v.push(("position_embedding".into(), p));
+        v.push(("position_embedding".into(), p.values()));
     }
-    fn lin<'a>(v: &mut Vec<(String, &'a [f32])>, n: String, l: &'a Linear) {
-        v.push((format!("{n}.weight"), &l.weight));
+    fn lin<'a>(v: &mut Vec<(String, Cow<'a, [f32]>)>, n: String, l: &'a Linear) {
+        v.push((format!("{n}.weight"), l.weight.values()));
         if let Some(b) = &l.bias {
-            v.push((format!("{n}.bias"), b));
+            v.push((format!("{n}.bias"), Cow::Borrowed(b)));
         }
     }
     for (i, b) in w.blocks.iter().enumerate() {
-        v.push((format!("{i}.attn_norm"), &b.attn_norm.weight));
+        v.push((format!("{i}.attn_norm"), Cow::Borrowed(&b.attn_norm.weight)));
         lin(&mut v, format!("{i}.q"), &b.q);
         lin(&mut v, format!("{i}.k"), &b.k);
         lin(&mut v, format!("{i}.v"), &b.v);
         lin(&mut v, format!("{i}.o"), &b.o);
-        v.push((format!("{i}.mlp_norm"), &b.mlp_norm.weight));
+        v.push((format!("{i}.mlp_norm"), Cow::Borrowed(&b.mlp_norm.weight)));
         match &b.mlp {
             Mlp::SwiGlu { gate, up, down } => {
                 lin(&mut v, format!("{i}.gate"), gate);
@@ -53,7 +54,7 @@ fn tensors(w: &Weights) -> Vec<(String, &[f32])> {
             }
         }
     }
-    v.push(("final_norm".into(), &w.final_norm.weight));
+    v.push(("final_norm".into(), Cow::Borrowed(&w.final_norm.weight)));
     if let Some(h) = &w.lm_head {
         lin(&mut v, "lm_head".into(), h);
     }
@@ -79,11 +80,11 @@ fn check_shapes(m: &Model) {
     let c = &m.config;
     let w = &m.weights;
     let (h, q, kv) = (c.hidden_size, c.num_heads * c.head_dim, c.num_kv_heads * c.head_dim);
-    assert_eq!(w.token_embedding.len(), c.vocab_size * h);
+    assert_eq!((w.token_embedding.rows(), w.token_embedding.cols()), (c.vocab_size, h));
     assert_eq!(w.blocks.len(), c.num_layers);
     for b in &w.blocks {
         for (l, out, inp) in [(&b.q, q, h), (&b.k, kv, h), (&b.v, kv, h), (&b.o, h, q)] {
-            assert_eq!((l.out_features, l.in_features, l.weight.len()), (out, inp, out * inp));
+            assert_eq!((l.out_features, l.in_features, l.weight.rows(), l.weight.cols()), (out, inp, out, inp));
             if let Some(bias) = &l.bias {
                 assert_eq!(bias.len(), out);
             }
@@ -93,7 +94,7 @@ fn check_shapes(m: &Model) {
         assert_eq!(b.attn_norm.eps, c.norm_eps);
     }
     assert_eq!(w.lm_head.is_none(), c.tie_word_embeddings);
-    assert_eq!(w.lm_head_weight().len(), c.vocab_size * h);
+    assert_eq!((w.lm_head_weight().rows(), w.lm_head_weight().cols()), (c.vocab_size, h));
     assert!(m.tokenizer.vocab_size() <= c.vocab_size);
 }
 
@@ -127,7 +128,8 @@ fn hf_fixtures_load_with_their_configs() {
             Architecture::Llama => assert!(b.q.bias.is_none() && b.o.bias.is_none()),
             Architecture::Gpt2 => {
                 assert!(b.q.bias.is_some() && b.o.bias.is_some());
-                assert_eq!(m.weights.position_embedding.as_ref().unwrap().len(), ctx * hidden);
+                let p = m.weights.position_embedding.as_ref().unwrap();
+                assert_eq!((p.rows(), p.cols()), (ctx, hidden));
             }
         }
         // Every fixture's tokenizer has <|endoftext|> as id 0 (GPT-2: 50256) and it is the BOS.

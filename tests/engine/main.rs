@@ -12,6 +12,7 @@ mod formats_quants;
 mod golden;
 mod outside_numbers;
 mod prefix_cache;
+mod resident;
 #[path = "../support/mod.rs"]
 mod support;
 mod tokenizer_ids;

@@ -39,7 +39,7 @@ fn compare(name: &str, model: Arc<Model>, text: &str, max_tokens: usize) {
     let full = cpu_lm_head(
         &hidden,
         model.config.hidden_size,
-        w.lm_head_weight(),
+        &w.lm_head_weight().values(),
         model.config.vocab_size,
         w.lm_head_bias(),
         &ids,

@@ -74,7 +74,7 @@ fn matmul_f16_weights_match_cpu() {
     for &(t, k, n, direct) in &[(7, 33, 65, false), (65, 64, 127, false), (65, 64, 127, true)] {
         g.set_direct(direct);
         let mut l = linear(&mut rng, n, k, true);
-        l.weight.iter_mut().for_each(|w| *w = half::f16::from_f32(*w).to_f32());
+        l.weight.make_f32_mut().iter_mut().for_each(|w| *w = half::f16::from_f32(*w).to_f32());
         let x = rng.vec(t * k, 1.0);
         let mut want = vec![0.0; t * n];
         ops::linear(&x, t, &l, &mut want);

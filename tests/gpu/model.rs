@@ -9,7 +9,7 @@ use crate::common;
 use common::*;
 use densi::backend::Dtype;
 use densi::gpu::GpuModel;
-use densi::model::Architecture;
+use densi::model::{Architecture, Matrix};
 
 fn check(name: &str, arch: Architecture, nh: usize, nkv: usize, tied: bool, split: Option<usize>, seed: u64) {
     check_variant(name, arch, nh, nkv, tied, split, seed, None);
@@ -86,7 +86,7 @@ fn f16_weights_match_cpu_on_rounded_weights() {
         return;
     }
     let (cfg, mut w) = random_model(Architecture::Gpt2, 1000, 64, 2, 4, 4, 96, 64, false, 15);
-    let round = |v: &mut Vec<f32>| v.iter_mut().for_each(|x| *x = half::f16::from_f32(*x).to_f32());
+    let round = |m: &mut Matrix| m.make_f32_mut().iter_mut().for_each(|x| *x = half::f16::from_f32(*x).to_f32());
     round(&mut w.token_embedding);
     for b in &mut w.blocks {
         for l in [&mut b.q, &mut b.k, &mut b.v, &mut b.o] {

@@ -7,8 +7,8 @@ use crate::model::weights::{Block, Mlp, NormKind, Weights};
 pub(super) fn weights(w: &WeightLoader) -> Result<Weights> {
     let c = w.config();
     let (h, i) = (c.hidden_size, c.intermediate_size);
-    let token_embedding = w.tensor(Tensor::TokenEmbedding, None, Part::Weight, &[c.vocab_size, h])?;
-    let position_embedding = w.tensor(Tensor::PositionEmbedding, None, Part::Weight, &[c.context_length, h])?;
+    let token_embedding = w.matrix(Tensor::TokenEmbedding, None, Part::Weight, c.vocab_size, h)?;
+    let position_embedding = w.matrix(Tensor::PositionEmbedding, None, Part::Weight, c.context_length, h)?;
     // Not preallocated: num_layers comes from the file; each block's tensors must exist.
     let mut blocks = Vec::new();
     for l in 0..c.num_layers {

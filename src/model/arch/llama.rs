@@ -14,7 +14,7 @@ pub(super) fn weights(w: &WeightLoader) -> Result<Weights> {
     let qwen2 = c.architecture == Architecture::Qwen2;
     let qkv_bias = if qwen2 { Optional::Required } else { Optional::IfPresent };
     let other_bias = if qwen2 { Optional::Absent } else { Optional::IfPresent };
-    let token_embedding = w.tensor(Tensor::TokenEmbedding, None, Part::Weight, &[c.vocab_size, h])?;
+    let token_embedding = w.matrix(Tensor::TokenEmbedding, None, Part::Weight, c.vocab_size, h)?;
     // Not preallocated: num_layers comes from the file; each block's tensors must exist.
     let mut blocks = Vec::new();
     for l in 0..c.num_layers {

@@ -14,27 +14,30 @@ pub use quants::{GgmlType, dequantize};
 pub use reader::{GgufFile, GgufHeader, TensorInfo, Value, parse_gguf_header};
 
 use super::tokenizer::{GgufVocab, TextTokenizer};
+use super::weights::WeightStorage;
 use super::{Model, ModelSource, arch, source};
 use crate::error::{DensiError, Result};
 
-/// Loads a GGUF model: config from `{arch}.*` metadata, f32 weights, and the tokenizer from
-/// `tokenizer.ggml.*`.
-pub fn load(path: &Path) -> Result<Model> {
-    load_file(GgufFile::open(path)?)
+/// Loads a GGUF model: config from `{arch}.*` metadata, weights kept as `storage` says, and the
+/// tokenizer from `tokenizer.ggml.*`.
+pub fn load(path: &Path, storage: WeightStorage) -> Result<Model> {
+    load_file(GgufFile::open(path)?, storage)
 }
 
 /// Loads a model from a GGUF file already in memory (the fuzzer's entry point; `name` only
 /// names it in errors).
+/// Weights are expanded to f32, so every dequantizer runs over the (hostile) bytes.
 pub fn load_bytes(name: &Path, bytes: Vec<u8>) -> Result<Model> {
-    load_file(GgufFile::from_vec(name, bytes)?)
+    load_file(GgufFile::from_vec(name, bytes)?, WeightStorage::F32)
 }
 
-fn load_file(file: GgufFile) -> Result<Model> {
+fn load_file(file: GgufFile, storage: WeightStorage) -> Result<Model> {
     let path = file.path.clone();
     let config = config_from_metadata(&file)?;
     let tokenizer = TextTokenizer::from_gguf(&path, &vocab_from_metadata(&file)?)?;
     tokenizer.check_fits(&path, config.vocab_size)?;
-    let weights = arch::load_weights(&file, &GgufNames, &config)?;
+    crate::memory::check_fits(&path, &file, &config, storage)?;
+    let weights = arch::load_weights(&file, &GgufNames, &config, storage)?;
     let source = ModelSource {
         path: path.clone(),
         format: "gguf",

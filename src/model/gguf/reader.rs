@@ -20,9 +20,11 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use super::quants::{self, GgmlType};
 use crate::error::{DensiError, Result};
+use crate::model::matrix::SharedBytes;
 use crate::model::source::{TensorSource, TensorView};
 
 const MAGIC: &[u8; 4] = b"GGUF";
@@ -430,26 +432,12 @@ fn tensor_byte_len(name: &str, ne: &[u64], ty: GgmlType) -> Result<Option<usize>
 // The mapped file
 // ---------------------------------------------------------------------------------------------
 
-/// A GGUF file's bytes (memory-mapped, or in memory for the fuzzer) with its parsed header.
+/// A GGUF file's bytes (memory-mapped, or in memory for the fuzzer) with its parsed header. The
+/// bytes are shared, so resident weight matrices keep borrowing them after the file is dropped.
 pub struct GgufFile {
     pub path: PathBuf,
-    bytes: Bytes,
+    bytes: SharedBytes,
     pub header: GgufHeader,
-}
-
-enum Bytes {
-    Mapped(memmap2::Mmap),
-    Owned(Vec<u8>),
-}
-
-impl std::ops::Deref for Bytes {
-    type Target = [u8];
-    fn deref(&self) -> &[u8] {
-        match self {
-            Bytes::Mapped(m) => m,
-            Bytes::Owned(v) => v,
-        }
-    }
 }
 
 impl GgufFile {
@@ -458,17 +446,17 @@ impl GgufFile {
         // SAFETY: the map is read-only and private to this process. As with every mmap-based model
         // loader, a file truncated by another process while mapped would fault; we accept that.
         let mmap = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| DensiError::io(path, e))?;
-        Self::from_bytes(path, Bytes::Mapped(mmap))
+        Self::from_bytes(path, Arc::new(mmap))
     }
 
     /// A GGUF file already in memory; `path` only names it in errors.
     pub fn from_vec(path: &Path, bytes: Vec<u8>) -> Result<GgufFile> {
-        Self::from_bytes(path, Bytes::Owned(bytes))
+        Self::from_bytes(path, Arc::new(bytes))
     }
 
-    fn from_bytes(path: &Path, bytes: Bytes) -> Result<GgufFile> {
-        let header = parse_gguf_header(&bytes).map_err(|reason| invalid(path, reason))?;
-        check_finite(&header, &bytes).map_err(|reason| invalid(path, reason))?;
+    fn from_bytes(path: &Path, bytes: SharedBytes) -> Result<GgufFile> {
+        let header = parse_gguf_header((*bytes).as_ref()).map_err(|reason| invalid(path, reason))?;
+        check_finite(&header, (*bytes).as_ref()).map_err(|reason| invalid(path, reason))?;
         Ok(GgufFile { path: path.to_path_buf(), bytes, header })
     }
 
@@ -520,13 +508,15 @@ impl TensorSource for GgufFile {
 
     fn get(&self, name: &str) -> Option<TensorView<'_>> {
         let t = self.header.tensor(name)?;
+        let range = t.offset..t.offset + t.n_bytes.unwrap_or(0);
         Some(TensorView {
             name: &t.name,
             file: &self.path,
             shape: t.shape(),
             dtype: t.ggml_type.dtype().ok_or_else(|| t.ggml_type.name()),
             // In bounds: checked by parse_gguf_header.
-            bytes: &self.bytes[t.offset..t.offset + t.n_bytes.unwrap_or(0)],
+            bytes: &(*self.bytes).as_ref()[range.clone()],
+            shared: Some((&self.bytes, range)),
         })
     }
 

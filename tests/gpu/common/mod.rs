@@ -4,7 +4,7 @@
 use densi::cpu::ops;
 use densi::gpu::GpuContext;
 use densi::metrics::{RowStats, reduce_logits_row};
-use densi::model::{Architecture, Block, Linear, Mlp, ModelConfig, Norm, NormKind, Weights};
+use densi::model::{Architecture, Block, Linear, Matrix, Mlp, ModelConfig, Norm, NormKind, Weights};
 
 /// Logits closer than this (nats) count as tied: GPU and CPU sum in different orders, so such
 /// neighbours may swap places in the ranking (f32 logits of these models differ by ~1e-5).
@@ -72,7 +72,7 @@ pub fn assert_close(what: &str, got: &[f32], want: &[f32], rel: f64) {
 pub fn linear(rng: &mut Rng, out_f: usize, in_f: usize, bias: bool) -> Linear {
     let scale = 1.0 / (in_f as f32).sqrt();
     Linear {
-        weight: rng.vec(out_f * in_f, scale),
+        weight: Matrix::from_f32(out_f, in_f, rng.vec(out_f * in_f, scale)),
         bias: bias.then(|| rng.vec(out_f, 0.1)),
         in_features: in_f,
         out_features: out_f,
@@ -128,8 +128,8 @@ pub fn random_model(
         .collect();
     let weights = Weights {
         // Embedding entries up to ±0.5: logits spread over several nats, like a trained model's.
-        token_embedding: rng.vec(vocab * hidden, 0.5),
-        position_embedding: gpt2.then(|| rng.vec(ctx * hidden, 0.1)),
+        token_embedding: Matrix::from_f32(vocab, hidden, rng.vec(vocab * hidden, 0.5)),
+        position_embedding: gpt2.then(|| Matrix::from_f32(ctx, hidden, rng.vec(ctx * hidden, 0.1))),
         blocks,
         final_norm: norm(&mut rng, hidden, kind),
         lm_head: (!tied).then(|| linear(&mut rng, vocab, hidden, false)),
@@ -161,7 +161,16 @@ pub struct CpuRows {
 /// reduced one by one: the oracle for random-weight models.
 pub fn cpu_forward_stats(cfg: &ModelConfig, w: &Weights, ids: &[u32], score_from: usize, top_k: usize) -> CpuRows {
     let hidden = densi::cpu::hidden_states_of(cfg, w, ids);
-    cpu_lm_head(&hidden, cfg.hidden_size, w.lm_head_weight(), cfg.vocab_size, w.lm_head_bias(), ids, score_from, top_k)
+    cpu_lm_head(
+        &hidden,
+        cfg.hidden_size,
+        &w.lm_head_weight().values(),
+        cfg.vocab_size,
+        w.lm_head_bias(),
+        ids,
+        score_from,
+        top_k,
+    )
 }
 
 /// The CPU lm-head: full logits rows, reduced by `metrics::reduce_logits_row`.
