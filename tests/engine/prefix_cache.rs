@@ -48,7 +48,11 @@ fn assert_same(got: &TextScore, want: &TextScore, what: &str) -> f64 {
         // Varentropy is in bits²: the same relative precision, 1e-5 × max(1, V) bits².
         let v = a.varentropy_bits2.abs().max(1.0);
         close(a.varentropy_bits2 / v, b.varentropy_bits2 / v, "varentropy / max(1, V)", i);
-        close(a.boundary_bits, b.boundary_bits, "boundary", i);
+        // The boundary value is −log₂ of a mass that can be 2⁻²⁰ (measured: 20.25 bits differing by
+        // 1.09e-5 when the recomputed rows took the other GEMM kernel): the same relative
+        // precision as varentropy, 1e-5 × max(1, B) bits.
+        let bb = a.boundary_bits.abs().max(1.0);
+        close(a.boundary_bits / bb, b.boundary_bits / bb, "boundary / max(1, B)", i);
         assert!(a.rank.abs_diff(b.rank) <= 1, "{what}: token {i} rank {} vs {}", a.rank, b.rank);
         for (x, y) in a.top.iter().zip(&b.top) {
             close(x.probability, y.probability, "top p", i);
