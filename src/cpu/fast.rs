@@ -54,7 +54,7 @@ pub fn gemm_nt(
         GEMM_USE_CRATE => ops::gemm_crate_nt(a, lda, m, k, b, n, out, ldo, accumulate),
         GEMM_USE_OWN_UNPACKED => gemm_own_nt(a, lda, m, k, b, n, out, ldo, accumulate),
         GEMM_USE_PACKED => gemm_packed_nt(a, lda, m, k, b, n, out, ldo, accumulate),
-        _ if m < OWN_GEMM_MAX_M => gemm_own_nt(a, lda, m, k, b, n, out, ldo, accumulate),
+        _ if kernel_rows(m) < OWN_GEMM_MAX_M => gemm_own_nt(a, lda, m, k, b, n, out, ldo, accumulate),
         _ => ops::gemm_crate_nt(a, lda, m, k, b, n, out, ldo, accumulate),
     }
 }
@@ -131,6 +131,33 @@ pub fn gemm_packed_nt(
     ops::gemm_crate_nt(a, lda, m, k, b, n, out, ldo, accumulate);
 }
 
+thread_local! {
+    /// Rows of the whole window being computed on this thread (0 outside [`forward_rows`]'s
+    /// layers). The automatic kernel choice goes by it rather than by the rows a call multiplies, so
+    /// the positions computed after a cached prefix take the kernel a full pass would take, and sum
+    /// in the same order (the own kernel's and the crate's orders differ by ~1e-5 bits of entropy).
+    static WINDOW_ROWS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// The row count the automatic kernel choice uses for a GEMM of `m` rows (see `WINDOW_ROWS`).
+fn kernel_rows(m: usize) -> usize {
+    m.max(WINDOW_ROWS.get())
+}
+
+/// Sets `WINDOW_ROWS` until dropped.
+struct WindowRows;
+impl WindowRows {
+    fn set(rows: usize) -> WindowRows {
+        WINDOW_ROWS.set(rows);
+        WindowRows
+    }
+}
+impl Drop for WindowRows {
+    fn drop(&mut self) {
+        WINDOW_ROWS.set(0);
+    }
+}
+
 /// Rows of A per [`gemm_packed_nt`] task (a multiple of the micro-tile's 6).
 pub const GEMM_MC: usize = 192;
 
@@ -176,7 +203,7 @@ fn gemm_stored(a: &[f32], lda: usize, m: usize, k: usize, w: &Matrix, out: &mut 
     assert!(a.len() >= (m - 1) * lda + k && out.len() >= (m - 1) * ldo + n);
     let own = simd_available()
         && match GEMM_KERNEL.load(std::sync::atomic::Ordering::Relaxed) {
-            GEMM_USE_AUTO => m < OWN_GEMM_MAX_M,
+            GEMM_USE_AUTO => kernel_rows(m) < OWN_GEMM_MAX_M,
             kernel => kernel == GEMM_USE_OWN_UNPACKED,
         };
     if !own {
@@ -555,6 +582,7 @@ pub fn forward_rows(
     // RoPE tables from position 0, read from position past on.
     let rope = (cfg.architecture != Architecture::Gpt2).then(|| ops::rope_tables(len, hd, cfg.rope_theta));
 
+    let window_rows = WindowRows::set(len);
     let mut normed = vec![0.0f32; t * h];
     let mut qkv = vec![0.0f32; t * ldqkv];
     let mut att = vec![0.0f32; t * nh * hd];
@@ -627,7 +655,9 @@ pub fn forward_rows(
     }
     Profile::time(p, "norm", || ops::norm(&x, h, &w.final_norm, &mut normed));
 
-    // lm-head, LM_HEAD_ROWS rows at a time, each block reduced on the spot.
+    // lm-head, in blocks of rows (the same blocks with or without a cached prefix, so the kernel goes
+    // by the block), each block reduced on the spot.
+    drop(window_rows);
     let vocab = cfg.vocab_size;
     let head = w.lm_head_weight();
     let bias = w.lm_head_bias();

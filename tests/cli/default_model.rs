@@ -105,7 +105,8 @@ fn compare_shows_the_motivating_differences() {
 /// The sha256 that models/fetch.sh verifies before it installs the model.
 fn fetch_sh_sha256() -> String {
     let script = std::fs::read_to_string(root().join("models/fetch.sh")).unwrap();
-    let line = script.lines().find(|l| l.starts_with("SHA256=")).expect("SHA256= in models/fetch.sh");
+    // The first SHA256= is the default model's (the script's first case; Gemma's follows).
+    let line = script.lines().map(str::trim).find(|l| l.starts_with("SHA256=")).expect("SHA256= in models/fetch.sh");
     line.trim_start_matches("SHA256=").trim_matches('"').to_string()
 }
 

@@ -415,11 +415,12 @@ fn bench_reports_each_length() {
     let rows: Vec<Vec<&str>> = out
         .lines()
         .map(|l| l.split_whitespace().collect())
-        .filter(|r: &Vec<&str>| r.len() == 5 && r[0].parse::<usize>().is_ok())
+        .filter(|r: &Vec<&str>| r.len() == 7 && r[0].parse::<usize>().is_ok())
         .collect();
     assert_eq!(rows.iter().map(|r| r[0]).collect::<Vec<_>>(), ["8", "16"], "{out}");
     for r in rows {
-        // seconds, min, tokens/s, GFLOP/s
-        assert!(r[1..].iter().all(|x| x.parse::<f64>().unwrap() > 0.0), "{r:?}");
+        // seconds, min, tokens/s, GFLOP/s, then peak RSS "<n> MiB"
+        assert!(r[1..5].iter().all(|x| x.parse::<f64>().unwrap() > 0.0), "{r:?}");
+        assert!(r[5].parse::<u64>().unwrap() > 0 && r[6] == "MiB", "{r:?}");
     }
 }

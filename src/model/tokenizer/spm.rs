@@ -18,6 +18,9 @@
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, HashMap};
 
+/// Token ids and, per token, the `[start, end)` byte range of the text it stands for.
+pub type IdsAndOffsets = (Vec<u32>, Vec<(usize, usize)>);
+
 /// A SentencePiece vocabulary as llama.cpp tokenizes with it.
 #[derive(Debug, Clone)]
 pub struct SpmTokenizer {
@@ -63,7 +66,7 @@ impl SpmTokenizer {
     }
 
     /// Token ids of `text` and the `[start, end)` byte range of the text each one stands for.
-    pub fn encode(&self, text: &str) -> Result<(Vec<u32>, Vec<(usize, usize)>), MissingByteToken> {
+    pub fn encode(&self, text: &str) -> Result<IdsAndOffsets, MissingByteToken> {
         let mut ids = Vec::new();
         let mut offsets = Vec::new();
         let mut prev_is_token = true;
