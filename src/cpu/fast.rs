@@ -212,62 +212,60 @@ fn gemm_stored(a: &[f32], lda: usize, m: usize, k: usize, w: &Matrix, out: &mut 
         // would change the f32 sum order (measured 1.2e-5 bits of entropy on the default model).
         return gemm_nt(a, lda, m, k, &w.to_f32(), n, out, ldo, accumulate);
     }
+    // `own` implies AVX2+FMA, so only x86-64 gets here.
     #[cfg(target_arch = "x86_64")]
-    let (kc, own_nb) = own_gemm_blocking(k);
-    #[cfg(not(target_arch = "x86_64"))]
-    let own_nb = STORED_PANEL_ROWS_LONG_A;
-    // Long A: wider panels, so the crate's packing of A is amortised over more W rows.
-    let nb = if own { own_nb } else { STORED_PANEL_ROWS_LONG_A };
-    let (ap, op) = (SendPtr(a.as_ptr() as *mut f32), SendPtr(out.as_mut_ptr()));
-    (0..n.div_ceil(nb)).into_par_iter().for_each(|blk| {
-        let (j0, j1) = (blk * nb, ((blk + 1) * nb).min(n));
-        PANEL.with_borrow_mut(|panel| {
-            panel.resize((j1 - j0) * k, 0.0);
-            w.dequant_rows(j0..j1, &mut panel[..(j1 - j0) * k]);
-            let bp = panel.as_ptr();
-            if own {
-                #[cfg(target_arch = "x86_64")]
-                {
-                    let mut p0 = 0;
-                    while p0 < k {
-                        let kcur = kc.min(k - p0);
-                        // SAFETY: AVX2+FMA checked (`own`); the asserts above bound rows 0..m of a
-                        // and out; the panel holds rows j0..j1 of W; tasks write disjoint columns.
-                        unsafe {
-                            x86::gemm_block(
-                                ap.get(),
-                                lda,
-                                m,
-                                bp,
-                                k,
-                                0,
-                                j1 - j0,
-                                p0,
-                                kcur,
-                                op.get().add(j0),
-                                ldo,
-                                accumulate || p0 > 0,
-                            )
-                        };
-                        p0 += kcur;
-                    }
-                }
-            } else {
-                // SAFETY: as above; columns j0..j1 of out's rows 0..m lie inside out.
+    {
+        let (kc, nb) = own_gemm_blocking(k);
+        let (ap, op) = (SendPtr(a.as_ptr() as *mut f32), SendPtr(out.as_mut_ptr()));
+        (0..n.div_ceil(nb)).into_par_iter().for_each(|blk| {
+            let (j0, j1) = (blk * nb, ((blk + 1) * nb).min(n));
+            PANEL.with_borrow_mut(|panel| {
+                panel.resize((j1 - j0) * k, 0.0);
+                w.dequant_rows(j0..j1, &mut panel[..(j1 - j0) * k]);
+                // SAFETY: AVX2+FMA checked (`own`); the asserts above bound rows 0..m of a and out;
+                // the panel holds rows j0..j1 of W; tasks write disjoint columns j0..j1 of out.
                 unsafe {
-                    ops::gemm_crate_raw(ap.get(), lda, m, k, bp, j1 - j0, op.get().add(j0), ldo, accumulate, false)
+                    own_gemm_task(ap.get(), lda, m, panel.as_ptr(), k, j1 - j0, op.get().add(j0), ldo, accumulate, kc)
                 };
-            }
+            });
         });
-    });
+    }
 }
-
-/// W rows per panel of [`gemm_stored`] when A is long (m ≥ [`OWN_GEMM_MAX_M`]).
-const STORED_PANEL_ROWS_LONG_A: usize = 256;
 
 thread_local! {
     /// The dequantized W panel of the current [`gemm_stored`] task (≤ 256 rows × k floats).
     static PANEL: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// One task of the own kernel: out[0..m, 0..cols] (row stride ldo) = a[0..m, 0..k] · w[0..cols, 0..k]ᵀ
+/// (+ out's old value when `accumulate`), k in chunks of `kc` through [`x86::gemm_block`]. Shared by
+/// [`gemm_own_nt`] (w: rows of the f32 weight) and [`gemm_stored`] (w: a dequantized panel), so both
+/// sum every element in the same order.
+///
+/// # Safety
+/// AVX2+FMA present; a holds rows 0..m (stride lda) of k floats, w `cols` rows of k floats, out rows
+/// 0..m (stride ldo) of `cols` floats, and no other task writes those columns.
+#[cfg(target_arch = "x86_64")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn own_gemm_task(
+    a: *const f32,
+    lda: usize,
+    m: usize,
+    w: *const f32,
+    k: usize,
+    cols: usize,
+    out: *mut f32,
+    ldo: usize,
+    accumulate: bool,
+    kc: usize,
+) {
+    let mut p0 = 0;
+    while p0 < k {
+        let kcur = kc.min(k - p0);
+        // SAFETY: the caller's bounds.
+        unsafe { x86::gemm_block(a, lda, m, w, k, 0, cols, p0, kcur, out, ldo, accumulate || p0 > 0) };
+        p0 += kcur;
+    }
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -307,29 +305,11 @@ pub fn gemm_own_nt(
             (SendPtr(a.as_ptr() as *mut f32), SendPtr(b.as_ptr() as *mut f32), SendPtr(out.as_mut_ptr()));
         (0..blocks).into_par_iter().for_each(|blk| {
             let (j0, j1) = (blk * nb, ((blk + 1) * nb).min(n));
-            let mut p0 = 0;
-            while p0 < k {
-                let kcur = kc.min(k - p0);
-                // SAFETY: AVX2+FMA checked; the asserts above bound rows 0..m of a and out and rows
-                // 0..n of b; tasks write disjoint column ranges j0..j1 of out.
-                unsafe {
-                    x86::gemm_block(
-                        ap.get(),
-                        lda,
-                        m,
-                        bp.get(),
-                        k,
-                        j0,
-                        j1,
-                        p0,
-                        kcur,
-                        op.get(),
-                        ldo,
-                        accumulate || p0 > 0,
-                    )
-                };
-                p0 += kcur;
-            }
+            // SAFETY: AVX2+FMA checked; gemm_operands_fit bounds rows 0..m of a and out and rows
+            // 0..n of b; tasks write disjoint column ranges j0..j1 of out.
+            unsafe {
+                own_gemm_task(ap.get(), lda, m, bp.get().add(j0 * k), k, j1 - j0, op.get().add(j0), ldo, accumulate, kc)
+            };
         });
         return;
     }
