@@ -34,21 +34,24 @@ pub fn weight_bytes(src: &dyn TensorSource, storage: WeightStorage) -> u64 {
 /// Peak bytes of the CPU forward's buffers for `tokens` tokens on `threads` threads: the
 /// activations ([t, h] residual and normed rows, [t, q+2kv] qkv, [t, q] attention output,
 /// [t, 3·intermediate] MLP rows), attention's transposed keys and values, the lm-head's logits
-/// block, and, for stored weights, each thread's dequantized panel.
+/// block, and, for stored weights, each thread's dequantized panel (short texts) or the largest
+/// weight expanded whole (texts of [`crate::cpu::fast::OWN_GEMM_MAX_M`] tokens or more).
 pub fn cpu_buffer_bytes(cfg: &ModelConfig, tokens: usize, threads: usize, storage: WeightStorage) -> u64 {
     let t = tokens as u64;
     let (h, inter, vocab) = (cfg.hidden_size as u64, cfg.intermediate_size as u64, cfg.vocab_size as u64);
     let (q, kv) = ((cfg.num_heads * cfg.head_dim) as u64, (cfg.num_kv_heads * cfg.head_dim) as u64);
     let activations = t * (2 * h + q + 2 * kv + q + 3 * inter + cfg.head_dim as u64);
     let attention = 2 * kv * t.div_ceil(32) * 32;
-    let (head_rows, panels) = match storage {
-        WeightStorage::F32 => (64, 0),
+    let head_rows = crate::cpu::fast::lm_head_block_rows(cfg.vocab_size) as u64;
+    let stored = match storage {
+        WeightStorage::F32 => 0,
         WeightStorage::Resident => {
-            let rows = ((64u64 << 20) / (4 * vocab.max(1))).clamp(64, 256);
-            (rows, threads as u64 * 256 * h.max(inter).max(q))
+            let panels = threads as u64 * 96 * h.max(inter).max(q);
+            let largest = h * h.max(inter).max(q);
+            if tokens >= crate::cpu::fast::OWN_GEMM_MAX_M { panels.max(largest) } else { panels }
         }
     };
-    4 * (activations + attention + head_rows.min(t.max(1)) * vocab + panels)
+    4 * (activations + attention + head_rows.min(t.max(1)) * vocab + stored)
 }
 
 /// The expected peak memory of loading the model and scoring `tokens` tokens on the CPU.

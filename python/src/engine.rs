@@ -13,7 +13,7 @@ pub use densi::export::columns::{Column, Values};
 use densi::export::{AtomicFile, ExportOptions, Exporter, Format, Level, OutputMode, Provenance, Units};
 use densi::metrics::BosPolicy;
 pub use densi::metrics::TextScore;
-use densi::model::Model;
+use densi::model::{Model, WeightStorage};
 use densi::score::{ScoreOptions, Scorer};
 
 pub type Result<T> = std::result::Result<T, Error>;
@@ -83,10 +83,21 @@ pub struct Engine {
 
 impl Engine {
     /// Loads like the CLI: `path`, else `$DENSI_MODEL`, else the default model; a GGUF file or a
-    /// Hugging Face directory. `backend`: `auto`, `gpu` or `cpu`.
-    pub fn load(path: Option<&Path>, backend: &str, device: Option<usize>, threads: Option<usize>) -> Result<Engine> {
+    /// Hugging Face directory. `backend`: `auto`, `gpu` or `cpu`; `weights`: `resident` or `f32`
+    /// (`--weights`; default the CLI's).
+    pub fn load(
+        path: Option<&Path>,
+        backend: &str,
+        device: Option<usize>,
+        threads: Option<usize>,
+        weights: Option<&str>,
+    ) -> Result<Engine> {
         let choice: BackendChoice = backend.parse().map_err(|reason| option_error("--backend", reason))?;
-        let model = Arc::new(Model::load(&Model::resolve_path(path)?)?);
+        let storage: WeightStorage = match weights {
+            Some(w) => w.parse().map_err(|reason| option_error("--weights", reason))?,
+            None => WeightStorage::default(),
+        };
+        let model = Arc::new(Model::load_with(&Model::resolve_path(path)?, storage)?);
         let backend = BackendOptions { choice, device, threads, ..Default::default() };
         // Open the backend now, so a bad backend or device fails at construction, as in the CLI.
         let scorer = densi::backend::scorer(&model, &backend, ScoreOptions::default())?;

@@ -30,17 +30,19 @@ struct Model {
 #[pymethods]
 impl Model {
     #[new]
-    #[pyo3(signature = (path=None, backend="auto", device=None, threads=None))]
+    #[pyo3(signature = (path=None, backend="auto", device=None, threads=None, weights=None))]
     fn new(
         py: Python<'_>,
         path: Option<PathBuf>,
         backend: &str,
         device: Option<usize>,
         threads: Option<usize>,
+        weights: Option<String>,
     ) -> PyResult<Model> {
         let backend = backend.to_string();
-        let engine =
-            py.detach(move || Engine::load(path.as_deref(), &backend, device, threads)).map_err(|e| to_py(py, e))?;
+        let engine = py
+            .detach(move || Engine::load(path.as_deref(), &backend, device, threads, weights.as_deref()))
+            .map_err(|e| to_py(py, e))?;
         Ok(Model { engine: Arc::new(engine) })
     }
 

@@ -218,8 +218,21 @@ def test_errors_are_exceptions_with_the_cli_messages(model, cli, tmp_path):
         model.score("hello", units="bans", progress=False)
     with pytest.raises(densi.OptionError, match="unknown backend `tpu`"):
         densi.Model(model.path, backend="tpu")
+    with pytest.raises(densi.OptionError, match="unknown weight storage `f8`"):
+        densi.Model(model.path, backend="cpu", weights="f8")
     with pytest.raises(TypeError, match=r"text1: expected str or bytes, got int"):
         model.score([3], progress=False)
+
+
+def test_weights_storage_gives_the_same_numbers(model):
+    """`weights=` is the CLI's --weights: resident and f32-expanded weights score identically (the
+    same f32 products, tests/engine/resident.rs)."""
+    text = TEXTS[0]
+    scores = {
+        w: densi.Model(model.path, backend="cpu", weights=w).score(text, progress=False).to_pandas()
+        for w in ("resident", "f32")
+    }
+    pd.testing.assert_frame_equal(scores["resident"], scores["f32"], check_exact=True)
 
 
 def test_gil_is_released_while_scoring(model):

@@ -189,30 +189,80 @@ pub fn gemm_w(a: &[f32], lda: usize, m: usize, k: usize, w: &Matrix, out: &mut [
     }
 }
 
-/// [`gemm_w`] for stored weights: one rayon task per panel of W rows (the panels of
-/// [`gemm_own_nt`]), each dequantized once into the task's thread-local buffer, then multiplied
-/// by all of A with [`x86::gemm_block`] (the same tiles and k chunks as [`gemm_own_nt`], so the
-/// result is bit-identical to the f32 path). Long A (the `gemm` crate's case) expands W whole first.
+/// [`gemm_w`] for stored weights. Short A: [`gemm_stored_panels`] (bit-identical to the f32 path's
+/// own kernel). Long A (the `gemm` crate's case): W expanded whole into a reused buffer, then the
+/// f32 GEMM exactly as the f32 path runs it: the crate's blocking depends on n, so panels of W would
+/// change its sum order (measured 1.2e-5 bits of entropy on the default model).
 #[allow(clippy::too_many_arguments)]
 fn gemm_stored(a: &[f32], lda: usize, m: usize, k: usize, w: &Matrix, out: &mut [f32], ldo: usize, accumulate: bool) {
+    let own = simd_available()
+        && match GEMM_KERNEL.load(std::sync::atomic::Ordering::Relaxed) {
+            GEMM_USE_AUTO => kernel_rows(m) < OWN_GEMM_MAX_M,
+            kernel => kernel == GEMM_USE_OWN_UNPACKED,
+        };
+    if own {
+        return gemm_stored_panels(a, lda, m, k, w, out, ldo, accumulate);
+    }
+    let n = w.rows();
+    // The expansion buffer is the calling thread's, reused from call to call (no fresh pages to
+    // fault in per call); a nested call (rayon work-stealing) gets a buffer of its own.
+    EXPANDED.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buf) => {
+            buf.resize(n * k, 0.0);
+            w.dequant_into(&mut buf[..n * k]);
+            gemm_nt(a, lda, m, k, &buf[..n * k], n, out, ldo, accumulate);
+        }
+        Err(_) => gemm_nt(a, lda, m, k, &w.to_f32(), n, out, ldo, accumulate),
+    });
+}
+
+/// Frees this thread's long-A expansion buffer (after a forward pass: it holds the largest weight
+/// expanded to f32).
+fn release_expanded() {
+    EXPANDED.with(|cell| {
+        if let Ok(mut buf) = cell.try_borrow_mut() {
+            *buf = Vec::new();
+        }
+    });
+}
+
+/// [`gemm_w`] through the own kernel whatever m (unless a kernel is forced with [`GEMM_KERNEL`]):
+/// for the lm-head, whose blocks of rows may then be as long as memory allows with the same sum
+/// order per element as 64-row blocks (the 4-row tiles fall on the same rows when blocks are
+/// multiples of 4 rows), for f32 and stored heads alike.
+#[allow(clippy::too_many_arguments)]
+fn gemm_w_own(a: &[f32], lda: usize, m: usize, k: usize, w: &Matrix, out: &mut [f32], ldo: usize, accumulate: bool) {
+    let forced = GEMM_KERNEL.load(std::sync::atomic::Ordering::Relaxed) != GEMM_USE_AUTO;
+    match w.as_f32() {
+        _ if forced || !simd_available() => gemm_w(a, lda, m, k, w, out, ldo, accumulate),
+        Some(b) => gemm_own_nt(a, lda, m, k, b, w.rows(), out, ldo, accumulate),
+        None => gemm_stored_panels(a, lda, m, k, w, out, ldo, accumulate),
+    }
+}
+
+/// Stored W through the own kernel: one rayon task per panel of W rows (the panels of
+/// [`gemm_own_nt`]), each dequantized once into the task's thread-local buffer, then multiplied
+/// by all of A with [`x86::gemm_block`] (the same tiles and k chunks as [`gemm_own_nt`], so the
+/// result is bit-identical to the f32 path's own kernel). Needs AVX2+FMA ([`simd_available`]).
+#[allow(clippy::too_many_arguments)]
+fn gemm_stored_panels(
+    a: &[f32],
+    lda: usize,
+    m: usize,
+    k: usize,
+    w: &Matrix,
+    out: &mut [f32],
+    ldo: usize,
+    accumulate: bool,
+) {
     let n = w.rows();
     if m == 0 || n == 0 {
         return;
     }
     assert!(lda >= k && ldo >= n && k > 0);
     assert!(a.len() >= (m - 1) * lda + k && out.len() >= (m - 1) * ldo + n);
-    let own = simd_available()
-        && match GEMM_KERNEL.load(std::sync::atomic::Ordering::Relaxed) {
-            GEMM_USE_AUTO => kernel_rows(m) < OWN_GEMM_MAX_M,
-            kernel => kernel == GEMM_USE_OWN_UNPACKED,
-        };
-    if !own {
-        // Long A: the whole of W expanded (in parallel, by the one dequantizer) and the f32 GEMM on
-        // it, exactly as the f32 path runs: the `gemm` crate's blocking depends on n, so panels of W
-        // would change the f32 sum order (measured 1.2e-5 bits of entropy on the default model).
-        return gemm_nt(a, lda, m, k, &w.to_f32(), n, out, ldo, accumulate);
-    }
-    // `own` implies AVX2+FMA, so only x86-64 gets here.
+    assert!(simd_available(), "the own kernel needs AVX2+FMA");
+    // `simd_available` implies x86-64.
     #[cfg(target_arch = "x86_64")]
     {
         let (kc, nb) = own_gemm_blocking(k);
@@ -222,8 +272,8 @@ fn gemm_stored(a: &[f32], lda: usize, m: usize, k: usize, w: &Matrix, out: &mut 
             PANEL.with_borrow_mut(|panel| {
                 panel.resize((j1 - j0) * k, 0.0);
                 w.dequant_rows(j0..j1, &mut panel[..(j1 - j0) * k]);
-                // SAFETY: AVX2+FMA checked (`own`); the asserts above bound rows 0..m of a and out;
-                // the panel holds rows j0..j1 of W; tasks write disjoint columns j0..j1 of out.
+                // SAFETY: AVX2+FMA asserted; the asserts above bound rows 0..m of a and out; the
+                // panel holds rows j0..j1 of W; tasks write disjoint columns j0..j1 of out.
                 unsafe {
                     own_gemm_task(ap.get(), lda, m, panel.as_ptr(), k, j1 - j0, op.get().add(j0), ldo, accumulate, kc)
                 };
@@ -233,8 +283,10 @@ fn gemm_stored(a: &[f32], lda: usize, m: usize, k: usize, w: &Matrix, out: &mut 
 }
 
 thread_local! {
-    /// The dequantized W panel of the current [`gemm_stored`] task (≤ 256 rows × k floats).
+    /// The dequantized W panel of the current [`gemm_stored_panels`] task (≤ 96 rows × k floats).
     static PANEL: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// The whole W expanded for a long-A [`gemm_stored`] call (the largest weight's floats).
+    static EXPANDED: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// One task of the own kernel: out[0..m, 0..cols] (row stride ldo) = a[0..m, 0..k] · w[0..cols, 0..k]ᵀ
@@ -645,7 +697,8 @@ pub fn forward_rows(
     let from = (score_from - 1).max(past);
     let n = (len - 1 + req.end_row as usize).saturating_sub(from);
     let mut out = Vec::with_capacity(n);
-    let block_rows = lm_head_block_rows(head, vocab);
+    release_expanded();
+    let block_rows = lm_head_block_rows(vocab);
     let mut logits = vec![0.0f32; block_rows.min(n) * vocab];
     let mut start = 0;
     while start < n {
@@ -653,7 +706,9 @@ pub fn forward_rows(
         let first = from + start;
         // hidden row p predicts ids[p + 1]; the end row (p = len − 1) predicts nothing.
         let xr = &normed[(first - past) * h..(first - past + rows) * h];
-        Profile::time(p, "lm_head gemm", || gemm_w(xr, h, rows, h, head, &mut logits[..rows * vocab], vocab, false));
+        Profile::time(p, "lm_head gemm", || {
+            gemm_w_own(xr, h, rows, h, head, &mut logits[..rows * vocab], vocab, false)
+        });
         let block: Vec<RowStats> = Profile::time(p, "lm_head reduce", || {
             logits[..rows * vocab]
                 .par_chunks_mut(vocab)
@@ -672,13 +727,12 @@ pub fn forward_rows(
     Ok(out)
 }
 
-/// Hidden rows per lm-head block: [`LM_HEAD_ROWS`] for an f32 head; for a stored head, which is
-/// dequantized once per block, more rows (up to 256, the logits ≤ 64 MiB), so long texts
-/// dequantize the vocabulary a few times instead of once per 64 rows.
-fn lm_head_block_rows(_head: &Matrix, _vocab: usize) -> usize {
-    // Kept at the f32 path's block so both run the same kernel (bit-identical); wider blocks for a
-    // stored head (fewer dequantizations on long texts) would switch to the `gemm` crate at 128 rows.
-    LM_HEAD_ROWS
+/// Hidden rows per lm-head block on the fast path: as many as 64 MiB of logits hold, from
+/// [`LM_HEAD_ROWS`] to 256, a multiple of it. Long blocks read the head from memory (and, stored,
+/// dequantize it) fewer times per pass; [`gemm_w_own`] sums each logit in the same order whatever
+/// the block, so the numbers do not depend on it.
+pub fn lm_head_block_rows(vocab: usize) -> usize {
+    ((64usize << 20) / (4 * vocab.max(1))).clamp(LM_HEAD_ROWS, 4 * LM_HEAD_ROWS) / LM_HEAD_ROWS * LM_HEAD_ROWS
 }
 
 /// x[r, :] += b for every row r.

@@ -21,13 +21,18 @@ pub fn block_layout(dtype: DType) -> (usize, usize) {
 /// Converts `n` elements of `dtype` stored in `data` (exactly `n / block · block_bytes` bytes,
 /// `n` a whole number of blocks) to f32.
 pub fn dequantize(dtype: DType, data: &[u8], n: usize) -> Vec<f32> {
+    let mut out = vec![0f32; n];
+    dequantize_par_into(dtype, data, &mut out);
+    out
+}
+
+/// [`dequantize`] into `out` (`out.len()` elements, a whole number of blocks), in parallel.
+pub fn dequantize_par_into(dtype: DType, data: &[u8], out: &mut [f32]) {
     let (block, bytes) = block_layout(dtype);
     let row = kernel(dtype);
-    debug_assert_eq!(data.len(), n / block * bytes);
-    let mut out = vec![0f32; n];
+    assert!(out.len().is_multiple_of(block) && data.len() == out.len() / block * bytes);
     let per_task = blocks_per_task(block);
     out.par_chunks_mut(per_task * block).zip(data.par_chunks(per_task * bytes)).for_each(|(o, d)| row(d, o));
-    out
 }
 
 /// Converts the whole blocks in `data` to f32 into `out` (`out.len()` elements, a whole number of

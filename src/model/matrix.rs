@@ -111,6 +111,16 @@ impl Matrix {
         }
     }
 
+    /// All values as f32 into `out` (`rows · cols` values), in parallel: the same values as
+    /// [`Self::to_f32`], into a buffer the caller reuses.
+    pub fn dequant_into(&self, out: &mut [f32]) {
+        assert_eq!(out.len(), self.rows * self.cols);
+        match &self.storage {
+            Storage::F32(v) => out.copy_from_slice(v),
+            Storage::Stored { dtype, .. } => dequant::dequantize_par_into(*dtype, self.stored_bytes(), out),
+        }
+    }
+
     /// Rows `rows` as f32 into `out` (`rows.len() · cols` values), bit-identical to the same rows of
     /// [`Self::to_f32`]. Runs on the calling thread.
     pub fn dequant_rows(&self, rows: Range<usize>, out: &mut [f32]) {

@@ -41,6 +41,10 @@ class Model:
         GPU adapter index as listed by ``densi devices``.
     threads
         CPU threads (default: all cores).
+    weights
+        ``"resident"`` (the weights stay in the file's type in memory, dequantized inside the
+        matrix products) or ``"f32"`` (expanded to f32 at load: the oracle, 4 bytes per weight);
+        the same numbers either way. Default: the ``densi`` command's ``--weights`` default.
 
     Raises
     ------
@@ -59,12 +63,15 @@ class Model:
         backend: str = "auto",
         device: Optional[int] = None,
         threads: Optional[int] = None,
+        weights: Optional[str] = None,
     ) -> None:
         if backend != "cpu" and not os.environ.get("XDG_RUNTIME_DIR"):
             # As the densi command does: Mesa's Vulkan driver asks libwayland for a display when the
             # GPU is probed, which prints an error per probe where this is unset (headless machines).
             os.environ["XDG_RUNTIME_DIR"] = tempfile.gettempdir()
-        self._native = _densi.Model(None if path is None else os.fspath(path), backend, device, threads)
+        self._native = _densi.Model(
+            None if path is None else os.fspath(path), backend, device, threads, weights
+        )
 
     @property
     def path(self) -> str:
