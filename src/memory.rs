@@ -46,7 +46,7 @@ pub fn cpu_buffer_bytes(cfg: &ModelConfig, tokens: usize, threads: usize, storag
     let stored = match storage {
         WeightStorage::F32 => 0,
         WeightStorage::Resident => {
-            let panels = threads as u64 * 96 * h.max(inter).max(q);
+            let panels = threads as u64 * 96 * 768;
             let largest = h * h.max(inter).max(q);
             if tokens >= crate::cpu::fast::OWN_GEMM_MAX_M { panels.max(largest) } else { panels }
         }

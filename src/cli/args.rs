@@ -125,7 +125,7 @@ pub struct ModelArgs {
     pub model: Option<PathBuf>,
 
     /// Weight matrices in memory: resident (as stored in the file, mapped, dequantized inside the matrix products; memory tracks the file) or f32 (expanded at load, 4 bytes per weight: the reference path)
-    #[arg(long, value_name = "HOW", default_value = "f32", value_parser = one_of::<WeightStorage>(&WeightStorage::NAMES))]
+    #[arg(long, value_name = "HOW", default_value_t = WeightStorage::default(), value_parser = one_of::<WeightStorage>(&WeightStorage::NAMES))]
     pub weights: WeightStorage,
 }
 

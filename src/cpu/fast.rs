@@ -158,6 +158,10 @@ impl Drop for WindowRows {
     }
 }
 
+/// The own kernel's k chunk: a multiple of every block size (32 and 256 elements), so a stored W
+/// is dequantized chunk by chunk, each chunk whole blocks ([`gemm_stored_panels`]).
+const OWN_GEMM_KC: usize = 768;
+
 /// Rows of A per [`gemm_packed_nt`] task (a multiple of the micro-tile's 6).
 pub const GEMM_MC: usize = 192;
 
@@ -241,9 +245,10 @@ fn gemm_w_own(a: &[f32], lda: usize, m: usize, k: usize, w: &Matrix, out: &mut [
 }
 
 /// Stored W through the own kernel: one rayon task per panel of W rows (the panels of
-/// [`gemm_own_nt`]), each dequantized once into the task's thread-local buffer, then multiplied
-/// by all of A with [`x86::gemm_block`] (the same tiles and k chunks as [`gemm_own_nt`], so the
-/// result is bit-identical to the f32 path's own kernel). Needs AVX2+FMA ([`simd_available`]).
+/// [`gemm_own_nt`]); for each k chunk the task dequantizes the panel's rows in that chunk (whole
+/// blocks: [`OWN_GEMM_KC`]) into its thread-local buffer (≤ 96 × 768 floats, in L2) and multiplies
+/// all of A by it with [`x86::gemm_block`]: the same tiles and k chunks as [`gemm_own_nt`], so the
+/// result is bit-identical to the f32 path's own kernel. Needs AVX2+FMA ([`simd_available`]).
 #[allow(clippy::too_many_arguments)]
 fn gemm_stored_panels(
     a: &[f32],
@@ -269,21 +274,42 @@ fn gemm_stored_panels(
         let (ap, op) = (SendPtr(a.as_ptr() as *mut f32), SendPtr(out.as_mut_ptr()));
         (0..n.div_ceil(nb)).into_par_iter().for_each(|blk| {
             let (j0, j1) = (blk * nb, ((blk + 1) * nb).min(n));
+            let rows = j1 - j0;
             PANEL.with_borrow_mut(|panel| {
-                panel.resize((j1 - j0) * k, 0.0);
-                w.dequant_rows(j0..j1, &mut panel[..(j1 - j0) * k]);
-                // SAFETY: AVX2+FMA asserted; the asserts above bound rows 0..m of a and out; the
-                // panel holds rows j0..j1 of W; tasks write disjoint columns j0..j1 of out.
-                unsafe {
-                    own_gemm_task(ap.get(), lda, m, panel.as_ptr(), k, j1 - j0, op.get().add(j0), ldo, accumulate, kc)
-                };
+                panel.resize(rows * kc, 0.0);
+                let mut p0 = 0;
+                while p0 < k {
+                    let kcur = kc.min(k - p0);
+                    let chunk = &mut panel[..rows * kcur];
+                    w.dequant_block(j0..j1, p0..p0 + kcur, chunk);
+                    // SAFETY: AVX2+FMA asserted; the asserts above bound rows 0..m of a (from column
+                    // p0 on, kcur columns) and of out; the chunk holds rows j0..j1 of W, columns
+                    // p0..p0 + kcur (row stride kcur); tasks write disjoint columns j0..j1 of out.
+                    unsafe {
+                        x86::gemm_block(
+                            ap.get().add(p0),
+                            lda,
+                            m,
+                            chunk.as_ptr(),
+                            kcur,
+                            0,
+                            rows,
+                            0,
+                            kcur,
+                            op.get().add(j0),
+                            ldo,
+                            accumulate || p0 > 0,
+                        )
+                    };
+                    p0 += kcur;
+                }
             });
         });
     }
 }
 
 thread_local! {
-    /// The dequantized W panel of the current [`gemm_stored_panels`] task (≤ 96 rows × k floats).
+    /// The dequantized W chunk of the current [`gemm_stored_panels`] task (≤ 96 rows × 768 floats).
     static PANEL: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
     /// The whole W expanded for a long-A [`gemm_stored`] call (the largest weight's floats).
     static EXPANDED: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
@@ -321,13 +347,11 @@ unsafe fn own_gemm_task(
 }
 
 #[cfg(target_arch = "x86_64")]
-/// [`gemm_own_nt`]'s blocking for depth k: (k chunk, W rows per task). k in chunks of at most 768
-/// so a 4-row A tile and a block's W rows stay cache-resident; W rows in blocks (NB·kc floats ≈
-/// 128 KiB, in L2), one rayon task per block.
+/// [`gemm_own_nt`]'s blocking for depth k: (k chunk, W rows per task). k in chunks of
+/// [`OWN_GEMM_KC`] (the last one shorter) so a 4-row A tile and a block's W rows stay
+/// cache-resident; W rows in blocks (NB·kc floats ≈ 128 KiB, in L2), one rayon task per block.
 fn own_gemm_blocking(k: usize) -> (usize, usize) {
-    const KC: usize = 768;
-    let kchunks = k.div_ceil(KC);
-    let kc = k.div_ceil(kchunks).div_ceil(8) * 8;
+    let kc = OWN_GEMM_KC.min(k.div_ceil(8) * 8);
     let nb = (32768 / kc.max(1)).clamp(x86::GEMM_NR, 96) / x86::GEMM_NR * x86::GEMM_NR;
     (kc, nb)
 }

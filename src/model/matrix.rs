@@ -135,6 +135,35 @@ impl Matrix {
         }
     }
 
+    /// Columns `cols` of rows `rows` as f32 into `out` (`rows.len() · cols.len()` values, row after
+    /// row), bit-identical to the same elements of [`Self::to_f32`]. `cols` must start and end on
+    /// the storage type's block boundaries (or at the row's end). Runs on the calling thread.
+    pub fn dequant_block(&self, rows: Range<usize>, cols: Range<usize>, out: &mut [f32]) {
+        assert!(rows.start <= rows.end && rows.end <= self.rows, "rows {rows:?} of {}", self.rows);
+        assert!(cols.start <= cols.end && cols.end <= self.cols, "columns {cols:?} of {}", self.cols);
+        let width = cols.len();
+        assert_eq!(out.len(), rows.len() * width);
+        match &self.storage {
+            Storage::F32(v) => {
+                for (o, r) in out.chunks_exact_mut(width.max(1)).zip(rows) {
+                    o.copy_from_slice(&v[r * self.cols + cols.start..r * self.cols + cols.end]);
+                }
+            }
+            Storage::Stored { dtype, .. } => {
+                let (block, block_bytes) = dequant::block_layout(*dtype);
+                assert!(
+                    cols.start.is_multiple_of(block) && cols.end.is_multiple_of(block),
+                    "columns {cols:?} split a block of {block}"
+                );
+                let (rb, bytes) = (self.row_bytes(), self.stored_bytes());
+                let (b0, b1) = (cols.start / block * block_bytes, cols.end / block * block_bytes);
+                for (o, r) in out.chunks_exact_mut(width.max(1)).zip(rows) {
+                    dequant::dequantize_into(*dtype, &bytes[r * rb + b0..r * rb + b1], o);
+                }
+            }
+        }
+    }
+
     /// The stored bytes, row after row (f32 values as their little-endian bytes).
     pub fn stored_bytes(&self) -> &[u8] {
         match &self.storage {

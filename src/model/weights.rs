@@ -18,10 +18,12 @@ pub use super::matrix::Matrix;
 #[serde(rename_all = "lowercase")]
 pub enum WeightStorage {
     /// In the file's storage type, borrowed from the mapped file where possible; backends
-    /// dequantize rows right before they use them. Memory tracks the file.
+    /// dequantize rows right before they use them. Memory tracks the file. The default: the same
+    /// numbers as [`WeightStorage::F32`] in a fraction of the memory and load time, and as fast
+    /// (docs/performance.md).
+    #[default]
     Resident,
     /// Expanded to f32 at load: 4 bytes per weight, the reference path.
-    #[default]
     F32,
 }
 
@@ -35,6 +37,12 @@ impl WeightStorage {
             WeightStorage::Resident => "resident",
             WeightStorage::F32 => "f32",
         }
+    }
+}
+
+impl std::fmt::Display for WeightStorage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
     }
 }
 

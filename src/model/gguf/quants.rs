@@ -179,11 +179,13 @@ pub fn first_non_finite(dtype: DType, data: &[u8]) -> Option<(usize, usize, f32)
 // GGML block layouts, as in ggml's reference `dequantize_row_*`
 // ---------------------------------------------------------------------------------------------
 
+#[inline(always)]
 fn f16_at(b: &[u8], i: usize) -> f32 {
     half::f16::from_le_bytes([b[i], b[i + 1]]).to_f32()
 }
 
 /// Q8_0, 32 elements in 34 bytes: `{ f16 d; i8 qs[32]; }`, y[j] = d · qs[j].
+#[inline(always)]
 pub(crate) fn dequant_q8_0(d: &[u8], out: &mut [f32]) {
     for (y, b) in out.chunks_exact_mut(32).zip(d.chunks_exact(34)) {
         let scale = f16_at(b, 0);
@@ -195,6 +197,7 @@ pub(crate) fn dequant_q8_0(d: &[u8], out: &mut [f32]) {
 
 /// Q4_0, 32 elements in 18 bytes: `{ f16 d; u8 qs[16]; }`. Byte j holds element j in its low
 /// nibble and element j+16 in its high nibble; y = d · (nibble − 8).
+#[inline(always)]
 pub(crate) fn dequant_q4_0(d: &[u8], out: &mut [f32]) {
     for (y, b) in out.chunks_exact_mut(32).zip(d.chunks_exact(18)) {
         let scale = f16_at(b, 0);
@@ -209,6 +212,7 @@ pub(crate) fn dequant_q4_0(d: &[u8], out: &mut [f32]) {
 
 /// Q4_1, 32 elements in 20 bytes: `{ f16 d; f16 m; u8 qs[16]; }`, nibbles as in Q4_0;
 /// y = d · nibble + m.
+#[inline(always)]
 pub(crate) fn dequant_q4_1(d: &[u8], out: &mut [f32]) {
     for (y, b) in out.chunks_exact_mut(32).zip(d.chunks_exact(20)) {
         let scale = f16_at(b, 0);
@@ -224,6 +228,7 @@ pub(crate) fn dequant_q4_1(d: &[u8], out: &mut [f32]) {
 
 /// Q5_0, 32 elements in 22 bytes: `{ f16 d; u8 qh[4]; u8 qs[16]; }`. Nibbles as in Q4_0; bit j of
 /// the little-endian u32 `qh` is the 5th bit of element j (j < 32); y = d · (q − 16).
+#[inline(always)]
 pub(crate) fn dequant_q5_0(d: &[u8], out: &mut [f32]) {
     for (y, b) in out.chunks_exact_mut(32).zip(d.chunks_exact(22)) {
         let scale = f16_at(b, 0);
@@ -240,6 +245,7 @@ pub(crate) fn dequant_q5_0(d: &[u8], out: &mut [f32]) {
 }
 
 /// Q5_1, 32 elements in 24 bytes: `{ f16 d; f16 m; u8 qh[4]; u8 qs[16]; }`; y = d · q + m.
+#[inline(always)]
 pub(crate) fn dequant_q5_1(d: &[u8], out: &mut [f32]) {
     for (y, b) in out.chunks_exact_mut(32).zip(d.chunks_exact(24)) {
         let (scale, min) = (f16_at(b, 0), f16_at(b, 2));
@@ -258,6 +264,7 @@ pub(crate) fn dequant_q5_1(d: &[u8], out: &mut [f32]) {
 /// The 6-bit scale and min of sub-block `j` (0..8) packed in the K-quants' 12 `scales` bytes
 /// (ggml's `get_scale_min_k4`): bytes 0..4 hold scales 0..4 (low 6 bits), bytes 4..8 mins 0..4,
 /// bytes 8..12 the low nibbles of scales/mins 4..8 whose top 2 bits sit in bytes 0..8's top bits.
+#[inline(always)]
 fn scale_min_k4(j: usize, q: &[u8]) -> (f32, f32) {
     if j < 4 {
         ((q[j] & 63) as f32, (q[j + 4] & 63) as f32)
@@ -271,6 +278,7 @@ fn scale_min_k4(j: usize, q: &[u8]) -> (f32, f32) {
 /// Q4_K, 256 elements in 144 bytes: `{ f16 d; f16 dmin; u8 scales[12]; u8 qs[128]; }`. Eight
 /// sub-blocks of 32 with 6-bit scale/min; each 32 bytes of `qs` hold two sub-blocks (low nibbles
 /// first); y = d·sc · q − dmin·m.
+#[inline(always)]
 pub(crate) fn dequant_q4_k(d: &[u8], out: &mut [f32]) {
     for (y, b) in out.chunks_exact_mut(256).zip(d.chunks_exact(144)) {
         let (dd, dmin) = (f16_at(b, 0), f16_at(b, 2));
@@ -289,6 +297,7 @@ pub(crate) fn dequant_q4_k(d: &[u8], out: &mut [f32]) {
 
 /// Q5_K, 256 elements in 176 bytes: `{ f16 d; f16 dmin; u8 scales[12]; u8 qh[32]; u8 qs[128]; }`:
 /// Q4_K plus a 5th bit per element, bit 2k (low nibbles) / 2k+1 (high) of `qh[l]` for pair k.
+#[inline(always)]
 pub(crate) fn dequant_q5_k(d: &[u8], out: &mut [f32]) {
     for (y, b) in out.chunks_exact_mut(256).zip(d.chunks_exact(176)) {
         let (dd, dmin) = (f16_at(b, 0), f16_at(b, 2));
@@ -312,6 +321,7 @@ pub(crate) fn dequant_q5_k(d: &[u8], out: &mut [f32]) {
 /// of 128; in each, element l + 32·i (i < 4) takes 4 low bits from `ql` (bytes l, l+32; low then
 /// high nibbles) and 2 high bits from `qh[l]` bits 2i..2i+2; 16 sub-blocks of 16 with an i8
 /// scale; y = d · scale · (q − 32).
+#[inline(always)]
 pub(crate) fn dequant_q6_k(d: &[u8], out: &mut [f32]) {
     for (y, b) in out.chunks_exact_mut(256).zip(d.chunks_exact(210)) {
         let dd = f16_at(b, 208);
@@ -339,6 +349,7 @@ pub(crate) fn dequant_q6_k(d: &[u8], out: &mut [f32]) {
 /// sub-blocks of 16, each with a 4-bit scale (low nibble of `scales[i]`) and 4-bit min (high
 /// nibble). Two halves of 128; in each, element l + 32·s (s < 4) is bits 2s..2s+2 of `qs[l]`;
 /// y = d·sc · q − dmin·m.
+#[inline(always)]
 pub(crate) fn dequant_q2_k(d: &[u8], out: &mut [f32]) {
     for (y, b) in out.chunks_exact_mut(256).zip(d.chunks_exact(84)) {
         let (scales, qs) = (&b[0..16], &b[16..80]);
@@ -360,6 +371,7 @@ pub(crate) fn dequant_q2_k(d: &[u8], out: &mut [f32]) {
 /// The 6-bit signed scale of Q3_K sub-block `i` (0..16) packed in its 12 `scales` bytes: the low 4
 /// bits are nibble `i / 8` of byte `i % 8`, the high 2 bits are bits 2·(i / 4).. of byte 8 + i % 4;
 /// stored with an offset of 32.
+#[inline(always)]
 fn scale_q3_k(i: usize, q: &[u8]) -> f32 {
     let lo = (q[i % 8] >> (4 * (i / 8))) & 0x0F;
     let hi = (q[8 + i % 4] >> (2 * (i / 4))) & 3;
@@ -370,6 +382,7 @@ fn scale_q3_k(i: usize, q: &[u8]) -> f32 {
 /// sub-blocks of 16 with a 6-bit signed scale. Element l + 32·s + 128·half (l < 32, s < 4) takes
 /// its low 2 bits from bits 2s..2s+2 of `qs[32·half + l]`, and subtracts 4 unless bit 4·half + s of
 /// `hmask[l]` is set; y = d·scale · q.
+#[inline(always)]
 pub(crate) fn dequant_q3_k(d: &[u8], out: &mut [f32]) {
     for (y, b) in out.chunks_exact_mut(256).zip(d.chunks_exact(110)) {
         let (hmask, qs, scales) = (&b[0..32], &b[32..96], &b[96..108]);
@@ -396,6 +409,7 @@ const KVALUES_IQ4NL: [i8; 16] = [-127, -104, -83, -65, -49, -35, -22, -10, 1, 13
 
 /// IQ4_NL, 32 elements in 18 bytes: `{ f16 d; u8 qs[16]; }`, nibbles as in Q4_0 but each one an
 /// index into [`KVALUES_IQ4NL`]; y = d · kvalues[nibble].
+#[inline(always)]
 pub(crate) fn dequant_iq4_nl(d: &[u8], out: &mut [f32]) {
     for (y, b) in out.chunks_exact_mut(32).zip(d.chunks_exact(18)) {
         let scale = f16_at(b, 0);
@@ -411,6 +425,7 @@ pub(crate) fn dequant_iq4_nl(d: &[u8], out: &mut [f32]) {
 /// Eight sub-blocks of 32, each an IQ4_NL block with a 6-bit signed scale: low 4 bits nibble
 /// `ib % 2` of `scales_l[ib / 2]`, high 2 bits bits 2·ib.. of `scales_h`, offset 32;
 /// y = d·scale · kvalues[nibble].
+#[inline(always)]
 pub(crate) fn dequant_iq4_xs(d: &[u8], out: &mut [f32]) {
     for (y, b) in out.chunks_exact_mut(256).zip(d.chunks_exact(136)) {
         let dd = f16_at(b, 0);
