@@ -9,7 +9,7 @@ use crate::tui::event::ScoreRun;
 use crate::tui::widgets::text_view::SPINNER;
 use crate::tui::widgets::{accent, error_style, faint, fit};
 
-/// How a result was computed: `2001 tokens · 5 computed, 1996 reused · 0.18 s` (positions counted as
+/// How a result was computed: `2196 tokens · 2 computed, 2195 reused · 0.49 s` (positions counted as
 /// the backend counts them, a prepended BOS included; without a prefix cache only the tokens and time).
 pub fn run_line(tokens: usize, run: &ScoreRun) -> String {
     match run.reuse {
