@@ -180,7 +180,12 @@ pub fn apply(app: &mut App, action: Action) -> Vec<Effect> {
     let mut fx = Vec::new();
     match action {
         Action::Quit => app.quit = true,
-        Action::Tick => app.tick = app.tick.wrapping_add(1),
+        Action::Tick => {
+            app.tick = app.tick.wrapping_add(1);
+            if app.mode == Mode::Edit {
+                fx.extend(send_edit(app));
+            }
+        }
         Action::Left => move_to(app, |p, _| p.cursor.checked_sub(1)),
         Action::Right => move_to(app, |p, _| (p.cursor + 1 < p.units.len()).then_some(p.cursor + 1)),
         Action::Home => move_to(app, |p, _| (!p.units.is_empty()).then_some(0)),
@@ -288,7 +293,7 @@ pub fn apply(app: &mut App, action: Action) -> Vec<Effect> {
         Action::Edit => {
             let p = app.pane_mut();
             let buffer = p.text.clone();
-            p.edit = Some(EditState { caret: buffer.len(), buffer });
+            p.edit = Some(EditState { caret: buffer.len(), buffer, unsent: false });
             app.mode = Mode::Edit;
         }
         Action::EditDone => {
@@ -446,8 +451,24 @@ pub fn apply(app: &mut App, action: Action) -> Vec<Effect> {
 
 fn edit(app: &mut App, f: impl FnOnce(&mut EditState)) {
     if let Some(e) = app.pane_mut().edit.as_mut() {
+        let before = e.buffer.clone();
         f(e);
+        e.unsent |= e.buffer != before;
     }
+}
+
+/// While editing, after a pause: the buffer, when it changed and is not what was last sent, becomes
+/// the pane's text and goes to the worker (a new generation; the worker drops older queued ones, and
+/// its prefix cache computes only the tokens after the unchanged start).
+fn send_edit(app: &mut App) -> Option<Effect> {
+    let i = app.focus;
+    let p = &mut app.panes[i];
+    let ed = p.edit.as_mut()?;
+    if !std::mem::take(&mut ed.unsent) || ed.buffer.is_empty() || ed.buffer == p.text {
+        return None;
+    }
+    p.text = ed.buffer.clone();
+    Some(app.rescore(i))
 }
 
 /// A file-name-safe form of a pane name.

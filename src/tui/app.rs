@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use ratatui::layout::Rect;
 
+use crate::tui::event::ScoreRun;
 use crate::tui::layout::{self, TextLayout, Unit, View};
 use crate::tui::scale::{ColorSupport, Paint};
 use densi::export::SpanScore;
@@ -37,12 +38,16 @@ pub struct Pending {
     pub total: usize,
 }
 
-/// In-place editing of a pane's text.
+/// In-place editing of a pane's text. The buffer is rescored as the user types: a change marks it
+/// `unsent`, and the next [`crate::tui::action::Action::Tick`] (the event loop ticks after 120 ms
+/// without an event, so after the user pauses) sends it to the worker.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EditState {
     pub buffer: String,
     /// Byte offset of the caret in `buffer`.
     pub caret: usize,
+    /// The buffer changed since it was last sent to be scored.
+    pub unsent: bool,
 }
 
 pub struct Pane {
@@ -56,6 +61,8 @@ pub struct Pane {
     /// Incremented for every text sent to the worker; results of older generations are dropped.
     pub generation: u64,
     pub pending: Option<Pending>,
+    /// How `score` was computed (time, positions computed vs reused), when the worker said.
+    pub run: Option<ScoreRun>,
     pub error: Option<String>,
     pub edit: Option<EditState>,
     /// Cursor: index into `units`.
@@ -91,6 +98,7 @@ impl Pane {
             score: None,
             generation: 0,
             pending: None,
+            run: None,
             error: None,
             edit: None,
             cursor: 0,
@@ -165,6 +173,16 @@ impl Pane {
     /// Token index under the cursor (the first token of a word in word view).
     pub fn cursor_token(&self) -> Option<usize> {
         self.units.get(self.cursor).map(|u| u.first)
+    }
+
+    /// While editing: the units of the result that lie in the part of the buffer equal to the scored
+    /// text (a prefix of `units`); the edit view colours these and leaves the rest plain.
+    pub fn scored_units_in_buffer(&self) -> &[Unit] {
+        let (Some(ed), Some(s)) = (&self.edit, &self.score) else { return &[] };
+        let same = ed.buffer.bytes().zip(s.text.bytes()).take_while(|(a, b)| a == b).count();
+        // A character cut by the first difference is not equal; units are char-aligned.
+        let same = (0..=same).rev().find(|&i| ed.buffer.is_char_boundary(i)).unwrap_or(0);
+        &self.units[..self.units.partition_point(|u| u.bytes.end <= same)]
     }
 
     pub fn is_empty(&self) -> bool {
@@ -364,8 +382,15 @@ impl App {
         densi::display::scale_position(v, range)
     }
 
-    /// Installs a scoring result (a stale generation is dropped). The cursor keeps its place in the text.
-    pub fn set_score(&mut self, pane_id: u64, generation: u64, result: Result<TextScore, String>) {
+    /// Installs a scoring result and how the worker computed it (a stale generation is dropped). The
+    /// cursor keeps its place in the text.
+    pub fn set_score(
+        &mut self,
+        pane_id: u64,
+        generation: u64,
+        result: Result<TextScore, String>,
+        run: Option<ScoreRun>,
+    ) {
         let (view, metric) = (self.view, self.metric);
         let Some(p) = self.panes.iter_mut().find(|p| p.id == pane_id) else { return };
         if generation != p.generation {
@@ -376,6 +401,7 @@ impl App {
             Ok(score) => {
                 let at_byte = p.units.get(p.cursor).map(|u| u.bytes.start).unwrap_or(0);
                 p.score = Some(score);
+                p.run = run;
                 p.error = None;
                 p.rebuild(view, metric);
                 p.cursor =
@@ -485,7 +511,9 @@ impl App {
                     pend.total = total;
                 }
             }
-            WorkerMsg::Scored { pane_id, generation, result } => self.set_score(pane_id, generation, result),
+            WorkerMsg::Scored { pane_id, generation, result, run } => {
+                self.set_score(pane_id, generation, result, Some(run))
+            }
             WorkerMsg::Warning(w) => self.status = Some((w, true)),
         }
     }

@@ -29,9 +29,35 @@ pub enum WorkerMsg {
         pane_id: u64,
         generation: u64,
         result: Result<TextScore, String>,
+        run: ScoreRun,
     },
     /// E.g. a GPU failure that made the scorer fall back to the CPU.
     Warning(String),
+}
+
+/// How one text was scored: the time it took and, where the backend keeps a prefix cache, how many
+/// positions it computed of those it scored (the rest were reused from an earlier text).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct ScoreRun {
+    /// Wall time of the scoring call, in seconds.
+    pub seconds: f64,
+    /// Positions asked of the backend (every window's, a BOS included) and positions computed:
+    /// the difference of [`densi::score::Scorer::reuse_counts`] before and after. None: no cache.
+    pub reuse: Option<Reuse>,
+}
+
+/// Positions scored vs computed for one text (see [`ScoreRun::reuse`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reuse {
+    pub positions: u64,
+    pub computed: u64,
+}
+
+impl Reuse {
+    /// Positions that came from the prefix cache.
+    pub fn reused(&self) -> u64 {
+        self.positions.saturating_sub(self.computed)
+    }
 }
 
 #[allow(clippy::large_enum_variant)] // carries a WorkerMsg, see there

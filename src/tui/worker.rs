@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, Sender};
 
-use crate::tui::event::WorkerMsg;
+use crate::tui::event::{Reuse, ScoreRun, WorkerMsg};
 use densi::backend::BackendOptions;
 use densi::model::Model;
 use densi::score::ScoreOptions;
@@ -60,6 +60,7 @@ fn run(
                     pane_id: job.pane_id,
                     generation: job.generation,
                     result: Err(msg.clone()),
+                    run: ScoreRun::default(),
                 });
             }
             return;
@@ -89,11 +90,23 @@ fn run(
         let mut progress = move |done: usize, total: usize| {
             let _ = progress_out.send(WorkerMsg::Progress { pane_id, generation, done, total });
         };
+        // The prefix cache's counters before and after tell how much of this text was computed.
+        let before = scorer.reuse_counts();
+        let start = std::time::Instant::now();
         let result = scorer.score_with_progress(&job.name, &job.text, &mut progress).map_err(|e| e.to_string());
+        let seconds = start.elapsed().as_secs_f64();
+        let reuse = match (before, scorer.reuse_counts()) {
+            (Some(a), Some(b)) => Some(Reuse {
+                positions: b.positions.saturating_sub(a.positions),
+                computed: b.computed.saturating_sub(a.computed),
+            }),
+            _ => None,
+        };
+        let run = ScoreRun { seconds, reuse };
         for w in scorer.take_warnings() {
             let _ = out.send(WorkerMsg::Warning(w));
         }
-        if out.send(WorkerMsg::Scored { pane_id, generation, result }).is_err() {
+        if out.send(WorkerMsg::Scored { pane_id, generation, result, run }).is_err() {
             return;
         }
     }

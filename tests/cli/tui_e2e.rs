@@ -64,21 +64,26 @@ fn model_present() -> bool {
 
 /// Starts `densi tui` on a one-line text in a private tmux server; None when it cannot run here.
 fn start(name: &str) -> Option<(Tmux, tempfile::TempDir)> {
+    start_with(name, "color.txt", "My favorite color is blue")
+}
+
+/// Starts `densi tui` on `text`, saved as `file`, in a private tmux server; None when it cannot run here.
+fn start_with(name: &str, file: &str, text: &str) -> Option<(Tmux, tempfile::TempDir)> {
     if Command::new("tmux").arg("-V").output().map(|o| !o.status.success()).unwrap_or(true) {
         eprintln!("\n*** SKIPPED tui_e2e: tmux is not installed (apt-get install -y tmux) ***\n");
         return None;
     }
     let bin = env!("CARGO_BIN_EXE_densi");
     let dir = tempfile::tempdir().unwrap();
-    let text: PathBuf = dir.path().join("color.txt");
-    std::fs::write(&text, "My favorite color is blue").unwrap();
+    let path: PathBuf = dir.path().join(file);
+    std::fs::write(&path, text).unwrap();
     let tmux = Tmux { socket: format!("densi-e2e-{name}-{}", std::process::id()) };
     // The pane runs densi, then reports its exit status and the tty's mode (raw mode clears icanon).
     let script = format!(
         "cd {dir} && COLORTERM=truecolor {bin} tui {text}; echo DENSI_EXIT=$?; stty -a | grep -o -- '-\\?icanon' | sed 's/^/TTY_/'; sleep 600",
         dir = dir.path().display(),
         bin = bin,
-        text = text.display()
+        text = path.display()
     );
     let out = tmux.cmd(&["new-session", "-d", "-s", "e2e", "-x", "120", "-y", "36", "sh", "-c", &script]);
     assert!(out.status.success(), "tmux new-session: {}", String::from_utf8_lossy(&out.stderr));
@@ -114,6 +119,75 @@ fn tui_starts_draws_takes_keys_and_restores_the_terminal() {
         tmux.wait_for("the model error", 20, |s| s.contains("model failed to load"));
     }
     finish(&tmux);
+}
+
+/// The number before ` computed,` on the status line (`2001 tokens · 5 computed, 1996 reused · 0.18 s`).
+fn computed(screen: &str) -> Option<u64> {
+    let before = &screen[..screen.find(" computed,")?];
+    before.rsplit(' ').next()?.parse().ok()
+}
+
+/// The escape sequence in effect at byte `offset` of the first occurrence of `needle` on a
+/// `capture-pane -e` screen (its text with the escapes taken out): the last one before that character.
+fn escape_before(colored: &str, needle: &str, offset: usize) -> Option<String> {
+    for line in colored.lines() {
+        let (mut plain, mut escapes) = (String::new(), Vec::<(usize, String)>::new());
+        let mut chars = line.chars();
+        while let Some(c) = chars.next() {
+            if c == '\x1b' {
+                let mut seq = String::from(c);
+                for d in chars.by_ref() {
+                    seq.push(d);
+                    if d.is_ascii_alphabetic() {
+                        break;
+                    }
+                }
+                escapes.push((plain.len(), seq));
+            } else {
+                plain.push(c);
+            }
+        }
+        if let Some(at) = plain.find(needle) {
+            let at = at + offset;
+            return Some(escapes.iter().rev().find(|(p, _)| *p <= at).map(|(_, e)| e.clone()).unwrap_or_default());
+        }
+    }
+    None
+}
+
+/// Typing at the end of a long text (~2,000 tokens): still in edit mode, the new word is scored
+/// through the prefix cache (the status line counts a few positions computed, the rest reused) and
+/// drawn coloured.
+#[test]
+fn typing_at_the_end_of_a_long_text_rescores_only_the_new_tokens() {
+    if !model_present() {
+        eprintln!("\n*** SKIPPED typing_at_the_end_of_a_long_text: no default model ***\n");
+        return;
+    }
+    // About 2,000 tokens of real English text (the first 8,000 bytes of the tokenizer test corpus,
+    // ending at a line break).
+    let corpus =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tokenizer_corpus.txt"))
+            .unwrap();
+    let long = &corpus[..corpus[..8000].rfind('\n').unwrap()];
+    let Some((tmux, _dir)) = start_with("edit", "long.txt", long) else { return };
+    let s = tmux.wait_for("the long text to be scored", 600, |s| s.contains(" tok ") || s.contains("model failed"));
+    assert!(!s.contains("model failed"), "{s}");
+    tmux.keys(&["i"]);
+    tmux.wait_for("edit mode", 5, |s| s.contains("scored as you type"));
+    let out = tmux.cmd(&["send-keys", "-t", "e2e", "-l", " zebra"]);
+    assert!(out.status.success());
+    // The pause after the last key sends the buffer; its result says how much was computed.
+    let s = tmux.wait_for("the edit's result", 60, |s| computed(s).is_some_and(|n| n <= 16));
+    assert!(s.contains("scored as you type"), "still in edit mode:\n{s}");
+    eprintln!("tui_e2e: after the edit:\n{s}");
+    // The new word is coloured: the last escape before it sets an RGB background. The word appears
+    // nowhere in the corpus; the editor is left of the side panels, so it is the first on screen.
+    let escape = escape_before(&tmux.capture(true), "zebra", 0).expect("the typed word on screen");
+    assert!(escape.contains("48;2;"), "` zebra` drawn plain: {escape:?}");
+    tmux.keys(&["Escape"]);
+    tmux.wait_for("normal mode", 5, |s| !s.contains("scored as you type"));
+    quit_and_check(&tmux, "q");
 }
 
 /// Help, quit, and the checks that the terminal is back as it was.

@@ -6,7 +6,7 @@ use std::sync::mpsc;
 use super::common::*;
 use crate::tui::action::{Action, apply, from_key};
 use crate::tui::app::{App, Effect, ListKind, Metric, Mode, is_think_point};
-use crate::tui::event::WorkerMsg;
+use crate::tui::event::{Reuse, ScoreRun, WorkerMsg};
 use crate::tui::layout::View;
 use crate::tui::scale::ColorSupport;
 use crate::tui::worker::Job;
@@ -222,7 +222,12 @@ fn edit_then_rescore_through_the_worker_channel() {
                 .send(WorkerMsg::Progress { pane_id: job.pane_id, generation: job.generation, done: 1, total: 2 })
                 .unwrap();
             msg_tx
-                .send(WorkerMsg::Scored { pane_id: job.pane_id, generation: job.generation, result: Ok(score) })
+                .send(WorkerMsg::Scored {
+                    pane_id: job.pane_id,
+                    generation: job.generation,
+                    result: Ok(score),
+                    run: Default::default(),
+                })
                 .unwrap();
         }
     });
@@ -244,7 +249,7 @@ fn edit_then_rescore_through_the_worker_channel() {
     assert_eq!(app.pane().score.as_ref().unwrap().text, "My favorite color is blue");
 
     // A stale answer for an older generation is ignored.
-    app.set_score(pane_id, generation - 1, Ok(cut("old", "old", &[])));
+    app.set_score(pane_id, generation - 1, Ok(cut("old", "old", &[])), None);
     assert_eq!(app.pane().score.as_ref().unwrap().text, "My favorite color is blue");
 
     job_tx.send(Job { pane_id, generation, name, text }).unwrap();
@@ -263,6 +268,94 @@ fn edit_then_rescore_through_the_worker_channel() {
     // Editing without a change sends nothing.
     key(&mut app, KeyCode::Char('i'));
     assert!(key(&mut app, KeyCode::Esc).is_empty());
+}
+
+/// A text cut into one token per word (each space starts a token).
+fn by_words(id: &str, text: &str) -> densi::metrics::TextScore {
+    let cuts: Vec<usize> = text.match_indices(' ').map(|(i, _)| i).collect();
+    cut(id, text, &cuts)
+}
+
+/// Typing in edit mode rescores the buffer at each pause (the Tick after the last key), each text a
+/// new generation; a result for an older generation is ignored; the edit view colours the part of
+/// the buffer equal to the scored text, leaves the rest plain, and the status line says how the
+/// result was computed.
+#[test]
+fn edits_are_rescored_while_typing() {
+    let mut app = app_with(vec![wei_color()], ColorSupport::TrueColor);
+    draw(&mut app, 120, 30);
+    key(&mut app, KeyCode::Char('i'));
+    // Keys alone send nothing (fast typing queues no work); the pause after them does.
+    for c in " sky".chars() {
+        assert!(key(&mut app, KeyCode::Char(c)).is_empty());
+    }
+    let fx = apply(&mut app, Action::Tick);
+    let [Effect::Score { pane_id, generation: g1, text, .. }] = fx.as_slice() else { panic!("{fx:?}") };
+    let (pane_id, g1) = (*pane_id, *g1);
+    assert_eq!(text, "My favorite color is blue sky");
+    assert_eq!(app.mode, Mode::Edit, "still editing");
+    assert_eq!(app.pane().pending.map(|p| p.generation), Some(g1));
+    // No change since: nothing sent. Moving the caret is no change.
+    assert!(apply(&mut app, Action::Tick).is_empty());
+    key(&mut app, KeyCode::Left);
+    key(&mut app, KeyCode::Right);
+    assert!(apply(&mut app, Action::Tick).is_empty());
+
+    for c in " is".chars() {
+        key(&mut app, KeyCode::Char(c));
+    }
+    let fx = apply(&mut app, Action::Tick);
+    let [Effect::Score { generation: g2, text, .. }] = fx.as_slice() else { panic!("{fx:?}") };
+    let g2 = *g2;
+    assert!(g2 > g1, "a new generation: {g2} after {g1}");
+    assert_eq!(text, "My favorite color is blue sky is");
+
+    // The first text's result comes after the second was sent: it is ignored.
+    let run = ScoreRun { seconds: 0.18, reuse: Some(Reuse { positions: 8, computed: 2 }) };
+    app.handle_worker(WorkerMsg::Scored {
+        pane_id,
+        generation: g1,
+        result: Ok(by_words("t", "My favorite color is blue sky")),
+        run,
+    });
+    assert_eq!(app.pane().score.as_ref().unwrap().text, "My favorite color is blue");
+    assert!(app.pane().pending.is_some());
+    // The second's is installed, with how it was computed.
+    app.handle_worker(WorkerMsg::Scored {
+        pane_id,
+        generation: g2,
+        result: Ok(by_words("t", "My favorite color is blue sky is")),
+        run,
+    });
+    assert!(app.pane().pending.is_none());
+    assert_eq!(app.pane().score.as_ref().unwrap().text, "My favorite color is blue sky is");
+    assert_eq!(app.pane().run, Some(run));
+
+    // Typed on, not yet sent: the scored part is coloured, the new word plain.
+    for c in " grey".chars() {
+        key(&mut app, KeyCode::Char(c));
+    }
+    let buf = draw(&mut app, 120, 30);
+    let pa = app.panes[0].text_area;
+    assert!(row(&buf, pa.y).contains("My favorite color is blue sky is grey"), "{}", row(&buf, pa.y));
+    let (x, y) = find(&buf, "sky is grey").unwrap();
+    for (dx, what) in [(0, "sky"), (4, "is")] {
+        let bg = buf[(x + dx, y)].bg;
+        assert!(matches!(bg, ratatui::style::Color::Rgb(..)), "{what}: scored, coloured: {bg:?}");
+    }
+    assert_eq!(buf[(x + 7, y)].bg, ratatui::style::Color::Reset, "grey: not scored yet, plain");
+    assert!(screen(&buf).contains("7 tokens · 2 computed, 6 reused · 0.18 s"), "{}", screen(&buf));
+
+    // Leaving edit mode sends what was typed since the last pause ...
+    let fx = key(&mut app, KeyCode::Esc);
+    let [Effect::Score { generation: g3, text, .. }] = fx.as_slice() else { panic!("{fx:?}") };
+    assert!(*g3 > g2);
+    assert_eq!(text, "My favorite color is blue sky is grey");
+    // ... and nothing when the buffer was already sent.
+    key(&mut app, KeyCode::Char('i'));
+    key(&mut app, KeyCode::Char('!'));
+    assert_eq!(apply(&mut app, Action::Tick).len(), 1);
+    assert!(key(&mut app, KeyCode::Esc).is_empty(), "already being scored");
 }
 
 #[test]

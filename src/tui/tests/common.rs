@@ -130,7 +130,7 @@ pub fn app_with(scores: Vec<TextScore>, colors: ColorSupport) -> App {
     assert_eq!(jobs.len(), scores.len());
     for (i, s) in scores.into_iter().enumerate() {
         let (id, generation) = (app.panes[i].id, app.panes[i].generation);
-        app.set_score(id, generation, Ok(s));
+        app.set_score(id, generation, Ok(s), None);
     }
     app.model = crate::tui::app::ModelState::Ready("cpu · test".into());
     app

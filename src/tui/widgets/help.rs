@@ -27,7 +27,7 @@ pub const KEYS: &[(&str, &str)] = &[
     ("S", "synchronized scrolling on / off"),
     ("a", "add a pane (up to 4) and type its text"),
     ("x", "close the pane"),
-    ("i, Enter on an empty pane", "edit the text; Esc or Ctrl-S leaves and rescores in the background"),
+    ("i, Enter on an empty pane", "edit the text, rescored as you type; Esc or Ctrl-S leaves"),
     ("o", "open a file into a pane"),
     ("e / E", "export this pane / all panes (asks for the file name)"),
     ("?", "this help (any key closes it)"),

@@ -5,8 +5,20 @@ use ratatui::layout::{Position, Rect};
 use ratatui::style::Style;
 
 use crate::tui::app::{App, Mode, ModelState, PromptKind};
+use crate::tui::event::ScoreRun;
 use crate::tui::widgets::text_view::SPINNER;
 use crate::tui::widgets::{accent, error_style, faint, fit};
+
+/// How a result was computed: `2196 tokens · 2 computed, 2195 reused · 0.49 s` (positions counted as
+/// the backend counts them, a prepended BOS included; without a prefix cache only the tokens and time).
+pub fn run_line(tokens: usize, run: &ScoreRun) -> String {
+    match run.reuse {
+        Some(r) => {
+            format!("{tokens} tokens · {} computed, {} reused · {:.2} s", r.computed, r.reused(), run.seconds)
+        }
+        None => format!("{tokens} tokens · {:.2} s", run.seconds),
+    }
+}
 
 /// Returns where the caret goes while a prompt is being typed.
 pub fn render(app: &App, area: Rect, buf: &mut Buffer) -> Option<Position> {
@@ -38,7 +50,21 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) -> Option<Position> {
             caret = Some(Position { x: x.min(area.right().saturating_sub(1)), y: area.y });
         }
         Mode::Edit => {
-            buf.set_stringn(area.x, area.y, "EDIT: type; Esc (or Ctrl-S) leaves and rescores", left_w, accent(app));
+            // Rescored as the user types: how the latest result was computed.
+            let hint = "EDIT: scored as you type; Esc (or Ctrl-S) leaves";
+            let x = buf.set_stringn(area.x, area.y, hint, left_w, accent(app)).0;
+            let p = app.pane();
+            if let (Some(s), Some(run)) = (&p.score, &p.run) {
+                let used = (x - area.x) as usize;
+                let line = format!(" · {}", run_line(s.tokens.len(), run));
+                buf.set_stringn(
+                    x,
+                    area.y,
+                    fit(&line, left_w.saturating_sub(used)),
+                    left_w.saturating_sub(used),
+                    faint(app),
+                );
+            }
         }
         _ => {
             let (msg, st) = match &app.status {

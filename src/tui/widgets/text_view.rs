@@ -83,7 +83,7 @@ pub fn render(app: &App, i: usize, areas: &PaneAreas, buf: &mut Buffer) -> Optio
         return None;
     }
     if editing {
-        return render_editor(p, area, buf);
+        return render_editor(app, p, area, buf);
     }
     if p.shown_text().is_empty() {
         let msg = if p.pending.is_some() { "scoring…" } else { "empty: i or Enter to type, o to open a file" };
@@ -138,25 +138,25 @@ fn is_think_unit(p: &Pane, u: &Unit) -> bool {
     p.think.get(i).is_some_and(|&t| t <= u.last)
 }
 
-/// The editor: the buffer wrapped at the pane's width, scrolled so the caret is visible.
-fn render_editor(p: &Pane, area: ratatui::layout::Rect, buf: &mut Buffer) -> Option<Position> {
+/// The editor: the buffer wrapped at the pane's width, scrolled so the caret is visible. The part
+/// equal to the text of the latest result is coloured by it (the buffer is rescored as the user
+/// types); the rest is plain until its result comes.
+fn render_editor(app: &App, p: &Pane, area: ratatui::layout::Rect, buf: &mut Buffer) -> Option<Position> {
     let ed = p.edit.as_ref()?;
-    let lay = layout::wrap(&ed.buffer, &[], area.width);
-    // The caret sits where the text before it ends.
-    let before = layout::wrap(&ed.buffer[..ed.caret], &[], area.width);
+    let scored = p.scored_units_in_buffer();
+    let lay = layout::wrap(&ed.buffer, scored, area.width);
+    // The caret sits where the text before it ends (wrapped with the same units, so the lines agree).
+    let scored_before = &scored[..scored.partition_point(|u| u.bytes.end <= ed.caret)];
+    let before = layout::wrap(&ed.buffer[..ed.caret], scored_before, area.width);
+    let range = app.scale_range();
     let caret_line = before.lines.len() - 1;
     let caret_x = before.lines.last().and_then(|l| l.last()).map_or(0, |s| s.x + s.width);
     let (caret_line, caret_x) = if caret_x >= area.width { (caret_line + 1, 0) } else { (caret_line, caret_x) };
     let top = (caret_line + 1).saturating_sub(area.height as usize);
     for (row, line) in lay.lines.iter().skip(top).take(area.height as usize).enumerate() {
         for seg in line {
-            buf.set_stringn(
-                area.x + seg.x,
-                area.y + row as u16,
-                &seg.text,
-                (area.width - seg.x) as usize,
-                Style::default(),
-            );
+            let style = seg.unit.map_or(Style::default(), |u| unit_style(app, p, u, range, false));
+            buf.set_stringn(area.x + seg.x, area.y + row as u16, &seg.text, (area.width - seg.x) as usize, style);
         }
     }
     Some(Position { x: area.x + caret_x, y: area.y + (caret_line - top) as u16 })
