@@ -364,12 +364,12 @@ const _: () = assert!(ATT_BQ == x86::ATT_BK);
 /// one value tile (both in L1), with a running max and sum per row (online softmax), so no score
 /// row longer than 32 is ever stored and K, V stream from memory once per query block.
 pub fn attention(qkv: &[f32], t: usize, kv: &[f32], nh: usize, nkv: usize, hd: usize, out: &mut [f32]) {
-    attention_with(qkv, t, kv, nh, nkv, hd, 1.0 / (hd as f32).sqrt(), None, out);
+    attention_with(qkv, t, kv, nh, nkv, hd, 1.0 / (hd as f32).sqrt(), None, None, out);
 }
 
-/// [`attention`] with scores q·k · `scale` and, with `window = Some(w)`, keys i − w < j ≤ i only, as
-/// [`ops::attention_with`]. A window that cuts off keys takes the plain path (the flash tiles
-/// assume every key up to the diagonal).
+/// [`attention`] with scores q·k · `scale` (soft-capped with `softcap`) and, with `window = Some(w)`,
+/// keys i − w < j ≤ i only, as [`ops::attention_with`]. A window that cuts off keys, or soft-capping,
+/// takes the plain path (the flash tiles assume every key up to the diagonal and raw scores).
 #[allow(clippy::too_many_arguments)]
 pub fn attention_with(
     qkv: &[f32],
@@ -380,6 +380,7 @@ pub fn attention_with(
     hd: usize,
     scale: f32,
     window: Option<usize>,
+    softcap: Option<f32>,
     out: &mut [f32],
 ) {
     let (ld, ldkv) = ((nh + 2 * nkv) * hd, 2 * nkv * hd);
@@ -389,7 +390,7 @@ pub fn attention_with(
     let past = keys - t;
     let window = window.filter(|&w| w < keys);
     #[cfg(target_arch = "x86_64")]
-    if simd_available() && hd.is_multiple_of(8) && window.is_none() {
+    if simd_available() && hd.is_multiple_of(8) && window.is_none() && softcap.is_none() {
         const BK: usize = x86::ATT_BK;
         // kt [nkv][tp/32][hd][32]: keys transposed within blocks of 32 keys (one contiguous tile per
         // block), zero-padded to tp keys. vh [nkv][tp][hd]: values per KV head, zero-padded likewise.
@@ -497,7 +498,7 @@ pub fn attention_with(
         v[j * kvs..(j + 1) * kvs].copy_from_slice(&row[kvs..]);
     }
     let mut all = vec![0.0f32; keys * qs];
-    ops::attention_with(&q, &k, &v, keys, nh, nkv, hd, scale, window, &mut all);
+    ops::attention_with(&q, &k, &v, keys, nh, nkv, hd, scale, window, softcap, &mut all);
     out.copy_from_slice(&all[past * qs..]);
 }
 
@@ -637,7 +638,9 @@ pub fn forward_rows(
         for row in qkv.chunks_exact(ldqkv) {
             kv.extend_from_slice(&row[nh * hd..]);
         }
-        Profile::time(p, "attention", || attention_with(&qkv, t, kv, nh, nkv, hd, la.scale, la.window, &mut att));
+        Profile::time(p, "attention", || {
+            attention_with(&qkv, t, kv, nh, nkv, hd, la.scale, la.window, la.softcap, &mut att)
+        });
         match &block.post_norms {
             None => Profile::time(p, "o gemm", || {
                 gemm_w(&att, nh * hd, t, nh * hd, &block.o.weight, &mut x, h, true);
@@ -728,6 +731,9 @@ pub fn forward_rows(
                 .map(|(r, row)| {
                     if let Some(b) = bias {
                         row.iter_mut().zip(b).for_each(|(z, b)| *z += b);
+                    }
+                    if let Some(c) = cfg.attention.logit_softcap {
+                        ops::softcap_in_place(row, c);
                     }
                     reduce_row(row, ids.get(first + r + 1).copied(), top_k, req.boundary)
                 })

@@ -302,7 +302,7 @@ pub fn hidden_states_of(cfg: &ModelConfig, w: &Weights, ids: &[u32]) -> Vec<f32>
             ops::rope(&mut q, nh, hd, cos, sin);
             ops::rope(&mut k, nkv, hd, cos, sin);
         }
-        ops::attention_with(&q, &k, &v, t, nh, nkv, hd, la.scale, la.window, &mut att);
+        ops::attention_with(&q, &k, &v, t, nh, nkv, hd, la.scale, la.window, la.softcap, &mut att);
         ops::linear(&att, t, &block.o, &mut proj);
         if let Some([attn_post, _]) = &block.post_norms {
             ops::norm(&proj, h, attn_post, &mut post);
@@ -432,6 +432,9 @@ pub fn lm_head_rows_of(cfg: &ModelConfig, w: &Weights, hidden: &[f32], ids: &[u3
             .map(|(r, row)| {
                 if let Some(b) = bias {
                     row.iter_mut().zip(b).for_each(|(z, b)| *z += b);
+                }
+                if let Some(c) = cfg.attention.logit_softcap {
+                    ops::softcap_in_place(row, c);
                 }
                 reduce_row(row, ids.get(first + r + 1).copied(), req.top_k, req.boundary)
             })

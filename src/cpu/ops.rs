@@ -184,11 +184,11 @@ pub fn rope(x: &mut [f32], heads: usize, head_dim: usize, cos: &[f32], sin: &[f3
 /// softmax(q·kᵀ/√hd) over keys 0..=i, one query row at a time (never a T×T matrix).
 #[allow(clippy::too_many_arguments)]
 pub fn attention(q: &[f32], k: &[f32], v: &[f32], t: usize, nh: usize, nkv: usize, hd: usize, out: &mut [f32]) {
-    attention_with(q, k, v, t, nh, nkv, hd, 1.0 / (hd as f32).sqrt(), None, out);
+    attention_with(q, k, v, t, nh, nkv, hd, 1.0 / (hd as f32).sqrt(), None, None, out);
 }
 
-/// [`attention`] with scores q·k · `scale`, and with `window = Some(w)` over keys i − w < j ≤ i only
-/// (a local, sliding-window layer).
+/// [`attention`] with scores s = q·k · `scale` (then c · tanh(s / c) with `softcap = Some(c)`), and
+/// with `window = Some(w)` over keys i − w < j ≤ i only (a local, sliding-window layer).
 #[allow(clippy::too_many_arguments)]
 pub fn attention_with(
     q: &[f32],
@@ -200,6 +200,7 @@ pub fn attention_with(
     hd: usize,
     scale: f32,
     window: Option<usize>,
+    softcap: Option<f32>,
     out: &mut [f32],
 ) {
     let group = nh / nkv;
@@ -216,6 +217,9 @@ pub fn attention_with(
             for (j, s) in (first..).zip(scores.iter_mut()) {
                 let kj = &k[j * kvs + kh * hd..j * kvs + (kh + 1) * hd];
                 *s = qh.iter().zip(kj).map(|(a, b)| a * b).sum::<f32>() * scale;
+                if let Some(c) = softcap {
+                    *s = softcap_value(*s, c);
+                }
                 max = max.max(*s);
             }
             let mut sum = 0.0;
@@ -286,6 +290,17 @@ pub fn rms_norm_heads(x: &mut [f32], ld: usize, col: usize, heads: usize, hd: us
             }
         }
     });
+}
+
+/// Tanh soft-capping (Gemma 2), as transformers computes it: c · tanh(x / c).
+#[inline]
+pub fn softcap_value(x: f32, c: f32) -> f32 {
+    (x / c).tanh() * c
+}
+
+/// x ← c · tanh(x / c), elementwise (Gemma 2's final logits).
+pub fn softcap_in_place(x: &mut [f32], c: f32) {
+    x.iter_mut().for_each(|v| *v = softcap_value(*v, c));
 }
 
 /// x ← x · s, elementwise (Gemma's embedding scale).

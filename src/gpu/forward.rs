@@ -288,8 +288,8 @@ impl GpuModel {
         wtype: Dtype,
         max_rows: Option<usize>,
     ) -> Result<GpuModel> {
-        // Not yet on the GPU: q/k norms, post-norms, GeGLU, sliding windows, scaled embeddings.
-        if matches!(cfg.architecture, Architecture::Qwen3 | Architecture::Gemma3) {
+        // Not yet on the GPU: q/k norms, post-norms, GeGLU, sliding windows, scaled embeddings, soft-capping.
+        if matches!(cfg.architecture, Architecture::Qwen3 | Architecture::Gemma2 | Architecture::Gemma3) {
             return Err(DensiError::gpu(
                 GpuErrorKind::Unsupported,
                 format!("the GPU backend does not run {} models yet; use --backend cpu", cfg.architecture.name()),

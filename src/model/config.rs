@@ -14,6 +14,10 @@ pub enum Architecture {
     Qwen2,
     /// Qwen3ForCausalLM / GGUF `qwen3`: Llama plus an RMSNorm over each head of q and k before RoPE.
     Qwen3,
+    /// Gemma2ForCausalLM / GGUF `gemma2`: RMSNorm (1 + w) before and after attention and MLP,
+    /// embeddings × √hidden, GELU-tanh gated MLP, sliding-window layers alternating with global ones,
+    /// tanh soft-capping of the attention scores and of the final logits.
+    Gemma2,
     /// Gemma3ForCausalLM (text) / GGUF `gemma3`: RMSNorm (1 + w), embeddings × √hidden, GELU-tanh
     /// gated MLP, q/k norms, norms before and after attention and MLP, local sliding-window layers
     /// with their own RoPE base between global ones, queries scaled by 1/√query_pre_attn_scalar.
@@ -23,15 +27,16 @@ pub enum Architecture {
 impl Architecture {
     /// The architectures densi runs, for error messages.
     pub const SUPPORTED: &'static str = "GPT2LMHeadModel (gpt2), LlamaForCausalLM (llama), Qwen2ForCausalLM (qwen2), \
-         Qwen3ForCausalLM (qwen3), Gemma3ForCausalLM (gemma3_text)";
+         Qwen3ForCausalLM (qwen3), Gemma2ForCausalLM (gemma2), Gemma3ForCausalLM (gemma3_text)";
 
-    /// Short name (`gpt2`, `llama`, `qwen2`, `qwen3`, `gemma3`).
+    /// Short name (`gpt2`, `llama`, `qwen2`, `qwen3`, `gemma2`, `gemma3`).
     pub fn name(self) -> &'static str {
         match self {
             Architecture::Gpt2 => "gpt2",
             Architecture::Llama => "llama",
             Architecture::Qwen2 => "qwen2",
             Architecture::Qwen3 => "qwen3",
+            Architecture::Gemma2 => "gemma2",
             Architecture::Gemma3 => "gemma3",
         }
     }
@@ -44,7 +49,12 @@ impl Architecture {
     /// Whether the attention and MLP outputs are normed again before the residual add (Gemma's
     /// "sandwich" norms: four per layer).
     pub fn post_norms(self) -> bool {
-        self == Architecture::Gemma3
+        self.is_gemma()
+    }
+
+    /// Gemma 2 or 3: norms x̂ · (1 + w), embeddings × √hidden, GeGLU.
+    pub fn is_gemma(self) -> bool {
+        matches!(self, Architecture::Gemma2 | Architecture::Gemma3)
     }
 
     /// The norm, as a user reads it in `densi info`.
@@ -52,7 +62,7 @@ impl Architecture {
         match self {
             Architecture::Gpt2 => "LayerNorm (with bias)",
             Architecture::Llama | Architecture::Qwen2 | Architecture::Qwen3 => "RMSNorm (x · w)",
-            Architecture::Gemma3 => "RMSNorm (x · (1 + w)), before and after attention and MLP",
+            Architecture::Gemma2 | Architecture::Gemma3 => "RMSNorm (x · (1 + w)), before and after attention and MLP",
         }
     }
 
@@ -61,7 +71,7 @@ impl Architecture {
         match self {
             Architecture::Gpt2 => "gelu_new (tanh GELU), ungated",
             Architecture::Llama | Architecture::Qwen2 | Architecture::Qwen3 => "SwiGLU: silu(gate) · up",
-            Architecture::Gemma3 => "GeGLU: gelu_tanh(gate) · up",
+            Architecture::Gemma2 | Architecture::Gemma3 => "GeGLU: gelu_tanh(gate) · up",
         }
     }
 }
@@ -81,6 +91,10 @@ pub struct AttentionConfig {
     pub rope_local_theta: Option<f32>,
     /// Scores are q·k / √query_pre_attn_scalar instead of / √head_dim (Gemma).
     pub query_pre_attn_scalar: Option<f32>,
+    /// Scores s become c · tanh(s / c) before the softmax (Gemma 2's `attn_logit_softcapping`).
+    pub score_softcap: Option<f32>,
+    /// Final logits z become c · tanh(z / c) (Gemma 2's `final_logit_softcapping`).
+    pub logit_softcap: Option<f32>,
 }
 
 /// One layer's attention: its key window, RoPE base and score scale.
@@ -92,6 +106,8 @@ pub struct LayerAttention {
     pub rope_theta: f32,
     /// Factor on q·k before the softmax.
     pub scale: f32,
+    /// Soft-capping of the scaled scores, c · tanh(s / c).
+    pub softcap: Option<f32>,
 }
 
 /// The hyper-parameters of a model, from config.json or GGUF metadata.
@@ -135,13 +151,14 @@ impl ModelConfig {
             window: if local { a.sliding_window } else { None },
             rope_theta: if local { a.rope_local_theta.unwrap_or(self.rope_theta) } else { self.rope_theta },
             scale,
+            softcap: a.score_softcap,
         }
     }
 
     /// The factor on the token embeddings: √hidden for Gemma (transformers computes it in f64 and
     /// rounds it to the weights' dtype, f32 here), none otherwise.
     pub fn embed_scale(&self) -> Option<f32> {
-        (self.architecture == Architecture::Gemma3).then(|| (self.hidden_size as f64).sqrt() as f32)
+        self.architecture.is_gemma().then(|| (self.hidden_size as f64).sqrt() as f32)
     }
 
     /// What densi understood from the file, as `(label, description)` lines for `densi info`: norm,
@@ -177,6 +194,13 @@ impl ModelConfig {
             Some(s) => attention.push_str(&format!("; scores × 1/√{s} (query_pre_attn_scalar)")),
             None => attention.push_str(&format!("; scores × 1/√{} (head dim)", self.head_dim)),
         }
+        let softcap = match (self.attention.score_softcap, self.attention.logit_softcap) {
+            (None, None) => "none".to_string(),
+            (s, l) => {
+                let cap = |c: Option<f32>| c.map_or("none".to_string(), |c| format!("{c} · tanh(x / {c})"));
+                format!("attention scores {}, final logits {}", cap(s), cap(l))
+            }
+        };
         let qk = if a.qk_norm() { "RMSNorm over each head of q and k, before RoPE" } else { "none" };
         let embed = match self.embed_scale() {
             Some(s) => format!("token embeddings × √{} = {s}", self.hidden_size),
@@ -188,7 +212,7 @@ impl ModelConfig {
             ("positions", positions),
             ("attention", attention),
             ("q/k norm", qk.to_string()),
-            ("soft-capping", "none (files that ask for it are refused)".to_string()),
+            ("soft-capping", softcap),
             ("embeddings", embed),
         ]
     }
@@ -204,6 +228,7 @@ impl ModelConfig {
             Architecture::Llama => (3 * h * i, 2 * h, 0, 0),
             Architecture::Qwen2 => (3 * h * i, 2 * h, q + 2 * kv, 0),
             Architecture::Qwen3 => (3 * h * i, 2 * h + 2 * self.head_dim, 0, 0),
+            Architecture::Gemma2 => (3 * h * i, 4 * h, 0, 0),
             Architecture::Gemma3 => (3 * h * i, 4 * h + 2 * self.head_dim, 0, 0),
         };
         let final_norm = if self.architecture == Architecture::Gpt2 { 2 * h } else { h };
@@ -271,7 +296,11 @@ impl ModelConfig {
                     ));
                 }
             }
-            Architecture::Llama | Architecture::Qwen2 | Architecture::Qwen3 | Architecture::Gemma3 => {
+            Architecture::Llama
+            | Architecture::Qwen2
+            | Architecture::Qwen3
+            | Architecture::Gemma2
+            | Architecture::Gemma3 => {
                 if !self.head_dim.is_multiple_of(2) {
                     return Err(format!("head_dim {} is odd; rotary embeddings need pairs", self.head_dim));
                 }
@@ -289,6 +318,15 @@ impl ModelConfig {
                     && !positive(s)
                 {
                     return Err(format!("query_pre_attn_scalar {s} is not a positive number"));
+                }
+                for (what, cap) in
+                    [("attn_logit_softcapping", a.score_softcap), ("final_logit_softcapping", a.logit_softcap)]
+                {
+                    if let Some(c) = cap
+                        && !positive(c)
+                    {
+                        return Err(format!("{what} {c} is not a positive number"));
+                    }
                 }
                 if a.sliding_window == Some(0) {
                     return Err("sliding_window is 0 (a local layer would see no key)".into());
@@ -385,8 +423,9 @@ impl ModelConfig {
                     attention: AttentionConfig::default(),
                 }
             }
-            Architecture::Gemma3 => {
-                // Gemma3TextConfig's defaults where a field is missing.
+            Architecture::Gemma2 | Architecture::Gemma3 => {
+                // Gemma2Config's / Gemma3TextConfig's defaults where a field is missing.
+                let gemma2 = architecture == Architecture::Gemma2;
                 let num_layers = f.usize_req("num_hidden_layers")?;
                 let act = match f.get("hidden_activation") {
                     Some(_) => f.str_or("hidden_activation", "")?,
@@ -395,11 +434,20 @@ impl ModelConfig {
                 if act != "gelu_pytorch_tanh" {
                     return Err(err(format!("hidden_activation `{act}` is not supported (only gelu_pytorch_tanh)")));
                 }
-                for key in ["attn_logit_softcapping", "final_logit_softcapping"] {
-                    if f.get(key).is_some() {
-                        return Err(err(format!("`{key}` is set: soft-capping is not implemented for gemma3")));
+                // Gemma 2 caps (50 and 30 unless set to null); Gemma 3 has no soft-capping in densi.
+                let softcap = |key: &str, default: f32| -> crate::Result<Option<f32>> {
+                    match (gemma2, f.get(key)) {
+                        (true, None) if f.json.get(key).is_some() => Ok(None),
+                        (true, None) => Ok(Some(default)),
+                        (true, Some(_)) => Ok(Some(f.f32_or(key, default)?)),
+                        (false, None) => Ok(None),
+                        (false, Some(_)) => {
+                            Err(err(format!("`{key}` is set: soft-capping is not implemented for gemma3")))
+                        }
                     }
-                }
+                };
+                let score_softcap = softcap("attn_logit_softcapping", 50.0)?;
+                let logit_softcap = softcap("final_logit_softcapping", 30.0)?;
                 if f.bool_or("use_bidirectional_attention", false)? {
                     return Err(err("`use_bidirectional_attention: true` is not supported".into()));
                 }
@@ -409,20 +457,30 @@ impl ModelConfig {
                 // transformers 5: rope_parameters.{full_attention, sliding_attention}; 4.x: rope_theta,
                 // rope_local_base_freq and rope_scaling (global layers only).
                 let rope = json.get("rope_parameters").filter(|v| !v.is_null());
-                let rope_theta = hf_rope_theta(
-                    json.get("rope_scaling"),
-                    rope.and_then(|r| r.get("full_attention")),
-                    f.f32_or("rope_theta", 1_000_000.0)?,
-                    "full_attention.",
-                )
-                .map_err(err)?;
-                let rope_local_theta = hf_rope_theta(
-                    None,
-                    rope.and_then(|r| r.get("sliding_attention")),
-                    f.f32_or("rope_local_base_freq", 10_000.0)?,
-                    "sliding_attention.",
-                )
-                .map_err(err)?;
+                let (rope_theta, rope_local_theta) = if gemma2 {
+                    // One base for every layer.
+                    (
+                        hf_rope_theta(json.get("rope_scaling"), rope, f.f32_or("rope_theta", 10_000.0)?, "")
+                            .map_err(err)?,
+                        None,
+                    )
+                } else {
+                    let global = hf_rope_theta(
+                        json.get("rope_scaling"),
+                        rope.and_then(|r| r.get("full_attention")),
+                        f.f32_or("rope_theta", 1_000_000.0)?,
+                        "full_attention.",
+                    )
+                    .map_err(err)?;
+                    let local = hf_rope_theta(
+                        None,
+                        rope.and_then(|r| r.get("sliding_attention")),
+                        f.f32_or("rope_local_base_freq", 10_000.0)?,
+                        "sliding_attention.",
+                    )
+                    .map_err(err)?;
+                    (global, Some(local))
+                };
                 let local_layers = match f.get("layer_types") {
                     Some(v) => v
                         .as_array()
@@ -435,7 +493,8 @@ impl ModelConfig {
                         })
                         .collect::<crate::Result<Vec<bool>>>()?,
                     None => {
-                        let pattern = f.usize_opt("sliding_window_pattern")?.unwrap_or(6);
+                        // Gemma 2: every other layer; Gemma 3: every 6th layer global.
+                        let pattern = f.usize_opt("sliding_window_pattern")?.unwrap_or(if gemma2 { 2 } else { 6 });
                         if pattern == 0 {
                             return Err(err("`sliding_window_pattern` is 0".into()));
                         }
@@ -449,22 +508,28 @@ impl ModelConfig {
                 let query_pre_attn_scalar = f.f32_or("query_pre_attn_scalar", 256.0)?;
                 ModelConfig {
                     architecture,
-                    vocab_size: f.usize_opt("vocab_size")?.unwrap_or(262_208),
+                    vocab_size: f.usize_opt("vocab_size")?.unwrap_or(if gemma2 { 256_000 } else { 262_208 }),
                     hidden_size: f.usize_req("hidden_size")?,
                     num_layers,
                     num_heads: f.usize_req("num_attention_heads")?,
                     num_kv_heads: f.usize_req("num_key_value_heads")?,
                     head_dim: f.usize_opt("head_dim")?.unwrap_or(256),
                     intermediate_size: f.usize_req("intermediate_size")?,
-                    context_length: f.usize_opt("max_position_embeddings")?.unwrap_or(131_072),
+                    context_length: f.usize_opt("max_position_embeddings")?.unwrap_or(if gemma2 {
+                        8192
+                    } else {
+                        131_072
+                    }),
                     rope_theta,
                     norm_eps: f.f32_or("rms_norm_eps", 1e-6)?,
                     tie_word_embeddings: f.bool_or("tie_word_embeddings", true)?,
                     attention: AttentionConfig {
                         sliding_window: Some(sliding_window),
                         local_layers,
-                        rope_local_theta: Some(rope_local_theta),
+                        rope_local_theta,
                         query_pre_attn_scalar: Some(query_pre_attn_scalar),
+                        score_softcap,
+                        logit_softcap,
                     },
                 }
             }
@@ -520,6 +585,7 @@ fn hf_architecture(path: &std::path::Path, json: &serde_json::Value) -> crate::R
         "LlamaForCausalLM" | "LlamaModel" => Some(Architecture::Llama),
         "Qwen2ForCausalLM" | "Qwen2Model" => Some(Architecture::Qwen2),
         "Qwen3ForCausalLM" | "Qwen3Model" => Some(Architecture::Qwen3),
+        "Gemma2ForCausalLM" | "Gemma2Model" => Some(Architecture::Gemma2),
         "Gemma3ForCausalLM" | "Gemma3TextModel" => Some(Architecture::Gemma3),
         _ => None,
     });
@@ -528,6 +594,7 @@ fn hf_architecture(path: &std::path::Path, json: &serde_json::Value) -> crate::R
         "llama" => Some(Architecture::Llama),
         "qwen2" => Some(Architecture::Qwen2),
         "qwen3" => Some(Architecture::Qwen3),
+        "gemma2" => Some(Architecture::Gemma2),
         "gemma3_text" => Some(Architecture::Gemma3),
         _ => None,
     });

@@ -331,7 +331,8 @@ impl NameTable for HfNames {
     /// mlp.c_fc, mlp.c_proj}, ln_f}`. LlamaForCausalLM / Qwen2ForCausalLM: `model.{embed_tokens,
     /// layers.{i}.{input_layernorm, self_attn.{q,k,v,o}_proj, post_attention_layernorm,
     /// mlp.{gate,up,down}_proj}, norm}` and `lm_head`; Qwen3 adds `self_attn.{q,k}_norm`;
-    /// Gemma3ForCausalLM those and `{pre,post}_feedforward_layernorm`.
+    /// Gemma2ForCausalLM `{pre,post}_feedforward_layernorm` (its `post_attention_layernorm` norms the
+    /// attention output); Gemma3ForCausalLM both.
     fn name(&self, tensor: Tensor, layer: Option<usize>, part: Part) -> String {
         let part = match part {
             Part::Weight => "weight",
@@ -356,7 +357,11 @@ impl NameTable for HfNames {
                     other => format!("{p}h.{l}.{other:?}"),
                 }
             }
-            Architecture::Llama | Architecture::Qwen2 | Architecture::Qwen3 | Architecture::Gemma3 => match tensor {
+            Architecture::Llama
+            | Architecture::Qwen2
+            | Architecture::Qwen3
+            | Architecture::Gemma2
+            | Architecture::Gemma3 => match tensor {
                 Tensor::TokenEmbedding => "model.embed_tokens".to_string(),
                 Tensor::OutputNorm => "model.norm".to_string(),
                 Tensor::Output => "lm_head".to_string(),
@@ -370,7 +375,7 @@ impl NameTable for HfNames {
                 // Gemma's `post_attention_layernorm` norms the attention output; Llama's is the MLP's
                 // input norm.
                 Tensor::AttnPostNorm => format!("model.layers.{l}.post_attention_layernorm"),
-                Tensor::FfnNorm if self.architecture == Architecture::Gemma3 => {
+                Tensor::FfnNorm if self.architecture.is_gemma() => {
                     format!("model.layers.{l}.pre_feedforward_layernorm")
                 }
                 Tensor::FfnNorm => format!("model.layers.{l}.post_attention_layernorm"),
@@ -400,7 +405,7 @@ impl NameTable for HfNames {
         );
         match c.architecture {
             Architecture::Gpt2 if conv1d => Fixup::Transpose,
-            Architecture::Gemma3 if norm => Fixup::AddOne,
+            Architecture::Gemma2 | Architecture::Gemma3 if norm => Fixup::AddOne,
             _ => Fixup::None,
         }
     }
@@ -411,9 +416,11 @@ impl NameTable for HfNames {
     fn is_ignored(&self, name: &str, c: &ModelConfig) -> bool {
         let buffer = match self.architecture {
             Architecture::Gpt2 => name.ends_with(".attn.bias") || name.ends_with(".attn.masked_bias"),
-            Architecture::Llama | Architecture::Qwen2 | Architecture::Qwen3 | Architecture::Gemma3 => {
-                name.ends_with(".rotary_emb.inv_freq")
-            }
+            Architecture::Llama
+            | Architecture::Qwen2
+            | Architecture::Qwen3
+            | Architecture::Gemma2
+            | Architecture::Gemma3 => name.ends_with(".rotary_emb.inv_freq"),
         };
         buffer || (c.tie_word_embeddings && name == "lm_head.weight")
     }

@@ -418,6 +418,16 @@ fn info_lists_the_architecture_features() {
             ][..],
         ),
         (
+            "gemma2_tiny",
+            &[
+                "architecture  gemma2",
+                "positions     RoPE (rotate-half, all 32 dims, no scaling), base 10000\n",
+                "attention     causal; 2 local layers (sliding window 16 keys), 2 global (layers 1, 3); scores × 1/√24 (query_pre_attn_scalar)",
+                "q/k norm      none",
+                "soft-capping  attention scores 5 · tanh(x / 5), final logits 8 · tanh(x / 8)",
+            ][..],
+        ),
+        (
             "llama",
             &[
                 "norm          RMSNorm (x · w), eps 1e-5",

@@ -1,4 +1,4 @@
-//! Qwen3 and Gemma 3 on the CPU: the fast forward (`CpuForward`, with and without a cached prefix)
+//! Qwen3, Gemma 2 and Gemma 3 on the CPU: the fast forward (`CpuForward`, with and without a cached prefix)
 //! against the plain reference forward on the tiny fixtures, over texts longer than Gemma's sliding
 //! window; and the window, the score scale and the post-norms each change the result (so the golden
 //! tests, tests/engine/golden.rs, would catch an implementation that ignored them).
@@ -49,6 +49,28 @@ fn qwen3_fast_forward_equals_plain_forward() {
 #[test]
 fn gemma3_fast_forward_equals_plain_forward() {
     fast_equals_plain("gemma3_tiny");
+}
+
+#[test]
+fn gemma2_fast_forward_equals_plain_forward() {
+    fast_equals_plain("gemma2_tiny");
+}
+
+/// Gemma 2's two soft-caps each move the statistics by far more than the golden tolerance.
+#[test]
+fn gemma2_softcaps_matter() {
+    let model = load("gemma2_tiny");
+    let ids = synthetic_tokens(60, model.config.vocab_size, 5);
+    let base = densi::cpu::forward_stats(&model, &ids, 1, 0).unwrap();
+    let without = |edit: &dyn Fn(&mut densi::model::ModelConfig)| {
+        let mut c = model.config.clone();
+        edit(&mut c);
+        max_diff(&base, &densi::cpu::forward_stats_of(&c, &model.weights, &ids, 1, 0).unwrap())
+    };
+    let scores = without(&|c| c.attention.score_softcap = None);
+    let logits = without(&|c| c.attention.logit_softcap = None);
+    eprintln!("max |Δ| (nats) without the score cap {scores:.3}, without the logit cap {logits:.3}");
+    assert!(scores > 1e-2 && logits > 1e-2, "score cap {scores}, logit cap {logits}");
 }
 
 /// Each Gemma 3 feature moves the statistics by far more than the golden tolerance (1e-4 nats).

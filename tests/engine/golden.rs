@@ -349,6 +349,18 @@ fn gemma3_tiny_safetensors_f32() {
     check_hf_fixture("gemma3_tiny");
 }
 
+/// Attention and final-logit soft-capping (caps 5 and 8, small enough to bend these scores), a
+/// sliding window of 16 on alternate layers.
+#[test]
+fn gemma2_tiny_safetensors_f32() {
+    check_hf_fixture("gemma2_tiny");
+}
+
+#[test]
+fn gguf_gemma2_f32() {
+    check_gguf_in("gguf_arch", "tiny-gemma2-F32");
+}
+
 #[test]
 fn gguf_qwen3_f32() {
     check_gguf_in("gguf_arch", "tiny-qwen3-F32");

@@ -2,7 +2,7 @@
 //! for every file format. Adding an architecture means a file here, its names in each format's
 //! table, and its forward variant.
 
-mod gemma3;
+mod gemma;
 mod gpt2;
 mod llama;
 
@@ -23,7 +23,7 @@ pub fn load_weights(
     let loader = WeightLoader::new(src, names, config, storage);
     let weights = match config.architecture {
         Architecture::Llama | Architecture::Qwen2 | Architecture::Qwen3 => llama::weights(&loader)?,
-        Architecture::Gemma3 => gemma3::weights(&loader)?,
+        Architecture::Gemma2 | Architecture::Gemma3 => gemma::weights(&loader)?,
         Architecture::Gpt2 => gpt2::weights(&loader)?,
     };
     loader.finish()?;

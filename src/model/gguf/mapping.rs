@@ -8,7 +8,7 @@ use crate::model::source::TensorSource;
 
 use super::reader::GgufFile;
 
-const SUPPORTED_ARCHS: &str = "GGUF general.architecture llama, qwen2, qwen3, gemma3, gpt2";
+const SUPPORTED_ARCHS: &str = "GGUF general.architecture llama, qwen2, qwen3, gemma2, gemma3, gpt2";
 
 /// llama.cpp's tensor names (`llama-arch.cpp`), the same for every architecture.
 pub struct GgufNames;
@@ -68,6 +68,7 @@ pub fn config_from_metadata(file: &GgufFile) -> Result<ModelConfig> {
         "llama" => Architecture::Llama,
         "qwen2" => Architecture::Qwen2,
         "qwen3" => Architecture::Qwen3,
+        "gemma2" => Architecture::Gemma2,
         "gemma3" => Architecture::Gemma3,
         "gpt2" => Architecture::Gpt2,
         other => {
@@ -137,8 +138,8 @@ pub fn config_from_metadata(file: &GgufFile) -> Result<ModelConfig> {
             .ok_or_else(|| file.config_err(format!("missing metadata `{a}.attention.layer_norm_rms_epsilon`")))?;
         (theta, eps)
     };
-    let attention = if architecture == Architecture::Gemma3 {
-        gemma3_attention(file, num_layers, hidden_size, num_heads, head_dim)?
+    let attention = if architecture.is_gemma() {
+        gemma_attention(file, architecture, num_layers, hidden_size, num_heads, head_dim)?
     } else {
         AttentionConfig::default()
     };
@@ -161,34 +162,51 @@ pub fn config_from_metadata(file: &GgufFile) -> Result<ModelConfig> {
     Ok(config)
 }
 
-/// Gemma 3's local layers as llama.cpp reads them (`llama-model.cpp`, LLM_ARCH_GEMMA3): the window
-/// from `gemma3.attention.sliding_window` (required), every 6th layer global (or
-/// `gemma3.attention.sliding_window_pattern`), local RoPE base `gemma3.rope.freq_base_swa` or 10000,
-/// and scores scaled by 1/√head_dim, except the 62-layer (27B) model's 1/√(hidden / heads) (the
-/// GGUF has no `query_pre_attn_scalar`; those are the values Gemma 3's configs give).
-fn gemma3_attention(
+/// Gemma's local layers as llama.cpp reads them (`llama-model.cpp`, LLM_ARCH_GEMMA2 / GEMMA3): the
+/// window from `{arch}.attention.sliding_window` (required); Gemma 2: every other layer global,
+/// one RoPE base, soft-capping from `gemma2.attn_logit_softcapping` / `final_logit_softcapping`;
+/// Gemma 3: every 6th layer global (or `gemma3.attention.sliding_window_pattern`), local RoPE base
+/// `gemma3.rope.freq_base_swa` or 10000, no soft-capping. Scores scaled by 1/√head_dim, except the
+/// 27B models' 1/√(hidden / heads) (46 layers for Gemma 2, 62 for Gemma 3; a GGUF has no
+/// `query_pre_attn_scalar`, and those are the values the models' configs give).
+fn gemma_attention(
     file: &GgufFile,
+    architecture: Architecture,
     num_layers: usize,
     hidden_size: usize,
     num_heads: usize,
     head_dim: usize,
 ) -> Result<AttentionConfig> {
-    let key = "gemma3.attention.sliding_window";
-    let window = file.meta_usize_req(key)?;
+    let a = architecture.name();
+    let gemma2 = architecture == Architecture::Gemma2;
+    let key = format!("{a}.attention.sliding_window");
+    let window = file.meta_usize_req(&key)?;
     if window == 0 {
         return Err(file.config_err(format!("`{key}` is 0 (a local layer would see no key)")));
     }
-    let pattern_key = "gemma3.attention.sliding_window_pattern";
-    let pattern = file.meta_u64(pattern_key)?.map_or(6, |p| p as usize);
+    let pattern_key = format!("{a}.attention.sliding_window_pattern");
+    let pattern = file.meta_u64(&pattern_key)?.map_or(if gemma2 { 2 } else { 6 }, |p| p as usize);
     if pattern == 0 {
         return Err(file.config_err(format!("`{pattern_key}` is 0")));
     }
-    let rope_local_theta = file.meta_f32("gemma3.rope.freq_base_swa")?.unwrap_or(10_000.0);
-    let query_pre_attn_scalar = if num_layers == 62 { hidden_size / num_heads } else { head_dim };
+    let (rope_local_theta, score_softcap, logit_softcap) = if gemma2 {
+        (None, file.meta_f32("gemma2.attn_logit_softcapping")?, file.meta_f32("gemma2.final_logit_softcapping")?)
+    } else {
+        for key in ["gemma3.attn_logit_softcapping", "gemma3.final_logit_softcapping"] {
+            if file.meta(key).is_some() {
+                return Err(file.config_err(format!("`{key}` is set: soft-capping is not implemented for gemma3")));
+            }
+        }
+        (Some(file.meta_f32("gemma3.rope.freq_base_swa")?.unwrap_or(10_000.0)), None, None)
+    };
+    let big = if gemma2 { 46 } else { 62 };
+    let query_pre_attn_scalar = if num_layers == big { hidden_size / num_heads } else { head_dim };
     Ok(AttentionConfig {
         sliding_window: Some(window),
         local_layers: (0..num_layers).map(|l| (l + 1) % pattern != 0).collect(),
-        rope_local_theta: Some(rope_local_theta),
+        rope_local_theta,
         query_pre_attn_scalar: Some(query_pre_attn_scalar as f32),
+        score_softcap,
+        logit_softcap,
     })
 }

@@ -1,7 +1,8 @@
-//! Gemma 3 (text): RMSNorm x̂ · (1 + w) (the name tables give 1 + w: Hugging Face stores w, llama.cpp's
-//! converter 1 + w), q/k norms, a norm before and after both attention and MLP, GeGLU (tanh GELU)
-//! MLP, no biases, tied lm-head. Sliding windows, RoPE bases and the embedding scale are in
-//! [`ModelConfig`](crate::model::ModelConfig), not in the weights.
+//! Gemma 2 and Gemma 3 (text): RMSNorm x̂ · (1 + w) (the name tables give 1 + w: Hugging Face stores
+//! w, llama.cpp's converter 1 + w), a norm before and after both attention and MLP, GeGLU (tanh
+//! GELU) MLP, no biases, tied lm-head; Gemma 3 adds q/k norms. Sliding windows, RoPE bases,
+//! soft-capping and the embedding scale are in [`ModelConfig`](crate::model::ModelConfig), not in
+//! the weights.
 
 use crate::error::Result;
 use crate::model::mapping::{Optional, Part, Tensor, WeightLoader};
@@ -29,7 +30,7 @@ pub(super) fn weights(w: &WeightLoader) -> Result<Weights> {
                 up: w.linear(Tensor::FfnUp, l, i, h, none)?,
                 down: w.linear(Tensor::FfnDown, l, h, i, none)?,
             },
-            qk_norm: Some(super::qk_norms(w, l)?),
+            qk_norm: if c.architecture.qk_norm() { Some(super::qk_norms(w, l)?) } else { None },
             post_norms: Some([
                 w.norm(Tensor::AttnPostNorm, l, NormKind::RmsNorm)?,
                 w.norm(Tensor::FfnPostNorm, l, NormKind::RmsNorm)?,
