@@ -660,7 +660,7 @@ pub fn forward_rows(
         Profile::time(p, "norm", || ops::norm(&x, h, &block.mlp_norm, &mut normed));
         match &block.mlp {
             Mlp::SwiGlu { gate, up, down } => {
-                debug_assert!(block.post_norms.is_none(), "MLP post-norms come with GeGLU (Gemma) only");
+                debug_assert!(block.post_norms.is_none(), "MLP post-norms come with GeGLU (Gemma 2 and 3) only");
                 // gate and up side by side in the rows of one [t, 2·intermediate] buffer.
                 Profile::time(p, "gate_up gemm", || {
                     gemm_w(&normed, h, t, h, &gate.weight, &mut gu, 2 * inter, false);
@@ -675,7 +675,7 @@ pub fn forward_rows(
                     gemm_w(&normed, h, t, h, &up.weight, &mut gu[inter..], 2 * inter, false);
                 });
                 Profile::time(p, "gelu", || gelu_mul_fused(&gu, inter, &mut act));
-                // Gemma (the only GeGLU architecture) norms the MLP output before the residual add.
+                // Gemma 2 and 3 norm the MLP output before the residual add.
                 let post = block.post_norms.as_ref().map(|[_, post]| post);
                 Profile::time(p, "down gemm", || match post {
                     None => gemm_w(&act, inter, t, inter, &down.weight, &mut x, h, true),

@@ -289,7 +289,10 @@ impl GpuModel {
         max_rows: Option<usize>,
     ) -> Result<GpuModel> {
         // Not yet on the GPU: q/k norms, post-norms, GeGLU, sliding windows, scaled embeddings, soft-capping.
-        if matches!(cfg.architecture, Architecture::Qwen3 | Architecture::Gemma2 | Architecture::Gemma3) {
+        if matches!(
+            cfg.architecture,
+            Architecture::Qwen3 | Architecture::Gemma | Architecture::Gemma2 | Architecture::Gemma3
+        ) {
             return Err(DensiError::gpu(
                 GpuErrorKind::Unsupported,
                 format!("the GPU backend does not run {} models yet; use --backend cpu", cfg.architecture.name()),

@@ -14,6 +14,9 @@ pub enum Architecture {
     Qwen2,
     /// Qwen3ForCausalLM / GGUF `qwen3`: Llama plus an RMSNorm over each head of q and k before RoPE.
     Qwen3,
+    /// GemmaForCausalLM / GGUF `gemma`: Llama's block with RMSNorm (1 + w), embeddings × √hidden and a
+    /// GELU-tanh gated MLP.
+    Gemma,
     /// Gemma2ForCausalLM / GGUF `gemma2`: RMSNorm (1 + w) before and after attention and MLP,
     /// embeddings × √hidden, GELU-tanh gated MLP, sliding-window layers alternating with global ones,
     /// tanh soft-capping of the attention scores and of the final logits.
@@ -27,15 +30,16 @@ pub enum Architecture {
 impl Architecture {
     /// The architectures densi runs, for error messages.
     pub const SUPPORTED: &'static str = "GPT2LMHeadModel (gpt2), LlamaForCausalLM (llama), Qwen2ForCausalLM (qwen2), \
-         Qwen3ForCausalLM (qwen3), Gemma2ForCausalLM (gemma2), Gemma3ForCausalLM (gemma3_text)";
+         Qwen3ForCausalLM (qwen3), GemmaForCausalLM (gemma), Gemma2ForCausalLM (gemma2), Gemma3ForCausalLM (gemma3_text)";
 
-    /// Short name (`gpt2`, `llama`, `qwen2`, `qwen3`, `gemma2`, `gemma3`).
+    /// Short name (`gpt2`, `llama`, `qwen2`, `qwen3`, `gemma`, `gemma2`, `gemma3`).
     pub fn name(self) -> &'static str {
         match self {
             Architecture::Gpt2 => "gpt2",
             Architecture::Llama => "llama",
             Architecture::Qwen2 => "qwen2",
             Architecture::Qwen3 => "qwen3",
+            Architecture::Gemma => "gemma",
             Architecture::Gemma2 => "gemma2",
             Architecture::Gemma3 => "gemma3",
         }
@@ -49,12 +53,12 @@ impl Architecture {
     /// Whether the attention and MLP outputs are normed again before the residual add (Gemma's
     /// "sandwich" norms: four per layer).
     pub fn post_norms(self) -> bool {
-        self.is_gemma()
+        matches!(self, Architecture::Gemma2 | Architecture::Gemma3)
     }
 
-    /// Gemma 2 or 3: norms x̂ · (1 + w), embeddings × √hidden, GeGLU.
+    /// Gemma 1, 2 or 3: norms x̂ · (1 + w), embeddings × √hidden, GeGLU.
     pub fn is_gemma(self) -> bool {
-        matches!(self, Architecture::Gemma2 | Architecture::Gemma3)
+        matches!(self, Architecture::Gemma | Architecture::Gemma2 | Architecture::Gemma3)
     }
 
     /// The norm, as a user reads it in `densi info`.
@@ -62,6 +66,7 @@ impl Architecture {
         match self {
             Architecture::Gpt2 => "LayerNorm (with bias)",
             Architecture::Llama | Architecture::Qwen2 | Architecture::Qwen3 => "RMSNorm (x · w)",
+            Architecture::Gemma => "RMSNorm (x · (1 + w))",
             Architecture::Gemma2 | Architecture::Gemma3 => "RMSNorm (x · (1 + w)), before and after attention and MLP",
         }
     }
@@ -71,7 +76,7 @@ impl Architecture {
         match self {
             Architecture::Gpt2 => "gelu_new (tanh GELU), ungated",
             Architecture::Llama | Architecture::Qwen2 | Architecture::Qwen3 => "SwiGLU: silu(gate) · up",
-            Architecture::Gemma2 | Architecture::Gemma3 => "GeGLU: gelu_tanh(gate) · up",
+            Architecture::Gemma | Architecture::Gemma2 | Architecture::Gemma3 => "GeGLU: gelu_tanh(gate) · up",
         }
     }
 }
@@ -228,6 +233,7 @@ impl ModelConfig {
             Architecture::Llama => (3 * h * i, 2 * h, 0, 0),
             Architecture::Qwen2 => (3 * h * i, 2 * h, q + 2 * kv, 0),
             Architecture::Qwen3 => (3 * h * i, 2 * h + 2 * self.head_dim, 0, 0),
+            Architecture::Gemma => (3 * h * i, 2 * h, 0, 0),
             Architecture::Gemma2 => (3 * h * i, 4 * h, 0, 0),
             Architecture::Gemma3 => (3 * h * i, 4 * h + 2 * self.head_dim, 0, 0),
         };
@@ -299,6 +305,7 @@ impl ModelConfig {
             Architecture::Llama
             | Architecture::Qwen2
             | Architecture::Qwen3
+            | Architecture::Gemma
             | Architecture::Gemma2
             | Architecture::Gemma3 => {
                 if !self.head_dim.is_multiple_of(2) {
@@ -420,6 +427,42 @@ impl ModelConfig {
                     rope_theta,
                     norm_eps: f.f32_or("rms_norm_eps", 1e-6)?,
                     tie_word_embeddings: f.bool_or("tie_word_embeddings", false)?,
+                    attention: AttentionConfig::default(),
+                }
+            }
+            Architecture::Gemma => {
+                // GemmaConfig's defaults where a field is missing; `gelu` is the legacy name of the
+                // tanh GELU in Gemma's own configs (transformers reads it as gelu_pytorch_tanh).
+                let act = f.str_or("hidden_act", "gelu_pytorch_tanh")?;
+                if act != "gelu_pytorch_tanh" && act != "gelu" {
+                    return Err(err(format!("hidden_act `{act}` is not supported (only gelu_pytorch_tanh)")));
+                }
+                if let Some(a) = f.get("hidden_activation").map(|_| f.str_or("hidden_activation", "")).transpose()?
+                    && a != "gelu_pytorch_tanh"
+                {
+                    return Err(err(format!("hidden_activation `{a}` is not supported (only gelu_pytorch_tanh)")));
+                }
+                for flag in ["use_bidirectional_attention", "attention_bias"] {
+                    if f.bool_or(flag, false)? {
+                        return Err(err(format!("`{flag}: true` is not supported for gemma")));
+                    }
+                }
+                let rope = json.get("rope_parameters").filter(|v| !v.is_null());
+                let rope_theta = hf_rope_theta(json.get("rope_scaling"), rope, f.f32_or("rope_theta", 10_000.0)?, "")
+                    .map_err(err)?;
+                ModelConfig {
+                    architecture,
+                    vocab_size: f.usize_opt("vocab_size")?.unwrap_or(256_000),
+                    hidden_size: f.usize_req("hidden_size")?,
+                    num_layers: f.usize_req("num_hidden_layers")?,
+                    num_heads: f.usize_req("num_attention_heads")?,
+                    num_kv_heads: f.usize_req("num_key_value_heads")?,
+                    head_dim: f.usize_opt("head_dim")?.unwrap_or(256),
+                    intermediate_size: f.usize_req("intermediate_size")?,
+                    context_length: f.usize_opt("max_position_embeddings")?.unwrap_or(8192),
+                    rope_theta,
+                    norm_eps: f.f32_or("rms_norm_eps", 1e-6)?,
+                    tie_word_embeddings: f.bool_or("tie_word_embeddings", true)?,
                     attention: AttentionConfig::default(),
                 }
             }
@@ -585,6 +628,7 @@ fn hf_architecture(path: &std::path::Path, json: &serde_json::Value) -> crate::R
         "LlamaForCausalLM" | "LlamaModel" => Some(Architecture::Llama),
         "Qwen2ForCausalLM" | "Qwen2Model" => Some(Architecture::Qwen2),
         "Qwen3ForCausalLM" | "Qwen3Model" => Some(Architecture::Qwen3),
+        "GemmaForCausalLM" | "GemmaModel" => Some(Architecture::Gemma),
         "Gemma2ForCausalLM" | "Gemma2Model" => Some(Architecture::Gemma2),
         "Gemma3ForCausalLM" | "Gemma3TextModel" => Some(Architecture::Gemma3),
         _ => None,
@@ -594,6 +638,7 @@ fn hf_architecture(path: &std::path::Path, json: &serde_json::Value) -> crate::R
         "llama" => Some(Architecture::Llama),
         "qwen2" => Some(Architecture::Qwen2),
         "qwen3" => Some(Architecture::Qwen3),
+        "gemma" => Some(Architecture::Gemma),
         "gemma2" => Some(Architecture::Gemma2),
         "gemma3_text" => Some(Architecture::Gemma3),
         _ => None,

@@ -360,6 +360,7 @@ impl NameTable for HfNames {
             Architecture::Llama
             | Architecture::Qwen2
             | Architecture::Qwen3
+            | Architecture::Gemma
             | Architecture::Gemma2
             | Architecture::Gemma3 => match tensor {
                 Tensor::TokenEmbedding => "model.embed_tokens".to_string(),
@@ -375,7 +376,7 @@ impl NameTable for HfNames {
                 // Gemma's `post_attention_layernorm` norms the attention output; Llama's is the MLP's
                 // input norm.
                 Tensor::AttnPostNorm => format!("model.layers.{l}.post_attention_layernorm"),
-                Tensor::FfnNorm if self.architecture.is_gemma() => {
+                Tensor::FfnNorm if self.architecture.post_norms() => {
                     format!("model.layers.{l}.pre_feedforward_layernorm")
                 }
                 Tensor::FfnNorm => format!("model.layers.{l}.post_attention_layernorm"),
@@ -405,7 +406,7 @@ impl NameTable for HfNames {
         );
         match c.architecture {
             Architecture::Gpt2 if conv1d => Fixup::Transpose,
-            Architecture::Gemma2 | Architecture::Gemma3 if norm => Fixup::AddOne,
+            Architecture::Gemma | Architecture::Gemma2 | Architecture::Gemma3 if norm => Fixup::AddOne,
             _ => Fixup::None,
         }
     }
@@ -419,6 +420,7 @@ impl NameTable for HfNames {
             Architecture::Llama
             | Architecture::Qwen2
             | Architecture::Qwen3
+            | Architecture::Gemma
             | Architecture::Gemma2
             | Architecture::Gemma3 => name.ends_with(".rotary_emb.inv_freq"),
         };

@@ -1,4 +1,4 @@
-//! Qwen3, Gemma 2 and Gemma 3 on the CPU: the fast forward (`CpuForward`, with and without a cached prefix)
+//! Qwen3 and Gemma 1, 2 and 3 on the CPU: the fast forward (`CpuForward`, with and without a cached prefix)
 //! against the plain reference forward on the tiny fixtures, over texts longer than Gemma's sliding
 //! window; and the window, the score scale and the post-norms each change the result (so the golden
 //! tests, tests/engine/golden.rs, would catch an implementation that ignored them).
@@ -49,6 +49,11 @@ fn qwen3_fast_forward_equals_plain_forward() {
 #[test]
 fn gemma3_fast_forward_equals_plain_forward() {
     fast_equals_plain("gemma3_tiny");
+}
+
+#[test]
+fn gemma_fast_forward_equals_plain_forward() {
+    fast_equals_plain("gemma_tiny");
 }
 
 #[test]

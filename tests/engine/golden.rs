@@ -349,6 +349,17 @@ fn gemma3_tiny_safetensors_f32() {
     check_hf_fixture("gemma3_tiny");
 }
 
+/// Gemma 1: (1 + w) norms, √d embeddings, GeGLU, one KV head.
+#[test]
+fn gemma_tiny_safetensors_f32() {
+    check_hf_fixture("gemma_tiny");
+}
+
+#[test]
+fn gguf_gemma_f32() {
+    check_gguf_in("gguf_arch", "tiny-gemma-F32");
+}
+
 /// Attention and final-logit soft-capping (caps 5 and 8, small enough to bend these scores), a
 /// sliding window of 16 on alternate layers.
 #[test]

@@ -1,6 +1,6 @@
-//! Gemma 2 and Gemma 3 (text): RMSNorm x̂ · (1 + w) (the name tables give 1 + w: Hugging Face stores
-//! w, llama.cpp's converter 1 + w), a norm before and after both attention and MLP, GeGLU (tanh
-//! GELU) MLP, no biases, tied lm-head; Gemma 3 adds q/k norms. Sliding windows, RoPE bases,
+//! Gemma 1, 2 and 3 (text): RMSNorm x̂ · (1 + w) (the name tables give 1 + w: Hugging Face stores
+//! w, llama.cpp's converter 1 + w), GeGLU (tanh GELU) MLP, no biases, tied lm-head; Gemma 2 and 3
+//! add a norm after attention and after the MLP; Gemma 3 q/k norms. Sliding windows, RoPE bases,
 //! soft-capping and the embedding scale are in [`ModelConfig`](crate::model::ModelConfig), not in
 //! the weights.
 
@@ -31,10 +31,14 @@ pub(super) fn weights(w: &WeightLoader) -> Result<Weights> {
                 down: w.linear(Tensor::FfnDown, l, h, i, none)?,
             },
             qk_norm: if c.architecture.qk_norm() { Some(super::qk_norms(w, l)?) } else { None },
-            post_norms: Some([
-                w.norm(Tensor::AttnPostNorm, l, NormKind::RmsNorm)?,
-                w.norm(Tensor::FfnPostNorm, l, NormKind::RmsNorm)?,
-            ]),
+            post_norms: if c.architecture.post_norms() {
+                Some([
+                    w.norm(Tensor::AttnPostNorm, l, NormKind::RmsNorm)?,
+                    w.norm(Tensor::FfnPostNorm, l, NormKind::RmsNorm)?,
+                ])
+            } else {
+                None
+            },
         });
     }
     let final_norm = w.norm(Tensor::OutputNorm, None, NormKind::RmsNorm)?;

@@ -23,7 +23,7 @@ pub fn load_weights(
     let loader = WeightLoader::new(src, names, config, storage);
     let weights = match config.architecture {
         Architecture::Llama | Architecture::Qwen2 | Architecture::Qwen3 => llama::weights(&loader)?,
-        Architecture::Gemma2 | Architecture::Gemma3 => gemma::weights(&loader)?,
+        Architecture::Gemma | Architecture::Gemma2 | Architecture::Gemma3 => gemma::weights(&loader)?,
         Architecture::Gpt2 => gpt2::weights(&loader)?,
     };
     loader.finish()?;

@@ -8,7 +8,7 @@ use crate::model::source::TensorSource;
 
 use super::reader::GgufFile;
 
-const SUPPORTED_ARCHS: &str = "GGUF general.architecture llama, qwen2, qwen3, gemma2, gemma3, gpt2";
+const SUPPORTED_ARCHS: &str = "GGUF general.architecture llama, qwen2, qwen3, gemma, gemma2, gemma3, gpt2";
 
 /// llama.cpp's tensor names (`llama-arch.cpp`), the same for every architecture.
 pub struct GgufNames;
@@ -68,6 +68,7 @@ pub fn config_from_metadata(file: &GgufFile) -> Result<ModelConfig> {
         "llama" => Architecture::Llama,
         "qwen2" => Architecture::Qwen2,
         "qwen3" => Architecture::Qwen3,
+        "gemma" => Architecture::Gemma,
         "gemma2" => Architecture::Gemma2,
         "gemma3" => Architecture::Gemma3,
         "gpt2" => Architecture::Gpt2,
@@ -138,7 +139,7 @@ pub fn config_from_metadata(file: &GgufFile) -> Result<ModelConfig> {
             .ok_or_else(|| file.config_err(format!("missing metadata `{a}.attention.layer_norm_rms_epsilon`")))?;
         (theta, eps)
     };
-    let attention = if architecture.is_gemma() {
+    let attention = if matches!(architecture, Architecture::Gemma2 | Architecture::Gemma3) {
         gemma_attention(file, architecture, num_layers, hidden_size, num_heads, head_dim)?
     } else {
         AttentionConfig::default()
