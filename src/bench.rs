@@ -221,6 +221,7 @@ pub fn smollm2_135m_config() -> ModelConfig {
         rope_theta: 100000.0,
         norm_eps: 1e-5,
         tie_word_embeddings: true,
+        attention: Default::default(),
     }
 }
 
@@ -257,6 +258,8 @@ pub fn random_weights(config: &ModelConfig, seed: u64) -> Weights {
                     down: linear(rng, h, i, false),
                 }
             },
+            qk_norm: None,
+            post_norms: None,
         })
         .collect();
     Weights {

@@ -28,7 +28,7 @@ pub fn run(args: InfoArgs, progress: &Progress) -> Result<()> {
         None => "none: the first token is not scored".to_string(),
     };
     let mut out = std::io::stdout().lock();
-    let rows: Vec<(&str, String)> = vec![
+    let mut rows: Vec<(&str, String)> = vec![
         ("model", model.source.path.display().to_string()),
         ("format", model.source.format.to_string()),
         ("file size", format!("{:.1} MiB", size as f64 / (1u64 << 20) as f64)),
@@ -58,6 +58,9 @@ pub fn run(args: InfoArgs, progress: &Progress) -> Result<()> {
         ("tokenizer", tok.description.clone()),
         ("bos (auto)", bos),
     ];
+    // What was understood from the file, after the architecture's name.
+    let at = rows.iter().position(|r| r.0 == "architecture").map_or(rows.len(), |i| i + 1);
+    rows.splice(at..at, c.feature_lines());
     for (k, v) in rows {
         writeln!(out, "{k:<13} {v}")?;
     }

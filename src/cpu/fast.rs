@@ -17,7 +17,7 @@ use rayon::prelude::*;
 
 use crate::error::Result;
 use crate::metrics::{BoundaryMask, LogitSums, RowStats, TopK, row_stats_from_parts};
-use crate::model::{Architecture, Matrix, Mlp, ModelConfig, Weights};
+use crate::model::{Matrix, Mlp, ModelConfig, Weights};
 
 use super::{LM_HEAD_ROWS, Profile, Rows, ops};
 
@@ -440,13 +440,33 @@ const _: () = assert!(ATT_BQ == x86::ATT_BK);
 /// one value tile (both in L1), with a running max and sum per row (online softmax), so no score
 /// row longer than 32 is ever stored and K, V stream from memory once per query block.
 pub fn attention(qkv: &[f32], t: usize, kv: &[f32], nh: usize, nkv: usize, hd: usize, out: &mut [f32]) {
+    attention_with(qkv, t, kv, nh, nkv, hd, 1.0 / (hd as f32).sqrt(), None, None, out);
+}
+
+/// [`attention`] with scores q·k · `scale` (soft-capped with `softcap`) and, with `window = Some(w)`,
+/// keys i − w < j ≤ i only, as [`ops::attention_with`]. A window that cuts off keys, or soft-capping,
+/// takes the plain path (the flash tiles assume every key up to the diagonal and raw scores).
+#[allow(clippy::too_many_arguments)]
+pub fn attention_with(
+    qkv: &[f32],
+    t: usize,
+    kv: &[f32],
+    nh: usize,
+    nkv: usize,
+    hd: usize,
+    scale: f32,
+    window: Option<usize>,
+    softcap: Option<f32>,
+    out: &mut [f32],
+) {
     let (ld, ldkv) = ((nh + 2 * nkv) * hd, 2 * nkv * hd);
     assert!(qkv.len() == t * ld && out.len() == t * nh * hd && kv.len().is_multiple_of(ldkv));
     let keys = kv.len() / ldkv;
     assert!(keys >= t);
     let past = keys - t;
+    let window = window.filter(|&w| w < keys);
     #[cfg(target_arch = "x86_64")]
-    if simd_available() && hd.is_multiple_of(8) {
+    if simd_available() && hd.is_multiple_of(8) && window.is_none() && softcap.is_none() {
         const BK: usize = x86::ATT_BK;
         // kt [nkv][tp/32][hd][32]: keys transposed within blocks of 32 keys (one contiguous tile per
         // block), zero-padded to tp keys. vh [nkv][tp][hd]: values per KV head, zero-padded likewise.
@@ -464,7 +484,6 @@ pub fn attention(qkv: &[f32], t: usize, kv: &[f32], nh: usize, nkv: usize, hd: u
                 vh[j * hd..(j + 1) * hd].copy_from_slice(&row[vc..vc + hd]);
             }
         });
-        let scale = 1.0 / (hd as f32).sqrt();
         let group = nh / nkv;
         // Query blocks by absolute position: block b holds positions max(past, 32b)..min(keys, 32b + 32).
         let (b0, b1) = (past / ATT_BQ, keys.div_ceil(ATT_BQ));
@@ -555,7 +574,7 @@ pub fn attention(qkv: &[f32], t: usize, kv: &[f32], nh: usize, nkv: usize, hd: u
         v[j * kvs..(j + 1) * kvs].copy_from_slice(&row[kvs..]);
     }
     let mut all = vec![0.0f32; keys * qs];
-    ops::attention(&q, &k, &v, keys, nh, nkv, hd, &mut all);
+    ops::attention_with(&q, &k, &v, keys, nh, nkv, hd, scale, window, softcap, &mut all);
     out.copy_from_slice(&all[past * qs..]);
 }
 
@@ -571,6 +590,16 @@ pub fn silu_mul_fused(gu: &[f32], inter: usize, out: &mut [f32]) {
         }
         for ((o, g), u) in o.iter_mut().zip(g).zip(u) {
             *o = *g / (1.0 + (-*g).exp()) * u;
+        }
+    });
+}
+
+/// out[t, i] = gelu_tanh(gu[t, 0..i]) · gu[t, i..2i] for gu = [gate | up] rows (GeGLU), as [`ops::gelu_mul`].
+pub fn gelu_mul_fused(gu: &[f32], inter: usize, out: &mut [f32]) {
+    out.par_chunks_mut(inter).zip(gu.par_chunks(2 * inter)).for_each(|(o, gu)| {
+        let (g, u) = gu.split_at(inter);
+        for ((o, g), u) in o.iter_mut().zip(g).zip(u) {
+            *o = ops::gelu_tanh(*g) * u;
         }
     });
 }
@@ -635,8 +664,11 @@ pub fn forward_rows(
     // x [t, h] = token embedding (+ learned position embedding for GPT-2) of positions past..len
     let mut x = ops::embed(ids, w, h);
     x.drain(..past * h);
-    // RoPE tables from position 0, read from position past on.
-    let rope = (cfg.architecture != Architecture::Gpt2).then(|| ops::rope_tables(len, hd, cfg.rope_theta));
+    if let Some(s) = cfg.embed_scale() {
+        ops::scale_in_place(&mut x, s);
+    }
+    // RoPE tables (one per base) from position 0, read from position past on.
+    let ropes = super::rope_tables_of(cfg, len);
 
     let window_rows = WindowRows::set(len);
     let mut normed = vec![0.0f32; t * h];
@@ -644,9 +676,13 @@ pub fn forward_rows(
     let mut att = vec![0.0f32; t * nh * hd];
     let mut gu = vec![0.0f32; t * 2 * inter];
     let mut act = vec![0.0f32; t * inter];
+    // Attention / MLP output before its post-norm (Gemma), and after it.
+    let post_rows = if w.blocks.iter().any(|b| b.post_norms.is_some()) { t * h } else { 0 };
+    let (mut branch, mut branch_normed) = (vec![0.0f32; post_rows], vec![0.0f32; post_rows]);
 
     let layers = kv.len();
     for (l, block) in w.blocks.iter().enumerate() {
+        let la = cfg.layer_attention(l);
         // Attention: x += o(attn(rope(q(n(x))), rope(k(n(x))), v(n(x))))
         Profile::time(p, "norm", || ops::norm(&x, h, &block.attn_norm, &mut normed));
         // q, k and v written side by side into the rows of one [t, (nh + 2·nkv)·hd] buffer.
@@ -660,7 +696,13 @@ pub fn forward_rows(
                 col += lin.out_features;
             }
         });
-        if let Some((cos, sin)) = &rope {
+        if let Some([qn, kn]) = &block.qk_norm {
+            Profile::time(p, "qk norm", || {
+                ops::rms_norm_heads(&mut qkv, ldqkv, 0, nh, hd, qn);
+                ops::rms_norm_heads(&mut qkv, ldqkv, nh * hd, nkv, hd, kn);
+            });
+        }
+        if let Some((cos, sin)) = super::rope_for(&ropes, la.rope_theta) {
             let half = hd / 2;
             let (cos, sin) = (&cos[past * half..], &sin[past * half..]);
             Profile::time(p, "rope", || rope_strided(&mut qkv, ldqkv, 0, nh + nkv, hd, cos, sin));
@@ -672,18 +714,29 @@ pub fn forward_rows(
         for row in qkv.chunks_exact(ldqkv) {
             kv.extend_from_slice(&row[nh * hd..]);
         }
-        Profile::time(p, "attention", || attention(&qkv, t, kv, nh, nkv, hd, &mut att));
-        Profile::time(p, "o gemm", || {
-            gemm_w(&att, nh * hd, t, nh * hd, &block.o.weight, &mut x, h, true);
-            if let Some(b) = &block.o.bias {
-                add_bias_rows(&mut x, b);
-            }
+        Profile::time(p, "attention", || {
+            attention_with(&qkv, t, kv, nh, nkv, hd, la.scale, la.window, la.softcap, &mut att)
         });
+        match &block.post_norms {
+            None => Profile::time(p, "o gemm", || {
+                gemm_w(&att, nh * hd, t, nh * hd, &block.o.weight, &mut x, h, true);
+                if let Some(b) = &block.o.bias {
+                    add_bias_rows(&mut x, b);
+                }
+            }),
+            // Gemma: x += post_norm(o(att)); the o projection has no bias.
+            Some([post, _]) => Profile::time(p, "o gemm", || {
+                gemm_w(&att, nh * hd, t, nh * hd, &block.o.weight, &mut branch, h, false);
+                ops::norm(&branch, h, post, &mut branch_normed);
+                ops::add_in_place(&mut x, &branch_normed);
+            }),
+        }
 
         // MLP: x += mlp(n(x))
         Profile::time(p, "norm", || ops::norm(&x, h, &block.mlp_norm, &mut normed));
         match &block.mlp {
             Mlp::SwiGlu { gate, up, down } => {
+                debug_assert!(block.post_norms.is_none(), "MLP post-norms come with GeGLU (Gemma 2 and 3) only");
                 // gate and up side by side in the rows of one [t, 2·intermediate] buffer.
                 Profile::time(p, "gate_up gemm", || {
                     gemm_w(&normed, h, t, h, &gate.weight, &mut gu, 2 * inter, false);
@@ -691,6 +744,23 @@ pub fn forward_rows(
                 });
                 Profile::time(p, "silu", || silu_mul_fused(&gu, inter, &mut act));
                 Profile::time(p, "down gemm", || gemm_w(&act, inter, t, inter, &down.weight, &mut x, h, true));
+            }
+            Mlp::GeGlu { gate, up, down } => {
+                Profile::time(p, "gate_up gemm", || {
+                    gemm_w(&normed, h, t, h, &gate.weight, &mut gu, 2 * inter, false);
+                    gemm_w(&normed, h, t, h, &up.weight, &mut gu[inter..], 2 * inter, false);
+                });
+                Profile::time(p, "gelu", || gelu_mul_fused(&gu, inter, &mut act));
+                // Gemma 2 and 3 norm the MLP output before the residual add.
+                let post = block.post_norms.as_ref().map(|[_, post]| post);
+                Profile::time(p, "down gemm", || match post {
+                    None => gemm_w(&act, inter, t, inter, &down.weight, &mut x, h, true),
+                    Some(post) => {
+                        gemm_w(&act, inter, t, inter, &down.weight, &mut branch, h, false);
+                        ops::norm(&branch, h, post, &mut branch_normed);
+                        ops::add_in_place(&mut x, &branch_normed);
+                    }
+                });
             }
             Mlp::Gelu { fc, proj } => {
                 Profile::time(p, "fc gemm", || {
@@ -740,6 +810,9 @@ pub fn forward_rows(
                 .map(|(r, row)| {
                     if let Some(b) = bias {
                         row.iter_mut().zip(b).for_each(|(z, b)| *z += b);
+                    }
+                    if let Some(c) = cfg.attention.logit_softcap {
+                        ops::softcap_in_place(row, c);
                     }
                     reduce_row(row, ids.get(first + r + 1).copied(), top_k, req.boundary)
                 })

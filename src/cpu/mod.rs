@@ -270,9 +270,12 @@ pub fn hidden_states_of(cfg: &ModelConfig, w: &Weights, ids: &[u32]) -> Vec<f32>
     let (t, h) = (ids.len(), cfg.hidden_size);
     let (nh, nkv, hd) = (cfg.num_heads, cfg.num_kv_heads, cfg.head_dim);
 
-    // x [t, h] = token embedding (+ learned position embedding for GPT-2)
+    // x [t, h] = token embedding (+ learned position embedding for GPT-2) (× √h for Gemma)
     let mut x = ops::embed(ids, w, h);
-    let rope = (cfg.architecture != Architecture::Gpt2).then(|| ops::rope_tables(t, hd, cfg.rope_theta));
+    if let Some(s) = cfg.embed_scale() {
+        ops::scale_in_place(&mut x, s);
+    }
+    let ropes = rope_tables_of(cfg, t);
 
     let mut normed = vec![0.0f32; t * h];
     let mut q = vec![0.0f32; t * nh * hd];
@@ -282,19 +285,29 @@ pub fn hidden_states_of(cfg: &ModelConfig, w: &Weights, ids: &[u32]) -> Vec<f32>
     let mut proj = vec![0.0f32; t * h];
     let mut up = vec![0.0f32; t * cfg.intermediate_size];
     let mut gate = vec![0.0f32; t * cfg.intermediate_size];
+    let mut post = vec![0.0f32; t * h];
 
-    for block in &w.blocks {
-        // Attention: x += o(attn(rope(q(n(x))), rope(k(n(x))), v(n(x))))
+    for (l, block) in w.blocks.iter().enumerate() {
+        let la = cfg.layer_attention(l);
+        // Attention: x += [post-norm](o(attn(rope(qn(q(n(x)))), rope(kn(k(n(x)))), v(n(x)))))
         ops::norm(&x, h, &block.attn_norm, &mut normed);
         ops::linear(&normed, t, &block.q, &mut q);
         ops::linear(&normed, t, &block.k, &mut k);
         ops::linear(&normed, t, &block.v, &mut v);
-        if let Some((cos, sin)) = &rope {
+        if let Some([qn, kn]) = &block.qk_norm {
+            ops::rms_norm_heads(&mut q, nh * hd, 0, nh, hd, qn);
+            ops::rms_norm_heads(&mut k, nkv * hd, 0, nkv, hd, kn);
+        }
+        if let Some((cos, sin)) = rope_for(&ropes, la.rope_theta) {
             ops::rope(&mut q, nh, hd, cos, sin);
             ops::rope(&mut k, nkv, hd, cos, sin);
         }
-        ops::attention(&q, &k, &v, t, nh, nkv, hd, &mut att);
+        ops::attention_with(&q, &k, &v, t, nh, nkv, hd, la.scale, la.window, la.softcap, &mut att);
         ops::linear(&att, t, &block.o, &mut proj);
+        if let Some([attn_post, _]) = &block.post_norms {
+            ops::norm(&proj, h, attn_post, &mut post);
+            proj.copy_from_slice(&post);
+        }
         ops::add_in_place(&mut x, &proj);
 
         // MLP: x += mlp(n(x))
@@ -311,11 +324,41 @@ pub fn hidden_states_of(cfg: &ModelConfig, w: &Weights, ids: &[u32]) -> Vec<f32>
                 ops::silu_mul(&mut gate, &up);
                 ops::linear(&gate, t, down, &mut proj);
             }
+            Mlp::GeGlu { gate: g, up: u, down } => {
+                ops::linear(&normed, t, g, &mut gate);
+                ops::linear(&normed, t, u, &mut up);
+                ops::gelu_mul(&mut gate, &up);
+                ops::linear(&gate, t, down, &mut proj);
+            }
+        }
+        if let Some([_, mlp_post]) = &block.post_norms {
+            ops::norm(&proj, h, mlp_post, &mut post);
+            proj.copy_from_slice(&post);
         }
         ops::add_in_place(&mut x, &proj);
     }
     ops::norm(&x, h, &w.final_norm, &mut normed);
     normed
+}
+
+/// A RoPE base and its cos/sin tables ([`ops::rope_tables`]).
+pub(crate) type RopeTable = (f32, (Vec<f32>, Vec<f32>));
+
+/// RoPE tables for positions 0..len, one per base the layers use (global, and local where there are
+/// local layers); none for GPT-2 (learned positions).
+pub(crate) fn rope_tables_of(cfg: &ModelConfig, len: usize) -> Vec<RopeTable> {
+    if cfg.architecture == Architecture::Gpt2 {
+        return Vec::new();
+    }
+    let mut thetas: Vec<f32> = (0..cfg.num_layers).map(|l| cfg.layer_attention(l).rope_theta).collect();
+    thetas.sort_by(f32::total_cmp);
+    thetas.dedup();
+    thetas.into_iter().map(|theta| (theta, ops::rope_tables(len, cfg.head_dim, theta))).collect()
+}
+
+/// The table of [`rope_tables_of`] for base `theta`, if the model has rotary embeddings.
+pub(crate) fn rope_for(tables: &[RopeTable], theta: f32) -> Option<(&[f32], &[f32])> {
+    tables.iter().find(|(t, _)| *t == theta).map(|(_, (c, s))| (c.as_slice(), s.as_slice()))
 }
 
 /// The plain forward plus the lm-head reduction: stats for targets `ids[score_from..]`.
@@ -389,6 +432,9 @@ pub fn lm_head_rows_of(cfg: &ModelConfig, w: &Weights, hidden: &[f32], ids: &[u3
             .map(|(r, row)| {
                 if let Some(b) = bias {
                     row.iter_mut().zip(b).for_each(|(z, b)| *z += b);
+                }
+                if let Some(c) = cfg.attention.logit_softcap {
+                    ops::softcap_in_place(row, c);
                 }
                 reduce_row(row, ids.get(first + r + 1).copied(), req.top_k, req.boundary)
             })

@@ -184,19 +184,42 @@ pub fn rope(x: &mut [f32], heads: usize, head_dim: usize, cos: &[f32], sin: &[f3
 /// softmax(q·kᵀ/√hd) over keys 0..=i, one query row at a time (never a T×T matrix).
 #[allow(clippy::too_many_arguments)]
 pub fn attention(q: &[f32], k: &[f32], v: &[f32], t: usize, nh: usize, nkv: usize, hd: usize, out: &mut [f32]) {
+    attention_with(q, k, v, t, nh, nkv, hd, 1.0 / (hd as f32).sqrt(), None, None, out);
+}
+
+/// [`attention`] with scores s = q·k · `scale` (then c · tanh(s / c) with `softcap = Some(c)`), and
+/// with `window = Some(w)` over keys i − w < j ≤ i only (a local, sliding-window layer).
+#[allow(clippy::too_many_arguments)]
+pub fn attention_with(
+    q: &[f32],
+    k: &[f32],
+    v: &[f32],
+    t: usize,
+    nh: usize,
+    nkv: usize,
+    hd: usize,
+    scale: f32,
+    window: Option<usize>,
+    softcap: Option<f32>,
+    out: &mut [f32],
+) {
     let group = nh / nkv;
-    let scale = 1.0 / (hd as f32).sqrt();
     let (qs, kvs) = (nh * hd, nkv * hd);
     assert!(q.len() == t * qs && out.len() == t * qs && k.len() == t * kvs && v.len() == t * kvs);
     out.par_chunks_mut(qs).enumerate().for_each(|(i, out_row)| {
-        let mut scores = vec![0.0f32; i + 1];
+        // Keys first..=i.
+        let first = window.map_or(0, |w| (i + 1).saturating_sub(w));
+        let mut scores = vec![0.0f32; i + 1 - first];
         for h in 0..nh {
             let kh = h / group;
             let qh = &q[i * qs + h * hd..i * qs + (h + 1) * hd];
             let mut max = f32::NEG_INFINITY;
-            for (j, s) in scores.iter_mut().enumerate() {
+            for (j, s) in (first..).zip(scores.iter_mut()) {
                 let kj = &k[j * kvs + kh * hd..j * kvs + (kh + 1) * hd];
                 *s = qh.iter().zip(kj).map(|(a, b)| a * b).sum::<f32>() * scale;
+                if let Some(c) = softcap {
+                    *s = softcap_value(*s, c);
+                }
                 max = max.max(*s);
             }
             let mut sum = 0.0;
@@ -206,7 +229,7 @@ pub fn attention(q: &[f32], k: &[f32], v: &[f32], t: usize, nh: usize, nkv: usiz
             }
             let o = &mut out_row[h * hd..(h + 1) * hd];
             o.fill(0.0);
-            for (j, s) in scores.iter().enumerate() {
+            for (j, s) in (first..).zip(&scores) {
                 let w = s / sum;
                 let vj = &v[j * kvs + kh * hd..j * kvs + (kh + 1) * hd];
                 for (o, v) in o.iter_mut().zip(vj) {
@@ -238,8 +261,51 @@ pub fn embed(ids: &[u32], w: &Weights, h: usize) -> Vec<f32> {
 
 /// GPT-2's tanh approximation of GELU ("gelu_new"), in place.
 pub fn gelu_new(x: &mut [f32]) {
+    x.par_iter_mut().for_each(|v| *v = gelu_tanh(*v));
+}
+
+/// The tanh approximation of GELU (GPT-2's `gelu_new`, PyTorch's `gelu(approximate="tanh")`, Gemma's
+/// `gelu_pytorch_tanh`): 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))).
+#[inline]
+pub fn gelu_tanh(x: f32) -> f32 {
     const C: f32 = 0.797_884_6; // sqrt(2/π)
-    x.par_iter_mut().for_each(|v| *v = 0.5 * *v * (1.0 + (C * (*v + 0.044715 * *v * *v * *v)).tanh()));
+    0.5 * x * (1.0 + (C * (x + 0.044715 * x * x * x)).tanh())
+}
+
+/// gate ← gelu_tanh(gate) · up, elementwise (GeGLU, Gemma's MLP).
+pub fn gelu_mul(gate: &mut [f32], up: &[f32]) {
+    gate.par_iter_mut().zip(up).for_each(|(g, u)| *g = gelu_tanh(*g) * u);
+}
+
+/// In place, an RMSNorm over each of `heads` heads of `hd` values starting at column `col` of every
+/// row of x (row stride `ld`), with `norm`'s `[hd]` weight: the q/k norms of Qwen3 and Gemma 3.
+pub fn rms_norm_heads(x: &mut [f32], ld: usize, col: usize, heads: usize, hd: usize, norm: &Norm) {
+    assert!(norm.kind == NormKind::RmsNorm && norm.weight.len() == hd && col + heads * hd <= ld);
+    x.par_chunks_mut(ld).for_each(|row| {
+        for head in row[col..col + heads * hd].chunks_exact_mut(hd) {
+            let ms = head.iter().map(|v| v * v).sum::<f32>() / hd as f32;
+            let inv = 1.0 / (ms + norm.eps).sqrt();
+            for (x, w) in head.iter_mut().zip(&norm.weight) {
+                *x = *x * inv * w;
+            }
+        }
+    });
+}
+
+/// Tanh soft-capping (Gemma 2), as transformers computes it: c · tanh(x / c).
+#[inline]
+pub fn softcap_value(x: f32, c: f32) -> f32 {
+    (x / c).tanh() * c
+}
+
+/// x ← c · tanh(x / c), elementwise (Gemma 2's final logits).
+pub fn softcap_in_place(x: &mut [f32], c: f32) {
+    x.iter_mut().for_each(|v| *v = softcap_value(*v, c));
+}
+
+/// x ← x · s, elementwise (Gemma's embedding scale).
+pub fn scale_in_place(x: &mut [f32], s: f32) {
+    x.par_iter_mut().for_each(|v| *v *= s);
 }
 
 /// gate ← silu(gate) · up, elementwise (SwiGLU).

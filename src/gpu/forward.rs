@@ -288,6 +288,16 @@ impl GpuModel {
         wtype: Dtype,
         max_rows: Option<usize>,
     ) -> Result<GpuModel> {
+        // Not yet on the GPU: q/k norms, post-norms, GeGLU, sliding windows, scaled embeddings, soft-capping.
+        if matches!(
+            cfg.architecture,
+            Architecture::Qwen3 | Architecture::Gemma | Architecture::Gemma2 | Architecture::Gemma3
+        ) {
+            return Err(DensiError::gpu(
+                GpuErrorKind::Unsupported,
+                format!("the GPU backend does not run {} models yet; use --backend cpu", cfg.architecture.name()),
+            ));
+        }
         if cfg.num_kv_heads == 0 || !cfg.num_heads.is_multiple_of(cfg.num_kv_heads) {
             return Err(DensiError::gpu(
                 GpuErrorKind::Unsupported,
@@ -350,6 +360,9 @@ impl GpuModel {
                                     up: GpuLinear::upload(&ctx, up, wtype, &l("up"))?,
                                     down: GpuLinear::upload(&ctx, down, wtype, &l("down"))?,
                                 },
+                                Mlp::GeGlu { .. } => {
+                                    return Err(DensiError::gpu(GpuErrorKind::Unsupported, "GeGLU MLP"));
+                                }
                             },
                         })
                     })

@@ -12,20 +12,107 @@ pub enum Architecture {
     Llama,
     /// Qwen2ForCausalLM / GGUF `qwen2`: Llama plus q/k/v biases.
     Qwen2,
+    /// Qwen3ForCausalLM / GGUF `qwen3`: Llama plus an RMSNorm over each head of q and k before RoPE.
+    Qwen3,
+    /// GemmaForCausalLM / GGUF `gemma`: Llama's block with RMSNorm (1 + w), embeddings × √hidden and a
+    /// GELU-tanh gated MLP.
+    Gemma,
+    /// Gemma2ForCausalLM / GGUF `gemma2`: RMSNorm (1 + w) before and after attention and MLP,
+    /// embeddings × √hidden, GELU-tanh gated MLP, sliding-window layers alternating with global ones,
+    /// tanh soft-capping of the attention scores and of the final logits.
+    Gemma2,
+    /// Gemma3ForCausalLM (text) / GGUF `gemma3`: RMSNorm (1 + w), embeddings × √hidden, GELU-tanh
+    /// gated MLP, q/k norms, norms before and after attention and MLP, local sliding-window layers
+    /// with their own RoPE base between global ones, queries scaled by 1/√query_pre_attn_scalar.
+    Gemma3,
 }
 
 impl Architecture {
     /// The architectures densi runs, for error messages.
-    pub const SUPPORTED: &'static str = "GPT2LMHeadModel (gpt2), LlamaForCausalLM (llama), Qwen2ForCausalLM (qwen2)";
+    pub const SUPPORTED: &'static str = "GPT2LMHeadModel (gpt2), LlamaForCausalLM (llama), Qwen2ForCausalLM (qwen2), \
+         Qwen3ForCausalLM (qwen3), GemmaForCausalLM (gemma), Gemma2ForCausalLM (gemma2), Gemma3ForCausalLM (gemma3_text)";
 
-    /// Short name (`gpt2`, `llama`, `qwen2`).
+    /// Short name (`gpt2`, `llama`, `qwen2`, `qwen3`, `gemma`, `gemma2`, `gemma3`).
     pub fn name(self) -> &'static str {
         match self {
             Architecture::Gpt2 => "gpt2",
             Architecture::Llama => "llama",
             Architecture::Qwen2 => "qwen2",
+            Architecture::Qwen3 => "qwen3",
+            Architecture::Gemma => "gemma",
+            Architecture::Gemma2 => "gemma2",
+            Architecture::Gemma3 => "gemma3",
         }
     }
+
+    /// Whether q and k get an RMSNorm over each head (weights `[head_dim]`) before RoPE.
+    pub fn qk_norm(self) -> bool {
+        matches!(self, Architecture::Qwen3 | Architecture::Gemma3)
+    }
+
+    /// Whether the attention and MLP outputs are normed again before the residual add (Gemma's
+    /// "sandwich" norms: four per layer).
+    pub fn post_norms(self) -> bool {
+        matches!(self, Architecture::Gemma2 | Architecture::Gemma3)
+    }
+
+    /// Gemma 1, 2 or 3: norms x̂ · (1 + w), embeddings × √hidden, GeGLU.
+    pub fn is_gemma(self) -> bool {
+        matches!(self, Architecture::Gemma | Architecture::Gemma2 | Architecture::Gemma3)
+    }
+
+    /// The norm, as a user reads it in `densi info`.
+    pub fn norm_description(self) -> &'static str {
+        match self {
+            Architecture::Gpt2 => "LayerNorm (with bias)",
+            Architecture::Llama | Architecture::Qwen2 | Architecture::Qwen3 => "RMSNorm (x · w)",
+            Architecture::Gemma => "RMSNorm (x · (1 + w))",
+            Architecture::Gemma2 | Architecture::Gemma3 => "RMSNorm (x · (1 + w)), before and after attention and MLP",
+        }
+    }
+
+    /// The MLP's activation, as a user reads it in `densi info`.
+    pub fn activation_description(self) -> &'static str {
+        match self {
+            Architecture::Gpt2 => "gelu_new (tanh GELU), ungated",
+            Architecture::Llama | Architecture::Qwen2 | Architecture::Qwen3 => "SwiGLU: silu(gate) · up",
+            Architecture::Gemma | Architecture::Gemma2 | Architecture::Gemma3 => "GeGLU: gelu_tanh(gate) · up",
+        }
+    }
+}
+
+/// How attention differs from one global causal softmax(q·kᵀ/√head_dim) per layer. The default is
+/// exactly that (GPT-2, Llama, Qwen2, Qwen3).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct AttentionConfig {
+    /// Keys a local layer's query sees: the last `sliding_window` positions, its own included
+    /// (key j is seen from query i when i − window < j ≤ i, as transformers' mask and llama.cpp's
+    /// standard SWA). `None`: every layer is global.
+    pub sliding_window: Option<usize>,
+    /// Per layer: true for a local (sliding-window) layer. Empty: every layer is global.
+    pub local_layers: Vec<bool>,
+    /// RoPE base of the local layers (Gemma 3's `rope_local_base_freq`); the global layers use
+    /// `rope_theta`.
+    pub rope_local_theta: Option<f32>,
+    /// Scores are q·k / √query_pre_attn_scalar instead of / √head_dim (Gemma).
+    pub query_pre_attn_scalar: Option<f32>,
+    /// Scores s become c · tanh(s / c) before the softmax (Gemma 2's `attn_logit_softcapping`).
+    pub score_softcap: Option<f32>,
+    /// Final logits z become c · tanh(z / c) (Gemma 2's `final_logit_softcapping`).
+    pub logit_softcap: Option<f32>,
+}
+
+/// One layer's attention: its key window, RoPE base and score scale.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LayerAttention {
+    /// `Some(w)`: keys within the last `w` positions only (see [`AttentionConfig::sliding_window`]).
+    pub window: Option<usize>,
+    /// RoPE base.
+    pub rope_theta: f32,
+    /// Factor on q·k before the softmax.
+    pub scale: f32,
+    /// Soft-capping of the scaled scores, c · tanh(s / c).
+    pub softcap: Option<f32>,
 }
 
 /// The hyper-parameters of a model, from config.json or GGUF metadata.
@@ -55,9 +142,86 @@ pub struct ModelConfig {
     pub norm_eps: f32,
     /// Whether the lm-head is the token embedding.
     pub tie_word_embeddings: bool,
+    /// Sliding windows, per-layer RoPE bases and the score scale, where an architecture has them.
+    pub attention: AttentionConfig,
 }
 
 impl ModelConfig {
+    /// Layer `layer`'s attention: local or global, its RoPE base and its score scale.
+    pub fn layer_attention(&self, layer: usize) -> LayerAttention {
+        let a = &self.attention;
+        let local = a.local_layers.get(layer).copied().unwrap_or(false);
+        let scale = 1.0 / a.query_pre_attn_scalar.unwrap_or(self.head_dim as f32).sqrt();
+        LayerAttention {
+            window: if local { a.sliding_window } else { None },
+            rope_theta: if local { a.rope_local_theta.unwrap_or(self.rope_theta) } else { self.rope_theta },
+            scale,
+            softcap: a.score_softcap,
+        }
+    }
+
+    /// The factor on the token embeddings: √hidden for Gemma (transformers computes it in f64 and
+    /// rounds it to the weights' dtype, f32 here), none otherwise.
+    pub fn embed_scale(&self) -> Option<f32> {
+        self.architecture.is_gemma().then(|| (self.hidden_size as f64).sqrt() as f32)
+    }
+
+    /// What densi understood from the file, as `(label, description)` lines for `densi info`: norm,
+    /// activation, positions (RoPE bases), attention (sliding windows, score scale), q/k norm,
+    /// soft-capping, embedding scale.
+    pub fn feature_lines(&self) -> Vec<(&'static str, String)> {
+        let a = self.architecture;
+        let positions = if a == Architecture::Gpt2 {
+            "learned position embeddings".to_string()
+        } else {
+            let mut p = format!("RoPE (rotate-half, all {} dims, no scaling), base {}", self.head_dim, self.rope_theta);
+            if let Some(local) = self.attention.rope_local_theta.filter(|_| self.attention.local_layers.contains(&true))
+            {
+                p.push_str(&format!(" (global layers), {local} (local layers)"));
+            }
+            p
+        };
+        let local: Vec<usize> = (0..self.num_layers).filter(|&l| self.layer_attention(l).window.is_some()).collect();
+        let mut attention = match self.attention.sliding_window {
+            Some(w) if !local.is_empty() => format!(
+                "causal; {} local layers (sliding window {w} keys), {} global (layers {})",
+                local.len(),
+                self.num_layers - local.len(),
+                (0..self.num_layers)
+                    .filter(|l| !local.contains(l))
+                    .map(|l| l.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            _ => "causal, every layer global".to_string(),
+        };
+        match self.attention.query_pre_attn_scalar {
+            Some(s) => attention.push_str(&format!("; scores × 1/√{s} (query_pre_attn_scalar)")),
+            None => attention.push_str(&format!("; scores × 1/√{} (head dim)", self.head_dim)),
+        }
+        let softcap = match (self.attention.score_softcap, self.attention.logit_softcap) {
+            (None, None) => "none".to_string(),
+            (s, l) => {
+                let cap = |c: Option<f32>| c.map_or("none".to_string(), |c| format!("{c} · tanh(x / {c})"));
+                format!("attention scores {}, final logits {}", cap(s), cap(l))
+            }
+        };
+        let qk = if a.qk_norm() { "RMSNorm over each head of q and k, before RoPE" } else { "none" };
+        let embed = match self.embed_scale() {
+            Some(s) => format!("token embeddings × √{} = {s}", self.hidden_size),
+            None => "token embeddings as stored".to_string(),
+        };
+        vec![
+            ("norm", format!("{}, eps {:e}", a.norm_description(), self.norm_eps)),
+            ("activation", a.activation_description().to_string()),
+            ("positions", positions),
+            ("attention", attention),
+            ("q/k norm", qk.to_string()),
+            ("soft-capping", softcap),
+            ("embeddings", embed),
+        ]
+    }
+
     /// Number of weights, counting a tied embedding once.
     pub fn parameter_count(&self) -> usize {
         let (h, i, v, l) = (self.hidden_size, self.intermediate_size, self.vocab_size, self.num_layers);
@@ -68,6 +232,10 @@ impl ModelConfig {
             Architecture::Gpt2 => (2 * h * i, 4 * h, q + 2 * kv + h + i + h, self.context_length * h),
             Architecture::Llama => (3 * h * i, 2 * h, 0, 0),
             Architecture::Qwen2 => (3 * h * i, 2 * h, q + 2 * kv, 0),
+            Architecture::Qwen3 => (3 * h * i, 2 * h + 2 * self.head_dim, 0, 0),
+            Architecture::Gemma => (3 * h * i, 2 * h, 0, 0),
+            Architecture::Gemma2 => (3 * h * i, 4 * h, 0, 0),
+            Architecture::Gemma3 => (3 * h * i, 4 * h + 2 * self.head_dim, 0, 0),
         };
         let final_norm = if self.architecture == Architecture::Gpt2 { 2 * h } else { h };
         let head = if self.tie_word_embeddings { 0 } else { v * h };
@@ -134,12 +302,51 @@ impl ModelConfig {
                     ));
                 }
             }
-            Architecture::Llama | Architecture::Qwen2 => {
+            Architecture::Llama
+            | Architecture::Qwen2
+            | Architecture::Qwen3
+            | Architecture::Gemma
+            | Architecture::Gemma2
+            | Architecture::Gemma3 => {
                 if !self.head_dim.is_multiple_of(2) {
                     return Err(format!("head_dim {} is odd; rotary embeddings need pairs", self.head_dim));
                 }
-                if !(self.rope_theta.is_finite() && self.rope_theta > 0.0) {
+                let positive = |x: f32| x.is_finite() && x > 0.0;
+                if !positive(self.rope_theta) {
                     return Err(format!("rope_theta {} is not a positive number", self.rope_theta));
+                }
+                let a = &self.attention;
+                if let Some(theta) = a.rope_local_theta
+                    && !positive(theta)
+                {
+                    return Err(format!("local rope_theta {theta} is not a positive number"));
+                }
+                if let Some(s) = a.query_pre_attn_scalar
+                    && !positive(s)
+                {
+                    return Err(format!("query_pre_attn_scalar {s} is not a positive number"));
+                }
+                for (what, cap) in
+                    [("attn_logit_softcapping", a.score_softcap), ("final_logit_softcapping", a.logit_softcap)]
+                {
+                    if let Some(c) = cap
+                        && !positive(c)
+                    {
+                        return Err(format!("{what} {c} is not a positive number"));
+                    }
+                }
+                if a.sliding_window == Some(0) {
+                    return Err("sliding_window is 0 (a local layer would see no key)".into());
+                }
+                if !a.local_layers.is_empty() && a.local_layers.len() != self.num_layers {
+                    return Err(format!(
+                        "layer_types: {} entries for {} layers",
+                        a.local_layers.len(),
+                        self.num_layers
+                    ));
+                }
+                if a.local_layers.contains(&true) && a.sliding_window.is_none() {
+                    return Err("local (sliding-window) layers without a sliding_window".into());
                 }
             }
         }
@@ -183,35 +390,30 @@ impl ModelConfig {
                     rope_theta: 0.0,
                     norm_eps: f.f32_or("layer_norm_epsilon", 1e-5)?,
                     tie_word_embeddings: true,
+                    attention: AttentionConfig::default(),
                 }
             }
-            Architecture::Llama | Architecture::Qwen2 => {
+            Architecture::Llama | Architecture::Qwen2 | Architecture::Qwen3 => {
                 let hidden_size = f.usize_req("hidden_size")?;
                 let num_heads = f.usize_req("num_attention_heads")?;
                 let act = f.str_or("hidden_act", "silu")?;
                 if act != "silu" {
                     return Err(err(format!("hidden_act `{act}` is not supported (only silu)")));
                 }
-                if architecture == Architecture::Qwen2 && f.bool_or("use_sliding_window", false)? {
+                if architecture != Architecture::Llama && f.bool_or("use_sliding_window", false)? {
                     return Err(err("`use_sliding_window: true` is not supported".into()));
                 }
                 // transformers ≥ 5 keeps rope_theta (and scaling) under `rope_parameters`.
                 let rope = json.get("rope_parameters").filter(|v| !v.is_null());
-                let scaling = json.get("rope_scaling").filter(|v| !v.is_null()).or(rope);
-                if let Some(s) = scaling {
-                    let kind =
-                        s.get("rope_type").or_else(|| s.get("type")).and_then(|v| v.as_str()).unwrap_or("default");
-                    if kind != "default" {
-                        return Err(err(format!("rope scaling `{kind}` is not supported")));
-                    }
-                }
-                let rope_theta = match rope.and_then(|r| r.get("rope_theta")) {
-                    Some(v) => {
-                        v.as_f64().ok_or_else(|| err("`rope_parameters.rope_theta` is not a number".into()))? as f32
-                    }
-                    None => f.f32_or("rope_theta", 10000.0)?,
-                };
+                let rope_theta =
+                    hf_rope_theta(json.get("rope_scaling"), rope, f.f32_or("rope_theta", 10000.0)?, "").map_err(err)?;
                 let default_ctx = if architecture == Architecture::Llama { 2048 } else { 32768 };
+                // Qwen3Config's head_dim defaults to 128, the others' to hidden / heads.
+                let head_dim = match f.usize_opt("head_dim")? {
+                    Some(d) => d,
+                    None if architecture == Architecture::Qwen3 => 128,
+                    None => hf_head_dim(hidden_size, num_heads).map_err(err)?,
+                };
                 ModelConfig {
                     architecture,
                     vocab_size: f.usize_req("vocab_size")?,
@@ -219,22 +421,198 @@ impl ModelConfig {
                     num_layers: f.usize_req("num_hidden_layers")?,
                     num_heads,
                     num_kv_heads: f.usize_opt("num_key_value_heads")?.unwrap_or(num_heads),
-                    head_dim: match f.usize_opt("head_dim")? {
-                        Some(d) => d,
-                        None if num_heads == 0 => 0,
-                        None => hidden_size / num_heads,
-                    },
+                    head_dim,
                     intermediate_size: f.usize_req("intermediate_size")?,
                     context_length: f.usize_opt("max_position_embeddings")?.unwrap_or(default_ctx),
                     rope_theta,
                     norm_eps: f.f32_or("rms_norm_eps", 1e-6)?,
                     tie_word_embeddings: f.bool_or("tie_word_embeddings", false)?,
+                    attention: AttentionConfig::default(),
+                }
+            }
+            Architecture::Gemma => {
+                // GemmaConfig's defaults where a field is missing; `gelu` is the legacy name of the
+                // tanh GELU in Gemma's own configs (transformers reads it as gelu_pytorch_tanh).
+                let act = f.str_or("hidden_act", "gelu_pytorch_tanh")?;
+                if act != "gelu_pytorch_tanh" && act != "gelu" {
+                    return Err(err(format!("hidden_act `{act}` is not supported (only gelu_pytorch_tanh)")));
+                }
+                if let Some(a) = f.get("hidden_activation").map(|_| f.str_or("hidden_activation", "")).transpose()?
+                    && a != "gelu_pytorch_tanh"
+                {
+                    return Err(err(format!("hidden_activation `{a}` is not supported (only gelu_pytorch_tanh)")));
+                }
+                for flag in ["use_bidirectional_attention", "attention_bias"] {
+                    if f.bool_or(flag, false)? {
+                        return Err(err(format!("`{flag}: true` is not supported for gemma")));
+                    }
+                }
+                let rope = json.get("rope_parameters").filter(|v| !v.is_null());
+                let rope_theta = hf_rope_theta(json.get("rope_scaling"), rope, f.f32_or("rope_theta", 10_000.0)?, "")
+                    .map_err(err)?;
+                ModelConfig {
+                    architecture,
+                    vocab_size: f.usize_opt("vocab_size")?.unwrap_or(256_000),
+                    hidden_size: f.usize_req("hidden_size")?,
+                    num_layers: f.usize_req("num_hidden_layers")?,
+                    num_heads: f.usize_req("num_attention_heads")?,
+                    num_kv_heads: f.usize_req("num_key_value_heads")?,
+                    head_dim: f.usize_opt("head_dim")?.unwrap_or(256),
+                    intermediate_size: f.usize_req("intermediate_size")?,
+                    context_length: f.usize_opt("max_position_embeddings")?.unwrap_or(8192),
+                    rope_theta,
+                    norm_eps: f.f32_or("rms_norm_eps", 1e-6)?,
+                    tie_word_embeddings: f.bool_or("tie_word_embeddings", true)?,
+                    attention: AttentionConfig::default(),
+                }
+            }
+            Architecture::Gemma2 | Architecture::Gemma3 => {
+                // Gemma2Config's / Gemma3TextConfig's defaults where a field is missing.
+                let gemma2 = architecture == Architecture::Gemma2;
+                let num_layers = f.usize_req("num_hidden_layers")?;
+                let act = match f.get("hidden_activation") {
+                    Some(_) => f.str_or("hidden_activation", "")?,
+                    None => f.str_or("hidden_act", "gelu_pytorch_tanh")?,
+                };
+                if act != "gelu_pytorch_tanh" {
+                    return Err(err(format!("hidden_activation `{act}` is not supported (only gelu_pytorch_tanh)")));
+                }
+                // Gemma 2 caps (50 and 30 unless set to null); Gemma 3 has no soft-capping in densi.
+                let softcap = |key: &str, default: f32| -> crate::Result<Option<f32>> {
+                    match (gemma2, f.get(key)) {
+                        (true, None) if f.json.get(key).is_some() => Ok(None),
+                        (true, None) => Ok(Some(default)),
+                        (true, Some(_)) => Ok(Some(f.f32_or(key, default)?)),
+                        (false, None) => Ok(None),
+                        (false, Some(_)) => {
+                            Err(err(format!("`{key}` is set: soft-capping is not implemented for gemma3")))
+                        }
+                    }
+                };
+                let score_softcap = softcap("attn_logit_softcapping", 50.0)?;
+                let logit_softcap = softcap("final_logit_softcapping", 30.0)?;
+                if f.bool_or("use_bidirectional_attention", false)? {
+                    return Err(err("`use_bidirectional_attention: true` is not supported".into()));
+                }
+                if f.bool_or("attention_bias", false)? {
+                    return Err(err("`attention_bias: true` is not supported for gemma3".into()));
+                }
+                // transformers 5: rope_parameters.{full_attention, sliding_attention}; 4.x: rope_theta,
+                // rope_local_base_freq and rope_scaling (global layers only).
+                let rope = json.get("rope_parameters").filter(|v| !v.is_null());
+                let (rope_theta, rope_local_theta) = if gemma2 {
+                    // One base for every layer.
+                    (
+                        hf_rope_theta(json.get("rope_scaling"), rope, f.f32_or("rope_theta", 10_000.0)?, "")
+                            .map_err(err)?,
+                        None,
+                    )
+                } else {
+                    let global = hf_rope_theta(
+                        json.get("rope_scaling"),
+                        rope.and_then(|r| r.get("full_attention")),
+                        f.f32_or("rope_theta", 1_000_000.0)?,
+                        "full_attention.",
+                    )
+                    .map_err(err)?;
+                    let local = hf_rope_theta(
+                        None,
+                        rope.and_then(|r| r.get("sliding_attention")),
+                        f.f32_or("rope_local_base_freq", 10_000.0)?,
+                        "sliding_attention.",
+                    )
+                    .map_err(err)?;
+                    (global, Some(local))
+                };
+                let local_layers = match f.get("layer_types") {
+                    Some(v) => v
+                        .as_array()
+                        .ok_or_else(|| err(format!("field `layer_types` should be a list, found {v}")))?
+                        .iter()
+                        .map(|t| match t.as_str() {
+                            Some("sliding_attention") => Ok(true),
+                            Some("full_attention") => Ok(false),
+                            _ => Err(err(format!("`layer_types` entry {t} is not supported"))),
+                        })
+                        .collect::<crate::Result<Vec<bool>>>()?,
+                    None => {
+                        // Gemma 2: every other layer; Gemma 3: every 6th layer global.
+                        let pattern = f.usize_opt("sliding_window_pattern")?.unwrap_or(if gemma2 { 2 } else { 6 });
+                        if pattern == 0 {
+                            return Err(err("`sliding_window_pattern` is 0".into()));
+                        }
+                        (0..num_layers).map(|l| (l + 1) % pattern != 0).collect()
+                    }
+                };
+                let sliding_window = f.usize_opt("sliding_window")?.unwrap_or(4096);
+                if sliding_window == 0 {
+                    return Err(err("`sliding_window` is 0 (a local layer would see no key)".into()));
+                }
+                let query_pre_attn_scalar = f.f32_or("query_pre_attn_scalar", 256.0)?;
+                ModelConfig {
+                    architecture,
+                    vocab_size: f.usize_opt("vocab_size")?.unwrap_or(if gemma2 { 256_000 } else { 262_208 }),
+                    hidden_size: f.usize_req("hidden_size")?,
+                    num_layers,
+                    num_heads: f.usize_req("num_attention_heads")?,
+                    num_kv_heads: f.usize_req("num_key_value_heads")?,
+                    head_dim: f.usize_opt("head_dim")?.unwrap_or(256),
+                    intermediate_size: f.usize_req("intermediate_size")?,
+                    context_length: f.usize_opt("max_position_embeddings")?.unwrap_or(if gemma2 {
+                        8192
+                    } else {
+                        131_072
+                    }),
+                    rope_theta,
+                    norm_eps: f.f32_or("rms_norm_eps", 1e-6)?,
+                    tie_word_embeddings: f.bool_or("tie_word_embeddings", true)?,
+                    attention: AttentionConfig {
+                        sliding_window: Some(sliding_window),
+                        local_layers,
+                        rope_local_theta,
+                        query_pre_attn_scalar: Some(query_pre_attn_scalar),
+                        score_softcap,
+                        logit_softcap,
+                    },
                 }
             }
         };
         config.validate().map_err(err)?;
         Ok(config)
     }
+}
+
+/// The RoPE base from transformers 5's `rope_parameters` (`params`) or 4.x's top-level field
+/// (`legacy`); any scaling is refused (it would change the math). `what` prefixes the key in errors.
+fn hf_rope_theta(
+    scaling: Option<&serde_json::Value>,
+    params: Option<&serde_json::Value>,
+    legacy: f32,
+    what: &str,
+) -> std::result::Result<f32, String> {
+    let scaling = scaling.filter(|v| !v.is_null());
+    for s in [scaling, params].into_iter().flatten() {
+        let kind = s.get("rope_type").or_else(|| s.get("type")).and_then(|v| v.as_str()).unwrap_or("default");
+        if kind != "default" {
+            return Err(format!("rope scaling `{kind}` is not supported"));
+        }
+    }
+    match params.and_then(|r| r.get("rope_theta")) {
+        Some(v) => {
+            v.as_f64().map(|x| x as f32).ok_or_else(|| format!("`rope_parameters.{what}rope_theta` is not a number"))
+        }
+        None => Ok(legacy),
+    }
+}
+
+/// hidden / heads, when config.json gives no `head_dim`: the heads must split the width evenly.
+fn hf_head_dim(hidden_size: usize, num_heads: usize) -> std::result::Result<usize, String> {
+    if num_heads == 0 || !hidden_size.is_multiple_of(num_heads) {
+        return Err(format!(
+            "`num_attention_heads` = {num_heads} does not divide `hidden_size` = {hidden_size} (and no `head_dim` is given)"
+        ));
+    }
+    Ok(hidden_size / num_heads)
 }
 
 /// `architectures[0]`, else `model_type`.
@@ -249,12 +627,20 @@ fn hf_architecture(path: &std::path::Path, json: &serde_json::Value) -> crate::R
         "GPT2LMHeadModel" | "GPT2Model" => Some(Architecture::Gpt2),
         "LlamaForCausalLM" | "LlamaModel" => Some(Architecture::Llama),
         "Qwen2ForCausalLM" | "Qwen2Model" => Some(Architecture::Qwen2),
+        "Qwen3ForCausalLM" | "Qwen3Model" => Some(Architecture::Qwen3),
+        "GemmaForCausalLM" | "GemmaModel" => Some(Architecture::Gemma),
+        "Gemma2ForCausalLM" | "Gemma2Model" => Some(Architecture::Gemma2),
+        "Gemma3ForCausalLM" | "Gemma3TextModel" => Some(Architecture::Gemma3),
         _ => None,
     });
     let by_type = model_type.map(|m| match m {
         "gpt2" => Some(Architecture::Gpt2),
         "llama" => Some(Architecture::Llama),
         "qwen2" => Some(Architecture::Qwen2),
+        "qwen3" => Some(Architecture::Qwen3),
+        "gemma" => Some(Architecture::Gemma),
+        "gemma2" => Some(Architecture::Gemma2),
+        "gemma3_text" => Some(Architecture::Gemma3),
         _ => None,
     });
     match (by_class, by_type) {

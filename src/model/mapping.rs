@@ -44,6 +44,14 @@ pub enum Tensor {
     FfnGate,
     FfnUp,
     FfnDown,
+    /// `[head_dim]` RMSNorm over each query head (Qwen3, Gemma 3).
+    AttnQNorm,
+    /// `[head_dim]` RMSNorm over each key head.
+    AttnKNorm,
+    /// Norm of the attention output before the residual add (Gemma).
+    AttnPostNorm,
+    /// Norm of the MLP output before the residual add (Gemma).
+    FfnPostNorm,
 }
 
 /// Which parameter of a layer.
@@ -75,6 +83,8 @@ pub enum Fixup {
     /// Rows permuted by llama.cpp's converter for ggml's interleaved RoPE, `heads` heads of
     /// `head_dim` rows each (weights and biases alike).
     UnpermuteRope { heads: usize, head_dim: usize },
+    /// A Gemma norm weight stored as w for y = x̂ · (1 + w) (Hugging Face): 1 is added at load.
+    AddOne,
 }
 
 /// A format's names and layout fix-ups for the canonical tensors of one architecture.
@@ -132,6 +142,8 @@ impl<'a> WeightLoader<'a> {
                 let cols = if shape.len() == 2 { shape[1] } else { 1 };
                 unpermute_rows(&data, heads, head_dim, cols)
             }
+            // In f32, as transformers' `1.0 + self.weight.float()`.
+            Fixup::AddOne => data.into_iter().map(|w| 1.0 + w).collect(),
             _ => data,
         })
     }
@@ -226,7 +238,11 @@ impl<'a> WeightLoader<'a> {
 
     /// A `[hidden]` norm: LayerNorm has a bias, RMSNorm none.
     pub fn norm(&self, tensor: Tensor, layer: Option<usize>, kind: NormKind) -> Result<Norm> {
-        let h = self.config.hidden_size;
+        self.norm_of(tensor, layer, kind, self.config.hidden_size)
+    }
+
+    /// A norm over rows of `h` values (`[head_dim]` for the q/k norms).
+    pub fn norm_of(&self, tensor: Tensor, layer: Option<usize>, kind: NormKind, h: usize) -> Result<Norm> {
         let weight = self.tensor(tensor, layer, Part::Weight, &[h])?;
         let bias = match kind {
             NormKind::LayerNorm => Some(self.tensor(tensor, layer, Part::Bias, &[h])?),
@@ -393,6 +409,7 @@ mod tests {
             rope_theta: 10000.0,
             norm_eps: 1e-5,
             tie_word_embeddings: true,
+            attention: Default::default(),
         }
     }
 

@@ -330,7 +330,9 @@ impl NameTable for HfNames {
     /// GPT2LMHeadModel: `transformer.{wte, wpe, h.{i}.{ln_1, attn.c_attn, attn.c_proj, ln_2,
     /// mlp.c_fc, mlp.c_proj}, ln_f}`. LlamaForCausalLM / Qwen2ForCausalLM: `model.{embed_tokens,
     /// layers.{i}.{input_layernorm, self_attn.{q,k,v,o}_proj, post_attention_layernorm,
-    /// mlp.{gate,up,down}_proj}, norm}` and `lm_head`.
+    /// mlp.{gate,up,down}_proj}, norm}` and `lm_head`; Qwen3 adds `self_attn.{q,k}_norm`;
+    /// Gemma2ForCausalLM `{pre,post}_feedforward_layernorm` (its `post_attention_layernorm` norms the
+    /// attention output); Gemma3ForCausalLM both.
     fn name(&self, tensor: Tensor, layer: Option<usize>, part: Part) -> String {
         let part = match part {
             Part::Weight => "weight",
@@ -355,7 +357,12 @@ impl NameTable for HfNames {
                     other => format!("{p}h.{l}.{other:?}"),
                 }
             }
-            Architecture::Llama | Architecture::Qwen2 => match tensor {
+            Architecture::Llama
+            | Architecture::Qwen2
+            | Architecture::Qwen3
+            | Architecture::Gemma
+            | Architecture::Gemma2
+            | Architecture::Gemma3 => match tensor {
                 Tensor::TokenEmbedding => "model.embed_tokens".to_string(),
                 Tensor::OutputNorm => "model.norm".to_string(),
                 Tensor::Output => "lm_head".to_string(),
@@ -364,7 +371,16 @@ impl NameTable for HfNames {
                 Tensor::AttnK => format!("model.layers.{l}.self_attn.k_proj"),
                 Tensor::AttnV => format!("model.layers.{l}.self_attn.v_proj"),
                 Tensor::AttnOutput => format!("model.layers.{l}.self_attn.o_proj"),
+                Tensor::AttnQNorm => format!("model.layers.{l}.self_attn.q_norm"),
+                Tensor::AttnKNorm => format!("model.layers.{l}.self_attn.k_norm"),
+                // Gemma's `post_attention_layernorm` norms the attention output; Llama's is the MLP's
+                // input norm.
+                Tensor::AttnPostNorm => format!("model.layers.{l}.post_attention_layernorm"),
+                Tensor::FfnNorm if self.architecture.post_norms() => {
+                    format!("model.layers.{l}.pre_feedforward_layernorm")
+                }
                 Tensor::FfnNorm => format!("model.layers.{l}.post_attention_layernorm"),
+                Tensor::FfnPostNorm => format!("model.layers.{l}.post_feedforward_layernorm"),
                 Tensor::FfnGate => format!("model.layers.{l}.mlp.gate_proj"),
                 Tensor::FfnUp => format!("model.layers.{l}.mlp.up_proj"),
                 Tensor::FfnDown => format!("model.layers.{l}.mlp.down_proj"),
@@ -375,10 +391,24 @@ impl NameTable for HfNames {
         format!("{module}.{part}")
     }
 
-    /// GPT-2's projections are Conv1D modules, stored `[in, out]`.
+    /// GPT-2's projections are Conv1D modules, stored `[in, out]`; Gemma's norms hold w of x̂ · (1 + w).
     fn fixup(&self, tensor: Tensor, c: &ModelConfig) -> Fixup {
         let conv1d = matches!(tensor, Tensor::AttnQkv | Tensor::AttnOutput | Tensor::FfnUp | Tensor::FfnDown);
-        if c.architecture == Architecture::Gpt2 && conv1d { Fixup::Transpose } else { Fixup::None }
+        let norm = matches!(
+            tensor,
+            Tensor::AttnNorm
+                | Tensor::AttnQNorm
+                | Tensor::AttnKNorm
+                | Tensor::AttnPostNorm
+                | Tensor::FfnNorm
+                | Tensor::FfnPostNorm
+                | Tensor::OutputNorm
+        );
+        match c.architecture {
+            Architecture::Gpt2 if conv1d => Fixup::Transpose,
+            Architecture::Gemma | Architecture::Gemma2 | Architecture::Gemma3 if norm => Fixup::AddOne,
+            _ => Fixup::None,
+        }
     }
 
     /// Buffers older checkpoints saved with the weights (GPT-2's causal mask `attn.bias` and
@@ -387,7 +417,12 @@ impl NameTable for HfNames {
     fn is_ignored(&self, name: &str, c: &ModelConfig) -> bool {
         let buffer = match self.architecture {
             Architecture::Gpt2 => name.ends_with(".attn.bias") || name.ends_with(".attn.masked_bias"),
-            Architecture::Llama | Architecture::Qwen2 => name.ends_with(".rotary_emb.inv_freq"),
+            Architecture::Llama
+            | Architecture::Qwen2
+            | Architecture::Qwen3
+            | Architecture::Gemma
+            | Architecture::Gemma2
+            | Architecture::Gemma3 => name.ends_with(".rotary_emb.inv_freq"),
         };
         buffer || (c.tie_word_embeddings && name == "lm_head.weight")
     }

@@ -89,8 +89,10 @@ pub struct Norm {
 pub enum Mlp {
     /// GPT-2: proj(gelu_new(fc(x))).
     Gelu { fc: Linear, proj: Linear },
-    /// Llama/Qwen2: down(silu(gate(x)) · up(x)).
+    /// Llama/Qwen2/Qwen3: down(silu(gate(x)) · up(x)).
     SwiGlu { gate: Linear, up: Linear, down: Linear },
+    /// Gemma: down(gelu_tanh(gate(x)) · up(x)).
+    GeGlu { gate: Linear, up: Linear, down: Linear },
 }
 
 #[derive(Debug, Clone)]
@@ -106,6 +108,10 @@ pub struct Block {
     pub o: Linear,
     pub mlp_norm: Norm,
     pub mlp: Mlp,
+    /// `[head_dim]` RMSNorms over each head of q and k, before RoPE (Qwen3, Gemma 3).
+    pub qk_norm: Option<[Norm; 2]>,
+    /// Norms of the attention and MLP outputs before their residual adds (Gemma).
+    pub post_norms: Option<[Norm; 2]>,
 }
 
 #[derive(Debug, Clone)]
@@ -139,7 +145,9 @@ impl Weights {
             let mut linears: Vec<(&str, &Linear)> = vec![("q", &b.q), ("k", &b.k), ("v", &b.v), ("o", &b.o)];
             match &b.mlp {
                 Mlp::Gelu { fc, proj } => linears.extend([("fc", fc), ("proj", proj)]),
-                Mlp::SwiGlu { gate, up, down } => linears.extend([("gate", gate), ("up", up), ("down", down)]),
+                Mlp::SwiGlu { gate, up, down } | Mlp::GeGlu { gate, up, down } => {
+                    linears.extend([("gate", gate), ("up", up), ("down", down)])
+                }
             }
             out.extend(linears.into_iter().map(|(name, l)| (format!("blocks.{i}.{name}"), &l.weight)));
         }
@@ -159,6 +167,9 @@ impl Weights {
         for b in &self.blocks {
             norm(&b.attn_norm, &mut out);
             norm(&b.mlp_norm, &mut out);
+            for n in b.qk_norm.iter().chain(&b.post_norms).flatten() {
+                norm(n, &mut out);
+            }
         }
         norm(&self.final_norm, &mut out);
         out.extend(self.linears().into_iter().filter_map(|l| l.bias.as_deref()));
@@ -172,7 +183,7 @@ impl Weights {
             out.extend([&b.q, &b.k, &b.v, &b.o]);
             match &b.mlp {
                 Mlp::Gelu { fc, proj } => out.extend([fc, proj]),
-                Mlp::SwiGlu { gate, up, down } => out.extend([gate, up, down]),
+                Mlp::SwiGlu { gate, up, down } | Mlp::GeGlu { gate, up, down } => out.extend([gate, up, down]),
             }
         }
         out.extend(self.lm_head.as_ref());

@@ -400,6 +400,68 @@ fn info_describes_the_model() {
     assert!(out.contains("devices:") && out.contains("cpu: "), "{out}");
 }
 
+/// `densi info` says what it understood from the file, one line per feature.
+#[test]
+fn info_lists_the_architecture_features() {
+    for (name, want) in [
+        (
+            "gemma3_tiny",
+            &[
+                "architecture  gemma3",
+                "norm          RMSNorm (x · (1 + w)), before and after attention and MLP, eps 1e-6",
+                "activation    GeGLU: gelu_tanh(gate) · up",
+                "positions     RoPE (rotate-half, all 32 dims, no scaling), base 1000000 (global layers), 10000 (local layers)",
+                "attention     causal; 5 local layers (sliding window 16 keys), 1 global (layers 5); scores × 1/√24 (query_pre_attn_scalar)",
+                "q/k norm      RMSNorm over each head of q and k, before RoPE",
+                "soft-capping  none",
+                "embeddings    token embeddings × √64 = 8",
+            ][..],
+        ),
+        (
+            "gemma2_tiny",
+            &[
+                "architecture  gemma2",
+                "positions     RoPE (rotate-half, all 32 dims, no scaling), base 10000\n",
+                "attention     causal; 2 local layers (sliding window 16 keys), 2 global (layers 1, 3); scores × 1/√24 (query_pre_attn_scalar)",
+                "q/k norm      none",
+                "soft-capping  attention scores 5 · tanh(x / 5), final logits 8 · tanh(x / 8)",
+            ][..],
+        ),
+        (
+            "llama",
+            &[
+                "norm          RMSNorm (x · w), eps 1e-5",
+                "activation    SwiGLU: silu(gate) · up",
+                "positions     RoPE (rotate-half, all 16 dims, no scaling), base 10000\n",
+                "attention     causal, every layer global; scores × 1/√16 (head dim)",
+                "q/k norm      none",
+                "embeddings    token embeddings as stored",
+            ][..],
+        ),
+    ] {
+        let Some(model) = fixture(name) else { continue };
+        let o = run(&["info", "--model", s(&model)]);
+        assert_eq!(o.code, 0, "{}", o.stderr);
+        for w in want {
+            assert!(o.stdout.contains(w), "{name}: `{w}` not in:\n{}", o.stdout);
+        }
+    }
+}
+
+/// The GPU backend refuses the architectures it does not run yet, with one line naming them.
+#[test]
+fn gpu_backend_refuses_gemma3() {
+    let Some(model) = fixture("gemma3_tiny") else { return };
+    let o = run(&["score", "--model", s(&model), "--backend", "gpu", "--text", "a b"]);
+    assert_ne!(o.code, 0, "{}", o.stdout);
+    if o.stderr.contains("does not run gemma3") {
+        return;
+    }
+    // Without any adapter (not even a software one) the refusal cannot be reached.
+    assert!(o.stderr.to_lowercase().contains("adapter"), "{}", o.stderr);
+    eprintln!("SKIPPED the refusal check: no GPU adapter ({})", o.stderr.trim());
+}
+
 #[test]
 fn devices_lists_the_cpu() {
     let o = run(&["devices"]);

@@ -86,6 +86,7 @@ fn tiny(architecture: Architecture) -> ModelConfig {
         rope_theta: 10000.0,
         norm_eps: 1e-5,
         tie_word_embeddings: architecture == Architecture::Gpt2,
+        attention: Default::default(),
     }
 }
 

@@ -21,6 +21,7 @@ fn tiny(architecture: Architecture, nh: usize, nkv: usize, hd: usize) -> ModelCo
         rope_theta: 10000.0,
         norm_eps: 1e-5,
         tie_word_embeddings: architecture == Architecture::Gpt2,
+        attention: Default::default(),
     }
 }
 

@@ -552,3 +552,86 @@ fn gguf_duplicate_token() {
     assert!(matches!(err, DensiError::Tokenizer { .. }), "{err:?}");
     assert_names(&err, &path, &["appears twice"]);
 }
+
+// --- hostile architecture metadata (Qwen3, Gemma 3, and the checks every RoPE model shares) -------
+
+/// Sets the u32 metadata value of `key` in a GGUF image (the value type must be u32).
+fn set_meta_u32(b: &mut [u8], key: &str, v: u32) {
+    let p = after_gguf_string(b, key);
+    assert_eq!(u32::from_le_bytes(b[p..p + 4].try_into().unwrap()), 4, "{key}: u32 value type");
+    put_u32(b, p + 4, v);
+}
+
+fn gguf_fixture(name: &str) -> Vec<u8> {
+    std::fs::read(fixtures().join(name)).unwrap()
+}
+
+#[test]
+fn gguf_sliding_window_of_zero() {
+    let mut b = gguf_fixture("gguf_arch/tiny-gemma3-F32.gguf");
+    set_meta_u32(&mut b, "gemma3.attention.sliding_window", 0);
+    let (_d, path, err) = load_bytes("m.gguf", &b);
+    assert!(matches!(err, DensiError::Config { .. }), "{err:?}");
+    assert_names(&err, &path, &["`gemma3.attention.sliding_window` is 0"]);
+}
+
+#[test]
+fn gguf_head_count_that_does_not_divide_the_width() {
+    // tiny-qwen2 has no key_length, so the head size is embedding_length / head_count = 64 / 3.
+    let mut b = gguf_fixture("gguf/tiny-qwen2-F32.gguf");
+    set_meta_u32(&mut b, "qwen2.attention.head_count", 3);
+    let (_d, path, err) = load_bytes("m.gguf", &b);
+    assert!(matches!(err, DensiError::Config { .. }), "{err:?}");
+    assert_names(&err, &path, &["`qwen2.attention.head_count` = 3 does not divide", "qwen2.embedding_length"]);
+}
+
+#[test]
+fn gguf_rope_dimensions_larger_than_the_head() {
+    let mut b = gguf_f32();
+    set_meta_u32(&mut b, "llama.rope.dimension_count", 32);
+    let (_d, path, err) = load_bytes("m.gguf", &b);
+    assert!(matches!(err, DensiError::Config { .. }), "{err:?}");
+    assert_names(&err, &path, &["`llama.rope.dimension_count` = 32 is larger than the head (16"]);
+}
+
+#[test]
+fn config_sliding_window_of_zero() {
+    let (_d, path, err) = with_config("gemma3_tiny", |c| {
+        c.insert("sliding_window".into(), 0.into());
+    });
+    assert!(matches!(err, DensiError::Config { .. }), "{err:?}");
+    assert_names(&err, &path, &["`sliding_window` is 0"]);
+}
+
+#[test]
+fn config_heads_that_do_not_divide_the_width() {
+    let (_d, path, err) = with_config("qwen2", |c| {
+        c.insert("num_attention_heads".into(), 3.into());
+    });
+    assert!(matches!(err, DensiError::Config { .. }), "{err:?}");
+    assert_names(&err, &path, &["`num_attention_heads` = 3 does not divide `hidden_size` = 64"]);
+}
+
+/// What densi does not compute is refused, never scored silently wrong.
+#[test]
+fn config_gemma3_features_it_does_not_compute() {
+    for (key, value, words) in [
+        ("final_logit_softcapping", serde_json::json!(30.0), "`final_logit_softcapping` is set"),
+        ("attn_logit_softcapping", serde_json::json!(50.0), "`attn_logit_softcapping` is set"),
+        ("use_bidirectional_attention", serde_json::json!(true), "use_bidirectional_attention"),
+        ("hidden_activation", serde_json::json!("silu"), "hidden_activation `silu`"),
+        ("layer_types", serde_json::json!(["sliding_attention", "chunked_attention"]), "chunked_attention"),
+        ("layer_types", serde_json::json!(["sliding_attention"]), "layer_types: 1 entries for 6 layers"),
+        (
+            "rope_parameters",
+            serde_json::json!({"full_attention": {"rope_type": "linear", "factor": 8.0, "rope_theta": 1e6}}),
+            "rope scaling `linear`",
+        ),
+    ] {
+        let (_d, path, err) = with_config("gemma3_tiny", |c| {
+            c.insert(key.into(), value.clone());
+        });
+        assert!(matches!(err, DensiError::Config { .. }), "{key}: {err:?}");
+        assert_names(&err, &path, &[words]);
+    }
+}

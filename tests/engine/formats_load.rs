@@ -43,7 +43,7 @@ fn tensors(w: &Weights) -> Vec<(String, Cow<'_, [f32]>)> {
         lin(&mut v, format!("{i}.o"), &b.o);
         v.push((format!("{i}.mlp_norm"), Cow::Borrowed(&b.mlp_norm.weight)));
         match &b.mlp {
-            Mlp::SwiGlu { gate, up, down } => {
+            Mlp::SwiGlu { gate, up, down } | Mlp::GeGlu { gate, up, down } => {
                 lin(&mut v, format!("{i}.gate"), gate);
                 lin(&mut v, format!("{i}.up"), up);
                 lin(&mut v, format!("{i}.down"), down);
@@ -106,6 +106,10 @@ fn hf_fixtures_load_with_their_configs() {
         ("llama", Architecture::Llama, 1000, 64, 2, 4, 2, 160, 256, true, "F32"),
         ("llama_untied", Architecture::Llama, 1000, 64, 2, 4, 2, 160, 256, false, "F32"),
         ("qwen2", Architecture::Qwen2, 1000, 64, 2, 4, 2, 160, 256, false, "BF16"),
+        ("qwen3", Architecture::Qwen3, 1000, 64, 2, 4, 2, 160, 256, false, "F32"),
+        ("gemma_tiny", Architecture::Gemma, 1000, 64, 2, 4, 1, 160, 256, true, "F32"),
+        ("gemma2_tiny", Architecture::Gemma2, 1000, 64, 4, 4, 2, 160, 256, true, "F32"),
+        ("gemma3_tiny", Architecture::Gemma3, 1000, 64, 6, 4, 2, 160, 256, true, "F32"),
     ];
     for (dir, arch, vocab, hidden, layers, heads, kv, inter, ctx, tied, dtype) in cases {
         let m = load(&fixtures().join(dir));
@@ -126,6 +130,15 @@ fn hf_fixtures_load_with_their_configs() {
                 assert!(b.q.bias.is_some() && b.k.bias.is_some() && b.v.bias.is_some() && b.o.bias.is_none())
             }
             Architecture::Llama => assert!(b.q.bias.is_none() && b.o.bias.is_none()),
+            // q/k norms over [head_dim]; Gemma's four norms, no biases.
+            Architecture::Qwen3 | Architecture::Gemma | Architecture::Gemma2 | Architecture::Gemma3 => {
+                assert!(b.q.bias.is_none() && b.o.bias.is_none());
+                assert_eq!(b.qk_norm.is_some(), arch.qk_norm());
+                if let Some([qn, kn]) = &b.qk_norm {
+                    assert_eq!((qn.weight.len(), kn.weight.len()), (c.head_dim, c.head_dim));
+                }
+                assert_eq!(b.post_norms.is_some(), arch.post_norms());
+            }
             Architecture::Gpt2 => {
                 assert!(b.q.bias.is_some() && b.o.bias.is_some());
                 let p = m.weights.position_embedding.as_ref().unwrap();

@@ -338,6 +338,73 @@ fn default_model_smollm2() {
     assert_no_failures(check_model(&model, &goldens, &dir, &tol));
 }
 
+#[test]
+fn qwen3_safetensors_f32() {
+    check_hf_fixture("qwen3");
+}
+
+/// Sliding window 16 over 34–112 tokens, query_pre_attn_scalar ≠ head_dim, norms stored as w.
+#[test]
+fn gemma3_tiny_safetensors_f32() {
+    check_hf_fixture("gemma3_tiny");
+}
+
+/// Gemma 1: (1 + w) norms, √d embeddings, GeGLU, one KV head.
+#[test]
+fn gemma_tiny_safetensors_f32() {
+    check_hf_fixture("gemma_tiny");
+}
+
+#[test]
+fn gguf_gemma_f32() {
+    check_gguf_in("gguf_arch", "tiny-gemma-F32");
+}
+
+/// Attention and final-logit soft-capping (caps 5 and 8, small enough to bend these scores), a
+/// sliding window of 16 on alternate layers.
+#[test]
+fn gemma2_tiny_safetensors_f32() {
+    check_hf_fixture("gemma2_tiny");
+}
+
+#[test]
+fn gguf_gemma2_f32() {
+    check_gguf_in("gguf_arch", "tiny-gemma2-F32");
+}
+
+#[test]
+fn gguf_qwen3_f32() {
+    check_gguf_in("gguf_arch", "tiny-qwen3-F32");
+}
+
+/// Norms stored as 1 + w, llama.cpp's layer pattern and local RoPE base (no metadata for them).
+#[test]
+fn gguf_gemma3_f32() {
+    check_gguf_in("gguf_arch", "tiny-gemma3-F32");
+}
+
+/// The real Gemma-3-270M (Q4_K_M) vs transformers float32 on the same GGUF (tests/fixtures/gemma3_270m,
+/// made by its make_golden.py): the three example prompts and a 574-token text, so the 512-key window
+/// of the local layers cuts off keys. 2e-3 bits, as the default model. Needs
+/// models/gemma-3-270m-q4_k_m.gguf (`models/fetch.sh gemma3-270m`); a failure without it under
+/// `DENSI_REQUIRE_MODEL=1`.
+#[test]
+fn gemma3_270m() {
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/gemma-3-270m-q4_k_m.gguf");
+    if !model.exists() {
+        assert!(
+            !crate::support::require_model(),
+            "DENSI_REQUIRE_MODEL=1 but {} is missing; run models/fetch.sh gemma3-270m",
+            model.display()
+        );
+        eprintln!("\n*** SKIPPED: {} is missing; run models/fetch.sh gemma3-270m ***\n", model.display());
+        return;
+    }
+    let dir = fixtures().join("gemma3_270m");
+    let tol = Tolerance { nats: 2e-3 * LN2, margins: false };
+    assert_no_failures(check_model(&model, &json_files(&dir), &dir, &tol));
+}
+
 /// llama.cpp as a second reference (tests/fixtures/gguf/llamacpp_crosscheck.json, made by
 /// crosscheck_llamacpp.py): it covers every tiny GGUF and golden text, and on the F32 files, where it
 /// computes in float32 as transformers does, an independent implementation lands within the tolerance

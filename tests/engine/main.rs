@@ -1,6 +1,7 @@
 //! The library without a GPU: file formats and their errors, dequantization, tokenization, the
 //! plain and fast CPU forwards, and golden values from transformers.
 
+mod arch_forward;
 mod boundary;
 mod cpu_forward;
 mod cpu_ops;

@@ -97,7 +97,7 @@ fn f16_weights_match_cpu_on_rounded_weights() {
                 round(&mut fc.weight);
                 round(&mut proj.weight);
             }
-            densi::model::Mlp::SwiGlu { gate, up, down } => {
+            densi::model::Mlp::SwiGlu { gate, up, down } | densi::model::Mlp::GeGlu { gate, up, down } => {
                 round(&mut gate.weight);
                 round(&mut up.weight);
                 round(&mut down.weight);

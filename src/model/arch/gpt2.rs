@@ -25,6 +25,8 @@ pub(super) fn weights(w: &WeightLoader) -> Result<Weights> {
                 fc: w.linear(Tensor::FfnUp, l, i, h, Optional::Required)?,
                 proj: w.linear(Tensor::FfnDown, l, h, i, Optional::Required)?,
             },
+            qk_norm: None,
+            post_norms: None,
         });
     }
     let final_norm = w.norm(Tensor::OutputNorm, None, NormKind::LayerNorm)?;

@@ -1,4 +1,5 @@
-//! Llama and Qwen2 (Llama plus q/k/v biases): RMSNorm, RoPE, grouped-query attention, SwiGLU.
+//! Llama, Qwen2 (Llama plus q/k/v biases) and Qwen3 (Llama plus q/k norms): RMSNorm, RoPE,
+//! grouped-query attention, SwiGLU.
 
 use crate::error::Result;
 use crate::model::config::Architecture;
@@ -31,6 +32,8 @@ pub(super) fn weights(w: &WeightLoader) -> Result<Weights> {
                 up: w.linear(Tensor::FfnUp, l, i, h, other_bias)?,
                 down: w.linear(Tensor::FfnDown, l, h, i, other_bias)?,
             },
+            qk_norm: if c.architecture.qk_norm() { Some(super::qk_norms(w, l)?) } else { None },
+            post_norms: None,
         });
     }
     let final_norm = w.norm(Tensor::OutputNorm, None, NormKind::RmsNorm)?;

@@ -2,13 +2,14 @@
 //! for every file format. Adding an architecture means a file here, its names in each format's
 //! table, and its forward variant.
 
+mod gemma;
 mod gpt2;
 mod llama;
 
 use super::config::{Architecture, ModelConfig};
-use super::mapping::{NameTable, WeightLoader};
+use super::mapping::{NameTable, Tensor, WeightLoader};
 use super::source::TensorSource;
-use super::weights::{WeightStorage, Weights};
+use super::weights::{Norm, NormKind, WeightStorage, Weights};
 use crate::error::Result;
 
 /// The weights of `config`'s architecture from `src`, named by `names`; every tensor of the file
@@ -21,9 +22,19 @@ pub fn load_weights(
 ) -> Result<Weights> {
     let loader = WeightLoader::new(src, names, config, storage);
     let weights = match config.architecture {
-        Architecture::Llama | Architecture::Qwen2 => llama::weights(&loader)?,
+        Architecture::Llama | Architecture::Qwen2 | Architecture::Qwen3 => llama::weights(&loader)?,
+        Architecture::Gemma | Architecture::Gemma2 | Architecture::Gemma3 => gemma::weights(&loader)?,
         Architecture::Gpt2 => gpt2::weights(&loader)?,
     };
     loader.finish()?;
     Ok(weights)
+}
+
+/// Layer `l`'s `[head_dim]` RMSNorms of q and k.
+fn qk_norms(w: &WeightLoader, l: Option<usize>) -> Result<[Norm; 2]> {
+    let hd = w.config().head_dim;
+    Ok([
+        w.norm_of(Tensor::AttnQNorm, l, NormKind::RmsNorm, hd)?,
+        w.norm_of(Tensor::AttnKNorm, l, NormKind::RmsNorm, hd)?,
+    ])
 }

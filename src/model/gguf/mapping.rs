@@ -2,13 +2,13 @@
 //! (gguf-py's `TensorNameMap` in the other direction) with the one layout fix-up it needs.
 
 use crate::error::{DensiError, Result};
-use crate::model::config::{Architecture, ModelConfig};
+use crate::model::config::{Architecture, AttentionConfig, ModelConfig};
 use crate::model::mapping::{Fixup, NameTable, Part, Tensor};
 use crate::model::source::TensorSource;
 
 use super::reader::GgufFile;
 
-const SUPPORTED_ARCHS: &str = "GGUF general.architecture llama, qwen2, gpt2";
+const SUPPORTED_ARCHS: &str = "GGUF general.architecture llama, qwen2, qwen3, gemma, gemma2, gemma3, gpt2";
 
 /// llama.cpp's tensor names (`llama-arch.cpp`), the same for every architecture.
 pub struct GgufNames;
@@ -30,6 +30,10 @@ impl NameTable for GgufNames {
             Tensor::FfnGate => "ffn_gate",
             Tensor::FfnUp => "ffn_up",
             Tensor::FfnDown => "ffn_down",
+            Tensor::AttnQNorm => "attn_q_norm",
+            Tensor::AttnKNorm => "attn_k_norm",
+            Tensor::AttnPostNorm => "post_attention_norm",
+            Tensor::FfnPostNorm => "post_ffw_norm",
         };
         let part = match part {
             Part::Weight => "weight",
@@ -41,8 +45,9 @@ impl NameTable for GgufNames {
         }
     }
 
-    /// Only the llama converter permutes Q/K (for ggml's NORM rope); qwen2 uses NEOX rope and
-    /// keeps Hugging Face order. GPT-2's Conv1D weights were already transposed to `[out, in]`.
+    /// Only the llama converter permutes Q/K (for ggml's NORM rope); qwen2, qwen3 and gemma3 use
+    /// NEOX rope and keep Hugging Face order. Gemma's norm weights are stored as 1 + w already
+    /// (convert_hf_to_gguf.py adds its `norm_shift`), so they are read as they are. GPT-2's Conv1D weights were already transposed to `[out, in]`.
     fn fixup(&self, tensor: Tensor, c: &ModelConfig) -> Fixup {
         match (c.architecture, tensor) {
             (Architecture::Llama, Tensor::AttnQ) => Fixup::UnpermuteRope { heads: c.num_heads, head_dim: c.head_dim },
@@ -62,6 +67,10 @@ pub fn config_from_metadata(file: &GgufFile) -> Result<ModelConfig> {
     let architecture = match arch_name {
         "llama" => Architecture::Llama,
         "qwen2" => Architecture::Qwen2,
+        "qwen3" => Architecture::Qwen3,
+        "gemma" => Architecture::Gemma,
+        "gemma2" => Architecture::Gemma2,
+        "gemma3" => Architecture::Gemma3,
         "gpt2" => Architecture::Gpt2,
         other => {
             return Err(DensiError::UnsupportedArchitecture {
@@ -83,6 +92,12 @@ pub fn config_from_metadata(file: &GgufFile) -> Result<ModelConfig> {
     }
     let head_dim = match file.meta_u64(&format!("{a}.attention.key_length"))? {
         Some(k) => k as usize,
+        None if !hidden_size.is_multiple_of(num_heads) => {
+            return Err(file.config_err(format!(
+                "`{a}.attention.head_count` = {num_heads} does not divide `{a}.embedding_length` = {hidden_size} \
+                 (and no `{a}.attention.key_length` gives the head size)"
+            )));
+        }
         None => hidden_size / num_heads,
     };
     // The embedding's row count is the vocabulary size; `{arch}.vocab_size` is optional.
@@ -99,6 +114,13 @@ pub fn config_from_metadata(file: &GgufFile) -> Result<ModelConfig> {
             .ok_or_else(|| file.config_err(format!("missing metadata `{a}.attention.layer_norm_epsilon`")))?;
         (0.0, eps)
     } else {
+        if let Some(rot) = file.meta_u64(&format!("{a}.rope.dimension_count"))?
+            && rot as usize > head_dim
+        {
+            return Err(file.config_err(format!(
+                "`{a}.rope.dimension_count` = {rot} is larger than the head ({head_dim} dimensions)"
+            )));
+        }
         if let Some(rot) = file.meta_u64(&format!("{a}.rope.dimension_count"))?
             && rot as usize != head_dim
         {
@@ -117,6 +139,11 @@ pub fn config_from_metadata(file: &GgufFile) -> Result<ModelConfig> {
             .ok_or_else(|| file.config_err(format!("missing metadata `{a}.attention.layer_norm_rms_epsilon`")))?;
         (theta, eps)
     };
+    let attention = if matches!(architecture, Architecture::Gemma2 | Architecture::Gemma3) {
+        gemma_attention(file, architecture, num_layers, hidden_size, num_heads, head_dim)?
+    } else {
+        AttentionConfig::default()
+    };
     let config = ModelConfig {
         architecture,
         vocab_size,
@@ -130,7 +157,57 @@ pub fn config_from_metadata(file: &GgufFile) -> Result<ModelConfig> {
         rope_theta,
         norm_eps,
         tie_word_embeddings: !file.has(&GgufNames.name(Tensor::Output, None, Part::Weight)),
+        attention,
     };
     config.validate().map_err(|reason| file.config_err(reason))?;
     Ok(config)
+}
+
+/// Gemma's local layers as llama.cpp reads them (`llama-model.cpp`, LLM_ARCH_GEMMA2 / GEMMA3): the
+/// window from `{arch}.attention.sliding_window` (required); Gemma 2: every other layer global,
+/// one RoPE base, soft-capping from `gemma2.attn_logit_softcapping` / `final_logit_softcapping`;
+/// Gemma 3: every 6th layer global (or `gemma3.attention.sliding_window_pattern`), local RoPE base
+/// `gemma3.rope.freq_base_swa` or 10000, no soft-capping. Scores scaled by 1/√head_dim, except the
+/// 27B models' 1/√(hidden / heads) (46 layers for Gemma 2, 62 for Gemma 3; a GGUF has no
+/// `query_pre_attn_scalar`, and those are the values the models' configs give).
+fn gemma_attention(
+    file: &GgufFile,
+    architecture: Architecture,
+    num_layers: usize,
+    hidden_size: usize,
+    num_heads: usize,
+    head_dim: usize,
+) -> Result<AttentionConfig> {
+    let a = architecture.name();
+    let gemma2 = architecture == Architecture::Gemma2;
+    let key = format!("{a}.attention.sliding_window");
+    let window = file.meta_usize_req(&key)?;
+    if window == 0 {
+        return Err(file.config_err(format!("`{key}` is 0 (a local layer would see no key)")));
+    }
+    let pattern_key = format!("{a}.attention.sliding_window_pattern");
+    let pattern = file.meta_u64(&pattern_key)?.map_or(if gemma2 { 2 } else { 6 }, |p| p as usize);
+    if pattern == 0 {
+        return Err(file.config_err(format!("`{pattern_key}` is 0")));
+    }
+    let (rope_local_theta, score_softcap, logit_softcap) = if gemma2 {
+        (None, file.meta_f32("gemma2.attn_logit_softcapping")?, file.meta_f32("gemma2.final_logit_softcapping")?)
+    } else {
+        for key in ["gemma3.attn_logit_softcapping", "gemma3.final_logit_softcapping"] {
+            if file.meta(key).is_some() {
+                return Err(file.config_err(format!("`{key}` is set: soft-capping is not implemented for gemma3")));
+            }
+        }
+        (Some(file.meta_f32("gemma3.rope.freq_base_swa")?.unwrap_or(10_000.0)), None, None)
+    };
+    let big = if gemma2 { 46 } else { 62 };
+    let query_pre_attn_scalar = if num_layers == big { hidden_size / num_heads } else { head_dim };
+    Ok(AttentionConfig {
+        sliding_window: Some(window),
+        local_layers: (0..num_layers).map(|l| (l + 1) % pattern != 0).collect(),
+        rope_local_theta,
+        query_pre_attn_scalar: Some(query_pre_attn_scalar as f32),
+        score_softcap,
+        logit_softcap,
+    })
 }

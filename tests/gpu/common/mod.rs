@@ -124,6 +124,8 @@ pub fn random_model(
                     down: linear(&mut rng, hidden, inter, false),
                 }
             },
+            qk_norm: None,
+            post_norms: None,
         })
         .collect();
     let weights = Weights {
@@ -147,6 +149,7 @@ pub fn random_model(
         rope_theta: 10000.0,
         norm_eps: 1e-5,
         tie_word_embeddings: tied,
+        attention: Default::default(),
     };
     (cfg, weights)
 }

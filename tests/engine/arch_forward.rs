@@ -1,0 +1,107 @@
+//! Qwen3 and Gemma 1, 2 and 3 on the CPU: the fast forward (`CpuForward`, with and without a cached prefix)
+//! against the plain reference forward on the tiny fixtures, over texts longer than Gemma's sliding
+//! window; and the window, the score scale and the post-norms each change the result (so the golden
+//! tests, tests/engine/golden.rs, would catch an implementation that ignored them).
+
+use std::path::Path;
+use std::sync::Arc;
+
+use densi::bench::synthetic_tokens;
+use densi::cpu::CpuForward;
+use densi::metrics::RowStats;
+use densi::model::Model;
+use densi::score::Forward;
+
+fn load(name: &str) -> Model {
+    Model::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)).unwrap()
+}
+
+fn max_diff(a: &[RowStats], b: &[RowStats]) -> f64 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x.target_logprob - y.target_logprob).abs().max((x.entropy - y.entropy).abs()))
+        .fold(0.0, f64::max)
+}
+
+/// Fast (whole window, then extended past a cached prefix) = plain, within f32 rounding order.
+fn fast_equals_plain(name: &str) {
+    let model = Arc::new(load(name));
+    let ids = synthetic_tokens(70, model.config.vocab_size, 11);
+    let plain = densi::cpu::forward_stats(&model, &ids, 1, 5).unwrap();
+    let mut fwd = CpuForward::new(model.clone(), Some(2)).unwrap();
+    let fast = fwd.score_window(&ids, 1, 5).unwrap();
+    assert!(max_diff(&plain, &fast) < 1e-4, "{name}: fast vs plain {}", max_diff(&plain, &fast));
+    // A fresh forward that sees 40 tokens first: the 70-token window reuses their keys and values.
+    let mut fwd = CpuForward::new(model.clone(), Some(2)).unwrap();
+    fwd.score_window(&ids[..40], 1, 5).unwrap();
+    let extended = fwd.score_window(&ids, 1, 5).unwrap();
+    let reused = fwd.reuse_counts().unwrap();
+    assert!(reused.computed < reused.positions, "{name}: the prefix was not reused: {reused:?}");
+    assert!(max_diff(&plain, &extended) < 1e-4, "{name}: cached prefix vs plain {}", max_diff(&plain, &extended));
+}
+
+#[test]
+fn qwen3_fast_forward_equals_plain_forward() {
+    fast_equals_plain("qwen3");
+}
+
+#[test]
+fn gemma3_fast_forward_equals_plain_forward() {
+    fast_equals_plain("gemma3_tiny");
+}
+
+#[test]
+fn gemma_fast_forward_equals_plain_forward() {
+    fast_equals_plain("gemma_tiny");
+}
+
+#[test]
+fn gemma2_fast_forward_equals_plain_forward() {
+    fast_equals_plain("gemma2_tiny");
+}
+
+/// Gemma 2's two soft-caps each move the statistics by far more than the golden tolerance.
+#[test]
+fn gemma2_softcaps_matter() {
+    let model = load("gemma2_tiny");
+    let ids = synthetic_tokens(60, model.config.vocab_size, 5);
+    let base = densi::cpu::forward_stats(&model, &ids, 1, 0).unwrap();
+    let without = |edit: &dyn Fn(&mut densi::model::ModelConfig)| {
+        let mut c = model.config.clone();
+        edit(&mut c);
+        max_diff(&base, &densi::cpu::forward_stats_of(&c, &model.weights, &ids, 1, 0).unwrap())
+    };
+    let scores = without(&|c| c.attention.score_softcap = None);
+    let logits = without(&|c| c.attention.logit_softcap = None);
+    eprintln!("max |Δ| (nats) without the score cap {scores:.3}, without the logit cap {logits:.3}");
+    assert!(scores > 1e-2 && logits > 1e-2, "score cap {scores}, logit cap {logits}");
+}
+
+/// Each Gemma 3 feature moves the statistics by far more than the golden tolerance (1e-4 nats).
+#[test]
+fn gemma3_window_scale_and_norms_matter() {
+    let model = load("gemma3_tiny");
+    let ids = synthetic_tokens(60, model.config.vocab_size, 3);
+    let base = densi::cpu::forward_stats(&model, &ids, 1, 0).unwrap();
+    let run = |edit: &dyn Fn(&mut densi::model::ModelConfig, &mut densi::model::Weights)| {
+        let (mut c, mut w) = (model.config.clone(), model.weights.clone());
+        edit(&mut c, &mut w);
+        max_diff(&base, &densi::cpu::forward_stats_of(&c, &w, &ids, 1, 0).unwrap())
+    };
+    let no_window = run(&|c, _| c.attention.sliding_window = None);
+    let head_dim_scale = run(&|c, _| c.attention.query_pre_attn_scalar = None);
+    let one_rope_base = run(&|c, _| c.attention.rope_local_theta = None);
+    let no_post_norms = run(&|_, w| w.blocks.iter_mut().for_each(|b| b.post_norms = None));
+    eprintln!(
+        "max |Δ| (nats): window {no_window:.3}, scale {head_dim_scale:.3}, rope {one_rope_base:.3}, post-norms {no_post_norms:.3}"
+    );
+    for (what, d) in [
+        ("sliding window", no_window),
+        ("query_pre_attn_scalar", head_dim_scale),
+        ("local rope base", one_rope_base),
+        ("post-norms", no_post_norms),
+    ] {
+        assert!(d > 1e-2, "dropping the {what} moves the result by only {d} nats");
+    }
+}
