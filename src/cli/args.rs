@@ -120,9 +120,9 @@ Examples:
 /// Which model to load.
 #[derive(Args, Debug, Clone)]
 pub struct ModelArgs {
-    /// Model: a GGUF file or a Hugging Face model directory [default: $DENSI_MODEL, else models/SmolLM2-135M-Instruct.Q4_1.gguf]
-    #[arg(long, short = 'm', value_name = "PATH")]
-    pub model: Option<PathBuf>,
+    /// Model: a GGUF file or a Hugging Face model directory [default: $DENSI_MODEL, else models/SmolLM2-135M-Instruct.Q4_1.gguf]. Twice on score, export and compare (--model A --model B): one text under two models, A the reference; more than two are refused
+    #[arg(long, short = 'm', value_name = "PATH", action = clap::ArgAction::Append)]
+    pub model: Vec<PathBuf>,
 
     /// Weight matrices in memory: resident (as stored in the file, mapped, dequantized inside the matrix products; memory tracks the file) or f32 (expanded at load, 4 bytes per weight: the reference path)
     #[arg(long, value_name = "HOW", default_value = "f32", value_parser = one_of::<WeightStorage>(&WeightStorage::NAMES))]
@@ -368,6 +368,31 @@ pub struct TuiArgs {
     pub model: ModelArgs,
     #[command(flatten)]
     pub scoring: ScoringArgs,
+}
+
+impl ModelArgs {
+    /// The model of a command that takes one (None: the default).
+    pub fn single(&self) -> Result<Option<&std::path::Path>, super::usage::UsageError> {
+        match self.model.as_slice() {
+            [] => Ok(None),
+            [one] => Ok(Some(one.as_path())),
+            _ => Err(super::usage::UsageError(
+                "this command takes one --model (two models: score, export and compare)".into(),
+            )),
+        }
+    }
+
+    /// (A, B) when two models were given; None for one or none; more than two is refused.
+    pub fn pair(&self) -> Result<Option<(&std::path::Path, &std::path::Path)>, super::usage::UsageError> {
+        match self.model.as_slice() {
+            [a, b] => Ok(Some((a.as_path(), b.as_path()))),
+            [_, _, _, ..] => Err(super::usage::UsageError(format!(
+                "{} --model options: at most two (A and B) are compared; more than two models are not supported yet",
+                self.model.len()
+            ))),
+            _ => Ok(None),
+        }
+    }
 }
 
 impl BackendArgs {

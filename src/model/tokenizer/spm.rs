@@ -42,6 +42,12 @@ pub struct MissingByteToken(pub u8);
 const SPACE_MARK: &str = "\u{2581}";
 
 impl SpmTokenizer {
+    /// What decides the ids besides the tokens' texts: the merge scores, the user-defined tokens
+    /// and the prefix space (for [`super::TextTokenizer::fingerprint`]).
+    pub fn rules(&self) -> (&[f32], &[(String, u32, bool)], bool) {
+        (&self.scores, &self.user_defined, self.add_space_prefix)
+    }
+
     /// `tokens[id]`, `scores[id]` (same length), `user_defined`: (id, rstrip) of the tokens cut
     /// out of the text before merging.
     pub fn new(tokens: &[String], scores: Vec<f32>, user_defined: &[(u32, bool)], add_space_prefix: bool) -> Self {
