@@ -226,7 +226,7 @@ pub(super) fn export(
         }
     }
     let exporter = exporter.ok_or_else(|| anyhow!("nothing was scored"))?;
-    Ok(exporter.finish().map_err(|e| write_error(&args.output, e))?)
+    exporter.finish().map_err(|e| write_error(&args.output, e))
 }
 
 /// The positions of largest KL(A‖B) listed by `compare`.

@@ -141,11 +141,7 @@ impl TextTokenizer {
         ));
         match &self.engine {
             Engine::Hf(inner) => h.update(inner.to_string(false).unwrap_or_default()),
-            Engine::Spm(sp) => {
-                let (scores, user_defined, add_space_prefix) = sp.rules();
-                scores.iter().for_each(|s| h.update(s.to_le_bytes()));
-                h.update(format!("{user_defined:?} {add_space_prefix}"));
-            }
+            Engine::Spm(sp) => h.update(sp.rules_bytes()),
         }
         h.finalize().iter().map(|b| format!("{b:02x}")).collect()
     }
