@@ -67,7 +67,12 @@ With --level word: text_id, word_index, word, byte_start, byte_end, char_start, 
 parquet: the same columns, typed (strings, int64, float64 with nulls where csv is empty, bool), provenance
 as JSON under the key-value metadata key densi.provenance, snappy-compressed row groups written every ~65536 rows.
 -o FILE is written to a temporary file and renamed into place (jsonl: FILE.partial, renamed at the end);
-an existing FILE is only replaced with --force. See README.md for formulas.")]
+an existing FILE is only replaced with --force. See README.md for formulas.
+
+Two models (--model A --model B, one vocabulary): text_id, token_index, token_id, token, byte_start,
+  byte_end, char_start, char_end, surprisal_bits_a, surprisal_bits_b, delta_bits, entropy_bits_a,
+  entropy_bits_b, rank_a, rank_b, kl_ab_bits, kl_ba_bits, cross_entropy_ab_bits (bits; csv, tsv, json,
+  jsonl). Different vocabularies: --level word (both models' corrected word surprisal, delta_bits).")]
     Export(ExportArgs),
 
     /// Score two or more prompts and show them side by side, with each one's difference from the first
@@ -75,7 +80,9 @@ an existing FILE is only replaced with --force. See README.md for formulas.")]
 Examples:
   densi compare docs/examples/*.txt
   densi compare --text 'My favorite color is blue' --text 'My favorite colour is blue'
-  densi compare a.txt b.txt --format json")]
+  densi compare a.txt b.txt --format json
+  densi compare --model A.gguf --model B.gguf essay.txt   one text under two models: perplexities,
+                                                          mean KL, top-1 agreement, the largest-KL tokens")]
     Compare(CompareArgs),
 
     /// Show what the model is (architecture, sizes, parameters, dtype, sha256) and which compute devices there are

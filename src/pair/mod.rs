@@ -59,7 +59,7 @@ fn mismatch(a: &Model, b: &Model, why: &str) -> DensiError {
     DensiError::InvalidOption {
         option: "--model",
         reason: format!(
-            "{} and {} cannot be compared token by token: {why}; compare them word by word with --level word",
+            "{} and {} cannot be compared token by token: {why}; compare them word by word with `densi export --level word`",
             a.source.path.display(),
             b.source.path.display()
         ),

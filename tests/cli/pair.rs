@@ -82,6 +82,31 @@ fn export_csv_has_the_issue_columns_and_agrees_with_json_and_the_library() {
 }
 
 #[test]
+fn an_unscored_first_token_has_empty_fields() {
+    let csv = ok(&["export", "--model", A, "--model", B, "--bos", "none", "-f", "csv", "--text", "The old lighthouse"]);
+    let first: Vec<&str> = csv.lines().nth(1).unwrap().split(',').collect();
+    assert!(first[8..].iter().all(|f| f.is_empty()), "{first:?}");
+    let second: Vec<&str> = csv.lines().nth(2).unwrap().split(',').collect();
+    assert!(second[8..].iter().all(|f| !f.is_empty()), "{second:?}");
+    let doc = json(&ok(&[
+        "export",
+        "--model",
+        A,
+        "--model",
+        B,
+        "--bos",
+        "none",
+        "-f",
+        "jsonl",
+        "--text",
+        "The old lighthouse",
+    ]));
+    let t0 = &doc["tokens"][0];
+    assert!(t0["rank_a"].is_null() && t0["kl_ab_bits"].is_null() && t0["scored"] == false, "{t0}");
+    assert!(doc["provenance"]["model_a"]["bos_token"].is_null());
+}
+
+#[test]
 fn compare_shows_the_summary_and_the_ten_largest_kl_positions() {
     let out = ok(&["compare", "--model", A, "--model", B, "--bos", "0", TEXT]);
     for needle in ["perplexity A", "perplexity B", "mean KL(A‖B)", "mean KL(B‖A)", "top-1 agreement", "binoculars"]
