@@ -207,9 +207,11 @@ pub(super) fn export(
             let backend = args.scoring.backend.options();
             let mut sa = densi::backend::scorer(&a, &backend, args.scoring.score_options())?;
             let mut sb = densi::backend::scorer(&b, &backend, args.scoring.score_options())?;
-            for input in inputs {
+            for (k, input) in inputs.iter().enumerate() {
+                let spinner = progress.spinner(format!("text {}/{}: scoring under A, then B", k + 1, inputs.len()));
                 let ta: TextScore = sa.score(&input.id, &input.text)?;
                 let tb: TextScore = sb.score(&input.id, &input.text)?;
+                spinner.finish_and_clear();
                 if exporter.is_none() {
                     let pa = provenance_of(&a, &ta.settings, progress)?;
                     let pb = provenance_of(&b, &tb.settings, progress)?;
