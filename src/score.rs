@@ -308,8 +308,9 @@ pub fn auto_bos(tok: &TextTokenizer) -> Option<(u32, AutoBos)> {
     }
 }
 
-/// The token prepended as the first token's context, per policy.
-fn resolve_bos(model: &Model, policy: &BosPolicy) -> Result<Option<u32>> {
+/// The token prepended as the first token's context, per policy (None: nothing), checked against
+/// the model's vocabulary.
+pub fn resolve_bos(model: &Model, policy: &BosPolicy) -> Result<Option<u32>> {
     let tok = &model.tokenizer;
     let vocab = model.config.vocab_size;
     let check = |id: u32| {

@@ -67,7 +67,12 @@ With --level word: text_id, word_index, word, byte_start, byte_end, char_start, 
 parquet: the same columns, typed (strings, int64, float64 with nulls where csv is empty, bool), provenance
 as JSON under the key-value metadata key densi.provenance, snappy-compressed row groups written every ~65536 rows.
 -o FILE is written to a temporary file and renamed into place (jsonl: FILE.partial, renamed at the end);
-an existing FILE is only replaced with --force. See README.md for formulas.")]
+an existing FILE is only replaced with --force. See README.md for formulas.
+
+Two models (--model A --model B, one vocabulary): text_id, token_index, token_id, token, byte_start,
+  byte_end, char_start, char_end, surprisal_bits_a, surprisal_bits_b, delta_bits, entropy_bits_a,
+  entropy_bits_b, rank_a, rank_b, kl_ab_bits, kl_ba_bits, cross_entropy_ab_bits (bits; csv, tsv, json,
+  jsonl). Different vocabularies: --level word (both models' corrected word surprisal, delta_bits).")]
     Export(ExportArgs),
 
     /// Score two or more prompts and show them side by side, with each one's difference from the first
@@ -75,7 +80,9 @@ an existing FILE is only replaced with --force. See README.md for formulas.")]
 Examples:
   densi compare docs/examples/*.txt
   densi compare --text 'My favorite color is blue' --text 'My favorite colour is blue'
-  densi compare a.txt b.txt --format json")]
+  densi compare a.txt b.txt --format json
+  densi compare --model A.gguf --model B.gguf essay.txt   one text under two models: perplexities,
+                                                          mean KL, top-1 agreement, the largest-KL tokens")]
     Compare(CompareArgs),
 
     /// Show what the model is (architecture, sizes, parameters, dtype, sha256) and which compute devices there are
@@ -120,9 +127,9 @@ Examples:
 /// Which model to load.
 #[derive(Args, Debug, Clone)]
 pub struct ModelArgs {
-    /// Model: a GGUF file or a Hugging Face model directory [default: $DENSI_MODEL, else models/SmolLM2-135M-Instruct.Q4_1.gguf]
-    #[arg(long, short = 'm', value_name = "PATH")]
-    pub model: Option<PathBuf>,
+    /// Model: a GGUF file or a Hugging Face model directory [default: $DENSI_MODEL, else models/SmolLM2-135M-Instruct.Q4_1.gguf]. Twice on score, export and compare (--model A --model B): one text under two models, A the reference; more than two are refused
+    #[arg(long, short = 'm', value_name = "PATH", action = clap::ArgAction::Append)]
+    pub model: Vec<PathBuf>,
 
     /// Weight matrices in memory: resident (as stored in the file, mapped, dequantized inside the matrix products; memory tracks the file) or f32 (expanded at load, 4 bytes per weight: the reference path)
     #[arg(long, value_name = "HOW", default_value_t = WeightStorage::default(), value_parser = one_of::<WeightStorage>(&WeightStorage::NAMES))]
@@ -368,6 +375,31 @@ pub struct TuiArgs {
     pub model: ModelArgs,
     #[command(flatten)]
     pub scoring: ScoringArgs,
+}
+
+impl ModelArgs {
+    /// The model of a command that takes one (None: the default).
+    pub fn single(&self) -> Result<Option<&std::path::Path>, super::usage::UsageError> {
+        match self.model.as_slice() {
+            [] => Ok(None),
+            [one] => Ok(Some(one.as_path())),
+            _ => Err(super::usage::UsageError(
+                "this command takes one --model (two models: score, export and compare)".into(),
+            )),
+        }
+    }
+
+    /// (A, B) when two models were given; None for one or none; more than two is refused.
+    pub fn pair(&self) -> Result<Option<(&std::path::Path, &std::path::Path)>, super::usage::UsageError> {
+        match self.model.as_slice() {
+            [a, b] => Ok(Some((a.as_path(), b.as_path()))),
+            [_, _, _, ..] => Err(super::usage::UsageError(format!(
+                "{} --model options: at most two (A and B) are compared; more than two models are not supported yet",
+                self.model.len()
+            ))),
+            _ => Ok(None),
+        }
+    }
 }
 
 impl BackendArgs {

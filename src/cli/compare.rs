@@ -15,6 +15,12 @@ use super::session::{open_session, score_inputs};
 
 pub fn run(args: CompareArgs, matches: Option<&clap::ArgMatches>, progress: &Progress) -> Result<()> {
     let inputs = read_inputs(&args.input, matches)?;
+    if let Some(paths) = args.model.pair()? {
+        if inputs.is_empty() {
+            return Err(super::usage::no_input());
+        }
+        return super::pair::compare(&inputs, &args.model, &args.scoring, args.format, paths, progress);
+    }
     if inputs.len() < 2 {
         return Err(super::usage::UsageError(format!(
             "compare needs at least two inputs (files, `-`, --text or --jsonl), got {}",

@@ -11,7 +11,7 @@ use super::progress::Progress;
 use super::session::{open_session, score_inputs};
 
 /// Where the export goes.
-enum Out {
+pub(super) enum Out {
     File(AtomicFile),
     Stdout(BufWriter<std::io::Stdout>),
 }
@@ -52,6 +52,19 @@ pub fn run(args: ExportArgs, matches: Option<&clap::ArgMatches>, progress: &Prog
         _ => None,
     };
 
+    if let Some(paths) = args.model.pair()? {
+        let result = super::pair::export(&args, &inputs, out, paths, progress);
+        return match result {
+            Ok(Out::File(f)) => Ok(f.commit()?),
+            Ok(Out::Stdout(mut s)) => Ok(s.flush()?),
+            Err(e) => {
+                if let Some(p) = &partial {
+                    let _ = std::fs::remove_file(p);
+                }
+                Err(e)
+            }
+        };
+    }
     let mut session = open_session(&args.model, &args.scoring, progress)?;
     let sha = {
         let spinner = progress.spinner("hashing the model file (sha256)".into());
@@ -97,7 +110,7 @@ pub fn run(args: ExportArgs, matches: Option<&clap::ArgMatches>, progress: &Prog
 }
 
 /// A write error that names the output (stdout errors keep their io kind, so a closed pipe is recognised).
-fn write_error(output: &Option<std::path::PathBuf>, e: std::io::Error) -> anyhow::Error {
+pub(super) fn write_error(output: &Option<std::path::PathBuf>, e: std::io::Error) -> anyhow::Error {
     match output {
         Some(p) if p.as_os_str() != "-" => anyhow::Error::new(e).context(format!("{}: writing", p.display())),
         _ => anyhow::Error::new(e).context("stdout: writing"),

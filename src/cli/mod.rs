@@ -9,6 +9,7 @@ mod devices;
 mod export;
 mod info;
 mod input;
+mod pair;
 mod progress;
 mod report;
 mod score;

@@ -16,6 +16,9 @@ pub fn run(args: ScoreArgs, matches: Option<&clap::ArgMatches>, progress: &Progr
     if inputs.is_empty() {
         return Err(super::usage::no_input());
     }
+    if let Some(paths) = args.model.pair()? {
+        return super::pair::score(&inputs, &args.model, &args.scoring, paths, progress);
+    }
     let mut session = open_session(&args.model, &args.scoring, progress)?;
     let stdout = std::io::stdout();
     let mut first = true;

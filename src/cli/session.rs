@@ -15,7 +15,7 @@ use super::progress::Progress;
 
 /// Resolves (`--model`, `$DENSI_MODEL`, the default) and loads the model, with a spinner.
 pub fn load_model(args: &ModelArgs, progress: &Progress) -> Result<Arc<Model>> {
-    let path = Model::resolve_path(args.model.as_deref())?;
+    let path = Model::resolve_path(args.single()?)?;
     let spinner = progress.spinner(format!("loading {}", path.display()));
     let model = Model::load_with(&path, args.weights)?;
     spinner.finish_and_clear();

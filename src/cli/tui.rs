@@ -9,7 +9,7 @@ pub fn run(args: TuiArgs, matches: Option<&clap::ArgMatches>) -> Result<()> {
     let inputs = read_inputs(&args.input, matches)?;
     let options = crate::tui::TuiOptions {
         inputs: inputs.into_iter().map(|i| (i.id, i.text)).collect(),
-        model: args.model.model.clone(),
+        model: args.model.single()?.map(std::path::Path::to_path_buf),
         backend: args.scoring.backend.options(),
         score: args.scoring.score_options(),
         word_probability: args.scoring.word_probability,

@@ -16,6 +16,46 @@ use super::words::text_words;
 use super::{Level, Units};
 use crate::metrics::TextScore;
 
+/// The csv/tsv columns of a two-model export, one row per token (`--model A --model B`, one
+/// vocabulary); the json/jsonl token objects use the same names. Bits.
+pub const PAIR_TOKEN_COLUMNS: [&str; 18] = [
+    "text_id",
+    "token_index",
+    "token_id",
+    "token",
+    "byte_start",
+    "byte_end",
+    "char_start",
+    "char_end",
+    "surprisal_bits_a",
+    "surprisal_bits_b",
+    "delta_bits",
+    "entropy_bits_a",
+    "entropy_bits_b",
+    "rank_a",
+    "rank_b",
+    "kl_ab_bits",
+    "kl_ba_bits",
+    "cross_entropy_ab_bits",
+];
+
+/// The columns of a two-model export by word (`--level word`, any two vocabularies). Bits.
+pub const PAIR_WORD_COLUMNS: [&str; 13] = [
+    "text_id",
+    "word_index",
+    "word",
+    "byte_start",
+    "byte_end",
+    "char_start",
+    "char_end",
+    "tokens_a",
+    "tokens_b",
+    "surprisal_bits_a",
+    "surprisal_bits_b",
+    "delta_bits",
+    "scored",
+];
+
 /// One column's values. Missing values hold a filler (`""`, 0, NaN) and are marked in [`Column::valid`].
 #[derive(Debug, Clone, PartialEq)]
 pub enum Values {

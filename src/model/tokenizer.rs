@@ -124,6 +124,28 @@ impl TextTokenizer {
         }
     }
 
+    /// sha256 (hex) of everything that decides a text's ids: each token's bytes, the merges or
+    /// scores and pre-tokenizer (Hugging Face: the whole serialized tokenizer; SentencePiece: the
+    /// scores, user-defined tokens and prefix-space rule), and the special tokens. Two tokenizers
+    /// with the same fingerprint give every text the same ids.
+    pub fn fingerprint(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        for b in &self.token_bytes {
+            h.update((b.len() as u64).to_le_bytes());
+            h.update(b);
+        }
+        h.update(format!(
+            "{:?} {:?} {} {:?} {}",
+            self.bos_id, self.eos_id, self.add_bos, self.doc_separator, self.prefix_space
+        ));
+        match &self.engine {
+            Engine::Hf(inner) => h.update(inner.to_string(false).unwrap_or_default()),
+            Engine::Spm(sp) => h.update(sp.rules_bytes()),
+        }
+        h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    }
+
     /// Number of token ids.
     pub fn vocab_size(&self) -> usize {
         self.token_bytes.len()

@@ -10,6 +10,7 @@ mod fixtures;
 mod gpu_windows;
 mod interrupt;
 mod memory;
+mod pair;
 mod report;
 #[path = "../support/mod.rs"]
 mod support;

@@ -12,6 +12,7 @@ mod formats_load;
 mod formats_quants;
 mod golden;
 mod outside_numbers;
+mod pair;
 mod prefix_cache;
 mod resident;
 #[path = "../support/mod.rs"]

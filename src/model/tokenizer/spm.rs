@@ -42,6 +42,14 @@ pub struct MissingByteToken(pub u8);
 const SPACE_MARK: &str = "\u{2581}";
 
 impl SpmTokenizer {
+    /// What decides the ids besides the tokens' texts: the merge scores, the user-defined tokens
+    /// and the prefix space (for [`super::TextTokenizer::fingerprint`]).
+    pub fn rules_bytes(&self) -> Vec<u8> {
+        let mut out: Vec<u8> = self.scores.iter().flat_map(|s| s.to_le_bytes()).collect();
+        out.extend(format!("{:?} {}", self.user_defined, self.add_space_prefix).into_bytes());
+        out
+    }
+
     /// `tokens[id]`, `scores[id]` (same length), `user_defined`: (id, rstrip) of the tokens cut
     /// out of the text before merging.
     pub fn new(tokens: &[String], scores: Vec<f32>, user_defined: &[(u32, bool)], add_space_prefix: bool) -> Self {

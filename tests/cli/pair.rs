@@ -1,0 +1,172 @@
+//! `--model A --model B` end to end on the tiny fixtures (tiny-llama F32 against its Q4_0
+//! quantization; tiny-qwen2 for a different vocabulary): the export columns, csv against json
+//! against the library, compare's summary, and the errors.
+
+use crate::common::*;
+
+use std::sync::Arc;
+
+use densi::metrics::BosPolicy;
+use densi::model::Model;
+use densi::pair::PairScorer;
+use densi::score::ScoreOptions;
+
+const PAIR_TOKEN_COLUMNS: [&str; 18] = [
+    "text_id",
+    "token_index",
+    "token_id",
+    "token",
+    "byte_start",
+    "byte_end",
+    "char_start",
+    "char_end",
+    "surprisal_bits_a",
+    "surprisal_bits_b",
+    "delta_bits",
+    "entropy_bits_a",
+    "entropy_bits_b",
+    "rank_a",
+    "rank_b",
+    "kl_ab_bits",
+    "kl_ba_bits",
+    "cross_entropy_ab_bits",
+];
+
+const A: &str = "tests/fixtures/gguf/tiny-llama-F32.gguf";
+const B: &str = "tests/fixtures/gguf/tiny-llama-Q4_0.gguf";
+const OTHER_VOCAB: &str = "tests/fixtures/gguf/tiny-qwen2-F32.gguf";
+const TEXT: &str = "tests/fixtures/texts/english.txt";
+
+#[test]
+fn export_csv_has_the_issue_columns_and_agrees_with_json_and_the_library() {
+    let csv = ok(&["export", "--model", A, "--model", B, "--bos", "0", "-f", "csv", TEXT]);
+    assert_eq!(csv.lines().next().unwrap().split(',').collect::<Vec<_>>(), PAIR_TOKEN_COLUMNS);
+    // The rows from tsv: no token of this text holds a tab, so a plain split reads it.
+    let tsv = ok(&["export", "--model", A, "--model", B, "--bos", "0", "-f", "tsv", TEXT]);
+    let mut lines = tsv.lines();
+    assert_eq!(lines.next().unwrap().split('\t').collect::<Vec<_>>(), PAIR_TOKEN_COLUMNS);
+    let rows: Vec<Vec<String>> = lines.map(|l| l.split('\t').map(str::to_string).collect()).collect();
+    assert_eq!(rows.len() + 1, csv.lines().count());
+
+    let doc = json(&ok(&["export", "--model", A, "--model", B, "--bos", "0", "-f", "json", TEXT]));
+    let prov = &doc["provenance"];
+    assert!(prov["model_a"]["path"].as_str().unwrap().ends_with("tiny-llama-F32.gguf"));
+    assert!(prov["model_b"]["path"].as_str().unwrap().ends_with("tiny-llama-Q4_0.gguf"));
+    assert_eq!(prov["model_a"]["sha256"].as_str().unwrap().len(), 64);
+    assert!(prov["model_b"]["weight_dtype"].as_str().unwrap().contains("Q4_0"), "{}", prov["model_b"]);
+    let tokens = doc["texts"][0]["tokens"].as_array().unwrap();
+    assert_eq!(tokens.len(), rows.len());
+
+    let text = std::fs::read_to_string(root().join(TEXT)).unwrap();
+    let (a, b) = (Arc::new(Model::load(&root().join(A)).unwrap()), Arc::new(Model::load(&root().join(B)).unwrap()));
+    let options = ScoreOptions { bos: BosPolicy::Id(0), ..Default::default() };
+    let lib = PairScorer::new(a, b, options, None).unwrap().score("x", &text, &mut |_, _| {}).unwrap();
+    for ((row, tok), want) in rows.iter().zip(tokens).zip(&lib.tokens) {
+        // The same names in json as in the csv header, the same values in all three.
+        for (k, name) in PAIR_TOKEN_COLUMNS.iter().enumerate().skip(1) {
+            if *name == "token" {
+                continue; // csv-quoted
+            }
+            let v = &tok[*name];
+            let field = &row[k];
+            if v.is_f64() {
+                assert!(same(field.parse().unwrap(), f(v)), "{name}: {field} vs {v}");
+            } else {
+                assert_eq!(field, &v.to_string(), "{name}");
+            }
+        }
+        assert!(same(f(&tok["kl_ab_bits"]), want.kl_ab_bits));
+        assert!(same(f(&tok["cross_entropy_ab_bits"]), want.cross_entropy_ab_bits));
+        assert!(same(f(&tok["delta_bits"]), want.surprisal_bits_b - want.surprisal_bits_a));
+    }
+}
+
+#[test]
+fn an_unscored_first_token_has_empty_fields() {
+    let csv = ok(&["export", "--model", A, "--model", B, "--bos", "none", "-f", "csv", "--text", "The old lighthouse"]);
+    let first: Vec<&str> = csv.lines().nth(1).unwrap().split(',').collect();
+    assert!(first[8..].iter().all(|f| f.is_empty()), "{first:?}");
+    let second: Vec<&str> = csv.lines().nth(2).unwrap().split(',').collect();
+    assert!(second[8..].iter().all(|f| !f.is_empty()), "{second:?}");
+    let doc = json(&ok(&[
+        "export",
+        "--model",
+        A,
+        "--model",
+        B,
+        "--bos",
+        "none",
+        "-f",
+        "jsonl",
+        "--text",
+        "The old lighthouse",
+    ]));
+    let t0 = &doc["tokens"][0];
+    assert!(t0["rank_a"].is_null() && t0["kl_ab_bits"].is_null() && t0["scored"] == false, "{t0}");
+    assert!(doc["provenance"]["model_a"]["bos_token"].is_null());
+}
+
+#[test]
+fn compare_shows_the_summary_and_the_ten_largest_kl_positions() {
+    let out = ok(&["compare", "--model", A, "--model", B, "--bos", "0", TEXT]);
+    for needle in ["perplexity A", "perplexity B", "mean KL(A‖B)", "mean KL(B‖A)", "top-1 agreement", "binoculars"]
+    {
+        assert!(out.contains(needle), "`{needle}` missing:\n{out}");
+    }
+    let listed = out.lines().filter(|l| l.contains('[') && l.contains(']') && l.contains(" bits  ")).count();
+    assert_eq!(listed, 10, "{out}");
+
+    let doc = json(&ok(&["compare", "--model", A, "--model", B, "--bos", "0", "-f", "json", TEXT]));
+    let t = &doc["texts"][0];
+    let kl: Vec<f64> = t["largest_kl"].as_array().unwrap().iter().map(|p| f(&p["kl_ab_bits"])).collect();
+    assert_eq!(kl.len(), 10);
+    assert!(kl.windows(2).all(|w| w[0] >= w[1]), "largest first: {kl:?}");
+    assert!(f(&t["summary"]["mean_kl_ab_bits"]) > 0.0 && f(&t["summary"]["perplexity_b"]) > 1.0);
+}
+
+#[test]
+fn score_prints_both_models_per_token() {
+    let out = ok(&["score", "--model", A, "--model", B, "--bos", "0", "--text", "The old lighthouse keeper"]);
+    assert!(out.contains("KL(A‖B)") && out.contains("summary:") && out.contains("binoculars"), "{out}");
+}
+
+#[test]
+fn different_vocabularies_need_level_word() {
+    let o = run(&["export", "--model", A, "--model", OTHER_VOCAB, "-f", "csv", TEXT]);
+    assert_error(&o, 1, &["--level word", "tiny-qwen2-F32.gguf", "cannot be compared token by token"]);
+    let o = run(&["compare", "--model", A, "--model", OTHER_VOCAB, TEXT]);
+    assert_error(&o, 1, &["--level word"]);
+
+    let csv = ok(&["export", "--model", A, "--model", OTHER_VOCAB, "--bos", "0", "-f", "csv", "--level", "word", TEXT]);
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next().unwrap(),
+        "text_id,word_index,word,byte_start,byte_end,char_start,char_end,tokens_a,tokens_b,surprisal_bits_a,surprisal_bits_b,delta_bits,scored"
+    );
+    assert!(lines.count() > 20);
+    let doc = json(&ok(&[
+        "export",
+        "--model",
+        A,
+        "--model",
+        OTHER_VOCAB,
+        "--bos",
+        "0",
+        "-f",
+        "json",
+        "--level",
+        "word",
+        TEXT,
+    ]));
+    assert!(doc["provenance"]["note"].as_str().unwrap().contains("no KL"), "{}", doc["provenance"]);
+}
+
+#[test]
+fn more_than_two_models_and_two_models_elsewhere_are_usage_errors() {
+    let o = run(&["score", "--model", A, "--model", B, "--model", A, TEXT]);
+    assert_error(&o, 2, &["3 --model", "at most two"]);
+    let o = run(&["info", "--model", A, "--model", B]);
+    assert_error(&o, 2, &["one --model"]);
+    let o = run(&["export", "--model", A, "--model", B, "-f", "csv", "--units", "nats", TEXT]);
+    assert_error(&o, 2, &["bits"]);
+}
