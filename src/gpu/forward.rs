@@ -7,7 +7,7 @@ use wgpu::util::DeviceExt;
 use crate::dtype::Dtype;
 use crate::error::{DensiError, GpuErrorKind, Result};
 use crate::metrics::{BoundaryMask, LogitSums, RowStats, row_stats_from_parts};
-use crate::model::{Architecture, Linear, Mlp, ModelConfig, Norm, NormKind, Weights};
+use crate::model::{Architecture, DType, Linear, Mlp, ModelConfig, Norm, NormKind, Weights};
 
 use super::context::GpuContext;
 use super::contract::{Act, LM_NO_ID, LM_OUT_HEAD, bind, lm_out_stride, lm_rec_stride};
@@ -74,6 +74,70 @@ pub fn upload_matrix_split(
             Dtype::F32 => bytemuck::cast_slice(slice).to_vec(),
             Dtype::F16 => slice.iter().flat_map(|&v| half::f16::from_f32(v).to_le_bytes()).collect(),
         };
+        let buf = ctx.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some(label),
+            contents: &contents,
+            usage: wgpu::BufferUsages::STORAGE,
+        });
+        chunks.push((buf, row0 as u32, n as u32));
+        row0 += n;
+    }
+    Ok(GpuTensor { chunks, rows, cols })
+}
+
+impl GpuTensor {
+    /// Bytes of GPU memory its buffers hold.
+    pub fn buffer_bytes(&self) -> u64 {
+        self.chunks.iter().map(|(b, _, _)| b.size()).sum()
+    }
+}
+
+/// Uploads a row-major [rows, cols] matrix stored as `dtype` exactly as the file holds it (`bytes`:
+/// whole blocks per row), to be unpacked in the shader ([`super::contract::WeightFormat::Stored`]): u32 words, each
+/// chunk padded with 4 to 7 zero bytes (the readers' unaligned word reads may touch the word after a
+/// chunk's last byte); split by rows when it exceeds one binding (or `max_rows` rows).
+pub fn upload_stored(
+    ctx: &GpuContext,
+    dtype: DType,
+    bytes: &[u8],
+    rows: usize,
+    cols: usize,
+    label: &str,
+    max_rows: Option<usize>,
+) -> Result<GpuTensor> {
+    let unsupported = |why: String| Err(DensiError::gpu(GpuErrorKind::Unsupported, format!("{label}: {why}")));
+    let (block, block_bytes) = crate::model::dequant::block_layout(dtype);
+    if rows == 0 || cols == 0 {
+        return unsupported(format!("empty tensor [{rows}, {cols}]"));
+    }
+    if !cols.is_multiple_of(block) {
+        return unsupported(format!("rows of {cols} values are not whole {} blocks of {block}", dtype.name()));
+    }
+    let row_bytes = cols / block * block_bytes;
+    if bytes.len() != rows * row_bytes {
+        return unsupported(format!(
+            "{} bytes for [{rows}, {cols}] {} (expected {})",
+            bytes.len(),
+            dtype.name(),
+            rows * row_bytes
+        ));
+    }
+    // Element indices are u32 in the shaders.
+    let fit_index = (u32::MAX as usize) / cols;
+    let fit = (max_binding(ctx).saturating_sub(8) / row_bytes as u64) as usize;
+    if fit == 0 {
+        return unsupported(format!(
+            "one row of {row_bytes} bytes does not fit the adapter's largest storage binding ({} bytes)",
+            max_binding(ctx)
+        ));
+    }
+    let per_chunk = fit.min(fit_index).min(max_rows.unwrap_or(usize::MAX)).max(1);
+    let mut chunks = Vec::new();
+    let mut row0 = 0usize;
+    while row0 < rows {
+        let n = per_chunk.min(rows - row0);
+        let mut contents = bytes[row0 * row_bytes..(row0 + n) * row_bytes].to_vec();
+        contents.resize((contents.len() / 4 + 2) * 4, 0);
         let buf = ctx.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
             label: Some(label),
             contents: &contents,
@@ -379,6 +443,11 @@ impl GpuModel {
         self.kernels.direct = direct;
     }
 
+    /// Tiled matmuls: force the tile of this many rows (one of the contract's MM_TILES), or None.
+    pub fn set_tile_rows(&mut self, rows: Option<u32>) {
+        self.kernels.tile_rows = rows;
+    }
+
     /// Time every kernel with timestamp queries (one compute pass per dispatch) when the adapter can.
     pub fn set_timing(&mut self, on: bool) {
         if self.timing != on {
@@ -390,6 +459,24 @@ impl GpuModel {
     /// (kernel, seconds) summed over the last forward, when timing is on and available.
     pub fn kernel_timings(&self) -> Option<Vec<(String, f64)>> {
         self.acts.as_ref().and_then(|a| a.program.last_timings.clone())
+    }
+
+    /// Bytes of GPU memory the weight matrices hold (embedding, lm-head, every linear).
+    pub fn weight_bytes(&self) -> u64 {
+        let lin = |l: &GpuLinear| l.w.buffer_bytes();
+        let layers: u64 = self
+            .layers
+            .iter()
+            .map(|l| {
+                lin(&l.qkv)
+                    + lin(&l.o)
+                    + match &l.mlp {
+                        GpuMlp::Gelu { fc, proj } => lin(fc) + lin(proj),
+                        GpuMlp::SwiGlu { gate, up, down } => lin(gate) + lin(up) + lin(down),
+                    }
+            })
+            .sum();
+        self.emb.buffer_bytes() + self.head.as_ref().map_or(0, |h| h.buffer_bytes()) + layers
     }
 
     /// FLOPs of the last forward (matmuls, attention and lm-head), for `densi bench`.
@@ -572,6 +659,7 @@ impl GpuModel {
             row0: (score_from - 1) as u32,
             k: top_k as u32,
             direct: self.kernels.direct,
+            tile_rows: self.kernels.tile_rows,
         };
         self.ctx.queue.write_buffer(&acts.ids, 0, bytemuck::cast_slice(window));
         let mut targets = window[score_from..].to_vec();

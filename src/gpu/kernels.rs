@@ -7,17 +7,19 @@ use crate::error::{DensiError, GpuErrorKind, Result};
 
 use super::context::GpuContext;
 use super::contract::{
-    Act, AttentionParams, EmbedParams, LmParams, MATMUL_ACC, MATMUL_BIAS, MatmulParams, NORM_LAYER, NORM_RMS,
-    NormParams, ParamBlock, RopeParams, Shader,
+    Act, AttentionParams, EmbedParams, LM_TILES, LmParams, MATMUL_ACC, MATMUL_BIAS, MM_BN, MM_TILES, MatmulParams,
+    MmShape, NORM_LAYER, NORM_RMS, NormParams, ParamBlock, RopeParams, Shader, WeightFormat,
 };
 
 /// Workgroup size of the simple kernels (norms, embedding, rope): WGSL `override WG`.
 pub const WG: u32 = 256;
-/// Matmul / lm-head tile columns (matmul.wgsl: BN) and rows of the large tile (BM = 4·RG, RG = 16).
-pub const MM_TILE: u32 = 64;
-/// Rows of the small tile (RG = 4), used when a dispatch has at most [`SMALL_M`] rows.
-pub const MM_TILE_SMALL: u32 = 16;
+/// The lm-head takes its small tile (16 rows) for at most this many scored rows.
 pub const SMALL_M: u32 = 32;
+/// A matmul takes the tallest tile whose grid has at least this many workgroups (enough to fill a
+/// large GPU about twice), else the shortest: narrow GEMMs (N = hidden) get more, shorter tiles.
+pub const MM_MIN_GROUPS: u32 = 256;
+/// Rows per workgroup of the direct (software-adapter) variants: 4 rows × 4 thread rows.
+pub const DIRECT_ROWS: u32 = 16;
 /// Attention query rows per workgroup (attention.wgsl: BQ).
 pub const ATT_BQ: u32 = 64;
 /// Largest head_dim attention.wgsl keeps in registers.
@@ -28,8 +30,8 @@ pub const LM_KMAX: usize = super::contract::LM_KMAX as usize;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Pipe {
-    Matmul,
-    MatmulSmall,
+    /// The matmul core with a tile of this many rows (one of the contract's MM_TILES).
+    Matmul(u32),
     /// Software adapters: no workgroup memory (matmul.wgsl `direct`).
     MatmulDirect,
     Embed,
@@ -37,10 +39,15 @@ pub enum Pipe {
     Rope,
     Attention,
     LmTarget,
-    LmTile,
-    LmTileSmall,
+    /// The lm-head with a tile of this many rows (one of the contract's LM_TILES).
+    LmTile(u32),
     LmTileDirect,
     LmMerge,
+}
+
+/// Pipeline constants of a core tile shape.
+fn shape_constants(s: MmShape) -> [(&'static str, f64); 2] {
+    [("TM", s.tm as f64), ("TY", s.ty as f64)]
 }
 
 /// (pipeline, module source, entry point, pipeline-overridable constants).
@@ -48,15 +55,23 @@ type PipeSpec<'a> = (Pipe, String, &'a str, &'a [(&'a str, f64)]);
 
 pub struct Kernels {
     pipes: Vec<(Pipe, wgpu::ComputePipeline)>,
-    pub wtype: Dtype,
+    /// How the weights these pipelines read are held.
+    pub format: WeightFormat,
     /// Matmuls without workgroup memory: the default on software adapters, where workgroup memory and
     /// barriers are emulated slowly; `DENSI_GPU_MATMUL=tiled|direct` overrides.
     pub direct: bool,
+    /// Tiled matmuls: force the tile of this many rows (tests run every shape); None = by shape.
+    pub tile_rows: Option<u32>,
 }
 
 impl Kernels {
     pub fn new(ctx: &GpuContext, wtype: Dtype) -> Result<Kernels> {
-        if wtype == Dtype::F16 && !ctx.has(wgpu::Features::SHADER_F16) {
+        Kernels::for_format(ctx, wtype.into())
+    }
+
+    /// The pipelines for weights held in `format` (one weight reader compiled in).
+    pub fn for_format(ctx: &GpuContext, format: WeightFormat) -> Result<Kernels> {
+        if format == WeightFormat::F16 && !ctx.has(wgpu::Features::SHADER_F16) {
             return Err(DensiError::gpu(
                 GpuErrorKind::Unsupported,
                 format!(
@@ -65,24 +80,26 @@ impl Kernels {
                 ),
             ));
         }
-        let src = |shader: Shader| shader.module(wtype);
+        let src = |shader: Shader| shader.module_for(format);
         let wg = [("WG", WG as f64)];
-        let (big, small) = ([("RG", (MM_TILE / 4) as f64)], [("RG", (MM_TILE_SMALL / 4) as f64)]);
-        let small_direct = [("RG", (MM_TILE_SMALL / 4) as f64), ("DIRECT", 1.0)];
-        let specs: Vec<PipeSpec> = vec![
-            (Pipe::Matmul, src(Shader::Matmul), "main", &big),
-            (Pipe::MatmulSmall, src(Shader::Matmul), "main", &small),
-            (Pipe::MatmulDirect, src(Shader::Matmul), "direct", &small),
-            (Pipe::Embed, src(Shader::Embedding), "main", &wg),
-            (Pipe::Norm, src(Shader::Norms), "main", &wg),
-            (Pipe::Rope, src(Shader::Rope), "main", &wg),
-            (Pipe::Attention, src(Shader::Attention), "main", &[]),
-            (Pipe::LmTarget, src(Shader::LmHead), "target_logit", &[]),
-            (Pipe::LmTile, src(Shader::LmHead), "tile", &big),
-            (Pipe::LmTileSmall, src(Shader::LmHead), "tile", &small),
-            (Pipe::LmTileDirect, src(Shader::LmHead), "tile", &small_direct),
-            (Pipe::LmMerge, src(Shader::LmHead), "merge", &[]),
-        ];
+        let mm: Vec<(Pipe, [(&str, f64); 2])> =
+            MM_TILES.iter().map(|s| (Pipe::Matmul(s.rows()), shape_constants(*s))).collect();
+        let lm: Vec<(Pipe, [(&str, f64); 2])> =
+            LM_TILES.iter().map(|s| (Pipe::LmTile(s.rows()), shape_constants(*s))).collect();
+        let direct = [("TM", 4.0), ("TY", (DIRECT_ROWS / 4) as f64)];
+        let lm_direct = [("TM", 4.0), ("TY", (DIRECT_ROWS / 4) as f64), ("DIRECT", 1.0)];
+        let mut specs: Vec<PipeSpec> = mm.iter().map(|(p, c)| (*p, src(Shader::Matmul), "main", &c[..])).collect();
+        specs.extend(lm.iter().map(|(p, c)| (*p, src(Shader::LmHead), "tile", &c[..])));
+        specs.extend([
+            (Pipe::MatmulDirect, src(Shader::Matmul), "direct", &direct[..]),
+            (Pipe::Embed, src(Shader::Embedding), "main", &wg[..]),
+            (Pipe::Norm, src(Shader::Norms), "main", &wg[..]),
+            (Pipe::Rope, src(Shader::Rope), "main", &wg[..]),
+            (Pipe::Attention, src(Shader::Attention), "main", &[][..]),
+            (Pipe::LmTarget, src(Shader::LmHead), "target_logit", &[][..]),
+            (Pipe::LmTileDirect, src(Shader::LmHead), "tile", &lm_direct[..]),
+            (Pipe::LmMerge, src(Shader::LmHead), "merge", &[][..]),
+        ]);
         let pipes = ctx.scoped("compiling the kernels", || {
             let mut modules: Vec<(String, wgpu::ShaderModule)> = Vec::new();
             specs
@@ -119,7 +136,7 @@ impl Kernels {
             Ok("tiled") => false,
             _ => ctx.info.is_software,
         };
-        Ok(Kernels { pipes, wtype, direct })
+        Ok(Kernels { pipes, format, direct, tile_rows: None })
     }
 
     pub fn pipeline(&self, p: Pipe) -> &wgpu::ComputePipeline {
@@ -196,6 +213,8 @@ pub struct RunShape {
     pub k: u32,
     /// Use the matmul variant without workgroup memory (software adapters).
     pub direct: bool,
+    /// Force the tiled matmuls' tile height (rows); None = chosen per GEMM shape.
+    pub tile_rows: Option<u32>,
 }
 
 fn b(v: bool) -> u32 {
@@ -208,21 +227,44 @@ fn rows_grid(n: u32) -> [u32; 3] {
 }
 
 impl Op {
-    /// The pipeline for this op at this shape (short windows take the 16-row tiles).
+    /// The pipeline for this op at this shape (tile shapes per GEMM shape, see [`matmul_rows`]).
     pub fn pipe(&self, s: &RunShape) -> Pipe {
-        match self {
+        match *self {
             Op::Embed { .. } => Pipe::Embed,
             Op::Norm { .. } => Pipe::Norm,
             Op::Matmul { .. } if s.direct => Pipe::MatmulDirect,
-            Op::Matmul { .. } if s.t <= SMALL_M => Pipe::MatmulSmall,
-            Op::Matmul { .. } => Pipe::Matmul,
+            Op::Matmul { nc, .. } => Pipe::Matmul(s.tile_rows.unwrap_or_else(|| matmul_rows(s.t, nc))),
             Op::LmTile { .. } if s.direct => Pipe::LmTileDirect,
-            Op::LmTile { .. } if s.r <= SMALL_M => Pipe::LmTileSmall,
+            Op::LmTile { .. } => Pipe::LmTile(LM_TILES[(s.r <= SMALL_M) as usize].rows()),
             Op::Rope { .. } => Pipe::Rope,
             Op::Attention { .. } => Pipe::Attention,
             Op::LmTarget { .. } => Pipe::LmTarget,
-            Op::LmTile { .. } => Pipe::LmTile,
             Op::LmMerge { .. } => Pipe::LmMerge,
+        }
+    }
+
+    /// Every pipeline this op may take (a bind group is built for each).
+    pub fn pipes(&self) -> Vec<Pipe> {
+        match self {
+            Op::Matmul { .. } => {
+                let mut v: Vec<Pipe> = MM_TILES.iter().map(|s| Pipe::Matmul(s.rows())).collect();
+                v.push(Pipe::MatmulDirect);
+                v
+            }
+            Op::LmTile { .. } => {
+                let mut v: Vec<Pipe> = LM_TILES.iter().map(|s| Pipe::LmTile(s.rows())).collect();
+                v.push(Pipe::LmTileDirect);
+                v
+            }
+            _ => vec![self.pipe(&RunShape { t: 1, r: 1, row0: 0, k: 0, direct: false, tile_rows: None })],
+        }
+    }
+
+    /// Rows per workgroup of this op's dispatch at this shape.
+    fn tile_rows(&self, s: &RunShape) -> u32 {
+        match self.pipe(s) {
+            Pipe::Matmul(rows) | Pipe::LmTile(rows) => rows,
+            _ => DIRECT_ROWS,
         }
     }
 
@@ -247,10 +289,9 @@ impl Op {
             ),
             Op::Matmul { n, k, n0, nc, act, has_bias, acc } => {
                 let flags = if has_bias { MATMUL_BIAS } else { 0 } | if acc { MATMUL_ACC } else { 0 };
-                let bm = if s.t <= SMALL_M || s.direct { MM_TILE_SMALL } else { MM_TILE };
                 (
                     MatmulParams { m: s.t, n, k, n0, nc, act: act.code(), flags, ..Default::default() }.slot(),
-                    [nc.div_ceil(MM_TILE), s.t.div_ceil(bm), 1],
+                    [nc.div_ceil(MM_BN), s.t.div_ceil(self.tile_rows(s)), 1],
                 )
             }
             Op::Rope { stride, nh, nkv, hd, koff } => (
@@ -270,7 +311,7 @@ impl Op {
                 rows_grid(s.r),
             ),
             Op::LmTile { h, v0, vc, block0, nrec, has_bias } => {
-                let bm = if s.r <= SMALL_M || s.direct { MM_TILE_SMALL } else { MM_TILE };
+                let bm = self.tile_rows(s);
                 (
                     LmParams {
                         r: s.r,
@@ -330,6 +371,14 @@ impl Op {
     }
 }
 
+/// Tile rows of a tiled matmul over `t` rows and `nc` output columns: the tallest of MM_TILES whose
+/// grid has at least [`MM_MIN_GROUPS`] workgroups, else the shortest.
+pub fn matmul_rows(t: u32, nc: u32) -> u32 {
+    let groups = |s: &MmShape| nc.div_ceil(MM_BN) * t.div_ceil(s.rows());
+    let shortest = MM_TILES.iter().map(|s| s.rows()).min().expect("tiles");
+    MM_TILES.iter().filter(|s| groups(*s) >= MM_MIN_GROUPS).map(|s| s.rows()).max().unwrap_or(shortest)
+}
+
 /// One dispatch: its op and the buffers of its bind group (binding index from
 /// [`super::contract::bind`] → buffer); the parameter slot ([`super::contract::PARAMS`]) is added by
 /// [`Program::new`].
@@ -373,14 +422,9 @@ impl Program {
                 .enumerate()
                 .map(|(i, st)| {
                     // Every pipeline the op may take (tile sizes, direct variant).
-                    let mut pipes: Vec<Pipe> = Vec::new();
-                    for (t, direct) in [(u32::MAX, false), (1, false), (1, true)] {
-                        let p = st.op.pipe(&RunShape { t, r: t, row0: 0, k: 0, direct });
-                        if !pipes.contains(&p) {
-                            pipes.push(p);
-                        }
-                    }
-                    let groups = pipes
+                    let groups = st
+                        .op
+                        .pipes()
                         .into_iter()
                         .map(|pipe| {
                             let layout = kernels.pipeline(pipe).get_bind_group_layout(0);

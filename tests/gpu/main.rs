@@ -1,6 +1,7 @@
 //! The wgpu backend against the CPU oracle: adapters, single kernels on odd shapes, the tiny
 //! fixtures and the default model (lavapipe in CI).
 
+mod bank_conflicts;
 mod boundary;
 mod common;
 mod contract;
@@ -9,6 +10,7 @@ mod fallback;
 mod fixtures;
 mod kernels;
 mod model;
+mod stored;
 #[path = "../support/mod.rs"]
 mod support;
 mod words;
