@@ -210,3 +210,31 @@ fn info_says_how_the_gpu_holds_each_type() {
     assert!(out.contains("on a GPU"), "{out}");
     assert!(out.contains("IQ4_NL      converted once at upload to Q8_0 (exact), unpacked in the shader"), "{out}");
 }
+
+/// The tiled kernels (what real GPUs run; lavapipe picks the direct ones) forced, each tile shape, on
+/// resident weights of a 32-value block type and a K-quant: equal to the f32 upload with the same
+/// variant within [`SAME_BITS`].
+#[test]
+fn resident_tiled_variants_equal_f32_upload() {
+    use densi::gpu::GpuModel;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    for name in ["gguf/tiny-llama-Q4_1.gguf", "gguf_quants/tiny-llama256-Q4_K.gguf"] {
+        let path = root.join(name);
+        let resident = Model::load_with(&path, WeightStorage::Resident).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let expanded = Model::load_with(&path, WeightStorage::F32).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let ids = ids_of(&resident, 64);
+        for rows in densi::gpu::contract::MM_TILES.iter().map(|s| Some(s.rows())) {
+            let score = |m: &Model| {
+                let ctx = gpu_ctx()?;
+                let mut g = GpuModel::new(ctx, &m.config, &m.weights, Dtype::F32).expect("upload");
+                g.set_direct(false);
+                g.set_tile_rows(rows);
+                Some(g.score_window(&ids, 1, 5).expect("GPU forward"))
+            };
+            let (Some(r), Some(f)) = (score(&resident), score(&expanded)) else { return };
+            let [ds, dh, dv] = worst(&r, &f);
+            eprintln!("{name} tiled, {rows:?}-row tiles: max |Δ| {ds:.2e}, {dh:.2e} bits, {dv:.2e} bits²");
+            assert!(ds <= SAME_BITS && dh <= SAME_BITS && dv <= SAME_BITS, "{name} tiled {rows:?}: resident differs");
+        }
+    }
+}
