@@ -376,13 +376,16 @@ impl WeightFormat {
     }
 
     /// The format the GPU keeps a tensor stored as `dtype` in, f32 values uploaded as `dense`: F32 as
-    /// `dense`; the types the shaders unpack as stored; IQ4_NL as Q8_0 (exact: the same f16 scale
-    /// times a table value that fits an i8); Q2_K, Q3_K and IQ4_XS expanded once at upload to `dense`
-    /// (no shader reader, and no supported type holds them exactly).
+    /// `dense`; the types the shaders unpack as stored; converted once at upload where that is exact
+    /// (`forward::convert_for_gpu`): IQ4_NL as Q8_0 (the same f16 scale times a table value that fits
+    /// an i8), Q3_K as Q6_K (the same scale and 6-bit sub-scales of 16 values, 3-bit quants fit in 6
+    /// bits); Q2_K and IQ4_XS expanded once to `dense` (no reader, and no supported type holds them
+    /// exactly: Q2_K's mins per 16 values, IQ4_XS's sub-scale times the table needs more than an f16).
     pub fn for_stored(dtype: DType, dense: Dtype) -> WeightFormat {
         match dtype {
             t if WeightFormat::unpacks(t) => WeightFormat::Stored(t),
             DType::IQ4_NL => WeightFormat::Stored(DType::Q8_0),
+            DType::Q3_K => WeightFormat::Stored(DType::Q6_K),
             _ => dense.into(),
         }
     }

@@ -182,8 +182,8 @@ pub fn upload_weights(
                 let mut bytes = Vec::new();
                 for m in &run {
                     match m.dtype() {
-                        DType::IQ4_NL => bytes.extend(iq4_nl_as_q8_0(m.stored_bytes())),
-                        _ => bytes.extend_from_slice(m.stored_bytes()),
+                        same if same == t => bytes.extend_from_slice(m.stored_bytes()),
+                        from => bytes.extend(convert_blocks(from, t, m.stored_bytes(), label)?),
                     }
                 }
                 upload_stored(ctx, t, &bytes, rows, cols, label, max_rows)?
@@ -216,6 +216,20 @@ pub fn upload_bytes(m: &Matrix, dense: Dtype) -> u64 {
     }
 }
 
+/// `blocks` of `from` as blocks of `to`, for the exact once-at-upload conversions that
+/// [`WeightFormat::for_stored`] picks: the dequantized values are the same, bit for bit
+/// (tests/gpu/resident.rs checks them against the dequantizer).
+pub fn convert_blocks(from: DType, to: DType, blocks: &[u8], label: &str) -> Result<Vec<u8>> {
+    match (from, to) {
+        (DType::IQ4_NL, DType::Q8_0) => Ok(iq4_nl_as_q8_0(blocks)),
+        (DType::Q3_K, DType::Q6_K) => Ok(q3_k_as_q6_k(blocks)),
+        _ => Err(DensiError::gpu(
+            GpuErrorKind::Unsupported,
+            format!("{label}: no exact conversion of {} blocks to {}", from.name(), to.name()),
+        )),
+    }
+}
+
 /// IQ4_NL blocks `{ f16 d; u8 qs[16]; }` (y = d · kvalues[nibble]) as Q8_0 blocks `{ f16 d; i8 qs[32]; }`
 /// with the same scale and qs = kvalues[nibble], every kvalue an i8: the same products, bit for bit.
 /// The table is read back from the dequantizer (d = 1), its one definition.
@@ -229,6 +243,51 @@ fn iq4_nl_as_q8_0(blocks: &[u8]) -> Vec<u8> {
         out.extend_from_slice(&b[..2]);
         out.extend(b[2..].iter().map(|&q| kv(q & 0x0f)));
         out.extend(b[2..].iter().map(|&q| kv(q >> 4)));
+    }
+    out
+}
+
+/// Q3_K blocks `{ u8 hmask[32]; u8 qs[64]; u8 scales[12]; f16 d; }` (y = (d · s) · q, s = scale − 32 of
+/// element o's sub-block o / 16, q in −4..3) as Q6_K blocks `{ u8 ql[128]; u8 qh[64]; i8 scales[16];
+/// f16 d; }` (y = (d · s) · (q6 − 32), sub-block o / 16 too) with the same d, s and q6 = q + 32: the same
+/// two f32 products, bit for bit. s and q are read back through the dequantizer (the one definition
+/// of Q3_K's packing) with d = 1, where every value is a small exact integer: all quants at 1 give s,
+/// the block's own quants s · q (a zero scale keeps q's sign, for the sign of the zero).
+fn q3_k_as_q6_k(blocks: &[u8]) -> Vec<u8> {
+    use crate::model::dequant::dequantize;
+    let one = half::f16::from_f32(1.0).to_le_bytes();
+    let mut out = Vec::with_capacity(blocks.len() / 110 * 210);
+    for b in blocks.chunks_exact(110) {
+        let mut probe = b.to_vec();
+        probe[108..110].copy_from_slice(&one);
+        let sq = dequantize(DType::Q3_K, &probe, 256);
+        probe[..32].fill(0xff); // hmask set: no −4
+        probe[32..96].fill(0x55); // every 2-bit low part 1
+        let s = dequantize(DType::Q3_K, &probe, 256);
+        let mut q6 = [0u8; 256];
+        for (o, q) in q6.iter_mut().enumerate() {
+            let (si, v) = (s[o - o % 16], sq[o]);
+            let q3 = if si != 0.0 {
+                v / si
+            } else if v.is_sign_negative() {
+                -1.0
+            } else {
+                0.0
+            };
+            *q = (q3 as i32 + 32) as u8;
+        }
+        // Q6_K: element o = 128·h + 32·g + l keeps its low 4 bits in nibble g / 2 of ql[64h + l + 32·(g % 2)]
+        // and its high 2 bits in bits 2g of qh[32h + l].
+        let (mut ql, mut qh) = ([0u8; 128], [0u8; 64]);
+        for (o, &q) in q6.iter().enumerate() {
+            let (h, g, l) = (o / 128, (o % 128) / 32, o % 32);
+            ql[64 * h + l + 32 * (g % 2)] |= (q & 0x0f) << (4 * (g / 2));
+            qh[32 * h + l] |= (q >> 4) << (2 * g);
+        }
+        out.extend_from_slice(&ql);
+        out.extend_from_slice(&qh);
+        out.extend((0..16).map(|i| s[16 * i] as i8 as u8));
+        out.extend_from_slice(&b[108..110]);
     }
     out
 }

@@ -209,6 +209,9 @@ fn info_says_how_the_gpu_holds_each_type() {
     let out = densi(&["info", "--weights", "resident", "--model", model.to_str().unwrap()]);
     assert!(out.contains("on a GPU"), "{out}");
     assert!(out.contains("IQ4_NL      converted once at upload to Q8_0 (exact), unpacked in the shader"), "{out}");
+    let q3 = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/gguf_quants/tiny-llama256-Q3_K.gguf");
+    let out = densi(&["info", "--weights", "resident", "--model", q3.to_str().unwrap()]);
+    assert!(out.contains("Q3_K        converted once at upload to Q6_K (exact)"), "{out}");
 }
 
 /// The tiled kernels (what real GPUs run; lavapipe picks the direct ones) forced, each tile shape, on
@@ -236,5 +239,38 @@ fn resident_tiled_variants_equal_f32_upload() {
             eprintln!("{name} tiled, {rows:?}-row tiles: max |Δ| {ds:.2e}, {dh:.2e} bits, {dv:.2e} bits²");
             assert!(ds <= SAME_BITS && dh <= SAME_BITS && dv <= SAME_BITS, "{name} tiled {rows:?}: resident differs");
         }
+    }
+}
+
+/// The once-at-upload conversions (IQ4_NL → Q8_0, Q3_K → Q6_K) on random blocks (random scales
+/// included: zero sub-scales, negative and subnormal d): the same values as the original type,
+/// bit for bit, through the one dequantizer. No GPU needed.
+#[test]
+fn upload_conversions_are_exact() {
+    use densi::gpu::forward::convert_blocks;
+    use densi::model::DType;
+    use densi::model::dequant::{block_layout, dequantize};
+    let mut rng = Rng::new(21);
+    for dtype in DType::ALL {
+        let WeightFormat::Stored(to) = WeightFormat::for_stored(dtype, Dtype::F32) else { continue };
+        if to == dtype {
+            continue;
+        }
+        let (block, bytes) = block_layout(dtype);
+        let blocks = 64;
+        let mut raw: Vec<u8> = (0..blocks * bytes).map(|_| rng.next_u64() as u8).collect();
+        // f16 scales must not be NaN or infinite (either would make every value NaN on both sides).
+        let d_at = if dtype == DType::Q3_K { 108 } else { 0 };
+        for b in raw.chunks_exact_mut(bytes) {
+            let d = half::f16::from_f32((rng.uniform() - 0.5) * 0.1);
+            b[d_at..d_at + 2].copy_from_slice(&d.to_le_bytes());
+        }
+        let n = blocks * block;
+        let converted = convert_blocks(dtype, to, &raw, "test").expect("conversion");
+        let (a, b) = (dequantize(dtype, &raw, n), dequantize(to, &converted, n));
+        for (i, (x, y)) in a.iter().zip(&b).enumerate() {
+            assert_eq!(x.to_bits(), y.to_bits(), "{} → {} element {i}: {x} vs {y}", dtype.name(), to.name());
+        }
+        eprintln!("{} → {}: {n} values bit-identical", dtype.name(), to.name());
     }
 }
