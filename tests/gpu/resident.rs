@@ -274,3 +274,35 @@ fn upload_conversions_are_exact() {
         eprintln!("{} → {}: {n} values bit-identical", dtype.name(), to.name());
     }
 }
+
+/// `--dtype f16` keeps its meaning for f32 matrices (stored as f16 on the GPU) and leaves resident
+/// blocks as they are: an F32 file resident under f16 equals its f32 expansion under f16, and a
+/// Q4_1 file resident under f16 equals it resident under f32, bit for bit.
+#[test]
+fn dtype_f16_applies_to_f32_matrices_only() {
+    use densi::gpu::GpuModel;
+    let Some(ctx) = gpu_ctx() else { return };
+    if !f16_runs(&ctx, "dtype_f16_applies_to_f32_matrices_only") {
+        return;
+    }
+    drop(ctx);
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/gguf");
+    let score = |path: &Path, storage: WeightStorage, dtype: Dtype| {
+        let m = Model::load_with(path, storage).expect("fixture");
+        let ids = ids_of(&m, 32);
+        let mut g = GpuModel::new(gpu_ctx().expect("adapter"), &m.config, &m.weights, dtype).expect("upload");
+        g.score_window(&ids, 1, 5).expect("GPU forward")
+    };
+    let f32_file = root.join("tiny-llama-F32.gguf");
+    assert_eq!(
+        score(&f32_file, WeightStorage::Resident, Dtype::F16),
+        score(&f32_file, WeightStorage::F32, Dtype::F16),
+        "F32 file under --dtype f16"
+    );
+    let q4_1 = root.join("tiny-llama-Q4_1.gguf");
+    assert_eq!(
+        score(&q4_1, WeightStorage::Resident, Dtype::F16),
+        score(&q4_1, WeightStorage::Resident, Dtype::F32),
+        "resident Q4_1 under --dtype f16"
+    );
+}
