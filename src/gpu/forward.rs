@@ -33,19 +33,8 @@ pub fn max_binding(ctx: &GpuContext) -> u64 {
     ctx.limits.max_storage_buffer_binding_size.min(ctx.limits.max_buffer_size)
 }
 
-/// Uploads a row-major [rows, cols] matrix as `wtype`, split by rows when it exceeds one binding
-/// (or `max_rows` rows, to exercise the split on small tensors).
-pub fn upload_matrix(
-    ctx: &GpuContext,
-    data: &[f32],
-    rows: usize,
-    cols: usize,
-    wtype: Dtype,
-    label: &str,
-) -> Result<GpuTensor> {
-    upload_matrix_split(ctx, data, rows, cols, wtype, label, None)
-}
-
+/// Uploads a row-major [rows, cols] f32 matrix as `wtype` values, split by rows when it exceeds one
+/// binding (or `max_rows` rows, to exercise the split on small tensors).
 pub fn upload_matrix_split(
     ctx: &GpuContext,
     data: &[f32],
