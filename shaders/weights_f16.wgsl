@@ -5,3 +5,7 @@ enable f16;
 fn wload(i: u32) -> f32 {
     return f32(w[i]);
 }
+
+fn wload4(i: u32) -> vec4<f32> {
+    return vec4<f32>(vec4<f16>(w[i], w[i + 1u], w[i + 2u], w[i + 3u]));
+}

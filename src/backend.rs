@@ -278,4 +278,8 @@ impl Forward for WithCpuFallback {
             _ => self.gpu.reuse_counts(),
         }
     }
+
+    fn gpu_buffer_bytes(&self) -> Option<u64> {
+        self.gpu.gpu_buffer_bytes()
+    }
 }

@@ -59,6 +59,11 @@ pub trait Forward: Send {
     fn reuse_counts(&self) -> Option<ReuseCounts> {
         None
     }
+
+    /// Bytes of the GPU buffers the backend created (weights and activations), where it has a GPU.
+    fn gpu_buffer_bytes(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// How texts are scored: first-token policy, windows, top-k.

@@ -2,7 +2,8 @@
 //! of each requested length, after a warm-up, and prints tokens/s and achieved GFLOP/s (FLOPs from
 //! `ModelConfig::forward_flops`), the fraction of `--peak-gflops`, and on a GPU with timestamp queries
 //! the time per kernel, with the load time and the process's peak resident set (VmHWM, the peak so
-//! far: rows are in the order run). A benchmark, not a test.
+//! far: rows are in the order run), and on the GPU the bytes of its buffers (weights as uploaded,
+//! activations for the longest window so far). A benchmark, not a test.
 //!
 //! The timing itself is the library's [`densi::bench::bench_forward`] (median of the timed runs,
 //! each one whole `score_window` with the top-5 reduction).
@@ -41,10 +42,11 @@ pub fn run(args: BenchArgs, progress: &Progress) -> Result<()> {
         "median of {repeats} runs after 1 warm-up; one forward pass and the top-5 lm-head reduction per run"
     )?;
     let peak = args.peak_gflops.map_or(String::new(), |_| format!("  {:>7}", "of peak"));
+    let gpu_col = forward.gpu_buffer_bytes().map_or(String::new(), |_| format!("  {:>10}", "GPU bufs"));
     writeln!(out, "weights: {} (--weights), load {:.3} s", args.model.weights.name(), load_seconds)?;
     writeln!(
         out,
-        "{:>7}  {:>10}  {:>10}  {:>10}  {:>9}  {:>9}{peak}",
+        "{:>7}  {:>10}  {:>10}  {:>10}  {:>9}  {:>9}{peak}{gpu_col}",
         "tokens", "seconds", "min", "tokens/s", "GFLOP/s", "peak RSS"
     )?;
     let mut kernel_tables = Vec::new();
@@ -62,9 +64,11 @@ pub fn run(args: BenchArgs, progress: &Progress) -> Result<()> {
         }
         spinner.finish_and_clear();
         let frac = args.peak_gflops.map_or(String::new(), |p| format!("  {:>6.1}%", 100.0 * row.gflops / p));
+        let gpu_bytes =
+            forward.gpu_buffer_bytes().map_or(String::new(), |b| format!("  {:>10}", format!("{} MiB", b >> 20)));
         writeln!(
             out,
-            "{:>7}  {:>10.4}  {:>10.4}  {:>10.0}  {:>9.1}  {:>9}{frac}",
+            "{:>7}  {:>10.4}  {:>10.4}  {:>10.0}  {:>9.1}  {:>9}{frac}{gpu_bytes}",
             row.tokens,
             row.seconds,
             row.min_seconds,

@@ -67,9 +67,43 @@ pub fn run(args: InfoArgs, progress: &Progress) -> Result<()> {
     for (dtype, count, bytes) in by_type(&model.weights) {
         writeln!(out, "  {dtype:<11} {count:>4} tensors  {:>10}", mib(bytes))?;
     }
+    #[cfg(feature = "gpu")]
+    gpu_lines(&mut out, &model.weights, args.model.weights)?;
     writeln!(out)?;
     writeln!(out, "devices:")?;
     super::devices::print_devices(&mut out)?;
+    Ok(())
+}
+
+/// On a GPU (`--backend gpu`, f32 weights as `--dtype f32`): how each matrix type is held there and
+/// the weight bytes uploaded.
+#[cfg(feature = "gpu")]
+fn gpu_lines(out: &mut impl Write, w: &Weights, storage: WeightStorage) -> Result<()> {
+    use densi::gpu::contract::WeightFormat;
+    use densi::model::DType;
+    let dense = densi::dtype::Dtype::F32;
+    let matrices = w.matrices();
+    // Learned positions go up as f32 values (a table, not a matmul weight).
+    let bytes: u64 = matrices
+        .iter()
+        .map(|(name, m)| match name.as_str() {
+            "position_embedding" => 4 * (m.rows() * m.cols()) as u64,
+            _ => densi::gpu::forward::upload_bytes(m, dense),
+        })
+        .sum();
+    writeln!(
+        out,
+        "{:<13} {} of weights in GPU buffers (--weights {}, --dtype f32), by type:",
+        "on a GPU",
+        mib(bytes),
+        storage.name()
+    )?;
+    let mut types: Vec<DType> = matrices.iter().map(|(_, m)| m.dtype()).collect();
+    types.sort_by_key(|t| DType::ALL.iter().position(|a| a == t));
+    types.dedup();
+    for t in types {
+        writeln!(out, "  {:<11} {}", t.name(), WeightFormat::describe_stored(t, dense))?;
+    }
     Ok(())
 }
 

@@ -7,6 +7,7 @@
 use bytemuck::{Pod, Zeroable};
 
 use crate::dtype::Dtype;
+use crate::model::DType;
 
 /// Fused activation of a matmul's epilogue (`MatmulParams::act` holds its code).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,6 +85,93 @@ pub fn lm_out_stride(k: usize) -> usize {
     LM_OUT_HEAD as usize + 2 * k
 }
 
+/// The matmul core (shaders/mm_core.wgsl): K step of one shared-memory tile.
+pub const MM_BK: u32 = 32;
+/// Output columns per workgroup tile.
+pub const MM_BN: u32 = 64;
+/// Threads across the columns of a tile; thread `tx` owns columns `tx + MM_TX·j`, j < MM_TN, so the
+/// lanes of a warp read consecutive tile rows.
+pub const MM_TX: u32 = 16;
+/// Output columns per thread (one vec4 accumulator per row).
+pub const MM_TN: u32 = MM_BN / MM_TX;
+/// Floats per shared-tile row: MM_BK values then one vec4 of padding, so that consecutive rows start
+/// on different 16-byte bank groups (a stride of 9 vec4: rows r and r+1 differ by one group mod 8).
+pub const MM_STRIDE: u32 = MM_BK + 4;
+/// Vec4 slots per shared-tile row.
+pub const MM_SV: u32 = MM_STRIDE / 4;
+/// Most rows one thread computes (the size of its private accumulator array).
+pub const MM_TM_MAX: u32 = 8;
+/// Largest tile height (rows of x per workgroup): the x tile's share of the shared memory.
+pub const MM_BM_MAX: u32 = 64;
+/// Fewest thread rows a tile shape may have (the W tile's prefetch registers are sized for it).
+pub const MM_TY_MIN: u32 = 4;
+/// Vec4 slots of the shared memory: the x tile [MM_BM_MAX][MM_SV], then the W tile [MM_BN][MM_SV].
+pub const MM_SMEM_VEC4: u32 = (MM_BM_MAX + MM_BN) * MM_SV;
+/// First vec4 slot of the W tile.
+pub const MM_WOFF: u32 = MM_BM_MAX * MM_SV;
+/// Prefetch registers per thread: x tile vec4s (BM·MM_BK/4 over MM_TX·TY threads, at most TM_MAX/2)
+/// and W tile vec4s (MM_BN·MM_BK/4 over MM_TX·TY threads, at most for TY = MM_TY_MIN).
+pub const MM_XR_MAX: u32 = MM_TM_MAX * MM_BK / (4 * MM_TX);
+pub const MM_WR_MAX: u32 = MM_BN * MM_BK / (4 * MM_TX * MM_TY_MIN);
+
+/// Shared-memory slot (vec4 index) of row `row`, k-quad `kq` of the x tile; the W tile's rows start
+/// at [`MM_WOFF`]. mm_core.wgsl uses the generated `mm_slot`, the same expression.
+pub fn mm_slot(row: u32, kq: u32) -> u32 {
+    row * MM_SV + kq
+}
+
+/// One tile shape of the matmul core: `tm` rows per thread, `ty` thread rows (pipeline constants
+/// TM and TY): a (tm·ty) × MM_BN tile computed by MM_TX·ty threads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MmShape {
+    pub tm: u32,
+    pub ty: u32,
+}
+
+impl MmShape {
+    /// Output rows per workgroup (BM).
+    pub fn rows(self) -> u32 {
+        self.tm * self.ty
+    }
+    /// Threads per workgroup.
+    pub fn threads(self) -> u32 {
+        MM_TX * self.ty
+    }
+    /// x-tile vec4s each thread loads per K step.
+    pub fn x_loads(self) -> u32 {
+        self.rows() * MM_BK / 4 / self.threads()
+    }
+    /// W-tile vec4s each thread loads per K step.
+    pub fn w_loads(self) -> u32 {
+        MM_BN * MM_BK / 4 / self.threads()
+    }
+}
+
+/// Matmul tiles: 64 rows (8 × 4 outputs per thread), 32 and 16 rows (narrower tiles for short windows
+/// and for the narrow GEMMs, N = hidden, whose 64-row grids would fill a large GPU about once).
+pub const MM_TILES: [MmShape; 3] = [MmShape { tm: 8, ty: 8 }, MmShape { tm: 4, ty: 8 }, MmShape { tm: 2, ty: 8 }];
+/// lm-head tiles (64 and 16 rows): 4 rows per thread, so that the fold phase has 4 threads per row
+/// (LM_REC_PER_BLOCK records of 16 columns each).
+pub const LM_TILES: [MmShape; 2] = [MmShape { tm: 4, ty: 16 }, MmShape { tm: 4, ty: 4 }];
+
+// Each shape divides its loads evenly over its threads and fits the private arrays.
+const _: () = {
+    let all = [MM_TILES[0], MM_TILES[1], MM_TILES[2], LM_TILES[0], LM_TILES[1]];
+    let mut i = 0;
+    while i < all.len() {
+        let s = all[i];
+        assert!(s.tm <= MM_TM_MAX && s.tm.is_multiple_of(2) && s.ty >= MM_TY_MIN && s.tm * s.ty <= MM_BM_MAX);
+        assert!(
+            (s.tm * s.ty * MM_BK / 4).is_multiple_of(MM_TX * s.ty) && (MM_BN * MM_BK / 4).is_multiple_of(MM_TX * s.ty)
+        );
+        i += 1;
+    }
+    // lm-head: 4 fold threads per row, each folding 16 of the 64 columns into one record.
+    assert!(LM_TILES[0].tm * LM_REC_PER_BLOCK == MM_TX && LM_TILES[1].tm * LM_REC_PER_BLOCK == MM_TX);
+    // mm_multiply reads MM_TN = 4 W rows per k-quad into b0 .. b3.
+    assert!(MM_TN == 4 && MM_BN == 64 && MM_BN * MM_BM_MAX <= 4 * MM_SMEM_VEC4);
+};
+
 /// The constants above as WGSL declarations.
 pub fn constants() -> String {
     let u = |name: &str, v: u32| format!("const {name}: u32 = {v}u;\n");
@@ -106,6 +194,18 @@ pub fn constants() -> String {
         u("ATT_HD_MAX", ATT_HD_MAX),
         u("ATT_BK_MAX", ATT_BK_MAX),
         u("ATT_KV_FLOATS", ATT_KV_FLOATS),
+        u("MM_BK", MM_BK),
+        u("MM_BN", MM_BN),
+        u("MM_TX", MM_TX),
+        u("MM_TN", MM_TN),
+        u("MM_SV", MM_SV),
+        u("MM_TM_MAX", MM_TM_MAX),
+        u("MM_SMEM_VEC4", MM_SMEM_VEC4),
+        u("MM_WOFF", MM_WOFF),
+        u("MM_XR_MAX", MM_XR_MAX),
+        u("MM_WR_MAX", MM_WR_MAX),
+        // The shared-tile layout, the same expression as `mm_slot` in Rust.
+        "fn mm_slot(row: u32, kq: u32) -> u32 { return row * MM_SV + kq; }\n".to_string(),
     ]
     .concat()
 }
@@ -244,6 +344,113 @@ pub mod bind {
     }
 }
 
+/// How the GPU holds one weight matrix, and so which weight reader (`shaders/weights_*.wgsl`) the
+/// kernels that read it are compiled with: one pipeline per format, no per-element branch on type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WeightFormat {
+    /// f32 values (array<f32>).
+    F32,
+    /// f16 values (array<f16>, needs SHADER_F16): `--dtype f16` of f32 weights.
+    F16,
+    /// The file's bytes as they are, as u32 words, unpacked in the shader: F16 and BF16 two values a
+    /// word, the GGML block types block by block.
+    Stored(DType),
+}
+
+impl WeightFormat {
+    /// Whether the shaders unpack `dtype`'s stored blocks themselves (a `weights_<type>.wgsl` reader).
+    pub fn unpacks(dtype: DType) -> bool {
+        matches!(
+            dtype,
+            DType::F16
+                | DType::BF16
+                | DType::Q8_0
+                | DType::Q4_0
+                | DType::Q4_1
+                | DType::Q5_0
+                | DType::Q5_1
+                | DType::Q4_K
+                | DType::Q5_K
+                | DType::Q6_K
+        )
+    }
+
+    /// The format the GPU keeps a tensor stored as `dtype` in, f32 values uploaded as `dense`: F32 as
+    /// `dense`; the types the shaders unpack as stored; converted once at upload where that is exact
+    /// (`forward::convert_for_gpu`): IQ4_NL as Q8_0 (the same f16 scale times a table value that fits
+    /// an i8), Q3_K as Q6_K (the same scale and 6-bit sub-scales of 16 values, 3-bit quants fit in 6
+    /// bits); Q2_K and IQ4_XS expanded once to `dense` (no reader, and no supported type holds them
+    /// exactly: Q2_K's mins per 16 values, IQ4_XS's sub-scale times the table needs more than an f16).
+    pub fn for_stored(dtype: DType, dense: Dtype) -> WeightFormat {
+        match dtype {
+            t if WeightFormat::unpacks(t) => WeightFormat::Stored(t),
+            DType::IQ4_NL => WeightFormat::Stored(DType::Q8_0),
+            DType::Q3_K => WeightFormat::Stored(DType::Q6_K),
+            _ => dense.into(),
+        }
+    }
+
+    /// What `densi info` says the GPU holds for a tensor stored as `dtype` (f32 weights as `dense`).
+    pub fn describe_stored(dtype: DType, dense: Dtype) -> String {
+        match WeightFormat::for_stored(dtype, dense) {
+            WeightFormat::Stored(t) if t == dtype => format!("{} blocks as stored, unpacked in the shader", t.name()),
+            WeightFormat::Stored(t) => {
+                format!("converted once at upload to {} (exact), unpacked in the shader", t.name())
+            }
+            f if dtype == DType::F32 => format!("{} values", f.element()),
+            f => format!("expanded once at upload to {} values (no shader reader for {})", f.element(), dtype.name()),
+        }
+    }
+
+    /// WGSL element type of the weight binding.
+    fn element(self) -> &'static str {
+        match self {
+            WeightFormat::F32 => "f32",
+            WeightFormat::F16 => "f16",
+            WeightFormat::Stored(_) => "u32",
+        }
+    }
+
+    /// The weight reader: (shared byte helpers, the format's `wload4`).
+    fn reader(self) -> [&'static str; 2] {
+        let blocks = include_str!("../../shaders/weights_blocks.wgsl");
+        match self {
+            WeightFormat::F32 => ["", include_str!("../../shaders/weights_f32.wgsl")],
+            WeightFormat::F16 => ["", include_str!("../../shaders/weights_f16.wgsl")],
+            WeightFormat::Stored(t) => [
+                blocks,
+                match t {
+                    DType::F32 => include_str!("../../shaders/weights_f32_words.wgsl"),
+                    DType::F16 => include_str!("../../shaders/weights_f16_words.wgsl"),
+                    DType::BF16 => include_str!("../../shaders/weights_bf16.wgsl"),
+                    DType::Q8_0 => include_str!("../../shaders/weights_q8_0.wgsl"),
+                    DType::Q4_0 => include_str!("../../shaders/weights_q4_0.wgsl"),
+                    DType::Q4_1 => include_str!("../../shaders/weights_q4_1.wgsl"),
+                    DType::Q5_0 => include_str!("../../shaders/weights_q5_0.wgsl"),
+                    DType::Q5_1 => include_str!("../../shaders/weights_q5_1.wgsl"),
+                    DType::Q4_K => include_str!("../../shaders/weights_q4_k.wgsl"),
+                    DType::Q5_K => include_str!("../../shaders/weights_q5_k.wgsl"),
+                    DType::Q6_K => include_str!("../../shaders/weights_q6_k.wgsl"),
+                    // No reader: for_stored never picks these (expanded or converted at upload).
+                    DType::Q2_K | DType::Q3_K | DType::IQ4_NL | DType::IQ4_XS => "",
+                },
+            ],
+        }
+    }
+}
+
+impl From<Dtype> for WeightFormat {
+    fn from(d: Dtype) -> WeightFormat {
+        match d {
+            Dtype::F32 => WeightFormat::F32,
+            Dtype::F16 => WeightFormat::F16,
+        }
+    }
+}
+
+/// The matmul core shared by matmul.wgsl and lmhead.wgsl.
+pub const MM_CORE: &str = include_str!("../../shaders/mm_core.wgsl");
+
 /// Each WGSL source and what the contract gives it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Shader {
@@ -329,10 +536,12 @@ impl Shader {
 
     /// The generated contract for this shader: the constants, `struct Params` and every binding.
     pub fn prelude(self, dtype: Dtype) -> String {
-        let weight = match dtype {
-            Dtype::F32 => "f32",
-            Dtype::F16 => "f16",
-        };
+        self.prelude_for(dtype.into())
+    }
+
+    /// [`Shader::prelude`] for weights held in `format`.
+    pub fn prelude_for(self, format: WeightFormat) -> String {
+        let weight = format.element();
         let mut out = String::from("// ---- generated by src/gpu/contract.rs: the Rust ↔ WGSL contract ----\n");
         out += &constants();
         out += "struct Params {\n";
@@ -353,18 +562,26 @@ impl Shader {
         out
     }
 
+    /// Whether the kernel multiplies through the matmul core (shaders/mm_core.wgsl).
+    pub fn uses_mm_core(self) -> bool {
+        matches!(self, Shader::Matmul | Shader::LmHead)
+    }
+
     /// The whole module: the weight reader (its `enable` directive must come first), the contract,
-    /// then the kernel (attention: with its workgroup-memory row reductions, see [`attention_module`]).
+    /// the matmul core where the kernel uses it, then the kernel (attention: with its workgroup-memory
+    /// row reductions, see [`attention_module`]).
     pub fn module(self, dtype: Dtype) -> String {
+        self.module_for(dtype.into())
+    }
+
+    /// [`Shader::module`] for weights held in `format`.
+    pub fn module_for(self, format: WeightFormat) -> String {
         if self == Shader::Attention {
             return attention_module(AttentionRows::Shared);
         }
-        let weights = match (self.reads_weights(), dtype) {
-            (false, _) => "",
-            (true, Dtype::F32) => include_str!("../../shaders/weights_f32.wgsl"),
-            (true, Dtype::F16) => include_str!("../../shaders/weights_f16.wgsl"),
-        };
-        format!("{weights}\n{}\n{}", self.prelude(dtype), self.source())
+        let [helpers, reader] = if self.reads_weights() { format.reader() } else { ["", ""] };
+        let core = if self.uses_mm_core() { MM_CORE } else { "" };
+        format!("{reader}\n{helpers}\n{}\n{core}\n{}", self.prelude_for(format), self.source())
     }
 }
 

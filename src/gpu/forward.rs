@@ -7,18 +7,25 @@ use wgpu::util::DeviceExt;
 use crate::dtype::Dtype;
 use crate::error::{DensiError, GpuErrorKind, Result};
 use crate::metrics::{BoundaryMask, LogitSums, RowStats, row_stats_from_parts};
-use crate::model::{Architecture, Linear, Matrix, Mlp, ModelConfig, Norm, NormKind, Weights};
+use crate::model::{Architecture, DType, Linear, Matrix, Mlp, ModelConfig, Norm, NormKind, Weights};
 
 use super::context::GpuContext;
-use super::contract::{Act, AttentionRows, LM_NO_ID, LM_OUT_HEAD, bind, lm_out_stride, lm_rec_stride};
+use super::contract::{Act, AttentionRows, LM_NO_ID, LM_OUT_HEAD, WeightFormat, bind, lm_out_stride, lm_rec_stride};
 use super::kernels::{Kernels, LM_KMAX, LM_REC_PER_BLOCK, LM_VBLOCK, Op, Program, RunShape, Step};
 
 /// A [rows, cols] weight matrix split into row chunks that each fit one storage binding.
 pub struct GpuTensor {
-    /// (buffer, first row, rows).
-    pub chunks: Vec<(wgpu::Buffer, u32, u32)>,
+    pub chunks: Vec<WeightChunk>,
     pub rows: usize,
     pub cols: usize,
+}
+
+/// Rows `row0 .. row0 + rows` of a weight matrix in one buffer, held as `format`.
+pub struct WeightChunk {
+    pub buf: wgpu::Buffer,
+    pub row0: u32,
+    pub rows: u32,
+    pub format: WeightFormat,
 }
 
 /// Largest bytes one storage binding (and one buffer) may hold on this device.
@@ -26,19 +33,8 @@ pub fn max_binding(ctx: &GpuContext) -> u64 {
     ctx.limits.max_storage_buffer_binding_size.min(ctx.limits.max_buffer_size)
 }
 
-/// Uploads a row-major [rows, cols] matrix as `wtype`, split by rows when it exceeds one binding
-/// (or `max_rows` rows, to exercise the split on small tensors).
-pub fn upload_matrix(
-    ctx: &GpuContext,
-    data: &[f32],
-    rows: usize,
-    cols: usize,
-    wtype: Dtype,
-    label: &str,
-) -> Result<GpuTensor> {
-    upload_matrix_split(ctx, data, rows, cols, wtype, label, None)
-}
-
+/// Uploads a row-major [rows, cols] f32 matrix as `wtype` values, split by rows when it exceeds one
+/// binding (or `max_rows` rows, to exercise the split on small tensors).
 pub fn upload_matrix_split(
     ctx: &GpuContext,
     data: &[f32],
@@ -79,10 +75,210 @@ pub fn upload_matrix_split(
             contents: &contents,
             usage: wgpu::BufferUsages::STORAGE,
         });
-        chunks.push((buf, row0 as u32, n as u32));
+        chunks.push(WeightChunk { buf, row0: row0 as u32, rows: n as u32, format: wtype.into() });
         row0 += n;
     }
     Ok(GpuTensor { chunks, rows, cols })
+}
+
+impl GpuTensor {
+    /// Bytes of GPU memory its buffers hold.
+    pub fn buffer_bytes(&self) -> u64 {
+        self.chunks.iter().map(|c| c.buf.size()).sum()
+    }
+}
+
+/// Uploads a row-major [rows, cols] matrix stored as `dtype` exactly as the file holds it (`bytes`:
+/// whole blocks per row), to be unpacked in the shader ([`super::contract::WeightFormat::Stored`]): u32 words, each
+/// chunk padded with 4 to 7 zero bytes (the readers' unaligned word reads may touch the word after a
+/// chunk's last byte); split by rows when it exceeds one binding (or `max_rows` rows).
+pub fn upload_stored(
+    ctx: &GpuContext,
+    dtype: DType,
+    bytes: &[u8],
+    rows: usize,
+    cols: usize,
+    label: &str,
+    max_rows: Option<usize>,
+) -> Result<GpuTensor> {
+    let unsupported = |why: String| Err(DensiError::gpu(GpuErrorKind::Unsupported, format!("{label}: {why}")));
+    let (block, block_bytes) = crate::model::dequant::block_layout(dtype);
+    if rows == 0 || cols == 0 {
+        return unsupported(format!("empty tensor [{rows}, {cols}]"));
+    }
+    if !cols.is_multiple_of(block) {
+        return unsupported(format!("rows of {cols} values are not whole {} blocks of {block}", dtype.name()));
+    }
+    let row_bytes = cols / block * block_bytes;
+    if bytes.len() != rows * row_bytes {
+        return unsupported(format!(
+            "{} bytes for [{rows}, {cols}] {} (expected {})",
+            bytes.len(),
+            dtype.name(),
+            rows * row_bytes
+        ));
+    }
+    // Element indices are u32 in the shaders.
+    let fit_index = (u32::MAX as usize) / cols;
+    let fit = (max_binding(ctx).saturating_sub(8) / row_bytes as u64) as usize;
+    if fit == 0 {
+        return unsupported(format!(
+            "one row of {row_bytes} bytes does not fit the adapter's largest storage binding ({} bytes)",
+            max_binding(ctx)
+        ));
+    }
+    let per_chunk = fit.min(fit_index).min(max_rows.unwrap_or(usize::MAX)).max(1);
+    let mut chunks = Vec::new();
+    let mut row0 = 0usize;
+    while row0 < rows {
+        let n = per_chunk.min(rows - row0);
+        let mut contents = bytes[row0 * row_bytes..(row0 + n) * row_bytes].to_vec();
+        contents.resize((contents.len() / 4 + 2) * 4, 0);
+        let buf = ctx.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some(label),
+            contents: &contents,
+            usage: wgpu::BufferUsages::STORAGE,
+        });
+        chunks.push(WeightChunk { buf, row0: row0 as u32, rows: n as u32, format: WeightFormat::Stored(dtype) });
+        row0 += n;
+    }
+    Ok(GpuTensor { chunks, rows, cols })
+}
+
+/// Uploads the matrices `parts` (same columns) stacked along their rows, each held as
+/// [`WeightFormat::for_stored`] says: f32 values as `dense`, the stored types the shaders unpack as
+/// their file bytes, IQ4_NL repacked as Q8_0, the others expanded once to `dense`. Consecutive parts
+/// held alike share one buffer (q, k and v: one matmul); chunks of at most `max_rows` rows if given.
+pub fn upload_weights(
+    ctx: &GpuContext,
+    parts: &[&Matrix],
+    dense: Dtype,
+    label: &str,
+    max_rows: Option<usize>,
+) -> Result<GpuTensor> {
+    let cols = parts[0].cols();
+    let format = |m: &Matrix| WeightFormat::for_stored(m.dtype(), dense);
+    let mut chunks = Vec::new();
+    let mut row0 = 0usize;
+    let mut i = 0;
+    while i < parts.len() {
+        let f = format(parts[i]);
+        let run: Vec<&Matrix> = parts[i..].iter().take_while(|m| format(m) == f).copied().collect();
+        i += run.len();
+        let rows: usize = run.iter().map(|m| m.rows()).sum();
+        let part = match f {
+            WeightFormat::Stored(t) => {
+                let mut bytes = Vec::new();
+                for m in &run {
+                    match m.dtype() {
+                        same if same == t => bytes.extend_from_slice(m.stored_bytes()),
+                        from => bytes.extend(convert_blocks(from, t, m.stored_bytes(), label)?),
+                    }
+                }
+                upload_stored(ctx, t, &bytes, rows, cols, label, max_rows)?
+            }
+            _ => {
+                let values: std::borrow::Cow<[f32]> = match run.as_slice() {
+                    [m] => m.values(),
+                    _ => run.iter().flat_map(|m| m.values().into_owned()).collect(),
+                };
+                upload_matrix_split(ctx, &values, rows, cols, dense, label, max_rows)?
+            }
+        };
+        chunks.extend(part.chunks.into_iter().map(|c| WeightChunk { row0: c.row0 + row0 as u32, ..c }));
+        row0 += rows;
+    }
+    Ok(GpuTensor { chunks, rows: row0, cols })
+}
+
+/// Bytes the GPU holds for `m` uploaded by [`upload_weights`] (f32 values as `dense`), without the
+/// few bytes of padding per buffer: what `densi info` reports before any device is opened.
+pub fn upload_bytes(m: &Matrix, dense: Dtype) -> u64 {
+    let values = (m.rows() * m.cols()) as u64;
+    match WeightFormat::for_stored(m.dtype(), dense) {
+        WeightFormat::Stored(t) => {
+            let (block, block_bytes) = crate::model::dequant::block_layout(t);
+            values / block as u64 * block_bytes as u64
+        }
+        WeightFormat::F16 => 2 * values,
+        WeightFormat::F32 => 4 * values,
+    }
+}
+
+/// `blocks` of `from` as blocks of `to`, for the exact once-at-upload conversions that
+/// [`WeightFormat::for_stored`] picks: the dequantized values are the same, bit for bit
+/// (tests/gpu/resident.rs checks them against the dequantizer).
+pub fn convert_blocks(from: DType, to: DType, blocks: &[u8], label: &str) -> Result<Vec<u8>> {
+    match (from, to) {
+        (DType::IQ4_NL, DType::Q8_0) => Ok(iq4_nl_as_q8_0(blocks)),
+        (DType::Q3_K, DType::Q6_K) => Ok(q3_k_as_q6_k(blocks)),
+        _ => Err(DensiError::gpu(
+            GpuErrorKind::Unsupported,
+            format!("{label}: no exact conversion of {} blocks to {}", from.name(), to.name()),
+        )),
+    }
+}
+
+/// IQ4_NL blocks `{ f16 d; u8 qs[16]; }` (y = d · kvalues[nibble]) as Q8_0 blocks `{ f16 d; i8 qs[32]; }`
+/// with the same scale and qs = kvalues[nibble], every kvalue an i8: the same products, bit for bit.
+/// The table is read back from the dequantizer (d = 1), its one definition.
+fn iq4_nl_as_q8_0(blocks: &[u8]) -> Vec<u8> {
+    let mut probe = vec![0x00u8, 0x3c]; // f16 1.0
+    probe.extend((0u8..16).map(|j| j | (j << 4)));
+    let table = crate::model::dequant::dequantize(DType::IQ4_NL, &probe, 32);
+    let kv = |nibble: u8| table[nibble as usize] as i8 as u8;
+    let mut out = Vec::with_capacity(blocks.len() / 18 * 34);
+    for b in blocks.chunks_exact(18) {
+        out.extend_from_slice(&b[..2]);
+        out.extend(b[2..].iter().map(|&q| kv(q & 0x0f)));
+        out.extend(b[2..].iter().map(|&q| kv(q >> 4)));
+    }
+    out
+}
+
+/// Q3_K blocks `{ u8 hmask[32]; u8 qs[64]; u8 scales[12]; f16 d; }` (y = (d · s) · q, s = scale − 32 of
+/// element o's sub-block o / 16, q in −4..3) as Q6_K blocks `{ u8 ql[128]; u8 qh[64]; i8 scales[16];
+/// f16 d; }` (y = (d · s) · (q6 − 32), sub-block o / 16 too) with the same d, s and q6 = q + 32: the same
+/// two f32 products, bit for bit. s and q are read back through the dequantizer (the one definition
+/// of Q3_K's packing) with d = 1, where every value is a small exact integer: all quants at 1 give s,
+/// the block's own quants s · q (a zero scale keeps q's sign, for the sign of the zero).
+fn q3_k_as_q6_k(blocks: &[u8]) -> Vec<u8> {
+    use crate::model::dequant::dequantize;
+    let one = half::f16::from_f32(1.0).to_le_bytes();
+    let mut out = Vec::with_capacity(blocks.len() / 110 * 210);
+    for b in blocks.chunks_exact(110) {
+        let mut probe = b.to_vec();
+        probe[108..110].copy_from_slice(&one);
+        let sq = dequantize(DType::Q3_K, &probe, 256);
+        probe[..32].fill(0xff); // hmask set: no −4
+        probe[32..96].fill(0x55); // every 2-bit low part 1
+        let s = dequantize(DType::Q3_K, &probe, 256);
+        let mut q6 = [0u8; 256];
+        for (o, q) in q6.iter_mut().enumerate() {
+            let (si, v) = (s[o - o % 16], sq[o]);
+            let q3 = if si != 0.0 {
+                v / si
+            } else if v.is_sign_negative() {
+                -1.0
+            } else {
+                0.0
+            };
+            *q = (q3 as i32 + 32) as u8;
+        }
+        // Q6_K: element o = 128·h + 32·g + l keeps its low 4 bits in nibble g / 2 of ql[64h + l + 32·(g % 2)]
+        // and its high 2 bits in bits 2g of qh[32h + l].
+        let (mut ql, mut qh) = ([0u8; 128], [0u8; 64]);
+        for (o, &q) in q6.iter().enumerate() {
+            let (h, g, l) = (o / 128, (o % 128) / 32, o % 32);
+            ql[64 * h + l + 32 * (g % 2)] |= (q & 0x0f) << (4 * (g / 2));
+            qh[32 * h + l] |= (q >> 4) << (2 * g);
+        }
+        out.extend_from_slice(&ql);
+        out.extend_from_slice(&qh);
+        out.extend((0..16).map(|i| s[16 * i] as i8 as u8));
+        out.extend_from_slice(&b[108..110]);
+    }
+    out
 }
 
 /// An f32 vector (norm weights, biases, tables) in one storage buffer.
@@ -129,12 +325,25 @@ pub struct GpuLinear {
 }
 
 impl GpuLinear {
-    pub fn upload(ctx: &GpuContext, l: &Linear, wtype: Dtype, label: &str) -> Result<GpuLinear> {
+    /// `parts` stacked along their output features (missing biases become zeros), weights held as
+    /// [`upload_weights`] says.
+    pub fn upload(ctx: &GpuContext, parts: &[&Linear], dense: Dtype, label: &str) -> Result<GpuLinear> {
+        let k = parts[0].in_features;
+        if let Some(p) = parts.iter().find(|p| p.in_features != k) {
+            return Err(DensiError::gpu(
+                GpuErrorKind::Unsupported,
+                format!("{label}: stacked linears of {k} and {} inputs", p.in_features),
+            ));
+        }
+        let weights: Vec<&Matrix> = parts.iter().map(|p| &p.weight).collect();
+        let any_bias = parts.iter().any(|p| p.bias.is_some());
+        let bias: Vec<f32> =
+            parts.iter().flat_map(|p| p.bias.clone().unwrap_or_else(|| vec![0.0; p.out_features])).collect();
         Ok(GpuLinear {
-            w: upload_matrix(ctx, &l.weight.values(), l.out_features, l.in_features, wtype, label)?,
-            bias: l.bias.as_deref().map(|b| upload_f32(ctx, b, label)).transpose()?,
-            n: l.out_features,
-            k: l.in_features,
+            w: upload_weights(ctx, &weights, dense, label, None)?,
+            bias: any_bias.then(|| upload_f32(ctx, &bias, label)).transpose()?,
+            n: parts.iter().map(|p| p.out_features).sum(),
+            k,
         })
     }
 
@@ -151,19 +360,20 @@ impl GpuLinear {
         self.w
             .chunks
             .iter()
-            .map(|(buf, row0, rows)| Step {
+            .map(|c| Step {
                 op: Op::Matmul {
                     n: self.n as u32,
                     k: self.k as u32,
-                    n0: *row0,
-                    nc: *rows,
+                    n0: c.row0,
+                    nc: c.rows,
                     act,
                     has_bias: self.bias.is_some(),
                     acc,
+                    w: c.format,
                 },
                 buffers: vec![
                     (bind::matmul::X, x.clone()),
-                    (bind::matmul::W, buf.clone()),
+                    (bind::matmul::W, c.buf.clone()),
                     (bind::matmul::BIAS, self.bias.clone().unwrap_or_else(|| dummy.clone())),
                     (bind::matmul::AUX, aux.cloned().unwrap_or_else(|| dummy.clone())),
                     (bind::matmul::OUT, out.clone()),
@@ -224,22 +434,16 @@ struct GpuLayer {
     mlp: GpuMlp,
 }
 
-/// Stacks linears with the same in_features along out_features (missing biases become zeros).
-fn stack(parts: &[&Linear]) -> Linear {
-    let k = parts[0].in_features;
-    let mut weight = Vec::new();
-    let mut bias = Vec::new();
-    for p in parts {
-        assert_eq!(p.in_features, k);
-        weight.extend_from_slice(&p.weight.values());
-        match &p.bias {
-            Some(b) => bias.extend_from_slice(b),
-            None => bias.extend(std::iter::repeat_n(0.0, p.out_features)),
+impl GpuLayer {
+    /// Its matrices, in forward order.
+    fn linears(&self) -> Vec<&GpuLinear> {
+        let mut out = vec![&self.qkv, &self.o];
+        match &self.mlp {
+            GpuMlp::Gelu { fc, proj } => out.extend([fc, proj]),
+            GpuMlp::SwiGlu { gate, up, down } => out.extend([gate, up, down]),
         }
+        out
     }
-    let any_bias = parts.iter().any(|p| p.bias.is_some());
-    let n = parts.iter().map(|p| p.out_features).sum();
-    Linear { weight: Matrix::from_f32(n, k, weight), bias: any_bias.then_some(bias), in_features: k, out_features: n }
 }
 
 /// Buffers sized for up to `tcap` tokens and top-k ≤ `kcap`, and the program that uses them.
@@ -251,6 +455,8 @@ struct Acts {
     merged: wgpu::Buffer,
     staging: wgpu::Buffer,
     program: Program,
+    /// Bytes of every buffer created for these activations (the program's included).
+    bytes: u64,
 }
 
 /// The model on one device.
@@ -306,18 +512,9 @@ impl GpuModel {
         }
         let mut kernels = Kernels::new(&ctx, wtype)?;
         kernels.prepare_attention(&ctx, cfg.head_dim)?;
-        let h = cfg.hidden_size;
         let (emb, pos, head, head_bias, layers, final_norm, dummy) =
             ctx.scoped("uploading the weights", || -> Result<_> {
-                let emb = upload_matrix_split(
-                    &ctx,
-                    &w.token_embedding.values(),
-                    cfg.vocab_size,
-                    h,
-                    wtype,
-                    "token_embedding",
-                    max_rows,
-                )?;
+                let emb = upload_weights(&ctx, &[&w.token_embedding], wtype, "token_embedding", max_rows)?;
                 let pos = w
                     .position_embedding
                     .as_ref()
@@ -326,17 +523,7 @@ impl GpuModel {
                 let head = w
                     .lm_head
                     .as_ref()
-                    .map(|l| {
-                        upload_matrix_split(
-                            &ctx,
-                            &l.weight.values(),
-                            l.out_features,
-                            l.in_features,
-                            wtype,
-                            "lm_head",
-                            max_rows,
-                        )
-                    })
+                    .map(|l| upload_weights(&ctx, &[&l.weight], wtype, "lm_head", max_rows))
                     .transpose()?;
                 let head_bias = w.lm_head_bias().map(|b| upload_f32(&ctx, b, "lm_head.bias")).transpose()?;
                 let layers = w
@@ -347,18 +534,18 @@ impl GpuModel {
                         let l = |s: &str| format!("blocks.{i}.{s}");
                         Ok(GpuLayer {
                             attn_norm: GpuNorm::upload(&ctx, &b.attn_norm, &l("attn_norm"))?,
-                            qkv: GpuLinear::upload(&ctx, &stack(&[&b.q, &b.k, &b.v]), wtype, &l("qkv"))?,
-                            o: GpuLinear::upload(&ctx, &b.o, wtype, &l("o"))?,
+                            qkv: GpuLinear::upload(&ctx, &[&b.q, &b.k, &b.v], wtype, &l("qkv"))?,
+                            o: GpuLinear::upload(&ctx, &[&b.o], wtype, &l("o"))?,
                             mlp_norm: GpuNorm::upload(&ctx, &b.mlp_norm, &l("mlp_norm"))?,
                             mlp: match &b.mlp {
                                 Mlp::Gelu { fc, proj } => GpuMlp::Gelu {
-                                    fc: GpuLinear::upload(&ctx, fc, wtype, &l("fc"))?,
-                                    proj: GpuLinear::upload(&ctx, proj, wtype, &l("proj"))?,
+                                    fc: GpuLinear::upload(&ctx, &[fc], wtype, &l("fc"))?,
+                                    proj: GpuLinear::upload(&ctx, &[proj], wtype, &l("proj"))?,
                                 },
                                 Mlp::SwiGlu { gate, up, down } => GpuMlp::SwiGlu {
-                                    gate: GpuLinear::upload(&ctx, gate, wtype, &l("gate"))?,
-                                    up: GpuLinear::upload(&ctx, up, wtype, &l("up"))?,
-                                    down: GpuLinear::upload(&ctx, down, wtype, &l("down"))?,
+                                    gate: GpuLinear::upload(&ctx, &[gate], wtype, &l("gate"))?,
+                                    up: GpuLinear::upload(&ctx, &[up], wtype, &l("up"))?,
+                                    down: GpuLinear::upload(&ctx, &[down], wtype, &l("down"))?,
                                 },
                                 Mlp::GeGlu { .. } => {
                                     return Err(DensiError::gpu(GpuErrorKind::Unsupported, "GeGLU MLP"));
@@ -371,6 +558,11 @@ impl GpuModel {
                 let dummy = upload_f32(&ctx, &[0.0; 64], "unused binding")?;
                 Ok((emb, pos, head, head_bias, layers, final_norm, dummy))
             })??;
+        // The weight-reading kernels of every format the upload chose.
+        let tensors = layers.iter().flat_map(|l| l.linears()).map(|l| &l.w).chain([&emb]).chain(head.as_ref());
+        for format in tensors.flat_map(|t| t.chunks.iter().map(|c| c.format)).collect::<Vec<_>>() {
+            kernels.prepare_format(&ctx, format)?;
+        }
         let boundary = work_buffer(&ctx, cfg.vocab_size.div_ceil(32), "word-boundary set")?;
         Ok(GpuModel {
             ctx,
@@ -408,6 +600,11 @@ impl GpuModel {
         self.acts.as_ref().map_or(0, |a| a.program.last_dispatches)
     }
 
+    /// Tiled matmuls: force the tile of this many rows (one of the contract's MM_TILES), or None.
+    pub fn set_tile_rows(&mut self, rows: Option<u32>) {
+        self.kernels.tile_rows = rows;
+    }
+
     /// Time every kernel with timestamp queries (one compute pass per dispatch) when the adapter can.
     pub fn set_timing(&mut self, on: bool) {
         if self.timing != on {
@@ -419,6 +616,34 @@ impl GpuModel {
     /// (kernel, seconds) summed over the last forward, when timing is on and available.
     pub fn kernel_timings(&self) -> Option<Vec<(String, f64)>> {
         self.acts.as_ref().and_then(|a| a.program.last_timings.clone())
+    }
+
+    /// Bytes of GPU memory the weight matrices hold (embedding, lm-head, every linear).
+    pub fn weight_bytes(&self) -> u64 {
+        let layers: u64 = self.layers.iter().flat_map(|l| l.linears()).map(|l| l.w.buffer_bytes()).sum();
+        self.emb.buffer_bytes() + self.head.as_ref().map_or(0, |h| h.buffer_bytes()) + layers
+    }
+
+    /// Bytes of every GPU buffer this model created: the weights ([`GpuModel::weight_bytes`]), norms,
+    /// biases and small tables, and the activations, program parameters and read-back staging of the
+    /// current capacity (none before the first forward). Transient read-back buffers are not counted.
+    pub fn buffer_bytes(&self) -> u64 {
+        let norm = |n: &GpuNorm| n.weight.size() + n.bias.as_ref().map_or(0, |b| b.size());
+        let layers: u64 = self
+            .layers
+            .iter()
+            .map(|l| {
+                norm(&l.attn_norm)
+                    + norm(&l.mlp_norm)
+                    + l.linears().iter().map(|x| x.bias.as_ref().map_or(0, |b| b.size())).sum::<u64>()
+            })
+            .sum();
+        let small = [self.pos.as_ref(), self.head_bias.as_ref(), Some(&self.dummy), Some(&self.boundary)]
+            .into_iter()
+            .flatten()
+            .map(|b| b.size())
+            .sum::<u64>();
+        self.weight_bytes() + layers + norm(&self.final_norm) + small + self.acts.as_ref().map_or(0, |a| a.bytes)
     }
 
     /// FLOPs of the last forward (matmuls, attention and lm-head), for `densi bench`.
@@ -435,7 +660,7 @@ impl GpuModel {
         let stride = qd + 2 * kvd;
         let dummy = &self.dummy;
         let head = self.head.as_ref().unwrap_or(&self.emb);
-        let nrec: u32 = head.chunks.iter().map(|(_, _, rows)| rows.div_ceil(LM_VBLOCK) * LM_REC_PER_BLOCK).sum();
+        let nrec: u32 = head.chunks.iter().map(|c| c.rows.div_ceil(LM_VBLOCK) * LM_REC_PER_BLOCK).sum();
         let rec_stride = lm_rec_stride(kcap);
         let out_stride = lm_out_stride(kcap);
 
@@ -458,12 +683,12 @@ impl GpuModel {
         });
 
         let mut steps = Vec::new();
-        for (buf, row0, rows) in &self.emb.chunks {
+        for c in &self.emb.chunks {
             steps.push(Step {
-                op: Op::Embed { h: h as u32, row0: *row0, rows: *rows, has_pos: self.pos.is_some() },
+                op: Op::Embed { h: h as u32, row0: c.row0, rows: c.rows, has_pos: self.pos.is_some(), w: c.format },
                 buffers: vec![
                     (bind::embed::IDS, ids.clone()),
-                    (bind::embed::W, buf.clone()),
+                    (bind::embed::W, c.buf.clone()),
                     (bind::embed::POS, self.pos.clone().unwrap_or_else(|| dummy.clone())),
                     (bind::embed::OUT, x.clone()),
                 ],
@@ -522,7 +747,14 @@ impl GpuModel {
         };
         steps.extend(lm_head_steps(head, self.head_bias.as_ref(), &lm, nrec, dummy));
         let program = Program::new(ctx, &self.kernels, steps, self.timing)?;
-        Ok(Acts { tcap, kcap, ids, targets, merged, staging, program })
+        let rope_bytes = rope.as_ref().map_or(0, |(c, s)| c.size() + s.size());
+        let bytes = [&ids, &targets, &x, &xn, &qkv, &att, &up, &gate, &zt, &part, &merged, &staging]
+            .iter()
+            .map(|b| b.size())
+            .sum::<u64>()
+            + rope_bytes
+            + program.buffer_bytes();
+        Ok(Acts { tcap, kcap, ids, targets, merged, staging, program, bytes })
     }
 
     /// The word-boundary set every row's `boundary_logprob` reports from now on.
@@ -594,6 +826,7 @@ impl GpuModel {
             k: top_k as u32,
             direct: self.kernels.direct,
             attention_rows: self.kernels.attention_rows,
+            tile_rows: self.kernels.tile_rows,
         };
         self.ctx.queue.write_buffer(&acts.ids, 0, bytemuck::cast_slice(window));
         let mut targets = window[score_from..].to_vec();
@@ -643,12 +876,12 @@ pub fn lm_head_steps(
     let h = head.cols as u32;
     let bias_buf = bias.cloned().unwrap_or_else(|| dummy.clone());
     let mut steps = Vec::new();
-    for (buf, v0, vc) in &head.chunks {
+    for c in &head.chunks {
         steps.push(Step {
-            op: Op::LmTarget { h, v0: *v0, vc: *vc, has_bias: bias.is_some() },
+            op: Op::LmTarget { h, v0: c.row0, vc: c.rows, has_bias: bias.is_some(), w: c.format },
             buffers: vec![
                 (bind::lm::X, hidden.clone()),
-                (bind::lm::W, buf.clone()),
+                (bind::lm::W, c.buf.clone()),
                 (bind::lm::BIAS, bias_buf.clone()),
                 (bind::lm::TARGETS, targets.clone()),
                 (bind::lm::ZT, zt.clone()),
@@ -656,12 +889,12 @@ pub fn lm_head_steps(
         });
     }
     let mut block0 = 0;
-    for (buf, v0, vc) in &head.chunks {
+    for c in &head.chunks {
         steps.push(Step {
-            op: Op::LmTile { h, v0: *v0, vc: *vc, block0, nrec, has_bias: bias.is_some() },
+            op: Op::LmTile { h, v0: c.row0, vc: c.rows, block0, nrec, has_bias: bias.is_some(), w: c.format },
             buffers: vec![
                 (bind::lm::X, hidden.clone()),
-                (bind::lm::W, buf.clone()),
+                (bind::lm::W, c.buf.clone()),
                 (bind::lm::BIAS, bias_buf.clone()),
                 (bind::lm::TARGETS, targets.clone()),
                 (bind::lm::ZT, zt.clone()),
@@ -669,7 +902,7 @@ pub fn lm_head_steps(
                 (bind::lm::BOUNDARY, boundary.clone()),
             ],
         });
-        block0 += vc.div_ceil(LM_VBLOCK);
+        block0 += c.rows.div_ceil(LM_VBLOCK);
     }
     steps.push(Step {
         op: Op::LmMerge { nrec },

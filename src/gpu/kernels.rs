@@ -7,16 +7,14 @@ use crate::error::{DensiError, GpuErrorKind, Result};
 
 use super::context::GpuContext;
 use super::contract::{
-    ATT_BK_MAX, ATT_KV_FLOATS, ATT_RW, ATT_TPR, Act, AttentionParams, AttentionRows, EmbedParams, LmParams, MATMUL_ACC,
-    MATMUL_BIAS, MatmulParams, NORM_LAYER, NORM_RMS, NormParams, ParamBlock, Shader, att_tile_keys, attention_module,
+    ATT_BK_MAX, ATT_KV_FLOATS, ATT_RW, ATT_TPR, Act, AttentionParams, AttentionRows, EmbedParams, LM_TILES, LmParams,
+    MATMUL_ACC, MATMUL_BIAS, MM_BN, MM_TILES, MatmulParams, MmShape, NORM_LAYER, NORM_RMS, NormParams, ParamBlock,
+    Shader, WeightFormat, att_tile_keys, attention_module,
 };
 
 /// Workgroup size of the simple kernels (norms, embedding): WGSL `override WG`.
 pub const WG: u32 = 256;
-/// Matmul / lm-head tile columns (matmul.wgsl: BN) and rows of the large tile (BM = 4·RG, RG = 16).
-pub const MM_TILE: u32 = 64;
-/// Rows of the small tile (RG = 4), used when a dispatch has at most [`SMALL_M`] rows.
-pub const MM_TILE_SMALL: u32 = 16;
+/// The lm-head takes its small tile (16 rows) for at most this many scored rows.
 pub const SMALL_M: u32 = 32;
 /// Largest head_dim attention.wgsl takes.
 pub const ATT_HD_MAX: usize = super::contract::ATT_HD_MAX as usize;
@@ -29,47 +27,123 @@ pub const ATT_SHARED_BYTES: u32 = 4
         + ATT_KV_FLOATS
         + ATT_RW * (ATT_BK_MAX + 1)
         + ATT_RW * ATT_TPR);
+/// A matmul takes the tallest tile whose grid has at least this many workgroups (enough to fill a
+/// large GPU about twice), else the shortest: narrow GEMMs (N = hidden) get more, shorter tiles.
+pub const MM_MIN_GROUPS: u32 = 256;
+/// Rows per workgroup of the direct (software-adapter) variants: 4 rows × 4 thread rows.
+pub const DIRECT_ROWS: u32 = 16;
 pub use super::contract::{LM_REC_PER_BLOCK, LM_VBLOCK, PARAM_BYTES};
 /// Largest top-k the lm-head kernels keep.
 pub const LM_KMAX: usize = super::contract::LM_KMAX as usize;
 
+/// One compute pipeline. The kernels that read weights are compiled once per [`WeightFormat`] in use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Pipe {
-    Matmul,
-    MatmulSmall,
+    /// The matmul core with a tile of this many rows (one of the contract's MM_TILES).
+    Matmul(u32, WeightFormat),
     /// Software adapters: no workgroup memory (matmul.wgsl `direct`).
-    MatmulDirect,
-    Embed,
+    MatmulDirect(WeightFormat),
+    Embed(WeightFormat),
     Norm,
     /// attention.wgsl specialised for one head_dim (`HD`), with one kind of row reduction.
     Attention {
         hd: u32,
         rows: AttentionRows,
     },
-    LmTarget,
-    LmTile,
-    LmTileSmall,
-    LmTileDirect,
+    LmTarget(WeightFormat),
+    /// The lm-head with a tile of this many rows (one of the contract's LM_TILES).
+    LmTile(u32, WeightFormat),
+    LmTileDirect(WeightFormat),
     LmMerge,
 }
 
+/// Pipeline constants of a core tile shape.
+fn shape_constants(s: MmShape) -> Vec<(&'static str, f64)> {
+    vec![("TM", s.tm as f64), ("TY", s.ty as f64)]
+}
+
 /// (pipeline, module source, entry point, pipeline-overridable constants).
-type PipeSpec<'a> = (Pipe, String, &'a str, &'a [(&'a str, f64)]);
+type PipeSpec = (Pipe, String, &'static str, Vec<(&'static str, f64)>);
+
+/// The pipelines of the kernels that read weights held in `format`.
+fn weight_specs(format: WeightFormat) -> Vec<PipeSpec> {
+    let src = |shader: Shader| shader.module_for(format);
+    let direct = vec![("TM", 4.0), ("TY", (DIRECT_ROWS / 4) as f64)];
+    let lm_direct = vec![("TM", 4.0), ("TY", (DIRECT_ROWS / 4) as f64), ("DIRECT", 1.0)];
+    let mut specs: Vec<PipeSpec> = MM_TILES
+        .iter()
+        .map(|s| (Pipe::Matmul(s.rows(), format), src(Shader::Matmul), "main", shape_constants(*s)))
+        .collect();
+    specs.extend(
+        LM_TILES.iter().map(|s| (Pipe::LmTile(s.rows(), format), src(Shader::LmHead), "tile", shape_constants(*s))),
+    );
+    specs.extend([
+        (Pipe::MatmulDirect(format), src(Shader::Matmul), "direct", direct),
+        (Pipe::Embed(format), src(Shader::Embedding), "main", vec![("WG", WG as f64)]),
+        (Pipe::LmTarget(format), src(Shader::LmHead), "target_logit", vec![]),
+        (Pipe::LmTileDirect(format), src(Shader::LmHead), "tile", lm_direct),
+    ]);
+    specs
+}
+
+/// Compiles `specs` (one shader module per distinct source).
+fn compile(ctx: &GpuContext, specs: &[PipeSpec]) -> Result<Vec<(Pipe, wgpu::ComputePipeline)>> {
+    ctx.scoped("compiling the kernels", || {
+        let mut modules: Vec<(&str, wgpu::ShaderModule)> = Vec::new();
+        specs
+            .iter()
+            .map(|(pipe, src, entry, constants)| {
+                let module = match modules.iter().find(|(s, _)| s == src) {
+                    Some((_, m)) => m.clone(),
+                    None => {
+                        let m = ctx.device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                            label: Some(&format!("{pipe:?}")),
+                            source: wgpu::ShaderSource::Wgsl(src.clone().into()),
+                        });
+                        modules.push((src, m.clone()));
+                        m
+                    }
+                };
+                let p = ctx.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                    label: Some(&format!("{pipe:?}")),
+                    layout: None,
+                    module: &module,
+                    entry_point: Some(entry),
+                    compilation_options: wgpu::PipelineCompilationOptions {
+                        constants,
+                        zero_initialize_workgroup_memory: false,
+                    },
+                    cache: None,
+                });
+                (*pipe, p)
+            })
+            .collect::<Vec<_>>()
+    })
+}
 
 pub struct Kernels {
     pipes: Vec<(Pipe, wgpu::ComputePipeline)>,
-    pub wtype: Dtype,
+    /// How f32 weights are held (`--dtype`), or the one stored format of [`Kernels::for_format`];
+    /// [`Kernels::prepare_format`] adds the pipelines of further formats.
+    pub format: WeightFormat,
     /// Matmuls without workgroup memory: the default on software adapters, where workgroup memory and
     /// barriers are emulated slowly; `DENSI_GPU_MATMUL=tiled|direct` overrides.
     pub direct: bool,
     /// Attention's row reductions: subgroup shuffles where the adapter has subgroups of ≥ ATT_TPR
     /// invocations, else workgroup memory; `DENSI_GPU_ATTENTION=subgroup|shared` overrides.
     pub attention_rows: AttentionRows,
+    /// Tiled matmuls: force the tile of this many rows (tests run every shape); None = by shape.
+    pub tile_rows: Option<u32>,
 }
 
 impl Kernels {
     pub fn new(ctx: &GpuContext, wtype: Dtype) -> Result<Kernels> {
-        if wtype == Dtype::F16 && !ctx.has(wgpu::Features::SHADER_F16) {
+        Kernels::for_format(ctx, wtype.into())
+    }
+
+    /// The pipelines for weights held in `format` (one weight reader compiled in).
+    pub fn for_format(ctx: &GpuContext, format: WeightFormat) -> Result<Kernels> {
+        if format == WeightFormat::F16 && !ctx.has(wgpu::Features::SHADER_F16) {
             return Err(DensiError::gpu(
                 GpuErrorKind::Unsupported,
                 format!(
@@ -78,53 +152,22 @@ impl Kernels {
                 ),
             ));
         }
-        let src = |shader: Shader| shader.module(wtype);
-        let wg = [("WG", WG as f64)];
-        let (big, small) = ([("RG", (MM_TILE / 4) as f64)], [("RG", (MM_TILE_SMALL / 4) as f64)]);
-        let small_direct = [("RG", (MM_TILE_SMALL / 4) as f64), ("DIRECT", 1.0)];
-        let specs: Vec<PipeSpec> = vec![
-            (Pipe::Matmul, src(Shader::Matmul), "main", &big),
-            (Pipe::MatmulSmall, src(Shader::Matmul), "main", &small),
-            (Pipe::MatmulDirect, src(Shader::Matmul), "direct", &small),
-            (Pipe::Embed, src(Shader::Embedding), "main", &wg),
-            (Pipe::Norm, src(Shader::Norms), "main", &wg),
-            (Pipe::LmTarget, src(Shader::LmHead), "target_logit", &[]),
-            (Pipe::LmTile, src(Shader::LmHead), "tile", &big),
-            (Pipe::LmTileSmall, src(Shader::LmHead), "tile", &small),
-            (Pipe::LmTileDirect, src(Shader::LmHead), "tile", &small_direct),
-            (Pipe::LmMerge, src(Shader::LmHead), "merge", &[]),
-        ];
-        let pipes = ctx.scoped("compiling the kernels", || {
-            let mut modules: Vec<(String, wgpu::ShaderModule)> = Vec::new();
-            specs
-                .iter()
-                .map(|(pipe, src, entry, constants)| {
-                    let module = match modules.iter().find(|(s, _)| s == src) {
-                        Some((_, m)) => m.clone(),
-                        None => {
-                            let m = ctx.device.create_shader_module(wgpu::ShaderModuleDescriptor {
-                                label: Some(&format!("{pipe:?}")),
-                                source: wgpu::ShaderSource::Wgsl(src.clone().into()),
-                            });
-                            modules.push((src.clone(), m.clone()));
-                            m
-                        }
-                    };
-                    let p = ctx.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                        label: Some(&format!("{pipe:?}")),
-                        layout: None,
-                        module: &module,
-                        entry_point: Some(entry),
-                        compilation_options: wgpu::PipelineCompilationOptions {
-                            constants,
-                            zero_initialize_workgroup_memory: false,
-                        },
-                        cache: None,
-                    });
-                    (*pipe, p)
-                })
-                .collect::<Vec<_>>()
-        })?;
+        if let WeightFormat::Stored(t) = format
+            && !WeightFormat::unpacks(t)
+            && t != crate::model::DType::F32
+        {
+            return Err(DensiError::gpu(
+                GpuErrorKind::Unsupported,
+                format!("the shaders do not unpack {} blocks (see WeightFormat::for_stored)", t.name()),
+            ));
+        }
+        let wg = vec![("WG", WG as f64)];
+        let mut specs = weight_specs(format);
+        specs.extend([
+            (Pipe::Norm, Shader::Norms.module_for(format), "main", wg),
+            (Pipe::LmMerge, Shader::LmHead.module_for(format), "merge", vec![]),
+        ]);
+        let pipes = compile(ctx, &specs)?;
         let direct = match std::env::var("DENSI_GPU_MATMUL").as_deref() {
             Ok("direct") => true,
             Ok("tiled") => false,
@@ -136,7 +179,17 @@ impl Kernels {
             _ if subgroup_rows_work(ctx) => AttentionRows::Subgroup,
             _ => AttentionRows::Shared,
         };
-        Ok(Kernels { pipes, wtype, direct, attention_rows })
+        Ok(Kernels { pipes, format, direct, attention_rows, tile_rows: None })
+    }
+
+    /// Compiles the weight-reading pipelines for `format` too, unless already there.
+    pub fn prepare_format(&mut self, ctx: &GpuContext, format: WeightFormat) -> Result<()> {
+        if self.pipes.iter().any(|(p, _)| *p == Pipe::Embed(format)) {
+            return Ok(());
+        }
+        let pipes = compile(ctx, &weight_specs(format))?;
+        self.pipes.extend(pipes);
+        Ok(())
     }
 
     /// Picks attention's row reductions (a clear error when the adapter cannot do subgroup ones).
@@ -219,6 +272,8 @@ pub enum Op {
         row0: u32,
         rows: u32,
         has_pos: bool,
+        /// How the embedding table chunk is held.
+        w: WeightFormat,
     },
     Norm {
         h: u32,
@@ -235,6 +290,8 @@ pub enum Op {
         act: Act,
         has_bias: bool,
         acc: bool,
+        /// How the weight chunk is held.
+        w: WeightFormat,
     },
     /// Causal attention over the fused qkv rows, RoPE applied to q and k as they are loaded when `rope`.
     Attention {
@@ -251,6 +308,7 @@ pub enum Op {
         v0: u32,
         vc: u32,
         has_bias: bool,
+        w: WeightFormat,
     },
     LmTile {
         h: u32,
@@ -259,6 +317,7 @@ pub enum Op {
         block0: u32,
         nrec: u32,
         has_bias: bool,
+        w: WeightFormat,
     },
     LmMerge {
         nrec: u32,
@@ -276,6 +335,8 @@ pub struct RunShape {
     pub direct: bool,
     /// Attention's row reductions.
     pub attention_rows: AttentionRows,
+    /// Force the tiled matmuls' tile height (rows); None = chosen per GEMM shape.
+    pub tile_rows: Option<u32>,
 }
 
 fn b(v: bool) -> u32 {
@@ -294,27 +355,59 @@ fn subgroup_rows_work(ctx: &GpuContext) -> bool {
 }
 
 impl Op {
-    /// The pipeline for this op at this shape (short windows take the 16-row tiles).
+    /// The pipeline for this op at this shape (tile shapes per GEMM shape, see [`matmul_rows`]).
     pub fn pipe(&self, s: &RunShape) -> Pipe {
-        match self {
-            Op::Embed { .. } => Pipe::Embed,
+        match *self {
+            Op::Embed { w, .. } => Pipe::Embed(w),
             Op::Norm { .. } => Pipe::Norm,
-            Op::Matmul { .. } if s.direct => Pipe::MatmulDirect,
-            Op::Matmul { .. } if s.t <= SMALL_M => Pipe::MatmulSmall,
-            Op::Matmul { .. } => Pipe::Matmul,
-            Op::LmTile { .. } if s.direct => Pipe::LmTileDirect,
-            Op::LmTile { .. } if s.r <= SMALL_M => Pipe::LmTileSmall,
-            Op::Attention { hd, .. } => Pipe::Attention { hd: *hd, rows: s.attention_rows },
-            Op::LmTarget { .. } => Pipe::LmTarget,
-            Op::LmTile { .. } => Pipe::LmTile,
+            Op::Matmul { w, .. } if s.direct => Pipe::MatmulDirect(w),
+            Op::Matmul { nc, w, .. } => Pipe::Matmul(s.tile_rows.unwrap_or_else(|| matmul_rows(s.t, nc)), w),
+            Op::LmTile { w, .. } if s.direct => Pipe::LmTileDirect(w),
+            Op::LmTile { w, .. } => Pipe::LmTile(LM_TILES[(s.r <= SMALL_M) as usize].rows(), w),
+            Op::Attention { hd, .. } => Pipe::Attention { hd, rows: s.attention_rows },
+            Op::LmTarget { w, .. } => Pipe::LmTarget(w),
             Op::LmMerge { .. } => Pipe::LmMerge,
+        }
+    }
+
+    /// Every pipeline this op may take with attention's row reductions `rows` (a bind group is built
+    /// for each).
+    pub fn pipes(&self, rows: AttentionRows) -> Vec<Pipe> {
+        match self {
+            Op::Matmul { w, .. } => {
+                let mut v: Vec<Pipe> = MM_TILES.iter().map(|s| Pipe::Matmul(s.rows(), *w)).collect();
+                v.push(Pipe::MatmulDirect(*w));
+                v
+            }
+            Op::LmTile { w, .. } => {
+                let mut v: Vec<Pipe> = LM_TILES.iter().map(|s| Pipe::LmTile(s.rows(), *w)).collect();
+                v.push(Pipe::LmTileDirect(*w));
+                v
+            }
+            _ => vec![self.pipe(&RunShape {
+                t: 1,
+                r: 1,
+                row0: 0,
+                k: 0,
+                direct: false,
+                attention_rows: rows,
+                tile_rows: None,
+            })],
+        }
+    }
+
+    /// Rows per workgroup of this op's dispatch at this shape.
+    fn tile_rows(&self, s: &RunShape) -> u32 {
+        match self.pipe(s) {
+            Pipe::Matmul(rows, _) | Pipe::LmTile(rows, _) => rows,
+            _ => DIRECT_ROWS,
         }
     }
 
     /// The kernel's parameter block (in one 64-byte slot) and its dispatch grid; None = nothing to do.
     pub fn params(&self, s: &RunShape) -> Option<([u8; PARAM_BYTES as usize], [u32; 3])> {
         let (slot, grid) = match *self {
-            Op::Embed { h, row0, rows, has_pos } => (
+            Op::Embed { h, row0, rows, has_pos, .. } => (
                 EmbedParams { t: s.t, h, row0, rows, has_pos: b(has_pos), ..Default::default() }.slot(),
                 [h.div_ceil(WG), s.t.min(65535), s.t.div_ceil(65535)],
             ),
@@ -330,12 +423,11 @@ impl Op {
                 .slot(),
                 rows_grid(s.t),
             ),
-            Op::Matmul { n, k, n0, nc, act, has_bias, acc } => {
+            Op::Matmul { n, k, n0, nc, act, has_bias, acc, .. } => {
                 let flags = if has_bias { MATMUL_BIAS } else { 0 } | if acc { MATMUL_ACC } else { 0 };
-                let bm = if s.t <= SMALL_M || s.direct { MM_TILE_SMALL } else { MM_TILE };
                 (
                     MatmulParams { m: s.t, n, k, n0, nc, act: act.code(), flags, ..Default::default() }.slot(),
-                    [nc.div_ceil(MM_TILE), s.t.div_ceil(bm), 1],
+                    [nc.div_ceil(MM_BN), s.t.div_ceil(self.tile_rows(s)), 1],
                 )
             }
             Op::Attention { nh, nkv, hd, stride, koff, voff, rope } => {
@@ -347,13 +439,13 @@ impl Op {
                     [blocks.div_ceil(2), nkv, 1],
                 )
             }
-            Op::LmTarget { h, v0, vc, has_bias } => (
+            Op::LmTarget { h, v0, vc, has_bias, .. } => (
                 LmParams { r: s.r, h, row0: s.row0, v0, vc, k: s.k, has_bias: b(has_bias), ..Default::default() }
                     .slot(),
                 rows_grid(s.r),
             ),
-            Op::LmTile { h, v0, vc, block0, nrec, has_bias } => {
-                let bm = if s.r <= SMALL_M || s.direct { MM_TILE_SMALL } else { MM_TILE };
+            Op::LmTile { h, v0, vc, block0, nrec, has_bias, .. } => {
+                let bm = self.tile_rows(s);
                 (
                     LmParams {
                         r: s.r,
@@ -412,6 +504,14 @@ impl Op {
     }
 }
 
+/// Tile rows of a tiled matmul over `t` rows and `nc` output columns: the tallest of MM_TILES whose
+/// grid has at least [`MM_MIN_GROUPS`] workgroups, else the shortest.
+pub fn matmul_rows(t: u32, nc: u32) -> u32 {
+    let groups = |s: &MmShape| nc.div_ceil(MM_BN) * t.div_ceil(s.rows());
+    let shortest = MM_TILES.iter().map(|s| s.rows()).min().expect("tiles");
+    MM_TILES.iter().filter(|s| groups(s) >= MM_MIN_GROUPS).map(|s| s.rows()).max().unwrap_or(shortest)
+}
+
 /// One dispatch: its op and the buffers of its bind group (binding index from
 /// [`super::contract::bind`] → buffer); the parameter slot ([`super::contract::PARAMS`]) is added by
 /// [`Program::new`].
@@ -441,6 +541,11 @@ struct Timing {
 }
 
 impl Program {
+    /// Bytes of the buffers the program created (parameter slots, timestamp resolve and read-back).
+    pub fn buffer_bytes(&self) -> u64 {
+        self.params.size() + self.timing.as_ref().map_or(0, |t| t.resolve.size() + t.readback.size())
+    }
+
     pub fn new(ctx: &GpuContext, kernels: &Kernels, steps: Vec<Step>, timing: bool) -> Result<Program> {
         let align = ctx.limits.min_uniform_buffer_offset_alignment as u64;
         let slot = PARAM_BYTES.div_ceil(align) * align;
@@ -457,15 +562,9 @@ impl Program {
                 .enumerate()
                 .map(|(i, st)| {
                     // Every pipeline the op may take (tile sizes, direct variant).
-                    let mut pipes: Vec<Pipe> = Vec::new();
-                    for (t, direct) in [(u32::MAX, false), (1, false), (1, true)] {
-                        let shape = RunShape { t, r: t, row0: 0, k: 0, direct, attention_rows: kernels.attention_rows };
-                        let p = st.op.pipe(&shape);
-                        if !pipes.contains(&p) {
-                            pipes.push(p);
-                        }
-                    }
-                    let groups = pipes
+                    let groups = st
+                        .op
+                        .pipes(kernels.attention_rows)
                         .into_iter()
                         .map(|pipe| {
                             let layout = kernels.pipeline(pipe).get_bind_group_layout(0);

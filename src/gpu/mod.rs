@@ -74,4 +74,7 @@ impl Forward for GpuForward {
     fn kernel_timings(&self) -> Option<Vec<(String, f64)>> {
         self.gpu.kernel_timings()
     }
+    fn gpu_buffer_bytes(&self) -> Option<u64> {
+        Some(self.gpu.buffer_bytes())
+    }
 }

@@ -2,14 +2,15 @@
 //! forward pass. The kernel tests (`tests/gpu_kernels.rs`) compare these with `crate::cpu::ops`.
 
 use crate::dtype::Dtype;
-use crate::error::Result;
+use crate::error::{DensiError, Result};
 use crate::metrics::{BoundaryMask, RowStats};
-use crate::model::{Linear, Norm};
+use crate::model::{DType, Linear, Norm};
 
 use super::context::GpuContext;
-use super::contract::{AttentionRows, LM_NO_ID, bind, lm_out_stride, lm_rec_stride};
+use super::contract::{AttentionRows, LM_NO_ID, WeightFormat, bind, lm_out_stride, lm_rec_stride};
 use super::forward::{
-    GpuLinear, GpuNorm, LmBuffers, lm_head_steps, parse_merged, upload_f32, upload_matrix_split, work_buffer,
+    GpuLinear, GpuNorm, GpuTensor, LmBuffers, lm_head_steps, parse_merged, upload_f32, upload_matrix_split,
+    upload_stored, work_buffer,
 };
 use super::kernels::{Kernels, LM_REC_PER_BLOCK, LM_VBLOCK, Op, Program, RunShape, Step};
 
@@ -26,6 +27,50 @@ impl GpuOps {
         let kernels = Kernels::new(&ctx, wtype)?;
         let dummy = upload_f32(&ctx, &[0.0; 64], "unused binding")?;
         Ok(GpuOps { ctx, kernels, dummy })
+    }
+
+    /// Ops on the weights of `format` (the stored-block formats: [`GpuOps::linear_stored`],
+    /// [`GpuOps::lm_head_stored`]).
+    pub fn for_format(ctx: GpuContext, format: WeightFormat) -> Result<GpuOps> {
+        let kernels = Kernels::for_format(&ctx, format)?;
+        let dummy = upload_f32(&ctx, &[0.0; 64], "unused binding")?;
+        Ok(GpuOps { ctx, kernels, dummy })
+    }
+
+    /// The dtype f32 host weights are uploaded as (the ops built with [`GpuOps::new`]).
+    fn dense(&self) -> Result<Dtype> {
+        match self.kernels.format {
+            WeightFormat::F32 => Ok(Dtype::F32),
+            WeightFormat::F16 => Ok(Dtype::F16),
+            WeightFormat::Stored(t) => {
+                Err(DensiError::Other(format!("these ops read {} blocks: use the *_stored functions", t.name())))
+            }
+        }
+    }
+
+    fn stored(&self) -> Result<DType> {
+        match self.kernels.format {
+            WeightFormat::Stored(t) => Ok(t),
+            f => Err(DensiError::Other(format!("these ops read {f:?} weights, not stored blocks"))),
+        }
+    }
+
+    /// out[t, n] = x[t, k] · Wᵀ with W [n, k] given as the bytes of its stored type (the ops'
+    /// format), unpacked in the shader; W split into chunks of `max_rows` rows if given.
+    pub fn linear_stored(
+        &self,
+        x: &[f32],
+        t: usize,
+        w: &[u8],
+        n: usize,
+        k: usize,
+        max_rows: Option<usize>,
+    ) -> Result<Vec<f32>> {
+        let lin = GpuLinear { w: upload_stored(&self.ctx, self.stored()?, w, n, k, "w", max_rows)?, bias: None, n, k };
+        let xb = upload_f32(&self.ctx, x, "x")?;
+        let out = work_buffer(&self.ctx, t * n, "out")?;
+        self.run(lin.steps(&xb, &out, None, Act::None, false, &self.dummy), self.shape(t))?;
+        self.read(&out, t * n)
     }
 
     fn run(&self, steps: Vec<Step>, shape: RunShape) -> Result<()> {
@@ -46,12 +91,18 @@ impl GpuOps {
             k: 0,
             direct: self.kernels.direct,
             attention_rows: self.kernels.attention_rows,
+            tile_rows: self.kernels.tile_rows,
         }
     }
 
     /// Matmuls without workgroup memory (the software-adapter variant) or tiled.
     pub fn set_direct(&mut self, direct: bool) {
         self.kernels.direct = direct;
+    }
+
+    /// Tiled matmuls: force the tile of this many rows (one of the contract's MM_TILES), or None.
+    pub fn set_tile_rows(&mut self, rows: Option<u32>) {
+        self.kernels.tile_rows = rows;
     }
 
     /// out[t, n] = act(x[t, k] · Wᵀ + b) (+ residual); W split into chunks of `max_rows` rows if given.
@@ -68,7 +119,7 @@ impl GpuOps {
     ) -> Result<Vec<f32>> {
         let (n, k) = (l.out_features, l.in_features);
         let lin = GpuLinear {
-            w: upload_matrix_split(&self.ctx, &l.weight.values(), n, k, self.kernels.wtype, "w", max_rows)?,
+            w: upload_matrix_split(&self.ctx, &l.weight.values(), n, k, self.dense()?, "w", max_rows)?,
             bias: l.bias.as_deref().map(|b| upload_f32(&self.ctx, b, "b")).transpose()?,
             n,
             k,
@@ -103,7 +154,7 @@ impl GpuOps {
         max_rows: Option<usize>,
     ) -> Result<Vec<f32>> {
         let t = ids.len();
-        let e = upload_matrix_split(&self.ctx, emb, vocab, h, self.kernels.wtype, "emb", max_rows)?;
+        let e = upload_matrix_split(&self.ctx, emb, vocab, h, self.dense()?, "emb", max_rows)?;
         let idb = work_buffer(&self.ctx, t, "ids")?;
         self.ctx.queue.write_buffer(&idb, 0, bytemuck::cast_slice(ids));
         let pb = pos.map(|p| upload_f32(&self.ctx, p, "pos")).transpose()?;
@@ -111,11 +162,11 @@ impl GpuOps {
         let steps = e
             .chunks
             .iter()
-            .map(|(buf, row0, rows)| Step {
-                op: Op::Embed { h: h as u32, row0: *row0, rows: *rows, has_pos: pos.is_some() },
+            .map(|c| Step {
+                op: Op::Embed { h: h as u32, row0: c.row0, rows: c.rows, has_pos: pos.is_some(), w: c.format },
                 buffers: vec![
                     (bind::embed::IDS, idb.clone()),
-                    (bind::embed::W, buf.clone()),
+                    (bind::embed::W, c.buf.clone()),
                     (bind::embed::POS, pb.clone().unwrap_or_else(|| self.dummy.clone())),
                     (bind::embed::OUT, out.clone()),
                 ],
@@ -220,10 +271,43 @@ impl GpuOps {
         boundary: &BoundaryMask,
         end_row: bool,
     ) -> Result<Vec<RowStats>> {
+        let w = upload_matrix_split(&self.ctx, head, vocab, h, self.dense()?, "head", max_rows)?;
+        self.lm_head_on(&w, hidden, bias, ids, score_from, top_k, boundary, end_row)
+    }
+
+    /// [`GpuOps::lm_head`] with the head [vocab, h] given as the bytes of its stored type (the ops'
+    /// format), unpacked in the shader.
+    #[allow(clippy::too_many_arguments)]
+    pub fn lm_head_stored(
+        &self,
+        hidden: &[f32],
+        h: usize,
+        head: &[u8],
+        vocab: usize,
+        ids: &[u32],
+        score_from: usize,
+        top_k: usize,
+        max_rows: Option<usize>,
+    ) -> Result<Vec<RowStats>> {
+        let w = upload_stored(&self.ctx, self.stored()?, head, vocab, h, "head", max_rows)?;
+        self.lm_head_on(&w, hidden, None, ids, score_from, top_k, &BoundaryMask::empty(vocab), false)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn lm_head_on(
+        &self,
+        w: &GpuTensor,
+        hidden: &[f32],
+        bias: Option<&[f32]>,
+        ids: &[u32],
+        score_from: usize,
+        top_k: usize,
+        boundary: &BoundaryMask,
+        end_row: bool,
+    ) -> Result<Vec<RowStats>> {
         let t = ids.len();
         let r = t - score_from + end_row as usize;
-        let w = upload_matrix_split(&self.ctx, head, vocab, h, self.kernels.wtype, "head", max_rows)?;
-        let nrec: u32 = w.chunks.iter().map(|(_, _, rows)| rows.div_ceil(LM_VBLOCK) * LM_REC_PER_BLOCK).sum();
+        let nrec: u32 = w.chunks.iter().map(|c| c.rows.div_ceil(LM_VBLOCK) * LM_REC_PER_BLOCK).sum();
         let xb = upload_f32(&self.ctx, hidden, "hidden")?;
         let bb = bias.map(|b| upload_f32(&self.ctx, b, "bias")).transpose()?;
         let targets = work_buffer(&self.ctx, r, "targets")?;
@@ -238,7 +322,7 @@ impl GpuOps {
         let part = work_buffer(&self.ctx, r * nrec as usize * lm_rec_stride(top_k), "part")?;
         let merged = work_buffer(&self.ctx, r * lm_out_stride(top_k), "merged")?;
         let lm = LmBuffers { hidden: &xb, targets: &targets, zt: &zt, part: &part, merged: &merged, boundary: &bits };
-        let steps = lm_head_steps(&w, bb.as_ref(), &lm, nrec, &self.dummy);
+        let steps = lm_head_steps(w, bb.as_ref(), &lm, nrec, &self.dummy);
         let shape = RunShape {
             t: t as u32,
             r: r as u32,
@@ -246,6 +330,7 @@ impl GpuOps {
             k: top_k as u32,
             direct: self.kernels.direct,
             attention_rows: self.kernels.attention_rows,
+            tile_rows: self.kernels.tile_rows,
         };
         let mut prog = Program::new(&self.ctx, &self.kernels, steps, false)?;
         prog.run(&self.ctx, &self.kernels, &shape, |_| {})?;

@@ -6,6 +6,7 @@ use crate::common;
 
 use densi::backend::Dtype;
 use densi::gpu::contract::{self, Shader};
+use densi::model::DType;
 
 /// Identifiers `p.<field>` a shader reads from its parameter block.
 fn param_reads(src: &str) -> Vec<String> {
@@ -43,10 +44,25 @@ fn shaders_declare_nothing_of_the_contract() {
             assert!(!src.contains(&format!("const {name}")), "{shader:?}: redeclares the contract's {name}");
         }
     }
-    for weights in ["weights_f32.wgsl", "weights_f16.wgsl"] {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("shaders").join(weights);
+    // The weight readers and the matmul core bind nothing and declare nothing of the contract either.
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("shaders");
+    let mut helpers: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().to_string();
+            name.starts_with("weights_") || name == "mm_core.wgsl"
+        })
+        .collect();
+    helpers.sort();
+    assert!(helpers.len() >= 12, "weight readers and the core: {helpers:?}");
+    for path in helpers {
         let src = code(&std::fs::read_to_string(&path).unwrap());
-        assert!(!src.contains("@binding"), "{}: binds `w` itself", path.display());
+        assert!(!src.contains("@binding"), "{}: binds a buffer itself", path.display());
+        assert!(!src.contains("p."), "{}: reads the parameter block (take arguments instead)", path.display());
+        for name in &names {
+            assert!(!src.contains(&format!("const {name}")), "{}: redeclares the contract's {name}", path.display());
+        }
     }
 }
 
@@ -95,16 +111,33 @@ fn every_generated_module_compiles() {
     } else {
         eprintln!("NOT RUN: f16 modules ({} lacks SHADER_F16)", ctx.describe());
     }
-    for dtype in dtypes {
+    let mut formats: Vec<contract::WeightFormat> = dtypes.into_iter().map(Into::into).collect();
+    // Every stored type's weight reader.
+    for t in [
+        DType::F32,
+        DType::F16,
+        DType::BF16,
+        DType::Q8_0,
+        DType::Q4_0,
+        DType::Q4_1,
+        DType::Q5_0,
+        DType::Q5_1,
+        DType::Q4_K,
+        DType::Q5_K,
+        DType::Q6_K,
+    ] {
+        formats.push(contract::WeightFormat::Stored(t));
+    }
+    for dtype in formats {
         for shader in Shader::ALL {
-            let src = shader.module(dtype);
+            let src = shader.module_for(dtype);
             ctx.scoped("compiling", || {
                 ctx.device.create_shader_module(wgpu::ShaderModuleDescriptor {
                     label: Some(&format!("{shader:?}")),
                     source: wgpu::ShaderSource::Wgsl(src.into()),
                 })
             })
-            .unwrap_or_else(|e| panic!("{shader:?} ({dtype}): {e}"));
+            .unwrap_or_else(|e| panic!("{shader:?} ({dtype:?}): {e}"));
         }
     }
 }

@@ -19,7 +19,7 @@ use densi::score::Forward;
 
 const TEXT: &str = "The quick brown fox jumps over the lazy dog. Prices rose 3.5% in 2024, said Dr. Smith.";
 
-fn compare(name: &str, model: Arc<Model>, text: &str, max_tokens: usize) {
+pub(crate) fn compare(name: &str, model: Arc<Model>, text: &str, max_tokens: usize) {
     let Some(probe) = gpu_ctx() else { return };
     // `GpuForward` opens its own context: give it the adapter just probed, not the default one.
     let device = Some(probe.info.index);

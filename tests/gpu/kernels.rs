@@ -15,32 +15,37 @@ fn gpu_ops() -> Option<GpuOps> {
     gpu_ctx().map(|c| GpuOps::new(c, Dtype::F32).expect("kernels compile"))
 }
 
-/// Matmul (x·Wᵀ + b) with each fused epilogue, one- and multi-chunk weights, both the tiled
-/// (workgroup memory; 16- and 64-row tiles) and the direct (software adapter) variants: 1e-5.
+/// Matmul (x·Wᵀ + b) with each fused epilogue, one- and multi-chunk weights, every variant forced:
+/// the matmul core with each tile shape of the contract (MM_TILES), the shape-chosen tile, and the
+/// direct (software adapter) variant: 1e-5.
 #[test]
 fn matmul_matches_cpu() {
     let Some(mut g) = gpu_ops() else { return };
-    for direct in [false, true] {
+    let mut variants: Vec<(bool, Option<u32>)> = vec![(true, None), (false, None)];
+    variants.extend(densi::gpu::contract::MM_TILES.iter().map(|s| (false, Some(s.rows()))));
+    for (direct, rows) in variants {
         g.set_direct(direct);
-        matmul_cases(&g, direct);
+        g.set_tile_rows(rows);
+        matmul_cases(&g, &format!("direct={direct} tile_rows={rows:?}"));
     }
 }
 
-fn matmul_cases(g: &GpuOps, direct: bool) {
-    eprintln!("matmul, direct = {direct}");
+fn matmul_cases(g: &GpuOps, variant: &str) {
+    eprintln!("matmul, {variant}");
     let mut rng = Rng::new(1);
-    for &(t, k, n) in &[(1, 7, 5), (7, 33, 65), (33, 64, 64), (65, 100, 130), (127, 48, 33)] {
+    // Odd T, K and N: partial tiles in every dimension, K not a multiple of the 32-wide K step or of 4.
+    for &(t, k, n) in &[(1, 7, 5), (7, 33, 65), (33, 64, 64), (65, 100, 130), (127, 48, 33), (1000, 70, 67)] {
         for bias in [false, true] {
             let l = linear(&mut rng, n, k, bias);
             let x = rng.vec(t * k, 1.0);
             let mut want = vec![0.0; t * n];
             ops::linear(&x, t, &l, &mut want);
             let got = g.linear(&x, t, &l, Act::None, None, None, None).unwrap();
-            assert_close(&format!("matmul t={t} k={k} n={n} bias={bias}"), &got, &want, 1e-5);
+            assert_close(&format!("matmul t={t} k={k} n={n} bias={bias} {variant}"), &got, &want, 1e-5);
 
             // Split into chunks of 20 output rows: the path of weights larger than one binding.
             let got = g.linear(&x, t, &l, Act::None, None, None, Some(20)).unwrap();
-            assert_close(&format!("matmul chunked t={t} k={k} n={n}"), &got, &want, 1e-5);
+            assert_close(&format!("matmul chunked t={t} k={k} n={n} {variant}"), &got, &want, 1e-5);
 
             let mut gelu = want.clone();
             ops::gelu_new(&mut gelu);
@@ -71,8 +76,14 @@ fn matmul_f16_weights_match_cpu() {
     }
     let mut g = GpuOps::new(ctx, Dtype::F16).unwrap();
     let mut rng = Rng::new(2);
-    for &(t, k, n, direct) in &[(7, 33, 65, false), (65, 64, 127, false), (65, 64, 127, true)] {
+    for &(t, k, n, direct, rows) in &[
+        (7, 33, 65, false, None),
+        (65, 64, 127, false, Some(64)),
+        (65, 64, 127, false, Some(16)),
+        (65, 64, 127, true, None),
+    ] {
         g.set_direct(direct);
+        g.set_tile_rows(rows);
         let mut l = linear(&mut rng, n, k, true);
         l.weight.make_f32_mut().iter_mut().for_each(|w| *w = half::f16::from_f32(*w).to_f32());
         let x = rng.vec(t * k, 1.0);

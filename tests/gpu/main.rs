@@ -2,6 +2,7 @@
 //! fixtures and the default model (lavapipe in CI).
 
 mod attention;
+mod bank_conflicts;
 mod boundary;
 mod common;
 mod contract;
@@ -10,6 +11,8 @@ mod fallback;
 mod fixtures;
 mod kernels;
 mod model;
+mod resident;
+mod stored;
 #[path = "../support/mod.rs"]
 mod support;
 mod words;

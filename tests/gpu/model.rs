@@ -12,7 +12,7 @@ use densi::gpu::GpuModel;
 use densi::model::{Architecture, Matrix};
 
 fn check(name: &str, arch: Architecture, nh: usize, nkv: usize, tied: bool, split: Option<usize>, seed: u64) {
-    check_variant(name, arch, nh, nkv, tied, split, seed, None);
+    check_variant(name, arch, nh, nkv, tied, split, seed, None, None);
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -25,6 +25,7 @@ fn check_variant(
     split: Option<usize>,
     seed: u64,
     direct: Option<bool>,
+    tile_rows: Option<u32>,
 ) {
     let Some(ctx) = gpu_ctx() else { return };
     // vocab 3001 (prime): one full 2048-id lm-head block and a partial one.
@@ -33,6 +34,7 @@ fn check_variant(
     if let Some(d) = direct {
         gpu.set_direct(d);
     }
+    gpu.set_tile_rows(tile_rows);
     let mut rng = Rng::new(seed + 100);
     // Lengths grow and shrink on the same model: buffers are grown once and reused.
     for &(t, score_from, k) in &[(7usize, 1usize, 5usize), (65, 1, 5), (1, 1, 5), (33, 10, 3), (127, 60, 16), (7, 7, 5)]
@@ -57,7 +59,16 @@ fn llama_gqa_matches_cpu() {
 /// The tiled matmul / lm-head variants (what real GPUs run) through the whole model.
 #[test]
 fn llama_gqa_tiled_matches_cpu() {
-    check_variant("llama-gqa tiled", Architecture::Llama, 4, 2, false, None, 12, Some(false));
+    check_variant("llama-gqa tiled", Architecture::Llama, 4, 2, false, None, 12, Some(false), None);
+}
+
+/// Each tile shape of the matmul core forced through the whole model.
+#[test]
+fn llama_gqa_each_tile_matches_cpu() {
+    for s in densi::gpu::contract::MM_TILES {
+        let name = format!("llama-gqa {}-row tiles", s.rows());
+        check_variant(&name, Architecture::Llama, 4, 2, false, None, 12, Some(false), Some(s.rows()));
+    }
 }
 
 #[test]
