@@ -153,6 +153,11 @@ fn default_model_against_its_requantization() {
     let Some(_) = crate::support::default_model() else { return };
     let b = root().join("models/SmolLM2-135M-Instruct.Q4_0-requant.gguf");
     if !b.exists() {
+        assert!(
+            !crate::support::require_model(),
+            "DENSI_REQUIRE_MODEL=1 but {} is missing; run tests/fixtures/pair/make_pair_golden.py --requant-only",
+            b.display()
+        );
         eprintln!(
             "\n*** SKIPPED: {} is missing; run tests/fixtures/pair/make_pair_golden.py --requant ***\n",
             b.display()
