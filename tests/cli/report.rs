@@ -152,3 +152,59 @@ fn report_bad_input_ends_like_export() {
     assert_eq!(std::fs::read(&out).unwrap(), b"precious");
     assert_eq!(files_in(dir.path()), ["latin1.txt", "r.html"]);
 }
+
+const PAIR_A: &str = "tests/fixtures/gguf/tiny-llama-F32.gguf";
+const PAIR_B: &str = "tests/fixtures/gguf/tiny-llama-Q4_0.gguf";
+
+/// `densi report --model A --model B` (the tiny llama in F32 against its Q4_0 quantization) in the
+/// browser: both rows, both top-k lists, the summary and every colouring against the two-model JSON
+/// export of the same inputs (report_browser.py --pair).
+#[test]
+fn pair_report_in_a_real_browser() {
+    let Some((python, chromium, driver)) = browser() else { return };
+    let dir = tmpdir();
+    let a = root().join("tests/fixtures/texts/english.txt");
+    // Two texts; the second with CJK split into byte tokens, an emoji, CRLF and a tab.
+    let b = dir.path().join("mixed.txt");
+    std::fs::write(&b, "東京 🧑‍🔬 ok.\r\nline\ttwo  \n").unwrap();
+    let (page, export) = (dir.path().join("pair.html"), dir.path().join("pair.json"));
+    let (model_a, model_b) = (root().join(PAIR_A), root().join(PAIR_B));
+    let models = ["--model", s(&model_a), "--model", s(&model_b), "--bos", "0"];
+    ok(&[&["report", s(&a), s(&b)][..], &models, &["-o", s(&page)]].concat());
+    ok(&[&["export", s(&a), s(&b)][..], &models, &["-f", "json", "-o", s(&export)]].concat());
+    let shot = dir.path().join("pair.png");
+    let o = Command::new(python)
+        .arg(root().join("tests/cli/report_browser.py"))
+        .args(["--pair", "--page", s(&page), "--export", s(&export), "--input", s(&a), "--input", s(&b)])
+        .args(["--screenshot", s(&shot)])
+        .arg("--chromium")
+        .arg(&chromium)
+        .arg("--chromedriver")
+        .arg(&driver)
+        .output()
+        .expect("run tests/cli/report_browser.py");
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "browser checks failed:\n{stdout}\n{}", String::from_utf8_lossy(&o.stderr));
+    eprintln!("{stdout}");
+}
+
+#[test]
+fn pair_report_bad_input_writes_nothing() {
+    let dir = tmpdir();
+    let out = dir.path().join("r.html");
+    let text = root().join("tests/fixtures/texts/english.txt");
+    let (a, b) = (s(&root().join(PAIR_A)).to_string(), s(&root().join(PAIR_B)).to_string());
+    // Different vocabularies: token level needs one; the error points to word level.
+    let other = root().join("tests/fixtures/gguf/tiny-qwen2-F32.gguf");
+    let o = run(&["report", s(&text), "--model", &a, "--model", s(&other), "-o", s(&out)]);
+    assert_error(&o, 1, &["tiny-qwen2-F32.gguf", "token by token", "--level word"]);
+    // Three models: refused as usage.
+    let o = run(&["report", s(&text), "--model", &a, "--model", &b, "--model", &a, "-o", s(&out)]);
+    assert_error(&o, 2, &["3 --model", "at most two"]);
+    assert_eq!(files_in(dir.path()), Vec::<String>::new());
+    // An existing page survives a failed two-model run.
+    std::fs::write(&out, b"precious").unwrap();
+    let o = run(&["report", s(&text), "--model", &a, "--model", "no/such.gguf", "-o", s(&out), "--force"]);
+    assert_eq!(o.code, 1);
+    assert_eq!(std::fs::read(&out).unwrap(), b"precious");
+}
