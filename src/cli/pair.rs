@@ -1,4 +1,4 @@
-//! `--model A --model B` on `score`, `export` and `compare`: one text under two models (A is the
+//! `--model A --model B` on `score`, `export`, `compare` and `report`: one text under two models (A is the
 //! reference; in the Binoculars score A is the observer and B the performer). Token level needs one
 //! vocabulary (the library checks it); `export --level word` pairs words of any two models.
 
@@ -387,5 +387,35 @@ pub fn compare(
         }
     }
     out.flush()?;
+    Ok(())
+}
+
+/// `densi report --model A --model B TEXT...`: the two-model page (`densi::pair::report`), written
+/// atomically to `out`.
+pub fn report(
+    args: &super::args::ReportArgs,
+    inputs: &[Input],
+    mut out: densi::export::AtomicFile,
+    paths: (&Path, &Path),
+    progress: &Progress,
+) -> Result<()> {
+    let scorer = pair_scorer(&args.model, &args.scoring, paths, progress)?;
+    let mut scored = Vec::with_capacity(inputs.len());
+    score_all(&scorer, inputs, progress, |t| {
+        scored.push(t);
+        Ok(())
+    })?;
+    let settings = &scored[0].settings;
+    let prov = PairProvenance::new(
+        provenance_of(scorer.model_a(), settings, progress)?,
+        provenance_of(scorer.model_b(), settings, progress)?,
+        scorer.device(),
+        Some((settings.window, settings.stride)),
+        args.scoring.top_k,
+        Level::Token,
+    );
+    let written = densi::pair::report::write_report(&mut out, &scored, &prov).and_then(|()| out.flush());
+    written.map_err(|e| anyhow::Error::new(e).context(format!("{}: writing", args.output.display())))?;
+    out.commit()?;
     Ok(())
 }

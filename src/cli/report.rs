@@ -19,6 +19,9 @@ pub fn run(args: ReportArgs, matches: Option<&clap::ArgMatches>, progress: &Prog
     }
     // Open the output before the model loads: an existing or unwritable path fails at once.
     let mut out = AtomicFile::create(&args.output, OutputMode::Atomic, args.force)?;
+    if let Some(paths) = args.model.pair()? {
+        return super::pair::report(&args, &inputs, out, paths, progress);
+    }
 
     let mut session = open_session(&args.model, &args.scoring, progress)?;
     let sha = {

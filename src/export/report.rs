@@ -22,10 +22,11 @@ use super::compare::{Compared, column_headers, compared};
 use super::words::{WordProbability, text_words};
 use crate::display::{INFERNO, Metric, RANK_BUCKETS, THINK_ENTROPY_BITS, THINK_EXCESS_BITS, THINK_VARENTROPY_BITS2};
 use crate::display::{inferno, ink_on, is_think_point, unit_value, word_value};
-use crate::metrics::{TextScore, TokenScore};
+use crate::metrics::TextScore;
 
 const PAGE: &str = include_str!("report/page.html");
-const STYLE: &str = include_str!("report/report.css");
+/// The page's style, shared with the two-model page (`crate::pair::report`).
+pub(crate) const STYLE: &str = include_str!("report/report.css");
 const SCRIPT: &str = include_str!("report/report.js");
 
 /// Colours in the page's scale: inferno at i/255.
@@ -113,19 +114,27 @@ fn hex((r, g, b): (u8, u8, u8)) -> String {
     format!("#{r:02x}{g:02x}{b:02x}")
 }
 
-fn round4(x: f64) -> Option<f64> {
+/// Rounded to 4 decimals (None when not finite).
+pub(crate) fn round4(x: f64) -> Option<f64> {
     x.is_finite().then(|| (x * 1e4).round() / 1e4 + 0.0)
 }
 
-fn round_significant(x: f64) -> Option<f64> {
+/// Rounded to 5 significant digits (None when not finite).
+pub(crate) fn round_significant(x: f64) -> Option<f64> {
     x.is_finite().then(|| format!("{x:.4e}").parse().unwrap_or(x))
 }
 
-fn scale() -> Scale {
+/// The page's colour scale: `#rrggbb` of inferno(i / 255), i = 0..=255, and the readable ink on each.
+pub(crate) fn colour_scale() -> (Vec<String>, Vec<String>) {
     let colours: Vec<(u8, u8, u8)> = (0..SCALE_STEPS).map(|i| inferno(i as f64 / (SCALE_STEPS - 1) as f64)).collect();
+    (colours.iter().map(|&c| hex(c)).collect(), colours.iter().map(|&c| hex(ink_on(c))).collect())
+}
+
+fn scale() -> Scale {
+    let (colours, ink) = colour_scale();
     Scale {
-        colours: colours.iter().map(|&c| hex(c)).collect(),
-        ink: colours.iter().map(|&c| hex(ink_on(c))).collect(),
+        colours,
+        ink,
         inferno_samples: INFERNO,
         metrics: Metric::ALL
             .iter()
@@ -138,9 +147,9 @@ fn scale() -> Scale {
     }
 }
 
-/// Each token's piece of the text (see [`Tokens::piece`]): token boundaries moved forward to the
-/// next character boundary, the first at 0 and the last at the end.
-fn pieces<'t>(text: &'t str, tokens: &[TokenScore]) -> Vec<&'t str> {
+/// Each token's piece of the text (see [`Tokens::piece`]), from the tokens' first bytes: token
+/// boundaries moved forward to the next character boundary, the first at 0 and the last at the end.
+pub(crate) fn pieces(text: &str, byte_starts: impl IntoIterator<Item = usize>) -> Vec<&str> {
     let boundary = |mut b: usize| {
         b = b.min(text.len());
         while !text.is_char_boundary(b) {
@@ -148,7 +157,7 @@ fn pieces<'t>(text: &'t str, tokens: &[TokenScore]) -> Vec<&'t str> {
         }
         b
     };
-    let mut starts: Vec<usize> = tokens.iter().map(|t| boundary(t.byte_start)).collect();
+    let mut starts: Vec<usize> = byte_starts.into_iter().map(boundary).collect();
     if let Some(s) = starts.first_mut() {
         *s = 0;
     }
@@ -164,7 +173,7 @@ fn pieces<'t>(text: &'t str, tokens: &[TokenScore]) -> Vec<&'t str> {
 fn text_data<'a>(t: &'a TextScore, first: &TextScore, header: String, which: WordProbability) -> TextData<'a> {
     let finite = |x: f64| x.is_finite().then_some(x);
     let mut tokens = Tokens { values: vec![Vec::new(); Metric::ALL.len()], ..Tokens::default() };
-    for (tok, piece) in t.tokens.iter().zip(pieces(&t.text, &t.tokens)) {
+    for (tok, piece) in t.tokens.iter().zip(pieces(&t.text, t.tokens.iter().map(|t| t.byte_start))) {
         tokens.piece.push(piece.to_string());
         tokens.token.push(tok.token.clone());
         tokens.id.push(tok.id);
@@ -213,7 +222,7 @@ fn text_data<'a>(t: &'a TextScore, first: &TextScore, header: String, which: Wor
 }
 
 /// Minimal HTML escaping for text and attribute values.
-fn escape_html(s: &str) -> String {
+pub(crate) fn escape_html(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -244,7 +253,7 @@ pub fn render(texts: &[TextScore], provenance: &Provenance) -> String {
 }
 
 /// The template with each `{{KEY}}` replaced, in one pass (a value is never searched for keys).
-fn fill(template: &str, values: &[(&str, &str)]) -> String {
+pub(crate) fn fill(template: &str, values: &[(&str, &str)]) -> String {
     let mut out = String::with_capacity(template.len() + values.iter().map(|(_, v)| v.len()).sum::<usize>());
     let mut rest = template;
     while let Some(open) = rest.find("{{") {
@@ -275,6 +284,7 @@ pub fn write_report(out: &mut dyn Write, texts: &[TextScore], provenance: &Prove
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::metrics::TokenScore;
 
     #[test]
     fn pieces_give_a_split_character_to_the_token_it_starts_in() {
@@ -307,8 +317,9 @@ mod tests {
                 z: 0.0,
             })
             .collect();
-        assert_eq!(pieces(text, &tokens), ["a", "水", "", "!"]);
-        assert_eq!(pieces(text, &tokens).concat(), text);
+        let starts = || tokens.iter().map(|t| t.byte_start);
+        assert_eq!(pieces(text, starts()), ["a", "水", "", "!"]);
+        assert_eq!(pieces(text, starts()).concat(), text);
     }
 
     #[test]

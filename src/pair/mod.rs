@@ -18,6 +18,7 @@
 
 pub mod export;
 pub mod reduce;
+pub mod report;
 pub mod words;
 
 use std::sync::Arc;

@@ -152,3 +152,92 @@ fn report_bad_input_ends_like_export() {
     assert_eq!(std::fs::read(&out).unwrap(), b"precious");
     assert_eq!(files_in(dir.path()), ["latin1.txt", "r.html"]);
 }
+
+const PAIR_A: &str = "tests/fixtures/gguf/tiny-llama-F32.gguf";
+const PAIR_B: &str = "tests/fixtures/gguf/tiny-llama-Q4_0.gguf";
+
+/// Writes `densi report --model A --model B` and the two-model JSON export of `inputs` (the same
+/// scoring), then checks the page in the browser (report_browser.py --pair): both rows, both top-k
+/// lists, the summary and every colouring against the export.
+fn check_pair_in_browser(dir: &Path, models: &[&str], inputs: &[PathBuf]) -> String {
+    let (python, chromium, driver) = browser().expect("checked by the caller");
+    let (page, export) = (dir.join("pair.html"), dir.join("pair.json"));
+    let ins: Vec<&str> = inputs.iter().map(|p| s(p)).collect();
+    ok(&[&["report"][..], &ins, models, &["-o", s(&page)]].concat());
+    ok(&[&["export"][..], &ins, models, &["-f", "json", "-o", s(&export)]].concat());
+    let mut cmd = Command::new(python);
+    cmd.arg(root().join("tests/cli/report_browser.py"))
+        .args(["--pair", "--page", s(&page), "--export", s(&export), "--screenshot", s(&dir.join("pair.png"))])
+        .arg("--chromium")
+        .arg(&chromium)
+        .arg("--chromedriver")
+        .arg(&driver);
+    for i in &ins {
+        cmd.args(["--input", i]);
+    }
+    let o = cmd.output().expect("run tests/cli/report_browser.py");
+    let stdout = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(o.status.success(), "browser checks failed:\n{stdout}\n{}", String::from_utf8_lossy(&o.stderr));
+    stdout
+}
+
+/// The tiny llama in F32 against its Q4_0 quantization, on two texts (the second with CJK split into
+/// byte tokens, an emoji, CRLF and a tab).
+#[test]
+fn pair_report_in_a_real_browser() {
+    if browser().is_none() {
+        return;
+    }
+    let dir = tmpdir();
+    let b = dir.path().join("mixed.txt");
+    std::fs::write(&b, "東京 🧑‍🔬 ok.\r\nline\ttwo  \n").unwrap();
+    let inputs = [root().join("tests/fixtures/texts/english.txt"), b];
+    let (model_a, model_b) = (root().join(PAIR_A), root().join(PAIR_B));
+    let models = ["--model", s(&model_a), "--model", s(&model_b), "--bos", "0"];
+    eprintln!("{}", check_pair_in_browser(dir.path(), &models, &inputs));
+}
+
+/// The default model against its gguf-py re-quantization (Q4_1 → Q4_0; made by
+/// tests/fixtures/pair/make_pair_golden.py --requant, as the engine's pair golden test says).
+#[test]
+fn pair_report_of_the_default_model_and_its_requantization_in_a_real_browser() {
+    let Some(model_a) = default_model() else { return };
+    let model_b = root().join("models/SmolLM2-135M-Instruct.Q4_0-requant.gguf");
+    if !model_b.exists() {
+        assert!(!crate::support::require_model(), "DENSI_REQUIRE_MODEL=1 but {} is missing", model_b.display());
+        eprintln!(
+            "\n*** SKIPPED: {} is missing; run tests/fixtures/pair/make_pair_golden.py --requant ***\n",
+            model_b.display()
+        );
+        return;
+    }
+    if browser().is_none() {
+        return;
+    }
+    let dir = tmpdir();
+    let inputs: Vec<PathBuf> =
+        ["favorite_color.txt", "math_question.txt"].iter().map(|f| root().join("docs/examples").join(f)).collect();
+    let models = ["--model", s(&model_a), "--model", s(&model_b), "--backend", "cpu"];
+    eprintln!("{}", check_pair_in_browser(dir.path(), &models, &inputs));
+}
+
+#[test]
+fn pair_report_bad_input_writes_nothing() {
+    let dir = tmpdir();
+    let out = dir.path().join("r.html");
+    let text = root().join("tests/fixtures/texts/english.txt");
+    let (a, b) = (s(&root().join(PAIR_A)).to_string(), s(&root().join(PAIR_B)).to_string());
+    // Different vocabularies: token level needs one; the error points to word level.
+    let other = root().join("tests/fixtures/gguf/tiny-qwen2-F32.gguf");
+    let o = run(&["report", s(&text), "--model", &a, "--model", s(&other), "-o", s(&out)]);
+    assert_error(&o, 1, &["tiny-qwen2-F32.gguf", "token by token", "--level word"]);
+    // Three models: refused as usage.
+    let o = run(&["report", s(&text), "--model", &a, "--model", &b, "--model", &a, "-o", s(&out)]);
+    assert_error(&o, 2, &["3 --model", "at most two"]);
+    assert_eq!(files_in(dir.path()), Vec::<String>::new());
+    // An existing page survives a failed two-model run.
+    std::fs::write(&out, b"precious").unwrap();
+    let o = run(&["report", s(&text), "--model", &a, "--model", "no/such.gguf", "-o", s(&out), "--force"]);
+    assert_eq!(o.code, 1);
+    assert_eq!(std::fs::read(&out).unwrap(), b"precious");
+}

@@ -12,6 +12,14 @@ Checks, for each text of the page:
 - switching the metric recolours the tokens, with the colour the embedded scale gives each value;
 and for the page: no network request was made (only the page's own file:// URL was loaded); a
 screenshot is not blank. Prints the measurements as one JSON line (`MEASURED {...}`).
+
+With --pair, the page is `densi report --model A --model B` and the export its two-model JSON
+export: each text has a row under A and a row under B whose text is the input; hovering a token in
+either row shows both models' surprisal, probability, entropy and rank, delta_bits, KL both ways,
+cross-entropy and both top-k lists as the export has them, and highlights the token in both rows;
+the per-text summary (perplexities, mean KL both ways, cross-entropy, top-1 agreement, Binoculars)
+is the export's; every colouring gives each row the colour of its own value on the embedded scale
+(per-model metrics differ between the rows, delta and KL are the same in both).
 """
 import argparse
 import json
@@ -141,6 +149,7 @@ def main():
     ap.add_argument("--chromedriver", default="/usr/bin/chromedriver")
     ap.add_argument("--width", type=int, default=1500)
     ap.add_argument("--height", type=int, default=1100)
+    ap.add_argument("--pair", action="store_true", help="a two-model page (--model A --model B)")
     ap.add_argument("--measure-only", action="store_true", help="only load the page and time it")
     args = ap.parse_args()
 
@@ -172,7 +181,7 @@ def main():
         measured["metric_switch_ms"] = round(t1, 1)
         measured["tokens"] = sum(len(t["tokens"]["id"]) for t in data["texts"])
         if not args.measure_only:
-            run_checks(driver, args, data)
+            (run_pair_checks if args.pair else run_checks)(driver, args, data)
         # No network: the only request is the page itself.
         requests = []
         for entry in driver.get_log("performance"):
@@ -265,6 +274,121 @@ def run_checks(driver, args, data):
     span = columns[0].find_elements(By.CSS_SELECTOR, ".text .t")[densest]
     driver.execute_script("window.scrollTo(0, 0)")
     ActionChains(driver).move_to_element(span).perform()
+
+
+def check_pair_tooltip(driver, where, tok):
+    tip = driver.find_element(By.ID, "tip")
+    if not check(tip.is_displayed(), f"{where}: no tooltip shown"):
+        return
+    field = lambda k: tip.find_element(By.CSS_SELECTOR, f'[data-k="{k}"]').text
+    check(int(field("id")) == tok["token_id"], f"{where}: id {field('id')} != {tok['token_id']}")
+    if not tok["scored"]:
+        check("not scored" in field("scored"), f"{where}: unscored token not marked")
+        return
+    for side in "ab":
+        for k, key in [("surprisal", "surprisal_bits"), ("entropy", "entropy_bits")]:
+            got, want = float(field(f"{k}-{side}")), tok[f"{key}_{side}"]
+            check(close(got, want, abs_tol=6e-4), f"{where}: {k} {side.upper()} {got} != {want}")
+        p, want = float(field(f"probability-{side}")), 2.0 ** -tok[f"surprisal_bits_{side}"]
+        check(close(p, want, rel_tol=1e-3, abs_tol=1e-12), f"{where}: probability {side.upper()} {p} != {want}")
+        check(int(field(f"rank-{side}")) == tok[f"rank_{side}"], f"{where}: rank {side.upper()} {field(f'rank-{side}')} != {tok[f'rank_{side}']}")
+        alts = tip.find_elements(By.CSS_SELECTOR, f'[data-k="top-{side}"] li')
+        top = tok[f"top_{side}"]
+        check(len(alts) == len(top), f"{where}: {len(alts)} alternatives of {side.upper()} shown, export has {len(top)}")
+        for li, alt in zip(alts, top):
+            check(int(li.get_attribute("data-id")) == alt["id"], f"{where}: {side.upper()} alternative id {li.get_attribute('data-id')} != {alt['id']}")
+            p = float(li.find_element(By.CSS_SELECTOR, '[data-k="alt-p"]').text)
+            check(close(p, alt["probability"], rel_tol=1e-3, abs_tol=1e-12), f"{where}: {side.upper()} alternative p {p} != {alt['probability']}")
+    for k, key in [("delta", "delta_bits"), ("kl_ab", "kl_ab_bits"), ("kl_ba", "kl_ba_bits"), ("cross_entropy_ab", "cross_entropy_ab_bits")]:
+        got = float(field(k))
+        check(close(got, tok[key], abs_tol=6e-4), f"{where}: {k} {got} != {tok[key]}")
+    check(field("top1") == ("differs" if tok["top1_differs"] else "agrees"), f"{where}: top-1 {field('top1')} != {tok['top1_differs']}")
+
+
+def run_pair_checks(driver, args, data):
+    export = json.loads(pathlib.Path(args.export).read_text(encoding="utf-8"))
+    texts = export["texts"]
+    check(len(texts) == len(data["texts"]) == len(args.input), f"{len(texts)} texts exported, {len(data['texts'])} in the page, {len(args.input)} inputs")
+    columns = driver.find_elements(By.CSS_SELECTOR, "#texts .column")
+    check(len(columns) == len(texts), f"{len(columns)} columns for {len(texts)} texts")
+    for n, (col, text, path) in enumerate(zip(columns, texts, args.input)):
+        toks = text["tokens"]
+        # The summary, as the export has it (3-4 decimals shown).
+        s = text["summary"]
+        cell = lambda k: float(col.find_element(By.CSS_SELECTOR, f'[data-k="summary"] [data-k="{k}"]').text)
+        for k, decimals in [("perplexity_a", 3), ("perplexity_b", 3), ("mean_kl_ab_bits", 4), ("mean_kl_ba_bits", 4),
+                            ("mean_cross_entropy_ab_bits", 4), ("binoculars", 4)]:
+            check(close(cell(k), s[k], abs_tol=0.6 * 10 ** -decimals), f"text {n}: summary {k} {cell(k)} != {s[k]}")
+        check(close(cell("top1_agreement"), 100 * (1 - s["top1_disagreement"]), abs_tol=0.06), f"text {n}: top-1 agreement {cell('top1_agreement')} != {s}")
+        check(int(cell("scored_tokens")) == s["scored_tokens"], f"text {n}: scored tokens")
+        want = pathlib.Path(path).read_bytes()
+        rows = {}
+        for side in "ab":
+            row = col.find_element(By.CSS_SELECTOR, f".text.row-{side}")
+            count, rendered, content = driver.execute_script(
+                "const s = arguments[0].querySelectorAll('.t');"
+                "return [s.length, Array.from(s).filter(e => e.getClientRects().length > 0).length, arguments[0].textContent]",
+                row)
+            check(count == len(toks), f"text {n} row {side.upper()}: {count} token elements, export has {len(toks)}")
+            check(rendered == count, f"text {n} row {side.upper()}: {count - rendered} token elements not rendered")
+            check(content.encode("utf-8") == want, f"text {n} row {side.upper()}: the page's text differs from {path}")
+            rows[side] = row.find_elements(By.CSS_SELECTOR, ".t")
+        largest_kl = max((t for t in toks if t["scored"]), key=lambda t: t["kl_ab_bits"])["token_index"]
+        for side in "ab":
+            for i in sorted({0, 1, largest_kl, len(toks) - 1} & set(range(len(toks)))):
+                span = rows[side][i]
+                # A span of only a line break has no area of its own to hover: focus it instead.
+                hoverable = driver.execute_script(
+                    "const r = arguments[0].getBoundingClientRect(); arguments[0].scrollIntoView({block: 'center'});"
+                    "const q = arguments[0].getBoundingClientRect();"
+                    "return r.width > 1 && document.elementFromPoint(q.left + q.width / 2, q.top + q.height / 2) === arguments[0]", span)
+                if hoverable:
+                    ActionChains(driver).move_to_element(span).perform()
+                else:
+                    driver.execute_script("arguments[0].focus()", span)
+                where = f"text {n} row {side.upper()} token {i} {toks[i]['token']!r}"
+                check_pair_tooltip(driver, where, toks[i])
+                both = [("hl" in rows[x][i].get_attribute("class").split()) for x in "ab"]
+                check(all(both), f"{where}: not highlighted in both rows ({both})")
+        # Keyboard: focus a token of row B, then move with the arrow key.
+        driver.execute_script("arguments[0].focus()", rows["b"][0])
+        check_pair_tooltip(driver, f"text {n} row B focused token 0", toks[0])
+        if len(toks) > 1:
+            rows["b"][0].send_keys(Keys.ARROW_RIGHT)
+            check(driver.switch_to.active_element == rows["b"][1], f"text {n}: the right arrow did not move focus")
+            check_pair_tooltip(driver, f"text {n} row B token 1 by keyboard", toks[1])
+        ActionChains(driver).move_by_offset(0, 0).perform()
+
+    # Every colouring: each row's token gets the scale's colour for that row's own value.
+    scale = {"colours": data["colours"], "metrics": data["metrics"]}
+    before = None
+    for metric, info in enumerate(data["metrics"]):
+        driver.find_element(By.CSS_SELECTOR, f'input[name="metric"][value="{metric}"]').click()
+        colours = driver.execute_script(
+            "return Array.from(document.querySelectorAll('#texts .column')).map(c => ['a', 'b'].map(s =>"
+            " Array.from(c.querySelector('.row-' + s).children).map(e => getComputedStyle(e).backgroundColor)))")
+        wrong, coloured = 0, 0
+        for t, (ca, cb) in zip(data["texts"], colours):
+            for side, cols in (("a", ca), ("b", cb)):
+                for v, c in zip(t["tokens"][side]["values"][metric], cols):
+                    if v is not None:
+                        coloured += 1
+                        wrong += css_rgb(colour_of(scale, None, metric, v)) != c
+        check(coloured > 0 and wrong == 0, f"colouring {info['name']}: {wrong} of {coloured} tokens not coloured by their value")
+        same_rows = all(ca == cb for ca, cb in colours)
+        if info["per_model"]:
+            check(not same_rows, f"colouring {info['name']}: rows A and B coloured alike (the models differ)")
+        else:
+            check(same_rows, f"colouring {info['name']}: one value per position, but the rows differ")
+        if before is not None:
+            check(colours != before, f"colouring {info['name']}: switching did not recolour")
+        before = colours
+    driver.find_element(By.CSS_SELECTOR, 'input[name="metric"][value="0"]').click()
+    # For the screenshot: hover the position of largest KL in row B of the first text.
+    toks = texts[0]["tokens"]
+    i = max((t for t in toks if t["scored"]), key=lambda t: t["kl_ab_bits"])["token_index"]
+    driver.execute_script("window.scrollTo(0, 0)")
+    ActionChains(driver).move_to_element(columns[0].find_elements(By.CSS_SELECTOR, ".row-b .t")[i]).perform()
 
 
 if __name__ == "__main__":
