@@ -8,8 +8,30 @@
 // out [M, N] row-major. act: ACT_NONE, ACT_GELU_NEW, or ACT_SILU_MUL = silu(v) · aux[m, n] (SwiGLU: aux
 // holds up(x)). flags: MATMUL_BIAS adds the bias; MATMUL_ACC accumulates into out (the residual add).
 //
+// ACT_SWIGLU: the whole SwiGLU in one dispatch. W is gate stacked over up, [2·N, K] in one chunk
+// (nc = 2·N, n0 = 0), and
+//
+//   out[m, c] = silu(x[m, :] · W[c, :] + b[c]) · (x[m, :] · W[N + c, :] + b[N + c])      c < N
+//
+// A 64-column tile covers 32 outputs: its columns 0..31 read gate rows, 32..63 the up rows of the
+// same outputs (`wrow`), so thread tx holds gate and up of outputs tx and tx + 16 in acc[i][0..1]
+// and acc[i][2..3].
+//
 // `main`: one (TM·TY) × MM_BN tile per workgroup through the core (see mm_core.wgsl for its layout).
 // `direct`: software adapters.
+
+// The weight row behind tile column j (mm_core.wgsl's hook); ≥ nc = none (loads zeros).
+fn wrow(j: u32) -> u32 {
+    if (p.act != ACT_SWIGLU) {
+        return j;
+    }
+    let half = p.nc / 2u;
+    let c = (j / MM_BN) * (MM_BN / 2u) + j % (MM_BN / 2u);
+    if (c >= half) {
+        return p.nc;
+    }
+    return select(c, half + c, j % MM_BN >= MM_BN / 2u);
+}
 
 fn xload(m: u32, k: u32) -> f32 {
     return x[m * p.k + k];
@@ -48,6 +70,26 @@ fn store_out(gm: u32, gj: u32, raw: f32) {
     out[o] = v;
 }
 
+// out[gm, c] = silu(gate + b) · (up + b) (ACT_SWIGLU; skipped outside the output).
+fn store_swiglu(gm: u32, c: u32, gate: f32, up: f32) {
+    let half = p.nc / 2u;
+    if (gm >= p.m || c >= half) {
+        return;
+    }
+    var g = gate;
+    var u = up;
+    if ((p.flags & MATMUL_BIAS) != 0u) {
+        g += bias[c];
+        u += bias[half + c];
+    }
+    let o = gm * p.n + c;
+    var v = silu(g) * u;
+    if ((p.flags & MATMUL_ACC) != 0u) {
+        v += out[o];
+    }
+    out[o] = v;
+}
+
 @compute @workgroup_size(MM_TX * TY)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let m0 = wid.y * TM * TY;
@@ -55,6 +97,15 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     mm_tile(lid, m0, p.m, j0, p.nc, p.k);
     let tx = lid % MM_TX;
     let ty = lid / MM_TX;
+    if (p.act == ACT_SWIGLU) {
+        let c0 = wid.x * (MM_BN / 2u) + tx;
+        for (var i = 0u; i < TM; i++) {
+            let gm = m0 + ty + TY * i;
+            store_swiglu(gm, c0, acc[i][0], acc[i][2]);
+            store_swiglu(gm, c0 + MM_TX, acc[i][1], acc[i][3]);
+        }
+        return;
+    }
     for (var i = 0u; i < TM; i++) {
         for (var j = 0u; j < MM_TN; j++) {
             store_out(m0 + ty + TY * i, j0 + tx + MM_TX * j, acc[i][j]);
@@ -65,13 +116,29 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 // Variant for software adapters (lavapipe, WARP): no workgroup memory and no barriers, which a CPU
 // driver emulates slowly; each thread reads its 4 rows of x and 4 rows of W straight from the buffers
 // (edges clamped to valid rows, stores skipped). Tile (4·TY) × MM_BN (pipeline constant TM = 4).
+// ACT_SWIGLU: thread tx reads gate and up rows of outputs c, c + 1 (c = 32·wid.x + 2·tx).
 @compute @workgroup_size(MM_TX * TY)
 fn direct(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let tx = lid % MM_TX;
     let ty = lid / MM_TX;
     let gm = wid.y * 4u * TY + ty * 4u;
-    let j = wid.x * MM_BN + tx * 4u;
-    if (gm >= p.m || j >= p.nc) {
+    let swiglu = p.act == ACT_SWIGLU;
+    // First output column, and the rows of its outputs' weights.
+    var j = wid.x * MM_BN + tx * 4u;
+    var r0 = j;
+    var r1 = j + 1u;
+    var r2 = j + 2u;
+    var r3 = j + 3u;
+    var ncols = p.nc;
+    if (swiglu) {
+        ncols = p.nc / 2u;
+        j = wid.x * (MM_BN / 2u) + tx * 2u;
+        r0 = j;
+        r1 = min(j + 1u, ncols - 1u);
+        r2 = ncols + r0;
+        r3 = ncols + r1;
+    }
+    if (gm >= p.m || j >= ncols) {
         return;
     }
     let last_m = p.m - 1u;
@@ -80,10 +147,10 @@ fn direct(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index
     let x1 = min(gm + 1u, last_m) * p.k;
     let x2 = min(gm + 2u, last_m) * p.k;
     let x3 = min(gm + 3u, last_m) * p.k;
-    let w0 = min(j, last_j) * p.k;
-    let w1 = min(j + 1u, last_j) * p.k;
-    let w2 = min(j + 2u, last_j) * p.k;
-    let w3 = min(j + 3u, last_j) * p.k;
+    let w0 = min(r0, last_j) * p.k;
+    let w1 = min(r1, last_j) * p.k;
+    let w2 = min(r2, last_j) * p.k;
+    let w3 = min(r3, last_j) * p.k;
     var a0 = vec4<f32>(0.0);
     var a1 = vec4<f32>(0.0);
     var a2 = vec4<f32>(0.0);
@@ -94,6 +161,15 @@ fn direct(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index
         a1 += x[x1 + k] * b;
         a2 += x[x2 + k] * b;
         a3 += x[x3 + k] * b;
+    }
+    if (swiglu) {
+        for (var c = 0u; c < 2u; c++) {
+            store_swiglu(gm, j + c, a0[c], a0[c + 2u]);
+            store_swiglu(gm + 1u, j + c, a1[c], a1[c + 2u]);
+            store_swiglu(gm + 2u, j + c, a2[c], a2[c + 2u]);
+            store_swiglu(gm + 3u, j + c, a3[c], a3[c + 2u]);
+        }
+        return;
     }
     for (var c = 0u; c < 4u; c++) {
         store_out(gm, j + c, a0[c]);

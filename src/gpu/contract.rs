@@ -17,11 +17,15 @@ pub enum Act {
     GeluNew,
     /// silu(x·Wᵀ + b) · aux (SwiGLU; aux holds up(x)).
     SiluMul,
+    /// The whole SwiGLU in one matmul: W = gate stacked over up ([2·N, K], one chunk),
+    /// out = silu(x·gateᵀ + b_g) · (x·upᵀ + b_u).
+    SwiGlu,
 }
 
 pub const ACT_NONE: u32 = 0;
 pub const ACT_GELU_NEW: u32 = 1;
 pub const ACT_SILU_MUL: u32 = 2;
+pub const ACT_SWIGLU: u32 = 3;
 
 impl Act {
     /// The code the kernel compares `p.act` against.
@@ -30,6 +34,7 @@ impl Act {
             Act::None => ACT_NONE,
             Act::GeluNew => ACT_GELU_NEW,
             Act::SiluMul => ACT_SILU_MUL,
+            Act::SwiGlu => ACT_SWIGLU,
         }
     }
 }
@@ -179,6 +184,7 @@ pub fn constants() -> String {
         u("ACT_NONE", ACT_NONE),
         u("ACT_GELU_NEW", ACT_GELU_NEW),
         u("ACT_SILU_MUL", ACT_SILU_MUL),
+        u("ACT_SWIGLU", ACT_SWIGLU),
         u("MATMUL_BIAS", MATMUL_BIAS),
         u("MATMUL_ACC", MATMUL_ACC),
         u("NORM_RMS", NORM_RMS),

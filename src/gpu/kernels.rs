@@ -481,6 +481,7 @@ impl Op {
             Op::Norm { .. } => "rmsnorm",
             Op::Matmul { act: Act::GeluNew, .. } => "matmul+gelu",
             Op::Matmul { act: Act::SiluMul, .. } => "matmul+silu·up",
+            Op::Matmul { act: Act::SwiGlu, .. } => "matmul gate|up+swiglu",
             Op::Matmul { acc: true, .. } => "matmul+residual",
             Op::Matmul { .. } => "matmul",
             Op::Attention { .. } => "attention",

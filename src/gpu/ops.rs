@@ -134,6 +134,31 @@ impl GpuOps {
         self.read(&out, t * n)
     }
 
+    /// out[t, n] = silu(x·gateᵀ + b_g) · (x·upᵀ + b_u) in one matmul over gate stacked on up (the
+    /// forward's fused SwiGLU), weights uploaded as the model's are.
+    pub fn swiglu(&self, x: &[f32], t: usize, gate: &Linear, up: &Linear) -> Result<Vec<f32>> {
+        let lin = GpuLinear::upload(&self.ctx, &[gate, up], self.dense()?, "gate_up")?;
+        self.run_swiglu(x, t, lin)
+    }
+
+    /// [`GpuOps::swiglu`] with gate and up [n, k] given as the bytes of their stored type (the ops'
+    /// format), stacked by concatenation as the model upload does.
+    pub fn swiglu_stored(&self, x: &[f32], t: usize, gate: &[u8], up: &[u8], n: usize, k: usize) -> Result<Vec<f32>> {
+        let w = upload_stored(&self.ctx, self.stored()?, &[gate, up].concat(), 2 * n, k, "gate_up", None)?;
+        self.run_swiglu(x, t, GpuLinear { w, bias: None, n: 2 * n, k })
+    }
+
+    fn run_swiglu(&self, x: &[f32], t: usize, lin: GpuLinear) -> Result<Vec<f32>> {
+        if lin.w.chunks.len() != 1 {
+            return Err(DensiError::Other("gate and up do not stack into one chunk".into()));
+        }
+        let n = lin.n / 2;
+        let xb = upload_f32(&self.ctx, x, "x")?;
+        let out = work_buffer(&self.ctx, t * n, "out")?;
+        self.run(vec![lin.swiglu_step(&xb, &out, &self.dummy)], self.shape(t))?;
+        self.read(&out, t * n)
+    }
+
     pub fn norm(&self, x: &[f32], h: usize, norm: &Norm) -> Result<Vec<f32>> {
         let t = x.len() / h;
         let n = GpuNorm::upload(&self.ctx, norm, "norm")?;

@@ -58,6 +58,15 @@ fn matmul_cases(g: &GpuOps, variant: &str) {
             let got = g.linear(&x, t, &l, Act::SiluMul, Some(&up), None, None).unwrap();
             assert_close(&format!("matmul+silu·up t={t} k={k} n={n}"), &got, &swi, 1e-5);
 
+            // gate and up in one matmul (the forward's fused SwiGLU): silu(x·gateᵀ + b) · (x·upᵀ + b).
+            let up_l = linear(&mut rng, n, k, bias);
+            let mut up_v = vec![0.0; t * n];
+            ops::linear(&x, t, &up_l, &mut up_v);
+            let mut fused = want.clone();
+            ops::silu_mul(&mut fused, &up_v);
+            let got = g.swiglu(&x, t, &l, &up_l).unwrap();
+            assert_close(&format!("matmul gate|up+swiglu t={t} k={k} n={n} bias={bias} {variant}"), &got, &fused, 1e-5);
+
             let res = rng.vec(t * n, 1.0);
             let mut sum = res.clone();
             ops::add_in_place(&mut sum, &want);
@@ -91,6 +100,15 @@ fn matmul_f16_weights_match_cpu() {
         ops::linear(&x, t, &l, &mut want);
         let got = g.linear(&x, t, &l, Act::None, None, None, None).unwrap();
         assert_close(&format!("f16 matmul t={t} k={k} n={n} direct={direct}"), &got, &want, 1e-5);
+
+        // gate (l) and up as one f16 matmul with the SwiGLU epilogue.
+        let mut up_l = linear(&mut rng, n, k, true);
+        up_l.weight.make_f32_mut().iter_mut().for_each(|w| *w = half::f16::from_f32(*w).to_f32());
+        let mut up_v = vec![0.0; t * n];
+        ops::linear(&x, t, &up_l, &mut up_v);
+        ops::silu_mul(&mut want, &up_v);
+        let got = g.swiglu(&x, t, &l, &up_l).unwrap();
+        assert_close(&format!("f16 gate|up+swiglu t={t} k={k} n={n} direct={direct}"), &got, &want, 1e-5);
     }
 }
 

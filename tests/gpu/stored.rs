@@ -105,6 +105,26 @@ fn stored_matmul_matches_dequantize_then_matmul() {
                     let what = format!("{} matmul t={t} k={k} n={n} direct={direct} rows={rows:?}", dtype.name());
                     assert_close(&what, &got, &want, 1e-5);
                 }
+                // Gate (w) and up stacked into one matmul with the SwiGLU epilogue (the forward's MLP).
+                let up = random_tensor(&mut rng, dtype, n, k);
+                let up_l = Linear {
+                    weight: Matrix::from_f32(n, k, dequantize(dtype, &up, n * k)),
+                    bias: None,
+                    in_features: k,
+                    out_features: n,
+                };
+                let mut fused = want.clone();
+                let mut up_v = vec![0.0; t * n];
+                ops::linear(&x, t, &up_l, &mut up_v);
+                ops::silu_mul(&mut fused, &up_v);
+                for &(direct, rows) in &variants {
+                    ops_t.set_direct(direct);
+                    ops_t.set_tile_rows(rows);
+                    let got = ops_t.swiglu_stored(&x, t, &w, &up, n, k).unwrap();
+                    let what =
+                        format!("{} gate|up+swiglu t={t} k={k} n={n} direct={direct} rows={rows:?}", dtype.name());
+                    assert_close(&what, &got, &fused, 1e-5);
+                }
             }
         }
         eprintln!("{}: stored matmul ok", dtype.name());
