@@ -17,6 +17,11 @@
 // same outputs (`wrow`), so thread tx holds gate and up of outputs tx and tx + 16 in acc[i][0..1]
 // and acc[i][2..3].
 //
+// MATMUL_RMS: the RMSNorm before the matmul folded in; x rows are normalized as they are loaded,
+//   x̂[m, k] = x[m, k] · norm_w[k] / sqrt(mean_k x[m, k]² + eps)
+// with each row's scale computed first (`main`: once per tile row, in workgroup memory; `direct`: per
+// thread for its 4 rows), so no norm dispatch and no x_norm buffer.
+//
 // `main`: one (TM·TY) × MM_BN tile per workgroup through the core (see mm_core.wgsl for its layout).
 // `direct`: software adapters.
 
@@ -33,8 +38,26 @@ fn wrow(j: u32) -> u32 {
     return select(c, half + c, j % MM_BN >= MM_BN / 2u);
 }
 
+// 1 / sqrt(mean_k x[m, k]² + eps): the RMSNorm scale of row m (as norms.wgsl, one thread per row).
+fn rms_scale(m: u32) -> f32 {
+    var s2 = 0.0;
+    for (var k = 0u; k < p.k; k++) {
+        let v = x[m * p.k + k];
+        s2 += v * v;
+    }
+    return 1.0 / sqrt(s2 / f32(p.k) + p.eps);
+}
+
+// MATMUL_RMS: the scales of the tile's rows m0 + r (main's prologue).
+var<workgroup> row_scale: array<f32, MM_BM_MAX>;
+var<private> tile_m0: u32;
+
 fn xload(m: u32, k: u32) -> f32 {
-    return x[m * p.k + k];
+    let v = x[m * p.k + k];
+    if ((p.flags & MATMUL_RMS) != 0u) {
+        return v * row_scale[m - tile_m0] * norm_w[k];
+    }
+    return v;
 }
 
 fn gelu_new(v: f32) -> f32 {
@@ -94,6 +117,15 @@ fn store_swiglu(gm: u32, c: u32, gate: f32, up: f32) {
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let m0 = wid.y * TM * TY;
     let j0 = wid.x * MM_BN;
+    if ((p.flags & MATMUL_RMS) != 0u) {
+        tile_m0 = m0;
+        for (var r = lid; r < TM * TY; r += MM_TX * TY) {
+            if (m0 + r < p.m) {
+                row_scale[r] = rms_scale(m0 + r);
+            }
+        }
+        workgroupBarrier();
+    }
     mm_tile(lid, m0, p.m, j0, p.nc, p.k);
     let tx = lid % MM_TX;
     let ty = lid / MM_TX;
@@ -151,16 +183,30 @@ fn direct(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index
     let w1 = min(r1, last_j) * p.k;
     let w2 = min(r2, last_j) * p.k;
     let w3 = min(r3, last_j) * p.k;
+    let rms = (p.flags & MATMUL_RMS) != 0u;
+    var scale = vec4<f32>(1.0);
+    if (rms) {
+        scale = vec4<f32>(
+            rms_scale(min(gm, last_m)),
+            rms_scale(min(gm + 1u, last_m)),
+            rms_scale(min(gm + 2u, last_m)),
+            rms_scale(min(gm + 3u, last_m)),
+        );
+    }
     var a0 = vec4<f32>(0.0);
     var a1 = vec4<f32>(0.0);
     var a2 = vec4<f32>(0.0);
     var a3 = vec4<f32>(0.0);
     for (var k = 0u; k < p.k; k++) {
         let b = vec4<f32>(wload(w0 + k), wload(w1 + k), wload(w2 + k), wload(w3 + k));
-        a0 += x[x0 + k] * b;
-        a1 += x[x1 + k] * b;
-        a2 += x[x2 + k] * b;
-        a3 += x[x3 + k] * b;
+        var xv = vec4<f32>(x[x0 + k], x[x1 + k], x[x2 + k], x[x3 + k]);
+        if (rms) {
+            xv *= scale * norm_w[k];
+        }
+        a0 += xv[0] * b;
+        a1 += xv[1] * b;
+        a2 += xv[2] * b;
+        a3 += xv[3] * b;
     }
     if (swiglu) {
         for (var c = 0u; c < 2u; c++) {

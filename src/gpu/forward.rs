@@ -369,6 +369,7 @@ impl GpuLinear {
                     act,
                     has_bias: self.bias.is_some(),
                     acc,
+                    rms_eps: None,
                     w: c.format,
                 },
                 buffers: vec![
@@ -377,6 +378,7 @@ impl GpuLinear {
                     (bind::matmul::BIAS, self.bias.clone().unwrap_or_else(|| dummy.clone())),
                     (bind::matmul::AUX, aux.cloned().unwrap_or_else(|| dummy.clone())),
                     (bind::matmul::OUT, out.clone()),
+                    (bind::matmul::NORM, dummy.clone()),
                 ],
             })
             .collect()
@@ -397,6 +399,7 @@ impl GpuLinear {
                 act: Act::SwiGlu,
                 has_bias: self.bias.is_some(),
                 acc: false,
+                rms_eps: None,
                 w: c.format,
             },
             buffers: vec![
@@ -405,9 +408,27 @@ impl GpuLinear {
                 (bind::matmul::BIAS, self.bias.clone().unwrap_or_else(|| dummy.clone())),
                 (bind::matmul::AUX, dummy.clone()),
                 (bind::matmul::OUT, out.clone()),
+                (bind::matmul::NORM, dummy.clone()),
             ],
         }
     }
+}
+
+/// `steps` with `norm` folded in: each matmul RMS-normalizes its x rows as it loads them, so the
+/// separate norm dispatch and its output buffer are not needed (RMSNorm without bias only).
+pub fn with_rms_norm(mut steps: Vec<Step>, norm: &GpuNorm) -> Vec<Step> {
+    debug_assert!(norm.folds());
+    for s in &mut steps {
+        if let Op::Matmul { rms_eps, .. } = &mut s.op {
+            *rms_eps = Some(norm.eps);
+        }
+        for (slot, buf) in &mut s.buffers {
+            if *slot == bind::matmul::NORM {
+                *buf = norm.weight.clone();
+            }
+        }
+    }
+    steps
 }
 
 pub struct GpuNorm {
@@ -427,6 +448,12 @@ impl GpuNorm {
             eps: n.eps,
             h: n.weight.len(),
         })
+    }
+
+    /// Whether the following matmul can apply this norm itself ([`with_rms_norm`]): an RMSNorm
+    /// without bias (LayerNorm's mean stays a dispatch of its own).
+    pub fn folds(&self) -> bool {
+        !self.layer_norm && self.bias.is_none()
     }
 
     pub fn step(&self, x: &wgpu::Buffer, out: &wgpu::Buffer, dummy: &wgpu::Buffer) -> Step {
@@ -769,8 +796,16 @@ impl GpuModel {
         };
         let (cos, sin) = rope.clone().unwrap_or_else(|| (dummy.clone(), dummy.clone()));
         for layer in &self.layers {
-            steps.push(layer.attn_norm.step(&x, &xn, dummy));
-            steps.extend(layer.qkv.steps(&xn, &qkv, None, Act::None, false, dummy));
+            // x → the matmul that follows a norm: through x_norm, or with an RMSNorm folded in.
+            let normed = |norm: &GpuNorm, steps: &mut Vec<Step>, mm: &dyn Fn(&wgpu::Buffer) -> Vec<Step>| {
+                if norm.folds() {
+                    steps.extend(with_rms_norm(mm(&x), norm));
+                } else {
+                    steps.push(norm.step(&x, &xn, dummy));
+                    steps.extend(mm(&xn));
+                }
+            };
+            normed(&layer.attn_norm, &mut steps, &|a| layer.qkv.steps(a, &qkv, None, Act::None, false, dummy));
             steps.push(Step {
                 op: Op::Attention {
                     nh: nh as u32,
@@ -789,19 +824,21 @@ impl GpuModel {
                 ],
             });
             steps.extend(layer.o.steps(&att, &x, None, Act::None, true, dummy));
-            steps.push(layer.mlp_norm.step(&x, &xn, dummy));
             match &layer.mlp {
                 GpuMlp::Gelu { fc, proj } => {
-                    steps.extend(fc.steps(&xn, &up, None, Act::GeluNew, false, dummy));
+                    normed(&layer.mlp_norm, &mut steps, &|a| fc.steps(a, &up, None, Act::GeluNew, false, dummy));
                     steps.extend(proj.steps(&up, &x, None, Act::None, true, dummy));
                 }
                 GpuMlp::SwiGluFused { gate_up, down } => {
-                    steps.push(gate_up.swiglu_step(&xn, &up, dummy));
+                    normed(&layer.mlp_norm, &mut steps, &|a| vec![gate_up.swiglu_step(a, &up, dummy)]);
                     steps.extend(down.steps(&up, &x, None, Act::None, true, dummy));
                 }
                 GpuMlp::SwiGlu { gate: g, up: u, down } => {
-                    steps.extend(u.steps(&xn, &up, None, Act::None, false, dummy));
-                    steps.extend(g.steps(&xn, &gate, Some(&up), Act::SiluMul, false, dummy));
+                    normed(&layer.mlp_norm, &mut steps, &|a| {
+                        let mut s = u.steps(a, &up, None, Act::None, false, dummy);
+                        s.extend(g.steps(a, &gate, Some(&up), Act::SiluMul, false, dummy));
+                        s
+                    });
                     steps.extend(down.steps(&gate, &x, None, Act::None, true, dummy));
                 }
             }
