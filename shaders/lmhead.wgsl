@@ -179,6 +179,11 @@ fn fold4(c: u32, v: vec4<f32>) {
 // memory, no barriers in the K loop), as matmul.wgsl's `direct` (4 × 4 per thread, TM = 4).
 override DIRECT: bool = false;
 
+// Tile column j reads vocabulary row j (mm_core.wgsl's hook).
+fn wrow(j: u32) -> u32 {
+    return j;
+}
+
 fn xload(m: u32, k: u32) -> f32 {
     return x[(p.row0 + m) * p.h + k];
 }

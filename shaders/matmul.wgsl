@@ -8,11 +8,56 @@
 // out [M, N] row-major. act: ACT_NONE, ACT_GELU_NEW, or ACT_SILU_MUL = silu(v) · aux[m, n] (SwiGLU: aux
 // holds up(x)). flags: MATMUL_BIAS adds the bias; MATMUL_ACC accumulates into out (the residual add).
 //
+// ACT_SWIGLU: the whole SwiGLU in one dispatch. W is gate stacked over up, [2·N, K] in one chunk
+// (nc = 2·N, n0 = 0), and
+//
+//   out[m, c] = silu(x[m, :] · W[c, :] + b[c]) · (x[m, :] · W[N + c, :] + b[N + c])      c < N
+//
+// A 64-column tile covers 32 outputs: its columns 0..31 read gate rows, 32..63 the up rows of the
+// same outputs (`wrow`), so thread tx holds gate and up of outputs tx and tx + 16 in acc[i][0..1]
+// and acc[i][2..3].
+//
+// MATMUL_RMS: the RMSNorm before the matmul folded in; x rows are normalized as they are loaded,
+//   x̂[m, k] = x[m, k] · norm_w[k] / sqrt(mean_k x[m, k]² + eps)
+// with each row's scale computed first (`main`: once per tile row, in workgroup memory; `direct`: per
+// thread for its 4 rows), so no norm dispatch and no x_norm buffer.
+//
 // `main`: one (TM·TY) × MM_BN tile per workgroup through the core (see mm_core.wgsl for its layout).
 // `direct`: software adapters.
 
+// The weight row behind tile column j (mm_core.wgsl's hook); ≥ nc = none (loads zeros).
+fn wrow(j: u32) -> u32 {
+    if (p.act != ACT_SWIGLU) {
+        return j;
+    }
+    let half = p.nc / 2u;
+    let c = (j / MM_BN) * (MM_BN / 2u) + j % (MM_BN / 2u);
+    if (c >= half) {
+        return p.nc;
+    }
+    return select(c, half + c, j % MM_BN >= MM_BN / 2u);
+}
+
+// 1 / sqrt(mean_k x[m, k]² + eps): the RMSNorm scale of row m (as norms.wgsl, one thread per row).
+fn rms_scale(m: u32) -> f32 {
+    var s2 = 0.0;
+    for (var k = 0u; k < p.k; k++) {
+        let v = x[m * p.k + k];
+        s2 += v * v;
+    }
+    return 1.0 / sqrt(s2 / f32(p.k) + p.eps);
+}
+
+// MATMUL_RMS: the scales of the tile's rows m0 + r (main's prologue).
+var<workgroup> row_scale: array<f32, MM_BM_MAX>;
+var<private> tile_m0: u32;
+
 fn xload(m: u32, k: u32) -> f32 {
-    return x[m * p.k + k];
+    let v = x[m * p.k + k];
+    if ((p.flags & MATMUL_RMS) != 0u) {
+        return v * row_scale[m - tile_m0] * norm_w[k];
+    }
+    return v;
 }
 
 fn gelu_new(v: f32) -> f32 {
@@ -48,13 +93,51 @@ fn store_out(gm: u32, gj: u32, raw: f32) {
     out[o] = v;
 }
 
+// out[gm, c] = silu(gate + b) · (up + b) (ACT_SWIGLU; skipped outside the output).
+fn store_swiglu(gm: u32, c: u32, gate: f32, up: f32) {
+    let half = p.nc / 2u;
+    if (gm >= p.m || c >= half) {
+        return;
+    }
+    var g = gate;
+    var u = up;
+    if ((p.flags & MATMUL_BIAS) != 0u) {
+        g += bias[c];
+        u += bias[half + c];
+    }
+    let o = gm * p.n + c;
+    var v = silu(g) * u;
+    if ((p.flags & MATMUL_ACC) != 0u) {
+        v += out[o];
+    }
+    out[o] = v;
+}
+
 @compute @workgroup_size(MM_TX * TY)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let m0 = wid.y * TM * TY;
     let j0 = wid.x * MM_BN;
+    if ((p.flags & MATMUL_RMS) != 0u) {
+        tile_m0 = m0;
+        for (var r = lid; r < TM * TY; r += MM_TX * TY) {
+            if (m0 + r < p.m) {
+                row_scale[r] = rms_scale(m0 + r);
+            }
+        }
+        workgroupBarrier();
+    }
     mm_tile(lid, m0, p.m, j0, p.nc, p.k);
     let tx = lid % MM_TX;
     let ty = lid / MM_TX;
+    if (p.act == ACT_SWIGLU) {
+        let c0 = wid.x * (MM_BN / 2u) + tx;
+        for (var i = 0u; i < TM; i++) {
+            let gm = m0 + ty + TY * i;
+            store_swiglu(gm, c0, acc[i][0], acc[i][2]);
+            store_swiglu(gm, c0 + MM_TX, acc[i][1], acc[i][3]);
+        }
+        return;
+    }
     for (var i = 0u; i < TM; i++) {
         for (var j = 0u; j < MM_TN; j++) {
             store_out(m0 + ty + TY * i, j0 + tx + MM_TX * j, acc[i][j]);
@@ -65,13 +148,29 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 // Variant for software adapters (lavapipe, WARP): no workgroup memory and no barriers, which a CPU
 // driver emulates slowly; each thread reads its 4 rows of x and 4 rows of W straight from the buffers
 // (edges clamped to valid rows, stores skipped). Tile (4·TY) × MM_BN (pipeline constant TM = 4).
+// ACT_SWIGLU: thread tx reads gate and up rows of outputs c, c + 1 (c = 32·wid.x + 2·tx).
 @compute @workgroup_size(MM_TX * TY)
 fn direct(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let tx = lid % MM_TX;
     let ty = lid / MM_TX;
     let gm = wid.y * 4u * TY + ty * 4u;
-    let j = wid.x * MM_BN + tx * 4u;
-    if (gm >= p.m || j >= p.nc) {
+    let swiglu = p.act == ACT_SWIGLU;
+    // First output column, and the rows of its outputs' weights.
+    var j = wid.x * MM_BN + tx * 4u;
+    var r0 = j;
+    var r1 = j + 1u;
+    var r2 = j + 2u;
+    var r3 = j + 3u;
+    var ncols = p.nc;
+    if (swiglu) {
+        ncols = p.nc / 2u;
+        j = wid.x * (MM_BN / 2u) + tx * 2u;
+        r0 = j;
+        r1 = min(j + 1u, ncols - 1u);
+        r2 = ncols + r0;
+        r3 = ncols + r1;
+    }
+    if (gm >= p.m || j >= ncols) {
         return;
     }
     let last_m = p.m - 1u;
@@ -80,20 +179,43 @@ fn direct(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index
     let x1 = min(gm + 1u, last_m) * p.k;
     let x2 = min(gm + 2u, last_m) * p.k;
     let x3 = min(gm + 3u, last_m) * p.k;
-    let w0 = min(j, last_j) * p.k;
-    let w1 = min(j + 1u, last_j) * p.k;
-    let w2 = min(j + 2u, last_j) * p.k;
-    let w3 = min(j + 3u, last_j) * p.k;
+    let w0 = min(r0, last_j) * p.k;
+    let w1 = min(r1, last_j) * p.k;
+    let w2 = min(r2, last_j) * p.k;
+    let w3 = min(r3, last_j) * p.k;
+    let rms = (p.flags & MATMUL_RMS) != 0u;
+    var scale = vec4<f32>(1.0);
+    if (rms) {
+        scale = vec4<f32>(
+            rms_scale(min(gm, last_m)),
+            rms_scale(min(gm + 1u, last_m)),
+            rms_scale(min(gm + 2u, last_m)),
+            rms_scale(min(gm + 3u, last_m)),
+        );
+    }
     var a0 = vec4<f32>(0.0);
     var a1 = vec4<f32>(0.0);
     var a2 = vec4<f32>(0.0);
     var a3 = vec4<f32>(0.0);
     for (var k = 0u; k < p.k; k++) {
         let b = vec4<f32>(wload(w0 + k), wload(w1 + k), wload(w2 + k), wload(w3 + k));
-        a0 += x[x0 + k] * b;
-        a1 += x[x1 + k] * b;
-        a2 += x[x2 + k] * b;
-        a3 += x[x3 + k] * b;
+        var xv = vec4<f32>(x[x0 + k], x[x1 + k], x[x2 + k], x[x3 + k]);
+        if (rms) {
+            xv *= scale * norm_w[k];
+        }
+        a0 += xv[0] * b;
+        a1 += xv[1] * b;
+        a2 += xv[2] * b;
+        a3 += xv[3] * b;
+    }
+    if (swiglu) {
+        for (var c = 0u; c < 2u; c++) {
+            store_swiglu(gm, j + c, a0[c], a0[c + 2u]);
+            store_swiglu(gm + 1u, j + c, a1[c], a1[c + 2u]);
+            store_swiglu(gm + 2u, j + c, a2[c], a2[c + 2u]);
+            store_swiglu(gm + 3u, j + c, a3[c], a3[c + 2u]);
+        }
+        return;
     }
     for (var c = 0u; c < 4u; c++) {
         store_out(gm, j + c, a0[c]);

@@ -4,9 +4,11 @@
 //
 // for one BM × MM_BN output tile (BM = TM·TY) computed by MM_TX·TY threads; thread (ty, tx) =
 // (lid / MM_TX, lid % MM_TX). Rows and columns are strided over the threads, so the lanes of a warp
-// touch consecutive tile rows. The kernel defines `xload(m, k)` (activation row m, unchecked); W is
-// read through the weight reader (`wload4` / `wload`, shaders/weights_*.wgsl) as rows of length kdim.
-// Rows ≥ mrows, columns ≥ ncols and k ≥ kdim load zeros; the kernel skips their stores.
+// touch consecutive tile rows. The kernel defines `xload(m, k)` (activation row m, unchecked) and
+// `wrow(j)` (the weight row behind tile column j: j itself, or a permutation — matmul.wgsl's SwiGLU
+// puts gate and up rows side by side); W is read through the weight reader (`wload4` / `wload`,
+// shaders/weights_*.wgsl) as rows of length kdim. Rows ≥ mrows, weight rows ≥ ncols and k ≥ kdim load
+// zeros; the kernel skips their stores.
 //
 // Shared memory holds the x tile [BM][MM_BK] and the W tile [MM_BN][MM_BK], both `[row][k]` with one
 // vec4 of padding per row (MM_SV = 9 vec4 per row; `mm_slot`): a warp reading 8 consecutive rows at
@@ -69,7 +71,7 @@ fn mm_fetch(lid: u32, m0: u32, mrows: u32, j0: u32, ncols: u32, kdim: u32, k0: u
     }
     for (var i = 0u; i < MM_BN * qs / nt; i++) {
         let e = lid + i * nt;
-        wr[i] = mm_w4(j0 + e / qs, k0 + 4u * (e % qs), ncols, kdim);
+        wr[i] = mm_w4(wrow(j0 + e / qs), k0 + 4u * (e % qs), ncols, kdim);
     }
 }
 

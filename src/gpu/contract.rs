@@ -17,11 +17,15 @@ pub enum Act {
     GeluNew,
     /// silu(x·Wᵀ + b) · aux (SwiGLU; aux holds up(x)).
     SiluMul,
+    /// The whole SwiGLU in one matmul: W = gate stacked over up ([2·N, K], one chunk),
+    /// out = silu(x·gateᵀ + b_g) · (x·upᵀ + b_u).
+    SwiGlu,
 }
 
 pub const ACT_NONE: u32 = 0;
 pub const ACT_GELU_NEW: u32 = 1;
 pub const ACT_SILU_MUL: u32 = 2;
+pub const ACT_SWIGLU: u32 = 3;
 
 impl Act {
     /// The code the kernel compares `p.act` against.
@@ -30,6 +34,7 @@ impl Act {
             Act::None => ACT_NONE,
             Act::GeluNew => ACT_GELU_NEW,
             Act::SiluMul => ACT_SILU_MUL,
+            Act::SwiGlu => ACT_SWIGLU,
         }
     }
 }
@@ -37,6 +42,9 @@ impl Act {
 pub const MATMUL_BIAS: u32 = 1;
 /// `MatmulParams::flags`: accumulate into `out` (the residual add).
 pub const MATMUL_ACC: u32 = 2;
+/// `MatmulParams::flags`: RMS-normalize each x row as it is loaded (the RMSNorm before the matmul,
+/// folded in): x[m, k] · w_norm[k] / sqrt(mean_k x[m, k]² + eps).
+pub const MATMUL_RMS: u32 = 4;
 /// `NormParams::kind`.
 pub const NORM_RMS: u32 = 0;
 pub const NORM_LAYER: u32 = 1;
@@ -179,8 +187,10 @@ pub fn constants() -> String {
         u("ACT_NONE", ACT_NONE),
         u("ACT_GELU_NEW", ACT_GELU_NEW),
         u("ACT_SILU_MUL", ACT_SILU_MUL),
+        u("ACT_SWIGLU", ACT_SWIGLU),
         u("MATMUL_BIAS", MATMUL_BIAS),
         u("MATMUL_ACC", MATMUL_ACC),
+        u("MATMUL_RMS", MATMUL_RMS),
         u("NORM_RMS", NORM_RMS),
         u("NORM_LAYER", NORM_LAYER),
         u("LM_KMAX", LM_KMAX),
@@ -200,6 +210,7 @@ pub fn constants() -> String {
         u("MM_TN", MM_TN),
         u("MM_SV", MM_SV),
         u("MM_TM_MAX", MM_TM_MAX),
+        u("MM_BM_MAX", MM_BM_MAX),
         u("MM_SMEM_VEC4", MM_SMEM_VEC4),
         u("MM_WOFF", MM_WOFF),
         u("MM_XR_MAX", MM_XR_MAX),
@@ -253,8 +264,9 @@ params!(
     NormParams { rows: u32, h: u32, kind: u32, has_bias: u32, eps: f32, _p0: u32, _p1: u32, _p2: u32 }
 );
 params!(
-    /// matmul.wgsl: out[:, n0 .. n0+nc] of an [n, k] linear over m rows; `act` ACT_*, `flags` MATMUL_*.
-    MatmulParams { m: u32, n: u32, k: u32, n0: u32, nc: u32, act: u32, flags: u32, _p0: u32 }
+    /// matmul.wgsl: out[:, n0 .. n0+nc] of an [n, k] linear over m rows; `act` ACT_*, `flags` MATMUL_*;
+    /// `eps` the folded RMSNorm's (MATMUL_RMS).
+    MatmulParams { m: u32, n: u32, k: u32, n0: u32, nc: u32, act: u32, flags: u32, eps: f32 }
 );
 params!(
     /// attention.wgsl: q, k, v at columns 0, koff, voff of each `stride`-wide qkv row; `rope` = 1
@@ -323,6 +335,7 @@ pub mod bind {
         pub const BIAS: u32 = 3;
         pub const AUX: u32 = 4;
         pub const OUT: u32 = 5;
+        pub const NORM: u32 = 6;
     }
     pub mod attention {
         pub const QKV: u32 = 1;
@@ -509,6 +522,7 @@ impl Shader {
                 (matmul::BIAS, "bias", Read, "f32"),
                 (matmul::AUX, "aux", Read, "f32"),
                 (matmul::OUT, "out", ReadWrite, "f32"),
+                (matmul::NORM, "norm_w", Read, "f32"),
             ],
             Shader::Attention => &[
                 (attention::QKV, "qkv", Read, "f32"),

@@ -369,6 +369,7 @@ impl GpuLinear {
                     act,
                     has_bias: self.bias.is_some(),
                     acc,
+                    rms_eps: None,
                     w: c.format,
                 },
                 buffers: vec![
@@ -377,10 +378,57 @@ impl GpuLinear {
                     (bind::matmul::BIAS, self.bias.clone().unwrap_or_else(|| dummy.clone())),
                     (bind::matmul::AUX, aux.cloned().unwrap_or_else(|| dummy.clone())),
                     (bind::matmul::OUT, out.clone()),
+                    (bind::matmul::NORM, dummy.clone()),
                 ],
             })
             .collect()
     }
+}
+
+impl GpuLinear {
+    /// The fused SwiGLU of a gate-over-up stack held in one chunk: out[:, :n/2] = silu(gate)·up.
+    pub fn swiglu_step(&self, x: &wgpu::Buffer, out: &wgpu::Buffer, dummy: &wgpu::Buffer) -> Step {
+        debug_assert!(self.w.chunks.len() == 1 && self.n.is_multiple_of(2));
+        let c = &self.w.chunks[0];
+        Step {
+            op: Op::Matmul {
+                n: (self.n / 2) as u32,
+                k: self.k as u32,
+                n0: 0,
+                nc: self.n as u32,
+                act: Act::SwiGlu,
+                has_bias: self.bias.is_some(),
+                acc: false,
+                rms_eps: None,
+                w: c.format,
+            },
+            buffers: vec![
+                (bind::matmul::X, x.clone()),
+                (bind::matmul::W, c.buf.clone()),
+                (bind::matmul::BIAS, self.bias.clone().unwrap_or_else(|| dummy.clone())),
+                (bind::matmul::AUX, dummy.clone()),
+                (bind::matmul::OUT, out.clone()),
+                (bind::matmul::NORM, dummy.clone()),
+            ],
+        }
+    }
+}
+
+/// `steps` with `norm` folded in: each matmul RMS-normalizes its x rows as it loads them, so the
+/// separate norm dispatch and its output buffer are not needed (RMSNorm without bias only).
+pub fn with_rms_norm(mut steps: Vec<Step>, norm: &GpuNorm) -> Vec<Step> {
+    debug_assert!(norm.folds());
+    for s in &mut steps {
+        if let Op::Matmul { rms_eps, .. } = &mut s.op {
+            *rms_eps = Some(norm.eps);
+        }
+        for (slot, buf) in &mut s.buffers {
+            if *slot == bind::matmul::NORM {
+                *buf = norm.weight.clone();
+            }
+        }
+    }
+    steps
 }
 
 pub struct GpuNorm {
@@ -402,6 +450,12 @@ impl GpuNorm {
         })
     }
 
+    /// Whether the following matmul can apply this norm itself ([`with_rms_norm`]): an RMSNorm
+    /// without bias (LayerNorm's mean stays a dispatch of its own).
+    pub fn folds(&self) -> bool {
+        !self.layer_norm && self.bias.is_none()
+    }
+
     pub fn step(&self, x: &wgpu::Buffer, out: &wgpu::Buffer, dummy: &wgpu::Buffer) -> Step {
         Step {
             op: Op::Norm {
@@ -421,8 +475,46 @@ impl GpuNorm {
 }
 
 enum GpuMlp {
-    Gelu { fc: GpuLinear, proj: GpuLinear },
-    SwiGlu { gate: GpuLinear, up: GpuLinear, down: GpuLinear },
+    Gelu {
+        fc: GpuLinear,
+        proj: GpuLinear,
+    },
+    /// gate stacked over up in one chunk: one matmul computes silu(gate)·up ([`Act::SwiGlu`]).
+    SwiGluFused {
+        gate_up: GpuLinear,
+        down: GpuLinear,
+    },
+    /// gate and up apart (held in different formats, or larger than one binding together): up into
+    /// `mlp_up`, then gate with the silu(v)·up epilogue.
+    SwiGlu {
+        gate: GpuLinear,
+        up: GpuLinear,
+        down: GpuLinear,
+    },
+}
+
+impl GpuMlp {
+    /// SwiGLU with gate and up fused when they stack into one chunk of one format.
+    fn swiglu(
+        ctx: &GpuContext,
+        gate: &Linear,
+        up: &Linear,
+        down: &Linear,
+        dense: Dtype,
+        label: &str,
+    ) -> Result<GpuMlp> {
+        let down = GpuLinear::upload(ctx, &[down], dense, &format!("{label}.down"))?;
+        let gate_up = GpuLinear::upload(ctx, &[gate, up], dense, &format!("{label}.gate_up"))?;
+        if gate_up.w.chunks.len() == 1 {
+            return Ok(GpuMlp::SwiGluFused { gate_up, down });
+        }
+        drop(gate_up);
+        Ok(GpuMlp::SwiGlu {
+            gate: GpuLinear::upload(ctx, &[gate], dense, &format!("{label}.gate"))?,
+            up: GpuLinear::upload(ctx, &[up], dense, &format!("{label}.up"))?,
+            down,
+        })
+    }
 }
 
 struct GpuLayer {
@@ -440,6 +532,7 @@ impl GpuLayer {
         let mut out = vec![&self.qkv, &self.o];
         match &self.mlp {
             GpuMlp::Gelu { fc, proj } => out.extend([fc, proj]),
+            GpuMlp::SwiGluFused { gate_up, down } => out.extend([gate_up, down]),
             GpuMlp::SwiGlu { gate, up, down } => out.extend([gate, up, down]),
         }
         out
@@ -542,11 +635,9 @@ impl GpuModel {
                                     fc: GpuLinear::upload(&ctx, &[fc], wtype, &l("fc"))?,
                                     proj: GpuLinear::upload(&ctx, &[proj], wtype, &l("proj"))?,
                                 },
-                                Mlp::SwiGlu { gate, up, down } => GpuMlp::SwiGlu {
-                                    gate: GpuLinear::upload(&ctx, &[gate], wtype, &l("gate"))?,
-                                    up: GpuLinear::upload(&ctx, &[up], wtype, &l("up"))?,
-                                    down: GpuLinear::upload(&ctx, &[down], wtype, &l("down"))?,
-                                },
+                                Mlp::SwiGlu { gate, up, down } => {
+                                    GpuMlp::swiglu(&ctx, gate, up, down, wtype, &l("mlp"))?
+                                }
                                 Mlp::GeGlu { .. } => {
                                     return Err(DensiError::gpu(GpuErrorKind::Unsupported, "GeGLU MLP"));
                                 }
@@ -671,7 +762,9 @@ impl GpuModel {
         let qkv = work_buffer(ctx, tcap * stride, "qkv")?;
         let att = work_buffer(ctx, tcap * qd, "attention")?;
         let up = work_buffer(ctx, tcap * inter, "mlp_up")?;
-        let gate = work_buffer(ctx, tcap * inter, "mlp_gate")?;
+        // Only the unfused SwiGLU needs a second MLP activation (the fused one writes into mlp_up).
+        let unfused = self.layers.iter().any(|l| matches!(l.mlp, GpuMlp::SwiGlu { .. }));
+        let gate = work_buffer(ctx, if unfused { tcap * inter } else { 1 }, "mlp_gate")?;
         let zt = work_buffer(ctx, tcap, "target_logits")?;
         let part = work_buffer(ctx, tcap * nrec as usize * rec_stride, "lm_head_partials")?;
         let merged = work_buffer(ctx, tcap * out_stride, "lm_head_merged")?;
@@ -703,8 +796,16 @@ impl GpuModel {
         };
         let (cos, sin) = rope.clone().unwrap_or_else(|| (dummy.clone(), dummy.clone()));
         for layer in &self.layers {
-            steps.push(layer.attn_norm.step(&x, &xn, dummy));
-            steps.extend(layer.qkv.steps(&xn, &qkv, None, Act::None, false, dummy));
+            // x → the matmul that follows a norm: through x_norm, or with an RMSNorm folded in.
+            let normed = |norm: &GpuNorm, steps: &mut Vec<Step>, mm: &dyn Fn(&wgpu::Buffer) -> Vec<Step>| {
+                if norm.folds() {
+                    steps.extend(with_rms_norm(mm(&x), norm));
+                } else {
+                    steps.push(norm.step(&x, &xn, dummy));
+                    steps.extend(mm(&xn));
+                }
+            };
+            normed(&layer.attn_norm, &mut steps, &|a| layer.qkv.steps(a, &qkv, None, Act::None, false, dummy));
             steps.push(Step {
                 op: Op::Attention {
                     nh: nh as u32,
@@ -723,15 +824,21 @@ impl GpuModel {
                 ],
             });
             steps.extend(layer.o.steps(&att, &x, None, Act::None, true, dummy));
-            steps.push(layer.mlp_norm.step(&x, &xn, dummy));
             match &layer.mlp {
                 GpuMlp::Gelu { fc, proj } => {
-                    steps.extend(fc.steps(&xn, &up, None, Act::GeluNew, false, dummy));
+                    normed(&layer.mlp_norm, &mut steps, &|a| fc.steps(a, &up, None, Act::GeluNew, false, dummy));
                     steps.extend(proj.steps(&up, &x, None, Act::None, true, dummy));
                 }
+                GpuMlp::SwiGluFused { gate_up, down } => {
+                    normed(&layer.mlp_norm, &mut steps, &|a| vec![gate_up.swiglu_step(a, &up, dummy)]);
+                    steps.extend(down.steps(&up, &x, None, Act::None, true, dummy));
+                }
                 GpuMlp::SwiGlu { gate: g, up: u, down } => {
-                    steps.extend(u.steps(&xn, &up, None, Act::None, false, dummy));
-                    steps.extend(g.steps(&xn, &gate, Some(&up), Act::SiluMul, false, dummy));
+                    normed(&layer.mlp_norm, &mut steps, &|a| {
+                        let mut s = u.steps(a, &up, None, Act::None, false, dummy);
+                        s.extend(g.steps(a, &gate, Some(&up), Act::SiluMul, false, dummy));
+                        s
+                    });
                     steps.extend(down.steps(&gate, &x, None, Act::None, true, dummy));
                 }
             }

@@ -8,8 +8,8 @@ use crate::error::{DensiError, GpuErrorKind, Result};
 use super::context::GpuContext;
 use super::contract::{
     ATT_BK_MAX, ATT_KV_FLOATS, ATT_RW, ATT_TPR, Act, AttentionParams, AttentionRows, EmbedParams, LM_TILES, LmParams,
-    MATMUL_ACC, MATMUL_BIAS, MM_BN, MM_TILES, MatmulParams, MmShape, NORM_LAYER, NORM_RMS, NormParams, ParamBlock,
-    Shader, WeightFormat, att_tile_keys, attention_module,
+    MATMUL_ACC, MATMUL_BIAS, MATMUL_RMS, MM_BN, MM_TILES, MatmulParams, MmShape, NORM_LAYER, NORM_RMS, NormParams,
+    ParamBlock, Shader, WeightFormat, att_tile_keys, attention_module,
 };
 
 /// Workgroup size of the simple kernels (norms, embedding): WGSL `override WG`.
@@ -290,6 +290,8 @@ pub enum Op {
         act: Act,
         has_bias: bool,
         acc: bool,
+        /// The RMSNorm folded into the matmul (x rows normalized as they are loaded): its eps.
+        rms_eps: Option<f32>,
         /// How the weight chunk is held.
         w: WeightFormat,
     },
@@ -423,10 +425,13 @@ impl Op {
                 .slot(),
                 rows_grid(s.t),
             ),
-            Op::Matmul { n, k, n0, nc, act, has_bias, acc, .. } => {
-                let flags = if has_bias { MATMUL_BIAS } else { 0 } | if acc { MATMUL_ACC } else { 0 };
+            Op::Matmul { n, k, n0, nc, act, has_bias, acc, rms_eps, .. } => {
+                let flags = if has_bias { MATMUL_BIAS } else { 0 }
+                    | if acc { MATMUL_ACC } else { 0 }
+                    | if rms_eps.is_some() { MATMUL_RMS } else { 0 };
+                let eps = rms_eps.unwrap_or(0.0);
                 (
-                    MatmulParams { m: s.t, n, k, n0, nc, act: act.code(), flags, ..Default::default() }.slot(),
+                    MatmulParams { m: s.t, n, k, n0, nc, act: act.code(), flags, eps }.slot(),
                     [nc.div_ceil(MM_BN), s.t.div_ceil(self.tile_rows(s)), 1],
                 )
             }
@@ -481,6 +486,7 @@ impl Op {
             Op::Norm { .. } => "rmsnorm",
             Op::Matmul { act: Act::GeluNew, .. } => "matmul+gelu",
             Op::Matmul { act: Act::SiluMul, .. } => "matmul+silu·up",
+            Op::Matmul { act: Act::SwiGlu, .. } => "matmul gate|up+swiglu",
             Op::Matmul { acc: true, .. } => "matmul+residual",
             Op::Matmul { .. } => "matmul",
             Op::Attention { .. } => "attention",

@@ -10,7 +10,7 @@ use super::context::GpuContext;
 use super::contract::{AttentionRows, LM_NO_ID, WeightFormat, bind, lm_out_stride, lm_rec_stride};
 use super::forward::{
     GpuLinear, GpuNorm, GpuTensor, LmBuffers, lm_head_steps, parse_merged, upload_f32, upload_matrix_split,
-    upload_stored, work_buffer,
+    upload_stored, with_rms_norm, work_buffer,
 };
 use super::kernels::{Kernels, LM_REC_PER_BLOCK, LM_VBLOCK, Op, Program, RunShape, Step};
 
@@ -20,13 +20,15 @@ pub struct GpuOps {
     pub ctx: GpuContext,
     kernels: Kernels,
     dummy: wgpu::Buffer,
+    /// The RMSNorm the matmul ops fold in ([`GpuOps::set_rms_norm`]).
+    rms_norm: Option<GpuNorm>,
 }
 
 impl GpuOps {
     pub fn new(ctx: GpuContext, wtype: Dtype) -> Result<GpuOps> {
         let kernels = Kernels::new(&ctx, wtype)?;
         let dummy = upload_f32(&ctx, &[0.0; 64], "unused binding")?;
-        Ok(GpuOps { ctx, kernels, dummy })
+        Ok(GpuOps { ctx, kernels, dummy, rms_norm: None })
     }
 
     /// Ops on the weights of `format` (the stored-block formats: [`GpuOps::linear_stored`],
@@ -34,7 +36,7 @@ impl GpuOps {
     pub fn for_format(ctx: GpuContext, format: WeightFormat) -> Result<GpuOps> {
         let kernels = Kernels::for_format(&ctx, format)?;
         let dummy = upload_f32(&ctx, &[0.0; 64], "unused binding")?;
-        Ok(GpuOps { ctx, kernels, dummy })
+        Ok(GpuOps { ctx, kernels, dummy, rms_norm: None })
     }
 
     /// The dtype f32 host weights are uploaded as (the ops built with [`GpuOps::new`]).
@@ -69,8 +71,28 @@ impl GpuOps {
         let lin = GpuLinear { w: upload_stored(&self.ctx, self.stored()?, w, n, k, "w", max_rows)?, bias: None, n, k };
         let xb = upload_f32(&self.ctx, x, "x")?;
         let out = work_buffer(&self.ctx, t * n, "out")?;
-        self.run(lin.steps(&xb, &out, None, Act::None, false, &self.dummy), self.shape(t))?;
+        self.run(self.normed(lin.steps(&xb, &out, None, Act::None, false, &self.dummy)), self.shape(t))?;
         self.read(&out, t * n)
+    }
+
+    /// From now on the matmul ops ([`GpuOps::linear`], [`GpuOps::linear_stored`], [`GpuOps::swiglu`],
+    /// [`GpuOps::swiglu_stored`]) compute `norm(x) · Wᵀ` with this RMSNorm folded into the matmul, as
+    /// the forward does for llama-style blocks (None: plain x).
+    pub fn set_rms_norm(&mut self, norm: Option<&Norm>) -> Result<()> {
+        self.rms_norm = norm.map(|n| GpuNorm::upload(&self.ctx, n, "rms_norm")).transpose()?;
+        if let Some(n) = &self.rms_norm
+            && !n.folds()
+        {
+            return Err(DensiError::Other("only an RMSNorm without bias folds into a matmul".into()));
+        }
+        Ok(())
+    }
+
+    fn normed(&self, steps: Vec<Step>) -> Vec<Step> {
+        match &self.rms_norm {
+            Some(n) => with_rms_norm(steps, n),
+            None => steps,
+        }
     }
 
     fn run(&self, steps: Vec<Step>, shape: RunShape) -> Result<()> {
@@ -130,7 +152,33 @@ impl GpuOps {
             None => work_buffer(&self.ctx, t * n, "out")?,
         };
         let auxb = aux.map(|a| upload_f32(&self.ctx, a, "aux")).transpose()?;
-        self.run(lin.steps(&xb, &out, auxb.as_ref(), act, residual.is_some(), &self.dummy), self.shape(t))?;
+        let steps = lin.steps(&xb, &out, auxb.as_ref(), act, residual.is_some(), &self.dummy);
+        self.run(self.normed(steps), self.shape(t))?;
+        self.read(&out, t * n)
+    }
+
+    /// out[t, n] = silu(x·gateᵀ + b_g) · (x·upᵀ + b_u) in one matmul over gate stacked on up (the
+    /// forward's fused SwiGLU), weights uploaded as the model's are.
+    pub fn swiglu(&self, x: &[f32], t: usize, gate: &Linear, up: &Linear) -> Result<Vec<f32>> {
+        let lin = GpuLinear::upload(&self.ctx, &[gate, up], self.dense()?, "gate_up")?;
+        self.run_swiglu(x, t, lin)
+    }
+
+    /// [`GpuOps::swiglu`] with gate and up [n, k] given as the bytes of their stored type (the ops'
+    /// format), stacked by concatenation as the model upload does.
+    pub fn swiglu_stored(&self, x: &[f32], t: usize, gate: &[u8], up: &[u8], n: usize, k: usize) -> Result<Vec<f32>> {
+        let w = upload_stored(&self.ctx, self.stored()?, &[gate, up].concat(), 2 * n, k, "gate_up", None)?;
+        self.run_swiglu(x, t, GpuLinear { w, bias: None, n: 2 * n, k })
+    }
+
+    fn run_swiglu(&self, x: &[f32], t: usize, lin: GpuLinear) -> Result<Vec<f32>> {
+        if lin.w.chunks.len() != 1 {
+            return Err(DensiError::Other("gate and up do not stack into one chunk".into()));
+        }
+        let n = lin.n / 2;
+        let xb = upload_f32(&self.ctx, x, "x")?;
+        let out = work_buffer(&self.ctx, t * n, "out")?;
+        self.run(self.normed(vec![lin.swiglu_step(&xb, &out, &self.dummy)]), self.shape(t))?;
         self.read(&out, t * n)
     }
 

@@ -58,12 +58,60 @@ fn matmul_cases(g: &GpuOps, variant: &str) {
             let got = g.linear(&x, t, &l, Act::SiluMul, Some(&up), None, None).unwrap();
             assert_close(&format!("matmul+silu·up t={t} k={k} n={n}"), &got, &swi, 1e-5);
 
+            // gate and up in one matmul (the forward's fused SwiGLU): silu(x·gateᵀ + b) · (x·upᵀ + b).
+            let up_l = linear(&mut rng, n, k, bias);
+            let mut up_v = vec![0.0; t * n];
+            ops::linear(&x, t, &up_l, &mut up_v);
+            let mut fused = want.clone();
+            ops::silu_mul(&mut fused, &up_v);
+            let got = g.swiglu(&x, t, &l, &up_l).unwrap();
+            assert_close(&format!("matmul gate|up+swiglu t={t} k={k} n={n} bias={bias} {variant}"), &got, &fused, 1e-5);
+
             let res = rng.vec(t * n, 1.0);
             let mut sum = res.clone();
             ops::add_in_place(&mut sum, &want);
             let got = g.linear(&x, t, &l, Act::None, None, Some(&res), Some(40)).unwrap();
             assert_close(&format!("matmul+residual t={t} k={k} n={n}"), &got, &sum, 1e-5);
         }
+    }
+}
+
+/// The RMSNorm folded into the following matmul (x rows normalized as the matmul loads them, the
+/// forward's llama-style blocks) against the CPU's `norm` then `linear` (and `silu_mul` for the fused
+/// gate|up), every variant, T = 1, 7, 33, 65, 127 and widths off the tiles: 1e-5.
+#[test]
+fn rms_norm_folded_into_matmul_matches_cpu() {
+    let Some(mut g) = gpu_ops() else { return };
+    let mut variants: Vec<(bool, Option<u32>)> = vec![(true, None), (false, None)];
+    variants.extend(densi::gpu::contract::MM_TILES.iter().map(|s| (false, Some(s.rows()))));
+    let mut rng = Rng::new(5);
+    for &(t, k, n) in &[(1, 7, 5), (7, 33, 65), (33, 64, 64), (65, 100, 130), (127, 576, 33)] {
+        let nw = norm(&mut rng, k, NormKind::RmsNorm);
+        let x: Vec<f32> = rng.vec(t * k, 2.0).iter().map(|v| v + 0.5).collect();
+        let mut xn = vec![0.0; t * k];
+        ops::norm(&x, k, &nw, &mut xn);
+        let (gate, up) = (linear(&mut rng, n, k, false), linear(&mut rng, n, k, true));
+        let mut want = vec![0.0; t * n];
+        ops::linear(&xn, t, &gate, &mut want);
+        let mut up_v = vec![0.0; t * n];
+        ops::linear(&xn, t, &up, &mut up_v);
+        let mut fused = want.clone();
+        ops::silu_mul(&mut fused, &up_v);
+        g.set_rms_norm(Some(&nw)).unwrap();
+        for &(direct, rows) in &variants {
+            g.set_direct(direct);
+            g.set_tile_rows(rows);
+            let v = format!("t={t} k={k} n={n} direct={direct} rows={rows:?}");
+            let got = g.linear(&x, t, &gate, Act::None, None, None, None).unwrap();
+            assert_close(&format!("rmsnorm+matmul {v}"), &got, &want, 1e-5);
+            let got = g.linear(&x, t, &gate, Act::None, None, None, Some(20)).unwrap();
+            assert_close(&format!("rmsnorm+matmul chunked {v}"), &got, &want, 1e-5);
+            let got = g.swiglu(&x, t, &gate, &up).unwrap();
+            assert_close(&format!("rmsnorm+gate|up+swiglu {v}"), &got, &fused, 1e-5);
+        }
+        g.set_rms_norm(None).unwrap();
+        assert!(g.set_rms_norm(Some(&norm(&mut rng, k, NormKind::LayerNorm))).is_err(), "LayerNorm does not fold");
+        g.set_rms_norm(None).unwrap();
     }
 }
 
@@ -91,6 +139,15 @@ fn matmul_f16_weights_match_cpu() {
         ops::linear(&x, t, &l, &mut want);
         let got = g.linear(&x, t, &l, Act::None, None, None, None).unwrap();
         assert_close(&format!("f16 matmul t={t} k={k} n={n} direct={direct}"), &got, &want, 1e-5);
+
+        // gate (l) and up as one f16 matmul with the SwiGLU epilogue.
+        let mut up_l = linear(&mut rng, n, k, true);
+        up_l.weight.make_f32_mut().iter_mut().for_each(|w| *w = half::f16::from_f32(*w).to_f32());
+        let mut up_v = vec![0.0; t * n];
+        ops::linear(&x, t, &up_l, &mut up_v);
+        ops::silu_mul(&mut want, &up_v);
+        let got = g.swiglu(&x, t, &l, &up_l).unwrap();
+        assert_close(&format!("f16 gate|up+swiglu t={t} k={k} n={n} direct={direct}"), &got, &want, 1e-5);
     }
 }
 

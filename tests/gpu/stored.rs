@@ -15,7 +15,7 @@ use densi::cpu::ops;
 use densi::gpu::contract::{MM_TILES, WeightFormat};
 use densi::gpu::ops::GpuOps;
 use densi::model::dequant::{block_layout, dequantize};
-use densi::model::{DType, Linear, Matrix};
+use densi::model::{DType, Linear, Matrix, NormKind};
 
 const TYPES: [DType; 11] = [
     DType::F32,
@@ -104,6 +104,46 @@ fn stored_matmul_matches_dequantize_then_matmul() {
                     let got = ops_t.linear_stored(&x, t, &w, n, k, split).unwrap();
                     let what = format!("{} matmul t={t} k={k} n={n} direct={direct} rows={rows:?}", dtype.name());
                     assert_close(&what, &got, &want, 1e-5);
+                }
+                // Gate (w) and up stacked into one matmul with the SwiGLU epilogue (the forward's MLP).
+                let up = random_tensor(&mut rng, dtype, n, k);
+                let up_l = Linear {
+                    weight: Matrix::from_f32(n, k, dequantize(dtype, &up, n * k)),
+                    bias: None,
+                    in_features: k,
+                    out_features: n,
+                };
+                let mut fused = want.clone();
+                let mut up_v = vec![0.0; t * n];
+                ops::linear(&x, t, &up_l, &mut up_v);
+                ops::silu_mul(&mut fused, &up_v);
+                for &(direct, rows) in &variants {
+                    ops_t.set_direct(direct);
+                    ops_t.set_tile_rows(rows);
+                    let got = ops_t.swiglu_stored(&x, t, &w, &up, n, k).unwrap();
+                    let what =
+                        format!("{} gate|up+swiglu t={t} k={k} n={n} direct={direct} rows={rows:?}", dtype.name());
+                    assert_close(&what, &got, &fused, 1e-5);
+                }
+                // With the RMSNorm before the MLP folded into the same matmul (llama-style blocks).
+                if t == 7 || t == 65 {
+                    let nw = common::norm(&mut rng, k, NormKind::RmsNorm);
+                    let mut xn = vec![0.0; t * k];
+                    ops::norm(&x, k, &nw, &mut xn);
+                    let (mut g_v, mut u_v) = (vec![0.0; t * n], vec![0.0; t * n]);
+                    ops::linear(&xn, t, &l, &mut g_v);
+                    ops::linear(&xn, t, &up_l, &mut u_v);
+                    ops::silu_mul(&mut g_v, &u_v);
+                    ops_t.set_rms_norm(Some(&nw)).unwrap();
+                    for &(direct, rows) in &variants {
+                        ops_t.set_direct(direct);
+                        ops_t.set_tile_rows(rows);
+                        let got = ops_t.swiglu_stored(&x, t, &w, &up, n, k).unwrap();
+                        let what =
+                            format!("{} rmsnorm+gate|up t={t} k={k} n={n} direct={direct} rows={rows:?}", dtype.name());
+                        assert_close(&what, &got, &g_v, 1e-5);
+                    }
+                    ops_t.set_rms_norm(None).unwrap();
                 }
             }
         }
