@@ -497,7 +497,11 @@ impl GpuModel {
         // Not yet on the GPU: q/k norms, post-norms, GeGLU, sliding windows, scaled embeddings, soft-capping.
         if matches!(
             cfg.architecture,
-            Architecture::Qwen3 | Architecture::Gemma | Architecture::Gemma2 | Architecture::Gemma3
+            Architecture::Qwen3
+                | Architecture::Gemma
+                | Architecture::Gemma2
+                | Architecture::Gemma3
+                | Architecture::GptNeox
         ) {
             return Err(DensiError::gpu(
                 GpuErrorKind::Unsupported,
@@ -547,8 +551,8 @@ impl GpuModel {
                                     up: GpuLinear::upload(&ctx, &[up], wtype, &l("up"))?,
                                     down: GpuLinear::upload(&ctx, &[down], wtype, &l("down"))?,
                                 },
-                                Mlp::GeGlu { .. } => {
-                                    return Err(DensiError::gpu(GpuErrorKind::Unsupported, "GeGLU MLP"));
+                                Mlp::GeGlu { .. } | Mlp::GeluErf { .. } => {
+                                    return Err(DensiError::gpu(GpuErrorKind::Unsupported, "GeGLU or exact-GELU MLP"));
                                 }
                             },
                         })

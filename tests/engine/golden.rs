@@ -372,6 +372,20 @@ fn gguf_gemma2_f32() {
     check_gguf_in("gguf_arch", "tiny-gemma2-F32");
 }
 
+/// GPT-NeoX: parallel residual, a quarter of each head rotated, LayerNorm with bias, NeoX's per-head
+/// fused query_key_value, exact GELU, untied embed_out.
+#[test]
+fn gptneox_tiny_safetensors_f32() {
+    check_hf_fixture("gptneox_tiny");
+}
+
+/// As llama.cpp's converter writes arch `gptneox` (qkv regrouped to q | k | v), with the sequential
+/// residual (`use_parallel_residual` false).
+#[test]
+fn gguf_gptneox_f32() {
+    check_gguf_in("gguf_arch", "tiny-gptneox-F32");
+}
+
 #[test]
 fn gguf_qwen3_f32() {
     check_gguf_in("gguf_arch", "tiny-qwen3-F32");

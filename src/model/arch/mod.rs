@@ -4,6 +4,7 @@
 
 mod gemma;
 mod gpt2;
+mod gptneox;
 mod llama;
 
 use super::config::{Architecture, ModelConfig};
@@ -25,6 +26,7 @@ pub fn load_weights(
         Architecture::Llama | Architecture::Qwen2 | Architecture::Qwen3 => llama::weights(&loader)?,
         Architecture::Gemma | Architecture::Gemma2 | Architecture::Gemma3 => gemma::weights(&loader)?,
         Architecture::Gpt2 => gpt2::weights(&loader)?,
+        Architecture::GptNeox => gptneox::weights(&loader)?,
     };
     loader.finish()?;
     Ok(weights)

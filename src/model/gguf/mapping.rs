@@ -8,7 +8,7 @@ use crate::model::source::TensorSource;
 
 use super::reader::GgufFile;
 
-const SUPPORTED_ARCHS: &str = "GGUF general.architecture llama, qwen2, qwen3, gemma, gemma2, gemma3, gpt2";
+const SUPPORTED_ARCHS: &str = "GGUF general.architecture llama, qwen2, qwen3, gemma, gemma2, gemma3, gpt2, gptneox";
 
 /// llama.cpp's tensor names (`llama-arch.cpp`), the same for every architecture.
 pub struct GgufNames;
@@ -72,6 +72,7 @@ pub fn config_from_metadata(file: &GgufFile) -> Result<ModelConfig> {
         "gemma2" => Architecture::Gemma2,
         "gemma3" => Architecture::Gemma3,
         "gpt2" => Architecture::Gpt2,
+        "gptneox" => Architecture::GptNeox,
         other => {
             return Err(DensiError::UnsupportedArchitecture {
                 path: file.path.clone(),
@@ -108,11 +109,42 @@ pub fn config_from_metadata(file: &GgufFile) -> Result<ModelConfig> {
             _ => return Err(file.config_err(format!("missing `{a}.vocab_size` and no 2-D `token_embd.weight`"))),
         },
     };
+    // GPT-NeoX: RoPE on the first `rope.dimension_count` dims of each head, attention and MLP in
+    // parallel unless `use_parallel_residual` is false (llama.cpp's default: true).
+    let mut neox = AttentionConfig::default();
     let (rope_theta, norm_eps) = if architecture == Architecture::Gpt2 {
         let eps = file
             .meta_f32(&format!("{a}.attention.layer_norm_epsilon"))?
             .ok_or_else(|| file.config_err(format!("missing metadata `{a}.attention.layer_norm_epsilon`")))?;
         (0.0, eps)
+    } else if architecture == Architecture::GptNeox {
+        let rot = file
+            .meta_u64(&format!("{a}.rope.dimension_count"))?
+            .ok_or_else(|| file.config_err(format!("missing metadata `{a}.rope.dimension_count`")))?;
+        if rot as usize > head_dim {
+            return Err(file.config_err(format!(
+                "`{a}.rope.dimension_count` = {rot} is larger than the head ({head_dim} dimensions)"
+            )));
+        }
+        neox.rope_dims = Some(rot as usize);
+        neox.parallel_residual = match file.meta(&format!("{a}.use_parallel_residual")) {
+            None => true,
+            Some(v) => v.as_bool().ok_or_else(|| {
+                file.config_err(format!(
+                    "metadata `{a}.use_parallel_residual` should be a bool, found {}",
+                    v.type_name()
+                ))
+            })?,
+        };
+        if let Some(kind) = file.meta_str(&format!("{a}.rope.scaling.type"))?
+            && kind != "none"
+        {
+            return Err(file.config_err(format!("`{a}.rope.scaling.type` = `{kind}` is not supported")));
+        }
+        let eps = file
+            .meta_f32(&format!("{a}.attention.layer_norm_epsilon"))?
+            .ok_or_else(|| file.config_err(format!("missing metadata `{a}.attention.layer_norm_epsilon`")))?;
+        (file.meta_f32(&format!("{a}.rope.freq_base"))?.unwrap_or(10000.0), eps)
     } else {
         if let Some(rot) = file.meta_u64(&format!("{a}.rope.dimension_count"))?
             && rot as usize > head_dim
@@ -142,7 +174,7 @@ pub fn config_from_metadata(file: &GgufFile) -> Result<ModelConfig> {
     let attention = if matches!(architecture, Architecture::Gemma2 | Architecture::Gemma3) {
         gemma_attention(file, architecture, num_layers, hidden_size, num_heads, head_dim)?
     } else {
-        AttentionConfig::default()
+        neox
     };
     let config = ModelConfig {
         architecture,
@@ -209,5 +241,6 @@ fn gemma_attention(
         query_pre_attn_scalar: Some(query_pre_attn_scalar as f32),
         score_softcap,
         logit_softcap,
+        ..AttentionConfig::default()
     })
 }
