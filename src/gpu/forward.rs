@@ -502,6 +502,7 @@ impl GpuModel {
                 | Architecture::Gemma2
                 | Architecture::Gemma3
                 | Architecture::GptNeox
+                | Architecture::Phi3
         ) {
             return Err(DensiError::gpu(
                 GpuErrorKind::Unsupported,

@@ -29,15 +29,18 @@ pub enum Architecture {
     /// first dims of each head only (`rotary_pct`), exact (erf) GELU MLP, biases everywhere,
     /// attention and MLP side by side on the same input (`use_parallel_residual`), untied lm-head.
     GptNeox,
+    /// Phi3ForCausalLM / GGUF `phi3`: Llama's block with q/k/v fused in one `qkv_proj` and gate/up in
+    /// one `gate_up_proj` (split at load), optional sliding window on every layer and partial rotary.
+    Phi3,
 }
 
 impl Architecture {
     /// The architectures densi runs, for error messages.
     pub const SUPPORTED: &'static str = "GPT2LMHeadModel (gpt2), LlamaForCausalLM (llama), Qwen2ForCausalLM (qwen2), \
          Qwen3ForCausalLM (qwen3), GemmaForCausalLM (gemma), Gemma2ForCausalLM (gemma2), Gemma3ForCausalLM (gemma3_text), \
-         GPTNeoXForCausalLM (gpt_neox)";
+         GPTNeoXForCausalLM (gpt_neox), Phi3ForCausalLM (phi3)";
 
-    /// Short name (`gpt2`, `llama`, `qwen2`, `qwen3`, `gemma`, `gemma2`, `gemma3`, `gptneox`).
+    /// Short name (`gpt2`, `llama`, `qwen2`, `qwen3`, `gemma`, `gemma2`, `gemma3`, `gptneox`, `phi3`).
     pub fn name(self) -> &'static str {
         match self {
             Architecture::Gpt2 => "gpt2",
@@ -48,6 +51,7 @@ impl Architecture {
             Architecture::Gemma2 => "gemma2",
             Architecture::Gemma3 => "gemma3",
             Architecture::GptNeox => "gptneox",
+            Architecture::Phi3 => "phi3",
         }
     }
 
@@ -71,7 +75,7 @@ impl Architecture {
     pub fn norm_description(self) -> &'static str {
         match self {
             Architecture::Gpt2 | Architecture::GptNeox => "LayerNorm (with bias)",
-            Architecture::Llama | Architecture::Qwen2 | Architecture::Qwen3 => "RMSNorm (x · w)",
+            Architecture::Llama | Architecture::Qwen2 | Architecture::Qwen3 | Architecture::Phi3 => "RMSNorm (x · w)",
             Architecture::Gemma => "RMSNorm (x · (1 + w))",
             Architecture::Gemma2 | Architecture::Gemma3 => "RMSNorm (x · (1 + w)), before and after attention and MLP",
         }
@@ -81,7 +85,9 @@ impl Architecture {
     pub fn activation_description(self) -> &'static str {
         match self {
             Architecture::Gpt2 => "gelu_new (tanh GELU), ungated",
-            Architecture::Llama | Architecture::Qwen2 | Architecture::Qwen3 => "SwiGLU: silu(gate) · up",
+            Architecture::Llama | Architecture::Qwen2 | Architecture::Qwen3 | Architecture::Phi3 => {
+                "SwiGLU: silu(gate) · up"
+            }
             Architecture::Gemma | Architecture::Gemma2 | Architecture::Gemma3 => "GeGLU: gelu_tanh(gate) · up",
             Architecture::GptNeox => "GELU (exact, erf), ungated",
         }
@@ -206,6 +212,7 @@ impl ModelConfig {
         };
         let local: Vec<usize> = (0..self.num_layers).filter(|&l| self.layer_attention(l).window.is_some()).collect();
         let mut attention = match self.attention.sliding_window {
+            Some(w) if local.len() == self.num_layers => format!("causal; every layer local (sliding window {w} keys)"),
             Some(w) if !local.is_empty() => format!(
                 "causal; {} local layers (sliding window {w} keys), {} global (layers {})",
                 local.len(),
@@ -263,6 +270,7 @@ impl ModelConfig {
             Architecture::Gemma2 => (3 * h * i, 4 * h, 0, 0),
             Architecture::Gemma3 => (3 * h * i, 4 * h + 2 * self.head_dim, 0, 0),
             Architecture::GptNeox => (2 * h * i, 4 * h, q + 2 * kv + h + i + h, 0),
+            Architecture::Phi3 => (3 * h * i, 2 * h, 0, 0),
         };
         let final_norm =
             if matches!(self.architecture, Architecture::Gpt2 | Architecture::GptNeox) { 2 * h } else { h };
@@ -336,7 +344,8 @@ impl ModelConfig {
             | Architecture::Gemma
             | Architecture::Gemma2
             | Architecture::Gemma3
-            | Architecture::GptNeox => {
+            | Architecture::GptNeox
+            | Architecture::Phi3 => {
                 if !self.head_dim.is_multiple_of(2) {
                     return Err(format!("head_dim {} is odd; rotary embeddings need pairs", self.head_dim));
                 }
@@ -553,6 +562,55 @@ impl ModelConfig {
                     },
                 }
             }
+            Architecture::Phi3 => {
+                // Phi3Config's defaults where a field is missing. `longrope` / `su` scaling (the 128k
+                // models) is refused by hf_rope_theta: not implemented.
+                let hidden_size = f.usize_req("hidden_size")?;
+                let num_heads = f.usize_req("num_attention_heads")?;
+                let head_dim = hf_head_dim(hidden_size, num_heads).map_err(err)?;
+                let act = f.str_or("hidden_act", "silu")?;
+                if act != "silu" {
+                    return Err(err(format!("hidden_act `{act}` is not supported (only silu)")));
+                }
+                let rope = json.get("rope_parameters").filter(|v| !v.is_null());
+                let rope_theta = hf_rope_theta(json.get("rope_scaling"), rope, f.f32_or("rope_theta", 10_000.0)?, "")
+                    .map_err(err)?;
+                let pct = match rope.and_then(|r| r.get("partial_rotary_factor")) {
+                    Some(v) => v.as_f64().ok_or_else(|| {
+                        err(format!("`rope_parameters.partial_rotary_factor` should be a number, found {v}"))
+                    })?,
+                    None => f.f32_or("partial_rotary_factor", 1.0)? as f64,
+                };
+                if !(pct > 0.0 && pct <= 1.0) {
+                    return Err(err(format!("rotary fraction {pct} is not in (0, 1]")));
+                }
+                let num_layers = f.usize_req("num_hidden_layers")?;
+                // transformers' Phi3 masks every layer with the window when `sliding_window` is set.
+                let sliding_window = f.usize_opt("sliding_window")?;
+                if sliding_window == Some(0) {
+                    return Err(err("`sliding_window` is 0 (a layer would see no key)".into()));
+                }
+                ModelConfig {
+                    architecture,
+                    vocab_size: f.usize_opt("vocab_size")?.unwrap_or(32_064),
+                    hidden_size,
+                    num_layers,
+                    num_heads,
+                    num_kv_heads: f.usize_opt("num_key_value_heads")?.unwrap_or(num_heads),
+                    head_dim,
+                    intermediate_size: f.usize_req("intermediate_size")?,
+                    context_length: f.usize_opt("max_position_embeddings")?.unwrap_or(4096),
+                    rope_theta,
+                    norm_eps: f.f32_or("rms_norm_eps", 1e-5)?,
+                    tie_word_embeddings: f.bool_or("tie_word_embeddings", false)?,
+                    attention: AttentionConfig {
+                        sliding_window,
+                        local_layers: vec![sliding_window.is_some(); num_layers],
+                        rope_dims: Some((head_dim as f64 * pct) as usize),
+                        ..AttentionConfig::default()
+                    },
+                }
+            }
             Architecture::Gemma2 | Architecture::Gemma3 => {
                 // Gemma2Config's / Gemma3TextConfig's defaults where a field is missing.
                 let gemma2 = architecture == Architecture::Gemma2;
@@ -720,6 +778,7 @@ fn hf_architecture(path: &std::path::Path, json: &serde_json::Value) -> crate::R
         "Gemma2ForCausalLM" | "Gemma2Model" => Some(Architecture::Gemma2),
         "Gemma3ForCausalLM" | "Gemma3TextModel" => Some(Architecture::Gemma3),
         "GPTNeoXForCausalLM" | "GPTNeoXModel" => Some(Architecture::GptNeox),
+        "Phi3ForCausalLM" | "Phi3Model" => Some(Architecture::Phi3),
         _ => None,
     });
     let by_type = model_type.map(|m| match m {
@@ -731,6 +790,7 @@ fn hf_architecture(path: &std::path::Path, json: &serde_json::Value) -> crate::R
         "gemma2" => Some(Architecture::Gemma2),
         "gemma3_text" => Some(Architecture::Gemma3),
         "gpt_neox" => Some(Architecture::GptNeox),
+        "phi3" => Some(Architecture::Phi3),
         _ => None,
     });
     match (by_class, by_type) {

@@ -335,11 +335,21 @@ fn neox_qkv_source_row(r: usize, heads: usize, head_dim: usize) -> usize {
 /// Splits a `[3·n, in]` Linear into three `[n, in]` ones (rows q, k, v).
 pub(crate) fn split_rows3(l: &Linear) -> [Linear; 3] {
     let n = l.out_features / 3;
-    std::array::from_fn(|j| Linear {
-        weight: l.weight.slice_rows(j * n..(j + 1) * n),
-        bias: l.bias.as_ref().map(|b| b[j * n..(j + 1) * n].to_vec()),
-        in_features: l.in_features,
-        out_features: n,
+    split_rows(l, [n; 3])
+}
+
+/// Splits a Linear into consecutive blocks of `rows` rows each (their sum is its `out_features`).
+pub(crate) fn split_rows<const N: usize>(l: &Linear, rows: [usize; N]) -> [Linear; N] {
+    debug_assert_eq!(rows.iter().sum::<usize>(), l.out_features);
+    let start = |j: usize| rows[..j].iter().sum::<usize>();
+    std::array::from_fn(|j| {
+        let r = start(j)..start(j) + rows[j];
+        Linear {
+            weight: l.weight.slice_rows(r.clone()),
+            bias: l.bias.as_ref().map(|b| b[r].to_vec()),
+            in_features: l.in_features,
+            out_features: rows[j],
+        }
     })
 }
 

@@ -362,7 +362,8 @@ impl NameTable for HfNames {
             | Architecture::Qwen3
             | Architecture::Gemma
             | Architecture::Gemma2
-            | Architecture::Gemma3 => match tensor {
+            | Architecture::Gemma3
+            | Architecture::Phi3 => match tensor {
                 Tensor::TokenEmbedding => "model.embed_tokens".to_string(),
                 Tensor::OutputNorm => "model.norm".to_string(),
                 Tensor::Output => "lm_head".to_string(),
@@ -382,6 +383,11 @@ impl NameTable for HfNames {
                 Tensor::FfnNorm => format!("model.layers.{l}.post_attention_layernorm"),
                 Tensor::FfnPostNorm => format!("model.layers.{l}.post_feedforward_layernorm"),
                 Tensor::FfnGate => format!("model.layers.{l}.mlp.gate_proj"),
+                // Phi-3's fused projections (rows q | k | v and gate | up).
+                Tensor::AttnQkv => format!("model.layers.{l}.self_attn.qkv_proj"),
+                Tensor::FfnUp if self.architecture == Architecture::Phi3 => {
+                    format!("model.layers.{l}.mlp.gate_up_proj")
+                }
                 Tensor::FfnUp => format!("model.layers.{l}.mlp.up_proj"),
                 Tensor::FfnDown => format!("model.layers.{l}.mlp.down_proj"),
                 // Not Llama tensors: a name no checkpoint has, so asking is a missing tensor.
@@ -438,7 +444,8 @@ impl NameTable for HfNames {
             | Architecture::Qwen3
             | Architecture::Gemma
             | Architecture::Gemma2
-            | Architecture::Gemma3 => name.ends_with(".rotary_emb.inv_freq"),
+            | Architecture::Gemma3
+            | Architecture::Phi3 => name.ends_with(".rotary_emb.inv_freq"),
             // Older Pythia checkpoints: the causal mask and masked-bias buffers, RoPE frequencies.
             Architecture::GptNeox => {
                 name.ends_with(".attention.bias")

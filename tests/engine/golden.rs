@@ -386,6 +386,19 @@ fn gguf_gptneox_f32() {
     check_gguf_in("gguf_arch", "tiny-gptneox-F32");
 }
 
+/// Phi-3: fused qkv_proj and gate_up_proj, a sliding window of 16 keys on every layer.
+#[test]
+fn phi3_tiny_safetensors_f32() {
+    check_hf_fixture("phi3_tiny");
+}
+
+/// As llama.cpp's converter writes arch `phi3` (fused attn_qkv, ffn_up = gate | up), half the head
+/// rotated (`rope.dimension_count` 8 of 16), no window.
+#[test]
+fn gguf_phi3_f32() {
+    check_gguf_in("gguf_arch", "tiny-phi3-F32");
+}
+
 #[test]
 fn gguf_qwen3_f32() {
     check_gguf_in("gguf_arch", "tiny-qwen3-F32");
