@@ -664,3 +664,14 @@ fn config_phi3_and_gptneox_features_it_does_not_compute() {
         assert_names(&err, &path, &[words]);
     }
 }
+
+/// A Phi-3 GGUF with llama.cpp's longrope factors (the 128k models) is refused before any weight is
+/// read, naming the tensor.
+#[test]
+fn gguf_phi3_longrope_factors() {
+    let mut b = std::fs::read(fixtures().join("gguf_arch/tiny-phi3-F32.gguf")).unwrap();
+    replace_same_len(&mut b, b"blk.0.attn_output.weight", b"rope_factors_long.weight");
+    let (_d, path, err) = load_bytes("m.gguf", &b);
+    assert!(matches!(err, DensiError::Config { .. }), "{err:?}");
+    assert_names(&err, &path, &["tensor `rope_factors_long.weight`", "longrope (su) rope scaling is not supported"]);
+}
