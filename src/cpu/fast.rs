@@ -407,11 +407,26 @@ impl SendPtr {
 /// In-place rotate-half RoPE on `heads` heads starting at column `col` of each row of `x`
 /// (row stride `ld`), positions 0..rows: as [`ops::rope`], on a strided buffer.
 pub fn rope_strided(x: &mut [f32], ld: usize, col: usize, heads: usize, hd: usize, cos: &[f32], sin: &[f32]) {
-    let half = hd / 2;
+    rope_strided_dims(x, ld, col, heads, hd, hd, cos, sin);
+}
+
+/// [`rope_strided`] on the first `rot` dims of each head only, as [`ops::rope_dims`].
+#[allow(clippy::too_many_arguments)]
+pub fn rope_strided_dims(
+    x: &mut [f32],
+    ld: usize,
+    col: usize,
+    heads: usize,
+    hd: usize,
+    rot: usize,
+    cos: &[f32],
+    sin: &[f32],
+) {
+    let half = rot / 2;
     x.par_chunks_mut(ld).enumerate().for_each(|(p, row)| {
         let (c, s) = (&cos[p * half..(p + 1) * half], &sin[p * half..(p + 1) * half]);
         for head in row[col..col + heads * hd].chunks_exact_mut(hd) {
-            let (a, b) = head.split_at_mut(half);
+            let (a, b) = head[..rot].split_at_mut(half);
             for i in 0..half {
                 let (x0, x1) = (a[i], b[i]);
                 a[i] = x0 * c[i] - x1 * s[i];
@@ -703,9 +718,10 @@ pub fn forward_rows(
             });
         }
         if let Some((cos, sin)) = super::rope_for(&ropes, la.rope_theta) {
-            let half = hd / 2;
+            let rot = cfg.rope_dims();
+            let half = rot / 2;
             let (cos, sin) = (&cos[past * half..], &sin[past * half..]);
-            Profile::time(p, "rope", || rope_strided(&mut qkv, ldqkv, 0, nh + nkv, hd, cos, sin));
+            Profile::time(p, "rope", || rope_strided_dims(&mut qkv, ldqkv, 0, nh + nkv, hd, rot, cos, sin));
         }
         // This layer's K/V: the cached positions 0..past, then these t rows' k | v.
         let kv = &mut kv[l % layers];
@@ -717,6 +733,11 @@ pub fn forward_rows(
         Profile::time(p, "attention", || {
             attention_with(&qkv, t, kv, nh, nkv, hd, la.scale, la.window, la.softcap, &mut att)
         });
+        // Parallel residual (GPT-NeoX): the MLP's norm reads the block's input, before attention adds.
+        let parallel = cfg.attention.parallel_residual;
+        if parallel {
+            Profile::time(p, "norm", || ops::norm(&x, h, &block.mlp_norm, &mut normed));
+        }
         match &block.post_norms {
             None => Profile::time(p, "o gemm", || {
                 gemm_w(&att, nh * hd, t, nh * hd, &block.o.weight, &mut x, h, true);
@@ -732,8 +753,10 @@ pub fn forward_rows(
             }),
         }
 
-        // MLP: x += mlp(n(x))
-        Profile::time(p, "norm", || ops::norm(&x, h, &block.mlp_norm, &mut normed));
+        // MLP: x += mlp(n(x)) (n of the block's input with a parallel residual, normed above)
+        if !parallel {
+            Profile::time(p, "norm", || ops::norm(&x, h, &block.mlp_norm, &mut normed));
+        }
         match &block.mlp {
             Mlp::SwiGlu { gate, up, down } => {
                 debug_assert!(block.post_norms.is_none(), "MLP post-norms come with GeGLU (Gemma 2 and 3) only");
@@ -762,14 +785,17 @@ pub fn forward_rows(
                     }
                 });
             }
-            Mlp::Gelu { fc, proj } => {
+            Mlp::Gelu { fc, proj } | Mlp::GeluErf { fc, proj } => {
                 Profile::time(p, "fc gemm", || {
                     gemm_w(&normed, h, t, h, &fc.weight, &mut act, inter, false);
                     if let Some(b) = &fc.bias {
                         add_bias_rows(&mut act, b);
                     }
                 });
-                Profile::time(p, "gelu", || ops::gelu_new(&mut act));
+                Profile::time(p, "gelu", || match &block.mlp {
+                    Mlp::GeluErf { .. } => ops::gelu_erf(&mut act),
+                    _ => ops::gelu_new(&mut act),
+                });
                 Profile::time(p, "proj gemm", || {
                     gemm_w(&act, inter, t, inter, &proj.weight, &mut x, h, true);
                     if let Some(b) = &proj.bias {

@@ -299,8 +299,8 @@ pub fn hidden_states_of(cfg: &ModelConfig, w: &Weights, ids: &[u32]) -> Vec<f32>
             ops::rms_norm_heads(&mut k, nkv * hd, 0, nkv, hd, kn);
         }
         if let Some((cos, sin)) = rope_for(&ropes, la.rope_theta) {
-            ops::rope(&mut q, nh, hd, cos, sin);
-            ops::rope(&mut k, nkv, hd, cos, sin);
+            ops::rope_dims(&mut q, nh, hd, cfg.rope_dims(), cos, sin);
+            ops::rope_dims(&mut k, nkv, hd, cfg.rope_dims(), cos, sin);
         }
         ops::attention_with(&q, &k, &v, t, nh, nkv, hd, la.scale, la.window, la.softcap, &mut att);
         ops::linear(&att, t, &block.o, &mut proj);
@@ -308,14 +308,26 @@ pub fn hidden_states_of(cfg: &ModelConfig, w: &Weights, ids: &[u32]) -> Vec<f32>
             ops::norm(&proj, h, attn_post, &mut post);
             proj.copy_from_slice(&post);
         }
+        // Parallel residual (GPT-NeoX): x + attn(n₁(x)) + mlp(n₂(x)), both norms of the block's input.
+        let parallel = cfg.attention.parallel_residual;
+        if parallel {
+            ops::norm(&x, h, &block.mlp_norm, &mut normed);
+        }
         ops::add_in_place(&mut x, &proj);
 
         // MLP: x += mlp(n(x))
-        ops::norm(&x, h, &block.mlp_norm, &mut normed);
+        if !parallel {
+            ops::norm(&x, h, &block.mlp_norm, &mut normed);
+        }
         match &block.mlp {
             Mlp::Gelu { fc, proj: out } => {
                 ops::linear(&normed, t, fc, &mut up);
                 ops::gelu_new(&mut up);
+                ops::linear(&up, t, out, &mut proj);
+            }
+            Mlp::GeluErf { fc, proj: out } => {
+                ops::linear(&normed, t, fc, &mut up);
+                ops::gelu_erf(&mut up);
                 ops::linear(&up, t, out, &mut proj);
             }
             Mlp::SwiGlu { gate: g, up: u, down } => {
@@ -353,7 +365,7 @@ pub(crate) fn rope_tables_of(cfg: &ModelConfig, len: usize) -> Vec<RopeTable> {
     let mut thetas: Vec<f32> = (0..cfg.num_layers).map(|l| cfg.layer_attention(l).rope_theta).collect();
     thetas.sort_by(f32::total_cmp);
     thetas.dedup();
-    thetas.into_iter().map(|theta| (theta, ops::rope_tables(len, cfg.head_dim, theta))).collect()
+    thetas.into_iter().map(|theta| (theta, ops::rope_tables(len, cfg.rope_dims(), theta))).collect()
 }
 
 /// The table of [`rope_tables_of`] for base `theta`, if the model has rotary embeddings.

@@ -165,11 +165,17 @@ pub fn rope_tables(t: usize, head_dim: usize, theta: f32) -> (Vec<f32>, Vec<f32>
 /// In-place rotate-half RoPE (Hugging Face layout) on x[t, heads·head_dim]:
 /// (x_i, x_{i+d/2}) ← (x_i cos − x_{i+d/2} sin, x_{i+d/2} cos + x_i sin).
 pub fn rope(x: &mut [f32], heads: usize, head_dim: usize, cos: &[f32], sin: &[f32]) {
-    let half = head_dim / 2;
+    rope_dims(x, heads, head_dim, head_dim, cos, sin);
+}
+
+/// [`rope`] on the first `rot` dims of each head only (d = rot above; the rest pass through), with
+/// tables from [`rope_tables`]`(t, rot, theta)`: GPT-NeoX's partial rotary embeddings.
+pub fn rope_dims(x: &mut [f32], heads: usize, head_dim: usize, rot: usize, cos: &[f32], sin: &[f32]) {
+    let half = rot / 2;
     x.par_chunks_mut(heads * head_dim).enumerate().for_each(|(p, row)| {
         let (c, s) = (&cos[p * half..(p + 1) * half], &sin[p * half..(p + 1) * half]);
         for head in row.chunks_mut(head_dim) {
-            let (a, b) = head.split_at_mut(half);
+            let (a, b) = head[..rot].split_at_mut(half);
             for i in 0..half {
                 let (x0, x1) = (a[i], b[i]);
                 a[i] = x0 * c[i] - x1 * s[i];
@@ -262,6 +268,12 @@ pub fn embed(ids: &[u32], w: &Weights, h: usize) -> Vec<f32> {
 /// GPT-2's tanh approximation of GELU ("gelu_new"), in place.
 pub fn gelu_new(x: &mut [f32]) {
     x.par_iter_mut().for_each(|v| *v = gelu_tanh(*v));
+}
+
+/// The exact GELU (PyTorch's `gelu`, GPT-NeoX's `hidden_act: gelu`), in place:
+/// 0.5·x·(1 + erf(x/√2)), erf from `libm` in f32 as PyTorch computes it.
+pub fn gelu_erf(x: &mut [f32]) {
+    x.par_iter_mut().for_each(|v| *v = 0.5 * *v * (1.0 + libm::erff(*v * std::f32::consts::FRAC_1_SQRT_2)));
 }
 
 /// The tanh approximation of GELU (GPT-2's `gelu_new`, PyTorch's `gelu(approximate="tanh")`, Gemma's

@@ -590,7 +590,12 @@ impl GpuModel {
         // Not yet on the GPU: q/k norms, post-norms, GeGLU, sliding windows, scaled embeddings, soft-capping.
         if matches!(
             cfg.architecture,
-            Architecture::Qwen3 | Architecture::Gemma | Architecture::Gemma2 | Architecture::Gemma3
+            Architecture::Qwen3
+                | Architecture::Gemma
+                | Architecture::Gemma2
+                | Architecture::Gemma3
+                | Architecture::GptNeox
+                | Architecture::Phi3
         ) {
             return Err(DensiError::gpu(
                 GpuErrorKind::Unsupported,
@@ -638,8 +643,8 @@ impl GpuModel {
                                 Mlp::SwiGlu { gate, up, down } => {
                                     GpuMlp::swiglu(&ctx, gate, up, down, wtype, &l("mlp"))?
                                 }
-                                Mlp::GeGlu { .. } => {
-                                    return Err(DensiError::gpu(GpuErrorKind::Unsupported, "GeGLU MLP"));
+                                Mlp::GeGlu { .. } | Mlp::GeluErf { .. } => {
+                                    return Err(DensiError::gpu(GpuErrorKind::Unsupported, "GeGLU or exact-GELU MLP"));
                                 }
                             },
                         })

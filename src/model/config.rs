@@ -25,14 +25,22 @@ pub enum Architecture {
     /// gated MLP, q/k norms, norms before and after attention and MLP, local sliding-window layers
     /// with their own RoPE base between global ones, queries scaled by 1/√query_pre_attn_scalar.
     Gemma3,
+    /// GPTNeoXForCausalLM (Pythia) / GGUF `gptneox`: LayerNorm with bias, fused q/k/v, RoPE on the
+    /// first dims of each head only (`rotary_pct`), exact (erf) GELU MLP, biases everywhere,
+    /// attention and MLP side by side on the same input (`use_parallel_residual`), untied lm-head.
+    GptNeox,
+    /// Phi3ForCausalLM / GGUF `phi3`: Llama's block with q/k/v fused in one `qkv_proj` and gate/up in
+    /// one `gate_up_proj` (split at load), optional sliding window on every layer and partial rotary.
+    Phi3,
 }
 
 impl Architecture {
     /// The architectures densi runs, for error messages.
     pub const SUPPORTED: &'static str = "GPT2LMHeadModel (gpt2), LlamaForCausalLM (llama), Qwen2ForCausalLM (qwen2), \
-         Qwen3ForCausalLM (qwen3), GemmaForCausalLM (gemma), Gemma2ForCausalLM (gemma2), Gemma3ForCausalLM (gemma3_text)";
+         Qwen3ForCausalLM (qwen3), GemmaForCausalLM (gemma), Gemma2ForCausalLM (gemma2), Gemma3ForCausalLM (gemma3_text), \
+         GPTNeoXForCausalLM (gpt_neox), Phi3ForCausalLM (phi3)";
 
-    /// Short name (`gpt2`, `llama`, `qwen2`, `qwen3`, `gemma`, `gemma2`, `gemma3`).
+    /// Short name (`gpt2`, `llama`, `qwen2`, `qwen3`, `gemma`, `gemma2`, `gemma3`, `gptneox`, `phi3`).
     pub fn name(self) -> &'static str {
         match self {
             Architecture::Gpt2 => "gpt2",
@@ -42,6 +50,8 @@ impl Architecture {
             Architecture::Gemma => "gemma",
             Architecture::Gemma2 => "gemma2",
             Architecture::Gemma3 => "gemma3",
+            Architecture::GptNeox => "gptneox",
+            Architecture::Phi3 => "phi3",
         }
     }
 
@@ -64,8 +74,8 @@ impl Architecture {
     /// The norm, as a user reads it in `densi info`.
     pub fn norm_description(self) -> &'static str {
         match self {
-            Architecture::Gpt2 => "LayerNorm (with bias)",
-            Architecture::Llama | Architecture::Qwen2 | Architecture::Qwen3 => "RMSNorm (x · w)",
+            Architecture::Gpt2 | Architecture::GptNeox => "LayerNorm (with bias)",
+            Architecture::Llama | Architecture::Qwen2 | Architecture::Qwen3 | Architecture::Phi3 => "RMSNorm (x · w)",
             Architecture::Gemma => "RMSNorm (x · (1 + w))",
             Architecture::Gemma2 | Architecture::Gemma3 => "RMSNorm (x · (1 + w)), before and after attention and MLP",
         }
@@ -75,8 +85,11 @@ impl Architecture {
     pub fn activation_description(self) -> &'static str {
         match self {
             Architecture::Gpt2 => "gelu_new (tanh GELU), ungated",
-            Architecture::Llama | Architecture::Qwen2 | Architecture::Qwen3 => "SwiGLU: silu(gate) · up",
+            Architecture::Llama | Architecture::Qwen2 | Architecture::Qwen3 | Architecture::Phi3 => {
+                "SwiGLU: silu(gate) · up"
+            }
             Architecture::Gemma | Architecture::Gemma2 | Architecture::Gemma3 => "GeGLU: gelu_tanh(gate) · up",
+            Architecture::GptNeox => "GELU (exact, erf), ungated",
         }
     }
 }
@@ -100,6 +113,12 @@ pub struct AttentionConfig {
     pub score_softcap: Option<f32>,
     /// Final logits z become c · tanh(z / c) (Gemma 2's `final_logit_softcapping`).
     pub logit_softcap: Option<f32>,
+    /// RoPE rotates the first `rope_dims` dimensions of each head only (rotate-half within them;
+    /// GPT-NeoX's `rotary_pct`, GGUF `rope.dimension_count`); `None`: all of them.
+    pub rope_dims: Option<usize>,
+    /// x + attn(n₁(x)) + mlp(n₂(x)): the MLP reads the block's input, not the attention's output
+    /// (GPT-NeoX's `use_parallel_residual`).
+    pub parallel_residual: bool,
 }
 
 /// One layer's attention: its key window, RoPE base and score scale.
@@ -160,6 +179,12 @@ impl ModelConfig {
         }
     }
 
+    /// Dimensions of each head that RoPE rotates (the first ones): [`AttentionConfig::rope_dims`] or
+    /// the whole head.
+    pub fn rope_dims(&self) -> usize {
+        self.attention.rope_dims.unwrap_or(self.head_dim)
+    }
+
     /// The factor on the token embeddings: √hidden for Gemma (transformers computes it in f64 and
     /// rounds it to the weights' dtype, f32 here), none otherwise.
     pub fn embed_scale(&self) -> Option<f32> {
@@ -174,7 +199,11 @@ impl ModelConfig {
         let positions = if a == Architecture::Gpt2 {
             "learned position embeddings".to_string()
         } else {
-            let mut p = format!("RoPE (rotate-half, all {} dims, no scaling), base {}", self.head_dim, self.rope_theta);
+            let dims = match self.rope_dims() {
+                r if r == self.head_dim => format!("all {r} dims"),
+                r => format!("first {r} of {} dims", self.head_dim),
+            };
+            let mut p = format!("RoPE (rotate-half, {dims}, no scaling), base {}", self.rope_theta);
             if let Some(local) = self.attention.rope_local_theta.filter(|_| self.attention.local_layers.contains(&true))
             {
                 p.push_str(&format!(" (global layers), {local} (local layers)"));
@@ -183,6 +212,7 @@ impl ModelConfig {
         };
         let local: Vec<usize> = (0..self.num_layers).filter(|&l| self.layer_attention(l).window.is_some()).collect();
         let mut attention = match self.attention.sliding_window {
+            Some(w) if local.len() == self.num_layers => format!("causal; every layer local (sliding window {w} keys)"),
             Some(w) if !local.is_empty() => format!(
                 "causal; {} local layers (sliding window {w} keys), {} global (layers {})",
                 local.len(),
@@ -195,6 +225,9 @@ impl ModelConfig {
             ),
             _ => "causal, every layer global".to_string(),
         };
+        if self.attention.parallel_residual {
+            attention.push_str("; parallel residual (attention and MLP both read the block's input)");
+        }
         match self.attention.query_pre_attn_scalar {
             Some(s) => attention.push_str(&format!("; scores × 1/√{s} (query_pre_attn_scalar)")),
             None => attention.push_str(&format!("; scores × 1/√{} (head dim)", self.head_dim)),
@@ -236,8 +269,11 @@ impl ModelConfig {
             Architecture::Gemma => (3 * h * i, 2 * h, 0, 0),
             Architecture::Gemma2 => (3 * h * i, 4 * h, 0, 0),
             Architecture::Gemma3 => (3 * h * i, 4 * h + 2 * self.head_dim, 0, 0),
+            Architecture::GptNeox => (2 * h * i, 4 * h, q + 2 * kv + h + i + h, 0),
+            Architecture::Phi3 => (3 * h * i, 2 * h, 0, 0),
         };
-        let final_norm = if self.architecture == Architecture::Gpt2 { 2 * h } else { h };
+        let final_norm =
+            if matches!(self.architecture, Architecture::Gpt2 | Architecture::GptNeox) { 2 * h } else { h };
         let head = if self.tie_word_embeddings { 0 } else { v * h };
         v * h + pos + l * (attn + mlp + norms + biases) + final_norm + head
     }
@@ -250,7 +286,7 @@ impl ModelConfig {
         let kv = self.num_kv_heads * self.head_dim;
         let q = self.num_heads * self.head_dim;
         let mlp = match self.architecture {
-            Architecture::Gpt2 => 2 * h * i,
+            Architecture::Gpt2 | Architecture::GptNeox => 2 * h * i,
             _ => 3 * h * i,
         };
         let matmul_weights = (l * (h * q + 2 * h * kv + q * h + mlp) + v * h) as f64;
@@ -307,7 +343,9 @@ impl ModelConfig {
             | Architecture::Qwen3
             | Architecture::Gemma
             | Architecture::Gemma2
-            | Architecture::Gemma3 => {
+            | Architecture::Gemma3
+            | Architecture::GptNeox
+            | Architecture::Phi3 => {
                 if !self.head_dim.is_multiple_of(2) {
                     return Err(format!("head_dim {} is odd; rotary embeddings need pairs", self.head_dim));
                 }
@@ -334,6 +372,14 @@ impl ModelConfig {
                     {
                         return Err(format!("{what} {c} is not a positive number"));
                     }
+                }
+                if let Some(r) = a.rope_dims
+                    && (r == 0 || r > self.head_dim || !r.is_multiple_of(2))
+                {
+                    return Err(format!(
+                        "rotary dims {r} per head: must be even, non-zero and at most head_dim {}",
+                        self.head_dim
+                    ));
                 }
                 if a.sliding_window == Some(0) {
                     return Err("sliding_window is 0 (a local layer would see no key)".into());
@@ -466,6 +512,105 @@ impl ModelConfig {
                     attention: AttentionConfig::default(),
                 }
             }
+            Architecture::GptNeox => {
+                // GPTNeoXConfig's defaults where a field is missing; transformers 4.x (Pythia's own
+                // configs) keeps rotary_pct and rotary_emb_base at the top level, 5.x in rope_parameters.
+                let hidden_size = f.usize_req("hidden_size")?;
+                let num_heads = f.usize_req("num_attention_heads")?;
+                let head_dim = hf_head_dim(hidden_size, num_heads).map_err(err)?;
+                let act = f.str_or("hidden_act", "gelu")?;
+                if act != "gelu" {
+                    return Err(err(format!("hidden_act `{act}` is not supported (only gelu)")));
+                }
+                if !f.bool_or("attention_bias", true)? {
+                    return Err(err("`attention_bias: false` is not supported for gpt_neox".into()));
+                }
+                let rope = json.get("rope_parameters").filter(|v| !v.is_null());
+                let legacy_theta = match f.get("rotary_emb_base") {
+                    Some(_) => f.f32_or("rotary_emb_base", 10_000.0)?,
+                    None => f.f32_or("rope_theta", 10_000.0)?,
+                };
+                let rope_theta = hf_rope_theta(json.get("rope_scaling"), rope, legacy_theta, "").map_err(err)?;
+                let pct = match rope.and_then(|r| r.get("partial_rotary_factor")) {
+                    Some(v) => v.as_f64().ok_or_else(|| {
+                        err(format!("`rope_parameters.partial_rotary_factor` should be a number, found {v}"))
+                    })?,
+                    None => f.f32_or("rotary_pct", 0.25)? as f64,
+                };
+                if !(pct > 0.0 && pct <= 1.0) {
+                    return Err(err(format!("rotary fraction {pct} is not in (0, 1]")));
+                }
+                // transformers: int(head_dim · partial_rotary_factor).
+                let rope_dims = (head_dim as f64 * pct) as usize;
+                ModelConfig {
+                    architecture,
+                    vocab_size: f.usize_opt("vocab_size")?.unwrap_or(50_432),
+                    hidden_size,
+                    num_layers: f.usize_req("num_hidden_layers")?,
+                    num_heads,
+                    num_kv_heads: num_heads,
+                    head_dim,
+                    intermediate_size: f.usize_opt("intermediate_size")?.unwrap_or(4 * hidden_size),
+                    context_length: f.usize_opt("max_position_embeddings")?.unwrap_or(2048),
+                    rope_theta,
+                    norm_eps: f.f32_or("layer_norm_eps", 1e-5)?,
+                    tie_word_embeddings: f.bool_or("tie_word_embeddings", false)?,
+                    attention: AttentionConfig {
+                        rope_dims: Some(rope_dims),
+                        parallel_residual: f.bool_or("use_parallel_residual", true)?,
+                        ..AttentionConfig::default()
+                    },
+                }
+            }
+            Architecture::Phi3 => {
+                // Phi3Config's defaults where a field is missing. `longrope` / `su` scaling (the 128k
+                // models) is refused by hf_rope_theta: not implemented.
+                let hidden_size = f.usize_req("hidden_size")?;
+                let num_heads = f.usize_req("num_attention_heads")?;
+                let head_dim = hf_head_dim(hidden_size, num_heads).map_err(err)?;
+                let act = f.str_or("hidden_act", "silu")?;
+                if act != "silu" {
+                    return Err(err(format!("hidden_act `{act}` is not supported (only silu)")));
+                }
+                let rope = json.get("rope_parameters").filter(|v| !v.is_null());
+                let rope_theta = hf_rope_theta(json.get("rope_scaling"), rope, f.f32_or("rope_theta", 10_000.0)?, "")
+                    .map_err(err)?;
+                let pct = match rope.and_then(|r| r.get("partial_rotary_factor")) {
+                    Some(v) => v.as_f64().ok_or_else(|| {
+                        err(format!("`rope_parameters.partial_rotary_factor` should be a number, found {v}"))
+                    })?,
+                    None => f.f32_or("partial_rotary_factor", 1.0)? as f64,
+                };
+                if !(pct > 0.0 && pct <= 1.0) {
+                    return Err(err(format!("rotary fraction {pct} is not in (0, 1]")));
+                }
+                let num_layers = f.usize_req("num_hidden_layers")?;
+                // transformers' Phi3 masks every layer with the window when `sliding_window` is set.
+                let sliding_window = f.usize_opt("sliding_window")?;
+                if sliding_window == Some(0) {
+                    return Err(err("`sliding_window` is 0 (a layer would see no key)".into()));
+                }
+                ModelConfig {
+                    architecture,
+                    vocab_size: f.usize_opt("vocab_size")?.unwrap_or(32_064),
+                    hidden_size,
+                    num_layers,
+                    num_heads,
+                    num_kv_heads: f.usize_opt("num_key_value_heads")?.unwrap_or(num_heads),
+                    head_dim,
+                    intermediate_size: f.usize_req("intermediate_size")?,
+                    context_length: f.usize_opt("max_position_embeddings")?.unwrap_or(4096),
+                    rope_theta,
+                    norm_eps: f.f32_or("rms_norm_eps", 1e-5)?,
+                    tie_word_embeddings: f.bool_or("tie_word_embeddings", false)?,
+                    attention: AttentionConfig {
+                        sliding_window,
+                        local_layers: vec![sliding_window.is_some(); num_layers],
+                        rope_dims: Some((head_dim as f64 * pct) as usize),
+                        ..AttentionConfig::default()
+                    },
+                }
+            }
             Architecture::Gemma2 | Architecture::Gemma3 => {
                 // Gemma2Config's / Gemma3TextConfig's defaults where a field is missing.
                 let gemma2 = architecture == Architecture::Gemma2;
@@ -573,6 +718,7 @@ impl ModelConfig {
                         query_pre_attn_scalar: Some(query_pre_attn_scalar),
                         score_softcap,
                         logit_softcap,
+                        ..AttentionConfig::default()
                     },
                 }
             }
@@ -631,6 +777,8 @@ fn hf_architecture(path: &std::path::Path, json: &serde_json::Value) -> crate::R
         "GemmaForCausalLM" | "GemmaModel" => Some(Architecture::Gemma),
         "Gemma2ForCausalLM" | "Gemma2Model" => Some(Architecture::Gemma2),
         "Gemma3ForCausalLM" | "Gemma3TextModel" => Some(Architecture::Gemma3),
+        "GPTNeoXForCausalLM" | "GPTNeoXModel" => Some(Architecture::GptNeox),
+        "Phi3ForCausalLM" | "Phi3Model" => Some(Architecture::Phi3),
         _ => None,
     });
     let by_type = model_type.map(|m| match m {
@@ -641,6 +789,8 @@ fn hf_architecture(path: &std::path::Path, json: &serde_json::Value) -> crate::R
         "gemma" => Some(Architecture::Gemma),
         "gemma2" => Some(Architecture::Gemma2),
         "gemma3_text" => Some(Architecture::Gemma3),
+        "gpt_neox" => Some(Architecture::GptNeox),
+        "phi3" => Some(Architecture::Phi3),
         _ => None,
     });
     match (by_class, by_type) {

@@ -85,6 +85,9 @@ pub enum Fixup {
     UnpermuteRope { heads: usize, head_dim: usize },
     /// A Gemma norm weight stored as w for y = x̂ · (1 + w) (Hugging Face): 1 is added at load.
     AddOne,
+    /// GPT-NeoX's fused `query_key_value` (Hugging Face): rows `[heads, 3, head_dim]` (each head's
+    /// q, k, v together), regrouped to the canonical q | k | v (weights and biases alike).
+    NeoxQkv { heads: usize, head_dim: usize },
 }
 
 /// A format's names and layout fix-ups for the canonical tensors of one architecture.
@@ -142,6 +145,15 @@ impl<'a> WeightLoader<'a> {
                 let cols = if shape.len() == 2 { shape[1] } else { 1 };
                 unpermute_rows(&data, heads, head_dim, cols)
             }
+            Fixup::NeoxQkv { heads, head_dim } => {
+                let cols = if shape.len() == 2 { shape[1] } else { 1 };
+                let mut out = vec![0f32; data.len()];
+                for (r, dst) in out.chunks_exact_mut(cols).enumerate().take(3 * heads * head_dim) {
+                    let src = neox_qkv_source_row(r, heads, head_dim);
+                    dst.copy_from_slice(&data[src * cols..(src + 1) * cols]);
+                }
+                out
+            }
             // In f32, as transformers' `1.0 + self.weight.float()`.
             Fixup::AddOne => data.into_iter().map(|w| 1.0 + w).collect(),
             _ => data,
@@ -179,6 +191,7 @@ impl<'a> WeightLoader<'a> {
         };
         Ok(match fixup {
             Fixup::UnpermuteRope { head_dim, .. } => m.gather_rows(|r| unpermuted_source_row(r, head_dim)),
+            Fixup::NeoxQkv { heads, head_dim } => m.gather_rows(|r| neox_qkv_source_row(r, heads, head_dim)),
             _ => m,
         })
     }
@@ -312,14 +325,31 @@ fn unpermuted_source_row(r: usize, head_dim: usize) -> usize {
     h * head_dim + 2 * i + s
 }
 
+/// The stored row of [`Fixup::NeoxQkv`] that canonical row `r` (of q | k | v) comes from: part
+/// j ∈ {q, k, v}, head h, dim i is stored at row (h·3 + j)·head_dim + i.
+fn neox_qkv_source_row(r: usize, heads: usize, head_dim: usize) -> usize {
+    let (j, h, i) = (r / (heads * head_dim), r % (heads * head_dim) / head_dim, r % head_dim);
+    (h * 3 + j) * head_dim + i
+}
+
 /// Splits a `[3·n, in]` Linear into three `[n, in]` ones (rows q, k, v).
 pub(crate) fn split_rows3(l: &Linear) -> [Linear; 3] {
     let n = l.out_features / 3;
-    std::array::from_fn(|j| Linear {
-        weight: l.weight.slice_rows(j * n..(j + 1) * n),
-        bias: l.bias.as_ref().map(|b| b[j * n..(j + 1) * n].to_vec()),
-        in_features: l.in_features,
-        out_features: n,
+    split_rows(l, [n; 3])
+}
+
+/// Splits a Linear into consecutive blocks of `rows` rows each (their sum is its `out_features`).
+pub(crate) fn split_rows<const N: usize>(l: &Linear, rows: [usize; N]) -> [Linear; N] {
+    debug_assert_eq!(rows.iter().sum::<usize>(), l.out_features);
+    let start = |j: usize| rows[..j].iter().sum::<usize>();
+    std::array::from_fn(|j| {
+        let r = start(j)..start(j) + rows[j];
+        Linear {
+            weight: l.weight.slice_rows(r.clone()),
+            bias: l.bias.as_ref().map(|b| b[r].to_vec()),
+            in_features: l.in_features,
+            out_features: rows[j],
+        }
     })
 }
 

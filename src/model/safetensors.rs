@@ -362,7 +362,8 @@ impl NameTable for HfNames {
             | Architecture::Qwen3
             | Architecture::Gemma
             | Architecture::Gemma2
-            | Architecture::Gemma3 => match tensor {
+            | Architecture::Gemma3
+            | Architecture::Phi3 => match tensor {
                 Tensor::TokenEmbedding => "model.embed_tokens".to_string(),
                 Tensor::OutputNorm => "model.norm".to_string(),
                 Tensor::Output => "lm_head".to_string(),
@@ -382,10 +383,28 @@ impl NameTable for HfNames {
                 Tensor::FfnNorm => format!("model.layers.{l}.post_attention_layernorm"),
                 Tensor::FfnPostNorm => format!("model.layers.{l}.post_feedforward_layernorm"),
                 Tensor::FfnGate => format!("model.layers.{l}.mlp.gate_proj"),
+                // Phi-3's fused projections (rows q | k | v and gate | up).
+                Tensor::AttnQkv => format!("model.layers.{l}.self_attn.qkv_proj"),
+                Tensor::FfnUp if self.architecture == Architecture::Phi3 => {
+                    format!("model.layers.{l}.mlp.gate_up_proj")
+                }
                 Tensor::FfnUp => format!("model.layers.{l}.mlp.up_proj"),
                 Tensor::FfnDown => format!("model.layers.{l}.mlp.down_proj"),
                 // Not Llama tensors: a name no checkpoint has, so asking is a missing tensor.
                 other => format!("model.layers.{l}.{other:?}"),
+            },
+            Architecture::GptNeox => match tensor {
+                Tensor::TokenEmbedding => "gpt_neox.embed_in".to_string(),
+                Tensor::OutputNorm => "gpt_neox.final_layer_norm".to_string(),
+                Tensor::Output => "embed_out".to_string(),
+                Tensor::AttnNorm => format!("gpt_neox.layers.{l}.input_layernorm"),
+                Tensor::AttnQkv => format!("gpt_neox.layers.{l}.attention.query_key_value"),
+                Tensor::AttnOutput => format!("gpt_neox.layers.{l}.attention.dense"),
+                Tensor::FfnNorm => format!("gpt_neox.layers.{l}.post_attention_layernorm"),
+                Tensor::FfnUp => format!("gpt_neox.layers.{l}.mlp.dense_h_to_4h"),
+                Tensor::FfnDown => format!("gpt_neox.layers.{l}.mlp.dense_4h_to_h"),
+                // Not GPT-NeoX tensors: a name no checkpoint has, so asking is a missing tensor.
+                other => format!("gpt_neox.layers.{l}.{other:?}"),
             },
         };
         format!("{module}.{part}")
@@ -407,6 +426,9 @@ impl NameTable for HfNames {
         match c.architecture {
             Architecture::Gpt2 if conv1d => Fixup::Transpose,
             Architecture::Gemma | Architecture::Gemma2 | Architecture::Gemma3 if norm => Fixup::AddOne,
+            Architecture::GptNeox if tensor == Tensor::AttnQkv => {
+                Fixup::NeoxQkv { heads: c.num_heads, head_dim: c.head_dim }
+            }
             _ => Fixup::None,
         }
     }
@@ -422,8 +444,16 @@ impl NameTable for HfNames {
             | Architecture::Qwen3
             | Architecture::Gemma
             | Architecture::Gemma2
-            | Architecture::Gemma3 => name.ends_with(".rotary_emb.inv_freq"),
+            | Architecture::Gemma3
+            | Architecture::Phi3 => name.ends_with(".rotary_emb.inv_freq"),
+            // Older Pythia checkpoints: the causal mask and masked-bias buffers, RoPE frequencies.
+            Architecture::GptNeox => {
+                name.ends_with(".attention.bias")
+                    || name.ends_with(".attention.masked_bias")
+                    || name.ends_with(".rotary_emb.inv_freq")
+            }
         };
-        buffer || (c.tie_word_embeddings && name == "lm_head.weight")
+        let tied_head = if self.architecture == Architecture::GptNeox { "embed_out.weight" } else { "lm_head.weight" };
+        buffer || (c.tie_word_embeddings && name == tied_head)
     }
 }

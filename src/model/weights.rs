@@ -89,6 +89,8 @@ pub struct Norm {
 pub enum Mlp {
     /// GPT-2: proj(gelu_new(fc(x))).
     Gelu { fc: Linear, proj: Linear },
+    /// GPT-NeoX: proj(gelu(fc(x))), the exact (erf) GELU.
+    GeluErf { fc: Linear, proj: Linear },
     /// Llama/Qwen2/Qwen3: down(silu(gate(x)) · up(x)).
     SwiGlu { gate: Linear, up: Linear, down: Linear },
     /// Gemma: down(gelu_tanh(gate(x)) · up(x)).
@@ -144,7 +146,7 @@ impl Weights {
         for (i, b) in self.blocks.iter().enumerate() {
             let mut linears: Vec<(&str, &Linear)> = vec![("q", &b.q), ("k", &b.k), ("v", &b.v), ("o", &b.o)];
             match &b.mlp {
-                Mlp::Gelu { fc, proj } => linears.extend([("fc", fc), ("proj", proj)]),
+                Mlp::Gelu { fc, proj } | Mlp::GeluErf { fc, proj } => linears.extend([("fc", fc), ("proj", proj)]),
                 Mlp::SwiGlu { gate, up, down } | Mlp::GeGlu { gate, up, down } => {
                     linears.extend([("gate", gate), ("up", up), ("down", down)])
                 }
@@ -182,7 +184,7 @@ impl Weights {
         for b in &self.blocks {
             out.extend([&b.q, &b.k, &b.v, &b.o]);
             match &b.mlp {
-                Mlp::Gelu { fc, proj } => out.extend([fc, proj]),
+                Mlp::Gelu { fc, proj } | Mlp::GeluErf { fc, proj } => out.extend([fc, proj]),
                 Mlp::SwiGlu { gate, up, down } | Mlp::GeGlu { gate, up, down } => out.extend([gate, up, down]),
             }
         }

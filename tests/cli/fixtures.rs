@@ -428,6 +428,25 @@ fn info_lists_the_architecture_features() {
             ][..],
         ),
         (
+            "gptneox_tiny",
+            &[
+                "architecture  gptneox",
+                "norm          LayerNorm (with bias), eps 1e-5",
+                "activation    GELU (exact, erf), ungated",
+                "positions     RoPE (rotate-half, first 4 of 16 dims, no scaling), base 10000\n",
+                "attention     causal, every layer global; parallel residual (attention and MLP both read the block's input); scores × 1/√16 (head dim)",
+            ][..],
+        ),
+        (
+            "phi3_tiny",
+            &[
+                "architecture  phi3",
+                "activation    SwiGLU: silu(gate) · up",
+                "positions     RoPE (rotate-half, all 16 dims, no scaling), base 10000\n",
+                "attention     causal; every layer local (sliding window 16 keys); scores × 1/√16 (head dim)",
+            ][..],
+        ),
+        (
             "llama",
             &[
                 "norm          RMSNorm (x · w), eps 1e-5",
@@ -460,6 +479,23 @@ fn gpu_backend_refuses_gemma3() {
     // Without any adapter (not even a software one) the refusal cannot be reached.
     assert!(o.stderr.to_lowercase().contains("adapter"), "{}", o.stderr);
     eprintln!("SKIPPED the refusal check: no GPU adapter ({})", o.stderr.trim());
+}
+
+/// GPT-NeoX and Phi-3 run on the CPU only for now: the GPU backend says so in one line.
+#[test]
+fn gpu_backend_refuses_gptneox_and_phi3() {
+    for (name, arch) in [("gptneox_tiny", "gptneox"), ("phi3_tiny", "phi3")] {
+        let Some(model) = fixture(name) else { return };
+        let o = run(&["score", "--model", s(&model), "--backend", "gpu", "--text", "a b"]);
+        assert_ne!(o.code, 0, "{}", o.stdout);
+        if o.stderr.contains(&format!("does not run {arch}")) {
+            assert_eq!(o.stderr.trim().lines().count(), 1, "{}", o.stderr);
+            continue;
+        }
+        // Without any adapter (not even a software one) the refusal cannot be reached.
+        assert!(o.stderr.to_lowercase().contains("adapter"), "{}", o.stderr);
+        eprintln!("SKIPPED the refusal check: no GPU adapter ({})", o.stderr.trim());
+    }
 }
 
 #[test]

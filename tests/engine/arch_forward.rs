@@ -1,6 +1,6 @@
-//! Qwen3 and Gemma 1, 2 and 3 on the CPU: the fast forward (`CpuForward`, with and without a cached prefix)
+//! Qwen3, Gemma 1, 2 and 3 GPT-NeoX and Phi-3 on the CPU: the fast forward (`CpuForward`, with and without a cached prefix)
 //! against the plain reference forward on the tiny fixtures, over texts longer than Gemma's sliding
-//! window; and the window, the score scale and the post-norms each change the result (so the golden
+//! window; and the window, the score scale, the post-norms (and NeoX's parallel residual, partial rotary, exact GELU) each change the result (so the golden
 //! tests, tests/engine/golden.rs, would catch an implementation that ignored them).
 
 use std::path::Path;
@@ -104,4 +104,68 @@ fn gemma3_window_scale_and_norms_matter() {
     ] {
         assert!(d > 1e-2, "dropping the {what} moves the result by only {d} nats");
     }
+}
+
+#[test]
+fn gptneox_fast_forward_equals_plain_forward() {
+    fast_equals_plain("gptneox_tiny");
+}
+
+/// The sequential residual (the GGUF fixture, `use_parallel_residual` false) on the fast path too.
+#[test]
+fn gptneox_sequential_fast_forward_equals_plain_forward() {
+    fast_equals_plain("gguf_arch/tiny-gptneox-F32.gguf");
+}
+
+/// GPT-NeoX's parallel residual, partial rotary dims and exact GELU each move the statistics by far
+/// more than the golden tolerance (1e-4 nats).
+#[test]
+fn gptneox_parallel_residual_partial_rope_and_gelu_matter() {
+    let model = load("gptneox_tiny");
+    let ids = synthetic_tokens(60, model.config.vocab_size, 4);
+    let base = densi::cpu::forward_stats(&model, &ids, 1, 0).unwrap();
+    let run = |edit: &dyn Fn(&mut densi::model::ModelConfig, &mut densi::model::Weights)| {
+        let (mut c, mut w) = (model.config.clone(), model.weights.clone());
+        edit(&mut c, &mut w);
+        max_diff(&base, &densi::cpu::forward_stats_of(&c, &w, &ids, 1, 0).unwrap())
+    };
+    let sequential = run(&|c, _| c.attention.parallel_residual = false);
+    let full_rope = run(&|c, _| c.attention.rope_dims = None);
+    let tanh_gelu = run(&|_, w| {
+        for b in &mut w.blocks {
+            if let densi::model::Mlp::GeluErf { fc, proj } = b.mlp.clone() {
+                b.mlp = densi::model::Mlp::Gelu { fc, proj };
+            }
+        }
+    });
+    eprintln!("max |Δ| (nats): sequential {sequential:.3}, full rope {full_rope:.3}, tanh gelu {tanh_gelu:.5}");
+    for (what, d) in [("parallel residual", sequential), ("partial rotary", full_rope)] {
+        assert!(d > 1e-2, "dropping the {what} moves the result by only {d} nats");
+    }
+    // The two GELUs differ by < 1e-3 per activation: a smaller move, still 10× the golden tolerance.
+    assert!(tanh_gelu > 1e-3, "tanh instead of erf GELU moves the result by only {tanh_gelu} nats");
+}
+
+#[test]
+fn phi3_fast_forward_equals_plain_forward() {
+    fast_equals_plain("phi3_tiny");
+}
+
+/// Half-rotary Phi-3 without a window (the GGUF fixture) on the fast path too.
+#[test]
+fn phi3_partial_rotary_fast_forward_equals_plain_forward() {
+    fast_equals_plain("gguf_arch/tiny-phi3-F32.gguf");
+}
+
+/// Phi-3's sliding window (16 keys, on every layer) moves the statistics by far more than the
+/// golden tolerance (1e-4 nats).
+#[test]
+fn phi3_window_matters() {
+    let model = load("phi3_tiny");
+    let ids = synthetic_tokens(60, model.config.vocab_size, 6);
+    let base = densi::cpu::forward_stats(&model, &ids, 1, 0).unwrap();
+    let mut c = model.config.clone();
+    c.attention.sliding_window = None;
+    let d = max_diff(&base, &densi::cpu::forward_stats_of(&c, &model.weights, &ids, 1, 0).unwrap());
+    assert!(d > 1e-2, "dropping the sliding window moves the result by only {d} nats");
 }

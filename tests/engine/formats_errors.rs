@@ -635,3 +635,43 @@ fn config_gemma3_features_it_does_not_compute() {
         assert_names(&err, &path, &[words]);
     }
 }
+
+/// Phi-3's long-context scaling (the 128k models) and GPT-NeoX settings densi does not compute are
+/// refused with one line naming them.
+#[test]
+fn config_phi3_and_gptneox_features_it_does_not_compute() {
+    let factors = vec![1.0; 8];
+    let longrope = serde_json::json!({"rope_type": "longrope", "rope_theta": 10000.0, "long_factor": factors,
+        "short_factor": factors, "original_max_position_embeddings": 64});
+    for (fixture, key, value, words) in [
+        ("phi3_tiny", "rope_parameters", longrope, "rope scaling `longrope`"),
+        ("phi3_tiny", "rope_scaling", serde_json::json!({"type": "su"}), "rope scaling `su`"),
+        ("phi3_tiny", "hidden_act", serde_json::json!("gelu"), "hidden_act `gelu`"),
+        ("phi3_tiny", "sliding_window", serde_json::json!(0), "`sliding_window` is 0"),
+        ("gptneox_tiny", "hidden_act", serde_json::json!("gelu_new"), "hidden_act `gelu_new`"),
+        ("gptneox_tiny", "attention_bias", serde_json::json!(false), "`attention_bias: false`"),
+        (
+            "gptneox_tiny",
+            "rope_parameters",
+            serde_json::json!({"rope_type": "default", "rope_theta": 10000.0, "partial_rotary_factor": 1.5}),
+            "rotary fraction 1.5",
+        ),
+    ] {
+        let (_d, path, err) = with_config(fixture, |c| {
+            c.insert(key.into(), value.clone());
+        });
+        assert!(matches!(err, DensiError::Config { .. }), "{fixture} {key}: {err:?}");
+        assert_names(&err, &path, &[words]);
+    }
+}
+
+/// A Phi-3 GGUF with llama.cpp's longrope factors (the 128k models) is refused before any weight is
+/// read, naming the tensor.
+#[test]
+fn gguf_phi3_longrope_factors() {
+    let mut b = std::fs::read(fixtures().join("gguf_arch/tiny-phi3-F32.gguf")).unwrap();
+    replace_same_len(&mut b, b"blk.0.attn_output.weight", b"rope_factors_long.weight");
+    let (_d, path, err) = load_bytes("m.gguf", &b);
+    assert!(matches!(err, DensiError::Config { .. }), "{err:?}");
+    assert_names(&err, &path, &["tensor `rope_factors_long.weight`", "longrope (su) rope scaling is not supported"]);
+}

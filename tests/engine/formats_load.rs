@@ -48,7 +48,7 @@ fn tensors(w: &Weights) -> Vec<(String, Cow<'_, [f32]>)> {
                 lin(&mut v, format!("{i}.up"), up);
                 lin(&mut v, format!("{i}.down"), down);
             }
-            Mlp::Gelu { fc, proj } => {
+            Mlp::Gelu { fc, proj } | Mlp::GeluErf { fc, proj } => {
                 lin(&mut v, format!("{i}.fc"), fc);
                 lin(&mut v, format!("{i}.proj"), proj);
             }
@@ -110,6 +110,8 @@ fn hf_fixtures_load_with_their_configs() {
         ("gemma_tiny", Architecture::Gemma, 1000, 64, 2, 4, 1, 160, 256, true, "F32"),
         ("gemma2_tiny", Architecture::Gemma2, 1000, 64, 4, 4, 2, 160, 256, true, "F32"),
         ("gemma3_tiny", Architecture::Gemma3, 1000, 64, 6, 4, 2, 160, 256, true, "F32"),
+        ("gptneox_tiny", Architecture::GptNeox, 1000, 64, 2, 4, 4, 160, 256, false, "F32"),
+        ("phi3_tiny", Architecture::Phi3, 1000, 64, 2, 4, 2, 160, 256, false, "F32"),
     ];
     for (dir, arch, vocab, hidden, layers, heads, kv, inter, ctx, tied, dtype) in cases {
         let m = load(&fixtures().join(dir));
@@ -138,6 +140,22 @@ fn hf_fixtures_load_with_their_configs() {
                     assert_eq!((qn.weight.len(), kn.weight.len()), (c.head_dim, c.head_dim));
                 }
                 assert_eq!(b.post_norms.is_some(), arch.post_norms());
+            }
+            // Biases everywhere, LayerNorm, exact-GELU MLP, no learned positions; a quarter of each
+            // head rotates (partial_rotary_factor 0.25), attention and MLP in parallel.
+            Architecture::GptNeox => {
+                assert!(b.q.bias.is_some() && b.k.bias.is_some() && b.v.bias.is_some() && b.o.bias.is_some());
+                assert!(matches!(b.mlp, Mlp::GeluErf { .. }) && m.weights.position_embedding.is_none());
+                assert_eq!((c.rope_dims(), c.head_dim, c.attention.parallel_residual), (4, 16, true));
+            }
+            // Fused qkv_proj and gate_up_proj split into Llama's projections; a window on every layer.
+            Architecture::Phi3 => {
+                assert!(b.q.bias.is_none() && b.o.bias.is_none() && b.qk_norm.is_none());
+                assert_eq!((b.q.out_features, b.k.out_features, b.v.out_features), (64, 32, 32));
+                assert!(
+                    matches!(&b.mlp, Mlp::SwiGlu { gate, up, .. } if gate.out_features == 160 && up.out_features == 160)
+                );
+                assert_eq!((c.attention.sliding_window, c.layer_attention(1).window), (Some(16), Some(16)));
             }
             Architecture::Gpt2 => {
                 assert!(b.q.bias.is_some() && b.o.bias.is_some());

@@ -372,6 +372,33 @@ fn gguf_gemma2_f32() {
     check_gguf_in("gguf_arch", "tiny-gemma2-F32");
 }
 
+/// GPT-NeoX: parallel residual, a quarter of each head rotated, LayerNorm with bias, NeoX's per-head
+/// fused query_key_value, exact GELU, untied embed_out.
+#[test]
+fn gptneox_tiny_safetensors_f32() {
+    check_hf_fixture("gptneox_tiny");
+}
+
+/// As llama.cpp's converter writes arch `gptneox` (qkv regrouped to q | k | v), with the sequential
+/// residual (`use_parallel_residual` false).
+#[test]
+fn gguf_gptneox_f32() {
+    check_gguf_in("gguf_arch", "tiny-gptneox-F32");
+}
+
+/// Phi-3: fused qkv_proj and gate_up_proj, a sliding window of 16 keys on every layer.
+#[test]
+fn phi3_tiny_safetensors_f32() {
+    check_hf_fixture("phi3_tiny");
+}
+
+/// As llama.cpp's converter writes arch `phi3` (fused attn_qkv, ffn_up = gate | up), half the head
+/// rotated (`rope.dimension_count` 8 of 16), no window.
+#[test]
+fn gguf_phi3_f32() {
+    check_gguf_in("gguf_arch", "tiny-phi3-F32");
+}
+
 #[test]
 fn gguf_qwen3_f32() {
     check_gguf_in("gguf_arch", "tiny-qwen3-F32");

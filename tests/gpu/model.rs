@@ -104,7 +104,7 @@ fn f16_weights_match_cpu_on_rounded_weights() {
             round(&mut l.weight);
         }
         match &mut b.mlp {
-            densi::model::Mlp::Gelu { fc, proj } => {
+            densi::model::Mlp::Gelu { fc, proj } | densi::model::Mlp::GeluErf { fc, proj } => {
                 round(&mut fc.weight);
                 round(&mut proj.weight);
             }

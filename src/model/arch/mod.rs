@@ -4,7 +4,9 @@
 
 mod gemma;
 mod gpt2;
+mod gptneox;
 mod llama;
+mod phi3;
 
 use super::config::{Architecture, ModelConfig};
 use super::mapping::{NameTable, Tensor, WeightLoader};
@@ -25,6 +27,8 @@ pub fn load_weights(
         Architecture::Llama | Architecture::Qwen2 | Architecture::Qwen3 => llama::weights(&loader)?,
         Architecture::Gemma | Architecture::Gemma2 | Architecture::Gemma3 => gemma::weights(&loader)?,
         Architecture::Gpt2 => gpt2::weights(&loader)?,
+        Architecture::GptNeox => gptneox::weights(&loader)?,
+        Architecture::Phi3 => phi3::weights(&loader)?,
     };
     loader.finish()?;
     Ok(weights)

@@ -8,7 +8,8 @@ use crate::model::source::TensorSource;
 
 use super::reader::GgufFile;
 
-const SUPPORTED_ARCHS: &str = "GGUF general.architecture llama, qwen2, qwen3, gemma, gemma2, gemma3, gpt2";
+const SUPPORTED_ARCHS: &str =
+    "GGUF general.architecture llama, qwen2, qwen3, gemma, gemma2, gemma3, gpt2, gptneox, phi3";
 
 /// llama.cpp's tensor names (`llama-arch.cpp`), the same for every architecture.
 pub struct GgufNames;
@@ -72,6 +73,8 @@ pub fn config_from_metadata(file: &GgufFile) -> Result<ModelConfig> {
         "gemma2" => Architecture::Gemma2,
         "gemma3" => Architecture::Gemma3,
         "gpt2" => Architecture::Gpt2,
+        "gptneox" => Architecture::GptNeox,
+        "phi3" => Architecture::Phi3,
         other => {
             return Err(DensiError::UnsupportedArchitecture {
                 path: file.path.clone(),
@@ -108,12 +111,64 @@ pub fn config_from_metadata(file: &GgufFile) -> Result<ModelConfig> {
             _ => return Err(file.config_err(format!("missing `{a}.vocab_size` and no 2-D `token_embd.weight`"))),
         },
     };
+    // What GPT-NeoX and Phi-3 set beyond the default attention: GPT-NeoX's RoPE on the first
+    // `rope.dimension_count` dims of each head, attention and MLP in parallel unless
+    // `use_parallel_residual` is false (llama.cpp's default: true); Phi-3's window and rotary dims.
+    let mut own = AttentionConfig::default();
     let (rope_theta, norm_eps) = if architecture == Architecture::Gpt2 {
         let eps = file
             .meta_f32(&format!("{a}.attention.layer_norm_epsilon"))?
             .ok_or_else(|| file.config_err(format!("missing metadata `{a}.attention.layer_norm_epsilon`")))?;
         (0.0, eps)
+    } else if architecture == Architecture::GptNeox {
+        let rot = file
+            .meta_u64(&format!("{a}.rope.dimension_count"))?
+            .ok_or_else(|| file.config_err(format!("missing metadata `{a}.rope.dimension_count`")))?;
+        if rot as usize > head_dim {
+            return Err(file.config_err(format!(
+                "`{a}.rope.dimension_count` = {rot} is larger than the head ({head_dim} dimensions)"
+            )));
+        }
+        own.rope_dims = Some(rot as usize);
+        own.parallel_residual = match file.meta(&format!("{a}.use_parallel_residual")) {
+            None => true,
+            Some(v) => v.as_bool().ok_or_else(|| {
+                file.config_err(format!(
+                    "metadata `{a}.use_parallel_residual` should be a bool, found {}",
+                    v.type_name()
+                ))
+            })?,
+        };
+        if let Some(kind) = file.meta_str(&format!("{a}.rope.scaling.type"))?
+            && kind != "none"
+        {
+            return Err(file.config_err(format!("`{a}.rope.scaling.type` = `{kind}` is not supported")));
+        }
+        let eps = file
+            .meta_f32(&format!("{a}.attention.layer_norm_epsilon"))?
+            .ok_or_else(|| file.config_err(format!("missing metadata `{a}.attention.layer_norm_epsilon`")))?;
+        (file.meta_f32(&format!("{a}.rope.freq_base"))?.unwrap_or(10000.0), eps)
     } else {
+        if architecture == Architecture::Phi3 {
+            // The 128k models' longrope / su scaling comes as these tensors: not implemented.
+            for t in ["rope_factors_long.weight", "rope_factors_short.weight"] {
+                if file.has(t) {
+                    return Err(file.config_err(format!(
+                        "tensor `{t}`: longrope (su) rope scaling is not supported (a 4k-context Phi-3 is)"
+                    )));
+                }
+            }
+            // llama.cpp: a window on every layer when `phi3.attention.sliding_window` > 0.
+            if let Some(window) = file.meta_u64(&format!("{a}.attention.sliding_window"))?
+                && window > 0
+            {
+                own.sliding_window = Some(window as usize);
+                own.local_layers = vec![true; num_layers];
+            }
+            if let Some(rot) = file.meta_u64(&format!("{a}.rope.dimension_count"))? {
+                own.rope_dims = Some(rot as usize);
+            }
+        }
         if let Some(rot) = file.meta_u64(&format!("{a}.rope.dimension_count"))?
             && rot as usize > head_dim
         {
@@ -123,6 +178,7 @@ pub fn config_from_metadata(file: &GgufFile) -> Result<ModelConfig> {
         }
         if let Some(rot) = file.meta_u64(&format!("{a}.rope.dimension_count"))?
             && rot as usize != head_dim
+            && architecture != Architecture::Phi3
         {
             return Err(file.config_err(format!(
                     "`{a}.rope.dimension_count` = {rot} but head_dim = {head_dim}: partial rotary embeddings are not supported"
@@ -142,7 +198,7 @@ pub fn config_from_metadata(file: &GgufFile) -> Result<ModelConfig> {
     let attention = if matches!(architecture, Architecture::Gemma2 | Architecture::Gemma3) {
         gemma_attention(file, architecture, num_layers, hidden_size, num_heads, head_dim)?
     } else {
-        AttentionConfig::default()
+        own
     };
     let config = ModelConfig {
         architecture,
@@ -209,5 +265,6 @@ fn gemma_attention(
         query_pre_attn_scalar: Some(query_pre_attn_scalar as f32),
         score_softcap,
         logit_softcap,
+        ..AttentionConfig::default()
     })
 }
