@@ -3,23 +3,31 @@
 #
 #   gpu_check.py --out DIR --gguf MODEL.gguf --lengths 128,512 [--device cuda] [--repeats 5]
 #
-# Reads what the shell half wrote to DIR (bench-f32.txt, bench-f16.txt: `densi bench` output;
-# parity-{cpu,gpu-f32,gpu-f16}.csv: `densi export --format csv` of the three example prompts), then:
+# Reads what the shell half wrote to DIR (bench-{resident,f32}-{f32,f16}.txt: `densi bench` output per
+# --weights and --dtype; parity-cpu.csv and parity-gpu-{resident,f32}-{f32,f16}.csv: `densi export
+# --format csv` of the three example prompts; info.txt: `densi info`; steps.tsv: seconds per step), then:
 #  1. PyTorch baseline: the same GGUF loaded into transformers (dequantized to float32; the `gguf`
 #     package must be importable), attn_implementation "eager" and "sdpa", float32, on --device; per
 #     length one synthetic sequence (torch.randint, seed 0), 1 warm-up + --repeats timed runs (median),
 #     each run = forward + log-softmax + target log-probability + entropy + top-5 (what one densi
 #     `score_window` computes), synchronized before the clock stops.
 #  2. Parity: transformers float32 surprisal/entropy (float64 log-softmax) on the token ids densi's CPU
-#     export lists (the model's BOS, tokenizer.ggml.bos_token_id, prepended as densi's `--bos auto` does),
-#     against densi CPU, GPU f32 and GPU f16: max |Δ| in bits.
-#  3. One table, DIR/table.md (and DIR/results.json): tokens/s per length for densi GPU f32, f16 and
-#     PyTorch eager, sdpa; the per-kernel share at each length; the parity numbers.
+#     export lists, with the first token's context `densi info` reports for `--bos auto` (info.txt),
+#     against densi CPU and each GPU setting: max |Δ| in bits over the scored tokens.
+#  3. One table, DIR/table.md (and DIR/results.json): per engine, setting and length tokens/s, GFLOP/s,
+#     peak RSS and GPU buffer bytes; the per-kernel share at each length; the parity numbers; the
+#     seconds each step took.
 import argparse, csv, json, math, os, re, statistics, sys, time
+
+# densi's GPU settings, in the order the shell half runs them: (--weights, --dtype).
+SETTINGS = [("resident", "f32"), ("resident", "f16"), ("f32", "f32"), ("f32", "f16")]
 
 
 def parse_bench(path):
-    """`densi bench` text → {"device": str, "rows": {tokens: tokens_per_s}, "kernels": {tokens: [(name, ms, pct)]}}."""
+    """`densi bench` text → {"device", "rows": {tokens: {column: value}}, "kernels": {tokens: [(name, ms, pct)]}, "error"}.
+
+    The row columns are read by the header's names (two or more spaces apart), so a column added or
+    left out (`of peak` with --peak-gflops, `GPU bufs` on the GPU) moves nothing."""
     out = {"device": None, "rows": {}, "kernels": {}, "error": None}
     if not os.path.exists(path):
         out["error"] = "not run"
@@ -27,8 +35,20 @@ def parse_bench(path):
     text = open(path).read()
     m = re.search(r"^backend:\s*(.*)$", text, re.M)
     out["device"] = m.group(1).strip() if m else None
-    for m in re.finditer(r"^\s*(\d+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)", text, re.M):
-        out["rows"][int(m.group(1))] = {"seconds": float(m.group(2)), "tokens_per_s": float(m.group(4)), "gflops": float(m.group(5))}
+    header = None
+    for line in text.splitlines():
+        cells = re.split(r"\s{2,}", line.strip())
+        if cells and cells[0] == "tokens":
+            header = cells
+        elif header and cells and cells[0].isdigit() and len(cells) == len(header):
+            row = dict(zip(header, cells))
+            out["rows"][int(row["tokens"])] = {
+                "seconds": float(row["seconds"]),
+                "tokens_per_s": float(row["tokens/s"]),
+                "gflops": float(row["GFLOP/s"]),
+                "peak_rss": row.get("peak RSS"),
+                "gpu_bufs": row.get("GPU bufs"),
+            }
     for block in re.finditer(r"^kernels at (\d+) tokens.*?:\n((?:  .*\n?)*)", text, re.M):
         rows = []
         for line in block.group(2).splitlines():
@@ -60,10 +80,11 @@ def load_model(gguf_path, attn, device):
     return model.to(device).eval()
 
 
-def bos_id(gguf_path):
-    from gguf import GGUFReader
-    field = GGUFReader(gguf_path).fields.get("tokenizer.ggml.bos_token_id")
-    return int(field.parts[field.data[0]][0]) if field is not None else None
+def first_context_id(info_path):
+    """The token densi's `--bos auto` puts before the first token, as `densi info` reports it
+    (`bos (auto)    <|endoftext|> (id 0, ...)`); None when it prepends nothing."""
+    m = re.search(r"^bos \(auto\)\s+.*?\(id (\d+)", open(info_path).read(), re.M)
+    return int(m.group(1)) if m else None
 
 
 def torch_bench(model, lengths, repeats, device, vocab):
@@ -108,6 +129,27 @@ def hf_stats(model, ids, device):
     return s, h
 
 
+def parity_against(ref, path):
+    """Max |Δ| of one densi export against the transformers reference, over its scored tokens."""
+    if not os.path.exists(path):
+        return None
+    ds, dh, n = 0.0, 0.0, 0
+    for tid, rows in read_export(path).items():
+        if tid not in ref or len(rows) != len(ref[tid][2]) or [r[0] for r in rows] != ref[tid][2]:
+            return {"error": f"{tid}: other token ids than the CPU export"}
+        rs, rh, _ = ref[tid]
+        for (tok, s, h, scored), s_ref, h_ref in zip(rows, rs, rh):
+            if scored:
+                ds, dh, n = max(ds, abs(s - s_ref)), max(dh, abs(h - h_ref)), n + 1
+    return {"tokens": n, "max_abs_surprisal_bits": ds, "max_abs_entropy_bits": dh}
+
+
+def read_steps(path):
+    if not os.path.exists(path):
+        return []
+    return [(name, int(s)) for name, s in (line.rstrip("\n").split("\t") for line in open(path) if line.strip())]
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", required=True)
@@ -115,6 +157,8 @@ def main():
     ap.add_argument("--lengths", required=True)
     ap.add_argument("--device", default="cuda")
     ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--steps-start", type=float, help="epoch seconds this step began (for steps.tsv)")
+    ap.add_argument("--total-start", type=float, help="epoch seconds the whole check began")
     a = ap.parse_args()
     lengths = [int(x) for x in a.lengths.split(",") if x]
     import torch
@@ -127,7 +171,7 @@ def main():
     res = {"lengths": lengths, "torch_device": device, "torch": torch.__version__, "transformers": transformers.__version__}
     if device.startswith("cuda"):
         res["torch_device_name"] = torch.cuda.get_device_name(0)
-    res["densi"] = {dt: parse_bench(os.path.join(a.out, f"bench-{dt}.txt")) for dt in ("f32", "f16")}
+    res["densi"] = {f"{w} {dt}": parse_bench(os.path.join(a.out, f"bench-{w}-{dt}.txt")) for w, dt in SETTINGS}
 
     res["pytorch"] = {}
     parity_model = None
@@ -141,29 +185,32 @@ def main():
         else:
             del model
 
-    # Parity on the example prompts.
+    # Parity on the example prompts, against transformers float32 on densi's own token ids.
     parity = {}
     cpu_csv = os.path.join(a.out, "parity-cpu.csv")
     if os.path.exists(cpu_csv):
-        bos = bos_id(a.gguf)
+        first = first_context_id(os.path.join(a.out, "info.txt"))
         ref = {}
         for tid, rows in read_export(cpu_csv).items():
-            ids = ([bos] if bos is not None else []) + [r[0] for r in rows]
-            s, h = hf_stats(parity_model, ids, device)
-            ref[tid] = (s[-len(rows):], h[-len(rows):])
-        for name in ("cpu", "gpu-f32", "gpu-f16"):
-            path = os.path.join(a.out, f"parity-{name}.csv")
-            if not os.path.exists(path):
-                parity[name] = None
-                continue
-            ds, dh, n = 0.0, 0.0, 0
-            for tid, rows in read_export(path).items():
-                rs, rh = ref[tid]
-                for (tok, s, h, scored), s_ref, h_ref in zip(rows, rs, rh):
-                    if scored:
-                        ds, dh, n = max(ds, abs(s - s_ref)), max(dh, abs(h - h_ref)), n + 1
-            parity[name] = {"tokens": n, "max_abs_surprisal_bits": ds, "max_abs_entropy_bits": dh}
+            tokens = [r[0] for r in rows]
+            if first is None:  # no context: the first token is not scored
+                s, h = hf_stats(parity_model, tokens, device)
+                s, h = [math.nan] + s, [math.nan] + h
+            else:
+                s, h = hf_stats(parity_model, [first] + tokens, device)
+            ref[tid] = (s, h, tokens)
+        parity["cpu"] = parity_against(ref, cpu_csv)
+        for w, dt in SETTINGS:
+            parity[f"gpu {w} {dt}"] = parity_against(ref, os.path.join(a.out, f"parity-gpu-{w}-{dt}.csv"))
     res["parity_vs_transformers"] = parity
+    steps = read_steps(os.path.join(a.out, "steps.tsv"))
+    if a.steps_start:
+        steps.append(("pytorch+parity", round(time.time() - a.steps_start)))
+    if a.total_start:
+        steps.append(("total", round(time.time() - a.total_start)))
+    res["steps_seconds"] = steps
+    devices = os.path.join(a.out, "devices.txt")
+    res["devices"] = open(devices).read() if os.path.exists(devices) else None
     json.dump(res, open(os.path.join(a.out, "results.json"), "w"), indent=1)
     open(os.path.join(a.out, "table.md"), "w").write(table(res))
     print(table(res))
@@ -171,34 +218,48 @@ def main():
 
 def table(res):
     L = []
-    d32, d16 = res["densi"]["f32"], res["densi"]["f16"]
-    L.append(f"densi GPU: {d32['device'] or d32['error']}; PyTorch {res['torch']}, transformers {res['transformers']} "
+    device = next((d["device"] for d in res["densi"].values() if d["device"]), None)
+    L.append(f"densi GPU: {device or 'no adapter ran'}; PyTorch {res['torch']}, transformers {res['transformers']} "
              f"on {res.get('torch_device_name', res['torch_device'])}")
     L.append("")
-    L.append("| tokens | densi f32 tok/s | densi f16 tok/s | torch eager f32 tok/s | torch sdpa f32 tok/s | densi f32 / eager |")
-    L.append("|---:|---:|---:|---:|---:|---:|")
+    L.append("| engine | weights | dtype | tokens | tokens/s | ÷ torch sdpa | GFLOP/s | peak RSS | GPU bufs |")
+    L.append("|---|---|---|---:|---:|---:|---:|---:|---:|")
+    f = lambda v: f"{v:,.0f}" if v else "—"
+    sdpa = res["pytorch"].get("sdpa", {})
     for n in res["lengths"]:
-        a = d32["rows"].get(n, {}).get("tokens_per_s")
-        b = d16["rows"].get(n, {}).get("tokens_per_s")
-        e = res["pytorch"].get("eager", {}).get(n, {}).get("tokens_per_s")
-        s = res["pytorch"].get("sdpa", {}).get(n, {}).get("tokens_per_s")
-        f = lambda v: f"{v:,.0f}" if v else "—"
-        ratio = f"{a / e:.2f}×" if a and e else "—"
-        L.append(f"| {n} | {f(a)} | {f(b)} | {f(e)} | {f(s)} | {ratio} |")
-    for dt, d in (("f32", d32), ("f16", d16)):
+        ref = sdpa.get(n, {}).get("tokens_per_s")
+        for key, d in res["densi"].items():
+            w, dt = key.split()
+            r = d["rows"].get(n)
+            if r is None:
+                L.append(f"| densi gpu | {w} | {dt} | {n} | {d['error'] or 'no row'} | | | | |")
+                continue
+            ratio = f"{r['tokens_per_s'] / ref:.2f}×" if ref else "—"
+            L.append(f"| densi gpu | {w} | {dt} | {n} | {f(r['tokens_per_s'])} | {ratio} | {r['gflops']:.1f} | "
+                     f"{r['peak_rss'] or '—'} | {r['gpu_bufs'] or '—'} |")
+        for attn in ("eager", "sdpa"):
+            t = res["pytorch"].get(attn, {}).get(n, {}).get("tokens_per_s")
+            ratio = f"{t / ref:.2f}×" if t and ref else "—"
+            L.append(f"| torch {attn} | float32 | f32 | {n} | {f(t)} | {ratio} | | | |")
+    for key, d in res["densi"].items():
         for n, rows in sorted(d["kernels"].items()):
             total = sum(r[1] for r in rows)
             L.append("")
-            L.append(f"densi {dt} kernels at {n} tokens (timestamps, {total:.3f} ms): " +
+            L.append(f"densi {key} kernels at {n} tokens (timestamps, {total:.3f} ms): " +
                      ", ".join(f"{name} {pct:.1f}%" for name, _, pct in rows))
     L.append("")
     L.append("| parity vs transformers float32 (example prompts) | tokens | max abs Δ surprisal (bits) | max abs Δ entropy (bits) |")
     L.append("|---|---:|---:|---:|")
     for name, p in res["parity_vs_transformers"].items():
-        if p:
+        if p and "error" in p:
+            L.append(f"| densi {name} | {p['error']} | | |")
+        elif p:
             L.append(f"| densi {name} | {p['tokens']} | {p['max_abs_surprisal_bits']:.2e} | {p['max_abs_entropy_bits']:.2e} |")
         else:
             L.append(f"| densi {name} | not run | | |")
+    if res.get("steps_seconds"):
+        L.append("")
+        L.append("seconds per step: " + ", ".join(f"{name} {s}" for name, s in res["steps_seconds"]))
     return "\n".join(L) + "\n"
 
 
