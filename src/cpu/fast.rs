@@ -36,8 +36,9 @@ pub fn simd_available() -> bool {
 
 /// out[m, n] (row stride ldo) = a[m, k] (row stride lda) · b[n, k]ᵀ, plus out's old value when
 /// `accumulate` (a residual add fused into the GEMM). b is an nn.Linear weight, used as stored.
-/// Short A (m < [`OWN_GEMM_MAX_M`]: the lm-head's 64-row blocks, short windows) goes to
-/// [`gemm_own_nt`], the rest to [`ops::gemm_crate_nt`]; [`GEMM_KERNEL`] overrides this for a benchmark.
+/// Short A (m < [`OWN_GEMM_MAX_M`]: short windows) goes to [`gemm_own_nt`], the rest to
+/// [`ops::gemm_crate_nt`]; [`GEMM_KERNEL`] overrides this for a benchmark. (The lm-head takes the
+/// own kernel at every block size, through `gemm_w_own`.)
 #[allow(clippy::too_many_arguments)]
 pub fn gemm_nt(
     a: &[f32],
