@@ -230,6 +230,12 @@ pub struct InputArgs {
 pub struct ScoreArgs {
     #[command(flatten)]
     pub input: InputArgs,
+
+    /// One row per token, or per word (beginning-of-word-corrected surprisal; with two models of any
+    /// vocabularies, their words paired by byte spans)
+    #[arg(long, value_enum, default_value_t = LevelArg::Token)]
+    pub level: LevelArg,
+
     #[command(flatten)]
     pub model: ModelArgs,
     #[command(flatten)]
@@ -302,6 +308,11 @@ pub struct CompareArgs {
     /// table for people, json for machines
     #[arg(long, short = 'f', value_enum, default_value_t = CompareFormat::Table)]
     pub format: CompareFormat,
+
+    /// With two models: compare token by token (one vocabulary: KL, cross-entropy), or word by word
+    /// (any two vocabularies: beginning-of-word-corrected word surprisal, delta_bits, no KL)
+    #[arg(long, value_enum, default_value_t = LevelArg::Token)]
+    pub level: LevelArg,
 
     #[command(flatten)]
     pub model: ModelArgs,

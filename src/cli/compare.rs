@@ -7,7 +7,7 @@ use densi::export::compare::{Compared, TokenBrief, column_headers, compared};
 use densi::export::{Level, Provenance, Units};
 use serde::Serialize;
 
-use super::args::{CompareArgs, CompareFormat};
+use super::args::{CompareArgs, CompareFormat, LevelArg};
 use super::input::read_inputs;
 use super::progress::Progress;
 use super::score::{pad, pad_left, quote, truncate};
@@ -19,7 +19,20 @@ pub fn run(args: CompareArgs, matches: Option<&clap::ArgMatches>, progress: &Pro
         if inputs.is_empty() {
             return Err(super::usage::no_input());
         }
-        return super::pair::compare(&inputs, &args.model, &args.scoring, args.format, paths, progress);
+        return match args.level {
+            LevelArg::Token => super::pair::compare(&inputs, &args.model, &args.scoring, args.format, paths, progress),
+            LevelArg::Word => {
+                super::pair::compare_words(&inputs, &args.model, &args.scoring, args.format, paths, progress)
+            }
+        };
+    }
+    if args.level == LevelArg::Word {
+        return Err(super::usage::UsageError(
+            "compare --level word needs two models (--model A --model B); one model's words are in \
+             `densi score --level word` and `densi export --level word`"
+                .into(),
+        )
+        .into());
     }
     if inputs.len() < 2 {
         return Err(super::usage::UsageError(format!(

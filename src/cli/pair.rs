@@ -11,7 +11,7 @@ use densi::export::{Format, Level};
 use densi::metrics::TextScore;
 use densi::model::Model;
 use densi::pair::export::{PairExporter, PairProvenance};
-use densi::pair::words::align_words;
+use densi::pair::words::{NO_KL, PairWord, PairWordSummary, align_words};
 use densi::pair::{ModelProvenance, PairScore, PairScorer, PairSummary};
 use serde::Serialize;
 
@@ -69,6 +69,104 @@ fn score_all(
     }
     bar.finish_and_clear();
     Ok(())
+}
+
+/// Word level, any two vocabularies: each text scored by A, then by B, on each model's own
+/// single-model path (either backend); `each` gets the input, both models and both scores.
+fn score_words(
+    model: &ModelArgs,
+    scoring: &ScoringArgs,
+    inputs: &[Input],
+    paths: (&Path, &Path),
+    progress: &Progress,
+    mut each: impl FnMut(&Input, &Model, &Model, &TextScore, &TextScore) -> Result<()>,
+) -> Result<()> {
+    let (a, b) = load_pair(model, paths, progress)?;
+    let backend = scoring.backend.options();
+    let mut sa = densi::backend::scorer(&a, &backend, scoring.score_options())?;
+    let mut sb = densi::backend::scorer(&b, &backend, scoring.score_options())?;
+    for (k, input) in inputs.iter().enumerate() {
+        let spinner = progress.spinner(format!("text {}/{}: scoring under A, then B", k + 1, inputs.len()));
+        let ta: TextScore = sa.score(&input.id, &input.text)?;
+        let tb: TextScore = sb.score(&input.id, &input.text)?;
+        spinner.finish_and_clear();
+        each(input, &a, &b, &ta, &tb)?;
+    }
+    Ok(())
+}
+
+/// The window and stride both scores used, when they agree (models of different contexts may not).
+fn shared_window(ta: &TextScore, tb: &TextScore) -> Option<(usize, usize)> {
+    let same = (ta.settings.window, ta.settings.stride) == (tb.settings.window, tb.settings.stride);
+    same.then_some((ta.settings.window, ta.settings.stride))
+}
+
+/// `densi score --model A --model B --level word`: a per-word table and a summary per text.
+pub fn score_word_table(
+    inputs: &[Input],
+    model: &ModelArgs,
+    scoring: &ScoringArgs,
+    paths: (&Path, &Path),
+    progress: &Progress,
+) -> Result<()> {
+    let stdout = std::io::stdout();
+    let mut first = true;
+    score_words(model, scoring, inputs, paths, progress, |input, _, _, ta, tb| {
+        let words = align_words(ta, tb);
+        let mut out = stdout.lock();
+        if !first {
+            writeln!(out)?;
+        }
+        first = false;
+        writeln!(out, "{}  (A = {}, B = {}; by word)", input.id, paths.0.display(), paths.1.display())?;
+        writeln!(
+            out,
+            "{:>5}  {}  {:>7}  {:>7}  {:>7}  {:>5}  {:>5}",
+            "#",
+            pad("word", 18),
+            "s_A",
+            "s_B",
+            "delta",
+            "tok_A",
+            "tok_B"
+        )?;
+        for w in &words {
+            let word = pad(&quote(&w.word, 18), 18);
+            if !w.scored {
+                writeln!(out, "{:>5}  {word}  (not scored: a token of it has no context)", w.index)?;
+                continue;
+            }
+            writeln!(
+                out,
+                "{:>5}  {word}  {:>7.2}  {:>7.2}  {:>+7.2}  {:>5}  {:>5}",
+                w.index, w.surprisal_bits_a, w.surprisal_bits_b, w.delta_bits, w.tokens_a, w.tokens_b
+            )?;
+        }
+        writeln!(out, "{}", word_summary_line(&PairWordSummary::of(&words)))?;
+        out.flush()?;
+        Ok(())
+    })
+}
+
+/// `summary: 12 words; A 40.1 bits (3.34 bits/word), B …; mean delta +0.21 bits, mean |delta| 1.02 bits; r 0.91; no KL …`.
+fn word_summary_line(s: &PairWordSummary) -> String {
+    if s.scored_words == 0 {
+        return "summary: no word scored".into();
+    }
+    format!(
+        "summary: {} words ({} scored); A {:.2} bits ({:.3} bits/word), B {:.2} bits ({:.3} bits/word); \
+         mean delta {:+.3} bits, mean |delta| {:.3} bits; correlation {:.3}; {}",
+        s.words,
+        s.scored_words,
+        s.total_bits_a,
+        s.mean_bits_per_word_a,
+        s.total_bits_b,
+        s.mean_bits_per_word_b,
+        s.mean_delta_bits,
+        s.mean_abs_delta_bits,
+        s.correlation,
+        NO_KL
+    )
 }
 
 /// `densi score --model A --model B`: a per-token table and a summary per text.
@@ -203,28 +301,18 @@ pub(super) fn export(
             })?;
         }
         Level::Word => {
-            let (a, b) = load_pair(&args.model, paths, progress)?;
-            let backend = args.scoring.backend.options();
-            let mut sa = densi::backend::scorer(&a, &backend, args.scoring.score_options())?;
-            let mut sb = densi::backend::scorer(&b, &backend, args.scoring.score_options())?;
-            for (k, input) in inputs.iter().enumerate() {
-                let spinner = progress.spinner(format!("text {}/{}: scoring under A, then B", k + 1, inputs.len()));
-                let ta: TextScore = sa.score(&input.id, &input.text)?;
-                let tb: TextScore = sb.score(&input.id, &input.text)?;
-                spinner.finish_and_clear();
+            score_words(&args.model, &args.scoring, inputs, paths, progress, |input, a, b, ta, tb| {
                 if exporter.is_none() {
-                    let pa = provenance_of(&a, &ta.settings, progress)?;
-                    let pb = provenance_of(&b, &tb.settings, progress)?;
-                    let same = (ta.settings.window, ta.settings.stride) == (tb.settings.window, tb.settings.stride);
-                    let window = same.then_some((ta.settings.window, ta.settings.stride));
-                    let prov = PairProvenance::new(pa, pb, ta.settings.device.clone(), window, top_k, level);
+                    let pa = provenance_of(a, &ta.settings, progress)?;
+                    let pb = provenance_of(b, &tb.settings, progress)?;
+                    let prov =
+                        PairProvenance::new(pa, pb, ta.settings.device.clone(), shared_window(ta, tb), top_k, level);
                     let w = out.take().ok_or_else(|| anyhow!("output already taken"))?;
                     exporter = Some(PairExporter::begin(w, format, level, prov)?);
                 }
                 let e = exporter.as_mut().ok_or_else(|| anyhow!("no exporter"))?;
-                e.write_words(&input.id, &input.text, &align_words(&ta, &tb))
-                    .map_err(|e| write_error(&args.output, e))?;
-            }
+                e.write_words(&input.id, &input.text, &align_words(ta, tb)).map_err(|e| write_error(&args.output, e))
+            })?;
         }
     }
     let exporter = exporter.ok_or_else(|| anyhow!("nothing was scored"))?;
@@ -384,6 +472,120 @@ pub fn compare(
                 }
             }
             writeln!(out, "\n(KL(A‖B) = Σ p_A log₂(p_A/p_B) in bits; A is the reference)")?;
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// One of the words of largest |delta_bits|, in context.
+#[derive(Serialize)]
+struct DeltaWord {
+    word_index: usize,
+    word: String,
+    surprisal_bits_a: f64,
+    surprisal_bits_b: f64,
+    delta_bits: f64,
+    /// The text around the word, the word in [brackets].
+    context: String,
+}
+
+/// The `n` scored words of largest |delta_bits|, largest first (ties: earlier first).
+fn largest_delta(text: &str, words: &[PairWord], n: usize) -> Vec<DeltaWord> {
+    let mut idx: Vec<usize> = (0..words.len()).filter(|&i| words[i].scored).collect();
+    idx.sort_by(|&x, &y| words[y].delta_bits.abs().total_cmp(&words[x].delta_bits.abs()).then(x.cmp(&y)));
+    idx.truncate(n);
+    idx.into_iter()
+        .map(|i| {
+            let w = &words[i];
+            DeltaWord {
+                word_index: i,
+                word: w.word.clone(),
+                surprisal_bits_a: w.surprisal_bits_a,
+                surprisal_bits_b: w.surprisal_bits_b,
+                delta_bits: w.delta_bits,
+                context: in_context(text, w.byte_start, w.byte_end),
+            }
+        })
+        .collect()
+}
+
+/// `densi compare --model A --model B --level word TEXT...`: per text the word-level summary and the
+/// ten words where the models differ most; any two vocabularies.
+pub fn compare_words(
+    inputs: &[Input],
+    model: &ModelArgs,
+    scoring: &ScoringArgs,
+    format: CompareFormat,
+    paths: (&Path, &Path),
+    progress: &Progress,
+) -> Result<()> {
+    #[derive(Serialize)]
+    struct ComparedWords {
+        id: String,
+        summary: PairWordSummary,
+        largest_delta: Vec<DeltaWord>,
+    }
+    let mut texts = Vec::with_capacity(inputs.len());
+    let mut prov = None;
+    score_words(model, scoring, inputs, paths, progress, |input, a, b, ta, tb| {
+        if prov.is_none() && format == CompareFormat::Json {
+            let (pa, pb) = (provenance_of(a, &ta.settings, progress)?, provenance_of(b, &tb.settings, progress)?);
+            let window = shared_window(ta, tb);
+            prov = Some(PairProvenance::new(pa, pb, ta.settings.device.clone(), window, scoring.top_k, Level::Word));
+        }
+        let words = align_words(ta, tb);
+        texts.push(ComparedWords {
+            id: input.id.clone(),
+            summary: PairWordSummary::of(&words),
+            largest_delta: largest_delta(&input.text, &words, TOP_KL),
+        });
+        Ok(())
+    })?;
+    let mut out = std::io::stdout().lock();
+    match format {
+        CompareFormat::Json => {
+            #[derive(Serialize)]
+            struct Doc {
+                provenance: PairProvenance,
+                texts: Vec<ComparedWords>,
+            }
+            let provenance = prov.ok_or_else(|| anyhow!("nothing was scored"))?;
+            serde_json::to_writer_pretty(&mut out, &Doc { provenance, texts })?;
+            writeln!(out)?;
+        }
+        CompareFormat::Table => {
+            writeln!(out, "A = {}", paths.0.display())?;
+            writeln!(out, "B = {}", paths.1.display())?;
+            for t in &texts {
+                let s = &t.summary;
+                writeln!(out)?;
+                writeln!(out, "{}", t.id)?;
+                let rows = [
+                    ("words scored", format!("{} of {}", s.scored_words, s.words)),
+                    ("bits A", format!("{:.2} ({:.3} bits/word)", s.total_bits_a, s.mean_bits_per_word_a)),
+                    ("bits B", format!("{:.2} ({:.3} bits/word)", s.total_bits_b, s.mean_bits_per_word_b)),
+                    ("mean delta (B − A)", format!("{:+.3} bits", s.mean_delta_bits)),
+                    ("mean |delta|", format!("{:.3} bits", s.mean_abs_delta_bits)),
+                    ("correlation", format!("{:.3} (Pearson, word surprisal A vs B)", s.correlation)),
+                ];
+                for (label, value) in rows {
+                    writeln!(out, "  {}  {value}", pad(label, 24))?;
+                }
+                writeln!(out, "  largest |delta|, bits:")?;
+                for w in &t.largest_delta {
+                    writeln!(
+                        out,
+                        "  {:>6}  {:>+8.3}  A {:>5.2} B {:>5.2} bits  {}",
+                        format!("#{}", w.word_index),
+                        w.delta_bits,
+                        w.surprisal_bits_a,
+                        w.surprisal_bits_b,
+                        w.context
+                    )?;
+                }
+            }
+            writeln!(out, "\n(word surprisal is beginning-of-word corrected; delta = B − A; {NO_KL})")?;
         }
     }
     out.flush()?;

@@ -6,7 +6,7 @@ use anyhow::Result;
 use densi::metrics::{Summary, TextScore};
 use unicode_width::UnicodeWidthStr;
 
-use super::args::ScoreArgs;
+use super::args::{LevelArg, ScoreArgs};
 use super::input::read_inputs;
 use super::progress::Progress;
 use super::session::{open_session, score_inputs};
@@ -17,7 +17,10 @@ pub fn run(args: ScoreArgs, matches: Option<&clap::ArgMatches>, progress: &Progr
         return Err(super::usage::no_input());
     }
     if let Some(paths) = args.model.pair()? {
-        return super::pair::score(&inputs, &args.model, &args.scoring, paths, progress);
+        return match args.level {
+            LevelArg::Token => super::pair::score(&inputs, &args.model, &args.scoring, paths, progress),
+            LevelArg::Word => super::pair::score_word_table(&inputs, &args.model, &args.scoring, paths, progress),
+        };
     }
     let mut session = open_session(&args.model, &args.scoring, progress)?;
     let stdout = std::io::stdout();
@@ -28,7 +31,10 @@ pub fn run(args: ScoreArgs, matches: Option<&clap::ArgMatches>, progress: &Progr
             writeln!(out)?;
         }
         first = false;
-        write_table(&mut out, &t)?;
+        match args.level {
+            LevelArg::Token => write_table(&mut out, &t)?,
+            LevelArg::Word => write_word_table(&mut out, &t)?,
+        }
         out.flush()?;
         Ok(())
     })
@@ -66,6 +72,48 @@ fn write_table(out: &mut dyn Write, t: &TextScore) -> std::io::Result<()> {
             out,
             "{:>5}  {token}  {:>9.2}  {:>8.2}  {:>6}  {alt}",
             tok.index, tok.surprisal_bits, tok.entropy_bits, tok.rank
+        )?;
+    }
+    writeln!(out, "{}", summary_line(&t.summary))
+}
+
+/// `score --level word`: a word per row (the one word definition, [`densi::text`]), with the
+/// beginning-of-word-corrected surprisal and the plain sum over its tokens.
+fn write_word_table(out: &mut dyn Write, t: &TextScore) -> std::io::Result<()> {
+    writeln!(out, "{}", t.id)?;
+    writeln!(
+        out,
+        "{:>5}  {}  {:>9}  {:>9}  {:>8}  {:>6}",
+        "#",
+        pad("word", TOKEN_COLS),
+        "surprisal",
+        "Σ tokens",
+        "entropy",
+        "tokens"
+    )?;
+    writeln!(out, "{:>5}  {}  {:>9}  {:>9}  {:>8}", "", pad("", TOKEN_COLS), "bits", "bits", "bits")?;
+    for w in densi::export::words::text_words(t) {
+        let word = pad(&quote(&w.text, TOKEN_COLS), TOKEN_COLS);
+        if !w.scored {
+            writeln!(
+                out,
+                "{:>5}  {word}  {:>9}  {:>9}  {:>8}  {:>6}  (not scored)",
+                w.index,
+                "-",
+                "-",
+                "-",
+                w.tokens()
+            )?;
+            continue;
+        }
+        writeln!(
+            out,
+            "{:>5}  {word}  {:>9.2}  {:>9.2}  {:>8.2}  {:>6}",
+            w.index,
+            w.surprisal_bits,
+            w.surprisal_bits_uncorrected,
+            w.entropy_bits,
+            w.tokens()
         )?;
     }
     writeln!(out, "{}", summary_line(&t.summary))

@@ -60,7 +60,7 @@ fn mismatch(a: &Model, b: &Model, why: &str) -> DensiError {
     DensiError::InvalidOption {
         option: "--model",
         reason: format!(
-            "{} and {} cannot be compared token by token: {why}; compare them word by word with `densi export --level word`",
+            "{} and {} cannot be compared token by token: {why}; compare them word by word with `--level word` (score, compare, export)",
             a.source.path.display(),
             b.source.path.display()
         ),

@@ -105,3 +105,91 @@ pub fn align_words(a: &TextScore, b: &TextScore) -> Vec<PairWord> {
     }
     out
 }
+
+/// Per text, the word-aligned pair's totals. Bits; NaN where no word was scored.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct PairWordSummary {
+    /// Paired words (runs count once).
+    pub words: usize,
+    /// Those both models scored.
+    pub scored_words: usize,
+    /// Σ surprisal_bits_a over the scored words: −log₂ p_A of the scored part of the text.
+    pub total_bits_a: f64,
+    /// Σ surprisal_bits_b.
+    pub total_bits_b: f64,
+    /// total_bits_a / scored_words.
+    pub mean_bits_per_word_a: f64,
+    /// total_bits_b / scored_words.
+    pub mean_bits_per_word_b: f64,
+    /// Mean of delta_bits (B − A).
+    pub mean_delta_bits: f64,
+    /// Mean of |delta_bits|.
+    pub mean_abs_delta_bits: f64,
+    /// Pearson correlation of the two models' word surprisals (NaN under two scored words or
+    /// where one side is constant).
+    pub correlation: f64,
+}
+
+impl PairWordSummary {
+    /// Totals over `words`' scored entries.
+    pub fn of(words: &[PairWord]) -> PairWordSummary {
+        let scored: Vec<&PairWord> = words.iter().filter(|w| w.scored).collect();
+        let n = scored.len() as f64;
+        let sum = |f: &dyn Fn(&PairWord) -> f64| scored.iter().map(|w| f(w)).sum::<f64>();
+        let (ta, tb) = (sum(&|w| w.surprisal_bits_a), sum(&|w| w.surprisal_bits_b));
+        let mean = |x: f64| if scored.is_empty() { f64::NAN } else { x / n };
+        let (ma, mb) = (mean(ta), mean(tb));
+        let cov = sum(&|w| (w.surprisal_bits_a - ma) * (w.surprisal_bits_b - mb));
+        let va = sum(&|w| (w.surprisal_bits_a - ma).powi(2));
+        let vb = sum(&|w| (w.surprisal_bits_b - mb).powi(2));
+        let correlation = if scored.len() < 2 || va == 0.0 || vb == 0.0 { f64::NAN } else { cov / (va * vb).sqrt() };
+        PairWordSummary {
+            words: words.len(),
+            scored_words: scored.len(),
+            total_bits_a: ta,
+            total_bits_b: tb,
+            mean_bits_per_word_a: ma,
+            mean_bits_per_word_b: mb,
+            mean_delta_bits: mean(tb - ta),
+            mean_abs_delta_bits: mean(sum(&|w| w.delta_bits.abs())),
+            correlation,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn word(index: usize, a: f64, b: f64, scored: bool) -> PairWord {
+        PairWord {
+            index,
+            word: format!("w{index}"),
+            byte_start: index,
+            byte_end: index + 1,
+            char_start: index,
+            char_end: index + 1,
+            tokens_a: 1,
+            tokens_b: 1,
+            scored,
+            surprisal_bits_a: if scored { a } else { f64::NAN },
+            surprisal_bits_b: if scored { b } else { f64::NAN },
+            delta_bits: if scored { b - a } else { f64::NAN },
+        }
+    }
+
+    #[test]
+    fn summary_sums_scored_words_only() {
+        // B = 2·A + 1 on the scored words: correlation 1, delta = A + 1.
+        let words =
+            [word(0, 0.0, 0.0, false), word(1, 1.0, 3.0, true), word(2, 2.0, 5.0, true), word(3, 4.0, 9.0, true)];
+        let s = PairWordSummary::of(&words);
+        assert_eq!((s.words, s.scored_words), (4, 3));
+        assert_eq!((s.total_bits_a, s.total_bits_b), (7.0, 17.0));
+        assert!((s.mean_delta_bits - 10.0 / 3.0).abs() < 1e-12);
+        assert!((s.mean_abs_delta_bits - 10.0 / 3.0).abs() < 1e-12);
+        assert!((s.correlation - 1.0).abs() < 1e-12, "{}", s.correlation);
+        let none = PairWordSummary::of(&words[..1]);
+        assert!(none.mean_bits_per_word_a.is_nan() && none.correlation.is_nan());
+    }
+}

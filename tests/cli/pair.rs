@@ -170,3 +170,63 @@ fn more_than_two_models_and_two_models_elsewhere_are_usage_errors() {
     let o = run(&["export", "--model", A, "--model", B, "-f", "csv", "--units", "nats", TEXT]);
     assert_error(&o, 2, &["bits"]);
 }
+
+/// `score` and `compare` at word level, any two vocabularies: the same words and numbers as
+/// `export --level word` (which the engine tests check against the library).
+#[test]
+fn score_and_compare_by_word_match_the_word_export() {
+    let run_with = |command: &str, extra: &[&str]| {
+        let base = [command, "--model", A, "--model", OTHER_VOCAB, "--bos", "0", "--level", "word", TEXT];
+        ok(&[&base[..], extra].concat())
+    };
+    let doc = json(&run_with("export", &["-f", "json"]));
+    let words = doc["texts"][0]["words"].as_array().unwrap();
+    let scored: Vec<&serde_json::Value> = words.iter().filter(|w| w["scored"].as_bool().unwrap()).collect();
+    let f = |v: &serde_json::Value| v.as_f64().unwrap();
+    let total_a: f64 = scored.iter().map(|w| f(&w["surprisal_bits_a"])).sum();
+    let total_b: f64 = scored.iter().map(|w| f(&w["surprisal_bits_b"])).sum();
+    let max_delta =
+        scored.iter().map(|w| f(&w["delta_bits"])).fold(0.0f64, |m, d| if d.abs() > m.abs() { d } else { m });
+
+    let c = json(&run_with("compare", &["-f", "json"]));
+    let t = &c["texts"][0];
+    assert_eq!(t["summary"]["words"].as_u64().unwrap() as usize, words.len());
+    assert_eq!(t["summary"]["scored_words"].as_u64().unwrap() as usize, scored.len());
+    assert!((f(&t["summary"]["total_bits_a"]) - total_a).abs() < 1e-9 * total_a.abs().max(1.0));
+    assert!((f(&t["summary"]["total_bits_b"]) - total_b).abs() < 1e-9 * total_b.abs().max(1.0));
+    let largest = t["largest_delta"].as_array().unwrap();
+    assert_eq!(largest.len(), 10);
+    assert_eq!(f(&largest[0]["delta_bits"]), max_delta);
+    assert!(largest.windows(2).all(|w| f(&w[0]["delta_bits"]).abs() >= f(&w[1]["delta_bits"]).abs()));
+    assert!(c["provenance"]["note"].as_str().unwrap().contains("no KL") && c["provenance"]["level"] == "word", "{c}");
+
+    let table = run_with("compare", &[]);
+    assert!(table.contains("largest |delta|") && table.contains(&format!("{:.2}", total_a)), "{table}");
+
+    // score: one row per paired word, the same delta to two decimals, and the summary.
+    let out = run_with("score", &[]);
+    let rows: Vec<&str> = out.lines().skip(2).take_while(|l| !l.starts_with("summary:")).collect();
+    assert_eq!(rows.len(), words.len(), "{out}");
+    let first_scored = scored[0];
+    let i = first_scored["word_index"].as_u64().unwrap() as usize;
+    assert!(rows[i].contains(&format!("{:+.2}", f(&first_scored["delta_bits"]))), "{}", rows[i]);
+    assert!(out.contains("summary:") && out.contains("no KL"), "{out}");
+}
+
+/// One model: `score --level word` lists the words of `export --level word`; `compare --level word`
+/// needs two models.
+#[test]
+fn one_model_word_level() {
+    let doc = json(&ok(&["export", "--model", A, "--bos", "0", "-f", "json", "--level", "word", TEXT]));
+    let words = doc["texts"][0]["words"].as_array().unwrap();
+    let out = ok(&["score", "--model", A, "--bos", "0", "--level", "word", TEXT]);
+    let rows: Vec<&str> = out.lines().skip(3).take_while(|l| !l.starts_with("summary:")).collect();
+    assert_eq!(rows.len(), words.len(), "{out}");
+    for (row, w) in rows.iter().zip(words) {
+        if let Some(s) = w["surprisal_bits"].as_f64() {
+            assert!(row.contains(&format!("{s:.2}")), "{row} vs {w}");
+        }
+    }
+    let o = run(&["compare", "--model", A, "--level", "word", TEXT, TEXT]);
+    assert_error(&o, 2, &["--level word", "two models"]);
+}
