@@ -27,7 +27,8 @@ use crate::metrics::TextScore;
 const PAGE: &str = include_str!("report/page.html");
 /// The page's style, shared with the two-model page (`crate::pair::report`).
 pub(crate) const STYLE: &str = include_str!("report/report.css");
-const SCRIPT: &str = include_str!("report/report.js");
+/// The shared helpers (`common.js`) and then the page's own script.
+const SCRIPT: &str = concat!(include_str!("report/common.js"), include_str!("report/report.js"));
 
 /// Colours in the page's scale: inferno at i/255.
 const SCALE_STEPS: usize = 256;

@@ -17,7 +17,8 @@ use crate::display::Metric;
 use crate::export::report::{STYLE, colour_scale, escape_html, fill, pieces, round_significant, round4};
 
 const PAGE: &str = include_str!("../export/report/pair.html");
-const SCRIPT: &str = include_str!("../export/report/pair.js");
+/// The shared helpers (`common.js`) and then the page's own script.
+const SCRIPT: &str = concat!(include_str!("../export/report/common.js"), include_str!("../export/report/pair.js"));
 
 /// The fixed scale of `delta_bits` (B − A): as wide as that of surprisal − entropy, a signed
 /// difference of surprisals too.

@@ -104,9 +104,26 @@ def start(args):
     return webdriver.Chrome(service=Service(args.chromedriver), options=opts)
 
 
-def colour_of(scale, values, metric, v):
-    """The colour the page must give value v: the scale's own entry (fixed range)."""
-    lo, hi = scale["metrics"][metric]["range"]
+def fitted_range(fixed, values):
+    """The "fitted to the texts" range (README, report): the values' range; a metric whose fixed range
+    starts at 0 or above starts at 0, a signed one is centred on 0."""
+    vs = [v for v in values if v is not None]
+    if not vs:
+        return fixed
+    lo, hi = min(vs), max(vs)
+    if fixed[0] >= 0:
+        lo = 0.0
+    else:
+        w = max(-lo, hi)
+        lo, hi = -w, w
+    if hi - lo < 1e-6:
+        hi = lo + 1
+    return [lo, hi]
+
+
+def colour_of(scale, values, metric, v, rng=None):
+    """The colour the page must give value v: the scale's own entry (fixed range, or `rng`)."""
+    lo, hi = rng or scale["metrics"][metric]["range"]
     t = min(1.0, max(0.0, (v - lo) / (hi - lo)))
     return scale["colours"][int(t * (len(scale["colours"]) - 1) + 0.5)]
 
@@ -268,6 +285,15 @@ def run_checks(driver, args, data):
                 if (v := t["words"]["values"][0][t["tokens"]["word"][i]]) is not None and css_rgb(colour_of(scale, None, 0, v)) != c)
     check(wrong == 0, f"word mode: {wrong} tokens not coloured by their word")
     driver.find_element(By.CSS_SELECTOR, 'input[name="unit"][value="token"]').click()
+    # The fitted scale: surprisal on the range of the texts' own values.
+    driver.find_element(By.CSS_SELECTOR, 'input[name="scale"][value="fitted"]').click()
+    rng = fitted_range(scale["metrics"][0]["range"], [v for t in data["texts"] for v in t["tokens"]["values"][0]])
+    colours = driver.execute_script(
+        "return Array.from(document.querySelectorAll('#texts .text')).map(p => Array.from(p.children).map(s => getComputedStyle(s).backgroundColor))")
+    wrong = sum(1 for t, cols in zip(data["texts"], colours) for v, c in zip(t["tokens"]["values"][0], cols)
+                if v is not None and css_rgb(colour_of(scale, None, 0, v, rng)) != c)
+    check(wrong == 0, f"fitted scale {rng}: {wrong} tokens not coloured by their value")
+    driver.find_element(By.CSS_SELECTOR, 'input[name="scale"][value="fixed"]').click()
     # For the screenshot: hover the densest token of the first text.
     toks = texts[0]["tokens"]
     densest = max((t for t in toks if t["scored"]), key=lambda t: t["surprisal_bits"])["index"]
@@ -383,6 +409,17 @@ def run_pair_checks(driver, args, data):
         if before is not None:
             check(colours != before, f"colouring {info['name']}: switching did not recolour")
         before = colours
+        # The fitted scale over both rows (a signed colouring such as delta stays centred on 0).
+        driver.find_element(By.CSS_SELECTOR, 'input[name="scale"][value="fitted"]').click()
+        rng = fitted_range(info["range"], [v for t in data["texts"] for side in "ab" for v in t["tokens"][side]["values"][metric]])
+        fitted = driver.execute_script(
+            "return Array.from(document.querySelectorAll('#texts .column')).map(c => ['a', 'b'].map(s =>"
+            " Array.from(c.querySelector('.row-' + s).children).map(e => getComputedStyle(e).backgroundColor)))")
+        wrong = sum(css_rgb(colour_of(scale, None, metric, v, rng)) != c
+                    for t, (ca, cb) in zip(data["texts"], fitted) for side, cols in (("a", ca), ("b", cb))
+                    for v, c in zip(t["tokens"][side]["values"][metric], cols) if v is not None)
+        check(wrong == 0, f"colouring {info['name']}, fitted scale {rng}: {wrong} tokens not coloured by their value")
+        driver.find_element(By.CSS_SELECTOR, 'input[name="scale"][value="fixed"]').click()
     driver.find_element(By.CSS_SELECTOR, 'input[name="metric"][value="0"]').click()
     # For the screenshot: hover the position of largest KL in row B of the first text.
     toks = texts[0]["tokens"]

@@ -7,37 +7,19 @@
   const tip = document.getElementById("tip");
   const rows = []; // { text, side: "a" | "b", el, spans, active }
 
-  // A carriage return is written as a reference: the HTML parser would turn a literal CR LF into LF.
-  const esc = (s) => String(s).replace(/[&<>"'\r]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;", "\r": "&#13;" })[c]);
-  const bits = (x) => (x === null || x === undefined ? "–" : x.toFixed(3));
-  const prob = (x) => (x === null || x === undefined ? "–" : x.toPrecision(4));
-  const fixed = (x, d) => (x === null || x === undefined || !isFinite(x) ? "–" : x.toFixed(d));
-  const quote = (s) => '"' + String(s).replace(/\n/g, "\\n").replace(/\r/g, "\\r").replace(/\t/g, "\\t") + '"';
+  const { esc, bits, prob, fixed, quote } = densiCommon;
 
   // ---- the colour scale ----
   function range(m) {
     const r = D.metrics[m].range;
     if (state.scale === "fixed") return r;
-    let lo = Infinity, hi = -Infinity;
-    for (const t of D.texts) for (const side of [t.tokens.a, t.tokens.b]) for (const v of side.values[m]) if (v !== null) { lo = Math.min(lo, v); hi = Math.max(hi, v); }
-    if (!isFinite(lo)) return r;
-    if (r[0] >= 0) lo = 0; // non-negative metrics start at 0
-    else { const w = Math.max(-lo, hi); lo = -w; hi = w; } // signed ones stay centred on 0
-    if (hi - lo < 1e-6) hi = lo + 1;
-    return [lo, hi];
+    return densiCommon.fitRange(r, D.texts.flatMap((t) => [...t.tokens.a.values[m], ...t.tokens.b.values[m]]));
   }
-  function colourIndex(v, r) {
-    const t = Math.min(1, Math.max(0, (v - r[0]) / (r[1] - r[0])));
-    return Math.round(t * (D.colours.length - 1));
-  }
+  const colourIndex = (v, r) => densiCommon.colourIndex(v, r, D.colours.length);
 
   // ---- controls and legend ----
   const metricSwitch = document.getElementById("metric-switch");
-  D.metrics.forEach((m, i) => {
-    const label = document.createElement("label");
-    label.innerHTML = `<input type="radio" name="metric" value="${i}"${i === 0 ? " checked" : ""}> ${esc(m.name)}`;
-    metricSwitch.appendChild(label);
-  });
+  densiCommon.metricRadios(metricSwitch, D.metrics);
   document.getElementById("controls").addEventListener("change", (e) => {
     if (e.target.name === "metric") state.metric = +e.target.value;
     if (e.target.name === "scale") state.scale = e.target.value;
@@ -46,9 +28,8 @@
   });
   function legend() {
     const m = D.metrics[state.metric], r = range(state.metric);
-    const stops = [0, 0.125, 0.25, 0.375, 0.5, 0.625, 0.75, 0.875, 1].map((t) => D.colours[Math.round(t * (D.colours.length - 1))]).join(",");
     document.getElementById("legend").innerHTML =
-      `<span class="ramp"><span>${r[0].toFixed(1)}</span><span class="bar" style="background:linear-gradient(to right,${stops})"></span><span>${r[1].toFixed(1)} ${esc(m.unit)}</span></span>` +
+      densiCommon.ramp(D.colours, r, " " + m.unit) +
       `<span>${esc(m.name)} per token, ${state.scale} scale; ${m.per_model ? "each row its own model's value" : "one value per position, the same in both rows"}</span>` +
       ` <span class="swatch t unscored">n/a</span> <span>not scored</span>`;
   }

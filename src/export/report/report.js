@@ -9,18 +9,12 @@
   const tip = document.getElementById("tip");
   const panes = [];
 
-  // A carriage return is written as a reference: the HTML parser would turn a literal CR LF into LF.
-  const esc = (s) => String(s).replace(/[&<>"'\r]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;", "\r": "&#13;" })[c]);
-  const bits = (x) => (x === null || x === undefined ? "–" : x.toFixed(3));
-  const prob = (x) => (x === null || x === undefined ? "–" : x.toPrecision(4));
-  const fixed = (x, d) => (x === null || x === undefined || !isFinite(x) ? "–" : x.toFixed(d));
+  const { esc, bits, prob, fixed, quote } = densiCommon;
   const signed = (x, d) => {
     if (x === null || x === undefined || !isFinite(x)) return "";
     const s = (x >= 0 ? "+" : "") + x.toFixed(d);
     return /^[+-]?[0.]+$/.test(s) ? "±" + s.replace(/^[+-]/, "") : s;
   };
-  // Quoted, with line breaks and tabs visible (a token's other bytes are shown as they are).
-  const quote = (s) => '"' + String(s).replace(/\n/g, "\\n").replace(/\r/g, "\\r").replace(/\t/g, "\\t") + '"';
   const unitName = (m) => (S.metrics[m].unit ? " " + S.metrics[m].unit : "");
   const fmtValue = (m, v) => (v === null ? "–" : m === RANK ? S.rank_buckets[Math.round(v)] : v.toFixed(2) + unitName(m));
 
@@ -31,25 +25,13 @@
   function range(m) {
     const fixedRange = S.metrics[m].range;
     if (state.scale === "fixed" || m === RANK) return fixedRange;
-    let lo = Infinity, hi = -Infinity;
-    for (const t of D.texts) for (const v of values(t, m)) if (v !== null) { lo = Math.min(lo, v); hi = Math.max(hi, v); }
-    if (!isFinite(lo)) return fixedRange;
-    if (fixedRange[0] >= 0) lo = 0; // non-negative metrics start at 0: dark means "near zero bits"
-    if (hi - lo < 1e-6) hi = lo + 1;
-    return [lo, hi];
+    return densiCommon.fitRange(fixedRange, D.texts.flatMap((t) => values(t, m)));
   }
-  function colourIndex(v, r) {
-    const t = Math.min(1, Math.max(0, (v - r[0]) / (r[1] - r[0])));
-    return Math.round(t * (S.colours.length - 1));
-  }
+  const colourIndex = (v, r) => densiCommon.colourIndex(v, r, S.colours.length);
 
   // ---- controls and legend ----
   const metricSwitch = document.getElementById("metric-switch");
-  S.metrics.forEach((m, i) => {
-    const label = document.createElement("label");
-    label.innerHTML = `<input type="radio" name="metric" value="${i}"${i === 0 ? " checked" : ""}> ${esc(m.name)}`;
-    metricSwitch.appendChild(label);
-  });
+  densiCommon.metricRadios(metricSwitch, S.metrics);
   document.getElementById("controls").addEventListener("change", (e) => {
     const el = e.target;
     if (el.name === "metric") state.metric = +el.value;
@@ -68,8 +50,7 @@
         return `<span class="swatch" style="background:${S.colours[c]};color:${S.ink[c]}">${esc(b)}</span>`;
       }).join("") + " <span>rank of the token among the model's predictions (GLTR's buckets)</span>";
     } else {
-      const stops = [0, 0.125, 0.25, 0.375, 0.5, 0.625, 0.75, 0.875, 1].map((t) => S.colours[Math.round(t * (S.colours.length - 1))]).join(",");
-      html = `<span class="ramp"><span>${r[0].toFixed(1)}</span><span class="bar" style="background:linear-gradient(to right,${stops})"></span><span>${r[1].toFixed(1)}${esc(unitName(m))}</span></span>` +
+      html = densiCommon.ramp(S.colours, r, unitName(m)) +
         `<span>${esc(S.metrics[m].name)}${state.unit === "word" ? " per word" : " per token"}, ${state.scale} scale</span>`;
     }
     html += ` <span class="think-key" title="${esc(S.think_rule)}">think point</span> <span>${esc(S.think_rule)}</span>`;
