@@ -6,6 +6,11 @@
 //
 // Three entry points:
 //  - `target_logit`: z_t[r] = x[row0 + r] · W[target[r]] + b; one workgroup per row, in the chunk that holds the target.
+//
+// With p.rms = 1 the final RMSNorm is folded in (as matmul.wgsl's MATMUL_RMS): x is the residual
+// stream and its rows are normalized as they are loaded, x̂[m, k] = x[m, k] · s[m] · norm_w[k] with
+// s[m] = 1 / sqrt(mean_k x[m, k]² + eps), computed first (target_logit: one more reduction;
+// tile: once per tile row into workgroup memory; direct: per thread for its 4 rows).
 //  - `tile`: a workgroup of 16·TY threads owns BM = TM·TY rows (TM = 4) × (NT · 64) vocabulary columns. Each
 //    BM × 64 logit tile is computed by the matmul core (mm_core.wgsl, as matmul.wgsl), staged once
 //    through the core's workgroup memory (reused: BM × 64 floats), and then thread (row, cg)
@@ -28,6 +33,20 @@ const NEG: f32 = -3.0e38;
 
 var<workgroup> red: array<f32, 256>;
 
+// Σ red[0 .. 256] into red[0] (256 threads; ends with a barrier).
+fn red_sum(lid: u32) -> f32 {
+    workgroupBarrier();
+    for (var st = 128u; st > 0u; st = st / 2u) {
+        if (lid < st) {
+            red[lid] += red[lid + st];
+        }
+        workgroupBarrier();
+    }
+    let total = red[0];
+    workgroupBarrier(); // everyone has read red[0] before it is reused
+    return total;
+}
+
 // ---- target logits ----
 
 @compute @workgroup_size(256)
@@ -40,20 +59,29 @@ fn target_logit(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
     if (id < p.v0 || id >= p.v0 + p.vc) {
         return; // uniform: another chunk's dispatch owns this row
     }
+    let base = (p.row0 + r) * p.h;
+    var scale = 1.0;
+    if (p.rms != 0u) {
+        var s2 = 0.0;
+        for (var i = lid; i < p.h; i += 256u) {
+            let v = x[base + i];
+            s2 += v * v;
+        }
+        red[lid] = s2;
+        scale = 1.0 / sqrt(red_sum(lid) / f32(p.h) + p.eps);
+    }
     var s = 0.0;
     for (var i = lid; i < p.h; i += 256u) {
-        s += x[(p.row0 + r) * p.h + i] * wload((id - p.v0) * p.h + i);
+        var v = x[base + i];
+        if (p.rms != 0u) {
+            v = v * scale * norm_w[i];
+        }
+        s += v * wload((id - p.v0) * p.h + i);
     }
     red[lid] = s;
-    workgroupBarrier();
-    for (var st = 128u; st > 0u; st = st / 2u) {
-        if (lid < st) {
-            red[lid] += red[lid + st];
-        }
-        workgroupBarrier();
-    }
+    let total = red_sum(lid);
     if (lid == 0u) {
-        var z = red[0];
+        var z = total;
         if (p.has_bias != 0u) {
             z += bias[id];
         }
@@ -184,8 +212,16 @@ fn wrow(j: u32) -> u32 {
     return j;
 }
 
+// The folded RMSNorm's scales of the tile's rows m0 + r (p.rms = 1; `tile`'s prologue).
+var<workgroup> row_scale: array<f32, MM_BM_MAX>;
+var<private> tile_m0: u32;
+
 fn xload(m: u32, k: u32) -> f32 {
-    return x[(p.row0 + m) * p.h + k];
+    let v = x[(p.row0 + m) * p.h + k];
+    if (p.rms != 0u) {
+        return v * row_scale[m - tile_m0] * norm_w[k];
+    }
+    return v;
 }
 
 // Logit (row, column) of the staged tile: [BM][64] floats over the core's shared memory.
@@ -217,6 +253,25 @@ fn tile(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     topk_clear();
     worst = NEG;
     let vblock = wid.x * LM_NT * 64u; // chunk-local first column of this workgroup
+    // The folded RMSNorm: the scales of this workgroup's rows, once for all its vocabulary tiles
+    // (direct: each thread's own 4 rows, clamped as its loads are).
+    var dscale = vec4<f32>(1.0);
+    if (p.rms != 0u) {
+        if (DIRECT) {
+            let last_m = p.r - 1u;
+            for (var i = 0u; i < 4u; i++) {
+                dscale[i] = rms_scale_at((p.row0 + min(m0 + ty * 4u + i, last_m)) * p.h, p.h, p.eps);
+            }
+        } else {
+            tile_m0 = m0;
+            for (var i = lid; i < BM; i += MM_TX * TY) {
+                if (m0 + i < p.r) {
+                    row_scale[i] = rms_scale_at((p.row0 + m0 + i) * p.h, p.h, p.eps);
+                }
+            }
+            workgroupBarrier();
+        }
+    }
 
     for (var vt = 0u; vt < LM_NT; vt++) {
         let c0 = vblock + vt * 64u;
@@ -241,10 +296,14 @@ fn tile(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
             let w3 = min(cj + 3u, last_c) * p.h;
             for (var k = 0u; k < p.h; k++) {
                 let b = vec4<f32>(wload(w0 + k), wload(w1 + k), wload(w2 + k), wload(w3 + k));
-                a0 += x[x0 + k] * b;
-                a1 += x[x1 + k] * b;
-                a2 += x[x2 + k] * b;
-                a3 += x[x3 + k] * b;
+                var xv = vec4<f32>(x[x0 + k], x[x1 + k], x[x2 + k], x[x3 + k]);
+                if (p.rms != 0u) {
+                    xv *= dscale * norm_w[k];
+                }
+                a0 += xv[0] * b;
+                a1 += xv[1] * b;
+                a2 += xv[2] * b;
+                a3 += xv[3] * b;
             }
             workgroupBarrier(); // the previous tile's fold is done with mm_s
             for (var c = 0u; c < 4u; c++) {

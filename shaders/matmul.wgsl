@@ -38,14 +38,9 @@ fn wrow(j: u32) -> u32 {
     return select(c, half + c, j % MM_BN >= MM_BN / 2u);
 }
 
-// 1 / sqrt(mean_k x[m, k]² + eps): the RMSNorm scale of row m (as norms.wgsl, one thread per row).
+// 1 / sqrt(mean_k x[m, k]² + eps): the RMSNorm scale of row m (mm_core.wgsl's rms_scale_at).
 fn rms_scale(m: u32) -> f32 {
-    var s2 = 0.0;
-    for (var k = 0u; k < p.k; k++) {
-        let v = x[m * p.k + k];
-        s2 += v * v;
-    }
-    return 1.0 / sqrt(s2 / f32(p.k) + p.eps);
+    return rms_scale_at(m * p.k, p.k, p.eps);
 }
 
 // MATMUL_RMS: the scales of the tile's rows m0 + r (main's prologue).

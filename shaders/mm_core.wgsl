@@ -25,6 +25,17 @@ var<private> acc: array<vec4<f32>, MM_TM_MAX>;
 var<private> xr: array<vec4<f32>, MM_XR_MAX>;
 var<private> wr: array<vec4<f32>, MM_WR_MAX>;
 
+// 1 / sqrt(mean x[base .. base+n]² + eps): the RMSNorm scale of the x row starting at `base` (one
+// thread per row), for the kernels that fold an RMSNorm into their x loads.
+fn rms_scale_at(base: u32, n: u32, eps: f32) -> f32 {
+    var s2 = 0.0;
+    for (var k = 0u; k < n; k++) {
+        let v = x[base + k];
+        s2 += v * v;
+    }
+    return 1.0 / sqrt(s2 / f32(n) + eps);
+}
+
 // x[m, k .. k+3] (zeros past mrows / kdim).
 fn mm_x4(m: u32, k: u32, mrows: u32, kdim: u32) -> vec4<f32> {
     var v = vec4<f32>(0.0);

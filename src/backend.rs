@@ -248,7 +248,9 @@ impl Forward for WithCpuFallback {
     }
 
     fn take_warnings(&mut self) -> Vec<String> {
-        std::mem::take(&mut self.warnings)
+        let mut w = self.gpu.take_warnings();
+        w.append(&mut self.warnings);
+        w
     }
 
     fn max_top_k(&self) -> Option<usize> {

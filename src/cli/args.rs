@@ -181,8 +181,8 @@ pub struct BackendArgs {
     #[arg(long, value_name = "N")]
     pub device: Option<usize>,
 
-    /// GPU weight storage: f32, or f16 with f32 accumulation (needs the adapter's SHADER_F16)
-    #[arg(long, default_value = "f32", value_parser = one_of::<Dtype>(&Dtype::NAMES))]
+    /// GPU weight storage, accumulation in f32 always: auto (f16 for 16-bit weights where the adapter has SHADER_F16), f32, or f16 (also for f32 weights; needs SHADER_F16)
+    #[arg(long, default_value = "auto", value_parser = one_of::<Dtype>(&Dtype::NAMES))]
     pub dtype: Dtype,
 
     /// CPU threads [default: all cores]

@@ -39,6 +39,14 @@ pub fn adapters() -> Vec<AdapterLine> {
                         a.features.join(", ")
                     }
                 ),
+                format!(
+                    "weights under --dtype auto: {}",
+                    if a.features.iter().any(|f| f == "SHADER_F16") {
+                        "F16/BF16 tensors as f16 (vec4<f16> loads), f32 as f32, quantized blocks as stored"
+                    } else {
+                        "F16/BF16 tensors as their stored words, f32 as f32, quantized blocks as stored (no SHADER_F16)"
+                    }
+                ),
             ],
         })
         .collect()

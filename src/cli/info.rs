@@ -75,13 +75,13 @@ pub fn run(args: InfoArgs, progress: &Progress) -> Result<()> {
     Ok(())
 }
 
-/// On a GPU (`--backend gpu`, f32 weights as `--dtype f32`): how each matrix type is held there and
+/// On a GPU (`--backend gpu`, the default `--dtype auto`): how each matrix type is held there and
 /// the weight bytes uploaded.
 #[cfg(feature = "gpu")]
 fn gpu_lines(out: &mut impl Write, w: &Weights, storage: WeightStorage) -> Result<()> {
     use densi::gpu::contract::WeightFormat;
     use densi::model::DType;
-    let dense = densi::dtype::Dtype::F32;
+    let dense = densi::dtype::Dtype::Auto;
     let matrices = w.matrices();
     // Learned positions go up as f32 values (a table, not a matmul weight).
     let bytes: u64 = matrices
@@ -93,7 +93,7 @@ fn gpu_lines(out: &mut impl Write, w: &Weights, storage: WeightStorage) -> Resul
         .sum();
     writeln!(
         out,
-        "{:<13} {} of weights in GPU buffers (--weights {}, --dtype f32), by type:",
+        "{:<13} {} of weights in GPU buffers (--weights {}, --dtype auto), by type:",
         "on a GPU",
         mib(bytes),
         storage.name()

@@ -293,8 +293,10 @@ params!(
         /// Top-k.
         k: u32,
         has_bias: u32,
-        _p0: u32,
-        _p1: u32,
+        /// 1: the final RMSNorm folded in (x rows normalized as they are loaded, weight `norm_w`).
+        rms: u32,
+        /// Its eps.
+        eps: f32,
         _p2: u32,
     }
 );
@@ -354,6 +356,8 @@ pub mod bind {
         pub const MERGED: u32 = 7;
         /// The word-boundary set as a bitset over the vocabulary (`metrics::BoundaryMask::words`).
         pub const BOUNDARY: u32 = 8;
+        /// The folded final RMSNorm's weight (`LmParams::rms`).
+        pub const NORM: u32 = 9;
     }
 }
 
@@ -363,7 +367,8 @@ pub mod bind {
 pub enum WeightFormat {
     /// f32 values (array<f32>).
     F32,
-    /// f16 values (array<f16>, needs SHADER_F16): `--dtype f16` of f32 weights.
+    /// f16 values (`array<vec4<f16>>`, 4 halves per load; needs SHADER_F16): F16 and BF16 tensors
+    /// under `--dtype auto`, any float tensor under `--dtype f16`.
     F16,
     /// The file's bytes as they are, as u32 words, unpacked in the shader: F16 and BF16 two values a
     /// word, the GGML block types block by block.
@@ -388,30 +393,66 @@ impl WeightFormat {
         )
     }
 
-    /// The format the GPU keeps a tensor stored as `dtype` in, f32 values uploaded as `dense`: F32 as
-    /// `dense`; the types the shaders unpack as stored; converted once at upload where that is exact
-    /// (`forward::convert_for_gpu`): IQ4_NL as Q8_0 (the same f16 scale times a table value that fits
-    /// an i8), Q3_K as Q6_K (the same scale and 6-bit sub-scales of 16 values, 3-bit quants fit in 6
-    /// bits); Q2_K and IQ4_XS expanded once to `dense` (no reader, and no supported type holds them
-    /// exactly: Q2_K's mins per 16 values, IQ4_XS's sub-scale times the table needs more than an f16).
-    pub fn for_stored(dtype: DType, dense: Dtype) -> WeightFormat {
-        match dtype {
-            t if WeightFormat::unpacks(t) => WeightFormat::Stored(t),
-            DType::IQ4_NL => WeightFormat::Stored(DType::Q8_0),
-            DType::Q3_K => WeightFormat::Stored(DType::Q6_K),
-            _ => dense.into(),
+    /// The one storage choice: how the GPU holds a tensor stored as `stored` in the file under
+    /// `--dtype dtype`, on an adapter with (`shader_f16`) or without SHADER_F16.
+    /// - F32: f32 values, f16 only under `--dtype f16`.
+    /// - F16 and BF16: f16 values (`array<vec4<f16>>`, vec4 loads) under `auto` where the adapter
+    ///   has SHADER_F16 and under `f16`; else their stored words, read exactly in f32 (`auto`
+    ///   without SHADER_F16, and `f32`). F16 → f16 is the file's bytes; BF16 → f16 rounds only
+    ///   below f16's normal range, and a BF16 tensor beyond its range (|v| > 65504) keeps its
+    ///   stored words instead (`forward::upload_weights` checks and says so).
+    /// - The types the shaders unpack: as stored; IQ4_NL as Q8_0 (the same f16 scale times a table
+    ///   value that fits an i8), Q3_K as Q6_K (the same scale and 6-bit sub-scales of 16 values,
+    ///   3-bit quants fit in 6 bits), both exact, converted once at upload (`forward::convert_blocks`).
+    /// - Q2_K and IQ4_XS: expanded once (no reader, and no supported type holds them exactly:
+    ///   Q2_K's mins per 16 values, IQ4_XS's sub-scale times the table needs more than an f16), to
+    ///   f16 under `--dtype f16`, else to f32.
+    pub fn for_stored(stored: DType, dtype: Dtype, shader_f16: bool) -> WeightFormat {
+        match (stored, dtype) {
+            (DType::F32, Dtype::F16) => WeightFormat::F16,
+            (DType::F32, _) => WeightFormat::F32,
+            (DType::F16 | DType::BF16, Dtype::F16) => WeightFormat::F16,
+            (DType::F16 | DType::BF16, Dtype::Auto) if shader_f16 => WeightFormat::F16,
+            (t, _) if WeightFormat::unpacks(t) => WeightFormat::Stored(t),
+            (DType::IQ4_NL, _) => WeightFormat::Stored(DType::Q8_0),
+            (DType::Q3_K, _) => WeightFormat::Stored(DType::Q6_K),
+            (_, Dtype::F16) => WeightFormat::F16,
+            _ => WeightFormat::F32,
         }
     }
 
-    /// What `densi info` says the GPU holds for a tensor stored as `dtype` (f32 weights as `dense`).
-    pub fn describe_stored(dtype: DType, dense: Dtype) -> String {
-        match WeightFormat::for_stored(dtype, dense) {
-            WeightFormat::Stored(t) if t == dtype => format!("{} blocks as stored, unpacked in the shader", t.name()),
+    /// What `densi info` says the GPU holds for a tensor stored as `stored` under `--dtype dtype`
+    /// (both cases where the adapter's SHADER_F16 decides).
+    pub fn describe_stored(stored: DType, dtype: Dtype) -> String {
+        let say = |f: WeightFormat| match f {
+            WeightFormat::Stored(t) if t == stored => {
+                if matches!(t, DType::F16 | DType::BF16) {
+                    format!("{} words as stored, read exactly in f32", t.name())
+                } else {
+                    format!("{} blocks as stored, unpacked in the shader", t.name())
+                }
+            }
             WeightFormat::Stored(t) => {
                 format!("converted once at upload to {} (exact), unpacked in the shader", t.name())
             }
-            f if dtype == DType::F32 => format!("{} values", f.element()),
-            f => format!("expanded once at upload to {} values (no shader reader for {})", f.element(), dtype.name()),
+            WeightFormat::F16 if stored == DType::F16 => "f16 values (the file's bytes), vec4<f16> loads".into(),
+            WeightFormat::F16 if stored == DType::BF16 => {
+                "converted once at upload to f16 values (f16's range checked), vec4<f16> loads".into()
+            }
+            f if stored == DType::F32 => format!("{} values", f.name()),
+            f => format!("expanded once at upload to {} values (no shader reader for {})", f.name(), stored.name()),
+        };
+        let (with, without) =
+            (WeightFormat::for_stored(stored, dtype, true), WeightFormat::for_stored(stored, dtype, false));
+        if with == without { say(with) } else { format!("{} with SHADER_F16, else {}", say(with), say(without)) }
+    }
+
+    /// Short name: `f32`, `f16`, or the stored type's.
+    pub fn name(self) -> &'static str {
+        match self {
+            WeightFormat::F32 => "f32",
+            WeightFormat::F16 => "f16",
+            WeightFormat::Stored(t) => t.name(),
         }
     }
 
@@ -419,7 +460,7 @@ impl WeightFormat {
     fn element(self) -> &'static str {
         match self {
             WeightFormat::F32 => "f32",
-            WeightFormat::F16 => "f16",
+            WeightFormat::F16 => "vec4<f16>",
             WeightFormat::Stored(_) => "u32",
         }
     }
@@ -455,7 +496,7 @@ impl WeightFormat {
 impl From<Dtype> for WeightFormat {
     fn from(d: Dtype) -> WeightFormat {
         match d {
-            Dtype::F32 => WeightFormat::F32,
+            Dtype::Auto | Dtype::F32 => WeightFormat::F32,
             Dtype::F16 => WeightFormat::F16,
         }
     }
@@ -539,6 +580,7 @@ impl Shader {
                 (lm::PART, "part", ReadWrite, "f32"),
                 (lm::MERGED, "merged", ReadWrite, "f32"),
                 (lm::BOUNDARY, "boundary", Read, "u32"),
+                (lm::NORM, "norm_w", Read, "f32"),
             ],
         }
     }

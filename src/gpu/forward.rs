@@ -33,14 +33,15 @@ pub fn max_binding(ctx: &GpuContext) -> u64 {
     ctx.limits.max_storage_buffer_binding_size.min(ctx.limits.max_buffer_size)
 }
 
-/// Uploads a row-major [rows, cols] f32 matrix as `wtype` values, split by rows when it exceeds one
-/// binding (or `max_rows` rows, to exercise the split on small tensors).
+/// Uploads a row-major [rows, cols] f32 matrix as `format` values (F32 or F16), split by rows when
+/// it exceeds one binding (or `max_rows` rows, to exercise the split on small tensors). f16 chunks
+/// are padded with zeros to whole vec4<f16> (8 bytes): the reader loads 4 halves at a time.
 pub fn upload_matrix_split(
     ctx: &GpuContext,
     data: &[f32],
     rows: usize,
     cols: usize,
-    wtype: Dtype,
+    format: WeightFormat,
     label: &str,
     max_rows: Option<usize>,
 ) -> Result<GpuTensor> {
@@ -48,9 +49,19 @@ pub fn upload_matrix_split(
     if rows == 0 || cols == 0 {
         return Err(DensiError::gpu(GpuErrorKind::Unsupported, format!("{label}: empty tensor [{rows}, {cols}]")));
     }
-    let row_bytes = cols as u64 * wtype.bytes();
-    // Keep 4 bytes of room for the padding of an odd f16 count.
-    let fit = ((max_binding(ctx).saturating_sub(4)) / row_bytes) as usize;
+    let value_bytes = match format {
+        WeightFormat::F32 => 4,
+        WeightFormat::F16 => 2,
+        WeightFormat::Stored(t) => {
+            return Err(DensiError::gpu(
+                GpuErrorKind::Unsupported,
+                format!("{label}: f32 values cannot be uploaded as stored {} blocks", t.name()),
+            ));
+        }
+    };
+    let row_bytes = cols as u64 * value_bytes;
+    // Keep 8 bytes of room for the padding to whole vec4<f16>.
+    let fit = ((max_binding(ctx).saturating_sub(8)) / row_bytes) as usize;
     if fit == 0 {
         return Err(DensiError::gpu(
             GpuErrorKind::Unsupported,
@@ -66,16 +77,20 @@ pub fn upload_matrix_split(
     while row0 < rows {
         let n = per_chunk.min(rows - row0);
         let slice = &data[row0 * cols..(row0 + n) * cols];
-        let contents: Vec<u8> = match wtype {
-            Dtype::F32 => bytemuck::cast_slice(slice).to_vec(),
-            Dtype::F16 => slice.iter().flat_map(|&v| half::f16::from_f32(v).to_le_bytes()).collect(),
+        let contents: Vec<u8> = match format {
+            WeightFormat::F16 => {
+                let mut b: Vec<u8> = slice.iter().flat_map(|&v| half::f16::from_f32(v).to_le_bytes()).collect();
+                b.resize(b.len().next_multiple_of(8), 0);
+                b
+            }
+            _ => bytemuck::cast_slice(slice).to_vec(),
         };
         let buf = ctx.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
             label: Some(label),
             contents: &contents,
             usage: wgpu::BufferUsages::STORAGE,
         });
-        chunks.push(WeightChunk { buf, row0: row0 as u32, rows: n as u32, format: wtype.into() });
+        chunks.push(WeightChunk { buf, row0: row0 as u32, rows: n as u32, format });
         row0 += n;
     }
     Ok(GpuTensor { chunks, rows, cols })
@@ -145,31 +160,52 @@ pub fn upload_stored(
     Ok(GpuTensor { chunks, rows, cols })
 }
 
+/// How the GPU holds `m` under `--dtype dtype` on an adapter with or without SHADER_F16:
+/// [`WeightFormat::for_stored`], plus the one check it leaves to the values: a BF16 tensor with a
+/// value beyond f16's range keeps its stored words (exact) instead of f16 ([`bf16_beyond_f16`]).
+pub fn weight_format(m: &Matrix, dtype: Dtype, shader_f16: bool) -> WeightFormat {
+    match WeightFormat::for_stored(m.dtype(), dtype, shader_f16) {
+        WeightFormat::F16 if bf16_beyond_f16(m).is_some() => WeightFormat::Stored(DType::BF16),
+        f => f,
+    }
+}
+
+/// For a BF16 matrix with a finite value beyond f16's range (|v| > 65504), its largest |v|.
+pub fn bf16_beyond_f16(m: &Matrix) -> Option<f32> {
+    if m.dtype() != DType::BF16 {
+        return None;
+    }
+    let max = m.values().iter().fold(0f32, |a, v| if v.is_finite() { a.max(v.abs()) } else { a });
+    (max > f32::from(half::f16::MAX)).then_some(max)
+}
+
 /// Uploads the matrices `parts` (same columns) stacked along their rows, each held as
-/// [`WeightFormat::for_stored`] says: f32 values as `dense`, the stored types the shaders unpack as
-/// their file bytes, IQ4_NL repacked as Q8_0, the others expanded once to `dense`. Consecutive parts
-/// held alike share one buffer (q, k and v: one matmul); chunks of at most `max_rows` rows if given.
+/// [`weight_format`] says: f32 or f16 values, the stored types the shaders unpack as their file
+/// bytes, IQ4_NL repacked as Q8_0, the others expanded once. Consecutive parts held alike share one
+/// buffer (q, k and v: one matmul); chunks of at most `max_rows` rows if given.
 pub fn upload_weights(
     ctx: &GpuContext,
     parts: &[&Matrix],
-    dense: Dtype,
+    dtype: Dtype,
     label: &str,
     max_rows: Option<usize>,
 ) -> Result<GpuTensor> {
     let cols = parts[0].cols();
-    let format = |m: &Matrix| WeightFormat::for_stored(m.dtype(), dense);
+    let shader_f16 = ctx.has(wgpu::Features::SHADER_F16);
+    let formats: Vec<WeightFormat> = parts.iter().map(|m| weight_format(m, dtype, shader_f16)).collect();
     let mut chunks = Vec::new();
     let mut row0 = 0usize;
     let mut i = 0;
     while i < parts.len() {
-        let f = format(parts[i]);
-        let run: Vec<&Matrix> = parts[i..].iter().take_while(|m| format(m) == f).copied().collect();
-        i += run.len();
+        let f = formats[i];
+        let n_run = formats[i..].iter().take_while(|&&g| g == f).count();
+        let run = &parts[i..i + n_run];
+        i += n_run;
         let rows: usize = run.iter().map(|m| m.rows()).sum();
         let part = match f {
             WeightFormat::Stored(t) => {
                 let mut bytes = Vec::new();
-                for m in &run {
+                for m in run {
                     match m.dtype() {
                         same if same == t => bytes.extend_from_slice(m.stored_bytes()),
                         from => bytes.extend(convert_blocks(from, t, m.stored_bytes(), label)?),
@@ -178,11 +214,12 @@ pub fn upload_weights(
                 upload_stored(ctx, t, &bytes, rows, cols, label, max_rows)?
             }
             _ => {
-                let values: std::borrow::Cow<[f32]> = match run.as_slice() {
+                // F16 from an F16 file: its values round-trip exactly; from BF16: rounded to nearest.
+                let values: std::borrow::Cow<[f32]> = match run {
                     [m] => m.values(),
                     _ => run.iter().flat_map(|m| m.values().into_owned()).collect(),
                 };
-                upload_matrix_split(ctx, &values, rows, cols, dense, label, max_rows)?
+                upload_matrix_split(ctx, &values, rows, cols, f, label, max_rows)?
             }
         };
         chunks.extend(part.chunks.into_iter().map(|c| WeightChunk { row0: c.row0 + row0 as u32, ..c }));
@@ -191,11 +228,12 @@ pub fn upload_weights(
     Ok(GpuTensor { chunks, rows: row0, cols })
 }
 
-/// Bytes the GPU holds for `m` uploaded by [`upload_weights`] (f32 values as `dense`), without the
-/// few bytes of padding per buffer: what `densi info` reports before any device is opened.
-pub fn upload_bytes(m: &Matrix, dense: Dtype) -> u64 {
+/// Bytes the GPU holds for `m` uploaded by [`upload_weights`] under `--dtype dtype`, without the
+/// few bytes of padding per buffer: what `densi info` reports before any device is opened (the same
+/// with or without SHADER_F16: 16-bit tensors take 2 bytes a value either way).
+pub fn upload_bytes(m: &Matrix, dtype: Dtype) -> u64 {
     let values = (m.rows() * m.cols()) as u64;
-    match WeightFormat::for_stored(m.dtype(), dense) {
+    match WeightFormat::for_stored(m.dtype(), dtype, true) {
         WeightFormat::Stored(t) => {
             let (block, block_bytes) = crate::model::dequant::block_layout(t);
             values / block as u64 * block_bytes as u64
@@ -414,16 +452,21 @@ impl GpuLinear {
     }
 }
 
-/// `steps` with `norm` folded in: each matmul RMS-normalizes its x rows as it loads them, so the
-/// separate norm dispatch and its output buffer are not needed (RMSNorm without bias only).
+/// `steps` with `norm` folded in: each matmul (and the lm-head's target and tile kernels)
+/// RMS-normalizes its x rows as it loads them, so the separate norm dispatch and its output buffer
+/// are not needed (RMSNorm without bias only).
 pub fn with_rms_norm(mut steps: Vec<Step>, norm: &GpuNorm) -> Vec<Step> {
     debug_assert!(norm.folds());
     for s in &mut steps {
-        if let Op::Matmul { rms_eps, .. } = &mut s.op {
-            *rms_eps = Some(norm.eps);
-        }
-        for (slot, buf) in &mut s.buffers {
-            if *slot == bind::matmul::NORM {
+        let slot = match &mut s.op {
+            Op::Matmul { rms_eps, .. } | Op::LmTarget { rms_eps, .. } | Op::LmTile { rms_eps, .. } => {
+                *rms_eps = Some(norm.eps);
+                if matches!(s.op, Op::Matmul { .. }) { bind::matmul::NORM } else { bind::lm::NORM }
+            }
+            _ => continue,
+        };
+        for (b, buf) in &mut s.buffers {
+            if *b == slot {
                 *buf = norm.weight.clone();
             }
         }
@@ -570,6 +613,10 @@ pub struct GpuModel {
     acts: Option<Acts>,
     timing: bool,
     last_flops: f64,
+    /// How the weights are held, e.g. `Q4_1 + f16` ([`GpuModel::weight_storage`]).
+    storage: String,
+    /// What the storage choice had to say (a BF16 tensor beyond f16's range kept as stored).
+    notes: Vec<String>,
 }
 
 impl GpuModel {
@@ -656,9 +703,25 @@ impl GpuModel {
             })??;
         // The weight-reading kernels of every format the upload chose.
         let tensors = layers.iter().flat_map(|l| l.linears()).map(|l| &l.w).chain([&emb]).chain(head.as_ref());
+        let mut formats: Vec<WeightFormat> = Vec::new();
         for format in tensors.flat_map(|t| t.chunks.iter().map(|c| c.format)).collect::<Vec<_>>() {
             kernels.prepare_format(&ctx, format)?;
+            if !formats.contains(&format) {
+                formats.push(format);
+            }
         }
+        let storage = formats.iter().map(|f| f.name()).collect::<Vec<_>>().join(" + ");
+        let shader_f16 = ctx.has(wgpu::Features::SHADER_F16);
+        let notes = w
+            .matrices()
+            .into_iter()
+            .filter(|(_, m)| WeightFormat::for_stored(m.dtype(), wtype, shader_f16) == WeightFormat::F16)
+            .filter_map(|(name, m)| {
+                bf16_beyond_f16(m).map(|max| {
+                    format!("{name}: BF16 weights up to {max:e} do not fit f16 (max 65504); kept as BF16, read exactly in f32")
+                })
+            })
+            .collect();
         let boundary = work_buffer(&ctx, cfg.vocab_size.div_ceil(32), "word-boundary set")?;
         Ok(GpuModel {
             ctx,
@@ -675,7 +738,20 @@ impl GpuModel {
             acts: None,
             timing: false,
             last_flops: 0.0,
+            storage,
+            notes,
         })
+    }
+
+    /// How the weight matrices are held on the GPU, the formats in upload order joined by ` + `
+    /// (`f32`, `f16`, or a stored type's name: `Q4_1 + Q8_0`): what `--dtype` resolved to.
+    pub fn weight_storage(&self) -> &str {
+        &self.storage
+    }
+
+    /// Warnings from the upload (a BF16 tensor beyond f16's range kept as stored), once.
+    pub fn take_notes(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.notes)
     }
 
     /// Matmul / lm-head variant: without workgroup memory (`true`, the default on software adapters) or tiled.
@@ -848,16 +924,21 @@ impl GpuModel {
                 }
             }
         }
-        steps.push(self.final_norm.step(&x, &xn, dummy));
+        // The final norm: folded into the lm-head's x loads (RMSNorm), or a pass of its own (LayerNorm).
+        let fold = self.final_norm.folds();
+        if !fold {
+            steps.push(self.final_norm.step(&x, &xn, dummy));
+        }
         let lm = LmBuffers {
-            hidden: &xn,
+            hidden: if fold { &x } else { &xn },
             targets: &targets,
             zt: &zt,
             part: &part,
             merged: &merged,
             boundary: &self.boundary,
         };
-        steps.extend(lm_head_steps(head, self.head_bias.as_ref(), &lm, nrec, dummy));
+        let lm_steps = lm_head_steps(head, self.head_bias.as_ref(), &lm, nrec, dummy);
+        steps.extend(if fold { with_rms_norm(lm_steps, &self.final_norm) } else { lm_steps });
         let program = Program::new(ctx, &self.kernels, steps, self.timing)?;
         let rope_bytes = rope.as_ref().map_or(0, |(c, s)| c.size() + s.size());
         let bytes = [&ids, &targets, &x, &xn, &qkv, &att, &up, &gate, &zt, &part, &merged, &staging]
@@ -990,20 +1071,30 @@ pub fn lm_head_steps(
     let mut steps = Vec::new();
     for c in &head.chunks {
         steps.push(Step {
-            op: Op::LmTarget { h, v0: c.row0, vc: c.rows, has_bias: bias.is_some(), w: c.format },
+            op: Op::LmTarget { h, v0: c.row0, vc: c.rows, has_bias: bias.is_some(), rms_eps: None, w: c.format },
             buffers: vec![
                 (bind::lm::X, hidden.clone()),
                 (bind::lm::W, c.buf.clone()),
                 (bind::lm::BIAS, bias_buf.clone()),
                 (bind::lm::TARGETS, targets.clone()),
                 (bind::lm::ZT, zt.clone()),
+                (bind::lm::NORM, dummy.clone()),
             ],
         });
     }
     let mut block0 = 0;
     for c in &head.chunks {
         steps.push(Step {
-            op: Op::LmTile { h, v0: c.row0, vc: c.rows, block0, nrec, has_bias: bias.is_some(), w: c.format },
+            op: Op::LmTile {
+                h,
+                v0: c.row0,
+                vc: c.rows,
+                block0,
+                nrec,
+                has_bias: bias.is_some(),
+                rms_eps: None,
+                w: c.format,
+            },
             buffers: vec![
                 (bind::lm::X, hidden.clone()),
                 (bind::lm::W, c.buf.clone()),
@@ -1012,6 +1103,7 @@ pub fn lm_head_steps(
                 (bind::lm::ZT, zt.clone()),
                 (bind::lm::PART, part.clone()),
                 (bind::lm::BOUNDARY, boundary.clone()),
+                (bind::lm::NORM, dummy.clone()),
             ],
         });
         block0 += c.rows.div_ceil(LM_VBLOCK);

@@ -310,6 +310,8 @@ pub enum Op {
         v0: u32,
         vc: u32,
         has_bias: bool,
+        /// The final RMSNorm folded in (x rows normalized as they are loaded): its eps.
+        rms_eps: Option<f32>,
         w: WeightFormat,
     },
     LmTile {
@@ -319,6 +321,8 @@ pub enum Op {
         block0: u32,
         nrec: u32,
         has_bias: bool,
+        /// As `LmTarget`'s.
+        rms_eps: Option<f32>,
         w: WeightFormat,
     },
     LmMerge {
@@ -444,12 +448,23 @@ impl Op {
                     [blocks.div_ceil(2), nkv, 1],
                 )
             }
-            Op::LmTarget { h, v0, vc, has_bias, .. } => (
-                LmParams { r: s.r, h, row0: s.row0, v0, vc, k: s.k, has_bias: b(has_bias), ..Default::default() }
-                    .slot(),
+            Op::LmTarget { h, v0, vc, has_bias, rms_eps, .. } => (
+                LmParams {
+                    r: s.r,
+                    h,
+                    row0: s.row0,
+                    v0,
+                    vc,
+                    k: s.k,
+                    has_bias: b(has_bias),
+                    rms: b(rms_eps.is_some()),
+                    eps: rms_eps.unwrap_or(0.0),
+                    ..Default::default()
+                }
+                .slot(),
                 rows_grid(s.r),
             ),
-            Op::LmTile { h, v0, vc, block0, nrec, has_bias, .. } => {
+            Op::LmTile { h, v0, vc, block0, nrec, has_bias, rms_eps, .. } => {
                 let bm = self.tile_rows(s);
                 (
                     LmParams {
@@ -462,6 +477,8 @@ impl Op {
                         nrec,
                         k: s.k,
                         has_bias: b(has_bias),
+                        rms: b(rms_eps.is_some()),
+                        eps: rms_eps.unwrap_or(0.0),
                         ..Default::default()
                     }
                     .slot(),

@@ -38,6 +38,7 @@ impl GpuForward {
         let ctx = GpuContext::new(device, allow_software)?;
         let device = ctx.describe();
         let gpu = GpuModel::new(ctx, &model.config, &model.weights, dtype)?;
+        let device = format!("{device}, weights {} (--dtype {dtype})", gpu.weight_storage());
         Ok(GpuForward { _model: model, gpu, device })
     }
 
@@ -76,5 +77,8 @@ impl Forward for GpuForward {
     }
     fn gpu_buffer_bytes(&self) -> Option<u64> {
         Some(self.gpu.buffer_bytes())
+    }
+    fn take_warnings(&mut self) -> Vec<String> {
+        self.gpu.take_notes()
     }
 }

@@ -76,8 +76,9 @@ impl GpuOps {
     }
 
     /// From now on the matmul ops ([`GpuOps::linear`], [`GpuOps::linear_stored`], [`GpuOps::swiglu`],
-    /// [`GpuOps::swiglu_stored`]) compute `norm(x) · Wᵀ` with this RMSNorm folded into the matmul, as
-    /// the forward does for llama-style blocks (None: plain x).
+    /// [`GpuOps::swiglu_stored`]) and the lm-head ops ([`GpuOps::lm_head`], ...) compute with
+    /// `norm(x)` for x, this RMSNorm folded into their x loads, as the forward does for llama-style
+    /// blocks and the final norm (None: plain x).
     pub fn set_rms_norm(&mut self, norm: Option<&Norm>) -> Result<()> {
         self.rms_norm = norm.map(|n| GpuNorm::upload(&self.ctx, n, "rms_norm")).transpose()?;
         if let Some(n) = &self.rms_norm
@@ -141,7 +142,7 @@ impl GpuOps {
     ) -> Result<Vec<f32>> {
         let (n, k) = (l.out_features, l.in_features);
         let lin = GpuLinear {
-            w: upload_matrix_split(&self.ctx, &l.weight.values(), n, k, self.dense()?, "w", max_rows)?,
+            w: upload_matrix_split(&self.ctx, &l.weight.values(), n, k, self.dense()?.into(), "w", max_rows)?,
             bias: l.bias.as_deref().map(|b| upload_f32(&self.ctx, b, "b")).transpose()?,
             n,
             k,
@@ -202,7 +203,7 @@ impl GpuOps {
         max_rows: Option<usize>,
     ) -> Result<Vec<f32>> {
         let t = ids.len();
-        let e = upload_matrix_split(&self.ctx, emb, vocab, h, self.dense()?, "emb", max_rows)?;
+        let e = upload_matrix_split(&self.ctx, emb, vocab, h, self.dense()?.into(), "emb", max_rows)?;
         let idb = work_buffer(&self.ctx, t, "ids")?;
         self.ctx.queue.write_buffer(&idb, 0, bytemuck::cast_slice(ids));
         let pb = pos.map(|p| upload_f32(&self.ctx, p, "pos")).transpose()?;
@@ -319,7 +320,7 @@ impl GpuOps {
         boundary: &BoundaryMask,
         end_row: bool,
     ) -> Result<Vec<RowStats>> {
-        let w = upload_matrix_split(&self.ctx, head, vocab, h, self.dense()?, "head", max_rows)?;
+        let w = upload_matrix_split(&self.ctx, head, vocab, h, self.dense()?.into(), "head", max_rows)?;
         self.lm_head_on(&w, hidden, bias, ids, score_from, top_k, boundary, end_row)
     }
 
@@ -370,7 +371,7 @@ impl GpuOps {
         let part = work_buffer(&self.ctx, r * nrec as usize * lm_rec_stride(top_k), "part")?;
         let merged = work_buffer(&self.ctx, r * lm_out_stride(top_k), "merged")?;
         let lm = LmBuffers { hidden: &xb, targets: &targets, zt: &zt, part: &part, merged: &merged, boundary: &bits };
-        let steps = lm_head_steps(w, bb.as_ref(), &lm, nrec, &self.dummy);
+        let steps = self.normed(lm_head_steps(w, bb.as_ref(), &lm, nrec, &self.dummy));
         let shape = RunShape {
             t: t as u32,
             r: r as u32,

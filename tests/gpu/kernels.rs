@@ -115,7 +115,10 @@ fn rms_norm_folded_into_matmul_matches_cpu() {
     }
 }
 
-/// f16 weight storage with f32 accumulation against the CPU on the same f16-rounded weights: 1e-5.
+/// f16 weight storage (`array<vec4<f16>>`: 4 halves per load, f32 accumulation) against the CPU on
+/// the same f16-rounded weights, every variant forced (direct, the shape-chosen tile, each tile shape
+/// of MM_TILES), odd shapes: K a multiple of 4 (rows start on a vec4: single vec4<f16> loads) and not
+/// (rows straddle two vec4s), partial tiles everywhere: 1e-5.
 #[test]
 fn matmul_f16_weights_match_cpu() {
     let Some(ctx) = gpu_ctx() else { return };
@@ -123,31 +126,97 @@ fn matmul_f16_weights_match_cpu() {
         return;
     }
     let mut g = GpuOps::new(ctx, Dtype::F16).unwrap();
+    let mut variants: Vec<(bool, Option<u32>)> = vec![(true, None), (false, None)];
+    variants.extend(densi::gpu::contract::MM_TILES.iter().map(|s| (false, Some(s.rows()))));
+    let f16 = |l: &mut Linear| l.weight.make_f32_mut().iter_mut().for_each(|w| *w = half::f16::from_f32(*w).to_f32());
     let mut rng = Rng::new(2);
-    for &(t, k, n, direct, rows) in &[
-        (7, 33, 65, false, None),
-        (65, 64, 127, false, Some(64)),
-        (65, 64, 127, false, Some(16)),
-        (65, 64, 127, true, None),
-    ] {
-        g.set_direct(direct);
-        g.set_tile_rows(rows);
+    for &(t, k, n) in &[(1, 7, 5), (7, 33, 65), (33, 64, 64), (65, 100, 130), (127, 48, 33), (1000, 68, 67)] {
         let mut l = linear(&mut rng, n, k, true);
-        l.weight.make_f32_mut().iter_mut().for_each(|w| *w = half::f16::from_f32(*w).to_f32());
+        f16(&mut l);
         let x = rng.vec(t * k, 1.0);
         let mut want = vec![0.0; t * n];
         ops::linear(&x, t, &l, &mut want);
-        let got = g.linear(&x, t, &l, Act::None, None, None, None).unwrap();
-        assert_close(&format!("f16 matmul t={t} k={k} n={n} direct={direct}"), &got, &want, 1e-5);
-
         // gate (l) and up as one f16 matmul with the SwiGLU epilogue.
         let mut up_l = linear(&mut rng, n, k, true);
-        up_l.weight.make_f32_mut().iter_mut().for_each(|w| *w = half::f16::from_f32(*w).to_f32());
+        f16(&mut up_l);
         let mut up_v = vec![0.0; t * n];
         ops::linear(&x, t, &up_l, &mut up_v);
-        ops::silu_mul(&mut want, &up_v);
-        let got = g.swiglu(&x, t, &l, &up_l).unwrap();
-        assert_close(&format!("f16 gate|up+swiglu t={t} k={k} n={n} direct={direct}"), &got, &want, 1e-5);
+        let mut fused = want.clone();
+        ops::silu_mul(&mut fused, &up_v);
+        for &(direct, rows) in &variants {
+            g.set_direct(direct);
+            g.set_tile_rows(rows);
+            let v = format!("t={t} k={k} n={n} direct={direct} rows={rows:?}");
+            let got = g.linear(&x, t, &l, Act::None, None, None, None).unwrap();
+            assert_close(&format!("f16 matmul {v}"), &got, &want, 1e-5);
+            let got = g.linear(&x, t, &l, Act::None, None, None, Some(20)).unwrap();
+            assert_close(&format!("f16 matmul chunked {v}"), &got, &want, 1e-5);
+            let got = g.swiglu(&x, t, &l, &up_l).unwrap();
+            assert_close(&format!("f16 gate|up+swiglu {v}"), &got, &fused, 1e-5);
+        }
+    }
+}
+
+/// The lm-head over f16 weights (vec4<f16> loads in the tile loaders, scalar ones in target_logit)
+/// against the CPU lm-head on the same f16-rounded weights, hidden sizes a multiple of 4 and not,
+/// tiled (16- and 64-row tiles, chosen by the rows) and direct: 1e-5 bits.
+#[test]
+fn lm_head_f16_weights_match_cpu() {
+    let Some(ctx) = gpu_ctx() else { return };
+    if !f16_runs(&ctx, "lm_head_f16_weights_match_cpu") {
+        return;
+    }
+    let mut g = GpuOps::new(ctx, Dtype::F16).unwrap();
+    let mut rng = Rng::new(9);
+    let vocab = 5000;
+    for h in [48usize, 45] {
+        let head: Vec<f32> = rng.vec(vocab * h, 0.6).iter().map(|&w| half::f16::from_f32(w).to_f32()).collect();
+        for direct in [false, true] {
+            g.set_direct(direct);
+            for &(t, score_from, k, split) in
+                &[(7usize, 1usize, 5usize, None), (65, 1, 3, Some(1500)), (33, 2, 0, None)]
+            {
+                let hidden = rng.vec(t * h, 1.5);
+                let ids: Vec<u32> = (0..t).map(|_| rng.below(vocab as u32)).collect();
+                let want = cpu_lm_head(&hidden, h, &head, vocab, None, &ids, score_from, k);
+                let got = g.lm_head(&hidden, h, &head, vocab, None, &ids, score_from, k, split).unwrap();
+                let v = format!("f16 lm-head h={h} t={t} from={score_from} k={k} split={split:?} direct={direct}");
+                assert_rows_close(&v, &got, &want, 1e-5);
+            }
+        }
+    }
+}
+
+/// The final RMSNorm folded into the lm-head (x rows normalized as the target and tile kernels load
+/// them) against the CPU's `norm` then the lm-head: tiled (16- and 64-row tiles) and direct, with a
+/// bias and a split head, scored rows starting past row 0: 1e-5 bits.
+#[test]
+fn rms_norm_folded_into_lm_head_matches_cpu() {
+    let Some(mut g) = gpu_ops() else { return };
+    let mut rng = Rng::new(10);
+    let (vocab, h) = (5000, 48);
+    let head = rng.vec(vocab * h, 0.6);
+    let bias = rng.vec(vocab, 0.5);
+    let nw = norm(&mut rng, h, NormKind::RmsNorm);
+    g.set_rms_norm(Some(&nw)).unwrap();
+    for direct in [false, true] {
+        g.set_direct(direct);
+        for &(t, score_from, k, split, with_bias) in &[
+            (2usize, 1usize, 5usize, None, false),
+            (33, 1, 5, None, true),
+            (65, 40, 16, Some(1500), false),
+            (127, 1, 1, None, true),
+        ] {
+            let x: Vec<f32> = rng.vec(t * h, 2.0).iter().map(|v| v + 0.5).collect();
+            let mut xn = vec![0.0; t * h];
+            ops::norm(&x, h, &nw, &mut xn);
+            let ids: Vec<u32> = (0..t).map(|_| rng.below(vocab as u32)).collect();
+            let b = with_bias.then_some(&bias[..]);
+            let want = cpu_lm_head(&xn, h, &head, vocab, b, &ids, score_from, k);
+            let got = g.lm_head(&x, h, &head, vocab, b, &ids, score_from, k, split).unwrap();
+            let v = format!("rmsnorm+lm-head t={t} from={score_from} k={k} split={split:?} direct={direct}");
+            assert_rows_close(&v, &got, &want, 1e-5);
+        }
     }
 }
 

@@ -124,3 +124,80 @@ fn f16_weights_match_cpu_on_rounded_weights() {
     let got = gpu.score_window(&ids, 1, 5).unwrap();
     assert_rows_close("gpt2 f16", &got, &want, 1e-3);
 }
+
+/// `--dtype auto` on the 16-bit GGUF fixtures: where the adapter has SHADER_F16 every matrix is
+/// held as f16 (F16: the file's values; BF16: rounded only below f16's normal range), and the
+/// scores match the stored-words upload (`--dtype f32`: the same values read exactly) and the CPU.
+/// F16 → f16 changes no value: equal within 1e-5 bits; BF16 → f16 within the fixtures' 1e-3 bits.
+#[test]
+fn auto_dtype_holds_16_bit_tensors_as_f16() {
+    use densi::model::{Model, WeightStorage};
+    let Some(ctx) = gpu_ctx() else { return };
+    if !f16_runs(&ctx, "auto_dtype_holds_16_bit_tensors_as_f16") {
+        return;
+    }
+    drop(ctx);
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/gguf");
+    for (file, same_bits) in [("tiny-llama-F16.gguf", 1e-5), ("tiny-llama-BF16.gguf", 1e-3)] {
+        let model = Model::load_with(&root.join(file), WeightStorage::Resident).unwrap();
+        let ids: Vec<u32> = (0..40).map(|i| (i * 37 % model.config.vocab_size) as u32).collect();
+        let want = cpu_forward_stats(&model.config, &model.weights, &ids, 1, 5);
+        let mut auto = GpuModel::new(gpu_ctx().unwrap(), &model.config, &model.weights, Dtype::Auto).unwrap();
+        assert_eq!(auto.weight_storage(), "f16", "{file} under --dtype auto");
+        assert!(auto.take_notes().is_empty(), "{file}: no tensor beyond f16's range");
+        let mut words = GpuModel::new(gpu_ctx().unwrap(), &model.config, &model.weights, Dtype::F32).unwrap();
+        assert!(words.weight_storage().contains("16"), "{file} under --dtype f32: {}", words.weight_storage());
+        let got = auto.score_window(&ids, 1, 5).unwrap();
+        let stored = words.score_window(&ids, 1, 5).unwrap();
+        let ln2 = std::f64::consts::LN_2;
+        let worst = got
+            .iter()
+            .zip(&stored)
+            .map(|(a, b)| (a.target_logprob - b.target_logprob).abs().max((a.entropy - b.entropy).abs()) / ln2)
+            .fold(0.0f64, f64::max);
+        eprintln!("{file}: auto (f16) vs stored words: max |Δ| surprisal/entropy {worst:.2e} bits");
+        assert!(worst <= same_bits, "{file}: auto (f16) vs stored words differ by {worst:.2e} bits");
+        assert_rows_close(&format!("{file} auto (f16) vs CPU"), &got, &want, 1e-3);
+    }
+}
+
+/// The storage choice, one definition: f32 weights stay f32 unless `--dtype f16`; F16/BF16 become
+/// f16 under `auto` only with SHADER_F16; quantized blocks stay as stored; a BF16 tensor with a
+/// value beyond f16's range keeps its stored words under `auto` (no device needed).
+#[test]
+fn dtype_choice_per_tensor() {
+    use densi::gpu::contract::WeightFormat;
+    use densi::gpu::forward::{bf16_beyond_f16, weight_format};
+    use densi::model::DType;
+    let cases = [
+        (DType::F32, Dtype::Auto, true, WeightFormat::F32),
+        (DType::F32, Dtype::F16, false, WeightFormat::F16),
+        (DType::F16, Dtype::Auto, true, WeightFormat::F16),
+        (DType::F16, Dtype::Auto, false, WeightFormat::Stored(DType::F16)),
+        (DType::F16, Dtype::F32, true, WeightFormat::Stored(DType::F16)),
+        (DType::BF16, Dtype::Auto, true, WeightFormat::F16),
+        (DType::BF16, Dtype::F16, false, WeightFormat::F16),
+        (DType::Q4_1, Dtype::Auto, true, WeightFormat::Stored(DType::Q4_1)),
+        (DType::Q4_1, Dtype::F16, true, WeightFormat::Stored(DType::Q4_1)),
+        (DType::Q2_K, Dtype::Auto, true, WeightFormat::F32),
+        (DType::Q2_K, Dtype::F16, true, WeightFormat::F16),
+    ];
+    for (stored, dtype, f16, want) in cases {
+        assert_eq!(
+            WeightFormat::for_stored(stored, dtype, f16),
+            want,
+            "{} --dtype {dtype} SHADER_F16={f16}",
+            stored.name()
+        );
+    }
+    // BF16 [1, 4]: 1.0, -2.0, 0.5, then 65280 (fits) or 1.0e5 (does not).
+    let bf16 = |last: f32| {
+        let bytes = [1.0f32, -2.0, 0.5, last].iter().flat_map(|v| ((v.to_bits() >> 16) as u16).to_le_bytes()).collect();
+        Matrix::from_owned_bytes(1, 4, DType::BF16, bytes).unwrap()
+    };
+    assert_eq!(bf16_beyond_f16(&bf16(65280.0)), None);
+    assert_eq!(weight_format(&bf16(65280.0), Dtype::Auto, true), WeightFormat::F16);
+    assert!(bf16_beyond_f16(&bf16(1.0e5)).is_some_and(|m| m > 65504.0));
+    assert_eq!(weight_format(&bf16(1.0e5), Dtype::Auto, true), WeightFormat::Stored(DType::BF16));
+    assert_eq!(weight_format(&bf16(1.0e5), Dtype::F32, true), WeightFormat::Stored(DType::BF16));
+}

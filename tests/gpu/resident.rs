@@ -73,7 +73,7 @@ fn resident_equals_f32(path: &Path, device: Option<usize>, max_tokens: usize) ->
     let types: Vec<String> = {
         let mut t: Vec<_> = resident.weights.matrices().iter().map(|(_, m)| m.dtype()).collect();
         t.dedup();
-        t.iter().map(|&d| format!("{} → {:?}", d.name(), WeightFormat::for_stored(d, Dtype::F32))).collect()
+        t.iter().map(|&d| format!("{} → {:?}", d.name(), WeightFormat::for_stored(d, Dtype::F32, false))).collect()
     };
     eprintln!(
         "{name} ({}): resident vs f32 upload, {} rows: max |Δ| surprisal {ds:.2e}, entropy {dh:.2e} bits, \
@@ -252,7 +252,7 @@ fn upload_conversions_are_exact() {
     use densi::model::dequant::{block_layout, dequantize};
     let mut rng = Rng::new(21);
     for dtype in DType::ALL {
-        let WeightFormat::Stored(to) = WeightFormat::for_stored(dtype, Dtype::F32) else { continue };
+        let WeightFormat::Stored(to) = WeightFormat::for_stored(dtype, Dtype::F32, false) else { continue };
         if to == dtype {
             continue;
         }
