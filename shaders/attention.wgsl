@@ -16,7 +16,15 @@
 // HD (head_dim) and BK are pipeline-overridable constants, so every per-thread loop has a constant trip
 // count and the arrays below live in registers. Causal balance: workgroup x takes row block x and row
 // block nb−1−x (a short and a long one), so every workgroup does about the same work.
-// cos_t / sin_t [t, HD/2] are the host's f64-accurate tables (pos · θ^(−2i/HD)); rope = 0 skips RoPE.
+// cos_t / sin_t [t, rot/2] are the host's f64-accurate tables (`cpu::rope_tables_of`: one per RoPE
+// base, the layer's bound); RoPE rotates dims (i, i + rot/2), i < rot/2, of each head and passes dims
+// ≥ rot through (GPT-NeoX's partial rotary); rope = 0 skips it.
+// Per layer (the parameters): the score factor `scale` (1/√HD, or Gemma's 1/√query_pre_attn_scalar),
+// soft-capping s ← c · tanh(s / c) when softcap = c > 0 (Gemma 2), and a sliding window: window = w > 0
+// keeps keys pos − w < j ≤ pos only (Gemma 2/3 local layers, Phi-3); the key loop starts at the first
+// key any row of the block sees.
+// HD_CAP (128 or 256, ≥ HD) and KV_FLOATS (floats of one K or V tile) come from the host and size
+// the arrays.
 
 override HD: u32 = 64u;
 override BK: u32 = 32u;
@@ -28,22 +36,32 @@ const BK_MAX: u32 = ATT_BK_MAX;
 const NEG: f32 = -3.0e38;
 
 // Row strides padded by one float so the rows a warp reads at once fall in different banks.
-var<workgroup> qs: array<f32, ATT_RW * (ATT_HD_MAX + 1u)>;
-var<workgroup> ks: array<f32, ATT_KV_FLOATS + ATT_BK_MAX>; // BK · (HD + 1) = BK·HD + BK
-var<workgroup> vs: array<f32, ATT_KV_FLOATS>; // BK · HD
+var<workgroup> qs: array<f32, ATT_RW * (HD_CAP + 1u)>;
+var<workgroup> ks: array<f32, KV_FLOATS + ATT_BK_MAX>; // BK · (HD + 1) = BK·HD + BK
+var<workgroup> vs: array<f32, KV_FLOATS>; // BK · HD
 var<workgroup> ps: array<f32, ATT_RW * (ATT_BK_MAX + 1u)>; // P [RW, BK + 1]
 
-// Pair (i, i + HD/2) of the head at column `col` of qkv row `pos`, rotated when p.rope != 0.
-fn rotated(pos: u32, col: u32, i: u32) -> vec2<f32> {
-    let half = HD / 2u;
-    let x0 = qkv[pos * p.stride + col + i];
-    let x1 = qkv[pos * p.stride + col + i + half];
-    if (p.rope == 0u) {
-        return vec2<f32>(x0, x1);
+// Dim d of the head at column `col` of qkv row `pos`, rotated when p.rope != 0 and d < p.rot.
+fn rotated(pos: u32, col: u32, d: u32) -> f32 {
+    let base = pos * p.stride + col;
+    let x = qkv[base + d];
+    if (p.rope == 0u || d >= p.rot) {
+        return x;
     }
-    let c = cos_t[pos * half + i];
-    let s = sin_t[pos * half + i];
-    return vec2<f32>(x0 * c - x1 * s, x1 * c + x0 * s);
+    let rh = p.rot / 2u;
+    let i = d % rh;
+    let c = cos_t[pos * rh + i];
+    let s = sin_t[pos * rh + i];
+    if (d < rh) {
+        return x * c - qkv[base + d + rh] * s;
+    }
+    return x * c + qkv[base + i] * s;
+}
+
+// c · tanh(s / c), tanh through exp of a clamped argument (tanh(±10) = ±1 in f32; no overflow).
+fn softcap(s: f32, c: f32) -> f32 {
+    let e = exp(2.0 * clamp(s / c, -10.0, 10.0));
+    return c * (e - 1.0) / (e + 1.0);
 }
 
 @compute @workgroup_size(WG)
@@ -54,12 +72,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let nb = (rows + RW - 1u) / RW;
     let r = lid / TPR;
     let c = lid % TPR;
-    let half = HD / 2u;
     let qstride = HD + 1u;
     let kstride = HD + 1u;
     let pstride = BK + 1u;
     const KPT: u32 = BK_MAX / TPR; // keys scored per thread per tile, at most
-    const DPT: u32 = ATT_HD_MAX / TPR; // output dims per thread, at most
+    const DPT: u32 = HD_CAP / TPR; // output dims per thread, at most
     let NDIM = (HD + TPR - 1u) / TPR; // output dims of this thread: c, c + TPR, … (< HD)
 
     for (var half_pass = 0u; half_pass < 2u; half_pass++) {
@@ -74,13 +91,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         let pos = row / g;
         let h = kvh * g + row % g;
 
-        for (var e = lid; e < RW * half; e += WG) {
-            let rr = e / half;
-            let i = e % half;
+        for (var e = lid; e < RW * HD; e += WG) {
+            let rr = e / HD;
+            let d = e % HD;
             let rw = min(row0 + rr, rows - 1u);
-            let x = rotated(rw / g, (kvh * g + rw % g) * HD, i) * p.scale;
-            qs[rr * qstride + i] = x.x;
-            qs[rr * qstride + i + half] = x.y;
+            qs[rr * qstride + d] = rotated(rw / g, (kvh * g + rw % g) * HD, d) * p.scale;
         }
 
         var o: array<f32, DPT>;
@@ -89,17 +104,18 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         }
         var m = NEG;
         var l = 0.0;
-        // Keys any row of this block sees: 0 ..= the position of its last row (uniform over the workgroup).
+        // Keys any row of this block sees: its first row's window start ..= the position of its last
+        // row (uniform over the workgroup).
         let kend = min(rows - 1u, row0 + RW - 1u) / g + 1u;
-        for (var kb = 0u; kb < kend; kb += BK) {
+        let pos0 = row0 / g;
+        let kstart = select(0u, max(pos0 + 1u, p.window) - p.window, p.window > 0u);
+        for (var kb = kstart; kb < kend; kb += BK) {
             let n = min(BK, kend - kb);
             workgroupBarrier(); // the previous tile (and, first time, the other block's P) is consumed
-            for (var e = lid; e < n * half; e += WG) {
-                let j = e / half;
-                let i = e % half;
-                let x = rotated(kb + j, p.koff + kvh * HD, i);
-                ks[j * kstride + i] = x.x;
-                ks[j * kstride + i + half] = x.y;
+            for (var e = lid; e < n * HD; e += WG) {
+                let j = e / HD;
+                let d = e % HD;
+                ks[j * kstride + d] = rotated(kb + j, p.koff + kvh * HD, d);
             }
             for (var e = lid; e < n * HD; e += WG) {
                 let j = e / HD;
@@ -121,7 +137,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
             var mt = NEG;
             for (var i = 0u; i < BK / TPR; i++) {
                 let j = c + TPR * i;
-                let ok = j < n && kb + j <= pos;
+                if (p.softcap > 0.0) {
+                    s[i] = softcap(s[i], p.softcap);
+                }
+                let ok = j < n && kb + j <= pos && (p.window == 0u || kb + j + p.window > pos);
                 s[i] = select(NEG, s[i], ok);
                 mt = max(mt, s[i]);
             }

@@ -31,6 +31,17 @@
 // LM_REC_HEAD / LM_OUT_HEAD words before each k × (logit, id) list.
 const NEG: f32 = -3.0e38;
 
+// Final-logit soft-capping c · tanh(z / c) when p.softcap = c > 0 (Gemma 2), applied to every logit
+// as it is made (the target's too), so the capped logits never exist either. tanh through exp of a
+// clamped argument (tanh(±10) = ±1 in f32).
+fn cap(z: f32) -> f32 {
+    if (p.softcap <= 0.0) {
+        return z;
+    }
+    let e = exp(2.0 * clamp(z / p.softcap, -10.0, 10.0));
+    return p.softcap * (e - 1.0) / (e + 1.0);
+}
+
 var<workgroup> red: array<f32, 256>;
 
 // Σ red[0 .. 256] into red[0] (256 threads; ends with a barrier).
@@ -85,7 +96,7 @@ fn target_logit(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
         if (p.has_bias != 0u) {
             z += bias[id];
         }
-        zt[r] = z;
+        zt[r] = cap(z);
     }
 }
 
@@ -163,7 +174,7 @@ var<private> zt_r: f32;
 var<private> tgt: u32;
 var<private> worst: f32; // tz[k − 1]: most logits are rejected by one compare against it
 
-// Masked max of 4 logits at chunk-local columns c .. c+3 (bias added in place).
+// Masked max of 4 logits at chunk-local columns c .. c+3 (bias added and the cap applied in place).
 fn prep4(c: u32, v: ptr<function, vec4<f32>>) -> f32 {
     var m = NEG;
     for (var i = 0u; i < 4u; i++) {
@@ -171,8 +182,9 @@ fn prep4(c: u32, v: ptr<function, vec4<f32>>) -> f32 {
             var z = (*v)[i];
             if (p.has_bias != 0u) {
                 z += bias[p.v0 + c + i];
-                (*v)[i] = z;
             }
+            z = cap(z);
+            (*v)[i] = z;
             m = max(m, z);
         }
     }

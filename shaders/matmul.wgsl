@@ -5,8 +5,10 @@
 //   out[m, n0 + j] (= or +=) act(x[m, :] · W[j, :] + bias[n0 + j])      m < M, j < nc
 //
 // x [M, K] row-major; W is one chunk [nc, K] of an nn.Linear weight [N, K] (rows n0 .. n0+nc);
-// out [M, N] row-major. act: ACT_NONE, ACT_GELU_NEW, or ACT_SILU_MUL = silu(v) · aux[m, n] (SwiGLU: aux
-// holds up(x)). flags: MATMUL_BIAS adds the bias; MATMUL_ACC accumulates into out (the residual add).
+// out [M, N] row-major. act: ACT_NONE, ACT_GELU_NEW (GELU-tanh), ACT_GELU_ERF (the exact GELU, GPT-NeoX),
+// or ACT_SILU_MUL = silu(v) · aux[m, n] / ACT_GELU_MUL = gelu_tanh(v) · aux[m, n] (SwiGLU / GeGLU with gate
+// and up apart: aux holds up(x)). flags: MATMUL_BIAS adds the bias; MATMUL_ACC accumulates into out
+// (the residual add).
 //
 // ACT_SWIGLU: the whole SwiGLU in one dispatch. W is gate stacked over up, [2·N, K] in one chunk
 // (nc = 2·N, n0 = 0), and
@@ -15,7 +17,7 @@
 //
 // A 64-column tile covers 32 outputs: its columns 0..31 read gate rows, 32..63 the up rows of the
 // same outputs (`wrow`), so thread tx holds gate and up of outputs tx and tx + 16 in acc[i][0..1]
-// and acc[i][2..3].
+// and acc[i][2..3]. ACT_GEGLU: the same with gelu_tanh for silu (Gemma's MLP).
 //
 // MATMUL_RMS: the RMSNorm before the matmul folded in; x rows are normalized as they are loaded,
 //   x̂[m, k] = x[m, k] · norm_w[k] / sqrt(mean_k x[m, k]² + eps)
@@ -26,8 +28,12 @@
 // `direct`: software adapters.
 
 // The weight row behind tile column j (mm_core.wgsl's hook); ≥ nc = none (loads zeros).
+fn gated() -> bool {
+    return p.act == ACT_SWIGLU || p.act == ACT_GEGLU;
+}
+
 fn wrow(j: u32) -> u32 {
-    if (p.act != ACT_SWIGLU) {
+    if (!gated()) {
         return j;
     }
     let half = p.nc / 2u;
@@ -66,6 +72,21 @@ fn silu(v: f32) -> f32 {
     return v / (1.0 + exp(-v));
 }
 
+// erf by Abramowitz & Stegun 7.1.26 (max abs error 1.5e-7; tests/gpu/arch.rs measures it against
+// libm's erff): WGSL has no erf.
+fn erf(v: f32) -> f32 {
+    let a = abs(v);
+    let t = 1.0 / (1.0 + 0.3275911 * a);
+    let poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))));
+    let y = 1.0 - poly * exp(-a * a);
+    return select(y, -y, v < 0.0);
+}
+
+// The exact GELU, 0.5·v·(1 + erf(v/√2)) (PyTorch's `gelu`).
+fn gelu_erf(v: f32) -> f32 {
+    return 0.5 * v * (1.0 + erf(v * 0.70710678));
+}
+
 // out[gm, n0 + gj] from the raw product v (skipped outside the output).
 fn store_out(gm: u32, gj: u32, raw: f32) {
     if (gm >= p.m || gj >= p.nc) {
@@ -79,8 +100,12 @@ fn store_out(gm: u32, gj: u32, raw: f32) {
     }
     if (p.act == ACT_GELU_NEW) {
         v = gelu_new(v);
+    } else if (p.act == ACT_GELU_ERF) {
+        v = gelu_erf(v);
     } else if (p.act == ACT_SILU_MUL) {
         v = silu(v) * aux[o];
+    } else if (p.act == ACT_GELU_MUL) {
+        v = gelu_new(v) * aux[o];
     }
     if ((p.flags & MATMUL_ACC) != 0u) {
         v += out[o];
@@ -88,8 +113,8 @@ fn store_out(gm: u32, gj: u32, raw: f32) {
     out[o] = v;
 }
 
-// out[gm, c] = silu(gate + b) · (up + b) (ACT_SWIGLU; skipped outside the output).
-fn store_swiglu(gm: u32, c: u32, gate: f32, up: f32) {
+// out[gm, c] = silu(gate + b) · (up + b) (ACT_SWIGLU; gelu_tanh for ACT_GEGLU; skipped outside the output).
+fn store_gated(gm: u32, c: u32, gate: f32, up: f32) {
     let half = p.nc / 2u;
     if (gm >= p.m || c >= half) {
         return;
@@ -101,7 +126,12 @@ fn store_swiglu(gm: u32, c: u32, gate: f32, up: f32) {
         u += bias[half + c];
     }
     let o = gm * p.n + c;
-    var v = silu(g) * u;
+    var v: f32;
+    if (p.act == ACT_GEGLU) {
+        v = gelu_new(g) * u;
+    } else {
+        v = silu(g) * u;
+    }
     if ((p.flags & MATMUL_ACC) != 0u) {
         v += out[o];
     }
@@ -124,12 +154,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     mm_tile(lid, m0, p.m, j0, p.nc, p.k);
     let tx = lid % MM_TX;
     let ty = lid / MM_TX;
-    if (p.act == ACT_SWIGLU) {
+    if (gated()) {
         let c0 = wid.x * (MM_BN / 2u) + tx;
         for (var i = 0u; i < TM; i++) {
             let gm = m0 + ty + TY * i;
-            store_swiglu(gm, c0, acc[i][0], acc[i][2]);
-            store_swiglu(gm, c0 + MM_TX, acc[i][1], acc[i][3]);
+            store_gated(gm, c0, acc[i][0], acc[i][2]);
+            store_gated(gm, c0 + MM_TX, acc[i][1], acc[i][3]);
         }
         return;
     }
@@ -149,7 +179,7 @@ fn direct(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index
     let tx = lid % MM_TX;
     let ty = lid / MM_TX;
     let gm = wid.y * 4u * TY + ty * 4u;
-    let swiglu = p.act == ACT_SWIGLU;
+    let swiglu = gated();
     // First output column, and the rows of its outputs' weights.
     var j = wid.x * MM_BN + tx * 4u;
     var r0 = j;
@@ -205,10 +235,10 @@ fn direct(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index
     }
     if (swiglu) {
         for (var c = 0u; c < 2u; c++) {
-            store_swiglu(gm, j + c, a0[c], a0[c + 2u]);
-            store_swiglu(gm + 1u, j + c, a1[c], a1[c + 2u]);
-            store_swiglu(gm + 2u, j + c, a2[c], a2[c + 2u]);
-            store_swiglu(gm + 3u, j + c, a3[c], a3[c + 2u]);
+            store_gated(gm, j + c, a0[c], a0[c + 2u]);
+            store_gated(gm + 1u, j + c, a1[c], a1[c + 2u]);
+            store_gated(gm + 2u, j + c, a2[c], a2[c + 2u]);
+            store_gated(gm + 3u, j + c, a3[c], a3[c + 2u]);
         }
         return;
     }

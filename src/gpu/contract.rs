@@ -20,12 +20,21 @@ pub enum Act {
     /// The whole SwiGLU in one matmul: W = gate stacked over up ([2·N, K], one chunk),
     /// out = silu(x·gateᵀ + b_g) · (x·upᵀ + b_u).
     SwiGlu,
+    /// The exact GELU, 0.5·v·(1 + erf(v/√2)) (GPT-NeoX's MLP `fc`).
+    GeluErf,
+    /// gelu_tanh(x·Wᵀ + b) · aux (GeGLU with gate and up apart; aux holds up(x)).
+    GeluMul,
+    /// The whole GeGLU in one matmul, as [`Act::SwiGlu`] with gelu_tanh for silu (Gemma).
+    GeGlu,
 }
 
 pub const ACT_NONE: u32 = 0;
 pub const ACT_GELU_NEW: u32 = 1;
 pub const ACT_SILU_MUL: u32 = 2;
 pub const ACT_SWIGLU: u32 = 3;
+pub const ACT_GELU_ERF: u32 = 4;
+pub const ACT_GELU_MUL: u32 = 5;
+pub const ACT_GEGLU: u32 = 6;
 
 impl Act {
     /// The code the kernel compares `p.act` against.
@@ -35,6 +44,9 @@ impl Act {
             Act::GeluNew => ACT_GELU_NEW,
             Act::SiluMul => ACT_SILU_MUL,
             Act::SwiGlu => ACT_SWIGLU,
+            Act::GeluErf => ACT_GELU_ERF,
+            Act::GeluMul => ACT_GELU_MUL,
+            Act::GeGlu => ACT_GEGLU,
         }
     }
 }
@@ -70,17 +82,35 @@ pub const LM_NO_ID: u32 = u32::MAX;
 pub const ATT_TPR: u32 = 4;
 /// Rows (position, query head) per attention workgroup: ATT_RW · ATT_TPR = 64 threads.
 pub const ATT_RW: u32 = 16;
-/// Largest head_dim attention.wgsl takes (its per-thread output holds ATT_HD_MAX / ATT_TPR floats).
-pub const ATT_HD_MAX: u32 = 128;
+/// Largest head_dim attention.wgsl takes. The kernel is compiled with its arrays sized for
+/// [`att_hd_cap`]`(head_dim)` (128 or 256), so models with heads of ≤ 128 keep the smaller registers
+/// and workgroup memory.
+pub const ATT_HD_MAX: u32 = 256;
+/// The smaller of attention.wgsl's two array sizes.
+pub const ATT_HD_SMALL: u32 = 128;
 /// Most keys per K/V tile.
 pub const ATT_BK_MAX: u32 = 32;
-/// Floats of one K or V tile: BK · head_dim ≤ this.
+/// Floats of one K or V tile: BK · head_dim ≤ this (the kernel compiled for heads of ≤ 128; see
+/// [`att_kv_floats`]).
 pub const ATT_KV_FLOATS: u32 = 2048;
 
+/// Floats of one K or V tile in the kernel compiled for heads of up to `hd_cap` (`KV_FLOATS` in the
+/// module): ATT_KV_FLOATS for 128, half that for 256, so that its larger Q block still leaves the
+/// workgroup memory within 32 KiB (4 keys per tile for heads of 256).
+pub fn att_kv_floats(hd_cap: u32) -> u32 {
+    ATT_KV_FLOATS * ATT_HD_SMALL / hd_cap
+}
+
 /// Keys per attention K/V tile for `head_dim` (the pipeline constant `BK`): as many as fit
-/// ATT_KV_FLOATS, at most ATT_BK_MAX, a multiple of ATT_TPR.
+/// [`att_kv_floats`], at most ATT_BK_MAX, a multiple of ATT_TPR.
 pub fn att_tile_keys(head_dim: u32) -> u32 {
-    (ATT_KV_FLOATS / head_dim.max(1)).min(ATT_BK_MAX) / ATT_TPR * ATT_TPR
+    (att_kv_floats(att_hd_cap(head_dim)) / head_dim.max(1)).min(ATT_BK_MAX) / ATT_TPR * ATT_TPR
+}
+
+/// The head_dim attention.wgsl's arrays are sized for (`HD_CAP` in the module): 128, or
+/// [`ATT_HD_MAX`] for larger heads (Gemma's 256).
+pub fn att_hd_cap(head_dim: u32) -> u32 {
+    if head_dim <= ATT_HD_SMALL { ATT_HD_SMALL } else { ATT_HD_MAX }
 }
 
 /// Words of one partial record with top-k `k`: head, then k × (logit, id).
@@ -188,6 +218,9 @@ pub fn constants() -> String {
         u("ACT_GELU_NEW", ACT_GELU_NEW),
         u("ACT_SILU_MUL", ACT_SILU_MUL),
         u("ACT_SWIGLU", ACT_SWIGLU),
+        u("ACT_GELU_ERF", ACT_GELU_ERF),
+        u("ACT_GELU_MUL", ACT_GELU_MUL),
+        u("ACT_GEGLU", ACT_GEGLU),
         u("MATMUL_BIAS", MATMUL_BIAS),
         u("MATMUL_ACC", MATMUL_ACC),
         u("MATMUL_RMS", MATMUL_RMS),
@@ -256,12 +289,29 @@ pub trait ParamBlock: Pod {
 }
 
 params!(
-    /// embedding.wgsl: rows row0 .. row0+rows of the token embedding, for t tokens.
-    EmbedParams { t: u32, h: u32, row0: u32, rows: u32, has_pos: u32, _p0: u32, _p1: u32, _p2: u32 }
+    /// embedding.wgsl: rows row0 .. row0+rows of the token embedding, for t tokens, times `scale`
+    /// (1, or Gemma's √hidden).
+    EmbedParams { t: u32, h: u32, row0: u32, rows: u32, has_pos: u32, scale: f32, _p1: u32, _p2: u32 }
 );
 params!(
-    /// norms.wgsl: `kind` is NORM_RMS or NORM_LAYER.
-    NormParams { rows: u32, h: u32, kind: u32, has_bias: u32, eps: f32, _p0: u32, _p1: u32, _p2: u32 }
+    /// norms.wgsl: `kind` is NORM_RMS or NORM_LAYER. Norm row r (< rows) is the `h` values at
+    /// (r / heads)·stride + col + (r % heads)·h: whole rows (heads 1, stride h, col 0) or the heads of
+    /// q or k in the qkv rows (q/k norm). `in_place` = 1 reads `out` instead of `x`; `acc` = 1 adds
+    /// the result to `out` (a post-norm and its residual add).
+    NormParams {
+        rows: u32,
+        h: u32,
+        kind: u32,
+        has_bias: u32,
+        eps: f32,
+        heads: u32,
+        stride: u32,
+        col: u32,
+        in_place: u32,
+        acc: u32,
+        _p0: u32,
+        _p1: u32,
+    }
 );
 params!(
     /// matmul.wgsl: out[:, n0 .. n0+nc] of an [n, k] linear over m rows; `act` ACT_*, `flags` MATMUL_*;
@@ -270,8 +320,23 @@ params!(
 );
 params!(
     /// attention.wgsl: q, k, v at columns 0, koff, voff of each `stride`-wide qkv row; `rope` = 1
-    /// rotates q and k as they are loaded. head_dim is the pipeline constant `HD`.
-    AttentionParams { t: u32, nh: u32, nkv: u32, stride: u32, koff: u32, voff: u32, scale: f32, rope: u32 }
+    /// rotates the first `rot` dims of q and k as they are loaded. Scores are q·k · `scale`, then
+    /// c · tanh(s / c) with `softcap` = c > 0; `window` > 0 keeps keys pos − window < j ≤ pos only.
+    /// head_dim is the pipeline constant `HD`.
+    AttentionParams {
+        t: u32,
+        nh: u32,
+        nkv: u32,
+        stride: u32,
+        koff: u32,
+        voff: u32,
+        scale: f32,
+        rope: u32,
+        rot: u32,
+        window: u32,
+        softcap: f32,
+        _p0: u32,
+    }
 );
 params!(
     /// lmhead.wgsl (all three entry points).
@@ -297,7 +362,8 @@ params!(
         rms: u32,
         /// Its eps.
         eps: f32,
-        _p2: u32,
+        /// Final-logit soft-capping c · tanh(z / c) with c > 0 (Gemma 2); 0: none.
+        softcap: f32,
     }
 );
 
@@ -633,7 +699,7 @@ impl Shader {
     /// [`Shader::module`] for weights held in `format`.
     pub fn module_for(self, format: WeightFormat) -> String {
         if self == Shader::Attention {
-            return attention_module(AttentionRows::Shared);
+            return attention_module(AttentionRows::Shared, ATT_HD_SMALL);
         }
         let [helpers, reader] = if self.reads_weights() { format.reader() } else { ["", ""] };
         let core = if self.uses_mm_core() { MM_CORE } else { "" };
@@ -650,12 +716,18 @@ pub enum AttentionRows {
     Shared,
 }
 
-/// attention.wgsl with the row reductions of `rows`. (Naga 30 rejects `enable subgroups;`: the subgroup
-/// builtins are available, without the directive, on a device opened with `Features::SUBGROUP`.)
-pub fn attention_module(rows: AttentionRows) -> String {
+/// attention.wgsl with the row reductions of `rows`, its arrays sized for heads of up to `hd_cap`
+/// ([`att_hd_cap`]). (Naga 30 rejects `enable subgroups;`: the subgroup builtins are available,
+/// without the directive, on a device opened with `Features::SUBGROUP`.)
+pub fn attention_module(rows: AttentionRows, hd_cap: u32) -> String {
     let reduce = match rows {
         AttentionRows::Subgroup => include_str!("../../shaders/attention_rows_subgroup.wgsl"),
         AttentionRows::Shared => include_str!("../../shaders/attention_rows_shared.wgsl"),
     };
-    format!("{}\n{reduce}\n{}", Shader::Attention.prelude(Dtype::F32), Shader::Attention.source())
+    format!(
+        "{}const HD_CAP: u32 = {hd_cap}u;\nconst KV_FLOATS: u32 = {}u;\n{reduce}\n{}",
+        Shader::Attention.prelude(Dtype::F32),
+        att_kv_floats(hd_cap),
+        Shader::Attention.source()
+    )
 }

@@ -7,7 +7,8 @@ use wgpu::util::DeviceExt;
 use crate::dtype::Dtype;
 use crate::error::{DensiError, GpuErrorKind, Result};
 use crate::metrics::{BoundaryMask, LogitSums, RowStats, row_stats_from_parts};
-use crate::model::{Architecture, DType, Linear, Matrix, Mlp, ModelConfig, Norm, NormKind, Weights};
+use crate::model::config::LayerAttention;
+use crate::model::{DType, Linear, Matrix, Mlp, ModelConfig, Norm, NormKind, Weights};
 
 use super::context::GpuContext;
 use super::contract::{Act, AttentionRows, LM_NO_ID, LM_OUT_HEAD, WeightFormat, bind, lm_out_stride, lm_rec_stride};
@@ -426,7 +427,14 @@ impl GpuLinear {
 impl GpuLinear {
     /// The fused SwiGLU of a gate-over-up stack held in one chunk: out[:, :n/2] = silu(gate)·up.
     pub fn swiglu_step(&self, x: &wgpu::Buffer, out: &wgpu::Buffer, dummy: &wgpu::Buffer) -> Step {
+        self.gated_step(x, out, Act::SwiGlu, dummy)
+    }
+
+    /// The fused gated MLP of a gate-over-up stack held in one chunk: out[:, :n/2] = act(gate)·up with
+    /// `act` [`Act::SwiGlu`] (silu) or [`Act::GeGlu`] (gelu_tanh).
+    pub fn gated_step(&self, x: &wgpu::Buffer, out: &wgpu::Buffer, act: Act, dummy: &wgpu::Buffer) -> Step {
         debug_assert!(self.w.chunks.len() == 1 && self.n.is_multiple_of(2));
+        debug_assert!(matches!(act, Act::SwiGlu | Act::GeGlu));
         let c = &self.w.chunks[0];
         Step {
             op: Op::Matmul {
@@ -434,7 +442,7 @@ impl GpuLinear {
                 k: self.k as u32,
                 n0: 0,
                 nc: self.n as u32,
-                act: Act::SwiGlu,
+                act,
                 has_bias: self.bias.is_some(),
                 acc: false,
                 rms_eps: None,
@@ -499,13 +507,50 @@ impl GpuNorm {
         !self.layer_norm && self.bias.is_none()
     }
 
+    /// out[t, h] = norm(x[t, h]).
     pub fn step(&self, x: &wgpu::Buffer, out: &wgpu::Buffer, dummy: &wgpu::Buffer) -> Step {
+        self.step_with(x, out, (1, self.h, 0), false, false, dummy)
+    }
+
+    /// out[t, h] += norm(x[t, h]): a post-norm (Gemma 2/3) and its residual add in one dispatch.
+    pub fn step_acc(&self, x: &wgpu::Buffer, out: &wgpu::Buffer, dummy: &wgpu::Buffer) -> Step {
+        self.step_with(x, out, (1, self.h, 0), false, true, dummy)
+    }
+
+    /// In place, this [head_dim] norm over each of `heads` heads starting at column `col` of every
+    /// `stride`-wide row of `qkv` (the q/k norm of Qwen3 and Gemma 3, before RoPE).
+    pub fn heads_step(
+        &self,
+        qkv: &wgpu::Buffer,
+        heads: usize,
+        stride: usize,
+        col: usize,
+        dummy: &wgpu::Buffer,
+    ) -> Step {
+        self.step_with(dummy, qkv, (heads, stride, col), true, false, dummy)
+    }
+
+    /// (heads, stride, col): where the norm rows lie in each token row; see NormParams.
+    fn step_with(
+        &self,
+        x: &wgpu::Buffer,
+        out: &wgpu::Buffer,
+        (heads, stride, col): (usize, usize, usize),
+        in_place: bool,
+        acc: bool,
+        dummy: &wgpu::Buffer,
+    ) -> Step {
         Step {
             op: Op::Norm {
                 h: self.h as u32,
                 layer_norm: self.layer_norm,
                 has_bias: self.bias.is_some(),
                 eps: self.eps,
+                heads: heads as u32,
+                stride: stride as u32,
+                col: col as u32,
+                in_place,
+                acc,
             },
             buffers: vec![
                 (bind::norm::X, x.clone()),
@@ -518,44 +563,38 @@ impl GpuNorm {
 }
 
 enum GpuMlp {
-    Gelu {
-        fc: GpuLinear,
-        proj: GpuLinear,
-    },
-    /// gate stacked over up in one chunk: one matmul computes silu(gate)·up ([`Act::SwiGlu`]).
-    SwiGluFused {
-        gate_up: GpuLinear,
-        down: GpuLinear,
-    },
+    /// proj(act(fc(x))): `act` [`Act::GeluNew`] (GPT-2) or [`Act::GeluErf`] (GPT-NeoX).
+    Gelu { fc: GpuLinear, proj: GpuLinear, act: Act },
+    /// gate stacked over up in one chunk: one matmul computes act(gate)·up, `act` [`Act::SwiGlu`] or
+    /// [`Act::GeGlu`].
+    GatedFused { gate_up: GpuLinear, down: GpuLinear, act: Act },
     /// gate and up apart (held in different formats, or larger than one binding together): up into
-    /// `mlp_up`, then gate with the silu(v)·up epilogue.
-    SwiGlu {
-        gate: GpuLinear,
-        up: GpuLinear,
-        down: GpuLinear,
-    },
+    /// `mlp_up`, then gate with the act(v)·up epilogue, `act` [`Act::SiluMul`] or [`Act::GeluMul`].
+    Gated { gate: GpuLinear, up: GpuLinear, down: GpuLinear, act: Act },
 }
 
 impl GpuMlp {
-    /// SwiGLU with gate and up fused when they stack into one chunk of one format.
-    fn swiglu(
+    /// A gated MLP (SwiGLU, or GeGLU with `geglu`), gate and up fused when they stack into one chunk
+    /// of one format.
+    fn gated(
         ctx: &GpuContext,
-        gate: &Linear,
-        up: &Linear,
-        down: &Linear,
+        (gate, up, down): (&Linear, &Linear, &Linear),
+        geglu: bool,
         dense: Dtype,
         label: &str,
     ) -> Result<GpuMlp> {
         let down = GpuLinear::upload(ctx, &[down], dense, &format!("{label}.down"))?;
         let gate_up = GpuLinear::upload(ctx, &[gate, up], dense, &format!("{label}.gate_up"))?;
         if gate_up.w.chunks.len() == 1 {
-            return Ok(GpuMlp::SwiGluFused { gate_up, down });
+            let act = if geglu { Act::GeGlu } else { Act::SwiGlu };
+            return Ok(GpuMlp::GatedFused { gate_up, down, act });
         }
         drop(gate_up);
-        Ok(GpuMlp::SwiGlu {
+        Ok(GpuMlp::Gated {
             gate: GpuLinear::upload(ctx, &[gate], dense, &format!("{label}.gate"))?,
             up: GpuLinear::upload(ctx, &[up], dense, &format!("{label}.up"))?,
             down,
+            act: if geglu { Act::GeluMul } else { Act::SiluMul },
         })
     }
 }
@@ -564,9 +603,15 @@ struct GpuLayer {
     attn_norm: GpuNorm,
     /// q, k and v stacked into one [nh·hd + 2·nkv·hd, hidden] linear: one matmul instead of three.
     qkv: GpuLinear,
+    /// [head_dim] RMSNorms of each q and k head, before RoPE (Qwen3, Gemma 3).
+    qk_norm: Option<[GpuNorm; 2]>,
     o: GpuLinear,
+    /// Norms of the attention and MLP outputs before their residual adds (Gemma 2/3).
+    post_norms: Option<[GpuNorm; 2]>,
     mlp_norm: GpuNorm,
     mlp: GpuMlp,
+    /// Window, RoPE base, score scale and soft-cap ([`ModelConfig::layer_attention`]).
+    attention: LayerAttention,
 }
 
 impl GpuLayer {
@@ -574,10 +619,17 @@ impl GpuLayer {
     fn linears(&self) -> Vec<&GpuLinear> {
         let mut out = vec![&self.qkv, &self.o];
         match &self.mlp {
-            GpuMlp::Gelu { fc, proj } => out.extend([fc, proj]),
-            GpuMlp::SwiGluFused { gate_up, down } => out.extend([gate_up, down]),
-            GpuMlp::SwiGlu { gate, up, down } => out.extend([gate, up, down]),
+            GpuMlp::Gelu { fc, proj, .. } => out.extend([fc, proj]),
+            GpuMlp::GatedFused { gate_up, down, .. } => out.extend([gate_up, down]),
+            GpuMlp::Gated { gate, up, down, .. } => out.extend([gate, up, down]),
         }
+        out
+    }
+
+    /// Its norms (weights and biases are small buffers of their own).
+    fn norms(&self) -> Vec<&GpuNorm> {
+        let mut out = vec![&self.attn_norm, &self.mlp_norm];
+        out.extend(self.qk_norm.iter().chain(&self.post_norms).flatten());
         out
     }
 }
@@ -634,21 +686,6 @@ impl GpuModel {
         wtype: Dtype,
         max_rows: Option<usize>,
     ) -> Result<GpuModel> {
-        // Not yet on the GPU: q/k norms, post-norms, GeGLU, sliding windows, scaled embeddings, soft-capping.
-        if matches!(
-            cfg.architecture,
-            Architecture::Qwen3
-                | Architecture::Gemma
-                | Architecture::Gemma2
-                | Architecture::Gemma3
-                | Architecture::GptNeox
-                | Architecture::Phi3
-        ) {
-            return Err(DensiError::gpu(
-                GpuErrorKind::Unsupported,
-                format!("the GPU backend does not run {} models yet; use --backend cpu", cfg.architecture.name()),
-            ));
-        }
         if cfg.num_kv_heads == 0 || !cfg.num_heads.is_multiple_of(cfg.num_kv_heads) {
             return Err(DensiError::gpu(
                 GpuErrorKind::Unsupported,
@@ -677,23 +714,42 @@ impl GpuModel {
                     .enumerate()
                     .map(|(i, b)| -> Result<GpuLayer> {
                         let l = |s: &str| format!("blocks.{i}.{s}");
+                        let pair = |norms: &Option<[Norm; 2]>, names: [&str; 2]| -> Result<Option<[GpuNorm; 2]>> {
+                            norms
+                                .as_ref()
+                                .map(|[a, b]| {
+                                    Ok([
+                                        GpuNorm::upload(&ctx, a, &l(names[0]))?,
+                                        GpuNorm::upload(&ctx, b, &l(names[1]))?,
+                                    ])
+                                })
+                                .transpose()
+                        };
+                        let plain = |fc: &Linear, proj: &Linear, act: Act| -> Result<GpuMlp> {
+                            Ok(GpuMlp::Gelu {
+                                fc: GpuLinear::upload(&ctx, &[fc], wtype, &l("fc"))?,
+                                proj: GpuLinear::upload(&ctx, &[proj], wtype, &l("proj"))?,
+                                act,
+                            })
+                        };
                         Ok(GpuLayer {
                             attn_norm: GpuNorm::upload(&ctx, &b.attn_norm, &l("attn_norm"))?,
                             qkv: GpuLinear::upload(&ctx, &[&b.q, &b.k, &b.v], wtype, &l("qkv"))?,
+                            qk_norm: pair(&b.qk_norm, ["q_norm", "k_norm"])?,
                             o: GpuLinear::upload(&ctx, &[&b.o], wtype, &l("o"))?,
+                            post_norms: pair(&b.post_norms, ["attn_post_norm", "mlp_post_norm"])?,
                             mlp_norm: GpuNorm::upload(&ctx, &b.mlp_norm, &l("mlp_norm"))?,
                             mlp: match &b.mlp {
-                                Mlp::Gelu { fc, proj } => GpuMlp::Gelu {
-                                    fc: GpuLinear::upload(&ctx, &[fc], wtype, &l("fc"))?,
-                                    proj: GpuLinear::upload(&ctx, &[proj], wtype, &l("proj"))?,
-                                },
+                                Mlp::Gelu { fc, proj } => plain(fc, proj, Act::GeluNew)?,
+                                Mlp::GeluErf { fc, proj } => plain(fc, proj, Act::GeluErf)?,
                                 Mlp::SwiGlu { gate, up, down } => {
-                                    GpuMlp::swiglu(&ctx, gate, up, down, wtype, &l("mlp"))?
+                                    GpuMlp::gated(&ctx, (gate, up, down), false, wtype, &l("mlp"))?
                                 }
-                                Mlp::GeGlu { .. } | Mlp::GeluErf { .. } => {
-                                    return Err(DensiError::gpu(GpuErrorKind::Unsupported, "GeGLU or exact-GELU MLP"));
+                                Mlp::GeGlu { gate, up, down } => {
+                                    GpuMlp::gated(&ctx, (gate, up, down), true, wtype, &l("mlp"))?
                                 }
                             },
+                            attention: cfg.layer_attention(i),
                         })
                     })
                     .collect::<Result<Vec<_>>>()?;
@@ -805,8 +861,7 @@ impl GpuModel {
             .layers
             .iter()
             .map(|l| {
-                norm(&l.attn_norm)
-                    + norm(&l.mlp_norm)
+                l.norms().into_iter().map(norm).sum::<u64>()
                     + l.linears().iter().map(|x| x.bias.as_ref().map_or(0, |b| b.size())).sum::<u64>()
             })
             .sum();
@@ -843,9 +898,15 @@ impl GpuModel {
         let qkv = work_buffer(ctx, tcap * stride, "qkv")?;
         let att = work_buffer(ctx, tcap * qd, "attention")?;
         let up = work_buffer(ctx, tcap * inter, "mlp_up")?;
-        // Only the unfused SwiGLU needs a second MLP activation (the fused one writes into mlp_up).
-        let unfused = self.layers.iter().any(|l| matches!(l.mlp, GpuMlp::SwiGlu { .. }));
+        // Only the unfused gated MLP needs a second MLP activation (the fused one writes into mlp_up).
+        let unfused = self.layers.iter().any(|l| matches!(l.mlp, GpuMlp::Gated { .. }));
         let gate = work_buffer(ctx, if unfused { tcap * inter } else { 1 }, "mlp_gate")?;
+        // The parallel residual's MLP input, normed from the block's input before attention adds to it.
+        let parallel = cfg.attention.parallel_residual;
+        let xn_mlp = work_buffer(ctx, if parallel { tcap * h } else { 1 }, "x_norm_mlp")?;
+        // A sublayer's output before its post-norm (Gemma 2/3).
+        let post = self.layers.iter().any(|l| l.post_norms.is_some());
+        let proj = work_buffer(ctx, if post { tcap * h } else { 1 }, "sublayer_out")?;
         let zt = work_buffer(ctx, tcap, "target_logits")?;
         let part = work_buffer(ctx, tcap * nrec as usize * rec_stride, "lm_head_partials")?;
         let merged = work_buffer(ctx, tcap * out_stride, "lm_head_merged")?;
@@ -857,9 +918,17 @@ impl GpuModel {
         });
 
         let mut steps = Vec::new();
+        let embed_scale = cfg.embed_scale().unwrap_or(1.0);
         for c in &self.emb.chunks {
             steps.push(Step {
-                op: Op::Embed { h: h as u32, row0: c.row0, rows: c.rows, has_pos: self.pos.is_some(), w: c.format },
+                op: Op::Embed {
+                    h: h as u32,
+                    row0: c.row0,
+                    rows: c.rows,
+                    has_pos: self.pos.is_some(),
+                    scale: embed_scale,
+                    w: c.format,
+                },
                 buffers: vec![
                     (bind::embed::IDS, ids.clone()),
                     (bind::embed::W, c.buf.clone()),
@@ -868,15 +937,15 @@ impl GpuModel {
                 ],
             });
         }
-        // RoPE tables [tcap, hd/2], read by attention as it loads q and k (GPT-2: none).
-        let rope = if cfg.architecture != Architecture::Gpt2 {
-            let (c, s) = crate::cpu::ops::rope_tables(tcap, hd, cfg.rope_theta);
-            Some((upload_f32(ctx, &c, "rope_cos")?, upload_f32(ctx, &s, "rope_sin")?))
-        } else {
-            None
-        };
-        let (cos, sin) = rope.clone().unwrap_or_else(|| (dummy.clone(), dummy.clone()));
+        // RoPE tables [tcap, rope_dims/2], one per base the layers use (the CPU's own tables), read by
+        // attention as it loads q and k (GPT-2: none).
+        let ropes: Vec<(f32, wgpu::Buffer, wgpu::Buffer)> = crate::cpu::rope_tables_of(cfg, tcap)
+            .into_iter()
+            .map(|(theta, (c, s))| Ok((theta, upload_f32(ctx, &c, "rope_cos")?, upload_f32(ctx, &s, "rope_sin")?)))
+            .collect::<Result<_>>()?;
+        let rot = cfg.rope_dims();
         for layer in &self.layers {
+            let la = &layer.attention;
             // x → the matmul that follows a norm: through x_norm, or with an RMSNorm folded in.
             let normed = |norm: &GpuNorm, steps: &mut Vec<Step>, mm: &dyn Fn(&wgpu::Buffer) -> Vec<Step>| {
                 if norm.folds() {
@@ -886,7 +955,31 @@ impl GpuModel {
                     steps.extend(mm(&xn));
                 }
             };
+            // A sublayer's last matmul into the residual: x += out, or x += post_norm(out).
+            let residual =
+                |post: Option<&GpuNorm>, steps: &mut Vec<Step>, mm: &dyn Fn(&wgpu::Buffer, bool) -> Vec<Step>| {
+                    match post {
+                        None => steps.extend(mm(&x, true)),
+                        Some(n) => {
+                            steps.extend(mm(&proj, false));
+                            steps.push(n.step_acc(&proj, &x, dummy));
+                        }
+                    }
+                };
+            let (attn_post, mlp_post) = match &layer.post_norms {
+                Some([a, m]) => (Some(a), Some(m)),
+                None => (None, None),
+            };
             normed(&layer.attn_norm, &mut steps, &|a| layer.qkv.steps(a, &qkv, None, Act::None, false, dummy));
+            if parallel {
+                steps.push(layer.mlp_norm.step(&x, &xn_mlp, dummy));
+            }
+            if let Some([qn, kn]) = &layer.qk_norm {
+                steps.push(qn.heads_step(&qkv, nh, stride, 0, dummy));
+                steps.push(kn.heads_step(&qkv, nkv, stride, qd, dummy));
+            }
+            let rope = ropes.iter().find(|(theta, _, _)| *theta == la.rope_theta);
+            let (cos, sin) = rope.map_or_else(|| (dummy.clone(), dummy.clone()), |(_, c, s)| (c.clone(), s.clone()));
             steps.push(Step {
                 op: Op::Attention {
                     nh: nh as u32,
@@ -895,32 +988,44 @@ impl GpuModel {
                     stride: stride as u32,
                     koff: qd as u32,
                     voff: (qd + kvd) as u32,
-                    rope: rope.is_some(),
+                    rope: rope.is_some() && rot > 0,
+                    rot: rot as u32,
+                    scale: la.scale,
+                    window: la.window.unwrap_or(0) as u32,
+                    softcap: la.softcap.unwrap_or(0.0),
                 },
                 buffers: vec![
                     (bind::attention::QKV, qkv.clone()),
                     (bind::attention::OUT, att.clone()),
-                    (bind::attention::COS, cos.clone()),
-                    (bind::attention::SIN, sin.clone()),
+                    (bind::attention::COS, cos),
+                    (bind::attention::SIN, sin),
                 ],
             });
-            steps.extend(layer.o.steps(&att, &x, None, Act::None, true, dummy));
+            residual(attn_post, &mut steps, &|out, acc| layer.o.steps(&att, out, None, Act::None, acc, dummy));
+            // The MLP's input matmuls from its normed input (parallel: normed above, before attention).
+            let mlp_in = |steps: &mut Vec<Step>, mm: &dyn Fn(&wgpu::Buffer) -> Vec<Step>| {
+                if parallel {
+                    steps.extend(mm(&xn_mlp));
+                } else {
+                    normed(&layer.mlp_norm, steps, mm);
+                }
+            };
             match &layer.mlp {
-                GpuMlp::Gelu { fc, proj } => {
-                    normed(&layer.mlp_norm, &mut steps, &|a| fc.steps(a, &up, None, Act::GeluNew, false, dummy));
-                    steps.extend(proj.steps(&up, &x, None, Act::None, true, dummy));
+                GpuMlp::Gelu { fc, proj: p, act } => {
+                    mlp_in(&mut steps, &|a| fc.steps(a, &up, None, *act, false, dummy));
+                    residual(mlp_post, &mut steps, &|out, acc| p.steps(&up, out, None, Act::None, acc, dummy));
                 }
-                GpuMlp::SwiGluFused { gate_up, down } => {
-                    normed(&layer.mlp_norm, &mut steps, &|a| vec![gate_up.swiglu_step(a, &up, dummy)]);
-                    steps.extend(down.steps(&up, &x, None, Act::None, true, dummy));
+                GpuMlp::GatedFused { gate_up, down, act } => {
+                    mlp_in(&mut steps, &|a| vec![gate_up.gated_step(a, &up, *act, dummy)]);
+                    residual(mlp_post, &mut steps, &|out, acc| down.steps(&up, out, None, Act::None, acc, dummy));
                 }
-                GpuMlp::SwiGlu { gate: g, up: u, down } => {
-                    normed(&layer.mlp_norm, &mut steps, &|a| {
+                GpuMlp::Gated { gate: g, up: u, down, act } => {
+                    mlp_in(&mut steps, &|a| {
                         let mut s = u.steps(a, &up, None, Act::None, false, dummy);
-                        s.extend(g.steps(a, &gate, Some(&up), Act::SiluMul, false, dummy));
+                        s.extend(g.steps(a, &gate, Some(&up), *act, false, dummy));
                         s
                     });
-                    steps.extend(down.steps(&gate, &x, None, Act::None, true, dummy));
+                    residual(mlp_post, &mut steps, &|out, acc| down.steps(&gate, out, None, Act::None, acc, dummy));
                 }
             }
         }
@@ -937,16 +1042,12 @@ impl GpuModel {
             merged: &merged,
             boundary: &self.boundary,
         };
-        let lm_steps = lm_head_steps(head, self.head_bias.as_ref(), &lm, nrec, dummy);
+        let lm_steps = lm_head_steps(head, self.head_bias.as_ref(), &lm, nrec, cfg.attention.logit_softcap, dummy);
         steps.extend(if fold { with_rms_norm(lm_steps, &self.final_norm) } else { lm_steps });
         let program = Program::new(ctx, &self.kernels, steps, self.timing)?;
-        let rope_bytes = rope.as_ref().map_or(0, |(c, s)| c.size() + s.size());
-        let bytes = [&ids, &targets, &x, &xn, &qkv, &att, &up, &gate, &zt, &part, &merged, &staging]
-            .iter()
-            .map(|b| b.size())
-            .sum::<u64>()
-            + rope_bytes
-            + program.buffer_bytes();
+        let rope_bytes: u64 = ropes.iter().map(|(_, c, s)| c.size() + s.size()).sum();
+        let buffers = [&ids, &targets, &x, &xn, &qkv, &att, &up, &gate, &xn_mlp, &proj, &zt, &part, &merged, &staging];
+        let bytes = buffers.iter().map(|b| b.size()).sum::<u64>() + rope_bytes + program.buffer_bytes();
         Ok(Acts { tcap, kcap, ids, targets, merged, staging, program, bytes })
     }
 
@@ -1057,21 +1158,32 @@ pub struct LmBuffers<'a> {
     pub boundary: &'a wgpu::Buffer,
 }
 
-/// The lm-head's three kinds of steps for a head split into chunks: target logits, tiles, merge.
+/// The lm-head's three kinds of steps for a head split into chunks: target logits, tiles, merge;
+/// every logit soft-capped as it is made with `softcap` (Gemma 2's final-logit cap).
 pub fn lm_head_steps(
     head: &GpuTensor,
     bias: Option<&wgpu::Buffer>,
     b: &LmBuffers,
     nrec: u32,
+    softcap: Option<f32>,
     dummy: &wgpu::Buffer,
 ) -> Vec<Step> {
+    let softcap = softcap.unwrap_or(0.0);
     let LmBuffers { hidden, targets, zt, part, merged, boundary } = *b;
     let h = head.cols as u32;
     let bias_buf = bias.cloned().unwrap_or_else(|| dummy.clone());
     let mut steps = Vec::new();
     for c in &head.chunks {
         steps.push(Step {
-            op: Op::LmTarget { h, v0: c.row0, vc: c.rows, has_bias: bias.is_some(), rms_eps: None, w: c.format },
+            op: Op::LmTarget {
+                h,
+                v0: c.row0,
+                vc: c.rows,
+                has_bias: bias.is_some(),
+                rms_eps: None,
+                softcap,
+                w: c.format,
+            },
             buffers: vec![
                 (bind::lm::X, hidden.clone()),
                 (bind::lm::W, c.buf.clone()),
@@ -1093,6 +1205,7 @@ pub fn lm_head_steps(
                 nrec,
                 has_bias: bias.is_some(),
                 rms_eps: None,
+                softcap,
                 w: c.format,
             },
             buffers: vec![

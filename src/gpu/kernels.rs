@@ -7,9 +7,9 @@ use crate::error::{DensiError, GpuErrorKind, Result};
 
 use super::context::GpuContext;
 use super::contract::{
-    ATT_BK_MAX, ATT_KV_FLOATS, ATT_RW, ATT_TPR, Act, AttentionParams, AttentionRows, EmbedParams, LM_TILES, LmParams,
-    MATMUL_ACC, MATMUL_BIAS, MATMUL_RMS, MM_BN, MM_TILES, MatmulParams, MmShape, NORM_LAYER, NORM_RMS, NormParams,
-    ParamBlock, Shader, WeightFormat, att_tile_keys, attention_module,
+    ATT_BK_MAX, ATT_RW, ATT_TPR, Act, AttentionParams, AttentionRows, EmbedParams, LM_TILES, LmParams, MATMUL_ACC,
+    MATMUL_BIAS, MATMUL_RMS, MM_BN, MM_TILES, MatmulParams, MmShape, NORM_LAYER, NORM_RMS, NormParams, ParamBlock,
+    Shader, WeightFormat, att_hd_cap, att_tile_keys, attention_module,
 };
 
 /// Workgroup size of the simple kernels (norms, embedding): WGSL `override WG`.
@@ -18,15 +18,12 @@ pub const WG: u32 = 256;
 pub const SMALL_M: u32 = 32;
 /// Largest head_dim attention.wgsl takes.
 pub const ATT_HD_MAX: usize = super::contract::ATT_HD_MAX as usize;
-/// Workgroup memory of attention.wgsl with the workgroup-memory row reductions (the larger variant):
-/// the Q block, the K and V tiles, P and the reduction slots.
-pub const ATT_SHARED_BYTES: u32 = 4
-    * (ATT_RW * (super::contract::ATT_HD_MAX + 1)
-        + ATT_KV_FLOATS
-        + ATT_BK_MAX
-        + ATT_KV_FLOATS
-        + ATT_RW * (ATT_BK_MAX + 1)
-        + ATT_RW * ATT_TPR);
+/// Workgroup memory of attention.wgsl compiled for heads of up to `hd_cap` with the workgroup-memory
+/// row reductions (the larger variant): the Q block, the K and V tiles, P and the reduction slots.
+pub fn att_shared_bytes(hd_cap: u32) -> u32 {
+    let kv = super::contract::att_kv_floats(hd_cap);
+    4 * (ATT_RW * (hd_cap + 1) + kv + ATT_BK_MAX + kv + ATT_RW * (ATT_BK_MAX + 1) + ATT_RW * ATT_TPR)
+}
 /// A matmul takes the tallest tile whose grid has at least this many workgroups (enough to fill a
 /// large GPU about twice), else the shortest: narrow GEMMs (N = hidden) get more, shorter tiles.
 pub const MM_MIN_GROUPS: u32 = 256;
@@ -220,11 +217,13 @@ impl Kernels {
             ));
         }
         self.set_attention_rows(ctx, self.attention_rows)?;
-        if ctx.limits.max_compute_workgroup_storage_size < ATT_SHARED_BYTES {
+        let hd_cap = att_hd_cap(head_dim as u32);
+        let shared = att_shared_bytes(hd_cap);
+        if ctx.limits.max_compute_workgroup_storage_size < shared {
             return Err(DensiError::gpu(
                 GpuErrorKind::Unsupported,
                 format!(
-                    "{}: attention needs {ATT_SHARED_BYTES} bytes of workgroup memory, the adapter has {}",
+                    "{}: attention with head_dim {head_dim} needs {shared} bytes of workgroup memory, the adapter has {}",
                     ctx.describe(),
                     ctx.limits.max_compute_workgroup_storage_size
                 ),
@@ -239,7 +238,7 @@ impl Kernels {
         let p = ctx.scoped("compiling the attention kernel", || {
             let module = ctx.device.create_shader_module(wgpu::ShaderModuleDescriptor {
                 label: Some(&format!("{pipe:?}")),
-                source: wgpu::ShaderSource::Wgsl(attention_module(self.attention_rows).into()),
+                source: wgpu::ShaderSource::Wgsl(attention_module(self.attention_rows, hd_cap).into()),
             });
             ctx.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
                 label: Some(&format!("{pipe:?}")),
@@ -272,14 +271,25 @@ pub enum Op {
         row0: u32,
         rows: u32,
         has_pos: bool,
+        /// Factor on the embedding rows (1, or Gemma's √hidden).
+        scale: f32,
         /// How the embedding table chunk is held.
         w: WeightFormat,
     },
+    /// A norm over `heads` slices of `h` values per token row (`heads` = 1: the whole row), the
+    /// slices at `col + head·h` of rows `stride` wide; see NormParams.
     Norm {
         h: u32,
         layer_norm: bool,
         has_bias: bool,
         eps: f32,
+        heads: u32,
+        stride: u32,
+        col: u32,
+        /// Normalize `out` in place (x unused): the q/k norm on the qkv rows.
+        in_place: bool,
+        /// out += the normed rows: a post-norm with its residual add.
+        acc: bool,
     },
     /// out[:, n0 .. n0+nc] of an [n, k] linear with the fused `act`; acc = residual add.
     Matmul {
@@ -295,7 +305,9 @@ pub enum Op {
         /// How the weight chunk is held.
         w: WeightFormat,
     },
-    /// Causal attention over the fused qkv rows, RoPE applied to q and k as they are loaded when `rope`.
+    /// Causal attention over the fused qkv rows, RoPE applied to the first `rot` dims of q and k as
+    /// they are loaded when `rope`; scores · `scale`, soft-capped by `softcap` (0: none), keys within
+    /// the last `window` positions (0: all).
     Attention {
         nh: u32,
         nkv: u32,
@@ -304,7 +316,12 @@ pub enum Op {
         koff: u32,
         voff: u32,
         rope: bool,
+        rot: u32,
+        scale: f32,
+        window: u32,
+        softcap: f32,
     },
+    /// `softcap`: final-logit soft-capping (0: none), in LmTarget and LmTile alike.
     LmTarget {
         h: u32,
         v0: u32,
@@ -312,6 +329,7 @@ pub enum Op {
         has_bias: bool,
         /// The final RMSNorm folded in (x rows normalized as they are loaded): its eps.
         rms_eps: Option<f32>,
+        softcap: f32,
         w: WeightFormat,
     },
     LmTile {
@@ -323,6 +341,7 @@ pub enum Op {
         has_bias: bool,
         /// As `LmTarget`'s.
         rms_eps: Option<f32>,
+        softcap: f32,
         w: WeightFormat,
     },
     LmMerge {
@@ -413,21 +432,26 @@ impl Op {
     /// The kernel's parameter block (in one 64-byte slot) and its dispatch grid; None = nothing to do.
     pub fn params(&self, s: &RunShape) -> Option<([u8; PARAM_BYTES as usize], [u32; 3])> {
         let (slot, grid) = match *self {
-            Op::Embed { h, row0, rows, has_pos, .. } => (
-                EmbedParams { t: s.t, h, row0, rows, has_pos: b(has_pos), ..Default::default() }.slot(),
+            Op::Embed { h, row0, rows, has_pos, scale, .. } => (
+                EmbedParams { t: s.t, h, row0, rows, has_pos: b(has_pos), scale, ..Default::default() }.slot(),
                 [h.div_ceil(WG), s.t.min(65535), s.t.div_ceil(65535)],
             ),
-            Op::Norm { h, layer_norm, has_bias, eps } => (
+            Op::Norm { h, layer_norm, has_bias, eps, heads, stride, col, in_place, acc } => (
                 NormParams {
-                    rows: s.t,
+                    rows: s.t * heads,
                     h,
                     kind: if layer_norm { NORM_LAYER } else { NORM_RMS },
                     has_bias: b(has_bias),
                     eps,
+                    heads,
+                    stride,
+                    col,
+                    in_place: b(in_place),
+                    acc: b(acc),
                     ..Default::default()
                 }
                 .slot(),
-                rows_grid(s.t),
+                rows_grid(s.t * heads),
             ),
             Op::Matmul { n, k, n0, nc, act, has_bias, acc, rms_eps, .. } => {
                 let flags = if has_bias { MATMUL_BIAS } else { 0 }
@@ -439,16 +463,29 @@ impl Op {
                     [nc.div_ceil(MM_BN), s.t.div_ceil(self.tile_rows(s)), 1],
                 )
             }
-            Op::Attention { nh, nkv, hd, stride, koff, voff, rope } => {
-                let scale = 1.0f32 / (hd as f32).sqrt();
+            Op::Attention { nh, nkv, stride, koff, voff, rope, rot, scale, window, softcap, .. } => {
                 // Row blocks of one KV head: ATT_RW (position, query head) rows each, paired long with short.
                 let blocks = (s.t * (nh / nkv.max(1))).div_ceil(ATT_RW);
                 (
-                    AttentionParams { t: s.t, nh, nkv, stride, koff, voff, scale, rope: b(rope) }.slot(),
+                    AttentionParams {
+                        t: s.t,
+                        nh,
+                        nkv,
+                        stride,
+                        koff,
+                        voff,
+                        scale,
+                        rope: b(rope),
+                        rot,
+                        window,
+                        softcap,
+                        ..Default::default()
+                    }
+                    .slot(),
                     [blocks.div_ceil(2), nkv, 1],
                 )
             }
-            Op::LmTarget { h, v0, vc, has_bias, rms_eps, .. } => (
+            Op::LmTarget { h, v0, vc, has_bias, rms_eps, softcap, .. } => (
                 LmParams {
                     r: s.r,
                     h,
@@ -459,12 +496,13 @@ impl Op {
                     has_bias: b(has_bias),
                     rms: b(rms_eps.is_some()),
                     eps: rms_eps.unwrap_or(0.0),
+                    softcap,
                     ..Default::default()
                 }
                 .slot(),
                 rows_grid(s.r),
             ),
-            Op::LmTile { h, v0, vc, block0, nrec, has_bias, rms_eps, .. } => {
+            Op::LmTile { h, v0, vc, block0, nrec, has_bias, rms_eps, softcap, .. } => {
                 let bm = self.tile_rows(s);
                 (
                     LmParams {
@@ -479,6 +517,7 @@ impl Op {
                         has_bias: b(has_bias),
                         rms: b(rms_eps.is_some()),
                         eps: rms_eps.unwrap_or(0.0),
+                        softcap,
                         ..Default::default()
                     }
                     .slot(),
@@ -500,10 +539,15 @@ impl Op {
         match self {
             Op::Embed { .. } => "embedding",
             Op::Norm { layer_norm: true, .. } => "layernorm",
+            Op::Norm { in_place: true, .. } => "q/k rmsnorm",
+            Op::Norm { acc: true, .. } => "rmsnorm+residual",
             Op::Norm { .. } => "rmsnorm",
             Op::Matmul { act: Act::GeluNew, .. } => "matmul+gelu",
             Op::Matmul { act: Act::SiluMul, .. } => "matmul+silu·up",
             Op::Matmul { act: Act::SwiGlu, .. } => "matmul gate|up+swiglu",
+            Op::Matmul { act: Act::GeluErf, .. } => "matmul+gelu(erf)",
+            Op::Matmul { act: Act::GeluMul, .. } => "matmul+gelu·up",
+            Op::Matmul { act: Act::GeGlu, .. } => "matmul gate|up+geglu",
             Op::Matmul { acc: true, .. } => "matmul+residual",
             Op::Matmul { .. } => "matmul",
             Op::Attention { .. } => "attention",

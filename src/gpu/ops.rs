@@ -212,7 +212,14 @@ impl GpuOps {
             .chunks
             .iter()
             .map(|c| Step {
-                op: Op::Embed { h: h as u32, row0: c.row0, rows: c.rows, has_pos: pos.is_some(), w: c.format },
+                op: Op::Embed {
+                    h: h as u32,
+                    row0: c.row0,
+                    rows: c.rows,
+                    has_pos: pos.is_some(),
+                    scale: 1.0,
+                    w: c.format,
+                },
                 buffers: vec![
                     (bind::embed::IDS, idb.clone()),
                     (bind::embed::W, c.buf.clone()),
@@ -255,13 +262,30 @@ impl GpuOps {
         hd: usize,
         rope: Option<(&[f32], &[f32])>,
     ) -> Result<Vec<f32>> {
+        let how = AttentionOptions { rope: rope.map(|(c, s)| (c, s, hd)), ..AttentionOptions::plain(hd) };
+        self.attention_with(q, k, v, t, nh, nkv, hd, &how)
+    }
+
+    /// [`GpuOps::attention`] with a layer's options (`cpu::ops::attention_with` is its oracle).
+    #[allow(clippy::too_many_arguments)]
+    pub fn attention_with(
+        &mut self,
+        q: &[f32],
+        k: &[f32],
+        v: &[f32],
+        t: usize,
+        nh: usize,
+        nkv: usize,
+        hd: usize,
+        how: &AttentionOptions,
+    ) -> Result<Vec<f32>> {
         self.kernels.prepare_attention(&self.ctx, hd)?;
         let (qd, kvd) = (nh * hd, nkv * hd);
         let qkv = upload_f32(&self.ctx, &Self::pack_qkv(q, k, v, t, qd, kvd), "qkv")?;
         let out = work_buffer(&self.ctx, t * qd, "out")?;
-        let (cos, sin) = match rope {
-            Some((c, s)) => (upload_f32(&self.ctx, c, "cos")?, upload_f32(&self.ctx, s, "sin")?),
-            None => (self.dummy.clone(), self.dummy.clone()),
+        let (cos, sin, rot) = match how.rope {
+            Some((c, s, rot)) => (upload_f32(&self.ctx, c, "cos")?, upload_f32(&self.ctx, s, "sin")?, rot),
+            None => (self.dummy.clone(), self.dummy.clone(), 0),
         };
         let step = Step {
             op: Op::Attention {
@@ -271,7 +295,11 @@ impl GpuOps {
                 stride: (qd + 2 * kvd) as u32,
                 koff: qd as u32,
                 voff: (qd + kvd) as u32,
-                rope: rope.is_some(),
+                rope: how.rope.is_some(),
+                rot: rot as u32,
+                scale: how.scale,
+                window: how.window.unwrap_or(0) as u32,
+                softcap: how.softcap.unwrap_or(0.0),
             },
             buffers: vec![
                 (bind::attention::QKV, qkv),
@@ -371,7 +399,7 @@ impl GpuOps {
         let part = work_buffer(&self.ctx, r * nrec as usize * lm_rec_stride(top_k), "part")?;
         let merged = work_buffer(&self.ctx, r * lm_out_stride(top_k), "merged")?;
         let lm = LmBuffers { hidden: &xb, targets: &targets, zt: &zt, part: &part, merged: &merged, boundary: &bits };
-        let steps = self.normed(lm_head_steps(w, bb.as_ref(), &lm, nrec, &self.dummy));
+        let steps = self.normed(lm_head_steps(w, bb.as_ref(), &lm, nrec, None, &self.dummy));
         let shape = RunShape {
             t: t as u32,
             r: r as u32,
@@ -390,5 +418,25 @@ impl GpuOps {
             (last.target_logprob, last.rank) = (f64::NAN, 0);
         }
         Ok(rows)
+    }
+}
+
+/// One layer's attention options for [`GpuOps::attention_with`].
+#[derive(Debug, Clone, Copy)]
+pub struct AttentionOptions<'a> {
+    /// (cos, sin, rot): tables [t, rot/2] rotating the first `rot` dims of each head.
+    pub rope: Option<(&'a [f32], &'a [f32], usize)>,
+    /// Factor on q·k.
+    pub scale: f32,
+    /// Keys within the last `window` positions only.
+    pub window: Option<usize>,
+    /// Scores soft-capped c · tanh(s / c).
+    pub softcap: Option<f32>,
+}
+
+impl AttentionOptions<'_> {
+    /// No RoPE, scale 1/√hd, no window, no cap.
+    pub fn plain(hd: usize) -> Self {
+        AttentionOptions { rope: None, scale: 1.0 / (hd as f32).sqrt(), window: None, softcap: None }
     }
 }

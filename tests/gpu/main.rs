@@ -1,6 +1,7 @@
 //! The wgpu backend against the CPU oracle: adapters, single kernels on odd shapes, the tiny
 //! fixtures and the default model (lavapipe in CI).
 
+mod arch;
 mod attention;
 mod bank_conflicts;
 mod boundary;

@@ -161,19 +161,21 @@ pub struct CpuRows {
 }
 
 /// The plain CPU forward on (config, weights) (`densi::cpu::hidden_states_of`), then full logits rows
-/// reduced one by one: the oracle for random-weight models.
+/// (soft-capped where the model caps its final logits) reduced one by one: the oracle for
+/// random-weight models.
 pub fn cpu_forward_stats(cfg: &ModelConfig, w: &Weights, ids: &[u32], score_from: usize, top_k: usize) -> CpuRows {
     let hidden = densi::cpu::hidden_states_of(cfg, w, ids);
-    cpu_lm_head(
-        &hidden,
-        cfg.hidden_size,
-        &w.lm_head_weight().values(),
-        cfg.vocab_size,
-        w.lm_head_bias(),
-        ids,
-        score_from,
-        top_k,
-    )
+    let head = w.lm_head_weight().values();
+    let lm = CpuHead { h: cfg.hidden_size, head: &head, vocab: cfg.vocab_size, bias: w.lm_head_bias() };
+    cpu_lm_head_capped(&hidden, &lm, cfg.attention.logit_softcap, ids, score_from, top_k)
+}
+
+/// An lm-head for [`cpu_lm_head_capped`]: head [vocab, h], optional bias.
+pub struct CpuHead<'a> {
+    pub h: usize,
+    pub head: &'a [f32],
+    pub vocab: usize,
+    pub bias: Option<&'a [f32]>,
 }
 
 /// The CPU lm-head: full logits rows, reduced by `metrics::reduce_logits_row`.
@@ -188,6 +190,19 @@ pub fn cpu_lm_head(
     score_from: usize,
     top_k: usize,
 ) -> CpuRows {
+    cpu_lm_head_capped(hidden, &CpuHead { h, head, vocab, bias }, None, ids, score_from, top_k)
+}
+
+/// [`cpu_lm_head`] with the final logits soft-capped c · tanh(z / c) (Gemma 2) when `softcap` is set.
+pub fn cpu_lm_head_capped(
+    hidden: &[f32],
+    lm: &CpuHead,
+    softcap: Option<f32>,
+    ids: &[u32],
+    score_from: usize,
+    top_k: usize,
+) -> CpuRows {
+    let CpuHead { h, head, vocab, bias } = *lm;
     let mut rows = Vec::new();
     let mut near_target = Vec::new();
     for i in score_from..ids.len() {
@@ -196,6 +211,9 @@ pub fn cpu_lm_head(
         ops::matmul_transposed(x, 1, h, head, vocab, &mut logits);
         if let Some(b) = bias {
             logits.iter_mut().zip(b).for_each(|(z, b)| *z += b);
+        }
+        if let Some(c) = softcap {
+            ops::softcap_in_place(&mut logits, c);
         }
         let zt = logits[ids[i] as usize] as f64;
         near_target.push(
