@@ -468,20 +468,28 @@ fn config_not_json() {
 #[test]
 fn config_unknown_architecture() {
     let (_d, path, err) = with_config("llama", |c| {
-        c.insert("architectures".into(), serde_json::json!(["MistralForCausalLM"]));
-        c.insert("model_type".into(), "mistral".into());
+        c.insert("architectures".into(), serde_json::json!(["FalconForCausalLM"]));
+        c.insert("model_type".into(), "falcon".into());
     });
     assert!(matches!(err, DensiError::UnsupportedArchitecture { .. }), "{err:?}");
-    assert_names(&err, &path, &["MistralForCausalLM", "LlamaForCausalLM", "Qwen2ForCausalLM", "GPT2LMHeadModel"]);
+    assert_names(&err, &path, &["FalconForCausalLM", "LlamaForCausalLM", "Qwen2ForCausalLM", "GPT2LMHeadModel"]);
 }
 
 #[test]
 fn config_unsupported_rope_scaling() {
-    let (_d, path, err) = with_config("llama", |c| {
-        c.insert("rope_scaling".into(), serde_json::json!({"rope_type": "yarn", "factor": 4.0}));
-    });
-    assert!(matches!(err, DensiError::Config { .. }), "{err:?}");
-    assert_names(&err, &path, &["yarn"]);
+    for (scaling, words) in [
+        (
+            serde_json::json!({"rope_type": "dynamic", "factor": 4.0}),
+            "rope scaling `dynamic` (`rope_scaling.rope_type`)",
+        ),
+        (serde_json::json!({"type": "ntk-by-parts", "factor": 4.0}), "rope scaling `ntk-by-parts`"),
+    ] {
+        let (_d, path, err) = with_config("llama", |c| {
+            c.insert("rope_scaling".into(), scaling.clone());
+        });
+        assert!(matches!(err, DensiError::Config { .. }), "{err:?}");
+        assert_names(&err, &path, &[words]);
+    }
 }
 
 #[test]
@@ -624,8 +632,14 @@ fn config_gemma3_features_it_does_not_compute() {
         ("layer_types", serde_json::json!(["sliding_attention"]), "layer_types: 1 entries for 6 layers"),
         (
             "rope_parameters",
-            serde_json::json!({"full_attention": {"rope_type": "linear", "factor": 8.0, "rope_theta": 1e6}}),
-            "rope scaling `linear`",
+            serde_json::json!({"full_attention": {"rope_type": "dynamic", "factor": 8.0, "rope_theta": 1e6}}),
+            "rope scaling `dynamic` (`rope_parameters.full_attention.rope_type`)",
+        ),
+        (
+            "rope_parameters",
+            serde_json::json!({"full_attention": {"rope_type": "default", "rope_theta": 1e6},
+                "sliding_attention": {"rope_type": "linear", "factor": 8.0, "rope_theta": 1e4}}),
+            "`rope_parameters.sliding_attention` scales RoPE",
         ),
     ] {
         let (_d, path, err) = with_config("gemma3_tiny", |c| {
@@ -636,16 +650,12 @@ fn config_gemma3_features_it_does_not_compute() {
     }
 }
 
-/// Phi-3's long-context scaling (the 128k models) and GPT-NeoX settings densi does not compute are
-/// refused with one line naming them.
+/// Phi-3 and GPT-NeoX settings densi does not compute, and a longrope scaling without its factors,
+/// are refused with one line naming them.
 #[test]
 fn config_phi3_and_gptneox_features_it_does_not_compute() {
-    let factors = vec![1.0; 8];
-    let longrope = serde_json::json!({"rope_type": "longrope", "rope_theta": 10000.0, "long_factor": factors,
-        "short_factor": factors, "original_max_position_embeddings": 64});
     for (fixture, key, value, words) in [
-        ("phi3_tiny", "rope_parameters", longrope, "rope scaling `longrope`"),
-        ("phi3_tiny", "rope_scaling", serde_json::json!({"type": "su"}), "rope scaling `su`"),
+        ("phi3_tiny", "rope_scaling", serde_json::json!({"type": "su"}), "missing `rope_scaling.short_factor`"),
         ("phi3_tiny", "hidden_act", serde_json::json!("gelu"), "hidden_act `gelu`"),
         ("phi3_tiny", "sliding_window", serde_json::json!(0), "`sliding_window` is 0"),
         ("gptneox_tiny", "hidden_act", serde_json::json!("gelu_new"), "hidden_act `gelu_new`"),
@@ -665,13 +675,18 @@ fn config_phi3_and_gptneox_features_it_does_not_compute() {
     }
 }
 
-/// A Phi-3 GGUF with llama.cpp's longrope factors (the 128k models) is refused before any weight is
-/// read, naming the tensor.
+/// A Phi-3 GGUF whose `rope_factors_long.weight` is a matrix (or comes without its short twin) is
+/// refused before any weight is read, naming the tensor.
 #[test]
 fn gguf_phi3_longrope_factors() {
     let mut b = std::fs::read(fixtures().join("gguf_arch/tiny-phi3-F32.gguf")).unwrap();
     replace_same_len(&mut b, b"blk.0.attn_output.weight", b"rope_factors_long.weight");
     let (_d, path, err) = load_bytes("m.gguf", &b);
     assert!(matches!(err, DensiError::Config { .. }), "{err:?}");
-    assert_names(&err, &path, &["tensor `rope_factors_long.weight`", "longrope (su) rope scaling is not supported"]);
+    assert_names(&err, &path, &["tensor `rope_factors_long.weight` should be 1-D floats"]);
+    let mut b = std::fs::read(fixtures().join("gguf_arch/tiny-phi3-longrope-F32.gguf")).unwrap();
+    replace_same_len(&mut b, b"rope_factors_short.weight", b"rope_factors_shorx.weight");
+    let (_d, path, err) = load_bytes("m.gguf", &b);
+    assert!(matches!(err, DensiError::Config { .. }), "{err:?}");
+    assert_names(&err, &path, &["needs both tensors `rope_factors_long.weight` and `rope_factors_short.weight`"]);
 }
