@@ -690,3 +690,101 @@ fn gguf_phi3_longrope_factors() {
     assert!(matches!(err, DensiError::Config { .. }), "{err:?}");
     assert_names(&err, &path, &["needs both tensors `rope_factors_long.weight` and `rope_factors_short.weight`"]);
 }
+
+// --- hostile rope scaling ---------------------------------------------------------------------------
+
+/// Each bad scaling value is one error naming its key.
+#[test]
+fn config_hostile_rope_scaling() {
+    let llama3 = |edit: &dyn Fn(&mut serde_json::Value)| {
+        let mut p = serde_json::json!({"rope_type": "llama3", "rope_theta": 10000.0, "factor": 8.0,
+            "low_freq_factor": 1.0, "high_freq_factor": 4.0, "original_max_position_embeddings": 32});
+        edit(&mut p);
+        p
+    };
+    let longrope = |short: usize, long: usize| {
+        serde_json::json!({"rope_type": "longrope", "rope_theta": 10000.0, "short_factor": vec![1.0; short],
+            "long_factor": vec![2.0; long]})
+    };
+    for (fixture, params, words) in [
+        ("llama3_tiny", llama3(&|p| p["factor"] = 0.0.into()), "rope scaling `factor` = 0 is not a positive number"),
+        ("llama3_tiny", llama3(&|p| p["factor"] = (-2.0).into()), "rope scaling `factor` = -2"),
+        (
+            "llama3_tiny",
+            llama3(&|p| p["low_freq_factor"] = 4.0.into()),
+            "`low_freq_factor` = 4 is not below `high_freq_factor` = 4",
+        ),
+        (
+            "llama3_tiny",
+            llama3(&|p| {
+                p.as_object_mut().unwrap().remove("high_freq_factor");
+            }),
+            "missing `rope_parameters.high_freq_factor`",
+        ),
+        ("llama3_tiny", llama3(&|p| p["factor"] = "big".into()), "`rope_parameters.factor` should be a number"),
+        (
+            "linear_tiny",
+            serde_json::json!({"rope_type": "linear", "rope_theta": 10000.0, "factor": 0.0}),
+            "rope scaling `factor` = 0",
+        ),
+        (
+            "yarn_tiny",
+            serde_json::json!({"rope_type": "yarn", "rope_theta": 10000.0, "factor": -4.0,
+                "original_max_position_embeddings": 64}),
+            "rope scaling `factor` = -4",
+        ),
+        ("phi3_longrope_tiny", longrope(8, 3), "rope scaling `long_factor` has 3 values; the 16 rotary dims need 8"),
+        ("phi3_longrope_tiny", longrope(9, 8), "rope scaling `short_factor` has 9 values"),
+        (
+            "llama3_tiny",
+            serde_json::json!({"rope_type": "dynamic", "rope_theta": 10000.0, "factor": 2.0}),
+            "rope scaling `dynamic` (`rope_parameters.rope_type`) is not supported",
+        ),
+    ] {
+        let (_d, path, err) = with_config(fixture, |c| {
+            c.insert("rope_parameters".into(), params.clone());
+        });
+        assert!(matches!(err, DensiError::Config { .. }), "{fixture} {params}: {err:?}");
+        assert_names(&err, &path, &[words]);
+    }
+}
+
+#[test]
+fn config_mistral_sliding_window_of_zero() {
+    let (_d, path, err) = with_config("mistral_tiny", |c| {
+        c.insert("sliding_window".into(), 0.into());
+    });
+    assert!(matches!(err, DensiError::Config { .. }), "{err:?}");
+    assert_names(&err, &path, &["`sliding_window` is 0"]);
+}
+
+/// Sets the f32 metadata value of `key` in a GGUF image (the value type must be f32).
+fn set_meta_f32(b: &mut [u8], key: &str, v: f32) {
+    let p = after_gguf_string(b, key);
+    assert_eq!(u32::from_le_bytes(b[p..p + 4].try_into().unwrap()), 6, "{key}: f32 value type");
+    b[p + 4..p + 8].copy_from_slice(&v.to_le_bytes());
+}
+
+#[test]
+fn gguf_hostile_rope_scaling() {
+    let mut b = gguf_fixture("gguf_arch/tiny-linear-F32.gguf");
+    set_meta_f32(&mut b, "llama.rope.scaling.factor", 0.0);
+    let (_d, path, err) = load_bytes("m.gguf", &b);
+    assert!(matches!(err, DensiError::Config { .. }), "{err:?}");
+    assert_names(&err, &path, &["rope scaling `factor` = 0 is not a positive number", "llama.rope.scaling"]);
+
+    // rope_freqs.weight with 4 values for 8 rotary pairs.
+    let mut b = gguf_fixture("gguf_arch/tiny-llama3-F32.gguf");
+    let (dims, _, _) = tensor_info(&b, "rope_freqs.weight");
+    b[dims..dims + 8].copy_from_slice(&4u64.to_le_bytes());
+    let (_d, path, err) = load_bytes("m.gguf", &b);
+    assert!(matches!(err, DensiError::Config { .. }), "{err:?}");
+    assert_names(&err, &path, &["tensor `rope_freqs.weight` has 4 rope factors; the 16 rotary dims need 8"]);
+
+    // A scaling type densi does not implement (the same length as `yarn`, so the image stays valid).
+    let mut b = gguf_fixture("gguf_arch/tiny-yarn-F32.gguf");
+    replace_same_len(&mut b, b"\x04\x00\x00\x00\x00\x00\x00\x00yarn", b"\x04\x00\x00\x00\x00\x00\x00\x00ntkx");
+    let (_d, path, err) = load_bytes("m.gguf", &b);
+    assert!(matches!(err, DensiError::Config { .. }), "{err:?}");
+    assert_names(&err, &path, &["`qwen3.rope.scaling.type` = `ntkx` is not supported"]);
+}
