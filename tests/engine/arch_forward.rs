@@ -281,3 +281,25 @@ fn info_shows_the_rope_scaling() {
     let attention = &lines.iter().find(|(label, _)| *label == "attention").unwrap().1;
     assert!(attention.contains("every layer local (sliding window 16 keys)"), "{attention}");
 }
+
+/// transformers 4.x's layout (top-level `rope_theta`, the scaling under `rope_scaling`, `type` for
+/// `rope_type`; Phi-3's `su`) reads as the same scaling as transformers 5's `rope_parameters`.
+#[test]
+fn legacy_rope_scaling_layout_reads_the_same() {
+    for name in ["llama3_tiny", "linear_tiny", "yarn_tiny", "phi3_longrope_tiny"] {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name);
+        let path = dir.join("config.json");
+        let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let new = densi::model::ModelConfig::from_hf_json(&path, &json).unwrap();
+        let mut legacy = json.clone();
+        let mut params = legacy.as_object_mut().unwrap().remove("rope_parameters").unwrap();
+        legacy["rope_theta"] = params.as_object_mut().unwrap().remove("rope_theta").unwrap();
+        let kind = params.as_object_mut().unwrap().remove("rope_type").unwrap();
+        params["type"] = if kind == "longrope" { "su".into() } else { kind };
+        legacy["rope_scaling"] = params;
+        let old = densi::model::ModelConfig::from_hf_json(&path, &legacy).unwrap();
+        assert_eq!(old.attention.rope_scaling, new.attention.rope_scaling, "{name}");
+        assert_eq!(old.rope_theta, new.rope_theta, "{name}");
+        assert_ne!(new.attention.rope_scaling, RopeScaling::None, "{name}");
+    }
+}
