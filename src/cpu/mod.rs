@@ -41,6 +41,8 @@ pub struct CpuForward {
     /// for `cache_top_k`.
     cache: PrefixCache<Vec<Vec<f32>>>,
     cache_top_k: usize,
+    /// Whether the cached windows used LongRoPE's long factors (their keys hold for such windows only).
+    cache_long_rope: bool,
 }
 
 impl CpuForward {
@@ -67,7 +69,7 @@ impl CpuForward {
         let threads = pool.as_ref().map_or_else(rayon::current_num_threads, |p| p.current_num_threads());
         let boundary = Arc::new(BoundaryMask::empty(0));
         let cache = PrefixCache::new(DEFAULT_CACHE_BYTES);
-        Ok(CpuForward { source, pool, threads, profile: None, boundary, cache, cache_top_k: 0 })
+        Ok(CpuForward { source, pool, threads, profile: None, boundary, cache, cache_top_k: 0, cache_long_rope: false })
     }
 
     pub fn config(&self) -> &ModelConfig {
@@ -114,6 +116,13 @@ impl Forward for CpuForward {
         if top_k != self.cache_top_k {
             self.cache.clear();
             self.cache_top_k = top_k;
+        }
+        // LongRoPE changes every position's frequencies when a window crosses its original
+        // context: keys and rows cached on the other side of it do not hold for this window.
+        let long = cfg.attention.rope_scaling.uses_long_factors(window.len());
+        if long != self.cache_long_rope {
+            self.cache.clear();
+            self.cache_long_rope = long;
         }
         let plan = self.cache.plan(window, score_from, end_row);
         let len = window.len();
@@ -353,22 +362,38 @@ pub fn hidden_states_of(cfg: &ModelConfig, w: &Weights, ids: &[u32]) -> Vec<f32>
     normed
 }
 
-/// A RoPE base and its cos/sin tables ([`ops::rope_tables`]).
+/// A RoPE base and its cos/sin tables ([`ops::rope_tables_of_frequencies`]).
 pub(crate) type RopeTable = (f32, (Vec<f32>, Vec<f32>));
 
-/// RoPE tables for positions 0..len, one per base the layers use (global, and local where there are
-/// local layers); none for GPT-2 (learned positions).
+/// RoPE tables for a forward of positions 0..len: [`rope_tables_for`]`(cfg, len, len)`.
 pub(crate) fn rope_tables_of(cfg: &ModelConfig, len: usize) -> Vec<RopeTable> {
+    rope_tables_for(cfg, len, len)
+}
+
+/// RoPE tables for positions 0..positions of a forward of `seq_len` positions, one per base the
+/// layers use (global, with the model's scaling, and local where there are local layers; what
+/// differs between layers is the base), keyed by that base; none for GPT-2 (learned positions).
+/// `seq_len` picks LongRoPE's short or long factors ([`RopeScaling::LongRope`]); a caller that
+/// builds tables once for a capacity passes the length of each forward.
+///
+/// [`RopeScaling::LongRope`]: crate::model::config::RopeScaling::LongRope
+pub(crate) fn rope_tables_for(cfg: &ModelConfig, positions: usize, seq_len: usize) -> Vec<RopeTable> {
     if cfg.architecture == Architecture::Gpt2 {
         return Vec::new();
     }
     let mut thetas: Vec<f32> = (0..cfg.num_layers).map(|l| cfg.layer_attention(l).rope_theta).collect();
     thetas.sort_by(f32::total_cmp);
     thetas.dedup();
-    thetas.into_iter().map(|theta| (theta, ops::rope_tables(len, cfg.rope_dims(), theta))).collect()
+    thetas
+        .into_iter()
+        .map(|theta| (theta, ops::rope_tables_of_frequencies(positions, &cfg.rope_frequencies(theta, seq_len))))
+        .collect()
 }
 
-/// The table of [`rope_tables_of`] for base `theta`, if the model has rotary embeddings.
+/// The table of [`rope_tables_of`] for base `theta` (a layer's [`LayerAttention::rope_theta`]), if
+/// the model has rotary embeddings.
+///
+/// [`LayerAttention::rope_theta`]: crate::model::config::LayerAttention::rope_theta
 pub(crate) fn rope_for(tables: &[RopeTable], theta: f32) -> Option<(&[f32], &[f32])> {
     tables.iter().find(|(t, _)| *t == theta).map(|(_, (c, s))| (c.as_slice(), s.as_slice()))
 }

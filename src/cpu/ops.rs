@@ -3,6 +3,7 @@
 
 use rayon::prelude::*;
 
+use crate::model::config::{RopeFrequencies, RopeScaling};
 use crate::model::{Linear, Norm, NormKind, Weights};
 
 /// out[t, out_f] = x[t, in_f] · Wᵀ + b, with W = `w.weight` [out_f, in_f].
@@ -145,18 +146,24 @@ pub fn norm(x: &[f32], h: usize, norm: &Norm, out: &mut [f32]) {
     });
 }
 
-/// Rotary tables for positions 0..t: cos/sin [t, head_dim/2], angle = pos · theta^(−2i/head_dim),
-/// computed in f64 so long positions keep their precision.
+/// Rotary tables for positions 0..t without scaling: cos/sin [t, head_dim/2], angle = pos ·
+/// theta^(−2i/head_dim) ([`rope_tables_of_frequencies`] of [`RopeScaling::None`]).
 pub fn rope_tables(t: usize, head_dim: usize, theta: f32) -> (Vec<f32>, Vec<f32>) {
-    let half = head_dim / 2;
+    rope_tables_of_frequencies(t, &RopeScaling::None.frequencies(theta, head_dim, t))
+}
+
+/// Rotary tables for positions 0..t: cos/sin [t, inv_freq.len()], angle = pos · inv_freq[i],
+/// times the attention factor (YaRN, LongRoPE), computed in f64 so long positions keep their
+/// precision.
+pub fn rope_tables_of_frequencies(t: usize, freqs: &RopeFrequencies) -> (Vec<f32>, Vec<f32>) {
+    let half = freqs.inv_freq.len();
     let mut cos = vec![0.0; t * half];
     let mut sin = vec![0.0; t * half];
     for p in 0..t {
-        for i in 0..half {
-            let inv_freq = (theta as f64).powf(-(2.0 * i as f64) / head_dim as f64);
+        for (i, inv_freq) in freqs.inv_freq.iter().enumerate() {
             let a = p as f64 * inv_freq;
-            cos[p * half + i] = a.cos() as f32;
-            sin[p * half + i] = a.sin() as f32;
+            cos[p * half + i] = (a.cos() * freqs.attention_factor) as f32;
+            sin[p * half + i] = (a.sin() * freqs.attention_factor) as f32;
         }
     }
     (cos, sin)

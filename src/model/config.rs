@@ -8,7 +8,8 @@ use serde::Serialize;
 pub enum Architecture {
     /// GPT2LMHeadModel: LayerNorm, learned positions, gelu_new MLP, tied lm_head.
     Gpt2,
-    /// LlamaForCausalLM / GGUF `llama`: RMSNorm, RoPE, GQA, SwiGLU.
+    /// LlamaForCausalLM / MistralForCausalLM / GGUF `llama`: RMSNorm, RoPE, GQA, SwiGLU (Mistral: a
+    /// sliding window on every layer where configured).
     Llama,
     /// Qwen2ForCausalLM / GGUF `qwen2`: Llama plus q/k/v biases.
     Qwen2,
@@ -36,7 +37,7 @@ pub enum Architecture {
 
 impl Architecture {
     /// The architectures densi runs, for error messages.
-    pub const SUPPORTED: &'static str = "GPT2LMHeadModel (gpt2), LlamaForCausalLM (llama), Qwen2ForCausalLM (qwen2), \
+    pub const SUPPORTED: &'static str = "GPT2LMHeadModel (gpt2), LlamaForCausalLM (llama), MistralForCausalLM (mistral), Qwen2ForCausalLM (qwen2), \
          Qwen3ForCausalLM (qwen3), GemmaForCausalLM (gemma), Gemma2ForCausalLM (gemma2), Gemma3ForCausalLM (gemma3_text), \
          GPTNeoXForCausalLM (gpt_neox), Phi3ForCausalLM (phi3)";
 
@@ -107,6 +108,11 @@ pub struct AttentionConfig {
     /// RoPE base of the local layers (Gemma 3's `rope_local_base_freq`); the global layers use
     /// `rope_theta`.
     pub rope_local_theta: Option<f32>,
+    /// How the global layers' RoPE frequencies are scaled for a longer context (`rope_type` linear,
+    /// llama3, yarn, longrope; GGUF `rope.scaling.*` and the rope factor tensors). Local layers
+    /// (with [`AttentionConfig::rope_local_theta`]) are never scaled, as transformers' and
+    /// llama.cpp's Gemma 3.
+    pub rope_scaling: RopeScaling,
     /// Scores are q·k / √query_pre_attn_scalar instead of / √head_dim (Gemma).
     pub query_pre_attn_scalar: Option<f32>,
     /// Scores s become c · tanh(s / c) before the softmax (Gemma 2's `attn_logit_softcapping`).
@@ -132,6 +138,230 @@ pub struct LayerAttention {
     pub scale: f32,
     /// Soft-capping of the scaled scores, c · tanh(s / c).
     pub softcap: Option<f32>,
+}
+
+/// How a model scales RoPE's frequencies to reach past its pretraining context: transformers'
+/// `rope_type` (`modeling_rope_utils.py`, `_compute_*_parameters`), read from config.json's
+/// `rope_parameters` / `rope_scaling` or from GGUF's `{arch}.rope.scaling.*` keys and rope factor
+/// tensors. [`RopeScaling::frequencies`] turns it into per-pair inverse frequencies.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum RopeScaling {
+    /// θ^(−2i/d): no scaling.
+    #[default]
+    None,
+    /// Every frequency ÷ `factor` (positions interpolated by `factor`).
+    Linear {
+        /// Interpolation factor.
+        factor: f64,
+    },
+    /// Llama 3.1/3.2: long wavelengths (> original / low_freq_factor) ÷ `factor`, short ones
+    /// (< original / high_freq_factor) kept, a smooth blend between.
+    Llama3 {
+        /// Divisor of the low frequencies.
+        factor: f64,
+        /// Sets the long-wavelength bound, original / low_freq_factor.
+        low_freq_factor: f64,
+        /// Sets the short-wavelength bound, original / high_freq_factor.
+        high_freq_factor: f64,
+        /// `original_max_position_embeddings`.
+        original_context: usize,
+    },
+    /// YaRN (Qwen2.5/Qwen3 long-context configs): a ramp between interpolated (÷ `factor`) and
+    /// original frequencies over the dims set by `beta_fast` / `beta_slow`; cos and sin × the
+    /// attention factor.
+    Yarn {
+        /// Interpolation factor.
+        factor: f64,
+        /// `original_max_position_embeddings`.
+        original_context: usize,
+        /// Rotations that bound the extrapolated (unscaled) dims.
+        beta_fast: f64,
+        /// Rotations that bound the interpolated dims.
+        beta_slow: f64,
+        /// Whether the ramp's bounds are rounded outwards to whole dims (transformers' default).
+        truncate: bool,
+        /// The factor on cos and sin (`attention_factor`, else 0.1 · ln(factor) + 1, YaRN's mscale).
+        attention_factor: f64,
+    },
+    /// LongRoPE (`longrope`, formerly `su`; Phi-3's 128k models): each pair's frequency ÷ its own
+    /// factor, `short_factor` when the whole forward is at most `original_context` positions long
+    /// and `long_factor` beyond (transformers picks the set by the length of the forward, one set
+    /// for every position), cos and sin × the attention factor.
+    LongRope {
+        /// Per-pair divisors for forwards of at most `original_context` positions.
+        short_factor: Vec<f64>,
+        /// Per-pair divisors for longer forwards.
+        long_factor: Vec<f64>,
+        /// `original_max_position_embeddings`.
+        original_context: usize,
+        /// The factor on cos and sin (`attention_factor`, else √(1 + ln(s) / ln(original)) with
+        /// s = `factor` or context / original, 1 when s ≤ 1).
+        attention_factor: f64,
+    },
+    /// Per-pair divisors of the frequencies stored in the file: GGUF's `rope_freqs.weight`, which
+    /// llama.cpp's converter computes from a `llama3` scaling (same formula, rounded to f32).
+    Factors {
+        /// One divisor per rotary pair.
+        factors: Vec<f64>,
+    },
+}
+
+/// The rotary frequencies of one table: angle(p, i) = p · `inv_freq[i]`; cos and sin ×
+/// `attention_factor` (transformers' `attention_scaling`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RopeFrequencies {
+    /// One inverse frequency per rotated pair (rotary dims / 2).
+    pub inv_freq: Vec<f64>,
+    /// The factor on cos and sin (1 without YaRN / LongRoPE).
+    pub attention_factor: f64,
+}
+
+impl RopeScaling {
+    /// The frequencies for base `theta` over `dims` rotary dims, for a forward of `seq_len`
+    /// positions (only LongRoPE depends on it: see [`RopeScaling::LongRope`]). Computed in f64;
+    /// transformers computes them in f32, which differs by < 1e-6 relative.
+    pub fn frequencies(&self, theta: f32, dims: usize, seq_len: usize) -> RopeFrequencies {
+        let base = theta as f64;
+        let plain: Vec<f64> = (0..dims / 2).map(|i| base.powf(-(2.0 * i as f64) / dims as f64)).collect();
+        let divided = |f: &[f64]| plain.iter().zip(f).map(|(x, f)| x / f).collect::<Vec<f64>>();
+        let (inv_freq, attention_factor) = match self {
+            RopeScaling::None => (plain.clone(), 1.0),
+            RopeScaling::Linear { factor } => (plain.iter().map(|x| x / factor).collect(), 1.0),
+            RopeScaling::Llama3 { factor, low_freq_factor, high_freq_factor, original_context } => {
+                let old = *original_context as f64;
+                let (low_wavelen, high_wavelen) = (old / low_freq_factor, old / high_freq_factor);
+                let inv = plain
+                    .iter()
+                    .map(|&x| {
+                        let wavelen = 2.0 * std::f64::consts::PI / x;
+                        if wavelen < high_wavelen {
+                            x
+                        } else if wavelen > low_wavelen {
+                            x / factor
+                        } else {
+                            let smooth = (old / wavelen - low_freq_factor) / (high_freq_factor - low_freq_factor);
+                            (1.0 - smooth) * x / factor + smooth * x
+                        }
+                    })
+                    .collect();
+                (inv, 1.0)
+            }
+            RopeScaling::Yarn { factor, original_context, beta_fast, beta_slow, truncate, attention_factor } => {
+                let d = dims as f64;
+                let correction_dim = |rotations: f64| {
+                    d * (*original_context as f64 / (rotations * 2.0 * std::f64::consts::PI)).ln() / (2.0 * base.ln())
+                };
+                let (mut low, mut high) = (correction_dim(*beta_fast), correction_dim(*beta_slow));
+                if *truncate {
+                    (low, high) = (low.floor(), high.ceil());
+                }
+                let (low, mut high) = (low.max(0.0), high.min(d - 1.0));
+                if low == high {
+                    high += 0.001; // transformers: prevents a division by zero
+                }
+                let inv = plain
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &x)| {
+                        // extrapolation weight: 1 for the fast (short-wavelength) dims, 0 for the slow ones
+                        let extrapolate = 1.0 - ((i as f64 - low) / (high - low)).clamp(0.0, 1.0);
+                        x / factor * (1.0 - extrapolate) + x * extrapolate
+                    })
+                    .collect();
+                (inv, *attention_factor)
+            }
+            RopeScaling::LongRope { short_factor, long_factor, original_context, attention_factor } => {
+                let f = if seq_len > *original_context { long_factor } else { short_factor };
+                (divided(f), *attention_factor)
+            }
+            RopeScaling::Factors { factors } => (divided(factors), 1.0),
+        };
+        RopeFrequencies { inv_freq, attention_factor }
+    }
+
+    /// Whether a forward of `seq_len` positions uses LongRoPE's long factors: the frequencies of
+    /// every position change when a window crosses `original_context`, so cached keys from the
+    /// other side of it cannot be reused.
+    pub fn uses_long_factors(&self, seq_len: usize) -> bool {
+        matches!(self, RopeScaling::LongRope { original_context, .. } if seq_len > *original_context)
+    }
+
+    /// Checks the values a hostile file could get wrong, for `dims` rotary dims; the error names
+    /// the field (config.json's name).
+    pub fn validate(&self, dims: usize) -> std::result::Result<(), String> {
+        let positive = |what: &str, x: f64| {
+            if x.is_finite() && x > 0.0 {
+                Ok(())
+            } else {
+                Err(format!("rope scaling `{what}` = {x} is not a positive number"))
+            }
+        };
+        let context = |n: usize| {
+            if n == 0 { Err("rope scaling `original_max_position_embeddings` is 0".to_string()) } else { Ok(()) }
+        };
+        let pairs = |what: &str, f: &[f64]| {
+            if f.len() != dims / 2 {
+                return Err(format!(
+                    "rope scaling `{what}` has {} values; the {dims} rotary dims need {} (one per pair)",
+                    f.len(),
+                    dims / 2
+                ));
+            }
+            f.iter().try_for_each(|&x| positive(what, x))
+        };
+        match self {
+            RopeScaling::None => Ok(()),
+            RopeScaling::Linear { factor } => positive("factor", *factor),
+            RopeScaling::Llama3 { factor, low_freq_factor, high_freq_factor, original_context } => {
+                positive("factor", *factor)?;
+                positive("low_freq_factor", *low_freq_factor)?;
+                positive("high_freq_factor", *high_freq_factor)?;
+                context(*original_context)?;
+                if low_freq_factor >= high_freq_factor {
+                    return Err(format!(
+                        "rope scaling `low_freq_factor` = {low_freq_factor} is not below `high_freq_factor` = {high_freq_factor}"
+                    ));
+                }
+                Ok(())
+            }
+            RopeScaling::Yarn { factor, original_context, beta_fast, beta_slow, attention_factor, .. } => {
+                positive("factor", *factor)?;
+                positive("beta_fast", *beta_fast)?;
+                positive("beta_slow", *beta_slow)?;
+                positive("attention_factor", *attention_factor)?;
+                context(*original_context)
+            }
+            RopeScaling::LongRope { short_factor, long_factor, original_context, attention_factor } => {
+                pairs("short_factor", short_factor)?;
+                pairs("long_factor", long_factor)?;
+                positive("attention_factor", *attention_factor)?;
+                context(*original_context)
+            }
+            RopeScaling::Factors { factors } => pairs("rope_freqs", factors),
+        }
+    }
+
+    /// The scaling as a user reads it in `densi info` ("no scaling", "llama3 scaling: factor 8, …").
+    pub fn description(&self) -> String {
+        match self {
+            RopeScaling::None => "no scaling".into(),
+            RopeScaling::Linear { factor } => format!("linear scaling: frequencies ÷ {factor}"),
+            RopeScaling::Llama3 { factor, low_freq_factor, high_freq_factor, original_context } => format!(
+                "llama3 scaling: factor {factor}, low/high freq factor {low_freq_factor}/{high_freq_factor}, original context {original_context}"
+            ),
+            RopeScaling::Yarn { factor, original_context, beta_fast, beta_slow, attention_factor, .. } => format!(
+                "yarn scaling: factor {factor}, original context {original_context}, beta fast/slow {beta_fast}/{beta_slow}, cos/sin × {attention_factor:.4}"
+            ),
+            RopeScaling::LongRope { original_context, attention_factor, .. } => format!(
+                "longrope scaling: short factors up to {original_context} tokens, long factors beyond, original context {original_context}, cos/sin × {attention_factor:.4}"
+            ),
+            RopeScaling::Factors { factors } => {
+                let (lo, hi) = factors.iter().fold((f64::INFINITY, 0.0f64), |(lo, hi), &f| (lo.min(f), hi.max(f)));
+                format!("per-pair frequency divisors from `rope_freqs.weight` (llama3), {lo}–{hi}")
+            }
+        }
+    }
 }
 
 /// The hyper-parameters of a model, from config.json or GGUF metadata.
@@ -179,6 +409,14 @@ impl ModelConfig {
         }
     }
 
+    /// The rotary frequencies of the layers whose RoPE base is `theta`, for a forward of `seq_len`
+    /// positions: the global base carries [`AttentionConfig::rope_scaling`], a local base (Gemma 3's
+    /// sliding layers) none.
+    pub fn rope_frequencies(&self, theta: f32, seq_len: usize) -> RopeFrequencies {
+        let scaling = if theta == self.rope_theta { &self.attention.rope_scaling } else { &RopeScaling::None };
+        scaling.frequencies(theta, self.rope_dims(), seq_len)
+    }
+
     /// Dimensions of each head that RoPE rotates (the first ones): [`AttentionConfig::rope_dims`] or
     /// the whole head.
     pub fn rope_dims(&self) -> usize {
@@ -203,7 +441,8 @@ impl ModelConfig {
                 r if r == self.head_dim => format!("all {r} dims"),
                 r => format!("first {r} of {} dims", self.head_dim),
             };
-            let mut p = format!("RoPE (rotate-half, {dims}, no scaling), base {}", self.rope_theta);
+            let scaling = self.attention.rope_scaling.description();
+            let mut p = format!("RoPE (rotate-half, {dims}, {scaling}), base {}", self.rope_theta);
             if let Some(local) = self.attention.rope_local_theta.filter(|_| self.attention.local_layers.contains(&true))
             {
                 p.push_str(&format!(" (global layers), {local} (local layers)"));
@@ -359,6 +598,16 @@ impl ModelConfig {
                 {
                     return Err(format!("local rope_theta {theta} is not a positive number"));
                 }
+                a.rope_scaling.validate(self.rope_dims())?;
+                if a.rope_scaling != RopeScaling::None
+                    && a.rope_local_theta == Some(self.rope_theta)
+                    && a.local_layers.contains(&true)
+                {
+                    return Err(format!(
+                        "rope scaling on the global layers, but the local layers share their base {}: not supported",
+                        self.rope_theta
+                    ));
+                }
                 if let Some(s) = a.query_pre_attn_scalar
                     && !positive(s)
                 {
@@ -449,11 +698,30 @@ impl ModelConfig {
                 if architecture != Architecture::Llama && f.bool_or("use_sliding_window", false)? {
                     return Err(err("`use_sliding_window: true` is not supported".into()));
                 }
+                // MistralForCausalLM: Llama's math, and a window on every layer unless `sliding_window`
+                // is null (MistralConfig's default: 4096).
+                let mistral = hf_is_mistral(json);
+                let sliding_window = match (mistral, f.json.get("sliding_window")) {
+                    (false, _) => None,
+                    (true, None) => Some(4096),
+                    (true, Some(_)) => f.usize_opt("sliding_window")?,
+                };
+                if sliding_window == Some(0) {
+                    return Err(err("`sliding_window` is 0 (a layer would see no key)".into()));
+                }
+                let num_layers = f.usize_req("num_hidden_layers")?;
+                let default_ctx = match architecture {
+                    _ if mistral => 131_072,
+                    Architecture::Llama => 2048,
+                    _ => 32768,
+                };
+                let context_length = f.usize_opt("max_position_embeddings")?.unwrap_or(default_ctx);
                 // transformers ≥ 5 keeps rope_theta (and scaling) under `rope_parameters`.
                 let rope = json.get("rope_parameters").filter(|v| !v.is_null());
-                let rope_theta =
-                    hf_rope_theta(json.get("rope_scaling"), rope, f.f32_or("rope_theta", 10000.0)?, "").map_err(err)?;
-                let default_ctx = if architecture == Architecture::Llama { 2048 } else { 32768 };
+                let legacy_theta = f.f32_or("rope_theta", 10000.0)?;
+                let (rope_theta, rope_scaling) =
+                    hf_rope(json, json.get("rope_scaling"), rope, legacy_theta, "", context_length, false)
+                        .map_err(err)?;
                 // Qwen3Config's head_dim defaults to 128, the others' to hidden / heads.
                 let head_dim = match f.usize_opt("head_dim")? {
                     Some(d) => d,
@@ -464,16 +732,21 @@ impl ModelConfig {
                     architecture,
                     vocab_size: f.usize_req("vocab_size")?,
                     hidden_size,
-                    num_layers: f.usize_req("num_hidden_layers")?,
+                    num_layers,
                     num_heads,
                     num_kv_heads: f.usize_opt("num_key_value_heads")?.unwrap_or(num_heads),
                     head_dim,
                     intermediate_size: f.usize_req("intermediate_size")?,
-                    context_length: f.usize_opt("max_position_embeddings")?.unwrap_or(default_ctx),
+                    context_length,
                     rope_theta,
                     norm_eps: f.f32_or("rms_norm_eps", 1e-6)?,
                     tie_word_embeddings: f.bool_or("tie_word_embeddings", false)?,
-                    attention: AttentionConfig::default(),
+                    attention: AttentionConfig {
+                        sliding_window,
+                        local_layers: if sliding_window.is_some() { vec![true; num_layers] } else { Vec::new() },
+                        rope_scaling,
+                        ..AttentionConfig::default()
+                    },
                 }
             }
             Architecture::Gemma => {
@@ -494,8 +767,11 @@ impl ModelConfig {
                     }
                 }
                 let rope = json.get("rope_parameters").filter(|v| !v.is_null());
-                let rope_theta = hf_rope_theta(json.get("rope_scaling"), rope, f.f32_or("rope_theta", 10_000.0)?, "")
-                    .map_err(err)?;
+                let context_length = f.usize_opt("max_position_embeddings")?.unwrap_or(8192);
+                let legacy_theta = f.f32_or("rope_theta", 10_000.0)?;
+                let (rope_theta, rope_scaling) =
+                    hf_rope(json, json.get("rope_scaling"), rope, legacy_theta, "", context_length, false)
+                        .map_err(err)?;
                 ModelConfig {
                     architecture,
                     vocab_size: f.usize_opt("vocab_size")?.unwrap_or(256_000),
@@ -505,11 +781,11 @@ impl ModelConfig {
                     num_kv_heads: f.usize_req("num_key_value_heads")?,
                     head_dim: f.usize_opt("head_dim")?.unwrap_or(256),
                     intermediate_size: f.usize_req("intermediate_size")?,
-                    context_length: f.usize_opt("max_position_embeddings")?.unwrap_or(8192),
+                    context_length,
                     rope_theta,
                     norm_eps: f.f32_or("rms_norm_eps", 1e-6)?,
                     tie_word_embeddings: f.bool_or("tie_word_embeddings", true)?,
-                    attention: AttentionConfig::default(),
+                    attention: AttentionConfig { rope_scaling, ..AttentionConfig::default() },
                 }
             }
             Architecture::GptNeox => {
@@ -530,7 +806,10 @@ impl ModelConfig {
                     Some(_) => f.f32_or("rotary_emb_base", 10_000.0)?,
                     None => f.f32_or("rope_theta", 10_000.0)?,
                 };
-                let rope_theta = hf_rope_theta(json.get("rope_scaling"), rope, legacy_theta, "").map_err(err)?;
+                let context_length = f.usize_opt("max_position_embeddings")?.unwrap_or(2048);
+                let (rope_theta, rope_scaling) =
+                    hf_rope(json, json.get("rope_scaling"), rope, legacy_theta, "", context_length, false)
+                        .map_err(err)?;
                 let pct = match rope.and_then(|r| r.get("partial_rotary_factor")) {
                     Some(v) => v.as_f64().ok_or_else(|| {
                         err(format!("`rope_parameters.partial_rotary_factor` should be a number, found {v}"))
@@ -551,20 +830,21 @@ impl ModelConfig {
                     num_kv_heads: num_heads,
                     head_dim,
                     intermediate_size: f.usize_opt("intermediate_size")?.unwrap_or(4 * hidden_size),
-                    context_length: f.usize_opt("max_position_embeddings")?.unwrap_or(2048),
+                    context_length,
                     rope_theta,
                     norm_eps: f.f32_or("layer_norm_eps", 1e-5)?,
                     tie_word_embeddings: f.bool_or("tie_word_embeddings", false)?,
                     attention: AttentionConfig {
                         rope_dims: Some(rope_dims),
+                        rope_scaling,
                         parallel_residual: f.bool_or("use_parallel_residual", true)?,
                         ..AttentionConfig::default()
                     },
                 }
             }
             Architecture::Phi3 => {
-                // Phi3Config's defaults where a field is missing. `longrope` / `su` scaling (the 128k
-                // models) is refused by hf_rope_theta: not implemented.
+                // Phi3Config's defaults where a field is missing; `longrope` (`su`, `yarn`) scaling for
+                // the 128k models, the original context from the top-level field (default 4096).
                 let hidden_size = f.usize_req("hidden_size")?;
                 let num_heads = f.usize_req("num_attention_heads")?;
                 let head_dim = hf_head_dim(hidden_size, num_heads).map_err(err)?;
@@ -573,8 +853,15 @@ impl ModelConfig {
                     return Err(err(format!("hidden_act `{act}` is not supported (only silu)")));
                 }
                 let rope = json.get("rope_parameters").filter(|v| !v.is_null());
-                let rope_theta = hf_rope_theta(json.get("rope_scaling"), rope, f.f32_or("rope_theta", 10_000.0)?, "")
-                    .map_err(err)?;
+                let context_length = f.usize_opt("max_position_embeddings")?.unwrap_or(4096);
+                let mut top = json.clone();
+                if top.get("original_max_position_embeddings").is_none_or(|v| v.is_null()) {
+                    top["original_max_position_embeddings"] = 4096.into();
+                }
+                let legacy_theta = f.f32_or("rope_theta", 10_000.0)?;
+                let (rope_theta, rope_scaling) =
+                    hf_rope(&top, json.get("rope_scaling"), rope, legacy_theta, "", context_length, true)
+                        .map_err(err)?;
                 let pct = match rope.and_then(|r| r.get("partial_rotary_factor")) {
                     Some(v) => v.as_f64().ok_or_else(|| {
                         err(format!("`rope_parameters.partial_rotary_factor` should be a number, found {v}"))
@@ -599,7 +886,7 @@ impl ModelConfig {
                     num_kv_heads: f.usize_opt("num_key_value_heads")?.unwrap_or(num_heads),
                     head_dim,
                     intermediate_size: f.usize_req("intermediate_size")?,
-                    context_length: f.usize_opt("max_position_embeddings")?.unwrap_or(4096),
+                    context_length,
                     rope_theta,
                     norm_eps: f.f32_or("rms_norm_eps", 1e-5)?,
                     tie_word_embeddings: f.bool_or("tie_word_embeddings", false)?,
@@ -607,6 +894,7 @@ impl ModelConfig {
                         sliding_window,
                         local_layers: vec![sliding_window.is_some(); num_layers],
                         rope_dims: Some((head_dim as f64 * pct) as usize),
+                        rope_scaling,
                         ..AttentionConfig::default()
                     },
                 }
@@ -645,29 +933,42 @@ impl ModelConfig {
                 // transformers 5: rope_parameters.{full_attention, sliding_attention}; 4.x: rope_theta,
                 // rope_local_base_freq and rope_scaling (global layers only).
                 let rope = json.get("rope_parameters").filter(|v| !v.is_null());
-                let (rope_theta, rope_local_theta) = if gemma2 {
+                let context_length =
+                    f.usize_opt("max_position_embeddings")?.unwrap_or(if gemma2 { 8192 } else { 131_072 });
+                let (rope_theta, rope_local_theta, rope_scaling) = if gemma2 {
                     // One base for every layer.
-                    (
-                        hf_rope_theta(json.get("rope_scaling"), rope, f.f32_or("rope_theta", 10_000.0)?, "")
-                            .map_err(err)?,
-                        None,
-                    )
+                    let legacy = f.f32_or("rope_theta", 10_000.0)?;
+                    let (theta, scaling) =
+                        hf_rope(json, json.get("rope_scaling"), rope, legacy, "", context_length, false)
+                            .map_err(err)?;
+                    (theta, None, scaling)
                 } else {
-                    let global = hf_rope_theta(
+                    let (global, scaling) = hf_rope(
+                        json,
                         json.get("rope_scaling"),
                         rope.and_then(|r| r.get("full_attention")),
                         f.f32_or("rope_theta", 1_000_000.0)?,
                         "full_attention.",
+                        context_length,
+                        false,
                     )
                     .map_err(err)?;
-                    let local = hf_rope_theta(
+                    let (local, local_scaling) = hf_rope(
+                        json,
                         None,
                         rope.and_then(|r| r.get("sliding_attention")),
                         f.f32_or("rope_local_base_freq", 10_000.0)?,
                         "sliding_attention.",
+                        context_length,
+                        false,
                     )
                     .map_err(err)?;
-                    (global, Some(local))
+                    if local_scaling != RopeScaling::None {
+                        return Err(err(
+                            "`rope_parameters.sliding_attention` scales RoPE: not supported on local layers".into(),
+                        ));
+                    }
+                    (global, Some(local), scaling)
                 };
                 let local_layers = match f.get("layer_types") {
                     Some(v) => v
@@ -703,11 +1004,7 @@ impl ModelConfig {
                     num_kv_heads: f.usize_req("num_key_value_heads")?,
                     head_dim: f.usize_opt("head_dim")?.unwrap_or(256),
                     intermediate_size: f.usize_req("intermediate_size")?,
-                    context_length: f.usize_opt("max_position_embeddings")?.unwrap_or(if gemma2 {
-                        8192
-                    } else {
-                        131_072
-                    }),
+                    context_length,
                     rope_theta,
                     norm_eps: f.f32_or("rms_norm_eps", 1e-6)?,
                     tie_word_embeddings: f.bool_or("tie_word_embeddings", true)?,
@@ -715,6 +1012,7 @@ impl ModelConfig {
                         sliding_window: Some(sliding_window),
                         local_layers,
                         rope_local_theta,
+                        rope_scaling,
                         query_pre_attn_scalar: Some(query_pre_attn_scalar),
                         score_softcap,
                         logit_softcap,
@@ -728,27 +1026,132 @@ impl ModelConfig {
     }
 }
 
-/// The RoPE base from transformers 5's `rope_parameters` (`params`) or 4.x's top-level field
-/// (`legacy`); any scaling is refused (it would change the math). `what` prefixes the key in errors.
-fn hf_rope_theta(
+/// The RoPE base and scaling from transformers 5's `rope_parameters` (`params`) or 4.x's top-level
+/// `rope_theta` (`legacy`) and `rope_scaling`, as `standardize_rope_params` and the
+/// `_compute_*_parameters` of transformers' `modeling_rope_utils.py` read them: the original
+/// context is the top-level `original_max_position_embeddings` (Phi-3's), else the dict's, else
+/// `max_positions`. `dynamic` is refused (its frequencies change with the length of the text), as
+/// is any type densi does not implement. `what` prefixes the keys in errors; `phi3`: Phi3Config
+/// reads `su` and `yarn` as `longrope`.
+fn hf_rope(
+    top: &serde_json::Value,
     scaling: Option<&serde_json::Value>,
     params: Option<&serde_json::Value>,
     legacy: f32,
     what: &str,
-) -> std::result::Result<f32, String> {
+    max_positions: usize,
+    phi3: bool,
+) -> std::result::Result<(f32, RopeScaling), String> {
+    let kind_of = |s: &serde_json::Value| {
+        s.get("rope_type").or_else(|| s.get("type")).and_then(|v| v.as_str()).unwrap_or("default").to_string()
+    };
     let scaling = scaling.filter(|v| !v.is_null());
-    for s in [scaling, params].into_iter().flatten() {
-        let kind = s.get("rope_type").or_else(|| s.get("type")).and_then(|v| v.as_str()).unwrap_or("default");
-        if kind != "default" {
-            return Err(format!("rope scaling `{kind}` is not supported"));
-        }
-    }
-    match params.and_then(|r| r.get("rope_theta")) {
+    // The dict that sets the scaling: rope_parameters, unless it is plain and a legacy rope_scaling is set.
+    let (dict, prefix) = match (params, scaling) {
+        (Some(p), _) if kind_of(p) != "default" => (Some(p), format!("rope_parameters.{what}")),
+        (_, Some(s)) => (Some(s), "rope_scaling.".to_string()),
+        _ => (None, String::new()),
+    };
+    let theta = match params.and_then(|r| r.get("rope_theta")) {
         Some(v) => {
-            v.as_f64().map(|x| x as f32).ok_or_else(|| format!("`rope_parameters.{what}rope_theta` is not a number"))
+            v.as_f64().map(|x| x as f32).ok_or_else(|| format!("`rope_parameters.{what}rope_theta` is not a number"))?
         }
-        None => Ok(legacy),
+        None => legacy,
+    };
+    let Some(d) = dict else { return Ok((theta, RopeScaling::None)) };
+    let mut kind = kind_of(d);
+    if kind == "su" || (phi3 && kind == "yarn") {
+        kind = "longrope".into();
     }
+    let field = |key: &str| d.get(key).filter(|v| !v.is_null());
+    let num = |key: &str| -> std::result::Result<Option<f64>, String> {
+        field(key)
+            .map(|v| v.as_f64().ok_or_else(|| format!("`{prefix}{key}` should be a number, found {v}")))
+            .transpose()
+    };
+    let req = |key: &str| -> std::result::Result<f64, String> {
+        num(key)?.ok_or_else(|| format!("missing `{prefix}{key}` (needed by `{kind}` rope scaling)"))
+    };
+    let original = match top.get("original_max_position_embeddings").filter(|v| !v.is_null()) {
+        Some(v) => Some(v),
+        None => field("original_max_position_embeddings"),
+    }
+    .map(|v| {
+        v.as_u64()
+            .map(|n| n as usize)
+            .ok_or_else(|| format!("`original_max_position_embeddings` should be a non-negative integer, found {v}"))
+    })
+    .transpose()?
+    .unwrap_or(max_positions);
+    let factors = |key: &str| -> std::result::Result<Vec<f64>, String> {
+        let v = field(key).ok_or_else(|| format!("missing `{prefix}{key}` (needed by `longrope` rope scaling)"))?;
+        v.as_array()
+            .and_then(|a| a.iter().map(|x| x.as_f64()).collect::<Option<Vec<f64>>>())
+            .ok_or_else(|| format!("`{prefix}{key}` should be a list of numbers"))
+    };
+    // transformers: the factor defaults to context / original (Phi-3, DeepSeek).
+    let ratio = max_positions as f64 / original.max(1) as f64;
+    let scaling = match kind.as_str() {
+        "default" => RopeScaling::None,
+        "linear" => RopeScaling::Linear { factor: req("factor")? },
+        "llama3" => RopeScaling::Llama3 {
+            factor: req("factor")?,
+            low_freq_factor: req("low_freq_factor")?,
+            high_freq_factor: req("high_freq_factor")?,
+            original_context: original,
+        },
+        "yarn" => {
+            let factor = num("factor")?.unwrap_or(ratio);
+            // yarn_get_mscale
+            let mscale = |scale: f64, m: f64| if scale <= 1.0 { 1.0 } else { 0.1 * m * scale.ln() + 1.0 };
+            let attention_factor = match (num("attention_factor")?, num("mscale")?, num("mscale_all_dim")?) {
+                (Some(a), _, _) => a,
+                (None, Some(m), Some(all)) if m != 0.0 && all != 0.0 => mscale(factor, m) / mscale(factor, all),
+                _ => mscale(factor, 1.0),
+            };
+            // Python's `or`: a 0 takes the default too.
+            let nonzero_or = |x: Option<f64>, default: f64| x.filter(|&x| x != 0.0).unwrap_or(default);
+            let truncate = match field("truncate") {
+                None => true,
+                Some(v) => {
+                    v.as_bool().ok_or_else(|| format!("`{prefix}truncate` should be true or false, found {v}"))?
+                }
+            };
+            RopeScaling::Yarn {
+                factor,
+                original_context: original,
+                beta_fast: nonzero_or(num("beta_fast")?, 32.0),
+                beta_slow: nonzero_or(num("beta_slow")?, 1.0),
+                truncate,
+                attention_factor,
+            }
+        }
+        "longrope" => {
+            let factor = num("factor")?.unwrap_or(ratio);
+            let attention_factor = match num("attention_factor")? {
+                Some(a) => a,
+                None if factor <= 1.0 => 1.0,
+                None => (1.0 + factor.ln() / (original as f64).ln()).sqrt(),
+            };
+            RopeScaling::LongRope {
+                short_factor: factors("short_factor")?,
+                long_factor: factors("long_factor")?,
+                original_context: original,
+                attention_factor,
+            }
+        }
+        "dynamic" => {
+            return Err(format!(
+                "rope scaling `dynamic` (`{prefix}rope_type`) is not supported: its frequencies change with the length of the text"
+            ));
+        }
+        other => {
+            return Err(format!(
+                "rope scaling `{other}` (`{prefix}rope_type`) is not supported (densi implements linear, llama3, yarn, longrope)"
+            ));
+        }
+    };
+    Ok((theta, scaling))
 }
 
 /// hidden / heads, when config.json gives no `head_dim`: the heads must split the width evenly.
@@ -761,6 +1164,14 @@ fn hf_head_dim(hidden_size: usize, num_heads: usize) -> std::result::Result<usiz
     Ok(hidden_size / num_heads)
 }
 
+/// MistralForCausalLM (`architectures[0]`, else `model_type` `mistral`): read as Llama plus its window.
+fn hf_is_mistral(json: &serde_json::Value) -> bool {
+    match json.get("architectures").and_then(|a| a.get(0)).and_then(|a| a.as_str()) {
+        Some(class) => class.starts_with("Mistral"),
+        None => json.get("model_type").and_then(|m| m.as_str()) == Some("mistral"),
+    }
+}
+
 /// `architectures[0]`, else `model_type`.
 fn hf_architecture(path: &std::path::Path, json: &serde_json::Value) -> crate::Result<Architecture> {
     let archs: Vec<&str> = json
@@ -771,7 +1182,7 @@ fn hf_architecture(path: &std::path::Path, json: &serde_json::Value) -> crate::R
     let model_type = json.get("model_type").and_then(|m| m.as_str());
     let by_class = archs.first().map(|a| match *a {
         "GPT2LMHeadModel" | "GPT2Model" => Some(Architecture::Gpt2),
-        "LlamaForCausalLM" | "LlamaModel" => Some(Architecture::Llama),
+        "LlamaForCausalLM" | "LlamaModel" | "MistralForCausalLM" | "MistralModel" => Some(Architecture::Llama),
         "Qwen2ForCausalLM" | "Qwen2Model" => Some(Architecture::Qwen2),
         "Qwen3ForCausalLM" | "Qwen3Model" => Some(Architecture::Qwen3),
         "GemmaForCausalLM" | "GemmaModel" => Some(Architecture::Gemma),
@@ -783,7 +1194,7 @@ fn hf_architecture(path: &std::path::Path, json: &serde_json::Value) -> crate::R
     });
     let by_type = model_type.map(|m| match m {
         "gpt2" => Some(Architecture::Gpt2),
-        "llama" => Some(Architecture::Llama),
+        "llama" | "mistral" => Some(Architecture::Llama),
         "qwen2" => Some(Architecture::Qwen2),
         "qwen3" => Some(Architecture::Qwen3),
         "gemma" => Some(Architecture::Gemma),

@@ -10,6 +10,7 @@ use densi::bench::synthetic_tokens;
 use densi::cpu::CpuForward;
 use densi::metrics::RowStats;
 use densi::model::Model;
+use densi::model::config::RopeScaling;
 use densi::score::Forward;
 
 fn load(name: &str) -> Model {
@@ -168,4 +169,137 @@ fn phi3_window_matters() {
     c.attention.sliding_window = None;
     let d = max_diff(&base, &densi::cpu::forward_stats_of(&c, &model.weights, &ids, 1, 0).unwrap());
     assert!(d > 1e-2, "dropping the sliding window moves the result by only {d} nats");
+}
+
+// --- RoPE scaling and Mistral's window (make_rope_fixtures.py) ------------------------------------
+
+#[test]
+fn rope_scaled_and_mistral_fast_forwards_equal_plain_forwards() {
+    for name in [
+        "llama3_tiny",
+        "gguf_arch/tiny-llama3-F32.gguf",
+        "linear_tiny",
+        "yarn_tiny",
+        "phi3_longrope_tiny",
+        "gguf_arch/tiny-phi3-longrope-F32.gguf",
+        "mistral_tiny",
+        "gguf_arch/tiny-mistral-F32.gguf",
+    ] {
+        fast_equals_plain(name);
+    }
+}
+
+/// Each scaling (and Mistral's window) moves the statistics by far more than the golden tolerance
+/// (1e-4 nats), on safetensors and GGUF alike: a loader that dropped it would fail the goldens.
+#[test]
+fn rope_scaling_and_mistral_window_matter() {
+    for name in [
+        "llama3_tiny",
+        "gguf_arch/tiny-llama3-F32.gguf",
+        "linear_tiny",
+        "gguf_arch/tiny-linear-F32.gguf",
+        "yarn_tiny",
+        "gguf_arch/tiny-yarn-F32.gguf",
+        "phi3_longrope_tiny",
+        "gguf_arch/tiny-phi3-longrope-F32.gguf",
+        "mistral_tiny",
+        "gguf_arch/tiny-mistral-F32.gguf",
+    ] {
+        let model = load(name);
+        assert!(
+            model.config.attention.rope_scaling != RopeScaling::None || model.config.attention.sliding_window.is_some(),
+            "{name}: neither a scaling nor a window was read"
+        );
+        let ids = synthetic_tokens(120, model.config.vocab_size, 8);
+        let base = densi::cpu::forward_stats(&model, &ids, 1, 0).unwrap();
+        let mut c = model.config.clone();
+        c.attention.rope_scaling = RopeScaling::None;
+        c.attention.sliding_window = None;
+        c.attention.local_layers.clear();
+        let d = max_diff(&base, &densi::cpu::forward_stats_of(&c, &model.weights, &ids, 1, 0).unwrap());
+        eprintln!("{name}: without its scaling / window, max |Δ| {d:.3} nats");
+        assert!(d > 1e-2, "{name}: dropping the scaling / window moves the result by only {d} nats");
+    }
+}
+
+/// LongRoPE's factor set follows the length of the forward, as transformers': a window of at most
+/// `original_max_position_embeddings` (96) positions uses the short factors only, a longer one the
+/// long factors only; and a cached prefix from a short window is not reused for a long one.
+#[test]
+fn longrope_picks_its_factors_by_the_length_of_the_forward() {
+    let model = Arc::new(load("phi3_longrope_tiny"));
+    let RopeScaling::LongRope { short_factor, long_factor, original_context, .. } =
+        model.config.attention.rope_scaling.clone()
+    else {
+        panic!("not longrope: {:?}", model.config.attention.rope_scaling)
+    };
+    assert_eq!(original_context, 96);
+    let with = |short: &[f64], long: &[f64], ids: &[u32]| {
+        let mut c = model.config.clone();
+        if let RopeScaling::LongRope { short_factor, long_factor, .. } = &mut c.attention.rope_scaling {
+            (*short_factor, *long_factor) = (short.to_vec(), long.to_vec());
+        }
+        densi::cpu::forward_stats_of(&c, &model.weights, ids, 1, 0).unwrap()
+    };
+    let ones = vec![1.0; short_factor.len()];
+    for (len, long_used) in [(96, false), (97, true)] {
+        let ids = synthetic_tokens(len, model.config.vocab_size, 9);
+        let base = densi::cpu::forward_stats(&model, &ids, 1, 0).unwrap();
+        let short_moves = max_diff(&base, &with(&ones, &long_factor, &ids));
+        let long_moves = max_diff(&base, &with(&short_factor, &ones, &ids));
+        eprintln!("{len} positions: short factors move {short_moves:.3}, long factors {long_moves:.3} nats");
+        assert_eq!(long_moves > 1e-2, long_used, "{len} positions: long factors move {long_moves}");
+        assert_eq!(short_moves > 1e-2, !long_used, "{len} positions: short factors move {short_moves}");
+    }
+    // A 60-token window (short factors) cached, then a 120-token one that extends it (long factors).
+    let ids = synthetic_tokens(120, model.config.vocab_size, 10);
+    let plain = densi::cpu::forward_stats(&model, &ids, 1, 5).unwrap();
+    let mut fwd = CpuForward::new(model.clone(), Some(2)).unwrap();
+    fwd.score_window(&ids[..60], 1, 5).unwrap();
+    let extended = fwd.score_window(&ids, 1, 5).unwrap();
+    assert!(max_diff(&plain, &extended) < 1e-4, "cached short prefix vs plain {}", max_diff(&plain, &extended));
+}
+
+/// `densi info`'s positions line names the scaling, its factor and the original context.
+#[test]
+fn info_shows_the_rope_scaling() {
+    for (name, words) in [
+        ("llama3_tiny", &["llama3 scaling: factor 8", "original context 32"][..]),
+        ("gguf_arch/tiny-llama3-F32.gguf", &["rope_freqs.weight", "llama3"]),
+        ("linear_tiny", &["linear scaling: frequencies ÷ 4"]),
+        ("gguf_arch/tiny-yarn-F32.gguf", &["yarn scaling: factor 4, original context 64"]),
+        ("phi3_longrope_tiny", &["longrope scaling", "original context 96"]),
+    ] {
+        let model = load(name);
+        let lines = model.config.feature_lines();
+        let positions = &lines.iter().find(|(label, _)| *label == "positions").unwrap().1;
+        for w in words {
+            assert!(positions.contains(w), "{name}: {positions:?} lacks {w:?}");
+        }
+    }
+    let lines = load("mistral_tiny").config.feature_lines();
+    let attention = &lines.iter().find(|(label, _)| *label == "attention").unwrap().1;
+    assert!(attention.contains("every layer local (sliding window 16 keys)"), "{attention}");
+}
+
+/// transformers 4.x's layout (top-level `rope_theta`, the scaling under `rope_scaling`, `type` for
+/// `rope_type`; Phi-3's `su`) reads as the same scaling as transformers 5's `rope_parameters`.
+#[test]
+fn legacy_rope_scaling_layout_reads_the_same() {
+    for name in ["llama3_tiny", "linear_tiny", "yarn_tiny", "phi3_longrope_tiny"] {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name);
+        let path = dir.join("config.json");
+        let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let new = densi::model::ModelConfig::from_hf_json(&path, &json).unwrap();
+        let mut legacy = json.clone();
+        let mut params = legacy.as_object_mut().unwrap().remove("rope_parameters").unwrap();
+        legacy["rope_theta"] = params.as_object_mut().unwrap().remove("rope_theta").unwrap();
+        let kind = params.as_object_mut().unwrap().remove("rope_type").unwrap();
+        params["type"] = if kind == "longrope" { "su".into() } else { kind };
+        legacy["rope_scaling"] = params;
+        let old = densi::model::ModelConfig::from_hf_json(&path, &legacy).unwrap();
+        assert_eq!(old.attention.rope_scaling, new.attention.rope_scaling, "{name}");
+        assert_eq!(old.rope_theta, new.rope_theta, "{name}");
+        assert_ne!(new.attention.rope_scaling, RopeScaling::None, "{name}");
+    }
 }

@@ -468,20 +468,28 @@ fn config_not_json() {
 #[test]
 fn config_unknown_architecture() {
     let (_d, path, err) = with_config("llama", |c| {
-        c.insert("architectures".into(), serde_json::json!(["MistralForCausalLM"]));
-        c.insert("model_type".into(), "mistral".into());
+        c.insert("architectures".into(), serde_json::json!(["FalconForCausalLM"]));
+        c.insert("model_type".into(), "falcon".into());
     });
     assert!(matches!(err, DensiError::UnsupportedArchitecture { .. }), "{err:?}");
-    assert_names(&err, &path, &["MistralForCausalLM", "LlamaForCausalLM", "Qwen2ForCausalLM", "GPT2LMHeadModel"]);
+    assert_names(&err, &path, &["FalconForCausalLM", "LlamaForCausalLM", "Qwen2ForCausalLM", "GPT2LMHeadModel"]);
 }
 
 #[test]
 fn config_unsupported_rope_scaling() {
-    let (_d, path, err) = with_config("llama", |c| {
-        c.insert("rope_scaling".into(), serde_json::json!({"rope_type": "yarn", "factor": 4.0}));
-    });
-    assert!(matches!(err, DensiError::Config { .. }), "{err:?}");
-    assert_names(&err, &path, &["yarn"]);
+    for (scaling, words) in [
+        (
+            serde_json::json!({"rope_type": "dynamic", "factor": 4.0}),
+            "rope scaling `dynamic` (`rope_scaling.rope_type`)",
+        ),
+        (serde_json::json!({"type": "ntk-by-parts", "factor": 4.0}), "rope scaling `ntk-by-parts`"),
+    ] {
+        let (_d, path, err) = with_config("llama", |c| {
+            c.insert("rope_scaling".into(), scaling.clone());
+        });
+        assert!(matches!(err, DensiError::Config { .. }), "{err:?}");
+        assert_names(&err, &path, &[words]);
+    }
 }
 
 #[test]
@@ -624,8 +632,14 @@ fn config_gemma3_features_it_does_not_compute() {
         ("layer_types", serde_json::json!(["sliding_attention"]), "layer_types: 1 entries for 6 layers"),
         (
             "rope_parameters",
-            serde_json::json!({"full_attention": {"rope_type": "linear", "factor": 8.0, "rope_theta": 1e6}}),
-            "rope scaling `linear`",
+            serde_json::json!({"full_attention": {"rope_type": "dynamic", "factor": 8.0, "rope_theta": 1e6}}),
+            "rope scaling `dynamic` (`rope_parameters.full_attention.rope_type`)",
+        ),
+        (
+            "rope_parameters",
+            serde_json::json!({"full_attention": {"rope_type": "default", "rope_theta": 1e6},
+                "sliding_attention": {"rope_type": "linear", "factor": 8.0, "rope_theta": 1e4}}),
+            "`rope_parameters.sliding_attention` scales RoPE",
         ),
     ] {
         let (_d, path, err) = with_config("gemma3_tiny", |c| {
@@ -636,16 +650,12 @@ fn config_gemma3_features_it_does_not_compute() {
     }
 }
 
-/// Phi-3's long-context scaling (the 128k models) and GPT-NeoX settings densi does not compute are
-/// refused with one line naming them.
+/// Phi-3 and GPT-NeoX settings densi does not compute, and a longrope scaling without its factors,
+/// are refused with one line naming them.
 #[test]
 fn config_phi3_and_gptneox_features_it_does_not_compute() {
-    let factors = vec![1.0; 8];
-    let longrope = serde_json::json!({"rope_type": "longrope", "rope_theta": 10000.0, "long_factor": factors,
-        "short_factor": factors, "original_max_position_embeddings": 64});
     for (fixture, key, value, words) in [
-        ("phi3_tiny", "rope_parameters", longrope, "rope scaling `longrope`"),
-        ("phi3_tiny", "rope_scaling", serde_json::json!({"type": "su"}), "rope scaling `su`"),
+        ("phi3_tiny", "rope_scaling", serde_json::json!({"type": "su"}), "missing `rope_scaling.short_factor`"),
         ("phi3_tiny", "hidden_act", serde_json::json!("gelu"), "hidden_act `gelu`"),
         ("phi3_tiny", "sliding_window", serde_json::json!(0), "`sliding_window` is 0"),
         ("gptneox_tiny", "hidden_act", serde_json::json!("gelu_new"), "hidden_act `gelu_new`"),
@@ -665,13 +675,116 @@ fn config_phi3_and_gptneox_features_it_does_not_compute() {
     }
 }
 
-/// A Phi-3 GGUF with llama.cpp's longrope factors (the 128k models) is refused before any weight is
-/// read, naming the tensor.
+/// A Phi-3 GGUF whose `rope_factors_long.weight` is a matrix (or comes without its short twin) is
+/// refused before any weight is read, naming the tensor.
 #[test]
 fn gguf_phi3_longrope_factors() {
     let mut b = std::fs::read(fixtures().join("gguf_arch/tiny-phi3-F32.gguf")).unwrap();
     replace_same_len(&mut b, b"blk.0.attn_output.weight", b"rope_factors_long.weight");
     let (_d, path, err) = load_bytes("m.gguf", &b);
     assert!(matches!(err, DensiError::Config { .. }), "{err:?}");
-    assert_names(&err, &path, &["tensor `rope_factors_long.weight`", "longrope (su) rope scaling is not supported"]);
+    assert_names(&err, &path, &["tensor `rope_factors_long.weight` should be 1-D floats"]);
+    let mut b = std::fs::read(fixtures().join("gguf_arch/tiny-phi3-longrope-F32.gguf")).unwrap();
+    replace_same_len(&mut b, b"rope_factors_short.weight", b"rope_factors_shorx.weight");
+    let (_d, path, err) = load_bytes("m.gguf", &b);
+    assert!(matches!(err, DensiError::Config { .. }), "{err:?}");
+    assert_names(&err, &path, &["needs both tensors `rope_factors_long.weight` and `rope_factors_short.weight`"]);
+}
+
+// --- hostile rope scaling ---------------------------------------------------------------------------
+
+/// Each bad scaling value is one error naming its key.
+#[test]
+fn config_hostile_rope_scaling() {
+    let llama3 = |edit: &dyn Fn(&mut serde_json::Value)| {
+        let mut p = serde_json::json!({"rope_type": "llama3", "rope_theta": 10000.0, "factor": 8.0,
+            "low_freq_factor": 1.0, "high_freq_factor": 4.0, "original_max_position_embeddings": 32});
+        edit(&mut p);
+        p
+    };
+    let longrope = |short: usize, long: usize| {
+        serde_json::json!({"rope_type": "longrope", "rope_theta": 10000.0, "short_factor": vec![1.0; short],
+            "long_factor": vec![2.0; long]})
+    };
+    for (fixture, params, words) in [
+        ("llama3_tiny", llama3(&|p| p["factor"] = 0.0.into()), "rope scaling `factor` = 0 is not a positive number"),
+        ("llama3_tiny", llama3(&|p| p["factor"] = (-2.0).into()), "rope scaling `factor` = -2"),
+        (
+            "llama3_tiny",
+            llama3(&|p| p["low_freq_factor"] = 4.0.into()),
+            "`low_freq_factor` = 4 is not below `high_freq_factor` = 4",
+        ),
+        (
+            "llama3_tiny",
+            llama3(&|p| {
+                p.as_object_mut().unwrap().remove("high_freq_factor");
+            }),
+            "missing `rope_parameters.high_freq_factor`",
+        ),
+        ("llama3_tiny", llama3(&|p| p["factor"] = "big".into()), "`rope_parameters.factor` should be a number"),
+        (
+            "linear_tiny",
+            serde_json::json!({"rope_type": "linear", "rope_theta": 10000.0, "factor": 0.0}),
+            "rope scaling `factor` = 0",
+        ),
+        (
+            "yarn_tiny",
+            serde_json::json!({"rope_type": "yarn", "rope_theta": 10000.0, "factor": -4.0,
+                "original_max_position_embeddings": 64}),
+            "rope scaling `factor` = -4",
+        ),
+        ("phi3_longrope_tiny", longrope(8, 3), "rope scaling `long_factor` has 3 values; the 16 rotary dims need 8"),
+        ("phi3_longrope_tiny", longrope(9, 8), "rope scaling `short_factor` has 9 values"),
+        (
+            "llama3_tiny",
+            serde_json::json!({"rope_type": "dynamic", "rope_theta": 10000.0, "factor": 2.0}),
+            "rope scaling `dynamic` (`rope_parameters.rope_type`) is not supported",
+        ),
+    ] {
+        let (_d, path, err) = with_config(fixture, |c| {
+            c.insert("rope_parameters".into(), params.clone());
+        });
+        assert!(matches!(err, DensiError::Config { .. }), "{fixture} {params}: {err:?}");
+        assert_names(&err, &path, &[words]);
+    }
+}
+
+#[test]
+fn config_mistral_sliding_window_of_zero() {
+    let (_d, path, err) = with_config("mistral_tiny", |c| {
+        c.insert("sliding_window".into(), 0.into());
+    });
+    assert!(matches!(err, DensiError::Config { .. }), "{err:?}");
+    assert_names(&err, &path, &["`sliding_window` is 0"]);
+}
+
+/// Sets the f32 metadata value of `key` in a GGUF image (the value type must be f32).
+fn set_meta_f32(b: &mut [u8], key: &str, v: f32) {
+    let p = after_gguf_string(b, key);
+    assert_eq!(u32::from_le_bytes(b[p..p + 4].try_into().unwrap()), 6, "{key}: f32 value type");
+    b[p + 4..p + 8].copy_from_slice(&v.to_le_bytes());
+}
+
+#[test]
+fn gguf_hostile_rope_scaling() {
+    let mut b = gguf_fixture("gguf_arch/tiny-linear-F32.gguf");
+    set_meta_f32(&mut b, "llama.rope.scaling.factor", 0.0);
+    let (_d, path, err) = load_bytes("m.gguf", &b);
+    assert!(matches!(err, DensiError::Config { .. }), "{err:?}");
+    assert_names(&err, &path, &["rope scaling `factor` = 0 is not a positive number", "llama.rope.scaling"]);
+
+    // rope_freqs.weight with 4 values for 8 rotary pairs.
+    let mut b = gguf_fixture("gguf_arch/tiny-llama3-F32.gguf");
+    let (dims, _, _) = tensor_info(&b, "rope_freqs.weight");
+    b[dims..dims + 8].copy_from_slice(&4u64.to_le_bytes());
+    let (_d, path, err) = load_bytes("m.gguf", &b);
+    assert!(matches!(err, DensiError::Config { .. }), "{err:?}");
+    assert_names(&err, &path, &["tensor `rope_freqs.weight` has 4 rope factors; the 16 rotary dims need 8"]);
+
+    // A scaling type densi does not implement (the same length as `yarn`, so the image stays valid).
+    let mut b = gguf_fixture("gguf_arch/tiny-yarn-F32.gguf");
+    replace_same_len(&mut b, b"\x04\x00\x00\x00\x00\x00\x00\x00yarn", b"\x04\x00\x00\x00\x00\x00\x00\x00ntkx");
+    let (_d, path, err) = load_bytes("m.gguf", &b);
+    assert!(matches!(err, DensiError::Config { .. }), "{err:?}");
+    assert_names(&err, &path, &["`qwen3.rope.scaling.type` = `ntkx` is not supported"]);
 }

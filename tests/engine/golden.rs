@@ -468,3 +468,58 @@ fn llamacpp_crosscheck_covers_the_fixtures_and_meets_the_tolerance() {
     }
     assert_eq!(f32_checked, 3 * texts.len(), "tiny-llama-F32, -F32-v2 and tiny-qwen2-F32");
 }
+
+// --- RoPE scaling and Mistral's window (make_rope_fixtures.py) ------------------------------------
+
+#[test]
+fn llama3_rope_scaling_safetensors_f32() {
+    check_hf_fixture("llama3_tiny");
+}
+
+/// llama3 scaling as llama.cpp's converter stores it: `rope_freqs.weight`.
+#[test]
+fn gguf_llama3_rope_freqs_f32() {
+    check_gguf_in("gguf_arch", "tiny-llama3-F32");
+}
+
+#[test]
+fn linear_rope_scaling_safetensors_f32() {
+    check_hf_fixture("linear_tiny");
+}
+
+#[test]
+fn gguf_linear_rope_scaling_f32() {
+    check_gguf_in("gguf_arch", "tiny-linear-F32");
+}
+
+#[test]
+fn yarn_rope_scaling_safetensors_f32() {
+    check_hf_fixture("yarn_tiny");
+}
+
+#[test]
+fn gguf_yarn_rope_scaling_f32() {
+    check_gguf_in("gguf_arch", "tiny-yarn-F32");
+}
+
+/// english.txt runs past the original context (long factors), digits.txt does not (short factors).
+#[test]
+fn phi3_longrope_safetensors_f32() {
+    check_hf_fixture("phi3_longrope_tiny");
+}
+
+#[test]
+fn gguf_phi3_longrope_factors_f32() {
+    check_gguf_in("gguf_arch", "tiny-phi3-longrope-F32");
+}
+
+#[test]
+fn mistral_sliding_window_safetensors_f32() {
+    check_hf_fixture("mistral_tiny");
+}
+
+/// A llama-architecture GGUF with `llama.attention.sliding_window`.
+#[test]
+fn gguf_mistral_sliding_window_f32() {
+    check_gguf_in("gguf_arch", "tiny-mistral-F32");
+}

@@ -2,7 +2,7 @@
 //! (gguf-py's `TensorNameMap` in the other direction) with the one layout fix-up it needs.
 
 use crate::error::{DensiError, Result};
-use crate::model::config::{Architecture, AttentionConfig, ModelConfig};
+use crate::model::config::{Architecture, AttentionConfig, ModelConfig, RopeScaling};
 use crate::model::mapping::{Fixup, NameTable, Part, Tensor};
 use crate::model::source::TensorSource;
 
@@ -56,6 +56,15 @@ impl NameTable for GgufNames {
                 Fixup::UnpermuteRope { heads: c.num_kv_heads, head_dim: c.head_dim }
             }
             _ => Fixup::None,
+        }
+    }
+
+    /// The rope factor tensors were read with the metadata, into [`RopeScaling`].
+    fn is_ignored(&self, name: &str, c: &ModelConfig) -> bool {
+        match &c.attention.rope_scaling {
+            RopeScaling::Factors { .. } => name == "rope_freqs.weight",
+            RopeScaling::LongRope { .. } => name == "rope_factors_long.weight" || name == "rope_factors_short.weight",
+            _ => false,
         }
     }
 }
@@ -139,25 +148,20 @@ pub fn config_from_metadata(file: &GgufFile) -> Result<ModelConfig> {
                 ))
             })?,
         };
-        if let Some(kind) = file.meta_str(&format!("{a}.rope.scaling.type"))?
-            && kind != "none"
-        {
-            return Err(file.config_err(format!("`{a}.rope.scaling.type` = `{kind}` is not supported")));
-        }
         let eps = file
             .meta_f32(&format!("{a}.attention.layer_norm_epsilon"))?
             .ok_or_else(|| file.config_err(format!("missing metadata `{a}.attention.layer_norm_epsilon`")))?;
         (file.meta_f32(&format!("{a}.rope.freq_base"))?.unwrap_or(10000.0), eps)
     } else {
+        // A window on every layer: Mistral-style llama GGUFs (where the key is set and > 0).
+        if architecture == Architecture::Llama
+            && let Some(window) = file.meta_u64(&format!("{a}.attention.sliding_window"))?
+            && window > 0
+        {
+            own.sliding_window = Some(window as usize);
+            own.local_layers = vec![true; num_layers];
+        }
         if architecture == Architecture::Phi3 {
-            // The 128k models' longrope / su scaling comes as these tensors: not implemented.
-            for t in ["rope_factors_long.weight", "rope_factors_short.weight"] {
-                if file.has(t) {
-                    return Err(file.config_err(format!(
-                        "tensor `{t}`: longrope (su) rope scaling is not supported (a 4k-context Phi-3 is)"
-                    )));
-                }
-            }
             // llama.cpp: a window on every layer when `phi3.attention.sliding_window` > 0.
             if let Some(window) = file.meta_u64(&format!("{a}.attention.sliding_window"))?
                 && window > 0
@@ -184,22 +188,21 @@ pub fn config_from_metadata(file: &GgufFile) -> Result<ModelConfig> {
                     "`{a}.rope.dimension_count` = {rot} but head_dim = {head_dim}: partial rotary embeddings are not supported"
                 )));
         }
-        if let Some(kind) = file.meta_str(&format!("{a}.rope.scaling.type"))?
-            && kind != "none"
-        {
-            return Err(file.config_err(format!("`{a}.rope.scaling.type` = `{kind}` is not supported")));
-        }
         let theta = file.meta_f32(&format!("{a}.rope.freq_base"))?.unwrap_or(10000.0);
         let eps = file
             .meta_f32(&format!("{a}.attention.layer_norm_rms_epsilon"))?
             .ok_or_else(|| file.config_err(format!("missing metadata `{a}.attention.layer_norm_rms_epsilon`")))?;
         (theta, eps)
     };
-    let attention = if matches!(architecture, Architecture::Gemma2 | Architecture::Gemma3) {
+    let mut attention = if matches!(architecture, Architecture::Gemma2 | Architecture::Gemma3) {
         gemma_attention(file, architecture, num_layers, hidden_size, num_heads, head_dim)?
     } else {
         own
     };
+    if architecture != Architecture::Gpt2 {
+        let rope_dims = attention.rope_dims.unwrap_or(head_dim).min(head_dim);
+        attention.rope_scaling = rope_scaling(file, a, context_length, rope_dims)?;
+    }
     let config = ModelConfig {
         architecture,
         vocab_size,
@@ -267,4 +270,122 @@ fn gemma_attention(
         logit_softcap,
         ..AttentionConfig::default()
     })
+}
+
+/// `{arch}.rope.scaling.*` (and the legacy `rope.scale_linear`) and the rope factor tensors, read
+/// as llama.cpp's converter writes them from a Hugging Face config: `linear` (factor), `yarn`
+/// (factor, original context, `yarn_beta_fast` / `yarn_beta_slow`, `yarn_attn_factor` =
+/// transformers' `attention_factor`), `longrope` or Phi-3's `rope_factors_long` /
+/// `rope_factors_short` tensors (with `rope.scaling.attn_factor`), and llama3's `rope_freqs.weight`
+/// (per-pair divisors). Values transformers has no counterpart for (a YaRN extrapolation factor
+/// other than 1, a log multiplier) are refused rather than ignored.
+fn rope_scaling(file: &GgufFile, a: &str, context_length: usize, rope_dims: usize) -> Result<RopeScaling> {
+    let key = |k: &str| format!("{a}.rope.scaling.{k}");
+    let factor_key = key("factor");
+    let factor = file.meta_f32(&factor_key)?.map(f64::from);
+    let original = file.meta_u64(&key("original_context_length"))?.map(|n| n as usize);
+    // A 1-D f32 tensor of one value per rotary pair, named in errors.
+    let factors = |name: &str| -> Result<Option<Vec<f64>>> {
+        let Some(view) = file.get(name) else { return Ok(None) };
+        let values = match (view.shape.len(), crate::model::dequant::to_f32(&view)) {
+            (1, Some(v)) => v,
+            _ => {
+                return Err(file.config_err(format!(
+                    "tensor `{name}` should be 1-D floats (one rope factor per rotary pair), found {:?} {}",
+                    view.shape,
+                    view.dtype_name()
+                )));
+            }
+        };
+        if values.len() != rope_dims / 2 {
+            return Err(file.config_err(format!(
+                "tensor `{name}` has {} rope factors; the {rope_dims} rotary dims need {}",
+                values.len(),
+                rope_dims / 2
+            )));
+        }
+        Ok(Some(values.into_iter().map(f64::from).collect()))
+    };
+    let freqs = factors("rope_freqs.weight")?;
+    let long = factors("rope_factors_long.weight")?;
+    let short = factors("rope_factors_short.weight")?;
+    let kind = match file.meta_str(&key("type"))? {
+        Some(k) => k.to_string(),
+        None if long.is_some() || short.is_some() => "longrope".into(),
+        None => match file.meta_f32(&format!("{a}.rope.scale_linear"))? {
+            Some(s) if s != 1.0 => {
+                return if freqs.is_some() {
+                    Err(file.config_err("both `rope.scale_linear` and `rope_freqs.weight`: not supported".into()))
+                } else {
+                    Ok(RopeScaling::Linear { factor: s as f64 })
+                };
+            }
+            _ => "none".into(),
+        },
+    };
+    if freqs.is_some() && kind != "none" {
+        return Err(file.config_err(format!(
+            "`{}` = `{kind}` and a `rope_freqs.weight` tensor: two rope scalings at once are not supported",
+            key("type")
+        )));
+    }
+    if (long.is_some() || short.is_some()) && kind != "longrope" {
+        return Err(file.config_err(format!("rope factor tensors with `{}` = `{kind}`", key("type"))));
+    }
+    let need = |what: &str, v: Option<f64>| {
+        v.ok_or_else(|| file.config_err(format!("missing metadata `{}` (needed by `{kind}` rope scaling)", key(what))))
+    };
+    let scaling = match kind.as_str() {
+        "none" => match freqs {
+            Some(factors) => RopeScaling::Factors { factors },
+            None => RopeScaling::None,
+        },
+        "linear" => RopeScaling::Linear { factor: need("factor", factor)? },
+        "yarn" => {
+            for (k, neutral) in [("yarn_ext_factor", 1.0), ("yarn_log_multiplier", 0.0)] {
+                if let Some(v) = file.meta_f32(&key(k))?
+                    && v != neutral
+                {
+                    return Err(file.config_err(format!("`{}` = {v} is not supported (only {neutral})", key(k))));
+                }
+            }
+            let factor = need("factor", factor)?;
+            let original_context = need("original_context_length", original.map(|n| n as f64))? as usize;
+            let mscale = if factor <= 1.0 { 1.0 } else { 0.1 * factor.ln() + 1.0 };
+            RopeScaling::Yarn {
+                factor,
+                original_context,
+                beta_fast: file.meta_f32(&key("yarn_beta_fast"))?.map_or(32.0, f64::from),
+                beta_slow: file.meta_f32(&key("yarn_beta_slow"))?.map_or(1.0, f64::from),
+                truncate: true,
+                attention_factor: file.meta_f32(&key("yarn_attn_factor"))?.map_or(mscale, f64::from),
+            }
+        }
+        "longrope" => {
+            let (Some(long_factor), Some(short_factor)) = (long, short) else {
+                return Err(file.config_err(
+                    "longrope rope scaling needs both tensors `rope_factors_long.weight` and `rope_factors_short.weight`"
+                        .into(),
+                ));
+            };
+            let original_context = need("original_context_length", original.map(|n| n as f64))? as usize;
+            // Phi3MiniModel writes the attention factor; its formula where a file lacks it.
+            let scale = context_length as f64 / original_context.max(1) as f64;
+            let default = if scale > 1.0 { (1.0 + scale.ln() / (original_context as f64).ln()).sqrt() } else { 1.0 };
+            RopeScaling::LongRope {
+                short_factor,
+                long_factor,
+                original_context,
+                attention_factor: file.meta_f32(&key("attn_factor"))?.map_or(default, f64::from),
+            }
+        }
+        other => {
+            return Err(file.config_err(format!(
+                "`{}` = `{other}` is not supported (densi implements none, linear, yarn, longrope, and llama3 as `rope_freqs.weight`)",
+                key("type")
+            )));
+        }
+    };
+    scaling.validate(rope_dims).map_err(|reason| file.config_err(format!("{reason} (`{}`)", key("*"))))?;
+    Ok(scaling)
 }
