@@ -545,10 +545,8 @@ pub fn edit_buffer(e: &mut EditState, action: Action) {
                 e.buffer.remove(e.caret);
             }
         }
-        Action::EditDelete => {
-            if e.caret < e.buffer.len() {
-                e.buffer.remove(e.caret);
-            }
+        Action::EditDelete if e.caret < e.buffer.len() => {
+            e.buffer.remove(e.caret);
         }
         Action::EditLeft => {
             if let Some(c) = e.buffer[..e.caret].chars().next_back() {

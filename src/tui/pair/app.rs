@@ -402,7 +402,8 @@ impl PairApp {
                 let alt = |a: Option<&densi::metrics::Alternative>| {
                     a.map_or(String::new(), |a| {
                         let mark = if a.id == t.id { "▶" } else { " " };
-                        format!("{mark}'{}' {:6.2}%", visible(&a.token), a.probability * 100.0)
+                        let name = crate::tui::widgets::fit(&format!("'{}'", visible(&a.token)), 16);
+                        format!("{mark}{name:<16} {:6.2}%", a.probability * 100.0)
                     })
                 };
                 for r in 0..t.top_a.len().max(t.top_b.len()) {
@@ -438,13 +439,14 @@ impl PairApp {
     }
 }
 
-/// `ppl A 8.12 · B 9.40 · mean KL A‖B 0.1234 B‖A 0.1301 bits · top-1 agrees 88.0% · Binoculars 0.9312`.
+/// `ppl A 8.12 · B 9.40 · mean KL A‖B 0.1234 B‖A 0.1301 bits · top-1 agrees 88.0% · Binoculars 0.9312`
+/// (Binoculars with A the observer, B the performer: see [`PairSummary::binoculars`]).
 pub fn pair_summary(s: &PairSummary) -> String {
     if s.scored_tokens == 0 {
         return "no token scored (the first token has no context with --bos none)".into();
     }
     format!(
-        "ppl A {:.2} · B {:.2} · mean KL A‖B {:.4} B‖A {:.4} bits · top-1 agrees {:.1}% · Binoculars {:.4} (A observer, B performer)",
+        "ppl A {:.2} · B {:.2} · mean KL A‖B {:.4} B‖A {:.4} bits · top-1 agrees {:.1}% · Binoculars {:.4}",
         s.perplexity_a,
         s.perplexity_b,
         s.mean_kl_ab_bits,

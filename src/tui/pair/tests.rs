@@ -209,8 +209,8 @@ fn the_detail_panel_has_both_models_side_by_side() {
     assert!(all.contains("top-1 agrees"), "{all}");
     // Top-k: A's and B's lists side by side, the actual token marked in each.
     assert_eq!(d.top.len(), 3);
-    assert_eq!(d.top[0], ("▶'·blue'  50.00%".to_string(), " '·green'  40.00%".to_string()));
-    assert_eq!(d.top[1].1, "▶'·blue'  30.00%");
+    assert_eq!(d.top[0], (format!("▶{:<16}  50.00%", "'·blue'"), format!(" {:<16}  40.00%", "'·green'")));
+    assert_eq!(d.top[1].1, format!("▶{:<16}  30.00%", "'·blue'"));
     assert_eq!(d.top[2].0, "");
     // The summary line: both perplexities, mean KL both ways, top-1 agreement, Binoculars.
     let s = app.summary_line().unwrap();

@@ -64,18 +64,23 @@ pub fn areas(app: &PairApp, size: Rect) -> PairAreas {
     if size.width < MIN_WIDTH || size.height < MIN_HEIGHT {
         return PairAreas { too_small: true, ..Default::default() };
     }
-    let top_k = app.detail().top.len() as u16;
-    let detail_h = (9 + top_k).clamp(9, 14).min(size.height * 2 / 5);
+    // The detail panel gets what it shows (both top-k lists too) as long as each pane keeps 3 lines
+    // of text; the panes get the rest.
+    let d = app.detail();
+    let want = (d.lines.len() + 1 + d.top.len() + 2).max(6) as u16;
+    let stacked = size.width < SIDE_BY_SIDE_WIDTH;
+    let panes_min = if stacked { 10 } else { 5 };
+    let detail_h = want.min(size.height.saturating_sub(4 + panes_min));
     let [header, legend, summary, panes, detail, status] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Length(1),
         Constraint::Length(1),
-        Constraint::Min(6),
+        Constraint::Min(panes_min),
         Constraint::Length(detail_h),
         Constraint::Length(1),
     ])
     .areas(size);
-    let [a, b] = if size.width >= SIDE_BY_SIDE_WIDTH {
+    let [a, b] = if !stacked {
         Layout::horizontal([Constraint::Ratio(1, 2); 2]).areas(panes)
     } else {
         Layout::vertical([Constraint::Ratio(1, 2); 2]).areas(panes)

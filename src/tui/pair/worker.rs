@@ -30,6 +30,7 @@ pub struct PairJob {
 
 /// One text under both models.
 #[derive(Debug, Clone, PartialEq)]
+#[allow(clippy::large_enum_variant)] // one result per text, moved once
 pub enum PairResult {
     /// One vocabulary: token by token, with KL and cross-entropy.
     Tokens(PairScore),
