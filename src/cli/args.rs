@@ -127,7 +127,7 @@ Examples:
 /// Which model to load.
 #[derive(Args, Debug, Clone)]
 pub struct ModelArgs {
-    /// Model: a GGUF file or a Hugging Face model directory [default: $DENSI_MODEL, else models/SmolLM2-135M-Instruct.Q4_1.gguf]. Twice on score, export, compare and report (--model A --model B): one text under two models, A the reference; more than two are refused
+    /// Model: a GGUF file or a Hugging Face model directory [default: $DENSI_MODEL, else models/SmolLM2-135M-Instruct.Q4_1.gguf]. Twice on score, export, compare, report and tui (--model A --model B): one text under two models, A the reference; more than two are refused
     #[arg(long, short = 'm', value_name = "PATH", action = clap::ArgAction::Append)]
     pub model: Vec<PathBuf>,
 
@@ -395,7 +395,7 @@ impl ModelArgs {
             [] => Ok(None),
             [one] => Ok(Some(one.as_path())),
             _ => Err(super::usage::UsageError(
-                "this command takes one --model (two models: score, export, compare and report)".into(),
+                "this command takes one --model (two models: score, export, compare, report and tui)".into(),
             )),
         }
     }

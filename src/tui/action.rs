@@ -314,58 +314,16 @@ pub fn apply(app: &mut App, action: Action) -> Vec<Effect> {
                 }
             }
         }
-        Action::EditInsert(c) => edit(app, |e| {
-            e.buffer.insert(e.caret, c);
-            e.caret += c.len_utf8();
-        }),
-        Action::EditPaste(s) => edit(app, |e| {
-            let s = s.replace("\r\n", "\n").replace('\r', "\n");
-            e.buffer.insert_str(e.caret, &s);
-            e.caret += s.len();
-        }),
-        Action::EditBackspace => edit(app, |e| {
-            if let Some(c) = e.buffer[..e.caret].chars().next_back() {
-                e.caret -= c.len_utf8();
-                e.buffer.remove(e.caret);
-            }
-        }),
-        Action::EditDelete => edit(app, |e| {
-            if e.caret < e.buffer.len() {
-                e.buffer.remove(e.caret);
-            }
-        }),
-        Action::EditLeft => edit(app, |e| {
-            if let Some(c) = e.buffer[..e.caret].chars().next_back() {
-                e.caret -= c.len_utf8();
-            }
-        }),
-        Action::EditRight => edit(app, |e| {
-            if let Some(c) = e.buffer[e.caret..].chars().next() {
-                e.caret += c.len_utf8();
-            }
-        }),
-        Action::EditHome => edit(app, |e| e.caret = e.buffer[..e.caret].rfind('\n').map_or(0, |i| i + 1)),
-        Action::EditEnd => edit(app, |e| e.caret += e.buffer[e.caret..].find('\n').unwrap_or(e.buffer.len() - e.caret)),
-        Action::EditUp | Action::EditDown => {
-            let down = action == Action::EditDown;
-            edit(app, |e| {
-                let start = e.buffer[..e.caret].rfind('\n').map_or(0, |i| i + 1);
-                let col = e.buffer[start..e.caret].chars().count();
-                let target = if down {
-                    match e.buffer[e.caret..].find('\n') {
-                        Some(i) => e.caret + i + 1,
-                        None => return,
-                    }
-                } else {
-                    if start == 0 {
-                        return;
-                    }
-                    e.buffer[..start - 1].rfind('\n').map_or(0, |i| i + 1)
-                };
-                let line_end = e.buffer[target..].find('\n').map_or(e.buffer.len(), |i| target + i);
-                e.caret = e.buffer[target..line_end].char_indices().nth(col).map_or(line_end, |(i, _)| target + i);
-            })
-        }
+        a @ (Action::EditInsert(_)
+        | Action::EditPaste(_)
+        | Action::EditBackspace
+        | Action::EditDelete
+        | Action::EditLeft
+        | Action::EditRight
+        | Action::EditHome
+        | Action::EditEnd
+        | Action::EditUp
+        | Action::EditDown) => edit(app, |e| edit_buffer(e, a)),
         Action::Open => app.mode = Mode::Prompt(Prompt { kind: PromptKind::Open, input: String::new() }),
         Action::Export { all } => {
             let name = if all { "all".to_string() } else { slug(&app.pane().name) };
@@ -566,4 +524,60 @@ fn list_item_at(app: &App, col: u16, row: u16) -> Option<usize> {
     let first = crate::tui::widgets::dense_list::first_visible(app.list_sel, inner.height as usize);
     let item = first + (row - inner.y) as usize;
     (item < list_len(app)).then_some(item)
+}
+
+/// Applies an editing action (`EditInsert` … `EditDown`) to an edit buffer; other actions do nothing.
+/// Shared by the one-model and the two-model views.
+pub fn edit_buffer(e: &mut EditState, action: Action) {
+    match action {
+        Action::EditInsert(c) => {
+            e.buffer.insert(e.caret, c);
+            e.caret += c.len_utf8();
+        }
+        Action::EditPaste(s) => {
+            let s = s.replace("\r\n", "\n").replace('\r', "\n");
+            e.buffer.insert_str(e.caret, &s);
+            e.caret += s.len();
+        }
+        Action::EditBackspace => {
+            if let Some(c) = e.buffer[..e.caret].chars().next_back() {
+                e.caret -= c.len_utf8();
+                e.buffer.remove(e.caret);
+            }
+        }
+        Action::EditDelete if e.caret < e.buffer.len() => {
+            e.buffer.remove(e.caret);
+        }
+        Action::EditLeft => {
+            if let Some(c) = e.buffer[..e.caret].chars().next_back() {
+                e.caret -= c.len_utf8();
+            }
+        }
+        Action::EditRight => {
+            if let Some(c) = e.buffer[e.caret..].chars().next() {
+                e.caret += c.len_utf8();
+            }
+        }
+        Action::EditHome => e.caret = e.buffer[..e.caret].rfind('\n').map_or(0, |i| i + 1),
+        Action::EditEnd => e.caret += e.buffer[e.caret..].find('\n').unwrap_or(e.buffer.len() - e.caret),
+        Action::EditUp | Action::EditDown => {
+            let down = action == Action::EditDown;
+            let start = e.buffer[..e.caret].rfind('\n').map_or(0, |i| i + 1);
+            let col = e.buffer[start..e.caret].chars().count();
+            let target = if down {
+                match e.buffer[e.caret..].find('\n') {
+                    Some(i) => e.caret + i + 1,
+                    None => return,
+                }
+            } else {
+                if start == 0 {
+                    return;
+                }
+                e.buffer[..start - 1].rfind('\n').map_or(0, |i| i + 1)
+            };
+            let line_end = e.buffer[target..].find('\n').map_or(e.buffer.len(), |i| target + i);
+            e.caret = e.buffer[target..line_end].char_indices().nth(col).map_or(line_end, |(i, _)| target + i);
+        }
+        _ => {}
+    }
 }

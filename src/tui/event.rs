@@ -60,27 +60,28 @@ impl Reuse {
     }
 }
 
+/// `M`: what the worker sends ([`WorkerMsg`]; the two-model worker's [`crate::tui::pair::worker::PairMsg`]).
 #[allow(clippy::large_enum_variant)] // carries a WorkerMsg, see there
-pub enum Event {
+pub enum Event<M = WorkerMsg> {
     Terminal(CtEvent),
-    Worker(WorkerMsg),
+    Worker(M),
     /// Nothing happened for a while (drives the spinner).
     Tick,
 }
 
-pub struct EventSource {
-    worker: Receiver<WorkerMsg>,
+pub struct EventSource<M = WorkerMsg> {
+    worker: Receiver<M>,
     worker_gone: bool,
 }
 
-impl EventSource {
-    pub fn new(worker: Receiver<WorkerMsg>) -> EventSource {
+impl<M> EventSource<M> {
+    pub fn new(worker: Receiver<M>) -> EventSource<M> {
         EventSource { worker, worker_gone: false }
     }
 
     /// The next event, or `Tick` after `timeout`. Worker messages are checked between short
     /// terminal polls, so neither side waits on the other for more than ~20 ms.
-    pub fn next(&mut self, timeout: Duration) -> std::io::Result<Event> {
+    pub fn next(&mut self, timeout: Duration) -> std::io::Result<Event<M>> {
         let deadline = Instant::now() + timeout;
         loop {
             if !self.worker_gone {

@@ -44,11 +44,17 @@ fn ceil_char(text: &str, mut i: usize) -> usize {
 
 /// Tokens as display units: each token paints the characters it touches that no earlier token painted.
 pub fn token_units(text: &str, tokens: &[TokenScore]) -> Vec<Unit> {
-    let mut out = Vec::with_capacity(tokens.len());
+    span_units(text, tokens.iter().map(|t| (t.byte_start, t.byte_end)))
+}
+
+/// Byte spans (in text order: tokens, or the paired words of two models) as display units, one each:
+/// each paints the characters it touches that no earlier span painted.
+pub fn span_units(text: &str, spans: impl IntoIterator<Item = (usize, usize)>) -> Vec<Unit> {
+    let mut out = Vec::new();
     let mut prev_end = 0usize;
-    for (i, t) in tokens.iter().enumerate() {
-        let start = floor_char(text, t.byte_start).max(prev_end);
-        let end = ceil_char(text, t.byte_end).max(start);
+    for (i, (byte_start, byte_end)) in spans.into_iter().enumerate() {
+        let start = floor_char(text, byte_start).max(prev_end);
+        let end = ceil_char(text, byte_end).max(start);
         out.push(Unit { first: i, last: i, bytes: start..end });
         prev_end = end;
     }

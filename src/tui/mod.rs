@@ -3,12 +3,14 @@
 //! The shape of ratatui's own examples: [`app::App`] is the state as plain data, [`action`] turns
 //! key and mouse events into actions that change it, [`ui::draw`] is a pure function from state to
 //! frame, and [`worker`] loads the model once and scores on a background thread, talking to the UI
-//! over channels ([`event`]). Widgets live in [`widgets`], one module each.
+//! over channels ([`event`]). Widgets live in [`widgets`], one module each. [`pair`] is the
+//! two-model view (`--model A --model B`), built the same way.
 
 pub mod action;
 pub mod app;
 pub mod event;
 pub mod layout;
+pub mod pair;
 mod quiet_stderr;
 pub mod scale;
 pub mod ui;

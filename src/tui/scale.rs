@@ -101,6 +101,28 @@ pub fn style_for(t: f64, paint: Paint, support: ColorSupport) -> Style {
     }
 }
 
+/// A diverging map for signed values (delta): t = 0 blue (B less surprised than A), 0.5 a neutral
+/// grey (no difference), 1 red (B more surprised). Lightness falls symmetrically from the centre.
+pub fn diverging(t: f64) -> (u8, u8, u8) {
+    const BLUE: (f64, f64, f64) = (33.0, 102.0, 172.0);
+    const MID: (f64, f64, f64) = (60.0, 60.0, 60.0);
+    const RED: (f64, f64, f64) = (178.0, 24.0, 43.0);
+    let t = if t.is_finite() { t.clamp(0.0, 1.0) } else { 0.5 };
+    let (from, to, u) = if t < 0.5 { (BLUE, MID, t * 2.0) } else { (MID, RED, (t - 0.5) * 2.0) };
+    let mix = |a: f64, b: f64| (a + (b - a) * u).round() as u8;
+    (mix(from.0, to.0), mix(from.1, to.1), mix(from.2, to.2))
+}
+
+/// The style of a signed value at t ∈ [0, 1] of a scale centred on 0 ([`diverging`]); without
+/// colour, the level of its distance from the centre.
+pub fn diverging_style(t: f64, support: ColorSupport) -> Style {
+    if support == ColorSupport::None {
+        return Style::default().add_modifier(level_modifier(level((t - 0.5).abs() * 2.0)));
+    }
+    let rgb = diverging(t);
+    Style::default().bg(color(rgb, support)).fg(color(ink_on(rgb), support))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -124,6 +146,14 @@ mod tests {
         assert_eq!(to_ansi256((255, 255, 255)), 231);
         assert_eq!(to_ansi256((255, 0, 0)), 196);
         assert_eq!(to_ansi256((128, 128, 128)), 244);
+    }
+
+    #[test]
+    fn diverging_is_blue_grey_red() {
+        let (lo, mid, hi) = (diverging(0.0), diverging(0.5), diverging(1.0));
+        assert!(lo.2 > lo.0 && hi.0 > hi.2, "{lo:?} {hi:?}");
+        assert_eq!(mid, (60, 60, 60));
+        assert_eq!(diverging(f64::NAN), mid);
     }
 
     #[test]

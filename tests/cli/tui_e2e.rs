@@ -69,6 +69,11 @@ fn start(name: &str) -> Option<(Tmux, tempfile::TempDir)> {
 
 /// Starts `densi tui` on `text`, saved as `file`, in a private tmux server; None when it cannot run here.
 fn start_with(name: &str, file: &str, text: &str) -> Option<(Tmux, tempfile::TempDir)> {
+    start_args(name, file, text, "")
+}
+
+/// [`start_with`], with more command-line arguments before the file.
+fn start_args(name: &str, file: &str, text: &str, args: &str) -> Option<(Tmux, tempfile::TempDir)> {
     if Command::new("tmux").arg("-V").output().map(|o| !o.status.success()).unwrap_or(true) {
         eprintln!("\n*** SKIPPED tui_e2e: tmux is not installed (apt-get install -y tmux) ***\n");
         return None;
@@ -80,7 +85,7 @@ fn start_with(name: &str, file: &str, text: &str) -> Option<(Tmux, tempfile::Tem
     let tmux = Tmux { socket: format!("densi-e2e-{name}-{}", std::process::id()) };
     // The pane runs densi, then reports its exit status and the tty's mode (raw mode clears icanon).
     let script = format!(
-        "cd {dir} && COLORTERM=truecolor {bin} tui {text}; echo DENSI_EXIT=$?; stty -a | grep -o -- '-\\?icanon' | sed 's/^/TTY_/'; sleep 600",
+        "cd {dir} && COLORTERM=truecolor {bin} tui {args} {text}; echo DENSI_EXIT=$?; stty -a | grep -o -- '-\\?icanon' | sed 's/^/TTY_/'; sleep 600",
         dir = dir.path().display(),
         bin = bin,
         text = path.display()
@@ -198,6 +203,39 @@ fn finish(tmux: &Tmux) {
     tmux.keys(&["Space"]);
     tmux.wait_for("the help to close", 5, |s| !s.contains("densi tui: keys"));
     quit_and_check(tmux, "q");
+}
+
+/// `densi tui --model A --model B` on the tiny fixture and its Q8_0 quantization (no download
+/// needed): both panes, the pair summary, the detail of both models, then the KL colouring.
+#[test]
+fn two_models_show_both_panes_and_switch_to_the_kl_colouring() {
+    let gguf = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/gguf");
+    let args = format!(
+        "--backend cpu --threads 1 --model {} --model {}",
+        gguf.join("tiny-llama-F32.gguf").display(),
+        gguf.join("tiny-llama-Q8_0.gguf").display()
+    );
+    let Some((tmux, _dir)) = start_args("pair", "color.txt", "My favorite color is blue", &args) else { return };
+    let s = tmux.wait_for("both panes", 20, |s| {
+        s.contains("A · tiny-llama-F32.gguf") && s.contains("B · tiny-llama-Q8_0.gguf")
+    });
+    assert_eq!(s.matches("My favorite color is blue").count(), 2, "the text in both panes:\n{s}");
+    let s = tmux.wait_for("both models' scores", 120, |s| s.contains("Binoculars") || s.contains("failed"));
+    assert!(s.contains("ppl A") && s.contains("mean KL A‖B") && s.contains("top-1 agrees"), "{s}");
+    assert!(s.contains("selected token: A | B") && s.contains("A's top alternatives"), "{s}");
+    assert!(tmux.capture(true).contains("48;2;"), "truecolor backgrounds expected");
+    // m: entropy, delta_bits, then KL(A‖B).
+    tmux.keys(&["m", "m"]);
+    tmux.wait_for("the delta colouring", 5, |s| s.contains("delta_bits (B − A)"));
+    tmux.keys(&["m", "End"]);
+    let s = tmux.wait_for("the KL colouring", 5, |s| s.contains("kl_ab_bits KL(A‖B) (one value per position"));
+    assert!(s.contains("KL(B‖A)") && s.contains("cross-entropy A→B"), "{s}");
+    eprintln!("tui_e2e: two models, KL colouring:\n{s}");
+    tmux.keys(&["?"]);
+    tmux.wait_for("the help", 5, |s| s.contains("two models: keys"));
+    tmux.keys(&["Space"]);
+    tmux.wait_for("the help to close", 5, |s| !s.contains("two models: keys"));
+    quit_and_check(&tmux, "q");
 }
 
 #[test]

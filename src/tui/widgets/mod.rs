@@ -16,7 +16,12 @@ use crate::tui::scale::ColorSupport;
 
 /// Chrome (borders, titles, labels) in an accent colour, or bold without colour.
 pub fn accent(app: &App) -> Style {
-    match app.colors {
+    accent_in(app.colors)
+}
+
+/// [`accent`] for a colour support (the two-model view has no [`App`]).
+pub fn accent_in(colors: ColorSupport) -> Style {
+    match colors {
         ColorSupport::None => Style::default().add_modifier(Modifier::BOLD),
         _ => Style::default().fg(Color::Cyan),
     }
@@ -24,14 +29,24 @@ pub fn accent(app: &App) -> Style {
 
 /// Secondary text.
 pub fn faint(app: &App) -> Style {
-    match app.colors {
+    faint_in(app.colors)
+}
+
+/// [`faint`] for a colour support.
+pub fn faint_in(colors: ColorSupport) -> Style {
+    match colors {
         ColorSupport::None => Style::default().add_modifier(Modifier::DIM),
         _ => Style::default().fg(Color::DarkGray),
     }
 }
 
 pub fn error_style(app: &App) -> Style {
-    match app.colors {
+    error_style_in(app.colors)
+}
+
+/// [`error_style`] for a colour support.
+pub fn error_style_in(colors: ColorSupport) -> Style {
+    match colors {
         ColorSupport::None => Style::default().add_modifier(Modifier::BOLD | Modifier::REVERSED),
         _ => Style::default().fg(Color::Red).add_modifier(Modifier::BOLD),
     }
