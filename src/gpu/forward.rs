@@ -638,6 +638,8 @@ impl GpuLayer {
 struct Acts {
     tcap: usize,
     kcap: usize,
+    /// The RoPE tables hold LongRoPE's long factors (a forward longer than the original context).
+    long_rope: bool,
     ids: wgpu::Buffer,
     targets: wgpu::Buffer,
     merged: wgpu::Buffer,
@@ -878,7 +880,11 @@ impl GpuModel {
         self.last_flops
     }
 
-    fn build(&self, tcap: usize, kcap: usize) -> Result<Acts> {
+    /// `seq_len`: the length of the forward the RoPE tables are for (LongRoPE's factors depend on it;
+    /// the acts are rebuilt when a forward needs the other factors, see
+    /// [`RopeScaling::uses_long_factors`](crate::model::config::RopeScaling::uses_long_factors)).
+    fn build(&self, tcap: usize, kcap: usize, seq_len: usize) -> Result<Acts> {
+        let long_rope = self.cfg.attention.rope_scaling.uses_long_factors(seq_len);
         let ctx = &self.ctx;
         let cfg = &self.cfg;
         let (h, nh, nkv, hd, inter) =
@@ -939,7 +945,7 @@ impl GpuModel {
         }
         // RoPE tables [tcap, rope_dims/2], one per base the layers use (the CPU's own tables), read by
         // attention as it loads q and k (GPT-2: none).
-        let ropes: Vec<(f32, wgpu::Buffer, wgpu::Buffer)> = crate::cpu::rope_tables_of(cfg, tcap)
+        let ropes: Vec<(f32, wgpu::Buffer, wgpu::Buffer)> = crate::cpu::rope_tables_for(cfg, tcap, seq_len)
             .into_iter()
             .map(|(theta, (c, s))| Ok((theta, upload_f32(ctx, &c, "rope_cos")?, upload_f32(ctx, &s, "rope_sin")?)))
             .collect::<Result<_>>()?;
@@ -1048,7 +1054,7 @@ impl GpuModel {
         let rope_bytes: u64 = ropes.iter().map(|(_, c, s)| c.size() + s.size()).sum();
         let buffers = [&ids, &targets, &x, &xn, &qkv, &att, &up, &gate, &xn_mlp, &proj, &zt, &part, &merged, &staging];
         let bytes = buffers.iter().map(|b| b.size()).sum::<u64>() + rope_bytes + program.buffer_bytes();
-        Ok(Acts { tcap, kcap, ids, targets, merged, staging, program, bytes })
+        Ok(Acts { tcap, kcap, long_rope, ids, targets, merged, staging, program, bytes })
     }
 
     /// The word-boundary set every row's `boundary_logprob` reports from now on.
@@ -1104,12 +1110,13 @@ impl GpuModel {
             )));
         }
         self.ctx.check_faults()?;
-        let need_build = self.acts.as_ref().is_none_or(|a| a.tcap < t || a.kcap < top_k);
+        let long_rope = self.cfg.attention.rope_scaling.uses_long_factors(t);
+        let need_build = self.acts.as_ref().is_none_or(|a| a.tcap < t || a.kcap < top_k || a.long_rope != long_rope);
         if need_build {
             let tcap = t.next_power_of_two().max(64).min(self.cfg.context_length.max(t));
             let kcap = top_k.max(self.acts.as_ref().map_or(5, |a| a.kcap));
             self.acts = None; // free the old buffers first
-            self.acts = Some(self.build(tcap, kcap)?);
+            self.acts = Some(self.build(tcap, kcap, t)?);
         }
         let acts = self.acts.as_mut().unwrap();
         let r = t - score_from + end_row as usize;

@@ -310,3 +310,51 @@ fn dispatches_per_layer_kind() {
         assert_eq!(gpu.last_dispatches(), 1 + per_layer * layers + 4, "{name}: dispatches per forward");
     }
 }
+
+/// RoPE scaling (linear, llama3, yarn, longrope) and Mistral's window on the GPU: the host tables of
+/// `cpu::rope_tables_for` and the attention window, against the same transformers goldens as the CPU.
+#[test]
+fn rope_scaling_and_mistral_fixtures_match_goldens_f32() {
+    if gpu_ctx().is_none() {
+        return;
+    }
+    let f = fixtures();
+    for n in ["linear_tiny", "llama3_tiny", "yarn_tiny", "phi3_longrope_tiny", "mistral_tiny"] {
+        gpu_golden(&f.join(n), &json_files(&f.join(n).join("golden")), &f.join("texts"), Dtype::F32, TINY_BITS);
+    }
+    for n in ["tiny-linear-F32", "tiny-llama3-F32", "tiny-yarn-F32", "tiny-phi3-longrope-F32", "tiny-mistral-F32"] {
+        let dir = f.join("gguf_arch");
+        let golden = json_files(&dir.join(n).join("golden"));
+        gpu_golden(&dir.join(format!("{n}.gguf")), &golden, &f.join("texts"), Dtype::F32, TINY_BITS);
+    }
+}
+
+/// One GPU model scoring a text shorter than LongRoPE's original context (96 positions: short
+/// factors), then a longer one (long factors) within the same activation capacity, then the short one
+/// again: its tables follow each forward's length.
+#[test]
+fn longrope_tables_follow_the_length_on_one_gpu_model() {
+    if gpu_ctx().is_none() {
+        return;
+    }
+    let dir = fixtures().join("phi3_longrope_tiny");
+    let model = Arc::new(Model::load(&dir).unwrap());
+    let device = gpu_ctx().map(|c| c.info.index);
+    let backend = Box::new(GpuForward::new(model.clone(), device, Dtype::F32, true).unwrap());
+    let bos = bos_of(&read_json(&dir.join("golden/digits.json")));
+    let mut scorer = Scorer::new(model.clone(), backend, ScoreOptions { bos, top_k: 5, ..Default::default() }).unwrap();
+    for name in ["digits", "english", "digits"] {
+        let g = read_json(&dir.join("golden").join(format!("{name}.json")));
+        let text = std::fs::read_to_string(fixtures().join("texts").join(g["text_file"].as_str().unwrap())).unwrap();
+        let result = scorer.score(name, &text).unwrap();
+        let ours: Vec<_> = result.tokens.iter().filter(|t| t.scored).collect();
+        let want = g["tokens"].as_array().unwrap();
+        assert_eq!(ours.len(), want.len(), "{name}");
+        let worst = ours
+            .iter()
+            .zip(want)
+            .map(|(t, w)| (t.surprisal_bits - w["surprisal_bits"].as_f64().unwrap()).abs())
+            .fold(0f64, f64::max);
+        assert!(worst <= TINY_BITS, "{name}: max |Δ surprisal| {worst:.2e} bits");
+    }
+}
