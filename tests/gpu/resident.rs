@@ -275,8 +275,8 @@ fn upload_conversions_are_exact() {
     }
 }
 
-/// `--dtype f16` keeps its meaning for f32 matrices (stored as f16 on the GPU) and leaves resident
-/// blocks as they are: an F32 file resident under f16 equals its f32 expansion under f16, and a
+/// `--dtype f16` keeps its meaning for f32 matrices (stored as f16 on the GPU; F16/BF16 tensors too,
+/// see model.rs `dtype_choice_per_tensor`) and leaves quantized resident blocks as they are: an F32 file resident under f16 equals its f32 expansion under f16, and a
 /// Q4_1 file resident under f16 equals it resident under f32, bit for bit.
 #[test]
 fn dtype_f16_applies_to_f32_matrices_only() {
