@@ -255,3 +255,33 @@ fn quit_and_check(tmux: &Tmux, key: &str) {
     let flags = tmux.flags();
     assert_eq!(flags, "0 0 1 0", "alternate screen / mouse / cursor / keypad after exit");
 }
+
+/// With two models `densi tui` shows one text; more than two models, or more than one text, are
+/// usage errors (exit 2) before the terminal is touched.
+#[test]
+fn more_than_two_models_or_texts_are_usage_errors() {
+    let gguf = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/gguf");
+    let (a, b) = (gguf.join("tiny-llama-F32.gguf"), gguf.join("tiny-llama-Q8_0.gguf"));
+    let run =
+        |args: &[&std::ffi::OsStr]| Command::new(env!("CARGO_BIN_EXE_densi")).arg("tui").args(args).output().unwrap();
+    let m = std::ffi::OsStr::new("--model");
+    let out = run(&[m, a.as_os_str(), m, b.as_os_str(), m, a.as_os_str(), "--text".as_ref(), "hi".as_ref()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("at most two"), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = run(&[
+        m,
+        a.as_os_str(),
+        m,
+        b.as_os_str(),
+        "--text".as_ref(),
+        "one".as_ref(),
+        "--text".as_ref(),
+        "two".as_ref(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("one text under both"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
