@@ -40,10 +40,12 @@ fn pair_scorer(
     progress: &Progress,
 ) -> Result<PairScorer> {
     let (a, b) = load_pair(model, paths, progress)?;
+    let scorer = PairScorer::new(a, b, scoring.score_options(), scoring.backend.threads)?;
     if scoring.backend.backend == densi::BackendChoice::Gpu {
-        progress.warn(None, "two models are scored on the CPU (the GPU has no fused pair reduction yet)");
+        let opts = scoring.backend.options();
+        return Ok(scorer.on_gpu(opts.device, opts.dtype, true)?);
     }
-    Ok(PairScorer::new(a, b, scoring.score_options(), scoring.backend.threads)?)
+    Ok(scorer)
 }
 
 /// Scores every input under both models, in order, with a bar over the inputs' tokens.
