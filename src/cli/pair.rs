@@ -192,6 +192,7 @@ pub(super) fn export(
                     let prov = PairProvenance::new(
                         pa,
                         pb,
+                        scorer.backend(),
                         scorer.device(),
                         Some((t.settings.window, t.settings.stride)),
                         top_k,
@@ -219,7 +220,15 @@ pub(super) fn export(
                     let pb = provenance_of(&b, &tb.settings, progress)?;
                     let same = (ta.settings.window, ta.settings.stride) == (tb.settings.window, tb.settings.stride);
                     let window = same.then_some((ta.settings.window, ta.settings.stride));
-                    let prov = PairProvenance::new(pa, pb, ta.settings.device.clone(), window, top_k, level);
+                    let prov = PairProvenance::new(
+                        pa,
+                        pb,
+                        &ta.settings.backend,
+                        ta.settings.device.clone(),
+                        window,
+                        top_k,
+                        level,
+                    );
                     let w = out.take().ok_or_else(|| anyhow!("output already taken"))?;
                     exporter = Some(PairExporter::begin(w, format, level, prov)?);
                 }
@@ -335,6 +344,7 @@ pub fn compare(
             let prov = PairProvenance::new(
                 provenance_of(a, settings, progress)?,
                 provenance_of(b, settings, progress)?,
+                scorer.backend(),
                 scorer.device(),
                 Some((settings.window, settings.stride)),
                 scoring.top_k,
@@ -411,6 +421,7 @@ pub fn report(
     let prov = PairProvenance::new(
         provenance_of(scorer.model_a(), settings, progress)?,
         provenance_of(scorer.model_b(), settings, progress)?,
+        scorer.backend(),
         scorer.device(),
         Some((settings.window, settings.stride)),
         args.scoring.top_k,

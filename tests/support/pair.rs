@@ -4,7 +4,8 @@
 //!
 //! Tolerances (issue 16): surprisal and entropy within 2e-3 bits; KL and cross-entropy within
 //! 2e-3 bits or 1e-3 relative, whichever is larger; ranks and top-1 ids exact unless the golden's
-//! float32 competing logit is within 1e-5 logits (a tie at float32 precision, as golden.rs excuses).
+//! float32 competing logit is within 1e-5 logits (a tie at float32 precision, as golden.rs excuses),
+//! and on the default model deep-tail ranks within 0.1 % (golden.rs's rule for it).
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
@@ -61,6 +62,7 @@ pub fn check_pair(pair: &str, b_path: Option<&Path>, make: MakeScorer) -> Vec<St
     };
     let mut failures = Vec::new();
     let mut worst = [0f64; 4];
+    let default_model = pair.starts_with("default");
     for g in &docs {
         let text = std::fs::read_to_string(root().join(g["text_file"].as_str().unwrap())).unwrap();
         let options =
@@ -89,11 +91,16 @@ pub fn check_pair(pair: &str, b_path: Option<&Path>, make: MakeScorer) -> Vec<St
             check("kl_ab", t.kl_ab_bits, f("kl_ab_bits"), 2, true);
             check("kl_ba", t.kl_ba_bits, f("kl_ba_bits"), 2, true);
             check("cross_entropy_ab", t.cross_entropy_ab_bits, f("cross_entropy_ab_bits"), 3, true);
-            // A rank whose target logit is within TIE_LOGIT of another is a float32 tie (as in golden.rs).
+            // A rank whose target logit is within TIE_LOGIT of another is a float32 tie (as in golden.rs);
+            // on the default model, as golden.rs allows there, deep-tail ranks (past 100) may differ by
+            // 0.1 %: its 49k logits lie closer together than two float32 implementations of its 30
+            // layers agree.
             for (side, got, key, margin) in
                 [("a", t.rank_a, "rank_a", "rank_margin_logit_a"), ("b", t.rank_b, "rank_b", "rank_margin_logit_b")]
             {
-                if got as u64 != w[key].as_u64().unwrap() && f(margin) >= TIE_LOGIT {
+                let want = w[key].as_u64().unwrap();
+                let deep_tail = default_model && want > 100 && (got as u64).abs_diff(want) <= want / 1000;
+                if got as u64 != want && f(margin) >= TIE_LOGIT && !deep_tail {
                     failures.push(format!("{pair} {name} token {}: rank {side} {got} vs {}", t.index, w[key]));
                 }
             }
