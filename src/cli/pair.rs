@@ -40,10 +40,12 @@ fn pair_scorer(
     progress: &Progress,
 ) -> Result<PairScorer> {
     let (a, b) = load_pair(model, paths, progress)?;
+    let scorer = PairScorer::new(a, b, scoring.score_options(), scoring.backend.threads)?;
     if scoring.backend.backend == densi::BackendChoice::Gpu {
-        progress.warn(None, "two models are scored on the CPU (the GPU has no fused pair reduction yet)");
+        let opts = scoring.backend.options();
+        return Ok(scorer.on_gpu(opts.device, opts.dtype, true)?);
     }
-    Ok(PairScorer::new(a, b, scoring.score_options(), scoring.backend.threads)?)
+    Ok(scorer)
 }
 
 /// Scores every input under both models, in order, with a bar over the inputs' tokens.
@@ -288,6 +290,7 @@ pub(super) fn export(
                     let prov = PairProvenance::new(
                         pa,
                         pb,
+                        scorer.backend(),
                         scorer.device(),
                         Some((t.settings.window, t.settings.stride)),
                         top_k,
@@ -305,8 +308,15 @@ pub(super) fn export(
                 if exporter.is_none() {
                     let pa = provenance_of(a, &ta.settings, progress)?;
                     let pb = provenance_of(b, &tb.settings, progress)?;
-                    let prov =
-                        PairProvenance::new(pa, pb, ta.settings.device.clone(), shared_window(ta, tb), top_k, level);
+                    let prov = PairProvenance::new(
+                        pa,
+                        pb,
+                        &ta.settings.backend,
+                        ta.settings.device.clone(),
+                        shared_window(ta, tb),
+                        top_k,
+                        level,
+                    );
                     let w = out.take().ok_or_else(|| anyhow!("output already taken"))?;
                     exporter = Some(PairExporter::begin(w, format, level, prov)?);
                 }
@@ -421,6 +431,7 @@ pub fn compare(
             let prov = PairProvenance::new(
                 provenance_of(a, settings, progress)?,
                 provenance_of(b, settings, progress)?,
+                scorer.backend(),
                 scorer.device(),
                 Some((settings.window, settings.stride)),
                 scoring.top_k,
@@ -532,7 +543,15 @@ pub fn compare_words(
         if prov.is_none() && format == CompareFormat::Json {
             let (pa, pb) = (provenance_of(a, &ta.settings, progress)?, provenance_of(b, &tb.settings, progress)?);
             let window = shared_window(ta, tb);
-            prov = Some(PairProvenance::new(pa, pb, ta.settings.device.clone(), window, scoring.top_k, Level::Word));
+            prov = Some(PairProvenance::new(
+                pa,
+                pb,
+                &ta.settings.backend,
+                ta.settings.device.clone(),
+                window,
+                scoring.top_k,
+                Level::Word,
+            ));
         }
         let words = align_words(ta, tb);
         texts.push(ComparedWords {
@@ -611,6 +630,7 @@ pub fn report(
     let prov = PairProvenance::new(
         provenance_of(scorer.model_a(), settings, progress)?,
         provenance_of(scorer.model_b(), settings, progress)?,
+        scorer.backend(),
         scorer.device(),
         Some((settings.window, settings.stride)),
         args.scoring.top_k,

@@ -236,7 +236,16 @@ fn release_expanded() {
 /// order per element as 64-row blocks (the 4-row tiles fall on the same rows when blocks are
 /// multiples of 4 rows), for f32 and stored heads alike.
 #[allow(clippy::too_many_arguments)]
-fn gemm_w_own(a: &[f32], lda: usize, m: usize, k: usize, w: &Matrix, out: &mut [f32], ldo: usize, accumulate: bool) {
+pub fn gemm_w_own(
+    a: &[f32],
+    lda: usize,
+    m: usize,
+    k: usize,
+    w: &Matrix,
+    out: &mut [f32],
+    ldo: usize,
+    accumulate: bool,
+) {
     let forced = GEMM_KERNEL.load(std::sync::atomic::Ordering::Relaxed) != GEMM_USE_AUTO;
     match w.as_f32() {
         _ if forced || !simd_available() => gemm_w(a, lda, m, k, w, out, ldo, accumulate),
@@ -668,6 +677,63 @@ pub fn forward_rows(
 ) -> Result<Vec<RowStats>> {
     let (score_from, top_k) = (req.score_from, req.top_k);
     assert!(score_from >= 1 && score_from <= ids.len() && past < ids.len());
+    let normed = final_hidden(cfg, w, ids, past, kv, prof.as_deref_mut());
+    let p = &mut prof;
+    let (len, h) = (ids.len(), cfg.hidden_size);
+
+    // lm-head, in blocks of rows (the same blocks with or without a cached prefix, so the kernel goes
+    // by the block), each block reduced on the spot.
+    let vocab = cfg.vocab_size;
+    let head = w.lm_head_weight();
+    let bias = w.lm_head_bias();
+    // Rows from.. (absolute positions); normed row p − past holds position p.
+    let from = (score_from - 1).max(past);
+    let n = (len - 1 + req.end_row as usize).saturating_sub(from);
+    let mut out = Vec::with_capacity(n);
+    let block_rows = lm_head_block_rows(vocab);
+    let mut logits = vec![0.0f32; block_rows.min(n) * vocab];
+    let mut start = 0;
+    while start < n {
+        let rows = (n - start).min(block_rows);
+        let first = from + start;
+        // hidden row p predicts ids[p + 1]; the end row (p = len − 1) predicts nothing.
+        let xr = &normed[(first - past) * h..(first - past + rows) * h];
+        Profile::time(p, "lm_head gemm", || {
+            gemm_w_own(xr, h, rows, h, head, &mut logits[..rows * vocab], vocab, false)
+        });
+        let block: Vec<RowStats> = Profile::time(p, "lm_head reduce", || {
+            logits[..rows * vocab]
+                .par_chunks_mut(vocab)
+                .enumerate()
+                .map(|(r, row)| {
+                    if let Some(b) = bias {
+                        row.iter_mut().zip(b).for_each(|(z, b)| *z += b);
+                    }
+                    if let Some(c) = cfg.attention.logit_softcap {
+                        ops::softcap_in_place(row, c);
+                    }
+                    reduce_row(row, ids.get(first + r + 1).copied(), top_k, req.boundary)
+                })
+                .collect()
+        });
+        out.extend(block);
+        start += rows;
+    }
+    Ok(out)
+}
+
+/// The fast forward of positions `past..ids.len()` of the window `ids` up to the final norm: the
+/// hidden states [len − past, h] the lm-head reads (`kv` as in [`forward_rows`]). The pair scorer
+/// (two models' lm-heads reduced together, `crate::pair`) starts from these too.
+pub fn final_hidden(
+    cfg: &ModelConfig,
+    w: &Weights,
+    ids: &[u32],
+    past: usize,
+    kv: &mut [Vec<f32>],
+    mut prof: Option<&mut Profile>,
+) -> Vec<f32> {
+    assert!(past < ids.len());
     assert!(kv.len() == cfg.num_layers || (kv.len() == 1 && past == 0));
     let p = &mut prof;
     let (len, h, inter) = (ids.len(), cfg.hidden_size, cfg.intermediate_size);
@@ -807,48 +873,9 @@ pub fn forward_rows(
         }
     }
     Profile::time(p, "norm", || ops::norm(&x, h, &w.final_norm, &mut normed));
-
-    // lm-head, in blocks of rows (the same blocks with or without a cached prefix, so the kernel goes
-    // by the block), each block reduced on the spot.
     drop(window_rows);
-    let vocab = cfg.vocab_size;
-    let head = w.lm_head_weight();
-    let bias = w.lm_head_bias();
-    // Rows from.. (absolute positions); normed row p − past holds position p.
-    let from = (score_from - 1).max(past);
-    let n = (len - 1 + req.end_row as usize).saturating_sub(from);
-    let mut out = Vec::with_capacity(n);
     release_expanded();
-    let block_rows = lm_head_block_rows(vocab);
-    let mut logits = vec![0.0f32; block_rows.min(n) * vocab];
-    let mut start = 0;
-    while start < n {
-        let rows = (n - start).min(block_rows);
-        let first = from + start;
-        // hidden row p predicts ids[p + 1]; the end row (p = len − 1) predicts nothing.
-        let xr = &normed[(first - past) * h..(first - past + rows) * h];
-        Profile::time(p, "lm_head gemm", || {
-            gemm_w_own(xr, h, rows, h, head, &mut logits[..rows * vocab], vocab, false)
-        });
-        let block: Vec<RowStats> = Profile::time(p, "lm_head reduce", || {
-            logits[..rows * vocab]
-                .par_chunks_mut(vocab)
-                .enumerate()
-                .map(|(r, row)| {
-                    if let Some(b) = bias {
-                        row.iter_mut().zip(b).for_each(|(z, b)| *z += b);
-                    }
-                    if let Some(c) = cfg.attention.logit_softcap {
-                        ops::softcap_in_place(row, c);
-                    }
-                    reduce_row(row, ids.get(first + r + 1).copied(), top_k, req.boundary)
-                })
-                .collect()
-        });
-        out.extend(block);
-        start += rows;
-    }
-    Ok(out)
+    normed
 }
 
 /// Hidden rows per lm-head block on the fast path: as many as 64 MiB of logits hold, from

@@ -119,7 +119,8 @@ struct Faults {
     lost: Option<GpuError>,
 }
 
-/// An open device on one adapter.
+/// An open device on one adapter (a clone shares the device: two models on one GPU).
+#[derive(Clone)]
 pub struct GpuContext {
     pub device: wgpu::Device,
     pub queue: wgpu::Queue,

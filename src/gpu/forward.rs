@@ -642,6 +642,8 @@ struct Acts {
     long_rope: bool,
     ids: wgpu::Buffer,
     targets: wgpu::Buffer,
+    /// The residual stream [tcap, h]: after a run, the last layer's output (before the final norm).
+    x: wgpu::Buffer,
     merged: wgpu::Buffer,
     staging: wgpu::Buffer,
     program: Program,
@@ -1054,7 +1056,7 @@ impl GpuModel {
         let rope_bytes: u64 = ropes.iter().map(|(_, c, s)| c.size() + s.size()).sum();
         let buffers = [&ids, &targets, &x, &xn, &qkv, &att, &up, &gate, &xn_mlp, &proj, &zt, &part, &merged, &staging];
         let bytes = buffers.iter().map(|b| b.size()).sum::<u64>() + rope_bytes + program.buffer_bytes();
-        Ok(Acts { tcap, kcap, long_rope, ids, targets, merged, staging, program, bytes })
+        Ok(Acts { tcap, kcap, long_rope, ids, targets, x, merged, staging, program, bytes })
     }
 
     /// The word-boundary set every row's `boundary_logprob` reports from now on.
@@ -1261,4 +1263,56 @@ pub fn parse_merged(raw: &[u8], r: usize, k: usize) -> Vec<RowStats> {
             row_stats_from_parts(&sums, Some(zt), above, &top)
         })
         .collect()
+}
+
+/// The pair path ([`super::pair`]): two models' logits reduced together need each model's hidden
+/// states and its lm-head as a plain GEMM, on one device.
+impl GpuModel {
+    /// Runs the layers over `window` and returns the residual stream [t, h] before the final norm
+    /// (valid until the next forward of this model). The program is the scoring one with a single
+    /// lm-head row (the distribution after the last token, a negligible share of the work).
+    pub fn residual_stream(&mut self, window: &[u32]) -> Result<wgpu::Buffer> {
+        self.score_rows(window, window.len(), 0, true)?;
+        Ok(self.acts.as_ref().expect("built by score_rows").x.clone())
+    }
+
+    /// logits [t, vocab] = final_norm(x) · lm_headᵀ (+ bias) for `x` [t, h] (t: the run's shape),
+    /// the norm written to `normed` [t, h] first: the steps, for a [`Program`] on [`GpuModel::kernels`].
+    pub fn logit_steps(&self, x: &wgpu::Buffer, normed: &wgpu::Buffer, logits: &wgpu::Buffer) -> Vec<Step> {
+        let head = self.head.as_ref().unwrap_or(&self.emb);
+        let dummy = &self.dummy;
+        let mut steps = vec![self.final_norm.step(x, normed, dummy)];
+        steps.extend(head.chunks.iter().map(|c| Step {
+            op: Op::Matmul {
+                n: head.rows as u32,
+                k: head.cols as u32,
+                n0: c.row0,
+                nc: c.rows,
+                act: Act::None,
+                has_bias: self.head_bias.is_some(),
+                acc: false,
+                rms_eps: None,
+                w: c.format,
+            },
+            buffers: vec![
+                (bind::matmul::X, normed.clone()),
+                (bind::matmul::W, c.buf.clone()),
+                (bind::matmul::BIAS, self.head_bias.clone().unwrap_or_else(|| dummy.clone())),
+                (bind::matmul::AUX, dummy.clone()),
+                (bind::matmul::OUT, logits.clone()),
+                (bind::matmul::NORM, dummy.clone()),
+            ],
+        }));
+        steps
+    }
+
+    /// The compiled kernels (every weight format this model's upload chose).
+    pub fn kernels(&self) -> &Kernels {
+        &self.kernels
+    }
+
+    /// The model's configuration.
+    pub fn config(&self) -> &ModelConfig {
+        &self.cfg
+    }
 }

@@ -5,6 +5,7 @@
 //! - [`kernels`]: the pipelines, the ops with their parameters/grids, and the one-pass executor.
 //! - [`forward`]: the model on the device (weights uploaded once, buffers reused) and the fused lm-head.
 //! - [`ops`]: single kernels on host data, for the kernel tests.
+//! - [`pair`]: two models of one vocabulary on one device and the fused pair reduction.
 //!
 //! See `docs/kernels.md` for each kernel's tiling, what it fuses and the lm-head's numerics.
 
@@ -13,6 +14,7 @@ pub mod contract;
 pub mod forward;
 pub mod kernels;
 pub mod ops;
+pub mod pair;
 
 use std::sync::Arc;
 

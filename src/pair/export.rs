@@ -49,6 +49,7 @@ impl PairProvenance {
     pub fn new(
         model_a: ModelProvenance,
         model_b: ModelProvenance,
+        backend: &str,
         device: String,
         window: Option<(usize, usize)>,
         top_k: usize,
@@ -58,7 +59,7 @@ impl PairProvenance {
             densi_version: format!("densi {}", env!("CARGO_PKG_VERSION")),
             model_a,
             model_b,
-            backend: "cpu".into(),
+            backend: backend.into(),
             device,
             window: window.map(|w| w.0),
             stride: window.map(|w| w.1),

@@ -6,15 +6,15 @@
 //!   and reduces the two lm-heads' logit rows of each position together, in one online pass
 //!   ([`reduce::reduce_pair_row`]), to per-token surprisal, entropy and rank under each model,
 //!   `delta_bits`, KL both ways and the cross-entropy of A against B. The [tokens × vocab] logits
-//!   never exist: the lm-heads run over blocks of [`crate::cpu::LM_HEAD_ROWS`] rows.
+//!   never exist: the lm-heads run over blocks of [`crate::cpu::fast::lm_head_block_rows`] rows.
 //! - **Different vocabularies**: [`words::align_words`] pairs the two models' word scores (the one
 //!   word definition, [`crate::text`]; beginning-of-word corrected) by byte spans. No KL: the two
 //!   distributions are over different sets of tokens.
 //!
 //! Units: bits (log base 2) everywhere in the results.
 //!
-//! The pair forward runs on the CPU (the plain forward for the hidden states, the fast GEMM for the
-//! lm-heads); the GPU backend has no fused pair reduction yet.
+//! On the CPU the pair runs the fast forward (the single-model scorer's) to each model's final hidden
+//! states, then the lm-heads and the fused reduction; on the GPU, [`crate::gpu::pair`].
 
 pub mod export;
 pub mod reduce;
@@ -26,7 +26,7 @@ use std::sync::Arc;
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::cpu::{LM_HEAD_ROWS, fast, hidden_states_of};
+use crate::cpu::fast;
 use crate::error::{DensiError, Result};
 use crate::metrics::{Alternative, BosPolicy, LN_2, ScoreSettings, char_offsets, display_bytes};
 use crate::model::Model;
@@ -184,7 +184,8 @@ pub struct PairScore {
     pub settings: ScoreSettings,
 }
 
-/// Scores texts under two models of one vocabulary with the fused pair reduction (CPU).
+/// Scores texts under two models of one vocabulary with the fused pair reduction (CPU, or one GPU
+/// after [`PairScorer::on_gpu`]).
 pub struct PairScorer {
     a: Arc<Model>,
     b: Arc<Model>,
@@ -193,6 +194,9 @@ pub struct PairScorer {
     window: usize,
     stride: usize,
     pool: Option<rayon::ThreadPool>,
+    /// Both models on one GPU ([`PairScorer::on_gpu`]); None: the CPU.
+    #[cfg(feature = "gpu")]
+    gpu: Option<std::sync::Mutex<crate::gpu::pair::GpuPair>>,
 }
 
 impl PairScorer {
@@ -237,7 +241,50 @@ impl PairScorer {
             ),
             None => None,
         };
-        Ok(PairScorer { a, b, options, bos_token: bos_a, window, stride, pool })
+        Ok(PairScorer {
+            a,
+            b,
+            options,
+            bos_token: bos_a,
+            window,
+            stride,
+            pool,
+            #[cfg(feature = "gpu")]
+            gpu: None,
+        })
+    }
+
+    /// Runs both models on one GPU (adapter `device` or the best one; weights as `dtype`):
+    /// the fused pair reduction of [`crate::gpu::pair`]. `allow_software`: accept lavapipe.
+    #[cfg(feature = "gpu")]
+    pub fn on_gpu(
+        mut self,
+        device: Option<usize>,
+        dtype: crate::dtype::Dtype,
+        allow_software: bool,
+    ) -> Result<PairScorer> {
+        if self.options.top_k > crate::gpu::kernels::LM_KMAX {
+            return Err(DensiError::InvalidOption {
+                option: "--top-k",
+                reason: format!(
+                    "{}: the GPU pair reduction keeps at most {} alternatives",
+                    self.options.top_k,
+                    crate::gpu::kernels::LM_KMAX
+                ),
+            });
+        }
+        let gpu = crate::gpu::pair::GpuPair::new(&self.a, &self.b, device, dtype, allow_software)?;
+        self.gpu = Some(std::sync::Mutex::new(gpu));
+        Ok(self)
+    }
+
+    /// `cpu` or `gpu`.
+    pub fn backend(&self) -> &'static str {
+        #[cfg(feature = "gpu")]
+        if self.gpu.is_some() {
+            return "gpu";
+        }
+        "cpu"
     }
 
     /// Model A (the reference).
@@ -252,6 +299,10 @@ impl PairScorer {
 
     /// The device, for provenance.
     pub fn device(&self) -> String {
+        #[cfg(feature = "gpu")]
+        if let Some(g) = &self.gpu {
+            return g.lock().unwrap_or_else(|p| p.into_inner()).device();
+        }
         let n = self.pool.as_ref().map_or_else(rayon::current_num_threads, |p| p.current_num_threads());
         format!("cpu, {n} thread{}", if n == 1 { "" } else { "s" })
     }
@@ -298,7 +349,7 @@ impl PairScorer {
             let end = (begin + self.window).min(seq.len());
             let first = prev_end.max(begin + 1);
             if first < end {
-                let stats = self.window_rows(&seq[begin..end], first - begin);
+                let stats = self.window_rows(&seq[begin..end], first - begin)?;
                 for (j, st) in stats.into_iter().enumerate() {
                     rows[first + j] = Some(st);
                 }
@@ -375,7 +426,7 @@ impl PairScorer {
                 stride: self.stride,
                 windows,
                 top_k: self.options.top_k,
-                backend: "cpu".into(),
+                backend: self.backend().into(),
                 device: self.device(),
             },
         })
@@ -383,18 +434,24 @@ impl PairScorer {
 
     /// Both forwards over `window`, then both lm-heads over blocks of rows, each pair of rows reduced
     /// together: statistics for the targets `window[score_from..]`.
-    fn window_rows(&self, window: &[u32], score_from: usize) -> Vec<PairRowStats> {
-        // hidden [len, h] after the final norm, per model (h may differ between A and B).
-        let ha = hidden_states_of(&self.a.config, &self.a.weights, window);
-        let hb = hidden_states_of(&self.b.config, &self.b.weights, window);
+    fn window_rows(&self, window: &[u32], score_from: usize) -> Result<Vec<PairRowStats>> {
+        #[cfg(feature = "gpu")]
+        if let Some(g) = &self.gpu {
+            return g.lock().unwrap_or_else(|p| p.into_inner()).window_rows(window, score_from, self.options.top_k);
+        }
+        // hidden [len, h] after the final norm, per model (h may differ between A and B): the fast
+        // forward, as the single-model CPU scorer runs it.
+        let ha = fast::final_hidden(&self.a.config, &self.a.weights, window, 0, &mut [Vec::new()], None);
+        let hb = fast::final_hidden(&self.b.config, &self.b.weights, window, 0, &mut [Vec::new()], None);
         let vocab = self.a.config.vocab_size;
         let n = window.len() - score_from;
         let mut out = Vec::with_capacity(n);
-        let rows_max = LM_HEAD_ROWS.min(n);
+        let block_rows = fast::lm_head_block_rows(vocab);
+        let rows_max = block_rows.min(n);
         let (mut la, mut lb) = (vec![0.0f32; rows_max * vocab], vec![0.0f32; rows_max * vocab]);
         let mut start = 0;
         while start < n {
-            let rows = (n - start).min(LM_HEAD_ROWS);
+            let rows = (n - start).min(block_rows);
             // hidden row p predicts window[p + 1].
             let first = score_from - 1 + start;
             lm_head(&self.a, &ha, first, rows, &mut la[..rows * vocab]);
@@ -408,17 +465,27 @@ impl PairScorer {
             out.extend(block);
             start += rows;
         }
-        out
+        Ok(out)
     }
 }
 
-/// logits [rows, vocab] = hidden rows first..first+rows of `hidden` [len, h] · lm_headᵀ (+ bias).
+/// logits [rows, vocab] = hidden rows first..first+rows of `hidden` [len, h] · lm_headᵀ (+ bias,
+/// soft-capped where the model caps): the single-model fast path's lm-head GEMM, so each model's
+/// logits here are those its own scorer reduces.
 fn lm_head(model: &Model, hidden: &[f32], first: usize, rows: usize, logits: &mut [f32]) {
     let (h, vocab) = (model.config.hidden_size, model.config.vocab_size);
     let x = &hidden[first * h..(first + rows) * h];
-    fast::gemm_w(x, h, rows, h, model.weights.lm_head_weight(), logits, vocab, false);
-    if let Some(b) = model.weights.lm_head_bias() {
-        logits.par_chunks_mut(vocab).for_each(|row| row.iter_mut().zip(b).for_each(|(z, b)| *z += b));
+    fast::gemm_w_own(x, h, rows, h, model.weights.lm_head_weight(), logits, vocab, false);
+    let (bias, cap) = (model.weights.lm_head_bias(), model.config.attention.logit_softcap);
+    if bias.is_some() || cap.is_some() {
+        logits.par_chunks_mut(vocab).for_each(|row| {
+            if let Some(b) = bias {
+                row.iter_mut().zip(b).for_each(|(z, b)| *z += b);
+            }
+            if let Some(c) = cap {
+                crate::cpu::ops::softcap_in_place(row, c);
+            }
+        });
     }
 }
 

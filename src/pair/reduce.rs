@@ -156,18 +156,31 @@ pub fn reduce_pair_row(za: &[f32], zb: &[f32], target: Option<u32>, top_k: usize
             top_b.push(y, v0 + i as u32);
         }
     }
+    pair_row_stats(&sums, [ta, tb], [above_a, above_b], [top_a.items(), top_b.items()], top_k)
+}
+
+/// The statistics of one position from its reduced parts (both backends' final step, in f64):
+/// both sides' sums, target logits (None: no target), counts of logits above the target, and
+/// top lists (logit, id), best first (at least one entry: the argmax).
+pub fn pair_row_stats(
+    sums: &PairSums,
+    targets: [Option<f32>; 2],
+    above: [u32; 2],
+    tops: [&[(f32, u32)]; 2],
+    top_k: usize,
+) -> PairRowStats {
     let (lz_a, lz_b) = (sums.a.log_normalizer(), sums.b.log_normalizer());
-    let side = |s: &SideSums, t: Option<f32>, above: u32, top: &TopK, lz: f64| SideStats {
+    let side = |s: &SideSums, t: Option<f32>, above: u32, top: &[(f32, u32)], lz: f64| SideStats {
         target_logprob: t.map_or(f64::NAN, |z| z as f64 - lz),
         entropy: s.entropy(),
         rank: if t.is_some() { above + 1 } else { 0 },
-        argmax: top.items()[0].1,
-        top: top.items().iter().take(top_k).map(|&(z, id)| (id, (z as f64 - lz).exp())).collect(),
+        argmax: top[0].1,
+        top: top.iter().take(top_k).map(|&(z, id)| (id, (z as f64 - lz).exp())).collect(),
     };
     let kl_ab = sums.a.kl(lz_b);
     PairRowStats {
-        a: side(&sums.a, ta, above_a, &top_a, lz_a),
-        b: side(&sums.b, tb, above_b, &top_b, lz_b),
+        a: side(&sums.a, targets[0], above[0], tops[0], lz_a),
+        b: side(&sums.b, targets[1], above[1], tops[1], lz_b),
         kl_ab,
         kl_ba: sums.b.kl(lz_a),
         cross_entropy_ab: sums.a.entropy() + kl_ab,

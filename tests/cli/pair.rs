@@ -230,3 +230,43 @@ fn one_model_word_level() {
     let o = run(&["compare", "--model", A, "--level", "word", TEXT, TEXT]);
     assert_error(&o, 2, &["--level word", "two models"]);
 }
+
+/// `--backend gpu` with two models runs the GPU pair (no CPU warning) and agrees with the CPU pair
+/// within the GPU tests' 1e-3 bits. Without a GPU adapter: a loud skip, or a failure under
+/// DENSI_REQUIRE_GPU=1.
+#[test]
+fn gpu_backend_runs_the_pair_on_the_gpu() {
+    let mut args = vec!["export", "--model", A, "--model", B, "--bos", "0", "-f", "json", "--backend", "gpu"];
+    // The adapter the GPU tests use (`DENSI_TEST_ADAPTER=N`), else densi's own choice.
+    let device = std::env::var("DENSI_TEST_ADAPTER").ok();
+    if let Some(d) = device.as_deref() {
+        args.extend(["--device", d]);
+    }
+    args.push(TEXT);
+    let gpu = run(&args);
+    if gpu.code != 0 && std::env::var("DENSI_REQUIRE_GPU").as_deref() != Ok("1") {
+        eprintln!("\n*** SKIPPED gpu_backend_runs_the_pair_on_the_gpu: no GPU here ({}) ***\n", gpu.stderr.trim());
+        return;
+    }
+    assert_eq!(gpu.code, 0, "densi --backend gpu failed:\n{}", gpu.stderr);
+    assert!(!gpu.stderr.contains("warning"), "{}", gpu.stderr);
+    let gpu = json(&gpu.stdout);
+    assert_eq!(gpu["provenance"]["backend"], "gpu", "{}", gpu["provenance"]);
+    let cpu = json(&ok(&["export", "--model", A, "--model", B, "--bos", "0", "-f", "json", "--backend", "cpu", TEXT]));
+    assert_eq!(cpu["provenance"]["backend"], "cpu");
+    let (g, c) = (gpu["texts"][0]["tokens"].as_array().unwrap(), cpu["texts"][0]["tokens"].as_array().unwrap());
+    assert_eq!(g.len(), c.len());
+    let mut worst = 0f64;
+    for (x, y) in g.iter().zip(c) {
+        assert_eq!((&x["token_id"], &x["rank_a"]), (&y["token_id"], &y["rank_a"]), "token {}", x["token_index"]);
+        for key in ["surprisal_bits_a", "surprisal_bits_b", "entropy_bits_a", "kl_ab_bits", "cross_entropy_ab_bits"] {
+            if x[key].is_null() && y[key].is_null() {
+                continue;
+            }
+            let d = (f(&x[key]) - f(&y[key])).abs();
+            worst = worst.max(d);
+            assert!(d <= 1e-3, "token {}: {key} {} vs {}", x["token_index"], x[key], y[key]);
+        }
+    }
+    eprintln!("GPU vs CPU pair through the CLI: max |Δ| {worst:.2e} bits over {} tokens", g.len());
+}

@@ -12,6 +12,7 @@ mod fallback;
 mod fixtures;
 mod kernels;
 mod model;
+mod pair;
 mod resident;
 mod stored;
 #[path = "../support/mod.rs"]
