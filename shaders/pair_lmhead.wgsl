@@ -20,6 +20,10 @@ struct PairParams {
     vocab: u32,  // logits per row
     k: u32,      // top-k kept (≥ 1: the argmax)
     nrec: u32,   // records per row
+    cap_a: f32,  // final-logit soft-cap of A, c · tanh(z / c) (Gemma 2); 0: none
+    cap_b: f32,  // the same for B
+    _p0: u32,
+    _p1: u32,
 }
 
 const S: u32 = 64u;            // ids per thread in `tile` (src/gpu/pair.rs PAIR_IDS_PER_THREAD)
@@ -135,6 +139,11 @@ fn clear_lists() {
     }
 }
 
+// A logit as the model's distribution sees it: soft-capped where the model caps its final logits.
+fn capped(z: f32, c: f32) -> f32 {
+    return select(z, c * tanh(z / c), c > 0.0);
+}
+
 @compute @workgroup_size(64)
 fn tile(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let row = wid.y;
@@ -143,8 +152,8 @@ fn tile(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     }
     let base = row * p.vocab;
     let t = targets[row];
-    let zta = za[base + t];
-    let ztb = zb[base + t];
+    let zta = capped(za[base + t], p.cap_a);
+    let ztb = capped(zb[base + t], p.cap_b);
     var a = Side(NEG, 0.0, 0.0, 0.0);
     var b = Side(NEG, 0.0, 0.0, 0.0);
     var above_a = 0u;
@@ -156,8 +165,8 @@ fn tile(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         if (v >= p.vocab) {
             break;
         }
-        let x = za[base + v];
-        let y = zb[base + v];
+        let x = capped(za[base + v], p.cap_a);
+        let y = capped(zb[base + v], p.cap_b);
         a = fold(a, x, y);
         b = fold(b, y, x);
         above_a += u32(x > zta);

@@ -518,7 +518,6 @@ impl Op {
                         rms: b(rms_eps.is_some()),
                         eps: rms_eps.unwrap_or(0.0),
                         softcap,
-                        ..Default::default()
                     }
                     .slot(),
                     [vc.div_ceil(LM_VBLOCK), s.r.div_ceil(bm), 1],

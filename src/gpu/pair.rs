@@ -39,12 +39,19 @@ struct PairParams {
     vocab: u32,
     k: u32,
     nrec: u32,
+    /// Final-logit soft-caps of A and B (0: none).
+    cap_a: f32,
+    cap_b: f32,
+    _p0: u32,
+    _p1: u32,
 }
 
 /// The pair kernels (`tile`, `merge`) of shaders/pair_lmhead.wgsl.
 pub struct PairReduction {
     tile: wgpu::ComputePipeline,
     merge: wgpu::ComputePipeline,
+    /// Final-logit soft-caps of A and B (Gemma 2), applied as the kernels read the logits.
+    caps: [Option<f32>; 2],
 }
 
 /// The buffers of one block of at most `rows` rows: both models' logits and the targets (filled by
@@ -83,7 +90,7 @@ impl PairReduction {
                     cache: None,
                 })
             };
-            PairReduction { tile: pipe("tile"), merge: pipe("merge") }
+            PairReduction { tile: pipe("tile"), merge: pipe("merge"), caps: [None, None] }
         })
     }
 
@@ -123,7 +130,17 @@ impl PairReduction {
         top_k: usize,
     ) -> Result<Vec<PairRowStats>> {
         let (groups, nrec, _, out_stride) = layout(vocab, k);
-        let params = PairParams { r: rows as u32, vocab: vocab as u32, k: k as u32, nrec: nrec as u32 };
+        let [cap_a, cap_b] = self.caps.map(|c| c.unwrap_or(0.0));
+        let params = PairParams {
+            r: rows as u32,
+            vocab: vocab as u32,
+            k: k as u32,
+            nrec: nrec as u32,
+            cap_a,
+            cap_b,
+            _p0: 0,
+            _p1: 0,
+        };
         let bytes = (rows * out_stride * 4) as u64;
         ctx.scoped("running the pair reduction", || {
             let params = ctx.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
@@ -207,7 +224,8 @@ impl GpuPair {
         let device = ctx.describe();
         let ga = GpuModel::new(ctx.clone(), &a.config, &a.weights, dtype)?;
         let gb = GpuModel::new(ctx.clone(), &b.config, &b.weights, dtype)?;
-        let reduction = PairReduction::new(&ctx)?;
+        let mut reduction = PairReduction::new(&ctx)?;
+        reduction.caps = [a.config.attention.logit_softcap, b.config.attention.logit_softcap];
         Ok(GpuPair { a: ga, b: gb, reduction, device })
     }
 

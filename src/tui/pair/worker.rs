@@ -69,7 +69,7 @@ pub enum PairMsg {
         result: std::result::Result<PairResult, String>,
         seconds: f64,
     },
-    /// E.g. "two models are scored on the CPU".
+    /// A warning for the status line.
     Warning(String),
 }
 
@@ -98,7 +98,7 @@ pub fn spawn(models: PairModels, backend: BackendOptions, score: ScoreOptions, o
 
 /// The loaded pair: the fused scorer, or one scorer per model for word alignment.
 enum PairScoring {
-    Tokens(PairScorer),
+    Tokens(Box<PairScorer>),
     Words { a: Scorer, b: Scorer },
 }
 
@@ -114,9 +114,12 @@ fn load(
     let (a, b) = (load_one(models.a.as_deref())?, load_one(Some(&models.b))?);
     match vocabulary_difference(&a, &b) {
         None => {
-            let scorer = PairScorer::new(a, b, score.clone(), backend.threads)?;
+            let mut scorer = PairScorer::new(a, b, score.clone(), backend.threads)?;
+            if backend.choice == BackendChoice::Gpu {
+                scorer = scorer.on_gpu(backend.device, backend.dtype, true)?;
+            }
             let device = format!("{} · two models", scorer.device());
-            Ok((PairScoring::Tokens(scorer), device, None))
+            Ok((PairScoring::Tokens(Box::new(scorer)), device, None))
         }
         Some(why) => {
             let sa = densi::backend::scorer(&a, backend, score.clone())?;
@@ -131,11 +134,6 @@ fn run(models: PairModels, backend: BackendOptions, score: ScoreOptions, rx: Rec
     let mut scoring = match load(&models, &backend, &score) {
         Ok((scoring, device, vocabulary)) => {
             let _ = out.send(PairMsg::Ready { device, vocabulary });
-            if matches!(scoring, PairScoring::Tokens(_)) && backend.choice == BackendChoice::Gpu {
-                let _ = out.send(PairMsg::Warning(
-                    "two models are scored on the CPU (the GPU has no fused pair reduction yet)".into(),
-                ));
-            }
             scoring
         }
         Err(e) => {
