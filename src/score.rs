@@ -100,36 +100,44 @@ pub struct Scorer {
     stride: usize,
 }
 
+/// The window and stride `options` ask for, checked against a context of `ctx` tokens (`context`
+/// names it in the error: "the model's context", "the shorter context"): the window defaults to the
+/// context, the stride to half the window.
+pub(crate) fn resolve_window(options: &ScoreOptions, ctx: usize, context: &str) -> Result<(usize, usize)> {
+    let ctx = ctx.max(2);
+    let window = match options.window {
+        Some(w) if w < 2 => {
+            return Err(DensiError::InvalidOption {
+                option: "--window",
+                reason: format!("{w} is too small (at least 2 tokens)"),
+            });
+        }
+        Some(w) if w > ctx => {
+            return Err(DensiError::InvalidOption {
+                option: "--window",
+                reason: format!("{w} is longer than {context} of {ctx} tokens"),
+            });
+        }
+        Some(w) => w,
+        None => ctx,
+    };
+    let stride = options.stride.unwrap_or((window / 2).max(1));
+    if stride == 0 || stride >= window {
+        return Err(DensiError::InvalidOption {
+            option: "--stride",
+            reason: format!("{stride} must be at least 1 and less than the window ({window})"),
+        });
+    }
+    Ok((window, stride))
+}
+
 impl Scorer {
     /// Validates the options against the model. `backend` usually comes from [`crate::backend::open`].
     pub fn new(model: Arc<Model>, mut backend: Box<dyn Forward>, options: ScoreOptions) -> Result<Scorer> {
         let boundary = model.tokenizer.boundary_ids(options.boundary);
         backend.set_boundary(Arc::new(BoundaryMask::from_ids(model.config.vocab_size, boundary)))?;
         let bos_token = resolve_bos(&model, &options.bos)?;
-        let ctx = model.config.context_length.max(2);
-        let window = match options.window {
-            Some(w) if w < 2 => {
-                return Err(DensiError::InvalidOption {
-                    option: "--window",
-                    reason: format!("{w} is too small (at least 2 tokens)"),
-                });
-            }
-            Some(w) if w > ctx => {
-                return Err(DensiError::InvalidOption {
-                    option: "--window",
-                    reason: format!("{w} is longer than the model's context of {ctx} tokens"),
-                });
-            }
-            Some(w) => w,
-            None => ctx,
-        };
-        let stride = options.stride.unwrap_or((window / 2).max(1));
-        if stride == 0 || stride >= window {
-            return Err(DensiError::InvalidOption {
-                option: "--stride",
-                reason: format!("{stride} must be at least 1 and less than the window ({window})"),
-            });
-        }
+        let (window, stride) = resolve_window(&options, model.config.context_length, "the model's context")?;
         Ok(Scorer { model, backend, options, bos_token, window, stride })
     }
 

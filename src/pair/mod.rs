@@ -30,7 +30,7 @@ use crate::cpu::fast;
 use crate::error::{DensiError, Result};
 use crate::metrics::{Alternative, BosPolicy, LN_2, ScoreSettings, char_offsets, display_bytes};
 use crate::model::Model;
-use crate::score::{ScoreOptions, resolve_bos};
+use crate::score::{ScoreOptions, resolve_bos, resolve_window};
 use reduce::{PairRowStats, reduce_pair_row};
 
 /// Why two models cannot be compared token by token (None: they can).
@@ -214,24 +214,8 @@ impl PairScorer {
                 ),
             });
         }
-        let ctx = a.config.context_length.min(b.config.context_length).max(2);
-        let window = match options.window {
-            Some(w) if !(2..=ctx).contains(&w) => {
-                return Err(DensiError::InvalidOption {
-                    option: "--window",
-                    reason: format!("{w} must be at least 2 and at most the shorter context, {ctx} tokens"),
-                });
-            }
-            Some(w) => w,
-            None => ctx,
-        };
-        let stride = options.stride.unwrap_or((window / 2).max(1));
-        if stride == 0 || stride >= window {
-            return Err(DensiError::InvalidOption {
-                option: "--stride",
-                reason: format!("{stride} must be at least 1 and less than the window ({window})"),
-            });
-        }
+        let ctx = a.config.context_length.min(b.config.context_length);
+        let (window, stride) = resolve_window(&options, ctx, "the shorter context")?;
         let pool = match threads {
             Some(n) => Some(
                 rayon::ThreadPoolBuilder::new()
