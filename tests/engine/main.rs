@@ -13,6 +13,7 @@ mod formats_quants;
 mod golden;
 mod outside_numbers;
 mod pair;
+mod pair_words;
 mod prefix_cache;
 mod resident;
 #[path = "../support/mod.rs"]

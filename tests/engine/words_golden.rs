@@ -16,7 +16,7 @@ use densi::export::words::corrected_words;
 use densi::metrics::TokenScore;
 
 #[path = "../support/words.rs"]
-mod words_support;
+pub(crate) mod words_support;
 use words_support::*;
 
 #[test]
