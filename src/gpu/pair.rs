@@ -211,6 +211,8 @@ pub struct GpuPair {
     b: GpuModel,
     reduction: PairReduction,
     device: String,
+    /// Most positions per logit block ([`BLOCK_ROWS`]; tests lower it to run many blocks).
+    block_rows: usize,
 }
 
 impl GpuPair {
@@ -226,12 +228,17 @@ impl GpuPair {
         let gb = GpuModel::new(ctx.clone(), &b.config, &b.weights, dtype)?;
         let mut reduction = PairReduction::new(&ctx)?;
         reduction.caps = [a.config.attention.logit_softcap, b.config.attention.logit_softcap];
-        Ok(GpuPair { a: ga, b: gb, reduction, device })
+        Ok(GpuPair { a: ga, b: gb, reduction, device, block_rows: BLOCK_ROWS })
     }
 
     /// The adapter, for provenance.
     pub fn device(&self) -> String {
         self.device.clone()
+    }
+
+    /// Most positions per logit block (at least 1; tests use a few to run many blocks per window).
+    pub fn set_block_rows(&mut self, rows: usize) {
+        self.block_rows = rows.max(1);
     }
 
     /// Both forwards over `window`, then the fused reduction of both lm-heads: statistics for the
@@ -255,7 +262,7 @@ impl GpuPair {
         let vocab = self.a.config().vocab_size;
         let (ha, hb) = (self.a.config().hidden_size, self.b.config().hidden_size);
         let k = top_k.max(1); // the argmax at least
-        let rows_max = PairReduction::block_rows(&ctx, vocab, k, n.min(BLOCK_ROWS));
+        let rows_max = PairReduction::block_rows(&ctx, vocab, k, n.min(self.block_rows));
 
         // Residual streams [t, h] (before the final norm) of both models.
         let xa = self.a.residual_stream(window)?;

@@ -262,6 +262,15 @@ impl PairScorer {
         Ok(self)
     }
 
+    /// On the GPU: at most `rows` positions per logit block (tests run many blocks per window).
+    #[cfg(feature = "gpu")]
+    #[doc(hidden)]
+    pub fn set_gpu_block_rows(&self, rows: usize) {
+        if let Some(g) = &self.gpu {
+            g.lock().unwrap_or_else(|p| p.into_inner()).set_block_rows(rows);
+        }
+    }
+
     /// `cpu` or `gpu`.
     pub fn backend(&self) -> &'static str {
         #[cfg(feature = "gpu")]

@@ -55,8 +55,8 @@ fn gpu_pair_default_model_against_its_requantization() {
 }
 
 /// The GPU pair against the CPU pair on one text, every token: the two forwards differ only by f32
-/// rounding (sum orders), and the reductions by f32 vs f64 sums; several windows (window 24, stride 8)
-/// and a top-k of 7.
+/// rounding (sum orders), and the reductions by f32 vs f64 sums; several windows (window 24, stride 8),
+/// several logit blocks per window (5 positions each) and a top-k of 7.
 #[test]
 fn gpu_pair_matches_the_cpu_pair() {
     let Some(gpu) = gpu_scorer() else { return };
@@ -67,6 +67,7 @@ fn gpu_pair_matches_the_cpu_pair() {
         ScoreOptions { bos: BosPolicy::Id(0), top_k: 7, window: Some(24), stride: Some(8), ..Default::default() };
     let on_cpu = PairScorer::new(a.clone(), b.clone(), options.clone(), None).unwrap();
     let on_gpu = gpu(a, b, options);
+    on_gpu.set_gpu_block_rows(5); // several logit blocks per window, the last one partial
     let c = on_cpu.score("english", &text, &mut |_, _| {}).unwrap();
     let g = on_gpu.score("english", &text, &mut |_, _| {}).unwrap();
     assert_eq!(g.settings.backend, "gpu");
