@@ -97,8 +97,10 @@ pub fn spawn(models: PairModels, backend: BackendOptions, score: ScoreOptions, o
 }
 
 /// The loaded pair: the fused scorer, or one scorer per model for word alignment.
+// One value for the worker's whole life: its size does not matter.
+#[allow(clippy::large_enum_variant)]
 enum PairScoring {
-    Tokens(Box<PairScorer>),
+    Tokens(PairScorer),
     Words { a: Scorer, b: Scorer },
 }
 
@@ -119,7 +121,7 @@ fn load(
                 scorer = scorer.on_gpu(backend.device, backend.dtype, true)?;
             }
             let device = format!("{} · two models", scorer.device());
-            Ok((PairScoring::Tokens(Box::new(scorer)), device, None))
+            Ok((PairScoring::Tokens(scorer), device, None))
         }
         Some(why) => {
             let sa = densi::backend::scorer(&a, backend, score.clone())?;
