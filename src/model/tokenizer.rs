@@ -506,10 +506,18 @@ impl TextTokenizer {
             // llama.cpp splits at the first space after position 0.
             // (A space byte is never inside a multi-byte char, so `p` is a char boundary.)
             let cut = m.bytes().skip(1).position(|b| b == b' ').map(|p| p + 1);
-            match cut {
-                Some(p) => merges.push((m[..p].to_string(), m[p + 1..].to_string())),
-                None => return Err(tok_err(path, format!("merge #{i} {m:?} is not two tokens separated by a space"))),
+            let Some(p) = cut else {
+                return Err(tok_err(path, format!("merge #{i} {m:?} is not two tokens separated by a space")));
+            };
+            let (a, b) = (&m[..p], &m[p + 1..]);
+            // Checked here: the `tokenizers` builder (0.23) indexes past its buffer, a panic, when a
+            // merge's result is longer than every token of the vocabulary.
+            for part in [a, b, &format!("{a}{b}")] {
+                if !vocab.contains_key(part) {
+                    return Err(tok_err(path, format!("merge #{i} {m:?}: {part:?} is not in tokenizer.ggml.tokens")));
+                }
             }
+            merges.push((a.to_string(), b.to_string()));
         }
         let bpe = BPE::builder()
             .vocab_and_merges(vocab, merges)

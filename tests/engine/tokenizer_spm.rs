@@ -173,3 +173,32 @@ fn hostile_tokenizer_metadata_is_one_clear_error() {
     let e = tok.encode("é").unwrap_err().to_string();
     assert!(e.contains("no byte token <0xC3>"), "{e}");
 }
+
+/// Byte-level BPE merges whose parts or result are not tokens: one clear error naming the merge (the
+/// `tokenizers` builder would index past its buffer, a panic, when the result is longer than every
+/// token; found by the `tokenizer_metadata` fuzz target, fuzz/RUNS.md).
+#[test]
+fn bpe_merges_outside_the_vocabulary_are_one_clear_error() {
+    let bpe = |tokens: &[&str], merges: &[&str]| GgufVocab {
+        model: "gpt2".into(),
+        model_name: None,
+        pre: Some("default".into()),
+        tokens: tokens.iter().map(|s| s.to_string()).collect(),
+        token_types: None,
+        merges: merges.iter().map(|s| s.to_string()).collect(),
+        scores: None,
+        add_space_prefix: None,
+        bos_id: None,
+        eos_id: None,
+        unk_id: None,
+        pad_id: None,
+        add_bos: None,
+    };
+    let p = Path::new("bpe.gguf");
+    assert!(TextTokenizer::from_gguf(p, &bpe(&["a", "b", "ab"], &["a b"])).is_ok());
+    // The fuzzer's case: "ab" + "cd" is longer than every token.
+    for (merges, part) in [(&["ab cd"][..], "\"abcd\""), (&["a x"][..], "\"x\""), (&["x b"][..], "\"x\"")] {
+        let e = TextTokenizer::from_gguf(p, &bpe(&["a", "b", "ab", "cd"], merges)).err().expect("refused").to_string();
+        assert!(e.contains("bpe.gguf") && e.contains("merge #0") && e.contains(part), "{e}");
+    }
+}
