@@ -99,7 +99,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         }
 
         var o: array<f32, DPT>;
-        for (var i = 0u; i < NDIM; i++) {
+        for (var i = 0u; i < DPT; i++) {
             o[i] = 0.0;
         }
         var m = NEG;
@@ -128,10 +128,15 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
             for (var i = 0u; i < KPT; i++) {
                 s[i] = 0.0;
             }
-            for (var d = 0u; d < HD; d++) {
-                let qd = qs[r * qstride + d];
+            // Two dims per iteration (HD is even): half the loop trips (llvmpipe caps the loop
+            // iterations of one invocation; see docs/kernels.md), the same sums in the same order.
+            for (var d = 0u; d < HD; d += 2u) {
+                let q0 = qs[r * qstride + d];
+                let q1 = qs[r * qstride + d + 1u];
                 for (var i = 0u; i < BK / TPR; i++) {
-                    s[i] += qd * ks[(c + TPR * i) * kstride + d];
+                    let kd = (c + TPR * i) * kstride + d;
+                    s[i] += q0 * ks[kd];
+                    s[i] += q1 * ks[kd + 1u];
                 }
             }
             var mt = NEG;
@@ -158,13 +163,22 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
             workgroupBarrier();
 
             // O ← O·corr + P·V over the tile's n keys (only those were loaded).
-            for (var i = 0u; i < NDIM; i++) {
+            // Four output dims per iteration (o has DPT, a multiple of 4, ≥ NDIM slots; the extra ones
+            // are never stored).
+            for (var i = 0u; i < NDIM; i += 4u) {
                 o[i] *= corr;
+                o[i + 1u] *= corr;
+                o[i + 2u] *= corr;
+                o[i + 3u] *= corr;
             }
             for (var j = 0u; j < n; j++) {
                 let pj = ps[r * pstride + j];
-                for (var i = 0u; i < NDIM; i++) {
-                    o[i] += pj * vs[j * HD + min(c + TPR * i, HD - 1u)];
+                let vj = j * HD;
+                for (var i = 0u; i < NDIM; i += 4u) {
+                    o[i] += pj * vs[vj + min(c + TPR * i, HD - 1u)];
+                    o[i + 1u] += pj * vs[vj + min(c + TPR * (i + 1u), HD - 1u)];
+                    o[i + 2u] += pj * vs[vj + min(c + TPR * (i + 2u), HD - 1u)];
+                    o[i + 3u] += pj * vs[vj + min(c + TPR * (i + 3u), HD - 1u)];
                 }
             }
         }

@@ -207,7 +207,8 @@ fn gemma3_270m_matches_golden() {
         return;
     }
     let dir = fixtures().join("gemma3_270m");
-    gpu_golden(&model, &json_files(&dir), &dir, Dtype::F32, ISSUE_BITS);
+    let goldens = json_files(&dir);
+    gpu_golden(&model, &goldens, &dir, Dtype::F32, ISSUE_BITS);
 }
 
 /// The attention kernel with a layer's options against `cpu::ops::attention_with` (RoPE on the first
@@ -226,7 +227,9 @@ fn attention_window_softcap_scale_and_partial_rope_match_cpu() {
     }
     // (t, nh, nkv, hd, rot, window, softcap, scale)
     type Case = (usize, usize, usize, usize, usize, Option<usize>, Option<f32>, Option<f32>);
-    let cases: [Case; 9] = [
+    let cases: [Case; 11] = [
+        (575, 4, 1, 256, 256, Some(512), None, Some(0.0625)),
+        (575, 4, 1, 256, 256, None, Some(30.0), None),
         (37, 4, 1, 256, 256, Some(5), None, Some(0.0625)),
         (70, 4, 2, 256, 256, None, Some(50.0), None),
         (65, 3, 3, 64, 16, Some(16), None, None),
