@@ -82,6 +82,35 @@ pub enum Action {
     Tick,
 }
 
+/// The action for a key while the help screen is up: `q` quits, any other key closes it.
+pub fn help_key(key: KeyEvent) -> Action {
+    match key.code {
+        KeyCode::Char('q') => Action::Quit,
+        _ => Action::CloseHelp,
+    }
+}
+
+/// The action for a key while a text is edited (one-model and two-model views alike).
+pub fn edit_key(key: KeyEvent) -> Option<Action> {
+    let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+    Some(match key.code {
+        KeyCode::Esc => Action::EditDone,
+        KeyCode::Char('s') if ctrl => Action::EditDone,
+        KeyCode::Char(c) if !ctrl => Action::EditInsert(c),
+        KeyCode::Enter => Action::EditInsert('\n'),
+        KeyCode::Tab => Action::EditInsert('\t'),
+        KeyCode::Backspace => Action::EditBackspace,
+        KeyCode::Delete => Action::EditDelete,
+        KeyCode::Left => Action::EditLeft,
+        KeyCode::Right => Action::EditRight,
+        KeyCode::Up => Action::EditUp,
+        KeyCode::Down => Action::EditDown,
+        KeyCode::Home => Action::EditHome,
+        KeyCode::End => Action::EditEnd,
+        _ => return None,
+    })
+}
+
 /// The action for a key in the app's current mode.
 pub fn from_key(app: &App, key: KeyEvent) -> Option<Action> {
     if key.kind == KeyEventKind::Release {
@@ -92,26 +121,8 @@ pub fn from_key(app: &App, key: KeyEvent) -> Option<Action> {
         return Some(Action::Quit);
     }
     match &app.mode {
-        Mode::Help => Some(match key.code {
-            KeyCode::Char('q') => Action::Quit,
-            _ => Action::CloseHelp,
-        }),
-        Mode::Edit => Some(match key.code {
-            KeyCode::Esc => Action::EditDone,
-            KeyCode::Char('s') if ctrl => Action::EditDone,
-            KeyCode::Char(c) if !ctrl => Action::EditInsert(c),
-            KeyCode::Enter => Action::EditInsert('\n'),
-            KeyCode::Tab => Action::EditInsert('\t'),
-            KeyCode::Backspace => Action::EditBackspace,
-            KeyCode::Delete => Action::EditDelete,
-            KeyCode::Left => Action::EditLeft,
-            KeyCode::Right => Action::EditRight,
-            KeyCode::Up => Action::EditUp,
-            KeyCode::Down => Action::EditDown,
-            KeyCode::Home => Action::EditHome,
-            KeyCode::End => Action::EditEnd,
-            _ => return None,
-        }),
+        Mode::Help => Some(help_key(key)),
+        Mode::Edit => edit_key(key),
         Mode::Prompt(_) => Some(match key.code {
             KeyCode::Esc => Action::PromptCancel,
             KeyCode::Enter => Action::PromptSubmit,

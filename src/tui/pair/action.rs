@@ -6,7 +6,7 @@ use ratatui::crossterm::event::{
 };
 use ratatui::layout::{Position, Rect};
 
-use crate::tui::action::{Action, edit_buffer};
+use crate::tui::action::{Action, edit_buffer, edit_key, help_key};
 use crate::tui::app::{EditState, Mode, ScaleMode};
 use crate::tui::pair::app::{PairApp, PairEffect, Side};
 
@@ -20,26 +20,8 @@ pub fn from_key(app: &PairApp, key: KeyEvent) -> Option<Action> {
         return Some(Action::Quit);
     }
     match &app.mode {
-        Mode::Help => Some(match key.code {
-            KeyCode::Char('q') => Action::Quit,
-            _ => Action::CloseHelp,
-        }),
-        Mode::Edit => Some(match key.code {
-            KeyCode::Esc => Action::EditDone,
-            KeyCode::Char('s') if ctrl => Action::EditDone,
-            KeyCode::Char(c) if !ctrl => Action::EditInsert(c),
-            KeyCode::Enter => Action::EditInsert('\n'),
-            KeyCode::Tab => Action::EditInsert('\t'),
-            KeyCode::Backspace => Action::EditBackspace,
-            KeyCode::Delete => Action::EditDelete,
-            KeyCode::Left => Action::EditLeft,
-            KeyCode::Right => Action::EditRight,
-            KeyCode::Up => Action::EditUp,
-            KeyCode::Down => Action::EditDown,
-            KeyCode::Home => Action::EditHome,
-            KeyCode::End => Action::EditEnd,
-            _ => return None,
-        }),
+        Mode::Help => Some(help_key(key)),
+        Mode::Edit => edit_key(key),
         Mode::Prompt(_) => None,
         Mode::Normal => Some(match key.code {
             KeyCode::Char('q') | KeyCode::Esc => Action::Quit,
