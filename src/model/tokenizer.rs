@@ -586,8 +586,9 @@ impl TextTokenizer {
         let gen_config = read_json_opt(&dir.join("generation_config.json"))?;
 
         let (mut inner, what, tok_path) = if tokenizer_json.is_file() {
-            let t = tokenizers::Tokenizer::from_file(&tokenizer_json)
-                .map_err(|e| tok_err(&tokenizer_json, e.to_string()))?;
+            let t = without_panic(&tokenizer_json, || {
+                tokenizers::Tokenizer::from_file(&tokenizer_json).map_err(|e| tok_err(&tokenizer_json, e.to_string()))
+            })?;
             (t, "tokenizer.json", tokenizer_json.clone())
         } else {
             let (vocab, merges) = (dir.join("vocab.json"), dir.join("merges.txt"));
@@ -660,15 +661,37 @@ impl TextTokenizer {
 
 /// GPT-2's slow-tokenizer files: BPE from vocab.json + merges.txt, byte-level with GPT-2's regex,
 /// plus `added_tokens_decoder` entries from tokenizer_config.json.
+/// Runs a constructor of the `tokenizers` crate, turning a panic inside it into an error naming
+/// `path`: the crate (0.23) panics on some malformed vocabularies (a merge whose result is longer than
+/// every token) where it should return an error. The panic message is not printed.
+fn without_panic<T>(path: &Path, build: impl FnOnce() -> Result<T>) -> Result<T> {
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(build));
+    std::panic::set_hook(hook);
+    outcome.unwrap_or_else(|payload| {
+        let why = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or("no message");
+        Err(tok_err(
+            path,
+            format!("the tokenizers crate could not build this vocabulary (a malformed merge or token: {why})"),
+        ))
+    })
+}
+
 fn gpt2_from_vocab_merges(
     vocab: &Path,
     merges: &Path,
     tok_config: Option<&serde_json::Value>,
 ) -> Result<tokenizers::Tokenizer> {
     let as_str = |p: &Path| p.to_str().map(str::to_string).ok_or_else(|| tok_err(p, "path is not UTF-8"));
-    let bpe = BPE::from_file(&as_str(vocab)?, &as_str(merges)?)
-        .build()
-        .map_err(|e| tok_err(vocab, format!("vocab.json + merges.txt: {e}")))?;
+    let (vocab_s, merges_s) = (as_str(vocab)?, as_str(merges)?);
+    let bpe = without_panic(vocab, || {
+        BPE::from_file(&vocab_s, &merges_s).build().map_err(|e| tok_err(vocab, format!("vocab.json + merges.txt: {e}")))
+    })?;
     let mut t = tokenizers::Tokenizer::new(bpe);
     t.with_pre_tokenizer(Some(byte_level_pre_tokenizer(&[RE_GPT2]).map_err(|r| tok_err(vocab, r))?));
     t.with_decoder(Some(ByteLevel::new(false, false, false)));

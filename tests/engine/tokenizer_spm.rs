@@ -202,3 +202,24 @@ fn bpe_merges_outside_the_vocabulary_are_one_clear_error() {
         assert!(e.contains("bpe.gguf") && e.contains("merge #0") && e.contains(part), "{e}");
     }
 }
+
+/// The same merge in a Hugging Face tokenizer.json and in GPT-2's vocab.json + merges.txt: the
+/// `tokenizers` crate builds those itself, and its panic becomes one clear error naming the file.
+#[test]
+fn hf_bpe_merges_longer_than_every_token_are_one_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = r#"{"version":"1.0","truncation":null,"padding":null,"added_tokens":[],"normalizer":null,
+        "pre_tokenizer":null,"post_processor":null,"decoder":null,
+        "model":{"type":"BPE","dropout":null,"unk_token":null,"continuing_subword_prefix":null,
+        "end_of_word_suffix":null,"fuse_unk":false,"byte_fallback":false,"ignore_merges":false,
+        "vocab":{"a":0,"b":1,"ab":2,"cd":3},"merges":["ab cd"]}}"#;
+    std::fs::write(dir.path().join("tokenizer.json"), json).unwrap();
+    let e = TextTokenizer::from_hf_dir(dir.path(), &serde_json::json!({})).err().expect("refused").to_string();
+    assert!(e.contains("tokenizer.json"), "{e}");
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("vocab.json"), r#"{"a":0,"b":1,"ab":2,"cd":3}"#).unwrap();
+    std::fs::write(dir.path().join("merges.txt"), "#version: 0.2\nab cd\n").unwrap();
+    let e = TextTokenizer::from_hf_dir(dir.path(), &serde_json::json!({})).err().expect("refused").to_string();
+    assert!(e.contains("vocab.json"), "{e}");
+}
