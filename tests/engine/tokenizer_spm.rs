@@ -223,3 +223,25 @@ fn hf_bpe_merges_longer_than_every_token_are_one_clear_error() {
     let e = TextTokenizer::from_hf_dir(dir.path(), &serde_json::json!({})).err().expect("refused").to_string();
     assert!(e.contains("vocab.json"), "{e}");
 }
+
+/// Gemma-3-270M's ids as llama.cpp itself makes them (tests/fixtures/gemma3/llamacpp_ids.json, from
+/// crosscheck_llamacpp_ids.py: vocab only, no BOS, special tokens as text): equal to transformers' on
+/// every text but the one that writes control tokens, where llama.cpp keeps them as text as densi
+/// does; densi's ids equal llama.cpp's there too.
+#[test]
+fn gemma3_tokenizer_matches_llamacpp() {
+    let Some(path) = gemma_path() else { return };
+    let f = GgufFile::open(&path).unwrap();
+    let tok = TextTokenizer::from_gguf(&path, &vocab_from_metadata(&f).unwrap()).unwrap();
+    let texts = read_json(&root().join("tests/fixtures/gemma3/token_ids.json"));
+    let llamacpp = read_json(&root().join("tests/fixtures/gemma3/llamacpp_ids.json"));
+    let checks = llamacpp["texts"].as_array().unwrap();
+    assert_eq!(checks.len(), texts["texts"].as_array().unwrap().len(), "every text");
+    for (c, t) in checks.iter().zip(texts["texts"].as_array().unwrap()) {
+        assert_eq!(c["name"], t["name"]);
+        let want = if c["equal"].as_bool().unwrap() { &t["ids"] } else { &c["llamacpp_ids"] };
+        let want: Vec<u32> = want.as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as u32).collect();
+        let got = tok.encode(t["text"].as_str().unwrap()).unwrap().ids;
+        assert_eq!(got, want, "{}: densi vs llama.cpp", c["name"]);
+    }
+}
