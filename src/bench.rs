@@ -125,6 +125,25 @@ pub fn minimal_pairs(count: usize, len: usize, shared: usize, vocab: usize) -> V
     batch
 }
 
+/// `count` minimal pairs of `len` tokens after one context of `frame` tokens that every text starts
+/// with (an instruction or story shared by a whole stimulus list): after the context, the two texts
+/// of a pair share their first half of the rest, then differ; the pairs share only the context.
+pub fn minimal_pairs_in_context(count: usize, len: usize, frame: usize, vocab: usize) -> Vec<Vec<u32>> {
+    let context = synthetic_tokens(frame, vocab, 0xC0DE);
+    let rest = len - frame;
+    let mut batch = Vec::with_capacity(2 * count);
+    for pair in 0..count as u64 {
+        let mut shared = context.clone();
+        shared.extend(synthetic_tokens(rest / 2, vocab, 0xFA12 ^ (pair << 8)));
+        for member in 0..2u64 {
+            let mut text = shared.clone();
+            text.extend(synthetic_tokens(len - text.len(), vocab, 0x7A12 ^ (pair << 8) ^ (member << 4) ^ 1));
+            batch.push(text);
+        }
+    }
+    batch
+}
+
 /// Times scoring `windows` (after `warm`, untimed) with the backend's prefix cache off, then on
 /// (`budget` bytes, emptied before each repetition); counts positions computed with reuse.
 pub fn bench_prefix(
@@ -167,8 +186,11 @@ pub fn bench_prefix(
     })
 }
 
-/// The two cases of `densi bench --prefix`, with the prefix cache at `budget` bytes against none:
-/// - 20 minimal pairs of `len` tokens (40 windows; each pair shares its first 80 %, the pairs nothing);
+/// The three cases of `densi bench --prefix`, with the prefix cache at `budget` bytes against none:
+/// - 20 minimal pairs of `len` tokens (40 windows; each pair shares its first 80 %, the pairs nothing):
+///   at most 1 / (0.5 + 0.5 × 0.2) = 1.67× fewer positions, whatever the cache;
+/// - 20 minimal pairs of `len` tokens whose first 80 % is one context shared by all 40 texts
+///   ([`minimal_pairs_in_context`]);
 /// - an edit: a 2,000-token window scored, then its last token replaced by three (a word typed at the
 ///   end, the last token retokenized with it), as the TUI sees it; only the second is timed.
 pub fn prefix_cases(
@@ -192,6 +214,14 @@ pub fn prefix_cases(
             &format!("20 minimal pairs of {len} tokens sharing {shared}"),
             &[],
             &pairs,
+            budget,
+            repetitions,
+        )?,
+        bench_prefix(
+            forward,
+            &format!("20 minimal pairs of {len} after a {shared}-token context"),
+            &[],
+            &minimal_pairs_in_context(20, len, shared, vocab),
             budget,
             repetitions,
         )?,

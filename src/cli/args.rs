@@ -367,8 +367,9 @@ pub struct BenchArgs {
     pub peak_gflops: Option<f64>,
 
     /// Instead: the prefix cache's reuse. A batch of 20 minimal pairs (each of --tokens' first length,
-    /// the pair sharing its first 80 % of tokens) with and without reuse, and one word appended to a
-    /// 2,000-token text; tokens computed vs tokens scored, and the speed-up
+    /// the pair sharing its first 80 % of tokens), the same after one context of 80 % shared by every
+    /// text, and one word appended to a 2,000-token text, each with and without reuse; tokens computed
+    /// vs tokens scored, and the speed-up
     #[arg(long)]
     pub prefix: bool,
 

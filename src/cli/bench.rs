@@ -108,13 +108,13 @@ fn prefix(
     spinner.finish_and_clear();
     writeln!(
         out,
-        "{:<44}  {:>9}  {:>9}  {:>10}  {:>10}  {:>8}",
+        "{:<50}  {:>9}  {:>9}  {:>10}  {:>10}  {:>8}",
         "case", "scored", "computed", "full s", "reuse s", "speed-up"
     )?;
     for row in rows {
         writeln!(
             out,
-            "{:<44}  {:>9}  {:>9}  {:>10.4}  {:>10.4}  {:>7.2}×",
+            "{:<50}  {:>9}  {:>9}  {:>10.4}  {:>10.4}  {:>7.2}×",
             row.name,
             row.positions,
             row.computed,

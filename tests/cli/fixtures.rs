@@ -512,3 +512,43 @@ fn bench_reports_each_length() {
         assert!(r[5].parse::<u64>().unwrap() > 0 && r[6] == "MiB", "{r:?}");
     }
 }
+
+/// `bench --prefix`: for each case, positions scored against positions computed, as the prefix
+/// cache's plan implies (a text recomputes from its last shared position: that row's target differs).
+#[test]
+fn bench_prefix_counts_positions_computed_against_scored() {
+    let Some(model) = models().into_iter().next() else { return };
+    let out = cli(&model, &["bench", "--prefix", "--tokens", "16", "--repeats", "1"]);
+    // "<case words…>  scored  computed  full s  reuse s  speed-up×"
+    let rows: Vec<(String, u64, u64)> = out
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let n = f.len();
+            if n < 6 {
+                return None;
+            }
+            let speedup = f.last()?.strip_suffix('×')?.parse::<f64>().ok()?;
+            let (full, reuse) = (f[n - 3].parse::<f64>().ok()?, f[n - 2].parse::<f64>().ok()?);
+            assert!(speedup > 0.0 && full > 0.0 && reuse > 0.0, "{l}");
+            Some((f[..n - 5].join(" "), f[n - 5].parse().ok()?, f[n - 4].parse().ok()?))
+        })
+        .collect();
+    let (len, shared) = (16u64, 16 * 4 / 5);
+    let pairs = &rows[0];
+    assert!(pairs.0.starts_with("20 minimal pairs of 16 tokens sharing 12"), "{out}");
+    // First of each pair in full, the second from its last shared position.
+    assert_eq!((pairs.1, pairs.2), (40 * len, 20 * len + 20 * (len - shared + 1)), "{out}");
+    let context = &rows[1];
+    assert!(context.0.starts_with("20 minimal pairs of 16 after a 12-token context"), "{out}");
+    // After the 12-token context each pair shares 2 more tokens: the very first text in full, every
+    // pair's first text from the context's last token, every second text from its last shared token.
+    let pair_shared = shared + (len - shared) / 2;
+    let want = len + 19 * (len - shared + 1) + 20 * (len - pair_shared + 1);
+    assert_eq!((context.1, context.2), (40 * len, want), "{out}");
+    let edit = &rows[2];
+    assert!(edit.0.starts_with("a word appended to"), "{out}");
+    // The last token replaced by three: those three and the row before them.
+    assert_eq!(edit.2, 4, "{out}");
+    assert_eq!(rows.len(), 3, "{out}");
+}
