@@ -19,6 +19,7 @@ use crate::error::Result;
 use crate::metrics::{BoundaryMask, LogitSums, RowStats, TopK, row_stats_from_parts};
 use crate::model::{Matrix, Mlp, ModelConfig, Weights};
 
+use super::kv::KvRows;
 use super::{LM_HEAD_ROWS, Profile, Rows, ops};
 
 /// AVX2 and FMA present (x86-64 only; checked once, cached by std).
@@ -657,21 +658,21 @@ pub fn forward_stats(
 ) -> Result<Vec<RowStats>> {
     let boundary = BoundaryMask::empty(0);
     let req = Rows { score_from, top_k, boundary: &boundary, end_row: false };
-    forward_rows(cfg, w, ids, 0, &mut [Vec::new()], &req, prof)
+    forward_rows(cfg, w, ids, 0, &mut [Vec::<f32>::new()], &req, prof)
 }
 
 /// The fast forward of positions `past..ids.len()` of the window `ids`, plus the lm-head reduction of
 /// the rows of `req` from `max(score_from − 1, past)` on (rows before `past` are the prefix cache's).
 ///
 /// `kv` holds each layer's keys and values, [positions, 2·nkv·hd] (k | v per row, after RoPE): one
-/// `Vec` per layer with positions 0..past already in it (from the prefix cache), to which this
-/// appends positions past..len; or a single `Vec` that every layer reuses (then `past` must be 0).
-pub fn forward_rows(
+/// store per layer with positions 0..past already in it (from the prefix cache), to which this
+/// appends positions past..len; or a single store that every layer reuses (then `past` must be 0).
+pub fn forward_rows<K: KvRows>(
     cfg: &ModelConfig,
     w: &Weights,
     ids: &[u32],
     past: usize,
-    kv: &mut [Vec<f32>],
+    kv: &mut [K],
     req: &Rows,
     mut prof: Option<&mut Profile>,
 ) -> Result<Vec<RowStats>> {
@@ -725,12 +726,12 @@ pub fn forward_rows(
 /// The fast forward of positions `past..ids.len()` of the window `ids` up to the final norm: the
 /// hidden states [len − past, h] the lm-head reads (`kv` as in [`forward_rows`]). The pair scorer
 /// (two models' lm-heads reduced together, `crate::pair`) starts from these too.
-pub fn final_hidden(
+pub fn final_hidden<K: KvRows>(
     cfg: &ModelConfig,
     w: &Weights,
     ids: &[u32],
     past: usize,
-    kv: &mut [Vec<f32>],
+    kv: &mut [K],
     mut prof: Option<&mut Profile>,
 ) -> Vec<f32> {
     assert!(past < ids.len());
@@ -793,12 +794,11 @@ pub fn final_hidden(
         // This layer's K/V: the cached positions 0..past, then these t rows' k | v.
         let kv = &mut kv[l % layers];
         kv.truncate(past * ldkv);
-        kv.reserve(t * ldkv);
         for row in qkv.chunks_exact(ldqkv) {
             kv.extend_from_slice(&row[nh * hd..]);
         }
         Profile::time(p, "attention", || {
-            attention_with(&qkv, t, kv, nh, nkv, hd, la.scale, la.window, la.softcap, &mut att)
+            attention_with(&qkv, t, kv.as_slice(), nh, nkv, hd, la.scale, la.window, la.softcap, &mut att)
         });
         // Parallel residual (GPT-NeoX): the MLP's norm reads the block's input, before attention adds.
         let parallel = cfg.attention.parallel_residual;

@@ -9,6 +9,7 @@
 //!   rows, vectorised exp, and a vectorised lm-head reduction. Tests keep it equal to the plain forward.
 
 pub mod fast;
+pub mod kv;
 pub mod ops;
 
 use std::sync::Arc;
@@ -21,6 +22,7 @@ use crate::metrics::{BoundaryMask, RowStats, reduce_row};
 use crate::model::{Architecture, Mlp, Model, ModelConfig, Weights};
 use crate::prefix::{DEFAULT_CACHE_BYTES, PrefixCache, ReuseCounts};
 use crate::score::Forward;
+use kv::{KvRows, MappedKv};
 
 /// Rows of logits materialised at once by the lm-head: bounds memory at LM_HEAD_ROWS × vocab floats.
 pub const LM_HEAD_ROWS: usize = 64;
@@ -39,7 +41,7 @@ pub struct CpuForward {
     boundary: Arc<BoundaryMask>,
     /// Per-layer K/V ([positions, 2·nkv·hd] each) of windows run before, and their rows' statistics
     /// for `cache_top_k`.
-    cache: PrefixCache<Vec<Vec<f32>>>,
+    cache: PrefixCache<Vec<MappedKv>>,
     cache_top_k: usize,
     /// Whether the cached windows used LongRoPE's long factors (their keys hold for such windows only).
     cache_long_rope: bool,
@@ -131,25 +133,38 @@ impl Forward for CpuForward {
             return Ok(plan.cached);
         }
         let ldkv = 2 * cfg.num_kv_heads * cfg.head_dim;
-        let kv_bytes = cfg.num_layers * len * ldkv * 4;
+        // Each layer's K/V in a map of its own (whole pages: what it adds to the resident set).
+        let kv_bytes = cfg.num_layers * (len * ldkv * 4).div_ceil(4096) * 4096;
         let mut source = plan.source;
         // Keep this window's K/V when it fits the budget; else one buffer every layer reuses.
         let keep = self.cache.make_room(kv_bytes, &mut source);
         let past = if keep { plan.past } else { 0 };
         self.cache.count(len, len - past);
-        let mut kv: Vec<Vec<f32>> = match (keep, source) {
-            (true, Some(i)) => {
-                self.cache.entry(i).payload.iter().map(|l| copy_rows(l, past * ldkv, len * ldkv)).collect()
-            }
-            (true, None) => (0..cfg.num_layers).map(|_| Vec::with_capacity(len * ldkv)).collect(),
-            (false, _) => vec![Vec::new()],
-        };
         let profile = self.profile.as_mut();
         let rows = Rows { score_from, top_k, boundary: &self.boundary, end_row };
-        let run = || fast::forward_rows(cfg, w, window, past, &mut kv, &rows, profile);
-        let computed = match &self.pool {
-            Some(pool) => pool.install(run)?,
-            None => run()?,
+        let mut kv: Vec<MappedKv> = Vec::new();
+        let computed = if keep {
+            kv = match source {
+                Some(i) => {
+                    let entry = &self.cache.entry(i).payload;
+                    entry
+                        .iter()
+                        .map(|l| MappedKv::with_prefix(&l.as_slice()[..past * ldkv], len * ldkv))
+                        .collect::<Result<_>>()
+                }
+                None => (0..cfg.num_layers).map(|_| MappedKv::with_capacity(len * ldkv)).collect::<Result<_>>(),
+            }?;
+            let run = || fast::forward_rows(cfg, w, window, past, &mut kv, &rows, profile);
+            match &self.pool {
+                Some(pool) => pool.install(run)?,
+                None => run()?,
+            }
+        } else {
+            let run = || fast::forward_rows(cfg, w, window, 0, &mut [Vec::<f32>::new()], &rows, profile);
+            match &self.pool {
+                Some(pool) => pool.install(run)?,
+                None => run()?,
+            }
         };
         // Rows score_from − 1 .. past from the cache, the rest computed.
         let cached = if keep { plan.cached } else { Vec::new() };
@@ -182,13 +197,6 @@ impl Forward for CpuForward {
     fn reuse_counts(&self) -> Option<ReuseCounts> {
         Some(self.cache.counts())
     }
-}
-
-/// A copy of `src[..n]` with room for `capacity` floats.
-fn copy_rows(src: &[f32], n: usize, capacity: usize) -> Vec<f32> {
-    let mut v = Vec::with_capacity(capacity);
-    v.extend_from_slice(&src[..n]);
-    v
 }
 
 /// Which lm-head rows a forward reduces, and over which boundary set.

@@ -434,8 +434,8 @@ impl PairScorer {
         }
         // hidden [len, h] after the final norm, per model (h may differ between A and B): the fast
         // forward, as the single-model CPU scorer runs it.
-        let ha = fast::final_hidden(&self.a.config, &self.a.weights, window, 0, &mut [Vec::new()], None);
-        let hb = fast::final_hidden(&self.b.config, &self.b.weights, window, 0, &mut [Vec::new()], None);
+        let ha = fast::final_hidden(&self.a.config, &self.a.weights, window, 0, &mut [Vec::<f32>::new()], None);
+        let hb = fast::final_hidden(&self.b.config, &self.b.weights, window, 0, &mut [Vec::<f32>::new()], None);
         let vocab = self.a.config.vocab_size;
         let n = window.len() - score_from;
         let mut out = Vec::with_capacity(n);
