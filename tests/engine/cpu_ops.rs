@@ -77,13 +77,14 @@ fn attention_fast_and_reference_match_f64() {
     }
 }
 
-/// The fast kernel's flash-style blocking (32 query rows × 32 keys, online softmax) on lengths that
-/// end mid-block, past many blocks (1000), head_dim 64 and 128, and GQA ratios 1, 3, 4 and 8; each
+/// The fast kernel's flash-style blocking (32 query positions × 32 keys, the query rows of a KV
+/// head's group packed into one tile padded to a multiple of 8, online softmax) on lengths that end
+/// mid-block, past many blocks (1000), head_dim 64, 128 and 256, and GQA ratios 1, 3, 4 and 8; each
 /// against the f64 definition and the plain reference `ops::attention`, with the tolerance above.
 #[test]
 fn flash_attention_matches_oracle_on_odd_shapes() {
     let mut rng = Rng::new(11);
-    for &(nh, nkv, hd) in &[(9, 3, 64), (8, 2, 128), (4, 4, 64), (8, 1, 128)] {
+    for &(nh, nkv, hd) in &[(9, 3, 64), (8, 2, 128), (4, 4, 64), (8, 1, 128), (6, 2, 256), (4, 4, 256)] {
         for &t in &[1, 7, 33, 65, 127, 1000] {
             // The long case once per head_dim, to keep the f64 oracle quick.
             if t == 1000 && nkv != 2 && nkv != 3 {
