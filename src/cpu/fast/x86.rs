@@ -1,6 +1,7 @@
 //! The AVX2+FMA kernels of the fast CPU forward: vectorised exp, the flash-attention tiles,
 //! the short-matrix GEMM tile, SiLU·up and the lm-head row reduction. Every function here requires those
-//! features (callers check [`super::simd_available`]); [`super`] holds the portable fallbacks.
+//! features (callers check [`super::simd_available`]); [`super`] holds the portable fallbacks. The
+//! attention kernels also come on 16 lanes (`*_16`, AVX-512F, callers check [`super::avx512_available`]).
 
 use std::arch::x86_64::*;
 
@@ -274,6 +275,216 @@ unsafe fn pv_tile<const NV: usize>(
         for r in 0..4 {
             for c in 0..NV {
                 _mm256_storeu_ps(op.add((x0 + r) * hd + d0 + 8 * c), acc[r][c]);
+            }
+        }
+    }
+}
+
+// The same three attention kernels on 16 lanes (AVX-512F), for machines that have it: twice the
+// registers hold a 32-row × 8-key scores tile and an 8-row × 32-dimension P·V tile (16 accumulators
+// each), broadcasts fold into the FMAs, and half the instructions go through the front end. Same
+// arithmetic per row as the 8-lane versions above, in another order within a block.
+
+/// [`exp2_8`] on 16 lanes.
+#[inline]
+#[target_feature(enable = "avx512f")]
+pub fn exp2_16(x: __m512) -> __m512 {
+    const C: [f32; 7] = [1.0, 0.693_147_2, 0.240_226_46, 0.055_503_29, 0.009_618_52, 0.001_339_986, 0.000_153_375_77];
+    let x = _mm512_max_ps(x, _mm512_set1_ps(-126.0));
+    let magic = _mm512_set1_ps(12_582_912.0);
+    let t = _mm512_add_ps(x, magic);
+    let f = _mm512_sub_ps(x, _mm512_sub_ps(t, magic));
+    let mut p = _mm512_set1_ps(C[6]);
+    for c in C[..6].iter().rev() {
+        p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(*c));
+    }
+    let n = _mm512_slli_epi32::<23>(_mm512_castps_si512(t));
+    _mm512_castsi512_ps(_mm512_add_epi32(_mm512_castps_si512(p), n))
+}
+
+/// [`flash_scores`] on 16 lanes: rows a multiple of 16, 32 rows × 8 keys per register tile.
+///
+/// # Safety
+/// Needs AVX-512F (callers check [`super::avx512_available`]).
+#[target_feature(enable = "avx512f")]
+pub fn flash_scores_16(qt: &[f32], rows: usize, k: &[f32], ldk: usize, s: &mut [f32]) {
+    let hd = qt.len() / rows.max(1);
+    assert!(rows.is_multiple_of(16) && qt.len() == hd * rows && s.len() >= ATT_BK * rows);
+    assert!(k.len() >= (ATT_BK - 1) * ldk + hd);
+    let mut x0 = 0;
+    while x0 < rows {
+        let nq = ((rows - x0) / 16).min(2);
+        for j0 in (0..ATT_BK).step_by(8) {
+            // SAFETY: x0 + 16·nq ≤ rows and j0 + 8 ≤ 32: inside qt, k and s (asserted above).
+            unsafe {
+                match nq {
+                    2 => scores_tile_16::<2>(qt, rows, hd, k, ldk, s, x0, j0),
+                    _ => scores_tile_16::<1>(qt, rows, hd, k, ldk, s, x0, j0),
+                }
+            }
+        }
+        x0 += 16 * nq;
+    }
+}
+
+/// Rows x0..x0 + 16·NQ × keys j0..j0 + 8 of [`flash_scores_16`].
+///
+/// SAFETY: the caller guarantees x0 + 16·NQ ≤ rows, j0 + 8 ≤ 32 and the sizes [`flash_scores_16`] asserts.
+#[inline]
+#[target_feature(enable = "avx512f")]
+#[allow(clippy::too_many_arguments, clippy::needless_range_loop)]
+unsafe fn scores_tile_16<const NQ: usize>(
+    qt: &[f32],
+    rows: usize,
+    hd: usize,
+    k: &[f32],
+    ldk: usize,
+    s: &mut [f32],
+    x0: usize,
+    j0: usize,
+) {
+    let (qp, kp, sp) = (qt.as_ptr(), k.as_ptr(), s.as_mut_ptr());
+    let mut acc = [[_mm512_setzero_ps(); 8]; NQ];
+    for d in 0..hd {
+        // SAFETY: d < hd; rows and keys in range by the caller's guarantee.
+        unsafe {
+            let mut q = [_mm512_setzero_ps(); NQ];
+            for v in 0..NQ {
+                q[v] = _mm512_loadu_ps(qp.add(d * rows + x0 + 16 * v));
+            }
+            for c in 0..8 {
+                let kb = _mm512_set1_ps(*kp.add((j0 + c) * ldk + d));
+                for v in 0..NQ {
+                    acc[v][c] = _mm512_fmadd_ps(q[v], kb, acc[v][c]);
+                }
+            }
+        }
+    }
+    for c in 0..8 {
+        for v in 0..NQ {
+            // SAFETY: (j0 + c)·rows + x0 + 16v + 16 ≤ 32·rows ≤ s.len().
+            unsafe { _mm512_storeu_ps(sp.add((j0 + c) * rows + x0 + 16 * v), acc[v][c]) };
+        }
+    }
+}
+
+/// [`flash_softmax`] on 16 lanes (rows a multiple of 16).
+///
+/// # Safety
+/// Needs AVX-512F (callers check [`super::avx512_available`]).
+#[target_feature(enable = "avx512f")]
+pub fn flash_softmax_16(
+    s: &mut [f32],
+    rows: usize,
+    last: Option<&[i32]>,
+    m: &mut [f32],
+    l: &mut [f32],
+    alpha: &mut [f32],
+) {
+    assert!(rows.is_multiple_of(16) && s.len() >= ATT_BK * rows);
+    assert!(m.len() >= rows && l.len() >= rows && alpha.len() >= rows);
+    assert!(last.is_none_or(|x| x.len() >= rows && x.iter().all(|&k| k >= 0)));
+    let sp = s.as_mut_ptr();
+    let ninf = _mm512_set1_ps(f32::NEG_INFINITY);
+    for x0 in (0..rows).step_by(16) {
+        // SAFETY: x0 + 16 ≤ rows ≤ every slice's length; j·rows + x0 + 16 ≤ 32·rows ≤ s.len().
+        unsafe {
+            let lastkey = last.map(|x| _mm512_loadu_si512(x.as_ptr().add(x0).cast()));
+            // Lanes whose row sees key j, on the diagonal block.
+            let visible = |lk: __m512i, j: usize| _mm512_cmpgt_epi32_mask(lk, _mm512_set1_epi32(j as i32 - 1));
+            let mut mx = ninf;
+            for j in 0..ATT_BK {
+                let sj = _mm512_loadu_ps(sp.add(j * rows + x0));
+                mx = _mm512_max_ps(mx, lastkey.map_or(sj, |lk| _mm512_mask_blend_ps(visible(lk, j), ninf, sj)));
+            }
+            let m_old = _mm512_loadu_ps(m.as_ptr().add(x0));
+            let m_new = _mm512_max_ps(m_old, mx);
+            let a = exp2_16(_mm512_sub_ps(m_old, m_new));
+            _mm512_storeu_ps(m.as_mut_ptr().add(x0), m_new);
+            _mm512_storeu_ps(alpha.as_mut_ptr().add(x0), a);
+            let mut sum = [_mm512_setzero_ps(); 2];
+            for j in 0..ATT_BK {
+                let mut p = exp2_16(_mm512_sub_ps(_mm512_loadu_ps(sp.add(j * rows + x0)), m_new));
+                if let Some(lk) = lastkey {
+                    p = _mm512_maskz_mov_ps(visible(lk, j), p);
+                }
+                sum[j % 2] = _mm512_add_ps(sum[j % 2], p);
+                _mm512_storeu_ps(sp.add(j * rows + x0), p);
+            }
+            let l_old = _mm512_loadu_ps(l.as_ptr().add(x0));
+            _mm512_storeu_ps(l.as_mut_ptr().add(x0), _mm512_fmadd_ps(a, l_old, _mm512_add_ps(sum[0], sum[1])));
+        }
+    }
+}
+
+/// [`flash_pv`] on 16 lanes: rows a multiple of 8, hd a multiple of 16; 8 rows × 32 dimensions per
+/// register tile.
+///
+/// # Safety
+/// Needs AVX-512F (callers check [`super::avx512_available`]).
+#[target_feature(enable = "avx512f")]
+pub fn flash_pv_16(p: &[f32], rows: usize, v: &[f32], ldv: usize, alpha: &[f32], o: &mut [f32]) {
+    let hd = o.len() / rows.max(1);
+    assert!(rows.is_multiple_of(8) && hd.is_multiple_of(16) && o.len() == rows * hd);
+    assert!(p.len() >= ATT_BK * rows && alpha.len() >= rows && v.len() >= (ATT_BK - 1) * ldv + hd);
+    let mut d0 = 0;
+    while d0 < hd {
+        let nv = ((hd - d0) / 16).min(2);
+        for x0 in (0..rows).step_by(8) {
+            // SAFETY: d0 + 16·nv ≤ hd and x0 + 8 ≤ rows: inside o, p, alpha and v (asserted above).
+            unsafe {
+                match nv {
+                    2 => pv_tile_16::<2>(p, rows, v, ldv, alpha, o, hd, d0, x0),
+                    _ => pv_tile_16::<1>(p, rows, v, ldv, alpha, o, hd, d0, x0),
+                }
+            }
+        }
+        d0 += 16 * nv;
+    }
+}
+
+/// Rows x0..x0 + 8 × columns d0..d0 + 16·NV of [`flash_pv_16`].
+///
+/// SAFETY: the caller guarantees x0 + 8 ≤ rows, d0 + 16·NV ≤ hd and the sizes [`flash_pv_16`] asserts.
+#[inline]
+#[target_feature(enable = "avx512f")]
+#[allow(clippy::too_many_arguments, clippy::needless_range_loop)]
+unsafe fn pv_tile_16<const NV: usize>(
+    p: &[f32],
+    rows: usize,
+    v: &[f32],
+    ldv: usize,
+    alpha: &[f32],
+    o: &mut [f32],
+    hd: usize,
+    d0: usize,
+    x0: usize,
+) {
+    let (pp, vp, op) = (p.as_ptr(), v.as_ptr(), o.as_mut_ptr());
+    // SAFETY: every offset below is inside its slice by the caller's guarantee.
+    unsafe {
+        let mut acc = [[_mm512_setzero_ps(); NV]; 8];
+        for r in 0..8 {
+            let a = _mm512_set1_ps(*alpha.as_ptr().add(x0 + r));
+            for c in 0..NV {
+                acc[r][c] = _mm512_mul_ps(a, _mm512_loadu_ps(op.add((x0 + r) * hd + d0 + 16 * c)));
+            }
+        }
+        for j in 0..ATT_BK {
+            let mut vv = [_mm512_setzero_ps(); NV];
+            for c in 0..NV {
+                vv[c] = _mm512_loadu_ps(vp.add(j * ldv + d0 + 16 * c));
+            }
+            for r in 0..8 {
+                let pb = _mm512_set1_ps(*pp.add(j * rows + x0 + r));
+                for c in 0..NV {
+                    acc[r][c] = _mm512_fmadd_ps(pb, vv[c], acc[r][c]);
+                }
+            }
+        }
+        for r in 0..8 {
+            for c in 0..NV {
+                _mm512_storeu_ps(op.add((x0 + r) * hd + d0 + 16 * c), acc[r][c]);
             }
         }
     }
