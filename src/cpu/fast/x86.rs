@@ -54,6 +54,11 @@ fn hsum_pd(v: __m256d) -> f64 {
 /// Keys per attention block: the keys one [`flash_scores`] / [`flash_pv`] call covers.
 pub const ATT_BK: usize = 32;
 
+/// 2^f ≈ Σ c_i f^i on [−½, ½], lowest degree first: a least-squares fit of the relative error (the
+/// linear coefficient rounds to ln 2 in f32). Used by [`exp2_8`] and [`exp2_16`].
+const EXP2_POLY: [f32; 7] =
+    [1.0, std::f32::consts::LN_2, 0.240_226_46, 0.055_503_29, 0.009_618_52, 0.001_339_986, 0.000_153_375_77];
+
 /// 2^x on 8 lanes for x ≤ 0 (attention scores minus their running max, in log2 units): n = round(x)
 /// by the 1.5·2²³ trick, 2^(x − n) by a degree-6 polynomial on [−½, ½] (relative error 1.9e−9 in
 /// exact arithmetic, ≈1e−7 after f32 rounding), n added to the exponent bits. Cheaper than
@@ -62,14 +67,12 @@ pub const ATT_BK: usize = 32;
 #[inline]
 #[target_feature(enable = "avx2,fma")]
 pub fn exp2_8(x: __m256) -> __m256 {
-    // Least-squares fit of 2^f on [−½, ½] (relative error), lowest degree first.
-    const C: [f32; 7] = [1.0, 0.693_147_2, 0.240_226_46, 0.055_503_29, 0.009_618_52, 0.001_339_986, 0.000_153_375_77];
     let x = _mm256_max_ps(x, _mm256_set1_ps(-126.0));
     let magic = _mm256_set1_ps(12_582_912.0); // 1.5·2²³: x + magic rounds x to an integer
     let t = _mm256_add_ps(x, magic);
     let f = _mm256_sub_ps(x, _mm256_sub_ps(t, magic));
-    let mut p = _mm256_set1_ps(C[6]);
-    for c in C[..6].iter().rev() {
+    let mut p = _mm256_set1_ps(EXP2_POLY[6]);
+    for c in EXP2_POLY[..6].iter().rev() {
         p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(*c));
     }
     // t's low mantissa bits hold n (two's complement under the magic offset): shifted left by 23
@@ -289,13 +292,12 @@ unsafe fn pv_tile<const NV: usize>(
 #[inline]
 #[target_feature(enable = "avx512f")]
 pub fn exp2_16(x: __m512) -> __m512 {
-    const C: [f32; 7] = [1.0, 0.693_147_2, 0.240_226_46, 0.055_503_29, 0.009_618_52, 0.001_339_986, 0.000_153_375_77];
     let x = _mm512_max_ps(x, _mm512_set1_ps(-126.0));
     let magic = _mm512_set1_ps(12_582_912.0);
     let t = _mm512_add_ps(x, magic);
     let f = _mm512_sub_ps(x, _mm512_sub_ps(t, magic));
-    let mut p = _mm512_set1_ps(C[6]);
-    for c in C[..6].iter().rev() {
+    let mut p = _mm512_set1_ps(EXP2_POLY[6]);
+    for c in EXP2_POLY[..6].iter().rev() {
         p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(*c));
     }
     let n = _mm512_slli_epi32::<23>(_mm512_castps_si512(t));
