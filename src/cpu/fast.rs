@@ -486,7 +486,7 @@ const _: () = assert!(ATT_BQ == x86::ATT_BK);
 /// [`x86::flash_pv`] (O ← α·O + P·V, a 4-row × 16-dimension tile). No score row longer than 32 is
 /// stored, and K, V stream from memory once per (query block, KV head). With AVX-512F (and hd a
 /// multiple of 16) the same three steps run on 16 lanes ([`x86::flash_scores_16`] …: 32 × 8 and
-/// 8 × 32 tiles), 12–17 % faster on this machine's Zen 4 (docs/performance.md).
+/// 8 × 32 tiles): ≈ 12 % less CPU time on this machine's Zen 4 (docs/performance.md).
 pub fn attention(qkv: &[f32], t: usize, kv: &[f32], nh: usize, nkv: usize, hd: usize, out: &mut [f32]) {
     attention_with(qkv, t, kv, nh, nkv, hd, 1.0 / (hd as f32).sqrt(), None, None, out);
 }
