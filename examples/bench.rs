@@ -6,6 +6,7 @@
 //! DENSI_PLAIN=1 times the plain reference forward (`densi::cpu::forward_stats`) instead,
 //! DENSI_GEMM=crate|own|packed runs all the fast forward's GEMMs through the `gemm` crate, the unpacked
 //! short-matrix kernel or the packed kernel; auto (the default) picks by the number of rows.
+//! DENSI_ATT_AVX2=1 keeps attention on its AVX2 kernels on an AVX-512 machine.
 
 use std::sync::Arc;
 
@@ -67,6 +68,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         };
         GEMM_KERNEL.store(kernel, std::sync::atomic::Ordering::Relaxed);
         println!("GEMMs through the {which} kernel (DENSI_GEMM={which})");
+    }
+    if std::env::var("DENSI_ATT_AVX2").is_ok_and(|v| v == "1") {
+        densi::cpu::fast::ATTENTION_AVX512.store(false, std::sync::atomic::Ordering::Relaxed);
+        println!("attention on its AVX2 kernels (DENSI_ATT_AVX2=1)");
     }
     if let Some(n) = threads {
         rayon::ThreadPoolBuilder::new().num_threads(n).build_global()?;

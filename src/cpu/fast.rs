@@ -4,9 +4,10 @@
 //! - q, k, v write side by side into one [t, (nh + 2·nkv)·hd] buffer (and gate, up into one
 //!   [t, 2·intermediate] buffer) straight from the checkpoint's weights: no repacked copies; the o and
 //!   down projections add into the residual stream inside the GEMM (no `proj` buffer).
-//! - Attention is flash-style ([`attention`]): blocks of 32 query rows × blocks of 32 keys with an
-//!   online softmax, keys stored transposed per KV head so q·k is a broadcast-FMA over 8 keys at a
-//!   time and p·V an FMA over 8 dimensions; blocks above the causal diagonal are skipped.
+//! - Attention is flash-style ([`attention`]): per (block of 32 positions, KV head), the query rows of
+//!   every head sharing that KV head as one tile against blocks of 32 keys with an online softmax
+//!   (rows in vector lanes, exp in base 2), K and V read where they lie; blocks above the causal
+//!   diagonal are skipped and only the diagonal block is masked.
 //! - exp is a vectorised polynomial ([`x86::exp8`], ≈1 ulp) in SiLU, softmax and the lm-head reduction;
 //!   the reduction ([`reduce_logits_row`]) does max, f64 sums, rank count and top-k in two passes over a row.
 //!
@@ -34,6 +35,24 @@ pub fn simd_available() -> bool {
         false
     }
 }
+
+/// AVX-512F present (x86-64 only; checked once, cached by std), and not switched off with
+/// [`ATTENTION_AVX512`]: the attention kernels then run on 16 lanes.
+#[inline]
+pub fn avx512_available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        ATTENTION_AVX512.load(std::sync::atomic::Ordering::Relaxed) && std::arch::is_x86_feature_detected!("avx512f")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// Whether [`attention`] may take its AVX-512 kernels (true by default; they run only where the CPU
+/// has AVX-512F). Set false to run the AVX2 ones on such a machine: tests of both paths, benchmarks.
+pub static ATTENTION_AVX512: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
 
 /// out[m, n] (row stride ldo) = a[m, k] (row stride lda) · b[n, k]ᵀ, plus out's old value when
 /// `accumulate` (a residual add fused into the GEMM). b is an nn.Linear weight, used as stored.
@@ -447,8 +466,8 @@ pub fn rope_strided_dims(
     });
 }
 
-/// Query rows per attention task: one key block's worth, so a task's last key block is its diagonal
-/// and every row sees the first key of every block it visits.
+/// Query positions per attention task: one key block's worth, so a task's last key block is its
+/// diagonal and every row sees the first key of every block it visits.
 const ATT_BQ: usize = 32;
 #[cfg(target_arch = "x86_64")]
 const _: () = assert!(ATT_BQ == x86::ATT_BK);
@@ -460,11 +479,15 @@ const _: () = assert!(ATT_BQ == x86::ATT_BK);
 ///
 /// Flash-style: one task per (block of 32 query positions, KV head), blocks aligned to absolute
 /// positions (multiples of 32), so a row's key blocks, and hence its summation order, do not depend
-/// on `past`. A task walks the key blocks 0..=its diagonal (blocks above the diagonal are never
-/// visited) and, per block, runs every query row of every head sharing that KV head through
-/// [`x86::flash_step`]: Q·Kᵀ and P·V as register-blocked micro-GEMMs against one 8 KiB key tile and
-/// one value tile (both in L1), with a running max and sum per row (online softmax), so no score
-/// row longer than 32 is ever stored and K, V stream from memory once per query block.
+/// on `past`. A task packs the block's query rows of every head sharing that KV head into one tile
+/// (transposed, [hd][rows]: 96 rows for 9 heads over 3 KV heads) and walks the key blocks
+/// 0..=its diagonal (blocks above it are never visited), each with three kernels:
+/// [`x86::flash_scores`] (S = Q·Kᵀ, a 16-row × 4-key register tile), [`x86::flash_softmax`] (running
+/// max and sum per row, 8 rows per vector, base-2 exp; masking on the diagonal block only) and
+/// [`x86::flash_pv`] (O ← α·O + P·V, a 4-row × 16-dimension tile). No score row longer than 32 is
+/// stored, and K, V stream from memory once per (query block, KV head). With AVX-512F (and hd a
+/// multiple of 16) the same three steps run on 16 lanes ([`x86::flash_scores_16`] …: 32 × 8 and
+/// 8 × 32 tiles): ≈ 12 % less CPU time on this machine's Zen 4 (docs/performance.md).
 pub fn attention(qkv: &[f32], t: usize, kv: &[f32], nh: usize, nkv: usize, hd: usize, out: &mut [f32]) {
     attention_with(qkv, t, kv, nh, nkv, hd, 1.0 / (hd as f32).sqrt(), None, None, out);
 }
@@ -494,23 +517,9 @@ pub fn attention_with(
     #[cfg(target_arch = "x86_64")]
     if simd_available() && hd.is_multiple_of(8) && window.is_none() && softcap.is_none() {
         const BK: usize = x86::ATT_BK;
-        // kt [nkv][tp/32][hd][32]: keys transposed within blocks of 32 keys (one contiguous tile per
-        // block), zero-padded to tp keys. vh [nkv][tp][hd]: values per KV head, zero-padded likewise.
-        let tp = keys.div_ceil(BK) * BK;
-        let mut kt = vec![0.0f32; nkv * hd * tp];
-        let mut vh = vec![0.0f32; nkv * tp * hd];
-        kt.par_chunks_mut(hd * tp).zip(vh.par_chunks_mut(tp * hd)).enumerate().for_each(|(g, (kt, vh))| {
-            let (kc, vc) = (g * hd, (nkv + g) * hd);
-            for j in 0..keys {
-                let row = &kv[j * ldkv..(j + 1) * ldkv];
-                let blk = &mut kt[(j / BK) * hd * BK..(j / BK + 1) * hd * BK];
-                for d in 0..hd {
-                    blk[d * BK + j % BK] = row[kc + d];
-                }
-                vh[j * hd..(j + 1) * hd].copy_from_slice(&row[vc..vc + hd]);
-            }
-        });
         let group = nh / nkv;
+        // 16 lanes (AVX-512F) where the CPU has them and the head splits into 16-float vectors.
+        let wide = hd.is_multiple_of(16) && avx512_available();
         // Query blocks by absolute position: block b holds positions max(past, 32b)..min(keys, 32b + 32).
         let (b0, b1) = (past / ATT_BQ, keys.div_ceil(ATT_BQ));
         let qblocks = b1 - b0;
@@ -519,59 +528,70 @@ pub fn attention_with(
         (0..qblocks * nkv).into_par_iter().for_each(|task| {
             let (qb, g) = (b1 - 1 - task / nkv, task % nkv);
             let p0 = (qb * ATT_BQ).max(past);
-            let (i0, rows) = (p0 - past, ((qb + 1) * ATT_BQ).min(keys) - p0);
-            let (kt, vh) = (&kt[g * hd * tp..(g + 1) * hd * tp], &vh[g * tp * hd..(g + 1) * tp * hd]);
-            // Per (head of the group, row): running max, running sum, unnormalised output [hd].
-            let n = group * rows;
-            let (mut m, mut l, mut o) = (vec![f32::NEG_INFINITY; n], vec![0.0f32; n], vec![0.0f32; n * hd]);
-            let q = |h: usize, i: usize| &qkv[i * ld + h * hd..i * ld + (h + 1) * hd];
-            // Key blocks 0..=qb: the diagonal block is the last one any of these rows sees, and every
-            // row (position ≥ 32·qb) sees its first key.
+            let (i0, real) = (p0 - past, ((qb + 1) * ATT_BQ).min(keys) - p0);
+            // The tile: row x = hg·real + r is head g·group + hg at position p0 + r; padded to a
+            // multiple of the vector width with zero queries (their results are dropped).
+            let rows = (group * real).next_multiple_of(if wide { 16 } else { 8 });
+            // Queries transposed [hd][rows], scaled by scale·log₂e (scores in log2 units for exp2_8),
+            // and the last key of the diagonal block each row sees (padding rows: all of them).
+            let mut qt = vec![0.0f32; hd * rows];
+            let mut lastkey = vec![(BK - 1) as i32; rows];
+            let qscale = scale * std::f32::consts::LOG2_E;
+            for hg in 0..group {
+                let h = g * group + hg;
+                for r in 0..real {
+                    let x = hg * real + r;
+                    let q = &qkv[(i0 + r) * ld + h * hd..][..hd];
+                    for (d, &qd) in q.iter().enumerate() {
+                        qt[d * rows + x] = qd * qscale;
+                    }
+                    lastkey[x] = (p0 + r - qb * BK) as i32;
+                }
+            }
+            // Per row: running max, running sum, rescale factor, unnormalised output [hd]; scores.
+            let (mut m, mut l, mut alpha) = (vec![f32::NEG_INFINITY; rows], vec![0.0f32; rows], vec![0.0f32; rows]);
+            let mut o = vec![0.0f32; rows * hd];
+            let mut s = vec![0.0f32; BK * rows];
+            let (kc, vc) = (g * hd, (nkv + g) * hd);
+            // Key blocks 0..=qb: the diagonal block is the last one any of these rows sees (and the
+            // only one with keys some row must not see), and every row sees its first key.
             for kb in 0..=qb {
                 let k0 = kb * BK;
-                let (ktb, vb) = (&kt[kb * hd * BK..(kb + 1) * hd * BK], &vh[k0 * hd..(k0 + BK) * hd]);
-                for hg in 0..group {
-                    let h = g * group + hg;
-                    let mut r = 0;
-                    while r < rows {
-                        let (i, x) = (i0 + r, hg * rows + r);
-                        if r + 1 < rows {
-                            let (m2, l2) = (&mut m[x..x + 2], &mut l[x..x + 2]);
-                            let (mut mm, mut ll) = ([m2[0], m2[1]], [l2[0], l2[1]]);
-                            let (oa, ob) = o[x * hd..(x + 2) * hd].split_at_mut(hd);
-                            // SAFETY: AVX2+FMA checked above; slices sized as flash_step requires.
-                            unsafe {
-                                x86::flash_step::<2>(
-                                    [q(h, i), q(h, i + 1)],
-                                    ktb,
-                                    vb,
-                                    k0,
-                                    [past + i, past + i + 1],
-                                    scale,
-                                    &mut mm,
-                                    &mut ll,
-                                    [oa, ob],
-                                )
-                            };
-                            (m2[0], m2[1], l2[0], l2[1]) = (mm[0], mm[1], ll[0], ll[1]);
-                            r += 2;
-                        } else {
-                            let (mut mm, mut ll) = ([m[x]], [l[x]]);
-                            let oa = &mut o[x * hd..(x + 1) * hd];
-                            // SAFETY: as above.
-                            unsafe {
-                                x86::flash_step::<1>([q(h, i)], ktb, vb, k0, [past + i], scale, &mut mm, &mut ll, [oa])
-                            };
-                            (m[x], l[x]) = (mm[0], ll[0]);
-                            r += 1;
-                        }
+                let padded: Vec<f32>;
+                // Keys and values read where they lie in kv (row stride ldkv); the last block, when
+                // partial, copied into a zero-padded [32][hd] pair.
+                let (kblk, vblk, ldb) = if k0 + BK <= keys {
+                    (&kv[k0 * ldkv + kc..], &kv[k0 * ldkv + vc..], ldkv)
+                } else {
+                    let mut pad = vec![0.0f32; 2 * BK * hd];
+                    for j in k0..keys {
+                        let row = &kv[j * ldkv..(j + 1) * ldkv];
+                        pad[(j - k0) * hd..][..hd].copy_from_slice(&row[kc..kc + hd]);
+                        pad[(BK + j - k0) * hd..][..hd].copy_from_slice(&row[vc..vc + hd]);
+                    }
+                    padded = pad;
+                    let (kp, vp) = padded.split_at(BK * hd);
+                    (kp, vp, hd)
+                };
+                let diagonal = (kb == qb).then_some(&lastkey[..]);
+                // SAFETY: AVX2+FMA checked above, AVX-512F when `wide`; the slices are sized as the
+                // kernels assert.
+                unsafe {
+                    if wide {
+                        x86::flash_scores_16(&qt, rows, kblk, ldb, &mut s);
+                        x86::flash_softmax_16(&mut s, rows, diagonal, &mut m, &mut l, &mut alpha);
+                        x86::flash_pv_16(&s, rows, vblk, ldb, &alpha, &mut o);
+                    } else {
+                        x86::flash_scores(&qt, rows, kblk, ldb, &mut s);
+                        x86::flash_softmax(&mut s, rows, diagonal, &mut m, &mut l, &mut alpha);
+                        x86::flash_pv(&s, rows, vblk, ldb, &alpha, &mut o);
                     }
                 }
             }
             for hg in 0..group {
                 let h = g * group + hg;
-                for r in 0..rows {
-                    let x = hg * rows + r;
+                for r in 0..real {
+                    let x = hg * real + r;
                     let inv = 1.0 / l[x];
                     // SAFETY: row i0 + r < t, columns h·hd..(h+1)·hd of out; tasks own disjoint
                     // (rows, KV head) rectangles, so no two tasks write the same element.

@@ -1,6 +1,7 @@
-//! The AVX2+FMA kernels of the fast CPU forward: vectorised exp, the flash-attention step,
+//! The AVX2+FMA kernels of the fast CPU forward: vectorised exp, the flash-attention tiles,
 //! the short-matrix GEMM tile, SiLU·up and the lm-head row reduction. Every function here requires those
-//! features (callers check [`super::simd_available`]); [`super`] holds the portable fallbacks.
+//! features (callers check [`super::simd_available`]); [`super`] holds the portable fallbacks. The
+//! attention kernels also come on 16 lanes (`*_16`, AVX-512F, callers check [`super::avx512_available`]).
 
 use std::arch::x86_64::*;
 
@@ -45,143 +46,449 @@ fn hmax(v: __m256) -> f32 {
 
 #[inline]
 #[target_feature(enable = "avx2,fma")]
-fn hsum(v: __m256) -> f32 {
-    let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
-    let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    let s = _mm_add_ss(s, _mm_shuffle_ps::<1>(s, s));
-    _mm_cvtss_f32(s)
-}
-
-#[inline]
-#[target_feature(enable = "avx2,fma")]
 fn hsum_pd(v: __m256d) -> f64 {
     let s = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd::<1>(v));
     _mm_cvtsd_f64(_mm_add_sd(s, _mm_unpackhi_pd(s, s)))
 }
 
-/// Keys per attention block: one [hd][32] tile of transposed keys, 4 ymm registers wide.
+/// Keys per attention block: the keys one [`flash_scores`] / [`flash_pv`] call covers.
 pub const ATT_BK: usize = 32;
 
-/// One flash-attention step for R query rows (R = 1 or 2) of one head against one block of 32 keys
-/// k0..k0+32, with the online softmax (running max `m`, running sum `l`, unnormalised output `o`):
-///   s_r[j] = scale · q_r·k_j for the keys row r sees (k0 + j ≤ pos_r; the rest are masked),
-///   m' = max(m, max s_r), α = e^(m − m'), p = e^(s_r − m'), l ← α·l + Σp, o_r ← α·o_r + p·V.
-/// kt is the block's keys transposed [hd][32], vb its values [32][hd] (zero-padded past t).
-/// Every row must see at least key k0 (pos_r ≥ k0). The caller divides o by l after the last block.
+/// 2^f ≈ Σ c_i f^i on [−½, ½], lowest degree first: a least-squares fit of the relative error (the
+/// linear coefficient rounds to ln 2 in f32). Used by [`exp2_8`] and [`exp2_16`].
+const EXP2_POLY: [f32; 7] =
+    [1.0, std::f32::consts::LN_2, 0.240_226_46, 0.055_503_29, 0.009_618_52, 0.001_339_986, 0.000_153_375_77];
+
+/// 2^x on 8 lanes for x ≤ 0 (attention scores minus their running max, in log2 units): n = round(x)
+/// by the 1.5·2²³ trick, 2^(x − n) by a degree-6 polynomial on [−½, ½] (relative error 1.9e−9 in
+/// exact arithmetic, ≈1e−7 after f32 rounding), n added to the exponent bits. Cheaper than
+/// [`exp8`] (no range reduction by ln 2, no clamp above); x below −126 (−∞ included) gives 2^−126, so
+/// callers mask exact zeros themselves.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+pub fn exp2_8(x: __m256) -> __m256 {
+    let x = _mm256_max_ps(x, _mm256_set1_ps(-126.0));
+    let magic = _mm256_set1_ps(12_582_912.0); // 1.5·2²³: x + magic rounds x to an integer
+    let t = _mm256_add_ps(x, magic);
+    let f = _mm256_sub_ps(x, _mm256_sub_ps(t, magic));
+    let mut p = _mm256_set1_ps(EXP2_POLY[6]);
+    for c in EXP2_POLY[..6].iter().rev() {
+        p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(*c));
+    }
+    // t's low mantissa bits hold n (two's complement under the magic offset): shifted left by 23
+    // they are n in the exponent field, the rest falls off the top.
+    let n = _mm256_slli_epi32::<23>(_mm256_castps_si256(t));
+    _mm256_castsi256_ps(_mm256_add_epi32(_mm256_castps_si256(p), n))
+}
+
+/// Scores of one block of 32 keys for a tile of query rows:
+///   s[j][x] = Σ_d qt[d][x] · k_j[d]   (j < 32, x < rows; k_j = k[j·ldk..j·ldk + hd])
+/// qt is the tile's queries transposed, [hd][rows] (scale folded in), rows a multiple of 8; the keys
+/// are read where they lie (row stride ldk), one broadcast per key and dimension.
 ///
 /// # Safety
 /// Needs AVX2 and FMA (callers check [`super::simd_available`]).
 #[target_feature(enable = "avx2,fma")]
-#[allow(clippy::too_many_arguments)]
-// r, v and c each index several same-shaped register arrays at once: range loops say it plainly.
-#[allow(clippy::needless_range_loop)]
-pub fn flash_step<const R: usize>(
-    q: [&[f32]; R],
-    kt: &[f32],
-    vb: &[f32],
-    k0: usize,
-    pos: [usize; R],
-    scale: f32,
-    m: &mut [f32; R],
-    l: &mut [f32; R],
-    o: [&mut [f32]; R],
+pub fn flash_scores(qt: &[f32], rows: usize, k: &[f32], ldk: usize, s: &mut [f32]) {
+    let hd = qt.len() / rows.max(1);
+    assert!(rows.is_multiple_of(8) && qt.len() == hd * rows && s.len() >= ATT_BK * rows);
+    assert!(k.len() >= (ATT_BK - 1) * ldk + hd);
+    let mut x0 = 0;
+    while x0 < rows {
+        let nq = ((rows - x0) / 8).min(2);
+        for j0 in (0..ATT_BK).step_by(4) {
+            // SAFETY: x0 + 8·nq ≤ rows and j0 + 4 ≤ 32: inside qt, k and s (asserted above).
+            unsafe {
+                match nq {
+                    2 => scores_tile::<2>(qt, rows, hd, k, ldk, s, x0, j0),
+                    _ => scores_tile::<1>(qt, rows, hd, k, ldk, s, x0, j0),
+                }
+            }
+        }
+        x0 += 8 * nq;
+    }
+}
+
+/// Rows x0..x0 + 8·NQ × keys j0..j0 + 4 of [`flash_scores`]: per dimension, NQ query vectors and 4
+/// broadcast key values feed 4·NQ accumulators (2 × 4 measured as fast as 2 × 6 or 3 × 4 here, which
+/// spill).
+///
+/// SAFETY: the caller guarantees x0 + 8·NQ ≤ rows, j0 + 4 ≤ 32 and the sizes [`flash_scores`] asserts.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+#[allow(clippy::too_many_arguments, clippy::needless_range_loop)]
+unsafe fn scores_tile<const NQ: usize>(
+    qt: &[f32],
+    rows: usize,
+    hd: usize,
+    k: &[f32],
+    ldk: usize,
+    s: &mut [f32],
+    x0: usize,
+    j0: usize,
 ) {
-    let hd = q[0].len();
-    assert!(hd.is_multiple_of(8) && kt.len() >= hd * ATT_BK && vb.len() >= ATT_BK * hd);
-    assert!(q.iter().all(|q| q.len() == hd) && o.iter().all(|o| o.len() == hd));
-    assert!(pos.iter().all(|&p| p >= k0));
-    let ktp = kt.as_ptr();
-    // S [R][32] = Q · K_blockᵀ: per d, 4 key vectors shared by R broadcast query values.
-    let mut acc = [[_mm256_setzero_ps(); 4]; R];
+    let (qp, kp, sp) = (qt.as_ptr(), k.as_ptr(), s.as_mut_ptr());
+    let mut acc = [[_mm256_setzero_ps(); 4]; NQ];
     for d in 0..hd {
-        // SAFETY: d < hd: d·32 + 31 < hd·32 ≤ kt.len().
-        let kv = unsafe {
-            let k = ktp.add(d * ATT_BK);
-            [_mm256_loadu_ps(k), _mm256_loadu_ps(k.add(8)), _mm256_loadu_ps(k.add(16)), _mm256_loadu_ps(k.add(24))]
-        };
-        for r in 0..R {
-            let qv = _mm256_set1_ps(q[r][d]);
-            for v in 0..4 {
-                acc[r][v] = _mm256_fmadd_ps(qv, kv[v], acc[r][v]);
+        // SAFETY: d < hd; rows and keys in range by the caller's guarantee.
+        unsafe {
+            let mut q = [_mm256_setzero_ps(); NQ];
+            for v in 0..NQ {
+                q[v] = _mm256_loadu_ps(qp.add(d * rows + x0 + 8 * v));
+            }
+            for c in 0..4 {
+                let kb = _mm256_broadcast_ss(&*kp.add((j0 + c) * ldk + d));
+                for v in 0..NQ {
+                    acc[v][c] = _mm256_fmadd_ps(q[v], kb, acc[v][c]);
+                }
             }
         }
     }
-    // Online softmax per row; p lands in a stack tile the PV product reads.
-    let mut p = [[0.0f32; ATT_BK]; R];
-    let mut alpha = [0.0f32; R];
-    let mut nmax = 0;
-    let sv = _mm256_set1_ps(scale);
-    let lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    for r in 0..R {
-        let n = (pos[r] + 1 - k0).min(ATT_BK);
-        nmax = nmax.max(n);
-        let mut s = [_mm256_setzero_ps(); 4];
-        let mut keep = [_mm256_setzero_ps(); 4];
-        let mut mx = _mm256_set1_ps(f32::NEG_INFINITY);
-        for v in 0..4 {
-            keep[v] = _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(n as i32 - 8 * v as i32), lane));
-            s[v] = _mm256_mul_ps(acc[r][v], sv);
-            // Masked lanes take −∞, so they never win the max.
-            mx = _mm256_max_ps(mx, _mm256_blendv_ps(_mm256_set1_ps(f32::NEG_INFINITY), s[v], keep[v]));
+    for c in 0..4 {
+        for v in 0..NQ {
+            // SAFETY: (j0 + c)·rows + x0 + 8v + 8 ≤ 32·rows ≤ s.len().
+            unsafe { _mm256_storeu_ps(sp.add((j0 + c) * rows + x0 + 8 * v), acc[v][c]) };
         }
-        let m_new = m[r].max(hmax(mx));
-        // e^(−∞) = 0 on the first block: nothing to rescale.
-        alpha[r] = (m[r] - m_new).exp();
-        m[r] = m_new;
-        let mv = _mm256_set1_ps(m_new);
-        let mut sum = _mm256_setzero_ps();
-        for v in 0..4 {
-            let e = _mm256_and_ps(exp8(_mm256_sub_ps(s[v], mv)), keep[v]);
-            sum = _mm256_add_ps(sum, e);
-            // SAFETY: 8·v + 8 ≤ 32 = p[r].len().
-            unsafe { _mm256_storeu_ps(p[r].as_mut_ptr().add(8 * v), e) };
-        }
-        l[r] = alpha[r] * l[r] + hsum(sum);
     }
-    // o_r ← α_r·o_r + Σ_j p_r[j] v[j], 32 dimensions (4 accumulators per row) at a time.
-    let vp = vb.as_ptr();
+}
+
+/// The online softmax of one key block, rows in lanes (8 query rows per vector: no horizontal
+/// reductions, one exp per score):
+///   m' = max(m, max_j s[j][x]), α = 2^(m − m'), p[j][x] = 2^(s[j][x] − m'), l ← α·l + Σ_j p[j][x].
+/// Scores are in log2 units (log₂e folded into the queries). s [32][rows] becomes p in place; α goes
+/// to `alpha` for [`flash_pv`]. With `last = Some(lastkey)` (the diagonal block) row x sees keys
+/// j ≤ lastkey[x] only, the rest get p = 0; every row must see key 0.
+///
+/// # Safety
+/// Needs AVX2 and FMA (callers check [`super::simd_available`]).
+#[target_feature(enable = "avx2,fma")]
+pub fn flash_softmax(
+    s: &mut [f32],
+    rows: usize,
+    last: Option<&[i32]>,
+    m: &mut [f32],
+    l: &mut [f32],
+    alpha: &mut [f32],
+) {
+    assert!(rows.is_multiple_of(8) && s.len() >= ATT_BK * rows);
+    assert!(m.len() >= rows && l.len() >= rows && alpha.len() >= rows);
+    assert!(last.is_none_or(|x| x.len() >= rows && x.iter().all(|&k| k >= 0)));
+    let sp = s.as_mut_ptr();
+    let ninf = _mm256_set1_ps(f32::NEG_INFINITY);
+    for x0 in (0..rows).step_by(8) {
+        // SAFETY: x0 + 8 ≤ rows ≤ every slice's length; j·rows + x0 + 8 ≤ 32·rows ≤ s.len().
+        unsafe {
+            let lastkey = last.map(|x| _mm256_loadu_si256(x.as_ptr().add(x0).cast()));
+            // Lanes whose row sees key j (all ones) or not (zero), on the diagonal block.
+            let visible =
+                |lk: __m256i, j: usize| _mm256_castsi256_ps(_mm256_cmpgt_epi32(lk, _mm256_set1_epi32(j as i32 - 1)));
+            let mut mx = ninf;
+            for j in 0..ATT_BK {
+                let sj = _mm256_loadu_ps(sp.add(j * rows + x0));
+                mx = _mm256_max_ps(mx, lastkey.map_or(sj, |lk| _mm256_blendv_ps(ninf, sj, visible(lk, j))));
+            }
+            let m_old = _mm256_loadu_ps(m.as_ptr().add(x0));
+            let m_new = _mm256_max_ps(m_old, mx);
+            // 2^(−∞) on a row's first block gives 2^−126, which scales l = 0 and o = 0.
+            let a = exp2_8(_mm256_sub_ps(m_old, m_new));
+            _mm256_storeu_ps(m.as_mut_ptr().add(x0), m_new);
+            _mm256_storeu_ps(alpha.as_mut_ptr().add(x0), a);
+            // Two partial sums: half the add latency chain.
+            let mut sum = [_mm256_setzero_ps(); 2];
+            for j in 0..ATT_BK {
+                let mut p = exp2_8(_mm256_sub_ps(_mm256_loadu_ps(sp.add(j * rows + x0)), m_new));
+                if let Some(lk) = lastkey {
+                    p = _mm256_and_ps(p, visible(lk, j));
+                }
+                sum[j % 2] = _mm256_add_ps(sum[j % 2], p);
+                _mm256_storeu_ps(sp.add(j * rows + x0), p);
+            }
+            let l_old = _mm256_loadu_ps(l.as_ptr().add(x0));
+            _mm256_storeu_ps(l.as_mut_ptr().add(x0), _mm256_fmadd_ps(a, l_old, _mm256_add_ps(sum[0], sum[1])));
+        }
+    }
+}
+
+/// The values of one key block: o[x] ← α[x]·o[x] + Σ_j p[j][x] · v_j for o [rows][hd] (rows a multiple
+/// of 4), p [32][rows] from [`flash_softmax`], v_j = v[j·ldv..j·ldv + hd] read where it lies.
+///
+/// # Safety
+/// Needs AVX2 and FMA (callers check [`super::simd_available`]).
+#[target_feature(enable = "avx2,fma")]
+pub fn flash_pv(p: &[f32], rows: usize, v: &[f32], ldv: usize, alpha: &[f32], o: &mut [f32]) {
+    let hd = o.len() / rows.max(1);
+    assert!(rows.is_multiple_of(4) && hd.is_multiple_of(8) && o.len() == rows * hd);
+    assert!(p.len() >= ATT_BK * rows && alpha.len() >= rows && v.len() >= (ATT_BK - 1) * ldv + hd);
     let mut d0 = 0;
     while d0 < hd {
-        let nv = ((hd - d0) / 8).min(4);
-        macro_rules! pv {
-            ($nv:literal) => {{
-                let mut acc = [[_mm256_setzero_ps(); $nv]; R];
-                for r in 0..R {
-                    let av = _mm256_set1_ps(alpha[r]);
-                    for c in 0..$nv {
-                        // SAFETY: d0 + 8c + 8 ≤ hd = o[r].len().
-                        acc[r][c] = _mm256_mul_ps(av, unsafe { _mm256_loadu_ps(o[r].as_ptr().add(d0 + 8 * c)) });
-                    }
+        let nv = ((hd - d0) / 8).min(2);
+        for x0 in (0..rows).step_by(4) {
+            // SAFETY: d0 + 8·nv ≤ hd and x0 + 4 ≤ rows: inside o, p, alpha and v (asserted above).
+            unsafe {
+                match nv {
+                    2 => pv_tile::<2>(p, rows, v, ldv, alpha, o, hd, d0, x0),
+                    _ => pv_tile::<1>(p, rows, v, ldv, alpha, o, hd, d0, x0),
                 }
-                for j in 0..nmax {
-                    // SAFETY: j < 32, d0 + 8·nv ≤ hd: inside vb's 32 rows.
-                    let v = unsafe { vp.add(j * hd + d0) };
-                    let mut vv = [_mm256_setzero_ps(); $nv];
-                    for (c, vv) in vv.iter_mut().enumerate() {
-                        *vv = unsafe { _mm256_loadu_ps(v.add(8 * c)) };
-                    }
-                    for r in 0..R {
-                        let pv = _mm256_set1_ps(p[r][j]);
-                        for c in 0..$nv {
-                            acc[r][c] = _mm256_fmadd_ps(pv, vv[c], acc[r][c]);
-                        }
-                    }
-                }
-                for r in 0..R {
-                    for c in 0..$nv {
-                        // SAFETY: as above.
-                        unsafe { _mm256_storeu_ps(o[r].as_mut_ptr().add(d0 + 8 * c), acc[r][c]) };
-                    }
-                }
-            }};
-        }
-        match nv {
-            4 => pv!(4),
-            3 => pv!(3),
-            2 => pv!(2),
-            _ => pv!(1),
+            }
         }
         d0 += 8 * nv;
+    }
+}
+
+/// Rows x0..x0 + 4 × columns d0..d0 + 8·NV of [`flash_pv`]: per key, NV value vectors and 4 broadcast
+/// probabilities feed 4·NV accumulators.
+///
+/// SAFETY: the caller guarantees x0 + 4 ≤ rows, d0 + 8·NV ≤ hd and the sizes [`flash_pv`] asserts.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+#[allow(clippy::too_many_arguments, clippy::needless_range_loop)]
+unsafe fn pv_tile<const NV: usize>(
+    p: &[f32],
+    rows: usize,
+    v: &[f32],
+    ldv: usize,
+    alpha: &[f32],
+    o: &mut [f32],
+    hd: usize,
+    d0: usize,
+    x0: usize,
+) {
+    let (pp, vp, op) = (p.as_ptr(), v.as_ptr(), o.as_mut_ptr());
+    // SAFETY: every offset below is inside its slice by the caller's guarantee.
+    unsafe {
+        let mut acc = [[_mm256_setzero_ps(); NV]; 4];
+        for r in 0..4 {
+            let a = _mm256_broadcast_ss(&*alpha.as_ptr().add(x0 + r));
+            for c in 0..NV {
+                acc[r][c] = _mm256_mul_ps(a, _mm256_loadu_ps(op.add((x0 + r) * hd + d0 + 8 * c)));
+            }
+        }
+        for j in 0..ATT_BK {
+            let mut vv = [_mm256_setzero_ps(); NV];
+            for c in 0..NV {
+                vv[c] = _mm256_loadu_ps(vp.add(j * ldv + d0 + 8 * c));
+            }
+            for r in 0..4 {
+                let pb = _mm256_broadcast_ss(&*pp.add(j * rows + x0 + r));
+                for c in 0..NV {
+                    acc[r][c] = _mm256_fmadd_ps(pb, vv[c], acc[r][c]);
+                }
+            }
+        }
+        for r in 0..4 {
+            for c in 0..NV {
+                _mm256_storeu_ps(op.add((x0 + r) * hd + d0 + 8 * c), acc[r][c]);
+            }
+        }
+    }
+}
+
+// The same three attention kernels on 16 lanes (AVX-512F), for machines that have it: twice the
+// registers hold a 32-row × 8-key scores tile and an 8-row × 32-dimension P·V tile (16 accumulators
+// each), broadcasts fold into the FMAs, and half the instructions go through the front end. Same
+// arithmetic per row as the 8-lane versions above, in another order within a block.
+
+/// [`exp2_8`] on 16 lanes.
+#[inline]
+#[target_feature(enable = "avx512f")]
+pub fn exp2_16(x: __m512) -> __m512 {
+    let x = _mm512_max_ps(x, _mm512_set1_ps(-126.0));
+    let magic = _mm512_set1_ps(12_582_912.0);
+    let t = _mm512_add_ps(x, magic);
+    let f = _mm512_sub_ps(x, _mm512_sub_ps(t, magic));
+    let mut p = _mm512_set1_ps(EXP2_POLY[6]);
+    for c in EXP2_POLY[..6].iter().rev() {
+        p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(*c));
+    }
+    let n = _mm512_slli_epi32::<23>(_mm512_castps_si512(t));
+    _mm512_castsi512_ps(_mm512_add_epi32(_mm512_castps_si512(p), n))
+}
+
+/// [`flash_scores`] on 16 lanes: rows a multiple of 16, 32 rows × 8 keys per register tile.
+///
+/// # Safety
+/// Needs AVX-512F (callers check [`super::avx512_available`]).
+#[target_feature(enable = "avx512f")]
+pub fn flash_scores_16(qt: &[f32], rows: usize, k: &[f32], ldk: usize, s: &mut [f32]) {
+    let hd = qt.len() / rows.max(1);
+    assert!(rows.is_multiple_of(16) && qt.len() == hd * rows && s.len() >= ATT_BK * rows);
+    assert!(k.len() >= (ATT_BK - 1) * ldk + hd);
+    let mut x0 = 0;
+    while x0 < rows {
+        let nq = ((rows - x0) / 16).min(2);
+        for j0 in (0..ATT_BK).step_by(8) {
+            // SAFETY: x0 + 16·nq ≤ rows and j0 + 8 ≤ 32: inside qt, k and s (asserted above).
+            unsafe {
+                match nq {
+                    2 => scores_tile_16::<2>(qt, rows, hd, k, ldk, s, x0, j0),
+                    _ => scores_tile_16::<1>(qt, rows, hd, k, ldk, s, x0, j0),
+                }
+            }
+        }
+        x0 += 16 * nq;
+    }
+}
+
+/// Rows x0..x0 + 16·NQ × keys j0..j0 + 8 of [`flash_scores_16`].
+///
+/// SAFETY: the caller guarantees x0 + 16·NQ ≤ rows, j0 + 8 ≤ 32 and the sizes [`flash_scores_16`] asserts.
+#[inline]
+#[target_feature(enable = "avx512f")]
+#[allow(clippy::too_many_arguments, clippy::needless_range_loop)]
+unsafe fn scores_tile_16<const NQ: usize>(
+    qt: &[f32],
+    rows: usize,
+    hd: usize,
+    k: &[f32],
+    ldk: usize,
+    s: &mut [f32],
+    x0: usize,
+    j0: usize,
+) {
+    let (qp, kp, sp) = (qt.as_ptr(), k.as_ptr(), s.as_mut_ptr());
+    let mut acc = [[_mm512_setzero_ps(); 8]; NQ];
+    for d in 0..hd {
+        // SAFETY: d < hd; rows and keys in range by the caller's guarantee.
+        unsafe {
+            let mut q = [_mm512_setzero_ps(); NQ];
+            for v in 0..NQ {
+                q[v] = _mm512_loadu_ps(qp.add(d * rows + x0 + 16 * v));
+            }
+            for c in 0..8 {
+                let kb = _mm512_set1_ps(*kp.add((j0 + c) * ldk + d));
+                for v in 0..NQ {
+                    acc[v][c] = _mm512_fmadd_ps(q[v], kb, acc[v][c]);
+                }
+            }
+        }
+    }
+    for c in 0..8 {
+        for v in 0..NQ {
+            // SAFETY: (j0 + c)·rows + x0 + 16v + 16 ≤ 32·rows ≤ s.len().
+            unsafe { _mm512_storeu_ps(sp.add((j0 + c) * rows + x0 + 16 * v), acc[v][c]) };
+        }
+    }
+}
+
+/// [`flash_softmax`] on 16 lanes (rows a multiple of 16).
+///
+/// # Safety
+/// Needs AVX-512F (callers check [`super::avx512_available`]).
+#[target_feature(enable = "avx512f")]
+pub fn flash_softmax_16(
+    s: &mut [f32],
+    rows: usize,
+    last: Option<&[i32]>,
+    m: &mut [f32],
+    l: &mut [f32],
+    alpha: &mut [f32],
+) {
+    assert!(rows.is_multiple_of(16) && s.len() >= ATT_BK * rows);
+    assert!(m.len() >= rows && l.len() >= rows && alpha.len() >= rows);
+    assert!(last.is_none_or(|x| x.len() >= rows && x.iter().all(|&k| k >= 0)));
+    let sp = s.as_mut_ptr();
+    let ninf = _mm512_set1_ps(f32::NEG_INFINITY);
+    for x0 in (0..rows).step_by(16) {
+        // SAFETY: x0 + 16 ≤ rows ≤ every slice's length; j·rows + x0 + 16 ≤ 32·rows ≤ s.len().
+        unsafe {
+            let lastkey = last.map(|x| _mm512_loadu_si512(x.as_ptr().add(x0).cast()));
+            // Lanes whose row sees key j, on the diagonal block.
+            let visible = |lk: __m512i, j: usize| _mm512_cmpgt_epi32_mask(lk, _mm512_set1_epi32(j as i32 - 1));
+            let mut mx = ninf;
+            for j in 0..ATT_BK {
+                let sj = _mm512_loadu_ps(sp.add(j * rows + x0));
+                mx = _mm512_max_ps(mx, lastkey.map_or(sj, |lk| _mm512_mask_blend_ps(visible(lk, j), ninf, sj)));
+            }
+            let m_old = _mm512_loadu_ps(m.as_ptr().add(x0));
+            let m_new = _mm512_max_ps(m_old, mx);
+            let a = exp2_16(_mm512_sub_ps(m_old, m_new));
+            _mm512_storeu_ps(m.as_mut_ptr().add(x0), m_new);
+            _mm512_storeu_ps(alpha.as_mut_ptr().add(x0), a);
+            let mut sum = [_mm512_setzero_ps(); 2];
+            for j in 0..ATT_BK {
+                let mut p = exp2_16(_mm512_sub_ps(_mm512_loadu_ps(sp.add(j * rows + x0)), m_new));
+                if let Some(lk) = lastkey {
+                    p = _mm512_maskz_mov_ps(visible(lk, j), p);
+                }
+                sum[j % 2] = _mm512_add_ps(sum[j % 2], p);
+                _mm512_storeu_ps(sp.add(j * rows + x0), p);
+            }
+            let l_old = _mm512_loadu_ps(l.as_ptr().add(x0));
+            _mm512_storeu_ps(l.as_mut_ptr().add(x0), _mm512_fmadd_ps(a, l_old, _mm512_add_ps(sum[0], sum[1])));
+        }
+    }
+}
+
+/// [`flash_pv`] on 16 lanes: rows a multiple of 8, hd a multiple of 16; 8 rows × 32 dimensions per
+/// register tile.
+///
+/// # Safety
+/// Needs AVX-512F (callers check [`super::avx512_available`]).
+#[target_feature(enable = "avx512f")]
+pub fn flash_pv_16(p: &[f32], rows: usize, v: &[f32], ldv: usize, alpha: &[f32], o: &mut [f32]) {
+    let hd = o.len() / rows.max(1);
+    assert!(rows.is_multiple_of(8) && hd.is_multiple_of(16) && o.len() == rows * hd);
+    assert!(p.len() >= ATT_BK * rows && alpha.len() >= rows && v.len() >= (ATT_BK - 1) * ldv + hd);
+    let mut d0 = 0;
+    while d0 < hd {
+        let nv = ((hd - d0) / 16).min(2);
+        for x0 in (0..rows).step_by(8) {
+            // SAFETY: d0 + 16·nv ≤ hd and x0 + 8 ≤ rows: inside o, p, alpha and v (asserted above).
+            unsafe {
+                match nv {
+                    2 => pv_tile_16::<2>(p, rows, v, ldv, alpha, o, hd, d0, x0),
+                    _ => pv_tile_16::<1>(p, rows, v, ldv, alpha, o, hd, d0, x0),
+                }
+            }
+        }
+        d0 += 16 * nv;
+    }
+}
+
+/// Rows x0..x0 + 8 × columns d0..d0 + 16·NV of [`flash_pv_16`].
+///
+/// SAFETY: the caller guarantees x0 + 8 ≤ rows, d0 + 16·NV ≤ hd and the sizes [`flash_pv_16`] asserts.
+#[inline]
+#[target_feature(enable = "avx512f")]
+#[allow(clippy::too_many_arguments, clippy::needless_range_loop)]
+unsafe fn pv_tile_16<const NV: usize>(
+    p: &[f32],
+    rows: usize,
+    v: &[f32],
+    ldv: usize,
+    alpha: &[f32],
+    o: &mut [f32],
+    hd: usize,
+    d0: usize,
+    x0: usize,
+) {
+    let (pp, vp, op) = (p.as_ptr(), v.as_ptr(), o.as_mut_ptr());
+    // SAFETY: every offset below is inside its slice by the caller's guarantee.
+    unsafe {
+        let mut acc = [[_mm512_setzero_ps(); NV]; 8];
+        for r in 0..8 {
+            let a = _mm512_set1_ps(*alpha.as_ptr().add(x0 + r));
+            for c in 0..NV {
+                acc[r][c] = _mm512_mul_ps(a, _mm512_loadu_ps(op.add((x0 + r) * hd + d0 + 16 * c)));
+            }
+        }
+        for j in 0..ATT_BK {
+            let mut vv = [_mm512_setzero_ps(); NV];
+            for c in 0..NV {
+                vv[c] = _mm512_loadu_ps(vp.add(j * ldv + d0 + 16 * c));
+            }
+            for r in 0..8 {
+                let pb = _mm512_set1_ps(*pp.add(j * rows + x0 + r));
+                for c in 0..NV {
+                    acc[r][c] = _mm512_fmadd_ps(pb, vv[c], acc[r][c]);
+                }
+            }
+        }
+        for r in 0..8 {
+            for c in 0..NV {
+                _mm512_storeu_ps(op.add((x0 + r) * hd + d0 + 16 * c), acc[r][c]);
+            }
+        }
     }
 }
 
