@@ -6,6 +6,8 @@
 //! DENSI_PLAIN=1 times the plain reference forward (`densi::cpu::forward_stats`) instead,
 //! DENSI_GEMM=crate|own|packed runs all the fast forward's GEMMs through the `gemm` crate, the unpacked
 //! short-matrix kernel or the packed kernel; auto (the default) picks by the number of rows.
+//! DENSI_OWN_MAX_M=N moves auto's switch from the own kernel to the crate to N rows (default 512);
+//! DENSI_OWN_SPLIT=0 keeps the own kernel from splitting A's rows over tasks.
 
 use std::sync::Arc;
 
@@ -67,6 +69,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         };
         GEMM_KERNEL.store(kernel, std::sync::atomic::Ordering::Relaxed);
         println!("GEMMs through the {which} kernel (DENSI_GEMM={which})");
+    }
+    if let Some(rows) = env_usize("DENSI_OWN_MAX_M") {
+        densi::cpu::fast::OWN_GEMM_ROWS.store(rows, std::sync::atomic::Ordering::Relaxed);
+        println!("own GEMM kernel below {rows} rows (DENSI_OWN_MAX_M={rows})");
+    }
+    if let Some(split) = env_usize("DENSI_OWN_SPLIT") {
+        densi::cpu::fast::OWN_GEMM_SPLIT.store(split as u8, std::sync::atomic::Ordering::Relaxed);
     }
     if let Some(n) = threads {
         rayon::ThreadPoolBuilder::new().num_threads(n).build_global()?;
