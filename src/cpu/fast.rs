@@ -339,6 +339,8 @@ thread_local! {
     static PANEL: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
     /// The whole W expanded for a long-A [`gemm_stored`] call (the largest weight's floats).
     static EXPANDED: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// [`forward_rows`]' lm-head logit blocks ([`lm_head_block_rows`] × vocab floats at most).
+    static LOGITS: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// One task of the own kernel: out[0..m, 0..cols] (row stride ldo) = a[0..m, 0..k] · w[0..cols, 0..k]ᵀ
@@ -740,7 +742,10 @@ pub fn forward_rows(
     let n = (len - 1 + req.end_row as usize).saturating_sub(from);
     let mut out = Vec::with_capacity(n);
     let block_rows = lm_head_block_rows(vocab);
-    let mut logits = vec![0.0f32; block_rows.min(n) * vocab];
+    // The logit block buffer is this thread's, kept from pass to pass (≤ 64 MiB): a fresh one is
+    // mmapped by malloc and page-faulted in again on every pass (a nested call gets its own).
+    let mut logits = LOGITS.take();
+    logits.resize(logits.len().max(block_rows.min(n) * vocab), 0.0);
     let mut start = 0;
     while start < n {
         let rows = (n - start).min(block_rows);
@@ -768,6 +773,7 @@ pub fn forward_rows(
         out.extend(block);
         start += rows;
     }
+    LOGITS.set(logits);
     Ok(out)
 }
 
