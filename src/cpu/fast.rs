@@ -280,26 +280,63 @@ fn gemm_stored_panels(
     ldo: usize,
     accumulate: bool,
 ) {
-    let n = w.rows();
-    if m == 0 || n == 0 {
+    gemm_own_parts(a, lda, m, k, &[(w, 0)], out, ldo, accumulate)
+}
+
+/// out[0..m, col..col + n] (row stride ldo) = a · Wᵀ (+ out's old value when `accumulate`) for each
+/// (W [n, k], col) of `parts` (q | k | v, gate | up side by side), all through the own kernel in one
+/// rayon region: tasks of (part, panel of W rows, block of A rows, [`own_gemm_task_rows`] over all
+/// parts' panels), so the narrow k and v balance against q and the step joins once. An f32 W is read
+/// in place ([`own_gemm_task`]); a stored one is dequantized per k chunk into the task's thread-local
+/// panel. Every element is summed over the same k chunks as [`gemm_own_nt`]: the same numbers as one
+/// call per part, and as the f32 path. Needs AVX2+FMA ([`simd_available`]).
+#[allow(clippy::too_many_arguments)]
+fn gemm_own_parts(
+    a: &[f32],
+    lda: usize,
+    m: usize,
+    k: usize,
+    parts: &[(&Matrix, usize)],
+    out: &mut [f32],
+    ldo: usize,
+    accumulate: bool,
+) {
+    if m == 0 {
         return;
     }
-    assert!(lda >= k && ldo >= n && k > 0);
-    assert!(a.len() >= (m - 1) * lda + k && out.len() >= (m - 1) * ldo + n);
+    assert!(lda >= k && k > 0 && a.len() >= (m - 1) * lda + k);
+    for (w, col) in parts {
+        assert!(w.cols() == k && col + w.rows() <= ldo && out.len() >= (m - 1) * ldo + col + w.rows());
+    }
     assert!(simd_available(), "the own kernel needs AVX2+FMA");
     // `simd_available` implies x86-64.
     #[cfg(target_arch = "x86_64")]
     {
         let (kc, nb) = own_gemm_blocking(k);
-        let (nblocks, mb) = (n.div_ceil(nb), own_gemm_task_rows(m, n.div_ceil(nb)));
+        let panels: usize = parts.iter().map(|(w, _)| w.rows().div_ceil(nb)).sum();
+        let mb = own_gemm_task_rows(m, panels);
         let mblocks = m.div_ceil(mb);
+        // (part, panel, row block); consecutive tasks share a W panel (rayon hands a thread a
+        // contiguous run of tasks).
+        let tasks: Vec<(usize, usize, usize)> = parts
+            .iter()
+            .enumerate()
+            .flat_map(|(pi, (w, _))| (0..w.rows().div_ceil(nb) * mblocks).map(move |t| (pi, t / mblocks, t % mblocks)))
+            .collect();
         let (ap, op) = (SendPtr(a.as_ptr() as *mut f32), SendPtr(out.as_mut_ptr()));
-        // Consecutive tasks share a W panel (rayon hands a thread a contiguous run of tasks).
-        (0..nblocks * mblocks).into_par_iter().for_each(|task| {
-            let (blk, ib) = (task / mblocks, task % mblocks);
-            let (j0, j1) = (blk * nb, ((blk + 1) * nb).min(n));
+        tasks.into_par_iter().for_each(|(pi, blk, ib)| {
+            let (w, col) = parts[pi];
+            let (j0, j1) = (blk * nb, ((blk + 1) * nb).min(w.rows()));
             let (i0, i1) = (ib * mb, ((ib + 1) * mb).min(m));
             let rows = j1 - j0;
+            // SAFETY (both arms): AVX2+FMA asserted; the asserts above bound rows 0..m of a and of out
+            // (columns col..col + n); tasks write disjoint (rows i0..i1, columns col + j0..col + j1)
+            // rectangles of out (the parts' column ranges are disjoint by the caller).
+            let (a0, o0) = unsafe { (ap.get().add(i0 * lda), op.get().add(i0 * ldo + col + j0)) };
+            if let Some(b) = w.as_f32() {
+                unsafe { own_gemm_task(a0, lda, i1 - i0, b[j0 * k..].as_ptr(), k, rows, o0, ldo, accumulate, kc) };
+                return;
+            }
             PANEL.with_borrow_mut(|panel| {
                 panel.resize(rows * kc, 0.0);
                 let mut p0 = 0;
@@ -307,13 +344,11 @@ fn gemm_stored_panels(
                     let kcur = kc.min(k - p0);
                     let chunk = &mut panel[..rows * kcur];
                     w.dequant_block(j0..j1, p0..p0 + kcur, chunk);
-                    // SAFETY: AVX2+FMA asserted; the asserts above bound rows 0..m of a (from column
-                    // p0 on, kcur columns) and of out; the chunk holds rows j0..j1 of W, columns
-                    // p0..p0 + kcur (row stride kcur); tasks write disjoint (rows i0..i1, columns
-                    // j0..j1) rectangles of out.
+                    // SAFETY: as above; the chunk holds rows j0..j1 of W, columns p0..p0 + kcur (row
+                    // stride kcur).
                     unsafe {
                         x86::gemm_block(
-                            ap.get().add(i0 * lda + p0),
+                            a0.add(p0),
                             lda,
                             i1 - i0,
                             chunk.as_ptr(),
@@ -322,7 +357,7 @@ fn gemm_stored_panels(
                             rows,
                             0,
                             kcur,
-                            op.get().add(i0 * ldo + j0),
+                            o0,
                             ldo,
                             accumulate || p0 > 0,
                         )
@@ -331,6 +366,30 @@ fn gemm_stored_panels(
                 }
             });
         });
+    }
+}
+
+/// [`gemm_w`] of each (W, col) of `parts` into columns col.. of out (no accumulate): the q | k | v
+/// and gate | up projections. Through [`gemm_own_parts`] (one parallel region) where [`gemm_w`]
+/// would take the own kernel for every part, else one [`gemm_w`] per part.
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_w_parts(
+    a: &[f32],
+    lda: usize,
+    m: usize,
+    k: usize,
+    parts: &[(&Matrix, usize)],
+    out: &mut [f32],
+    ldo: usize,
+) {
+    let own = simd_available()
+        && GEMM_KERNEL.load(std::sync::atomic::Ordering::Relaxed) == GEMM_USE_AUTO
+        && kernel_rows(m) < own_gemm_rows();
+    if own {
+        return gemm_own_parts(a, lda, m, k, parts, out, ldo, false);
+    }
+    for &(w, col) in parts {
+        gemm_w(a, lda, m, k, w, &mut out[col..], ldo, false);
     }
 }
 
@@ -824,13 +883,13 @@ pub fn final_hidden(
         Profile::time(p, "norm", || norm(&x, h, &block.attn_norm, &mut normed));
         // q, k and v written side by side into the rows of one [t, (nh + 2·nkv)·hd] buffer.
         Profile::time(p, "qkv gemm", || {
-            let mut col = 0;
-            for lin in [&block.q, &block.k, &block.v] {
-                gemm_w(&normed, h, t, h, &lin.weight, &mut qkv[col..], ldqkv, false);
+            let (q, k) = (block.q.out_features, block.k.out_features);
+            let parts = [(&block.q.weight, 0), (&block.k.weight, q), (&block.v.weight, q + k)];
+            gemm_w_parts(&normed, h, t, h, &parts, &mut qkv, ldqkv);
+            for (lin, (_, col)) in [&block.q, &block.k, &block.v].into_iter().zip(parts) {
                 if let Some(b) = &lin.bias {
                     add_bias_cols(&mut qkv, ldqkv, col, b);
                 }
-                col += lin.out_features;
             }
         });
         if let Some([qn, kn]) = &block.qk_norm {
@@ -884,16 +943,14 @@ pub fn final_hidden(
                 debug_assert!(block.post_norms.is_none(), "MLP post-norms come with GeGLU (Gemma 2 and 3) only");
                 // gate and up side by side in the rows of one [t, 2·intermediate] buffer.
                 Profile::time(p, "gate_up gemm", || {
-                    gemm_w(&normed, h, t, h, &gate.weight, &mut gu, 2 * inter, false);
-                    gemm_w(&normed, h, t, h, &up.weight, &mut gu[inter..], 2 * inter, false);
+                    gemm_w_parts(&normed, h, t, h, &[(&gate.weight, 0), (&up.weight, inter)], &mut gu, 2 * inter);
                 });
                 Profile::time(p, "silu", || silu_mul_fused(&gu, inter, &mut act));
                 Profile::time(p, "down gemm", || gemm_w(&act, inter, t, inter, &down.weight, &mut x, h, true));
             }
             Mlp::GeGlu { gate, up, down } => {
                 Profile::time(p, "gate_up gemm", || {
-                    gemm_w(&normed, h, t, h, &gate.weight, &mut gu, 2 * inter, false);
-                    gemm_w(&normed, h, t, h, &up.weight, &mut gu[inter..], 2 * inter, false);
+                    gemm_w_parts(&normed, h, t, h, &[(&gate.weight, 0), (&up.weight, inter)], &mut gu, 2 * inter);
                 });
                 Profile::time(p, "gelu", || gelu_mul_fused(&gu, inter, &mut act));
                 // Gemma 2 and 3 norm the MLP output before the residual add.
