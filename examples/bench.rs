@@ -7,6 +7,8 @@
 //! DENSI_GEMM=crate|own|packed runs all the fast forward's GEMMs through the `gemm` crate, the unpacked
 //! short-matrix kernel or the packed kernel; auto (the default) picks by the number of rows.
 //! DENSI_ATT_AVX2=1 keeps attention on its AVX2 kernels on an AVX-512 machine.
+//! DENSI_OWN_MAX_M=N moves auto's switch from the own kernel to the crate to N rows (default 512);
+//! DENSI_OWN_SPLIT=0 keeps the own kernel from splitting A's rows over tasks.
 
 use std::sync::Arc;
 
@@ -72,6 +74,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if std::env::var("DENSI_ATT_AVX2").is_ok_and(|v| v == "1") {
         densi::cpu::fast::ATTENTION_AVX512.store(false, std::sync::atomic::Ordering::Relaxed);
         println!("attention on its AVX2 kernels (DENSI_ATT_AVX2=1)");
+    }
+    if let Some(rows) = env_usize("DENSI_OWN_MAX_M") {
+        densi::cpu::fast::OWN_GEMM_ROWS.store(rows, std::sync::atomic::Ordering::Relaxed);
+        println!("own GEMM kernel below {rows} rows (DENSI_OWN_MAX_M={rows})");
+    }
+    if let Some(split) = env_usize("DENSI_OWN_SPLIT") {
+        densi::cpu::fast::OWN_GEMM_SPLIT.store(split as u8, std::sync::atomic::Ordering::Relaxed);
     }
     if let Some(n) = threads {
         rayon::ThreadPoolBuilder::new().num_threads(n).build_global()?;

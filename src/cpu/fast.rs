@@ -56,7 +56,7 @@ pub static ATTENTION_AVX512: std::sync::atomic::AtomicBool = std::sync::atomic::
 
 /// out[m, n] (row stride ldo) = a[m, k] (row stride lda) · b[n, k]ᵀ, plus out's old value when
 /// `accumulate` (a residual add fused into the GEMM). b is an nn.Linear weight, used as stored.
-/// Short A (m < [`OWN_GEMM_MAX_M`]: short windows) goes to [`gemm_own_nt`], the rest to
+/// Short A (m < [`OWN_GEMM_MAX_M`]) goes to [`gemm_own_nt`], the rest to
 /// [`ops::gemm_crate_nt`]; [`GEMM_KERNEL`] overrides this for a benchmark. (The lm-head takes the
 /// own kernel at every block size, through `gemm_w_own`.)
 #[allow(clippy::too_many_arguments)]
@@ -75,15 +75,25 @@ pub fn gemm_nt(
         GEMM_USE_CRATE => ops::gemm_crate_nt(a, lda, m, k, b, n, out, ldo, accumulate),
         GEMM_USE_OWN_UNPACKED => gemm_own_nt(a, lda, m, k, b, n, out, ldo, accumulate),
         GEMM_USE_PACKED => gemm_packed_nt(a, lda, m, k, b, n, out, ldo, accumulate),
-        _ if kernel_rows(m) < OWN_GEMM_MAX_M => gemm_own_nt(a, lda, m, k, b, n, out, ldo, accumulate),
+        _ if kernel_rows(m) < own_gemm_rows() => gemm_own_nt(a, lda, m, k, b, n, out, ldo, accumulate),
         _ => ops::gemm_crate_nt(a, lda, m, k, b, n, out, ldo, accumulate),
     }
 }
 
-/// Up to this many rows of A, [`gemm_nt`] runs its own kernel; from here on the `gemm` crate, whose
-/// BLIS-style kernels measured 5–10 % faster on SmolLM2's [512 × 576 × 1536] shapes (than the unpacked
-/// kernel and, on the loaded machine of issue 13, than [`gemm_packed_nt`] too; docs/performance.md).
-pub const OWN_GEMM_MAX_M: usize = 128;
+/// Below this many rows of A, [`gemm_nt`] runs its own kernel; from here on the `gemm` crate. The own
+/// kernel (with its rows split over tasks when W has few blocks, [`own_gemm_task_rows`]) took 8–15 %
+/// less CPU time than the crate on SmolLM2's GEMMs at 128–256 rows and about the same at 512–1024
+/// (within this machine's noise; the crate 5–10 % ahead on down at 1024), docs/performance.md.
+pub const OWN_GEMM_MAX_M: usize = 512;
+
+/// The row count from which [`gemm_nt`] hands a GEMM to the crate: [`OWN_GEMM_MAX_M`] unless a
+/// benchmark moved it (`DENSI_OWN_MAX_M` in `examples/bench.rs`). Hidden: not an API.
+#[doc(hidden)]
+pub static OWN_GEMM_ROWS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(OWN_GEMM_MAX_M);
+
+fn own_gemm_rows() -> usize {
+    OWN_GEMM_ROWS.load(std::sync::atomic::Ordering::Relaxed)
+}
 
 /// [`gemm_nt`] through the packed kernel: A packed once ([`packed::pack_a`], panels split over
 /// threads), then the output split into tasks of (up to [`GEMM_MC`] rows) × (a block of ≤ 96 W rows)
@@ -222,7 +232,7 @@ pub fn gemm_w(a: &[f32], lda: usize, m: usize, k: usize, w: &Matrix, out: &mut [
 fn gemm_stored(a: &[f32], lda: usize, m: usize, k: usize, w: &Matrix, out: &mut [f32], ldo: usize, accumulate: bool) {
     let own = simd_available()
         && match GEMM_KERNEL.load(std::sync::atomic::Ordering::Relaxed) {
-            GEMM_USE_AUTO => kernel_rows(m) < OWN_GEMM_MAX_M,
+            GEMM_USE_AUTO => kernel_rows(m) < own_gemm_rows(),
             kernel => kernel == GEMM_USE_OWN_UNPACKED,
         };
     if own {
@@ -275,7 +285,7 @@ pub fn gemm_w_own(
 }
 
 /// Stored W through the own kernel: one rayon task per panel of W rows (the panels of
-/// [`gemm_own_nt`]); for each k chunk the task dequantizes the panel's rows in that chunk (whole
+/// [`gemm_own_nt`]; per block of A rows too when there are few panels, [`own_gemm_task_rows`]); for each k chunk the task dequantizes the panel's rows in that chunk (whole
 /// blocks: [`OWN_GEMM_KC`]) into its thread-local buffer (≤ 96 × 768 floats, in L2) and multiplies
 /// all of A by it with [`x86::gemm_block`]: the same tiles and k chunks as [`gemm_own_nt`], so the
 /// result is bit-identical to the f32 path's own kernel. Needs AVX2+FMA ([`simd_available`]).
@@ -290,21 +300,63 @@ fn gemm_stored_panels(
     ldo: usize,
     accumulate: bool,
 ) {
-    let n = w.rows();
-    if m == 0 || n == 0 {
+    gemm_own_parts(a, lda, m, k, &[(w, 0)], out, ldo, accumulate)
+}
+
+/// out[0..m, col..col + n] (row stride ldo) = a · Wᵀ (+ out's old value when `accumulate`) for each
+/// (W [n, k], col) of `parts` (q | k | v, gate | up side by side), all through the own kernel in one
+/// rayon region: tasks of (part, panel of W rows, block of A rows, [`own_gemm_task_rows`] over all
+/// parts' panels), so the narrow k and v balance against q and the step joins once. An f32 W is read
+/// in place ([`own_gemm_task`]); a stored one is dequantized per k chunk into the task's thread-local
+/// panel. Every element is summed over the same k chunks as [`gemm_own_nt`]: the same numbers as one
+/// call per part, and as the f32 path. Needs AVX2+FMA ([`simd_available`]).
+#[allow(clippy::too_many_arguments)]
+fn gemm_own_parts(
+    a: &[f32],
+    lda: usize,
+    m: usize,
+    k: usize,
+    parts: &[(&Matrix, usize)],
+    out: &mut [f32],
+    ldo: usize,
+    accumulate: bool,
+) {
+    if m == 0 {
         return;
     }
-    assert!(lda >= k && ldo >= n && k > 0);
-    assert!(a.len() >= (m - 1) * lda + k && out.len() >= (m - 1) * ldo + n);
+    assert!(lda >= k && k > 0 && a.len() >= (m - 1) * lda + k);
+    for (w, col) in parts {
+        assert!(w.cols() == k && col + w.rows() <= ldo && out.len() >= (m - 1) * ldo + col + w.rows());
+    }
     assert!(simd_available(), "the own kernel needs AVX2+FMA");
     // `simd_available` implies x86-64.
     #[cfg(target_arch = "x86_64")]
     {
         let (kc, nb) = own_gemm_blocking(k);
+        let panels: usize = parts.iter().map(|(w, _)| w.rows().div_ceil(nb)).sum();
+        let mb = own_gemm_task_rows(m, panels);
+        let mblocks = m.div_ceil(mb);
+        // (part, panel, row block); consecutive tasks share a W panel (rayon hands a thread a
+        // contiguous run of tasks).
+        let tasks: Vec<(usize, usize, usize)> = parts
+            .iter()
+            .enumerate()
+            .flat_map(|(pi, (w, _))| (0..w.rows().div_ceil(nb) * mblocks).map(move |t| (pi, t / mblocks, t % mblocks)))
+            .collect();
         let (ap, op) = (SendPtr(a.as_ptr() as *mut f32), SendPtr(out.as_mut_ptr()));
-        (0..n.div_ceil(nb)).into_par_iter().for_each(|blk| {
-            let (j0, j1) = (blk * nb, ((blk + 1) * nb).min(n));
+        tasks.into_par_iter().for_each(|(pi, blk, ib)| {
+            let (w, col) = parts[pi];
+            let (j0, j1) = (blk * nb, ((blk + 1) * nb).min(w.rows()));
+            let (i0, i1) = (ib * mb, ((ib + 1) * mb).min(m));
             let rows = j1 - j0;
+            // SAFETY (both arms): AVX2+FMA asserted; the asserts above bound rows 0..m of a and of out
+            // (columns col..col + n); tasks write disjoint (rows i0..i1, columns col + j0..col + j1)
+            // rectangles of out (the parts' column ranges are disjoint by the caller).
+            let (a0, o0) = unsafe { (ap.get().add(i0 * lda), op.get().add(i0 * ldo + col + j0)) };
+            if let Some(b) = w.as_f32() {
+                unsafe { own_gemm_task(a0, lda, i1 - i0, b[j0 * k..].as_ptr(), k, rows, o0, ldo, accumulate, kc) };
+                return;
+            }
             PANEL.with_borrow_mut(|panel| {
                 panel.resize(rows * kc, 0.0);
                 let mut p0 = 0;
@@ -312,21 +364,20 @@ fn gemm_stored_panels(
                     let kcur = kc.min(k - p0);
                     let chunk = &mut panel[..rows * kcur];
                     w.dequant_block(j0..j1, p0..p0 + kcur, chunk);
-                    // SAFETY: AVX2+FMA asserted; the asserts above bound rows 0..m of a (from column
-                    // p0 on, kcur columns) and of out; the chunk holds rows j0..j1 of W, columns
-                    // p0..p0 + kcur (row stride kcur); tasks write disjoint columns j0..j1 of out.
+                    // SAFETY: as above; the chunk holds rows j0..j1 of W, columns p0..p0 + kcur (row
+                    // stride kcur).
                     unsafe {
                         x86::gemm_block(
-                            ap.get().add(p0),
+                            a0.add(p0),
                             lda,
-                            m,
+                            i1 - i0,
                             chunk.as_ptr(),
                             kcur,
                             0,
                             rows,
                             0,
                             kcur,
-                            op.get().add(j0),
+                            o0,
                             ldo,
                             accumulate || p0 > 0,
                         )
@@ -338,11 +389,37 @@ fn gemm_stored_panels(
     }
 }
 
+/// [`gemm_w`] of each (W, col) of `parts` into columns col.. of out (no accumulate): the q | k | v
+/// and gate | up projections. Through [`gemm_own_parts`] (one parallel region) where [`gemm_w`]
+/// would take the own kernel for every part, else one [`gemm_w`] per part.
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_w_parts(
+    a: &[f32],
+    lda: usize,
+    m: usize,
+    k: usize,
+    parts: &[(&Matrix, usize)],
+    out: &mut [f32],
+    ldo: usize,
+) {
+    let own = simd_available()
+        && GEMM_KERNEL.load(std::sync::atomic::Ordering::Relaxed) == GEMM_USE_AUTO
+        && kernel_rows(m) < own_gemm_rows();
+    if own {
+        return gemm_own_parts(a, lda, m, k, parts, out, ldo, false);
+    }
+    for &(w, col) in parts {
+        gemm_w(a, lda, m, k, w, &mut out[col..], ldo, false);
+    }
+}
+
 thread_local! {
     /// The dequantized W chunk of the current [`gemm_stored_panels`] task (≤ 96 rows × 768 floats).
     static PANEL: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
     /// The whole W expanded for a long-A [`gemm_stored`] call (the largest weight's floats).
     static EXPANDED: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// [`forward_rows`]' lm-head logit blocks ([`lm_head_block_rows`] × vocab floats at most).
+    static LOGITS: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// One task of the own kernel: out[0..m, 0..cols] (row stride ldo) = a[0..m, 0..k] · w[0..cols, 0..k]ᵀ
@@ -379,15 +456,34 @@ unsafe fn own_gemm_task(
 #[cfg(target_arch = "x86_64")]
 /// [`gemm_own_nt`]'s blocking for depth k: (k chunk, W rows per task). k in chunks of
 /// [`OWN_GEMM_KC`] (the last one shorter) so a 4-row A tile and a block's W rows stay
-/// cache-resident; W rows in blocks (NB·kc floats ≈ 128 KiB, in L2), one rayon task per block.
+/// cache-resident; W rows in blocks (NB·kc floats ≈ 128 KiB, in L2), one rayon task per block (and
+/// block of A rows, [`own_gemm_task_rows`]).
 fn own_gemm_blocking(k: usize) -> (usize, usize) {
     let kc = OWN_GEMM_KC.min(k.div_ceil(8) * 8);
     let nb = (32768 / kc.max(1)).clamp(x86::GEMM_NR, 96) / x86::GEMM_NR * x86::GEMM_NR;
     (kc, nb)
 }
 
+/// Rows of A per own-kernel task, given `nblocks` W-row blocks: all m unless that leaves fewer than
+/// 8 tasks per thread, then m split into up to that many row blocks of ≥ 64 rows (a multiple of 4),
+/// so a GEMM with few W blocks (o, k, v, down: 4–14 blocks) still balances over the threads. Each
+/// element's sum runs over the same k chunks whatever the split: the numbers do not depend on it.
+#[cfg(target_arch = "x86_64")]
+fn own_gemm_task_rows(m: usize, nblocks: usize) -> usize {
+    if OWN_GEMM_SPLIT.load(std::sync::atomic::Ordering::Relaxed) == 0 {
+        return m;
+    }
+    let want = (8 * rayon::current_num_threads()).div_ceil(nblocks.max(1));
+    let mblocks = want.min(m / 64).max(1);
+    m.div_ceil(mblocks).div_ceil(x86::GEMM_MR) * x86::GEMM_MR
+}
+
+/// 1: [`own_gemm_task_rows`] splits rows; 0: never (a benchmark's switch, `DENSI_OWN_SPLIT=0`).
+#[doc(hidden)]
+pub static OWN_GEMM_SPLIT: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(1);
+
 /// [`gemm_nt`] through this module's kernel: AVX2+FMA [`x86::gemm_block`] tiles over rayon tasks
-/// of W-row blocks, reading both operands in place (no packing); the `gemm` crate without AVX2+FMA.
+/// of (W-row block, A-row block), reading both operands in place (no packing); the `gemm` crate without AVX2+FMA.
 #[allow(clippy::too_many_arguments)]
 pub fn gemm_own_nt(
     a: &[f32],
@@ -406,15 +502,29 @@ pub fn gemm_own_nt(
     #[cfg(target_arch = "x86_64")]
     if simd_available() {
         let (kc, nb) = own_gemm_blocking(k);
-        let blocks = n.div_ceil(nb);
+        let (nblocks, mb) = (n.div_ceil(nb), own_gemm_task_rows(m, n.div_ceil(nb)));
+        let mblocks = m.div_ceil(mb);
         let (ap, bp, op) =
             (SendPtr(a.as_ptr() as *mut f32), SendPtr(b.as_ptr() as *mut f32), SendPtr(out.as_mut_ptr()));
-        (0..blocks).into_par_iter().for_each(|blk| {
+        (0..nblocks * mblocks).into_par_iter().for_each(|task| {
+            let (blk, ib) = (task / mblocks, task % mblocks);
             let (j0, j1) = (blk * nb, ((blk + 1) * nb).min(n));
+            let (i0, i1) = (ib * mb, ((ib + 1) * mb).min(m));
             // SAFETY: AVX2+FMA checked; gemm_operands_fit bounds rows 0..m of a and out and rows
-            // 0..n of b; tasks write disjoint column ranges j0..j1 of out.
+            // 0..n of b; tasks write disjoint (rows i0..i1, columns j0..j1) rectangles of out.
             unsafe {
-                own_gemm_task(ap.get(), lda, m, bp.get().add(j0 * k), k, j1 - j0, op.get().add(j0), ldo, accumulate, kc)
+                own_gemm_task(
+                    ap.get().add(i0 * lda),
+                    lda,
+                    i1 - i0,
+                    bp.get().add(j0 * k),
+                    k,
+                    j1 - j0,
+                    op.get().add(i0 * ldo + j0),
+                    ldo,
+                    accumulate,
+                    kc,
+                )
             };
         });
         return;
@@ -712,7 +822,10 @@ pub fn forward_rows<K: KvRows>(
     let n = (len - 1 + req.end_row as usize).saturating_sub(from);
     let mut out = Vec::with_capacity(n);
     let block_rows = lm_head_block_rows(vocab);
-    let mut logits = vec![0.0f32; block_rows.min(n) * vocab];
+    // The logit block buffer is this thread's, kept from pass to pass (≤ 64 MiB): a fresh one is
+    // mmapped by malloc and page-faulted in again on every pass (a nested call gets its own).
+    let mut logits = LOGITS.take();
+    logits.resize(logits.len().max(block_rows.min(n) * vocab), 0.0);
     let mut start = 0;
     while start < n {
         let rows = (n - start).min(block_rows);
@@ -740,6 +853,7 @@ pub fn forward_rows<K: KvRows>(
         out.extend(block);
         start += rows;
     }
+    LOGITS.set(logits);
     Ok(out)
 }
 
@@ -787,16 +901,16 @@ pub fn final_hidden<K: KvRows>(
     for (l, block) in w.blocks.iter().enumerate() {
         let la = cfg.layer_attention(l);
         // Attention: x += o(attn(rope(q(n(x))), rope(k(n(x))), v(n(x))))
-        Profile::time(p, "norm", || ops::norm(&x, h, &block.attn_norm, &mut normed));
+        Profile::time(p, "norm", || norm(&x, h, &block.attn_norm, &mut normed));
         // q, k and v written side by side into the rows of one [t, (nh + 2·nkv)·hd] buffer.
         Profile::time(p, "qkv gemm", || {
-            let mut col = 0;
-            for lin in [&block.q, &block.k, &block.v] {
-                gemm_w(&normed, h, t, h, &lin.weight, &mut qkv[col..], ldqkv, false);
+            let (q, k) = (block.q.out_features, block.k.out_features);
+            let parts = [(&block.q.weight, 0), (&block.k.weight, q), (&block.v.weight, q + k)];
+            gemm_w_parts(&normed, h, t, h, &parts, &mut qkv, ldqkv);
+            for (lin, (_, col)) in [&block.q, &block.k, &block.v].into_iter().zip(parts) {
                 if let Some(b) = &lin.bias {
                     add_bias_cols(&mut qkv, ldqkv, col, b);
                 }
-                col += lin.out_features;
             }
         });
         if let Some([qn, kn]) = &block.qk_norm {
@@ -823,7 +937,7 @@ pub fn final_hidden<K: KvRows>(
         // Parallel residual (GPT-NeoX): the MLP's norm reads the block's input, before attention adds.
         let parallel = cfg.attention.parallel_residual;
         if parallel {
-            Profile::time(p, "norm", || ops::norm(&x, h, &block.mlp_norm, &mut normed));
+            Profile::time(p, "norm", || norm(&x, h, &block.mlp_norm, &mut normed));
         }
         match &block.post_norms {
             None => Profile::time(p, "o gemm", || {
@@ -835,30 +949,28 @@ pub fn final_hidden<K: KvRows>(
             // Gemma: x += post_norm(o(att)); the o projection has no bias.
             Some([post, _]) => Profile::time(p, "o gemm", || {
                 gemm_w(&att, nh * hd, t, nh * hd, &block.o.weight, &mut branch, h, false);
-                ops::norm(&branch, h, post, &mut branch_normed);
+                norm(&branch, h, post, &mut branch_normed);
                 ops::add_in_place(&mut x, &branch_normed);
             }),
         }
 
         // MLP: x += mlp(n(x)) (n of the block's input with a parallel residual, normed above)
         if !parallel {
-            Profile::time(p, "norm", || ops::norm(&x, h, &block.mlp_norm, &mut normed));
+            Profile::time(p, "norm", || norm(&x, h, &block.mlp_norm, &mut normed));
         }
         match &block.mlp {
             Mlp::SwiGlu { gate, up, down } => {
                 debug_assert!(block.post_norms.is_none(), "MLP post-norms come with GeGLU (Gemma 2 and 3) only");
                 // gate and up side by side in the rows of one [t, 2·intermediate] buffer.
                 Profile::time(p, "gate_up gemm", || {
-                    gemm_w(&normed, h, t, h, &gate.weight, &mut gu, 2 * inter, false);
-                    gemm_w(&normed, h, t, h, &up.weight, &mut gu[inter..], 2 * inter, false);
+                    gemm_w_parts(&normed, h, t, h, &[(&gate.weight, 0), (&up.weight, inter)], &mut gu, 2 * inter);
                 });
                 Profile::time(p, "silu", || silu_mul_fused(&gu, inter, &mut act));
                 Profile::time(p, "down gemm", || gemm_w(&act, inter, t, inter, &down.weight, &mut x, h, true));
             }
             Mlp::GeGlu { gate, up, down } => {
                 Profile::time(p, "gate_up gemm", || {
-                    gemm_w(&normed, h, t, h, &gate.weight, &mut gu, 2 * inter, false);
-                    gemm_w(&normed, h, t, h, &up.weight, &mut gu[inter..], 2 * inter, false);
+                    gemm_w_parts(&normed, h, t, h, &[(&gate.weight, 0), (&up.weight, inter)], &mut gu, 2 * inter);
                 });
                 Profile::time(p, "gelu", || gelu_mul_fused(&gu, inter, &mut act));
                 // Gemma 2 and 3 norm the MLP output before the residual add.
@@ -867,7 +979,7 @@ pub fn final_hidden<K: KvRows>(
                     None => gemm_w(&act, inter, t, inter, &down.weight, &mut x, h, true),
                     Some(post) => {
                         gemm_w(&act, inter, t, inter, &down.weight, &mut branch, h, false);
-                        ops::norm(&branch, h, post, &mut branch_normed);
+                        norm(&branch, h, post, &mut branch_normed);
                         ops::add_in_place(&mut x, &branch_normed);
                     }
                 });
@@ -892,10 +1004,31 @@ pub fn final_hidden<K: KvRows>(
             }
         }
     }
-    Profile::time(p, "norm", || ops::norm(&x, h, &w.final_norm, &mut normed));
+    Profile::time(p, "norm", || norm(&x, h, &w.final_norm, &mut normed));
     drop(window_rows);
     release_expanded();
     normed
+}
+
+/// out = norm(x) row by row, as [`ops::norm`]; RMSNorm sums its squares in 8 lanes (vectorised; a
+/// different summation order than the plain oracle's sequential sum, so the last bits may differ).
+pub fn norm(x: &[f32], h: usize, norm: &crate::model::Norm, out: &mut [f32]) {
+    if !matches!(norm.kind, crate::model::NormKind::RmsNorm) || !h.is_multiple_of(8) {
+        return ops::norm(x, h, norm, out);
+    }
+    out.par_chunks_mut(h).zip(x.par_chunks(h)).for_each(|(o, x)| {
+        let mut lanes = [0.0f32; 8];
+        for c in x.chunks_exact(8) {
+            for (l, v) in lanes.iter_mut().zip(c) {
+                *l += v * v;
+            }
+        }
+        let ms = lanes.iter().sum::<f32>() / h as f32;
+        let inv = 1.0 / (ms + norm.eps).sqrt();
+        for ((o, x), w) in o.iter_mut().zip(x).zip(&norm.weight) {
+            *o = x * inv * w;
+        }
+    });
 }
 
 /// Hidden rows per lm-head block on the fast path: as many as 64 MiB of logits hold, from

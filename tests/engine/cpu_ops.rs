@@ -146,10 +146,19 @@ fn flash_attention_matches_oracle_on_odd_shapes() {
 #[test]
 fn gemm_nt_matches_f64_with_strides_and_accumulate() {
     let mut rng = Rng::new(2);
-    // k = 1541 takes the own kernel's k-chunking (chunks ≤ 768) with a ragged tail.
-    for &(m, k, n) in
-        &[(1, 1, 1), (7, 13, 5), (33, 576, 960), (65, 100, 3), (127, 37, 129), (200, 576, 1536), (9, 1541, 7)]
-    {
+    // k = 1541 takes the own kernel's k-chunking (chunks ≤ 768) with a ragged tail; (300, 576, 192)
+    // and (130, 1541, 7) have few W blocks, so the own kernel splits their rows over tasks (uneven).
+    for &(m, k, n) in &[
+        (1, 1, 1),
+        (7, 13, 5),
+        (33, 576, 960),
+        (65, 100, 3),
+        (127, 37, 129),
+        (200, 576, 1536),
+        (9, 1541, 7),
+        (300, 576, 192),
+        (130, 1541, 7),
+    ] {
         for accumulate in [false, true] {
             let (lda, ldo) = (k + 3, n + 5);
             let a = rng.vec(m * lda, 1.0);
@@ -180,6 +189,41 @@ fn gemm_nt_matches_f64_with_strides_and_accumulate() {
                     for j in n..ldo {
                         assert_eq!(out[i * ldo + j], init[i * ldo + j], "{which}");
                     }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn fast_norm_matches_f64() {
+    use densi::model::{Norm, NormKind};
+    let mut rng = Rng::new(4);
+    for kind in [NormKind::RmsNorm, NormKind::LayerNorm] {
+        // h = 576 (SmolLM2) and 24 take the 8-lane sum; h = 13 the plain op.
+        for &(t, h) in &[(1, 576), (7, 24), (5, 13)] {
+            let x = rng.vec(t * h, 3.0);
+            let weight = rng.vec(h, 1.0);
+            let bias = matches!(kind, NormKind::LayerNorm).then(|| rng.vec(h, 1.0));
+            let norm = Norm { kind, weight, bias, eps: 1e-5 };
+            let mut out = vec![0.0f32; t * h];
+            fast::norm(&x, h, &norm, &mut out);
+            for (r, (o, x)) in out.chunks(h).zip(x.chunks(h)).enumerate() {
+                let mean = if matches!(kind, NormKind::LayerNorm) {
+                    x.iter().map(|&v| v as f64).sum::<f64>() / h as f64
+                } else {
+                    0.0
+                };
+                let var = x.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / h as f64;
+                let inv = 1.0 / (var + 1e-5).sqrt();
+                for i in 0..h {
+                    let want = (x[i] as f64 - mean) * inv * norm.weight[i] as f64
+                        + norm.bias.as_ref().map_or(0.0, |b| b[i] as f64);
+                    assert!(
+                        (o[i] as f64 - want).abs() <= 1e-5 * (want.abs() + 1.0),
+                        "row {r} col {i}: {} vs {want}",
+                        o[i]
+                    );
                 }
             }
         }

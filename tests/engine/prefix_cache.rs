@@ -6,7 +6,7 @@
 //!
 //! Tolerance 1e-5 bits (varentropy: 1e-5 × max(1, V) bits²): a reused position sees the same keys and values (computed by the same
 //! kernels); what differs is the number of rows each GEMM runs on (the suffix only), which can pick
-//! the other GEMM kernel (own kernel below 128 rows, the `gemm` crate from there) and so another f32
+//! the other GEMM kernel (own kernel below `OWN_GEMM_MAX_M` = 512 rows, the `gemm` crate from there) and so another f32
 //! summation order in the K/V and hidden states of the recomputed positions.
 
 use std::path::Path;
@@ -194,7 +194,7 @@ fn an_edit_at_the_end_of_a_long_text_computes_only_the_new_tokens() {
 fn edits_equal_full_passes_on_the_default_model() {
     let Some(path) = crate::support::default_model() else { return };
     let model = Arc::new(Model::load(&path).unwrap());
-    // Over 128 tokens: the full pass's GEMMs take the `gemm` crate, the edits' the own kernel.
+    // A few hundred tokens, edited in the middle and at the end (the suffixes recomputed).
     let text: String = std::iter::repeat_n(english(), 4).collect::<Vec<_>>().join(" ");
     let texts = edits(&text);
     // The original, the edits in the middle (insert, delete, replace), the original again, two appends.
