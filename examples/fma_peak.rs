@@ -63,7 +63,8 @@ mod x86 {
         }
         let mut out = [0.0f32; 8];
         let s = acc.iter().fold(_mm256_setzero_ps(), |s, x| _mm256_add_ps(s, *x));
-        _mm256_storeu_ps(out.as_mut_ptr(), s);
+        // SAFETY: `out` holds the 8 floats stored.
+        unsafe { _mm256_storeu_ps(out.as_mut_ptr(), s) };
         out.iter().sum()
     }
 

@@ -48,7 +48,7 @@ impl MappedKv {
             n => Some(MmapMut::map_anon(n * 4).map_err(|e| {
                 DensiError::Other(format!(
                     "the prefix cache could not map {} KiB for keys and values: {e}",
-                    n * 4 >> 10
+                    (n * 4) >> 10
                 ))
             })?),
         };
