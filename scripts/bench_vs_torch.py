@@ -4,6 +4,7 @@
 Usage (from the repository root, after `cargo build --release`):
     /work/venv/bin/python scripts/bench_vs_torch.py [--model models/SmolLM2-135M-Instruct.Q4_1.gguf]
         [--tokens 128,512,1024,2048,4096] [--threads 2] [--reps 3] [--densi target/release/densi]
+        [--before OLD_DENSI]
 
 For each length, first `densi bench --backend cpu --threads T --tokens N --repeats R` (forward pass +
 full-vocabulary statistics: surprisal, entropy, varentropy, rank, top-5 for every position; median of
@@ -12,7 +13,9 @@ R runs after 1 warm-up), then PyTorch (transformers loading the same GGUF, dequa
 `torch.inference_mode()`, no statistics at all; median of R runs after 1 warm-up). Interleaving the two
 per length keeps a busy machine's load roughly the same for both. Prints tok/s of each, the ratio
 densi / PyTorch (target >= 1.2 at every length), densi's GFLOP/s (`ModelConfig::forward_flops`, as
-`densi bench` prints it), and the load average before each length.
+`densi bench` prints it), and the load average before each length. With `--before OLD_DENSI`, an older
+densi binary runs too, right before the new one at each length: its tok/s and GFLOP/s, for a
+before/after in the same run.
 """
 import argparse
 import os
@@ -42,6 +45,7 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--densi", default="target/release/densi")
+    ap.add_argument("--before", help="an older densi binary to time at each length too")
     a = ap.parse_args()
     lengths = [int(x) for x in a.tokens.split(",")]
 
@@ -66,15 +70,20 @@ def main():
         return statistics.median(times)
 
     print(f"model {a.model}; {a.threads} threads; median of {a.reps} after 1 warm-up; torch {torch.__version__}")
-    print(f"{'tokens':>7} {'load1':>6} {'densi s':>8} {'densi tok/s':>11} {'GFLOP/s':>8} "
+    before = f"{'before tok/s':>12} {'GFLOP/s':>8} " if a.before else ""
+    print(f"{'tokens':>7} {'load1':>6} {before}{'densi s':>8} {'densi tok/s':>11} {'GFLOP/s':>8} "
           f"{'torch s':>8} {'torch tok/s':>11} {'ratio':>6}")
     for n in lengths:
         load = os.getloadavg()[0]
+        before = ""
+        if a.before:
+            _, btps, bgf = densi_bench(a.before, a.model, n, a.threads, a.reps)
+            before = f"{btps:>12.0f} {bgf:>8.1f} "
         ds, dtps, dgf = densi_bench(a.densi, a.model, n, a.threads, a.reps)
         ts = torch_bench(n)
         ttps = n / ts
-        print(f"{n:>7} {load:>6.1f} {ds:>8.3f} {dtps:>11.0f} {dgf:>8.1f} {ts:>8.3f} {ttps:>11.0f} {dtps / ttps:>6.2f}",
-              flush=True)
+        print(f"{n:>7} {load:>6.1f} {before}{ds:>8.3f} {dtps:>11.0f} {dgf:>8.1f} {ts:>8.3f} {ttps:>11.0f} "
+              f"{dtps / ttps:>6.2f}", flush=True)
 
 
 if __name__ == "__main__":
