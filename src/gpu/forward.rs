@@ -1173,13 +1173,16 @@ impl GpuModel {
     /// stay on the device when they fit it ([`GpuModel::kv_bytes`] at the current capacity).
     pub fn set_prefix_cache(&mut self, budget_bytes: usize) {
         self.cache_budget = budget_bytes;
-        if let Some(a) = &self.acts {
-            if a.kv_layers != self.keeps_kv(a.tcap) {
-                self.acts = None; // rebuilt with or without per-layer buffers
+        match &self.acts {
+            Some(a) if a.kv_layers == self.keeps_kv(a.tcap) => {
+                let host = self.host_budget(a.tcap, a.kv_layers);
+                self.cache.set_budget(host);
+            }
+            // Rebuilt with or without per-layer buffers on the next window (which sets the host budget).
+            _ => {
+                self.acts = None;
                 self.cache.clear();
                 self.resident = 0;
-            } else {
-                self.cache.set_budget(self.host_budget(a.tcap, a.kv_layers));
             }
         }
     }

@@ -9,16 +9,17 @@
 
 use std::sync::Arc;
 
-use densi::backend::BackendChoice;
-use densi::metrics::BosPolicy;
+use densi::backend::{BackendChoice, Dtype};
+use densi::gpu::GpuModel;
+use densi::metrics::{BosPolicy, RowStats};
 use densi::model::Model;
 use densi::score::ScoreOptions;
 
-use crate::common::gpu_ctx;
+use crate::common::{Rng, gpu_ctx};
 
 #[path = "../support/prefix.rs"]
 mod prefix_support;
-use prefix_support::{assert_same, edits, english, fixture, scorer};
+use prefix_support::{TOL_BITS, assert_same, edits, english, fixture, scorer};
 
 const GPU: BackendChoice = BackendChoice::Gpu;
 
@@ -146,4 +147,74 @@ fn edits_equal_full_passes_on_the_default_model() {
     let score = ScoreOptions { bos: BosPolicy::None, window: Some(32), stride: Some(16), ..Default::default() };
     let picked: Vec<String> = [0, 1, 3, 11, 12, 14].map(|i| texts[i].clone()).to_vec();
     check_texts(&model, score, &picked, None);
+}
+
+/// One `GpuModel` with the cache against one without, window by window, on the fixtures of the other
+/// layer shapes (Qwen3's q/k norm, GPT-NeoX's parallel residual and partial rotary, Gemma 3's local and
+/// global RoPE bases, Mistral's window, Phi-3's LongRoPE switching factors past 96 positions), with the
+/// software adapters' matmul and the tiled one real GPUs run: appends, a replaced tail, a changed
+/// middle, a window seen before, and the end row.
+#[test]
+fn the_partial_forward_equals_a_full_pass_on_each_layer_shape() {
+    if gpu_ctx().is_none() {
+        return;
+    }
+    for name in ["qwen3", "gptneox_tiny", "gemma3_tiny", "mistral_tiny", "phi3_longrope_tiny"] {
+        let model = fixture(name);
+        for direct in [true, false] {
+            let open = |budget: usize| {
+                let mut m = GpuModel::new(gpu_ctx().unwrap(), &model.config, &model.weights, Dtype::F32).unwrap();
+                m.set_direct(direct);
+                m.set_prefix_cache(budget);
+                m
+            };
+            let (mut cached, mut fresh) = (open(64 << 20), open(0));
+            let mut rng = Rng::new(7);
+            let mut ids =
+                |n: usize| -> Vec<u32> { (0..n).map(|_| rng.below(model.config.vocab_size as u32)).collect() };
+            let base = ids(70);
+            let tail = ids(30);
+            let cat = |parts: &[&[u32]]| parts.concat();
+            let mut middle = base.clone();
+            middle[35] = (middle[35] + 1) % model.config.vocab_size as u32;
+            let windows: Vec<(Vec<u32>, usize, bool)> = vec![
+                (base.clone(), 1, false),
+                (cat(&[&base, &tail[..3]]), 1, true),
+                (cat(&[&base[..40], &tail[..20]]), 1, false),
+                (cat(&[&base[..40], &tail[..21]]), 30, true),
+                (middle.clone(), 1, false),
+                (base.clone(), 1, false),
+                // Past LongRoPE's original context: the long factors, nothing reused.
+                (cat(&[&base, &tail]), 1, false),
+                (cat(&[&base, &tail, &tail[..2]]), 1, true),
+            ];
+            for (n, (w, score_from, end_row)) in windows.iter().enumerate() {
+                let what = format!("{name} direct={direct} window {n}");
+                let got = cached.score_rows(w, *score_from, 5, *end_row).unwrap();
+                let want = fresh.score_rows(w, *score_from, 5, *end_row).unwrap();
+                assert_rows_equal(&what, &got, &want);
+            }
+            let c = cached.reuse_counts();
+            assert!(c.computed * 3 < c.positions * 2, "{name}: computed {} of {}", c.computed, c.positions);
+            assert!(c.bytes <= c.budget, "{name}: {} bytes over {}", c.bytes, c.budget);
+            let f = fresh.reuse_counts();
+            assert_eq!(f.computed, f.positions);
+        }
+    }
+}
+
+/// Rows within TOL_BITS (in bits; varentropy relative to max(1, V)), ranks within one.
+fn assert_rows_equal(what: &str, got: &[RowStats], want: &[RowStats]) {
+    assert_eq!(got.len(), want.len(), "{what}");
+    let bits = std::f64::consts::LN_2;
+    for (i, (a, b)) in got.iter().zip(want).enumerate() {
+        let close = |x: f64, y: f64, scale: f64, field: &str| {
+            let d = if x.is_nan() && y.is_nan() { 0.0 } else { (x - y).abs() / scale };
+            assert!(d <= TOL_BITS, "{what}: row {i} {field}: {x} vs {y}");
+        };
+        close(a.target_logprob, b.target_logprob, bits, "target logprob");
+        close(a.entropy, b.entropy, bits, "entropy");
+        close(a.varentropy, b.varentropy, bits * bits * (b.varentropy / (bits * bits)).abs().max(1.0), "varentropy");
+        assert!(a.rank.abs_diff(b.rank) <= 1, "{what}: row {i} rank {} vs {}", a.rank, b.rank);
+    }
 }
