@@ -25,6 +25,8 @@
 // key any row of the block sees.
 // HD_CAP (128 or 256, ≥ HD) and KV_FLOATS (floats of one K or V tile) come from the host and size
 // the arrays.
+// Queries are positions q0 .. t (q0 > 0: positions 0 .. q0 are a reused prefix whose K and V are
+// already in qkv; only the new positions are queried); a row's position is q0 + row / G.
 
 override HD: u32 = 64u;
 override BK: u32 = 32u;
@@ -68,7 +70,7 @@ fn softcap(s: f32, c: f32) -> f32 {
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let kvh = wid.y;
     let g = p.nh / p.nkv;
-    let rows = p.t * g;
+    let rows = (p.t - p.q0) * g;
     let nb = (rows + RW - 1u) / RW;
     let r = lid / TPR;
     let c = lid % TPR;
@@ -88,14 +90,14 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         // This thread's row: (position, query head); rows past the end compute on a clamped row.
         let row = min(row0 + r, rows - 1u);
         let live = row0 + r < rows;
-        let pos = row / g;
+        let pos = p.q0 + row / g;
         let h = kvh * g + row % g;
 
         for (var e = lid; e < RW * HD; e += WG) {
             let rr = e / HD;
             let d = e % HD;
             let rw = min(row0 + rr, rows - 1u);
-            qs[rr * qstride + d] = rotated(rw / g, (kvh * g + rw % g) * HD, d) * p.scale;
+            qs[rr * qstride + d] = rotated(p.q0 + rw / g, (kvh * g + rw % g) * HD, d) * p.scale;
         }
 
         var o: array<f32, DPT>;
@@ -106,8 +108,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         var l = 0.0;
         // Keys any row of this block sees: its first row's window start ..= the position of its last
         // row (uniform over the workgroup).
-        let kend = min(rows - 1u, row0 + RW - 1u) / g + 1u;
-        let pos0 = row0 / g;
+        let kend = p.q0 + min(rows - 1u, row0 + RW - 1u) / g + 1u;
+        let pos0 = p.q0 + row0 / g;
         let kstart = select(0u, max(pos0 + 1u, p.window) - p.window, p.window > 0u);
         for (var kb = kstart; kb < kend; kb += BK) {
             let n = min(BK, kend - kb);

@@ -3,14 +3,15 @@
 // embedding [rows, h] holding vocabulary rows row0 .. row0+rows).
 //   out[t, :] = E[ids[t], :] · scale (+ P[t, :], GPT-2's learned positions); scale: Gemma's √hidden, else 1
 // A table too large for one binding is split into row chunks, one dispatch per chunk; each token's row
-// is written by the one dispatch whose chunk holds its id. Grid: (ceil(h / WG), tokens) with tokens
-// folded as y + 65535·z past the per-dimension limit.
+// is written by the one dispatch whose chunk holds its id. Grid: (ceil(h / WG), t − tok0) with tokens
+// folded as y + 65535·z past the per-dimension limit; tokens tok0 .. t (tok0 > 0: positions after a
+// reused prefix, whose rows are not needed).
 
 override WG: u32 = 256u;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let tok = wid.y + wid.z * 65535u;
+    let tok = p.tok0 + wid.y + wid.z * 65535u;
     let c = wid.x * WG + lid;
     if (tok >= p.t || c >= p.h) {
         return;

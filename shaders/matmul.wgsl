@@ -24,6 +24,8 @@
 // with each row's scale computed first (`main`: once per tile row, in workgroup memory; `direct`: per
 // thread for its 4 rows), so no norm dispatch and no x_norm buffer.
 //
+// Row m < M is row row0 + m of x, aux and out (row0 > 0: the positions after a reused prefix).
+//
 // `main`: one (TM·TY) × MM_BN tile per workgroup through the core (see mm_core.wgsl for its layout).
 // `direct`: software adapters.
 
@@ -46,7 +48,7 @@ fn wrow(j: u32) -> u32 {
 
 // 1 / sqrt(mean_k x[m, k]² + eps): the RMSNorm scale of row m (mm_core.wgsl's rms_scale_at).
 fn rms_scale(m: u32) -> f32 {
-    return rms_scale_at(m * p.k, p.k, p.eps);
+    return rms_scale_at((p.row0 + m) * p.k, p.k, p.eps);
 }
 
 // MATMUL_RMS: the scales of the tile's rows m0 + r (main's prologue).
@@ -54,7 +56,7 @@ var<workgroup> row_scale: array<f32, MM_BM_MAX>;
 var<private> tile_m0: u32;
 
 fn xload(m: u32, k: u32) -> f32 {
-    let v = x[m * p.k + k];
+    let v = x[(p.row0 + m) * p.k + k];
     if ((p.flags & MATMUL_RMS) != 0u) {
         return v * row_scale[m - tile_m0] * norm_w[k];
     }
@@ -93,7 +95,7 @@ fn store_out(gm: u32, gj: u32, raw: f32) {
         return;
     }
     let n = p.n0 + gj;
-    let o = gm * p.n + n;
+    let o = (p.row0 + gm) * p.n + n;
     var v = raw;
     if ((p.flags & MATMUL_BIAS) != 0u) {
         v += bias[n];
@@ -125,7 +127,7 @@ fn store_gated(gm: u32, c: u32, gate: f32, up: f32) {
         g += bias[c];
         u += bias[half + c];
     }
-    let o = gm * p.n + c;
+    let o = (p.row0 + gm) * p.n + c;
     var v: f32;
     if (p.act == ACT_GEGLU) {
         v = gelu_new(g) * u;
@@ -200,10 +202,10 @@ fn direct(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index
     }
     let last_m = p.m - 1u;
     let last_j = p.nc - 1u;
-    let x0 = min(gm, last_m) * p.k;
-    let x1 = min(gm + 1u, last_m) * p.k;
-    let x2 = min(gm + 2u, last_m) * p.k;
-    let x3 = min(gm + 3u, last_m) * p.k;
+    let x0 = (p.row0 + min(gm, last_m)) * p.k;
+    let x1 = (p.row0 + min(gm + 1u, last_m)) * p.k;
+    let x2 = (p.row0 + min(gm + 2u, last_m)) * p.k;
+    let x3 = (p.row0 + min(gm + 3u, last_m)) * p.k;
     let w0 = min(r0, last_j) * p.k;
     let w1 = min(r1, last_j) * p.k;
     let w2 = min(r2, last_j) * p.k;

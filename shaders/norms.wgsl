@@ -4,7 +4,8 @@
 // kind: NORM_RMS or NORM_LAYER. Norm row r is the h values at (r / heads)·stride + col + (r % heads)·h:
 // whole rows (heads 1, stride h), or each head of q or k in the qkv rows (Qwen3's and Gemma 3's q/k
 // norm, in_place = 1: read and written in `out`). acc = 1: out += the result (a post-norm, Gemma 2/3,
-// with its residual add). `p: Params` (NormParams) and the bindings come from the contract generated
+// with its residual add). Token rows start at tok0 (the positions after a reused prefix; 0 for a full
+// pass). `p: Params` (NormParams) and the bindings come from the contract generated
 // by src/gpu/contract.rs. Sums are tree reductions in workgroup memory (WG must be a power of two ≤ 1024).
 
 override WG: u32 = 256u;
@@ -39,7 +40,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     if (row >= p.rows) {
         return; // uniform across the workgroup
     }
-    let base = (row / p.heads) * p.stride + p.col + (row % p.heads) * p.h;
+    let base = (p.tok0 + row / p.heads) * p.stride + p.col + (row % p.heads) * p.h;
     let hf = f32(p.h);
     var mean = 0.0;
     if (p.kind == NORM_LAYER) {

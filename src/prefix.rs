@@ -126,8 +126,21 @@ impl<P> PrefixCache<P> {
     /// Which entry to read for `window`, how many positions to take from it, and the cached rows of
     /// `score_from − 1 .. len − 1 + end_row` it holds (see the module doc for when a row is reusable).
     pub fn plan(&mut self, window: &[u32], score_from: usize, end_row: bool) -> Plan {
+        self.plan_among(window, score_from, end_row, |_| true)
+    }
+
+    /// [`PrefixCache::plan`] among the entries `eligible` accepts (the GPU keeps the K/V of one
+    /// entry only: the others can give rows, not keys and values).
+    pub fn plan_among(
+        &mut self,
+        window: &[u32],
+        score_from: usize,
+        end_row: bool,
+        eligible: impl Fn(&Entry<P>) -> bool,
+    ) -> Plan {
         let len = window.len();
         let best = (0..self.entries.len())
+            .filter(|&i| eligible(&self.entries[i]))
             .map(|i| (i, shared_prefix(&self.entries[i].tokens, window)))
             .filter(|&(_, n)| n > 0)
             .max_by_key(|&(i, n)| (n, self.entries[i].used));

@@ -289,15 +289,16 @@ pub trait ParamBlock: Pod {
 }
 
 params!(
-    /// embedding.wgsl: rows row0 .. row0+rows of the token embedding, for t tokens, times `scale`
-    /// (1, or Gemma's √hidden).
-    EmbedParams { t: u32, h: u32, row0: u32, rows: u32, has_pos: u32, scale: f32, _p1: u32, _p2: u32 }
+    /// embedding.wgsl: rows row0 .. row0+rows of the token embedding, for tokens tok0 .. t (positions;
+    /// tok0 > 0 when the first ones come from the prefix cache), times `scale` (1, or Gemma's √hidden).
+    EmbedParams { t: u32, h: u32, row0: u32, rows: u32, has_pos: u32, scale: f32, tok0: u32, _p2: u32 }
 );
 params!(
     /// norms.wgsl: `kind` is NORM_RMS or NORM_LAYER. Norm row r (< rows) is the `h` values at
     /// (r / heads)·stride + col + (r % heads)·h: whole rows (heads 1, stride h, col 0) or the heads of
     /// q or k in the qkv rows (q/k norm). `in_place` = 1 reads `out` instead of `x`; `acc` = 1 adds
-    /// the result to `out` (a post-norm and its residual add).
+    /// the result to `out` (a post-norm and its residual add). Token rows start at `tok0` (norm row r
+    /// lies in token row tok0 + r / heads: the positions after a reused prefix).
     NormParams {
         rows: u32,
         h: u32,
@@ -309,20 +310,35 @@ params!(
         col: u32,
         in_place: u32,
         acc: u32,
-        _p0: u32,
+        tok0: u32,
         _p1: u32,
     }
 );
 params!(
     /// matmul.wgsl: out[:, n0 .. n0+nc] of an [n, k] linear over m rows; `act` ACT_*, `flags` MATMUL_*;
-    /// `eps` the folded RMSNorm's (MATMUL_RMS).
-    MatmulParams { m: u32, n: u32, k: u32, n0: u32, nc: u32, act: u32, flags: u32, eps: f32 }
+    /// `eps` the folded RMSNorm's (MATMUL_RMS). The m rows are rows row0 .. row0+m of x, out and aux
+    /// (row0 > 0: the positions after a reused prefix).
+    MatmulParams {
+        m: u32,
+        n: u32,
+        k: u32,
+        n0: u32,
+        nc: u32,
+        act: u32,
+        flags: u32,
+        eps: f32,
+        row0: u32,
+        _p0: u32,
+        _p1: u32,
+        _p2: u32,
+    }
 );
 params!(
     /// attention.wgsl: q, k, v at columns 0, koff, voff of each `stride`-wide qkv row; `rope` = 1
     /// rotates the first `rot` dims of q and k as they are loaded. Scores are q·k · `scale`, then
     /// c · tanh(s / c) with `softcap` = c > 0; `window` > 0 keeps keys pos − window < j ≤ pos only.
-    /// head_dim is the pipeline constant `HD`.
+    /// head_dim is the pipeline constant `HD`. Queries are positions q0 .. t (q0 > 0: the keys and
+    /// values of positions 0 .. q0 are a reused prefix's, already in qkv), keys 0 ..= the query's.
     AttentionParams {
         t: u32,
         nh: u32,
@@ -335,7 +351,7 @@ params!(
         rot: u32,
         window: u32,
         softcap: f32,
-        _p0: u32,
+        q0: u32,
     }
 );
 params!(

@@ -9,6 +9,7 @@ use crate::error::{DensiError, GpuErrorKind, Result};
 use crate::metrics::{BoundaryMask, LogitSums, RowStats, row_stats_from_parts};
 use crate::model::config::LayerAttention;
 use crate::model::{DType, Linear, Matrix, Mlp, ModelConfig, Norm, NormKind, Weights};
+use crate::prefix::{Entry, PrefixCache, ReuseCounts};
 
 use super::context::GpuContext;
 use super::contract::{Act, AttentionRows, LM_NO_ID, LM_OUT_HEAD, WeightFormat, bind, lm_out_stride, lm_rec_stride};
@@ -640,6 +641,9 @@ struct Acts {
     kcap: usize,
     /// The RoPE tables hold LongRoPE's long factors (a forward longer than the original context).
     long_rope: bool,
+    /// One qkv buffer per layer: after a run they hold the window's keys and values (the prefix
+    /// cache's resident entry); else one buffer that every layer overwrites.
+    kv_layers: bool,
     ids: wgpu::Buffer,
     targets: wgpu::Buffer,
     /// The residual stream [tcap, h]: after a run, the last layer's output (before the final norm).
@@ -667,6 +671,18 @@ pub struct GpuModel {
     /// The word-boundary set, a bitset of ⌈vocab/32⌉ words (empty until [`GpuModel::set_boundary`]).
     boundary: wgpu::Buffer,
     acts: Option<Acts>,
+    /// The prefix cache's host side: tokens and row statistics of windows run before, each with the
+    /// number of the run that computed it (budget: what `cache_budget` leaves beside the K/V).
+    cache: PrefixCache<u64>,
+    /// The budget of the whole cache, the per-layer K/V on the device included (0: off, the default
+    /// of a bare model).
+    cache_budget: usize,
+    /// The run whose keys and values the per-layer qkv buffers hold (0: none).
+    resident: u64,
+    /// Runs so far.
+    runs: u64,
+    /// The top-k of the cached rows.
+    cache_top_k: usize,
     timing: bool,
     last_flops: f64,
     /// How the weights are held, e.g. `Q4_1 + f16` ([`GpuModel::weight_storage`]).
@@ -796,6 +812,11 @@ impl GpuModel {
             dummy,
             boundary,
             acts: None,
+            cache: PrefixCache::new(0),
+            cache_budget: 0,
+            resident: 0,
+            runs: 0,
+            cache_top_k: 0,
             timing: false,
             last_flops: 0.0,
             storage,
@@ -885,7 +906,9 @@ impl GpuModel {
     /// `seq_len`: the length of the forward the RoPE tables are for (LongRoPE's factors depend on it;
     /// the acts are rebuilt when a forward needs the other factors, see
     /// [`RopeScaling::uses_long_factors`](crate::model::config::RopeScaling::uses_long_factors)).
-    fn build(&self, tcap: usize, kcap: usize, seq_len: usize) -> Result<Acts> {
+    /// `kv_layers`: one qkv buffer per layer, kept after the run (the prefix cache's keys and values);
+    /// else one buffer every layer reuses.
+    fn build(&self, tcap: usize, kcap: usize, seq_len: usize, kv_layers: bool) -> Result<Acts> {
         let long_rope = self.cfg.attention.rope_scaling.uses_long_factors(seq_len);
         let ctx = &self.ctx;
         let cfg = &self.cfg;
@@ -903,7 +926,8 @@ impl GpuModel {
         let targets = work_buffer(ctx, tcap, "targets")?;
         let x = work_buffer(ctx, tcap * h, "x")?;
         let xn = work_buffer(ctx, tcap * h, "x_norm")?;
-        let qkv = work_buffer(ctx, tcap * stride, "qkv")?;
+        let qkv_layers = if kv_layers { self.layers.len() } else { 1 };
+        let qkvs = (0..qkv_layers).map(|_| work_buffer(ctx, tcap * stride, "qkv")).collect::<Result<Vec<_>>>()?;
         let att = work_buffer(ctx, tcap * qd, "attention")?;
         let up = work_buffer(ctx, tcap * inter, "mlp_up")?;
         // Only the unfused gated MLP needs a second MLP activation (the fused one writes into mlp_up).
@@ -952,8 +976,9 @@ impl GpuModel {
             .map(|(theta, (c, s))| Ok((theta, upload_f32(ctx, &c, "rope_cos")?, upload_f32(ctx, &s, "rope_sin")?)))
             .collect::<Result<_>>()?;
         let rot = cfg.rope_dims();
-        for layer in &self.layers {
+        for (l, layer) in self.layers.iter().enumerate() {
             let la = &layer.attention;
+            let qkv = qkvs[l.min(qkvs.len() - 1)].clone();
             // x → the matmul that follows a norm: through x_norm, or with an RMSNorm folded in.
             let normed = |norm: &GpuNorm, steps: &mut Vec<Step>, mm: &dyn Fn(&wgpu::Buffer) -> Vec<Step>| {
                 if norm.folds() {
@@ -1054,13 +1079,16 @@ impl GpuModel {
         steps.extend(if fold { with_rms_norm(lm_steps, &self.final_norm) } else { lm_steps });
         let program = Program::new(ctx, &self.kernels, steps, self.timing)?;
         let rope_bytes: u64 = ropes.iter().map(|(_, c, s)| c.size() + s.size()).sum();
-        let buffers = [&ids, &targets, &x, &xn, &qkv, &att, &up, &gate, &xn_mlp, &proj, &zt, &part, &merged, &staging];
-        let bytes = buffers.iter().map(|b| b.size()).sum::<u64>() + rope_bytes + program.buffer_bytes();
-        Ok(Acts { tcap, kcap, long_rope, ids, targets, x, merged, staging, program, bytes })
+        let buffers = [&ids, &targets, &x, &xn, &att, &up, &gate, &xn_mlp, &proj, &zt, &part, &merged, &staging];
+        let qkv_bytes: u64 = qkvs.iter().map(|b| b.size()).sum();
+        let bytes = buffers.iter().map(|b| b.size()).sum::<u64>() + qkv_bytes + rope_bytes + program.buffer_bytes();
+        Ok(Acts { tcap, kcap, long_rope, kv_layers, ids, targets, x, merged, staging, program, bytes })
     }
 
     /// The word-boundary set every row's `boundary_logprob` reports from now on.
     pub fn set_boundary(&mut self, boundary: &BoundaryMask) -> Result<()> {
+        // Cached rows carry the old set's boundary mass.
+        self.cache.clear();
         if boundary.vocab() != self.cfg.vocab_size {
             return Err(DensiError::Other(format!(
                 "boundary set over {} ids for a vocabulary of {}",
@@ -1078,7 +1106,9 @@ impl GpuModel {
     }
 
     /// [`GpuModel::score_window`], and with `end_row` one more row: the distribution after the last
-    /// token (its target is LM_NO_ID: only the sums count).
+    /// token (its target is LM_NO_ID: only the sums count). With a prefix cache
+    /// ([`GpuModel::set_prefix_cache`]), only the positions after the prefix this window shares with
+    /// the last one run are computed, and rows whose target lies in that prefix come from the cache.
     pub fn score_rows(
         &mut self,
         window: &[u32],
@@ -1086,12 +1116,112 @@ impl GpuModel {
         top_k: usize,
         end_row: bool,
     ) -> Result<Vec<RowStats>> {
+        if !self.prepare(window, score_from, top_k, end_row)? {
+            return Ok(Vec::new());
+        }
+        let len = window.len();
+        if !self.acts.as_ref().is_some_and(|a| a.kv_layers) {
+            self.cache.clear();
+            self.cache.count(len, len);
+            return self.run(window, 0, score_from, top_k, end_row);
+        }
+        // Cached rows hold top_k alternatives: another top_k starts afresh.
+        if top_k != self.cache_top_k {
+            self.cache.clear();
+            self.cache_top_k = top_k;
+        }
+        // Any entry can give rows; keys and values only the one whose run the qkv buffers hold.
+        let resident = self.resident;
+        let on_device = |e: &Entry<u64>| resident != 0 && e.payload == resident;
+        let mut plan = self.cache.plan(window, score_from, end_row);
+        if plan.past < len && plan.source.is_some_and(|i| !on_device(self.cache.entry(i))) {
+            plan = self.cache.plan_among(window, score_from, end_row, on_device);
+        }
+        if plan.past == len {
+            self.cache.count(len, 0);
+            self.last_flops = 0.0;
+            return Ok(plan.cached);
+        }
+        // The entry read: its rows whose targets lie in the shared prefix hold for this window too
+        // (its K/V past the prefix are overwritten now), and it is dropped if this window extends it.
+        let mut rows: Vec<Option<RowStats>> = vec![None; len];
+        let mut supersedes = None;
+        if let Some(i) = plan.source {
+            let entry = self.cache.entry(i);
+            for (p, row) in entry.rows.iter().enumerate().take(plan.shared.saturating_sub(1)) {
+                rows[p] = row.clone();
+            }
+            supersedes = (entry.tokens.len() == plan.shared).then_some(i);
+        }
+        let past = plan.past;
+        self.cache.count(len, len - past);
+        let computed = self.run(window, past, score_from, top_k, end_row)?;
+        let first = score_from - 1;
+        for (j, r) in plan.cached.iter().chain(&computed).enumerate() {
+            rows[first + j] = Some(r.clone());
+        }
+        self.runs += 1;
+        self.resident = self.runs;
+        // The K/V bytes are reserved apart (the host budget is what is left of the budget).
+        self.cache.insert(window.to_vec(), rows, self.runs, 0, supersedes);
+        let mut out = plan.cached;
+        out.extend(computed);
+        Ok(out)
+    }
+
+    /// Sets the prefix cache's budget in bytes (0: off). The per-layer K/V of the window run last
+    /// stay on the device when they fit it ([`GpuModel::kv_bytes`] at the current capacity).
+    pub fn set_prefix_cache(&mut self, budget_bytes: usize) {
+        self.cache_budget = budget_bytes;
+        match &self.acts {
+            Some(a) if a.kv_layers == self.keeps_kv(a.tcap) => {
+                let host = self.host_budget(a.tcap, a.kv_layers);
+                self.cache.set_budget(host);
+            }
+            // Rebuilt with or without per-layer buffers on the next window (which sets the host budget).
+            _ => {
+                self.acts = None;
+                self.cache.clear();
+                self.resident = 0;
+            }
+        }
+    }
+
+    /// Positions asked and computed since the model was made, and the cache's bytes (the per-layer
+    /// K/V on the device, and the entries' tokens and rows on the host) and budget.
+    pub fn reuse_counts(&self) -> ReuseCounts {
+        let kv = self.acts.as_ref().filter(|a| a.kv_layers).map_or(0, |a| self.kv_bytes(a.tcap));
+        let c = self.cache.counts();
+        ReuseCounts { bytes: c.bytes + kv, budget: self.cache_budget, ..c }
+    }
+
+    /// The budget left to the entries' tokens and rows once the per-layer K/V are counted.
+    fn host_budget(&self, tcap: usize, kv_layers: bool) -> usize {
+        if kv_layers { self.cache_budget - self.kv_bytes(tcap) } else { 0 }
+    }
+
+    /// Device bytes of the per-layer qkv buffers at capacity `tcap` (what the prefix cache keeps:
+    /// q included, as the qkv matmul writes q, k and v into one row).
+    pub fn kv_bytes(&self, tcap: usize) -> usize {
+        let cfg = &self.cfg;
+        let stride = (cfg.num_heads + 2 * cfg.num_kv_heads) * cfg.head_dim;
+        self.layers.len() * tcap * stride * 4
+    }
+
+    /// Whether the acts of capacity `tcap` keep per-layer K/V: a cache whose budget holds them.
+    fn keeps_kv(&self, tcap: usize) -> bool {
+        self.cache_budget > 0 && self.kv_bytes(tcap) <= self.cache_budget
+    }
+
+    /// Checks the request and makes the buffers for it (dropping the cache when they are rebuilt);
+    /// false when there is no row to score.
+    fn prepare(&mut self, window: &[u32], score_from: usize, top_k: usize, end_row: bool) -> Result<bool> {
         let t = window.len();
         if score_from < 1 || score_from > t {
             return Err(DensiError::Other(format!("score_from {score_from} outside 1..={t}")));
         }
         if score_from == t && !end_row {
-            return Ok(Vec::new());
+            return Ok(false);
         }
         if top_k > LM_KMAX {
             return Err(DensiError::gpu(
@@ -1112,27 +1242,54 @@ impl GpuModel {
             )));
         }
         self.ctx.check_faults()?;
+        // LongRoPE's factors change with the length: new tables, and keys cached under the others
+        // do not hold (the rebuild drops them).
         let long_rope = self.cfg.attention.rope_scaling.uses_long_factors(t);
         let need_build = self.acts.as_ref().is_none_or(|a| a.tcap < t || a.kcap < top_k || a.long_rope != long_rope);
         if need_build {
             let tcap = t.next_power_of_two().max(64).min(self.cfg.context_length.max(t));
             let kcap = top_k.max(self.acts.as_ref().map_or(5, |a| a.kcap));
             self.acts = None; // free the old buffers first
-            self.acts = Some(self.build(tcap, kcap, t)?);
+            self.cache.clear();
+            self.resident = 0;
+            let kv_layers = self.keeps_kv(tcap);
+            self.cache.set_budget(self.host_budget(tcap, kv_layers));
+            self.acts = Some(self.build(tcap, kcap, t, kv_layers)?);
         }
-        let acts = self.acts.as_mut().unwrap();
-        let r = t - score_from + end_row as usize;
+        Ok(true)
+    }
+
+    /// The forward over positions `past .. len` of `window` (the K/V of 0 .. past are in the
+    /// per-layer qkv buffers already) and the statistics of rows max(score_from − 1, past) ..
+    /// (through len − 1 with the end row).
+    fn run(
+        &mut self,
+        window: &[u32],
+        past: usize,
+        score_from: usize,
+        top_k: usize,
+        end_row: bool,
+    ) -> Result<Vec<RowStats>> {
+        let t = window.len();
+        // Whatever the qkv buffers held is overwritten from `past` on.
+        self.resident = 0;
+        let acts = self.acts.as_mut().expect("built by prepare");
+        debug_assert!(past == 0 || acts.kv_layers);
+        let first = (score_from - 1).max(past);
+        let r = t - first - 1 + end_row as usize;
+        debug_assert!(r >= 1 && past < t);
         let shape = RunShape {
             t: t as u32,
+            past: past as u32,
             r: r as u32,
-            row0: (score_from - 1) as u32,
+            row0: first as u32,
             k: top_k as u32,
             direct: self.kernels.direct,
             attention_rows: self.kernels.attention_rows,
             tile_rows: self.kernels.tile_rows,
         };
         self.ctx.queue.write_buffer(&acts.ids, 0, bytemuck::cast_slice(window));
-        let mut targets = window[score_from..].to_vec();
+        let mut targets = window[first + 1..].to_vec();
         if end_row {
             targets.push(LM_NO_ID);
         }
@@ -1272,7 +1429,9 @@ impl GpuModel {
     /// (valid until the next forward of this model). The program is the scoring one with a single
     /// lm-head row (the distribution after the last token, a negligible share of the work).
     pub fn residual_stream(&mut self, window: &[u32]) -> Result<wgpu::Buffer> {
-        self.score_rows(window, window.len(), 0, true)?;
+        // A full pass, whatever the prefix cache holds (it needs every position's hidden state).
+        self.prepare(window, window.len(), 0, true)?;
+        self.run(window, 0, window.len(), 0, true)?;
         Ok(self.acts.as_ref().expect("built by score_rows").x.clone())
     }
 

@@ -349,10 +349,13 @@ pub enum Op {
     },
 }
 
-/// The sizes of one run: t tokens; r scored rows whose hidden states start at row0; top-k.
+/// The sizes of one run: t tokens, of which positions past .. t are computed (0 .. past are a reused
+/// prefix whose keys and values are in the qkv buffers already); r scored rows whose hidden states
+/// start at row0 (≥ past); top-k.
 #[derive(Debug, Clone, Copy)]
 pub struct RunShape {
     pub t: u32,
+    pub past: u32,
     pub r: u32,
     pub row0: u32,
     pub k: u32,
@@ -362,6 +365,13 @@ pub struct RunShape {
     pub attention_rows: AttentionRows,
     /// Force the tiled matmuls' tile height (rows); None = chosen per GEMM shape.
     pub tile_rows: Option<u32>,
+}
+
+impl RunShape {
+    /// Positions computed: past .. t.
+    pub fn rows(&self) -> u32 {
+        self.t - self.past
+    }
 }
 
 fn b(v: bool) -> u32 {
@@ -386,7 +396,7 @@ impl Op {
             Op::Embed { w, .. } => Pipe::Embed(w),
             Op::Norm { .. } => Pipe::Norm,
             Op::Matmul { w, .. } if s.direct => Pipe::MatmulDirect(w),
-            Op::Matmul { nc, w, .. } => Pipe::Matmul(s.tile_rows.unwrap_or_else(|| matmul_rows(s.t, nc)), w),
+            Op::Matmul { nc, w, .. } => Pipe::Matmul(s.tile_rows.unwrap_or_else(|| matmul_rows(s.rows(), nc)), w),
             Op::LmTile { w, .. } if s.direct => Pipe::LmTileDirect(w),
             Op::LmTile { w, .. } => Pipe::LmTile(LM_TILES[(s.r <= SMALL_M) as usize].rows(), w),
             Op::Attention { hd, .. } => Pipe::Attention { hd, rows: s.attention_rows },
@@ -411,6 +421,7 @@ impl Op {
             }
             _ => vec![self.pipe(&RunShape {
                 t: 1,
+                past: 0,
                 r: 1,
                 row0: 0,
                 k: 0,
@@ -431,14 +442,17 @@ impl Op {
 
     /// The kernel's parameter block (in one 64-byte slot) and its dispatch grid; None = nothing to do.
     pub fn params(&self, s: &RunShape) -> Option<([u8; PARAM_BYTES as usize], [u32; 3])> {
+        // The computed positions past .. t.
+        let n_rows = s.rows();
         let (slot, grid) = match *self {
             Op::Embed { h, row0, rows, has_pos, scale, .. } => (
-                EmbedParams { t: s.t, h, row0, rows, has_pos: b(has_pos), scale, ..Default::default() }.slot(),
-                [h.div_ceil(WG), s.t.min(65535), s.t.div_ceil(65535)],
+                EmbedParams { t: s.t, h, row0, rows, has_pos: b(has_pos), scale, tok0: s.past, ..Default::default() }
+                    .slot(),
+                [h.div_ceil(WG), n_rows.min(65535), n_rows.div_ceil(65535)],
             ),
             Op::Norm { h, layer_norm, has_bias, eps, heads, stride, col, in_place, acc } => (
                 NormParams {
-                    rows: s.t * heads,
+                    rows: n_rows * heads,
                     h,
                     kind: if layer_norm { NORM_LAYER } else { NORM_RMS },
                     has_bias: b(has_bias),
@@ -448,10 +462,11 @@ impl Op {
                     col,
                     in_place: b(in_place),
                     acc: b(acc),
+                    tok0: s.past,
                     ..Default::default()
                 }
                 .slot(),
-                rows_grid(s.t * heads),
+                rows_grid(n_rows * heads),
             ),
             Op::Matmul { n, k, n0, nc, act, has_bias, acc, rms_eps, .. } => {
                 let flags = if has_bias { MATMUL_BIAS } else { 0 }
@@ -459,13 +474,25 @@ impl Op {
                     | if rms_eps.is_some() { MATMUL_RMS } else { 0 };
                 let eps = rms_eps.unwrap_or(0.0);
                 (
-                    MatmulParams { m: s.t, n, k, n0, nc, act: act.code(), flags, eps }.slot(),
-                    [nc.div_ceil(MM_BN), s.t.div_ceil(self.tile_rows(s)), 1],
+                    MatmulParams {
+                        m: n_rows,
+                        n,
+                        k,
+                        n0,
+                        nc,
+                        act: act.code(),
+                        flags,
+                        eps,
+                        row0: s.past,
+                        ..Default::default()
+                    }
+                    .slot(),
+                    [nc.div_ceil(MM_BN), n_rows.div_ceil(self.tile_rows(s)), 1],
                 )
             }
             Op::Attention { nh, nkv, stride, koff, voff, rope, rot, scale, window, softcap, .. } => {
                 // Row blocks of one KV head: ATT_RW (position, query head) rows each, paired long with short.
-                let blocks = (s.t * (nh / nkv.max(1))).div_ceil(ATT_RW);
+                let blocks = (n_rows * (nh / nkv.max(1))).div_ceil(ATT_RW);
                 (
                     AttentionParams {
                         t: s.t,
@@ -479,7 +506,7 @@ impl Op {
                         rot,
                         window,
                         softcap,
-                        ..Default::default()
+                        q0: s.past,
                     }
                     .slot(),
                     [blocks.div_ceil(2), nkv, 1],
@@ -527,7 +554,7 @@ impl Op {
                 (LmParams { r: s.r, row0: s.row0, nrec, k: s.k, ..Default::default() }.slot(), [s.r.div_ceil(64), 1, 1])
             }
         };
-        if s.t == 0 || grid.contains(&0) {
+        if n_rows == 0 || grid.contains(&0) {
             return None;
         }
         Some((slot, grid))
@@ -559,11 +586,12 @@ impl Op {
     /// Floating-point operations of this dispatch (for `densi bench`).
     pub fn flops(&self, s: &RunShape) -> f64 {
         match *self {
-            Op::Matmul { k, nc, .. } => 2.0 * s.t as f64 * k as f64 * nc as f64,
+            Op::Matmul { k, nc, .. } => 2.0 * s.rows() as f64 * k as f64 * nc as f64,
             Op::LmTile { h, vc, .. } => 2.0 * s.r as f64 * h as f64 * vc as f64,
             Op::Attention { nh, hd, .. } => {
-                let t = s.t as f64;
-                4.0 * nh as f64 * hd as f64 * t * (t + 1.0) / 2.0
+                // Query i attends to keys 0 ..= i: Σ_{i = past}^{t−1} (i + 1) scores.
+                let (t, past) = (s.t as f64, s.past as f64);
+                4.0 * nh as f64 * hd as f64 * (t * (t + 1.0) - past * (past + 1.0)) / 2.0
             }
             _ => 0.0,
         }

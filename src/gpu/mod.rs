@@ -22,6 +22,7 @@ use crate::dtype::Dtype;
 use crate::error::Result;
 use crate::metrics::{BoundaryMask, RowStats};
 use crate::model::Model;
+use crate::prefix::{DEFAULT_CACHE_BYTES, ReuseCounts};
 use crate::score::Forward;
 
 pub use context::{AdapterSummary, GpuContext, adapters};
@@ -39,7 +40,8 @@ impl GpuForward {
     pub fn new(model: Arc<Model>, device: Option<usize>, dtype: Dtype, allow_software: bool) -> Result<GpuForward> {
         let ctx = GpuContext::new(device, allow_software)?;
         let device = ctx.describe();
-        let gpu = GpuModel::new(ctx, &model.config, &model.weights, dtype)?;
+        let mut gpu = GpuModel::new(ctx, &model.config, &model.weights, dtype)?;
+        gpu.set_prefix_cache(DEFAULT_CACHE_BYTES);
         let device = format!("{device}, weights {} (--dtype {dtype})", gpu.weight_storage());
         Ok(GpuForward { _model: model, gpu, device })
     }
@@ -82,5 +84,11 @@ impl Forward for GpuForward {
     }
     fn take_warnings(&mut self) -> Vec<String> {
         self.gpu.take_notes()
+    }
+    fn set_prefix_cache(&mut self, budget_bytes: usize) {
+        self.gpu.set_prefix_cache(budget_bytes);
+    }
+    fn reuse_counts(&self) -> Option<ReuseCounts> {
+        Some(self.gpu.reuse_counts())
     }
 }

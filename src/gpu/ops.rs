@@ -109,6 +109,7 @@ impl GpuOps {
     fn shape(&self, t: usize) -> RunShape {
         RunShape {
             t: t as u32,
+            past: 0,
             r: 0,
             row0: 0,
             k: 0,
@@ -402,6 +403,7 @@ impl GpuOps {
         let steps = self.normed(lm_head_steps(w, bb.as_ref(), &lm, nrec, None, &self.dummy));
         let shape = RunShape {
             t: t as u32,
+            past: 0,
             r: r as u32,
             row0: (score_from - 1) as u32,
             k: top_k as u32,

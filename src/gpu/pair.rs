@@ -283,6 +283,7 @@ impl GpuPair {
             let first = score_from - 1 + start;
             let shape = |m: &GpuModel| RunShape {
                 t: rows as u32,
+                past: 0,
                 r: rows as u32,
                 row0: 0,
                 k: 0,

@@ -13,6 +13,7 @@ mod fixtures;
 mod kernels;
 mod model;
 mod pair;
+mod prefix_cache;
 mod resident;
 mod stored;
 #[path = "../support/mod.rs"]

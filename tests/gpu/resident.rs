@@ -129,8 +129,14 @@ fn default_model_resident_gpu_bytes_are_below_file_plus_activations() {
     let model = Arc::new(Model::load_with(&path, WeightStorage::Resident).expect("default model"));
     let ids = ids_of(&model, 16);
     let mut g = GpuForward::new(model.clone(), device, Dtype::F32, true).expect("GPU backend");
+    // Without the prefix cache first (one qkv buffer for every layer), then with it.
+    g.set_prefix_cache(0);
     g.score_window(&ids, 1, 5).expect("GPU forward");
     let bytes = g.gpu_buffer_bytes().unwrap();
+    g.set_prefix_cache(densi::prefix::DEFAULT_CACHE_BYTES);
+    g.score_window(&ids, 1, 5).expect("GPU forward");
+    let cached_bytes = g.gpu_buffer_bytes().unwrap();
+    let cache = g.reuse_counts().unwrap();
 
     let c = &model.config;
     let file = std::fs::metadata(&path).unwrap().len();
@@ -158,6 +164,13 @@ fn default_model_resident_gpu_bytes_are_below_file_plus_activations() {
         4 * acts_floats
     );
     assert!(bytes <= bound, "GPU buffers {bytes} bytes > file {file} + activations {} + {small}", 4 * acts_floats);
+    // The cache adds its per-layer K/V (counted in its bytes, within its budget) and nothing else.
+    assert!(cache.bytes <= cache.budget, "cache {} bytes over its budget {}", cache.bytes, cache.budget);
+    assert!(
+        cached_bytes <= bound + cache.bytes as u64,
+        "GPU buffers with the cache {cached_bytes} bytes > {bound} + the cache's {}",
+        cache.bytes
+    );
 }
 
 /// `densi` on a fixture, its stdout (the binary built for these tests).
