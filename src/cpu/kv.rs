@@ -73,6 +73,23 @@ impl MappedKv {
     }
 }
 
+/// The map's bytes as floats: a map starts on a page boundary and holds whole floats, and every
+/// bit pattern is an f32.
+fn as_floats(map: &[u8]) -> &[f32] {
+    // SAFETY: see above; `align_to` puts misaligned ends in `head`/`tail`, checked empty.
+    let (head, floats, tail) = unsafe { map.align_to::<f32>() };
+    assert!(head.is_empty() && tail.is_empty(), "K/V map not f32-aligned");
+    floats
+}
+
+/// [`as_floats`], mutable.
+fn as_floats_mut(map: &mut [u8]) -> &mut [f32] {
+    // SAFETY: as in `as_floats`.
+    let (head, floats, tail) = unsafe { map.align_to_mut::<f32>() };
+    assert!(head.is_empty() && tail.is_empty(), "K/V map not f32-aligned");
+    floats
+}
+
 /// The page size the map rounds to (4 KiB on x86-64 Linux; larger pages only make the bound looser).
 const PAGE: usize = 4096;
 
@@ -84,14 +101,13 @@ impl KvRows for MappedKv {
         let end = self.len + rows.len();
         assert!(end <= self.capacity(), "K/V store of {} floats given {end}", self.capacity());
         if let Some(map) = &mut self.map {
-            let floats: &mut [f32] = bytemuck::cast_slice_mut(&mut map[..]);
-            floats[self.len..end].copy_from_slice(rows);
+            as_floats_mut(map)[self.len..end].copy_from_slice(rows);
         }
         self.len = end;
     }
     fn as_slice(&self) -> &[f32] {
         match &self.map {
-            Some(map) => &bytemuck::cast_slice(&map[..])[..self.len],
+            Some(map) => &as_floats(map)[..self.len],
             None => &[],
         }
     }
