@@ -69,7 +69,12 @@ impl MappedKv {
 
     /// Bytes of memory it maps (whole pages).
     pub fn mapped_bytes(&self) -> usize {
-        self.map.as_ref().map_or(0, |m| m.len().div_ceil(PAGE) * PAGE)
+        self.map.as_ref().map_or(0, |m| Self::bytes_for(m.len() / 4))
+    }
+
+    /// Bytes a store of `capacity` floats maps: what the prefix cache counts for it.
+    pub fn bytes_for(capacity: usize) -> usize {
+        (capacity * 4).div_ceil(PAGE) * PAGE
     }
 }
 

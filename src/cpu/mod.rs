@@ -134,7 +134,7 @@ impl Forward for CpuForward {
         }
         let ldkv = 2 * cfg.num_kv_heads * cfg.head_dim;
         // Each layer's K/V in a map of its own (whole pages: what it adds to the resident set).
-        let kv_bytes = cfg.num_layers * (len * ldkv * 4).div_ceil(4096) * 4096;
+        let kv_bytes = cfg.num_layers * MappedKv::bytes_for(len * ldkv);
         let mut source = plan.source;
         // Keep this window's K/V when it fits the budget; else one buffer every layer reuses.
         let keep = self.cache.make_room(kv_bytes, &mut source);
